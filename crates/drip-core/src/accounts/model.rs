@@ -1,0 +1,444 @@
+//! Account domain values: usernames, emails, passwords, users, sessions and refresh tokens.
+
+use std::fmt;
+use std::sync::LazyLock;
+
+use chrono::{DateTime, Utc};
+use regex::Regex;
+use zeroize::Zeroizing;
+
+use crate::ids::{TokenFamilyId, UserId};
+
+/// Why a username was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a username has 1 to 30 characters: letters, digits, '_', '-' or '.'")]
+pub struct InvalidUsername;
+
+/// A username: trimmed, 1–30 characters of letters, digits, `_`, `-`, `.`.
+/// Uniqueness is case-insensitive (see [`Username::normalized`]).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Username(String);
+
+impl Username {
+    /// Validates a username (surrounding white space is trimmed first).
+    ///
+    /// # Errors
+    /// [`InvalidUsername`] when the rules are broken.
+    pub fn parse(text: &str) -> Result<Self, InvalidUsername> {
+        let text = text.trim();
+        let count = text.chars().count();
+        let ok = (1..=30).contains(&count)
+            && text.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        if ok { Ok(Self(text.to_owned())) } else { Err(InvalidUsername) }
+    }
+
+    /// The username as entered.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The case-folded form that uniqueness is decided on.
+    #[must_use]
+    pub fn normalized(&self) -> String {
+        self.0.to_lowercase()
+    }
+}
+
+impl fmt::Display for Username {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Username {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Username({:?})", self.0)
+    }
+}
+
+/// Why an email address was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid email address")]
+pub struct InvalidEmail;
+
+// The original's pattern, case-insensitive. Compiling a constant pattern cannot fail.
+#[allow(clippy::expect_used)]
+static EMAIL: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)^[A-Z0-9._%+-]+@[A-Z0-9.-]+\.[A-Z]{2,}$").expect("constant pattern"));
+
+/// An email address matching `^[A-Z0-9._%+-]+@[A-Z0-9.-]+\.[A-Z]{2,}$` (case-insensitive).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Email(String);
+
+impl Email {
+    /// Validates an address (trimmed; at most 254 bytes).
+    ///
+    /// # Errors
+    /// [`InvalidEmail`] when it does not match.
+    pub fn parse(text: &str) -> Result<Self, InvalidEmail> {
+        let text = text.trim();
+        if text.len() <= 254 && EMAIL.is_match(text) { Ok(Self(text.to_owned())) } else { Err(InvalidEmail) }
+    }
+
+    /// The address.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Email({:?})", self.0)
+    }
+}
+
+/// Why a password was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a password has 8 to 100 characters")]
+pub struct InvalidPassword;
+
+/// A plain password: 8–100 characters, wiped from memory on drop, never printed.
+#[derive(Clone)]
+pub struct Password(Zeroizing<String>);
+
+impl Password {
+    /// Validates a password.
+    ///
+    /// # Errors
+    /// [`InvalidPassword`] when it is too short or too long.
+    pub fn parse(text: &str) -> Result<Self, InvalidPassword> {
+        let count = text.chars().count();
+        if (8..=100).contains(&count) {
+            Ok(Self(Zeroizing::new(text.to_owned())))
+        } else {
+            Err(InvalidPassword)
+        }
+    }
+
+    /// The secret itself, for a password hasher.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+/// Why a stored password hash was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid password hash")]
+pub struct InvalidPasswordHash;
+
+/// A salted slow hash of a password in PHC string form (`$argon2id$...`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordHash(String);
+
+impl PasswordHash {
+    /// Validates the PHC string shape (`$alg$...`, printable ASCII, at most 512 bytes).
+    ///
+    /// # Errors
+    /// [`InvalidPasswordHash`] otherwise.
+    pub fn parse(text: &str) -> Result<Self, InvalidPasswordHash> {
+        let ok = text.len() <= 512
+            && text.starts_with('$')
+            && text.len() > 2
+            && text.bytes().all(|b| b.is_ascii_graphic());
+        if ok { Ok(Self(text.to_owned())) } else { Err(InvalidPasswordHash) }
+    }
+
+    /// The PHC string.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PasswordHash(<redacted>)")
+    }
+}
+
+/// The storage side's narrow view of a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    /// The id.
+    pub id: UserId,
+    /// The username.
+    pub username: Username,
+    /// The email address.
+    pub email: Email,
+}
+
+/// A registered user, as the account repository keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Who the user is.
+    pub owner: Owner,
+    /// Their password hash.
+    pub password_hash: PasswordHash,
+    /// When they registered.
+    pub created_at: DateTime<Utc>,
+}
+
+/// The intent to register: validated fields, not yet a user.
+#[derive(Debug, Clone)]
+pub struct RegisterRequest {
+    /// Desired username.
+    pub username: Username,
+    /// Contact address.
+    pub email: Email,
+    /// Chosen password.
+    pub password: Password,
+}
+
+/// Why a registration request is invalid, field by field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid registration: {}", .fields.join(", "))]
+pub struct InvalidRegistration {
+    /// The names of the invalid fields (`username`, `email`, `password`).
+    pub fields: Vec<&'static str>,
+}
+
+impl RegisterRequest {
+    /// Validates all three fields at once, reporting every invalid one.
+    ///
+    /// # Errors
+    /// [`InvalidRegistration`] listing the fields that failed.
+    pub fn parse(username: &str, email: &str, password: &str) -> Result<Self, InvalidRegistration> {
+        let (u, e, p) = (Username::parse(username), Email::parse(email), Password::parse(password));
+        match (u, e, p) {
+            (Ok(username), Ok(email), Ok(password)) => Ok(Self { username, email, password }),
+            (u, e, p) => {
+                let mut fields = Vec::new();
+                if u.is_err() {
+                    fields.push("username");
+                }
+                if e.is_err() {
+                    fields.push("email");
+                }
+                if p.is_err() {
+                    fields.push("password");
+                }
+                Err(InvalidRegistration { fields })
+            }
+        }
+    }
+}
+
+/// What an access token asserts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claims {
+    /// The authenticated user.
+    pub user_id: UserId,
+    /// Their username at the time of issue.
+    pub username: Username,
+    /// Issue time (also the not-before time).
+    pub issued_at: DateTime<Utc>,
+    /// Expiry time.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A signed access token (a JWT in production).
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccessToken(String);
+
+impl AccessToken {
+    /// Wraps a token string.
+    #[must_use]
+    pub fn new(token: String) -> Self {
+        Self(token)
+    }
+    /// The token text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AccessToken(<redacted>)")
+    }
+}
+
+/// An opaque refresh token as handed to the client (43 base64url characters).
+#[derive(Clone, PartialEq, Eq)]
+pub struct RefreshToken(Zeroizing<String>);
+
+impl RefreshToken {
+    /// A fresh random token (256 bits).
+    #[must_use]
+    pub fn generate() -> Self {
+        use base64::Engine as _;
+        let bytes: [u8; 32] = crate::crypto::random_array();
+        Self(Zeroizing::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)))
+    }
+
+    /// Wraps a token received from a client (any text; unknown tokens simply match nothing).
+    #[must_use]
+    pub fn from_client(token: &str) -> Self {
+        Self(Zeroizing::new(token.to_owned()))
+    }
+
+    /// The token text, to send to the client.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The SHA-256 hash under which the token is stored (never the raw token).
+    #[must_use]
+    pub fn hash(&self) -> RefreshTokenHash {
+        RefreshTokenHash(crate::crypto::sha256(self.0.as_bytes()))
+    }
+}
+
+impl fmt::Debug for RefreshToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RefreshToken(<redacted>)")
+    }
+}
+
+/// SHA-256 of a refresh token: what repositories store and look up.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RefreshTokenHash([u8; 32]);
+
+impl RefreshTokenHash {
+    /// Wraps raw hash bytes (as read from storage).
+    #[must_use]
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+    /// The raw bytes.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for RefreshTokenHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RefreshTokenHash({}..)", hex::encode(&self.0[..4]))
+    }
+}
+
+/// A stored refresh token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshTokenRecord {
+    /// Hash of the token.
+    pub hash: RefreshTokenHash,
+    /// Whose token it is.
+    pub user_id: UserId,
+    /// The rotation family: every token obtained by refreshing shares it.
+    pub family_id: TokenFamilyId,
+    /// Issue time.
+    pub issued_at: DateTime<Utc>,
+    /// Expiry time.
+    pub expires_at: DateTime<Utc>,
+    /// When it was spent on a refresh, if it was.
+    pub used_at: Option<DateTime<Utc>>,
+    /// When it (or its family) was revoked, if it was.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A logged-in session: what login, register and refresh hand back.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// Who is logged in.
+    pub owner: Owner,
+    /// Short-lived bearer token.
+    pub access_token: AccessToken,
+    /// When the access token expires.
+    pub access_expires_at: DateTime<Utc>,
+    /// Long-lived token that buys a new pair, once.
+    pub refresh_token: RefreshToken,
+    /// When the refresh token expires.
+    pub refresh_expires_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn usernames() {
+        assert_eq!(Username::parse("  alice ").unwrap().as_str(), "alice");
+        assert_eq!(Username::parse("Al.ice_-9").unwrap().normalized(), "al.ice_-9");
+        for bad in ["", "   ", "a b", "a/b", "a@b", &"x".repeat(31)] {
+            assert!(Username::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(Username::parse(&"x".repeat(30)).is_ok());
+    }
+
+    #[test]
+    fn emails() {
+        assert!(Email::parse("alice@example.com").is_ok());
+        assert!(Email::parse("A.B+c%d@Sub.Example.ORG").is_ok());
+        for bad in
+            ["", "alice", "alice@", "@example.com", "alice@example", "alice@example.c", "a b@example.com"]
+        {
+            assert!(Email::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn passwords_never_print() {
+        let p = Password::parse("correct horse").unwrap();
+        assert_eq!(format!("{p:?}"), "Password(<redacted>)");
+        assert!(Password::parse("short").is_err());
+        assert!(Password::parse(&"x".repeat(101)).is_err());
+        assert!(Password::parse(&"é".repeat(100)).is_ok());
+    }
+
+    #[test]
+    fn registration_reports_every_field() {
+        let err = RegisterRequest::parse("", "nope", "short").unwrap_err();
+        assert_eq!(err.fields, vec!["username", "email", "password"]);
+        assert!(RegisterRequest::parse("bob", "bob@example.com", "password1").is_ok());
+    }
+
+    #[test]
+    fn refresh_tokens_hash_stably() {
+        let t = RefreshToken::generate();
+        assert_eq!(t.expose().len(), 43);
+        assert_eq!(t.hash(), RefreshToken::from_client(t.expose()).hash());
+        assert_ne!(t.hash(), RefreshToken::generate().hash());
+        assert!(!format!("{t:?}").contains(t.expose()));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        #[test]
+        fn valid_usernames_accepted(name in "[A-Za-z0-9_.-]{1,30}") {
+            prop_assert!(Username::parse(&name).is_ok());
+        }
+
+        #[test]
+        fn usernames_never_panic(name in "\\PC{0,40}") {
+            if let Ok(u) = Username::parse(&name) {
+                prop_assert!(u.as_str().chars().count() <= 30);
+            }
+        }
+
+        #[test]
+        fn password_length_rule(p in "\\PC{0,120}") {
+            let n = p.chars().count();
+            prop_assert_eq!(Password::parse(&p).is_ok(), (8..=100).contains(&n));
+        }
+
+        #[test]
+        fn generated_emails_accepted(local in "[a-z0-9._%+-]{1,20}", domain in "[a-z0-9-]{1,20}", tld in "[a-z]{2,6}") {
+            let address = format!("{local}@{domain}.{tld}");
+            prop_assert!(Email::parse(&address).is_ok());
+        }
+    }
+}

@@ -1,0 +1,444 @@
+//! The content pipeline: streaming SHA-256 and chunked AEAD encryption (STREAM
+//! construction), its verifying reverse, ranged decryption, and the small-file cache.
+//!
+//! Format: the plaintext is cut into chunks of `chunk_size` bytes (the last one shorter,
+//! possibly empty; an empty file is one empty chunk). Chunk `i` is sealed with
+//! AES-256-GCM under the media's data key, nonce `[0, 0, 0, last] ++ i as u64 big-endian`
+//! and associated data [`AAD`], and stored as ciphertext followed by its 16-byte tag.
+//! The counter in the nonce detects reordering, the `last` flag detects truncation at a
+//! chunk boundary, and each chunk can be opened alone, which serves HTTP ranges.
+
+use std::io;
+use std::ops::Range;
+
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use aws_lc_rs::digest;
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use tokio::sync::{mpsc, oneshot};
+use zeroize::Zeroizing;
+
+use crate::storage::model::Digest;
+use crate::storage::ports::ByteStream;
+
+mod cache;
+pub use cache::{CacheStats, ContentCache};
+
+/// Name of the construction, recorded in every media's envelope.
+pub const ALGORITHM: &str = "AES-256-GCM-STREAM";
+/// Default plaintext bytes per chunk.
+pub const DEFAULT_CHUNK_SIZE: u32 = 64 * 1024;
+/// Largest chunk size accepted in an envelope.
+pub const MAX_CHUNK_SIZE: u32 = 16 * 1024 * 1024;
+/// Authentication tag appended to each chunk.
+pub const TAG_LEN: u64 = 16;
+/// Associated data of every chunk (format version).
+pub const AAD: &[u8] = b"drip-content-v1";
+/// Chunks in flight between two stages: bounds memory per transfer.
+const STAGE_BUFFER: usize = 4;
+
+/// Why content could not be encrypted, decrypted or verified.
+#[derive(Debug, thiserror::Error)]
+pub enum ContentError {
+    /// The plaintext exceeds the size limit of the upload.
+    #[error("content exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// The ciphertext was tampered with, truncated, reordered, extended, or the key is wrong.
+    #[error("content failed integrity verification: {0}")]
+    Integrity(&'static str),
+    /// The input stream failed.
+    #[error("content stream failed: {0}")]
+    Input(#[source] io::Error),
+}
+
+impl ContentError {
+    /// Wraps the error as the `io::Error` a [`ByteStream`] item carries.
+    #[must_use]
+    pub fn into_io(self) -> io::Error {
+        match self {
+            Self::Input(e) => e,
+            other => io::Error::other(other),
+        }
+    }
+
+    /// Finds a content error inside a stream's `io::Error`, if that is what it carries.
+    #[must_use]
+    pub fn find_in(error: &io::Error) -> Option<&ContentError> {
+        error.get_ref().and_then(|e| e.downcast_ref::<ContentError>())
+    }
+}
+
+/// A random 256-bit per-media data key; wiped from memory on drop.
+#[derive(Clone)]
+pub struct DataKey(Zeroizing<[u8; 32]>);
+
+impl DataKey {
+    /// A fresh key from the operating system's CSPRNG.
+    #[must_use]
+    pub fn generate() -> Self {
+        Self(Zeroizing::new(crate::crypto::random_array()))
+    }
+
+    /// Wraps raw key bytes (as unwrapped by a `KeyWrapper`).
+    #[must_use]
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(Zeroizing::new(bytes))
+    }
+
+    /// The raw key, for key wrappers.
+    #[must_use]
+    pub fn expose(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    fn aead(&self) -> LessSafeKey {
+        // AES-256 takes exactly the 32 bytes this type holds, so this cannot fail.
+        #[allow(clippy::expect_used)]
+        LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &self.0[..]).expect("32-byte AES-256 key"))
+    }
+}
+
+impl std::fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DataKey(<redacted>)")
+    }
+}
+
+fn nonce(index: u64, last: bool) -> Nonce {
+    let mut n = [0u8; 12];
+    n[3] = u8::from(last);
+    n[4..].copy_from_slice(&index.to_be_bytes());
+    Nonce::assume_unique_for_key(n)
+}
+
+/// Number of chunks a plaintext of `plain_size` bytes is cut into (at least one).
+#[must_use]
+pub fn chunk_count(plain_size: u64, chunk_size: u32) -> u64 {
+    plain_size.div_ceil(u64::from(chunk_size)).max(1)
+}
+
+/// Size of the ciphertext of a plaintext of `plain_size` bytes.
+#[must_use]
+pub fn ciphertext_size(plain_size: u64, chunk_size: u32) -> u64 {
+    plain_size + chunk_count(plain_size, chunk_size) * TAG_LEN
+}
+
+/// What the upload pipeline measured once the whole plaintext went through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlainSummary {
+    /// Plaintext bytes.
+    pub size: u64,
+    /// SHA-256 of the plaintext.
+    pub digest: Digest,
+}
+
+/// The ciphertext stream of an upload and, once it has ended, what it measured.
+pub struct Encrypted {
+    /// The ciphertext, to hand to the object store.
+    pub ciphertext: ByteStream,
+    /// Resolves after the last chunk; an error if the input failed or was too large.
+    pub summary: oneshot::Receiver<Result<PlainSummary, ContentError>>,
+}
+
+/// Hashes and encrypts `plaintext` in two stages on separate tasks (hashing and
+/// re-chunking; sealing) joined by small bounded channels, so each can use its own core
+/// and memory stays at a few chunks whatever the size. More than `max_size` bytes fail the
+/// stream with [`ContentError::TooLarge`].
+///
+/// Must run inside a Tokio runtime.
+#[must_use]
+pub fn encrypt(plaintext: ByteStream, key: &DataKey, chunk_size: u32, max_size: Option<u64>) -> Encrypted {
+    let (chunk_tx, chunk_rx) = mpsc::channel(STAGE_BUFFER);
+    let (out_tx, out_rx) = mpsc::channel(STAGE_BUFFER);
+    let (summary_tx, summary) = oneshot::channel();
+    tokio::spawn(hash_and_chunk(plaintext, chunk_size, max_size, chunk_tx, summary_tx));
+    tokio::spawn(seal_chunks(key.aead(), chunk_rx, out_tx));
+    Encrypted { ciphertext: receiver_stream(out_rx), summary }
+}
+
+struct PlainChunk {
+    data: BytesMut,
+    last: bool,
+}
+
+async fn hash_and_chunk(
+    mut input: ByteStream,
+    chunk_size: u32,
+    max_size: Option<u64>,
+    chunks: mpsc::Sender<Result<PlainChunk, io::Error>>,
+    summary: oneshot::Sender<Result<PlainSummary, ContentError>>,
+) {
+    let chunk_size = chunk_size as usize;
+    let new_buffer = || BytesMut::with_capacity(chunk_size + TAG_LEN as usize);
+    let mut hasher = digest::Context::new(&digest::SHA256);
+    let mut size = 0u64;
+    let mut buffer = new_buffer();
+    loop {
+        match input.next().await {
+            Some(Ok(mut bytes)) => {
+                size += bytes.len() as u64;
+                if let Some(limit) = max_size.filter(|l| size > *l) {
+                    let _ = chunks.send(Err(ContentError::TooLarge { limit }.into_io())).await;
+                    let _ = summary.send(Err(ContentError::TooLarge { limit }));
+                    return;
+                }
+                hasher.update(&bytes);
+                while !bytes.is_empty() {
+                    if buffer.len() == chunk_size {
+                        // A full chunk with more data after it: not the last one.
+                        let full = std::mem::replace(&mut buffer, new_buffer());
+                        if chunks.send(Ok(PlainChunk { data: full, last: false })).await.is_err() {
+                            return;
+                        }
+                    }
+                    let take = (chunk_size - buffer.len()).min(bytes.len());
+                    buffer.extend_from_slice(&bytes.split_to(take));
+                }
+            }
+            Some(Err(e)) => {
+                let kind = e.kind();
+                let text = e.to_string();
+                let _ = chunks.send(Err(e)).await;
+                let _ = summary.send(Err(ContentError::Input(io::Error::new(kind, text))));
+                return;
+            }
+            None => break,
+        }
+    }
+    if chunks.send(Ok(PlainChunk { data: buffer, last: true })).await.is_err() {
+        return;
+    }
+    let mut out = [0u8; 32];
+    out.copy_from_slice(hasher.finish().as_ref());
+    let _ = summary.send(Ok(PlainSummary { size, digest: Digest::from_bytes(out) }));
+}
+
+async fn seal_chunks(
+    key: LessSafeKey,
+    mut chunks: mpsc::Receiver<Result<PlainChunk, io::Error>>,
+    out: mpsc::Sender<Result<Bytes, io::Error>>,
+) {
+    let mut index = 0u64;
+    while let Some(item) = chunks.recv().await {
+        let result = item.and_then(|PlainChunk { mut data, last }| {
+            key.seal_in_place_append_tag(nonce(index, last), Aad::from(AAD), &mut data)
+                .map_err(|_| io::Error::other("content encryption failed"))?;
+            Ok(data.freeze())
+        });
+        let failed = result.is_err();
+        if out.send(result).await.is_err() || failed {
+            return;
+        }
+        index += 1;
+    }
+}
+
+fn receiver_stream<T: Send + 'static>(rx: mpsc::Receiver<T>) -> futures::stream::BoxStream<'static, T> {
+    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }).boxed()
+}
+
+/// Which ciphertext bytes hold a plaintext range, and how to cut the decrypted chunks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CipherRange {
+    /// Ciphertext bytes to fetch.
+    pub bytes: Range<u64>,
+    /// Index of the first chunk fetched.
+    pub first_chunk: u64,
+    /// Plaintext bytes to drop from the first decrypted chunk.
+    pub skip: u64,
+    /// Plaintext bytes to deliver.
+    pub take: u64,
+    /// Whether the last chunk fetched is the file's last chunk.
+    pub through_end: bool,
+}
+
+/// Maps a non-empty plaintext range (already clamped to `plain_size`) to ciphertext.
+#[must_use]
+pub fn cipher_range(plain: &Range<u64>, plain_size: u64, chunk_size: u32) -> CipherRange {
+    let c = u64::from(chunk_size);
+    let first_chunk = plain.start / c;
+    let last_chunk = plain.end.saturating_sub(1) / c;
+    let total = ciphertext_size(plain_size, chunk_size);
+    let start = first_chunk * (c + TAG_LEN);
+    let end = ((last_chunk + 1) * (c + TAG_LEN)).min(total);
+    CipherRange {
+        bytes: start..end,
+        first_chunk,
+        skip: plain.start - first_chunk * c,
+        take: plain.end - plain.start,
+        through_end: last_chunk + 1 == chunk_count(plain_size, chunk_size),
+    }
+}
+
+/// What a decryption stream checks the content against.
+#[derive(Debug, Clone, Copy)]
+pub struct DecryptSpec {
+    /// Plaintext bytes per chunk.
+    pub chunk_size: u32,
+    /// Size of the whole plaintext.
+    pub plain_size: u64,
+    /// Index of the first chunk in the ciphertext stream (0 for a whole file).
+    pub first_chunk: u64,
+    /// Whether the stream runs through the end of the file, so that its final chunk must
+    /// be the file's last one (true for a whole file).
+    pub through_end: bool,
+    /// Digest of the whole plaintext, checked when the stream covers the whole file;
+    /// the last chunk is held back until it matches.
+    pub digest: Option<Digest>,
+}
+
+/// Decrypts a ciphertext stream chunk by chunk, failing the stream with
+/// [`ContentError::Integrity`] on any tampering, truncation, reordering, trailing data or
+/// wrong key; nothing unauthenticated is ever emitted. Two stages (open; hash and verify)
+/// run on separate tasks.
+///
+/// Must run inside a Tokio runtime.
+#[must_use]
+pub fn decrypt(ciphertext: ByteStream, key: &DataKey, spec: DecryptSpec) -> ByteStream {
+    let (plain_tx, plain_rx) = mpsc::channel(STAGE_BUFFER);
+    let (out_tx, out_rx) = mpsc::channel(STAGE_BUFFER);
+    tokio::spawn(open_chunks(ciphertext, key.aead(), spec, plain_tx));
+    if let (Some(digest), 0, true) = (spec.digest, spec.first_chunk, spec.through_end) {
+        tokio::spawn(verify_digest(plain_rx, digest, out_tx));
+        receiver_stream(out_rx)
+    } else {
+        receiver_stream(plain_rx)
+    }
+}
+
+async fn open_chunks(
+    mut input: ByteStream,
+    key: LessSafeKey,
+    spec: DecryptSpec,
+    out: mpsc::Sender<Result<Bytes, io::Error>>,
+) {
+    let sealed_len = spec.chunk_size as usize + TAG_LEN as usize;
+    let last_index = chunk_count(spec.plain_size, spec.chunk_size) - 1;
+    let mut index = spec.first_chunk;
+    let mut buffer = BytesMut::with_capacity(sealed_len);
+    let integrity = |why| Err(ContentError::Integrity(why).into_io());
+    let open = |data: &mut BytesMut, index: u64| -> Result<Bytes, io::Error> {
+        let last = index == last_index;
+        let plain_len = key
+            .open_in_place(nonce(index, last), Aad::from(AAD), &mut data[..])
+            .map_err(|_| ContentError::Integrity("a chunk failed authentication").into_io())?
+            .len();
+        data.truncate(plain_len);
+        Ok(std::mem::take(data).freeze())
+    };
+    loop {
+        let next = input.next().await;
+        let ended = match next {
+            Some(Ok(mut bytes)) => {
+                while !bytes.is_empty() {
+                    if buffer.len() == sealed_len {
+                        let result = if index >= last_index {
+                            integrity("data after the last chunk")
+                        } else {
+                            open(&mut buffer, index)
+                        };
+                        let failed = result.is_err();
+                        if out.send(result).await.is_err() || failed {
+                            return;
+                        }
+                        buffer.reserve(sealed_len);
+                        index += 1;
+                    }
+                    let take = (sealed_len - buffer.len()).min(bytes.len());
+                    buffer.extend_from_slice(&bytes.split_to(take));
+                }
+                false
+            }
+            Some(Err(e)) => {
+                let _ = out.send(Err(e)).await;
+                return;
+            }
+            None => true,
+        };
+        if ended {
+            break;
+        }
+    }
+    // The final buffered chunk must be the last chunk of the file, or the stream was cut.
+    let result = if buffer.len() < TAG_LEN as usize {
+        integrity("ciphertext is truncated")
+    } else {
+        match open(&mut buffer, index) {
+            Ok(_) if index != last_index && spec.through_end => integrity("ciphertext is truncated"),
+            other => other,
+        }
+    };
+    let _ = out.send(result).await;
+}
+
+async fn verify_digest(
+    mut input: mpsc::Receiver<Result<Bytes, io::Error>>,
+    expected: Digest,
+    out: mpsc::Sender<Result<Bytes, io::Error>>,
+) {
+    let mut hasher = digest::Context::new(&digest::SHA256);
+    let mut held: Option<Bytes> = None;
+    while let Some(item) = input.recv().await {
+        match item {
+            Ok(bytes) => {
+                hasher.update(&bytes);
+                if let Some(previous) = held.replace(bytes)
+                    && out.send(Ok(previous)).await.is_err()
+                {
+                    return;
+                }
+            }
+            Err(e) => {
+                let _ = out.send(Err(e)).await;
+                return;
+            }
+        }
+    }
+    if hasher.finish().as_ref() == expected.as_bytes() {
+        if let Some(last) = held {
+            let _ = out.send(Ok(last)).await;
+        }
+    } else {
+        let _ = out.send(Err(ContentError::Integrity("digest mismatch").into_io())).await;
+    }
+}
+
+/// Cuts a decrypted range stream down to `skip..skip + take`; a stream that ends early
+/// fails with [`ContentError::Integrity`].
+#[must_use]
+pub fn slice_stream(input: ByteStream, skip: u64, take: u64) -> ByteStream {
+    futures::stream::unfold((input, skip, take), |(mut input, mut skip, mut take)| async move {
+        loop {
+            if take == 0 {
+                return None;
+            }
+            let Some(next) = input.next().await else {
+                let err = ContentError::Integrity("ciphertext is truncated").into_io();
+                return Some((Err(err), (input, 0, 0)));
+            };
+            match next {
+                Ok(mut bytes) => {
+                    let len = bytes.len() as u64;
+                    if skip >= len {
+                        skip -= len;
+                        continue;
+                    }
+                    let _ = bytes.split_to(skip as usize);
+                    skip = 0;
+                    let keep = (bytes.len() as u64).min(take);
+                    bytes.truncate(keep as usize);
+                    take -= keep;
+                    return Some((Ok(bytes), (input, skip, take)));
+                }
+                Err(e) => return Some((Err(e), (input, 0, 0))),
+            }
+        }
+    })
+    .boxed()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,196 @@
+//! Round trips and attack cases of the chunked encryption format.
+
+use super::*;
+use futures::TryStreamExt;
+
+const CHUNK: u32 = 1024;
+
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 31 % 251) as u8).collect()
+}
+
+/// Splits `data` into pieces of uneven sizes, as a network would.
+fn stream_of(data: &[u8]) -> ByteStream {
+    let mut pieces = Vec::new();
+    let mut rest = Bytes::copy_from_slice(data);
+    let mut step = 1;
+    while !rest.is_empty() {
+        let n = step.min(rest.len());
+        pieces.push(Ok(rest.split_to(n)));
+        step = step * 7 % 3001 + 1;
+    }
+    futures::stream::iter(pieces).boxed()
+}
+
+async fn collect(stream: ByteStream) -> Result<Vec<u8>, io::Error> {
+    let chunks: Vec<Bytes> = stream.try_collect().await?;
+    Ok(chunks.concat())
+}
+
+async fn seal(data: &[u8], key: &DataKey) -> (Vec<u8>, PlainSummary) {
+    let enc = encrypt(stream_of(data), key, CHUNK, None);
+    let cipher = collect(enc.ciphertext).await.unwrap();
+    let summary = enc.summary.await.unwrap().unwrap();
+    (cipher, summary)
+}
+
+fn spec(size: u64, digest: Option<Digest>) -> DecryptSpec {
+    DecryptSpec { chunk_size: CHUNK, plain_size: size, first_chunk: 0, through_end: true, digest }
+}
+
+async fn open(
+    cipher: Vec<u8>,
+    key: &DataKey,
+    size: u64,
+    digest: Option<Digest>,
+) -> Result<Vec<u8>, io::Error> {
+    collect(decrypt(stream_of(&cipher), key, spec(size, digest))).await
+}
+
+fn is_integrity(e: &io::Error) -> bool {
+    matches!(ContentError::find_in(e), Some(ContentError::Integrity(_)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_trips_at_boundary_sizes() {
+    let key = DataKey::generate();
+    let c = CHUNK as usize;
+    for size in [0, 1, c - 1, c, c + 1, 3 * c, 3 * c + 7, 3 * 1024 * 1024 + 5] {
+        let data = pattern(size);
+        let (cipher, summary) = seal(&data, &key).await;
+        assert_eq!(summary.size, size as u64);
+        assert_eq!(summary.digest.as_bytes(), &crate::crypto::sha256(&data));
+        assert_eq!(cipher.len() as u64, ciphertext_size(size as u64, CHUNK), "size {size}");
+        if size >= 16 {
+            assert!(!cipher.windows(16).any(|w| w == &data[..16]), "plaintext leaked at size {size}");
+        }
+        let plain = open(cipher, &key, size as u64, Some(summary.digest)).await.unwrap();
+        assert_eq!(plain, data, "size {size}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampering_is_detected() {
+    let key = DataKey::generate();
+    let data = pattern(3 * CHUNK as usize + 10);
+    let (cipher, summary) = seal(&data, &key).await;
+    for position in [0, 5, CHUNK as usize + 3, cipher.len() - 1] {
+        let mut bad = cipher.clone();
+        bad[position] ^= 0x01;
+        let err = open(bad, &key, data.len() as u64, Some(summary.digest)).await.unwrap_err();
+        assert!(is_integrity(&err), "flip at {position}: {err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncation_is_detected() {
+    let key = DataKey::generate();
+    let data = pattern(3 * CHUNK as usize);
+    let (cipher, _) = seal(&data, &key).await;
+    let sealed = CHUNK as usize + 16;
+    for cut in [0, 1, sealed, 2 * sealed, cipher.len() - 1] {
+        let err = open(cipher[..cut].to_vec(), &key, data.len() as u64, None).await.unwrap_err();
+        assert!(is_integrity(&err), "cut at {cut}: {err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncation_at_a_chunk_boundary_is_detected_even_with_a_lying_size() {
+    // An attacker who also shrinks the recorded size still cannot pass a non-final chunk
+    // off as the final one.
+    let key = DataKey::generate();
+    let data = pattern(3 * CHUNK as usize);
+    let (cipher, _) = seal(&data, &key).await;
+    let sealed = CHUNK as usize + 16;
+    let err = open(cipher[..sealed].to_vec(), &key, u64::from(CHUNK), None).await.unwrap_err();
+    assert!(is_integrity(&err));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reordering_and_extension_are_detected() {
+    let key = DataKey::generate();
+    let data = pattern(3 * CHUNK as usize + 10);
+    let (cipher, _) = seal(&data, &key).await;
+    let sealed = CHUNK as usize + 16;
+    let mut swapped = cipher.clone();
+    let (a, b) = swapped.split_at_mut(sealed);
+    a.swap_with_slice(&mut b[..sealed]);
+    assert!(is_integrity(&open(swapped, &key, data.len() as u64, None).await.unwrap_err()));
+    let mut extended = cipher.clone();
+    extended.extend_from_slice(&cipher[..sealed]);
+    assert!(is_integrity(&open(extended, &key, data.len() as u64, None).await.unwrap_err()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_key_and_wrong_digest_fail() {
+    let key = DataKey::generate();
+    let data = pattern(2000);
+    let (cipher, _) = seal(&data, &key).await;
+    let err = open(cipher.clone(), &DataKey::generate(), 2000, None).await.unwrap_err();
+    assert!(is_integrity(&err));
+    let wrong = Digest::from_bytes([7; 32]);
+    let err = open(cipher, &key, 2000, Some(wrong)).await.unwrap_err();
+    assert!(is_integrity(&err));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn digest_mismatch_withholds_the_last_chunk() {
+    let key = DataKey::generate();
+    let data = pattern(3 * CHUNK as usize);
+    let (cipher, _) = seal(&data, &key).await;
+    let stream =
+        decrypt(stream_of(&cipher), &key, spec(data.len() as u64, Some(Digest::from_bytes([0; 32]))));
+    let items: Vec<_> = stream.collect().await;
+    let delivered: usize = items.iter().filter_map(|i| i.as_ref().ok()).map(Bytes::len).sum();
+    assert!(delivered < data.len());
+    assert!(items.last().unwrap().is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ranges_decrypt_only_their_chunks() {
+    let key = DataKey::generate();
+    let size = 5 * CHUNK as usize + 100;
+    let data = pattern(size);
+    let (cipher, _) = seal(&data, &key).await;
+    let c = CHUNK as u64;
+    for range in [0..1, 0..c, c - 1..c + 1, 2 * c + 5..4 * c, 5 * c..size as u64, 17..size as u64] {
+        let plan = cipher_range(&range, size as u64, CHUNK);
+        let slice = cipher[plan.bytes.start as usize..plan.bytes.end as usize].to_vec();
+        let spec = DecryptSpec {
+            chunk_size: CHUNK,
+            plain_size: size as u64,
+            first_chunk: plan.first_chunk,
+            through_end: plan.through_end,
+            digest: None,
+        };
+        let plain = collect(slice_stream(decrypt(stream_of(&slice), &key, spec), plan.skip, plan.take))
+            .await
+            .unwrap();
+        assert_eq!(plain, &data[range.start as usize..range.end as usize], "{range:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_large_input_fails_the_stream() {
+    let key = DataKey::generate();
+    let enc = encrypt(stream_of(&pattern(5000)), &key, CHUNK, Some(4999));
+    let err = collect(enc.ciphertext).await.unwrap_err();
+    assert!(matches!(ContentError::find_in(&err), Some(ContentError::TooLarge { limit: 4999 })));
+    assert!(matches!(enc.summary.await.unwrap(), Err(ContentError::TooLarge { .. })));
+    let ok = encrypt(stream_of(&pattern(5000)), &key, CHUNK, Some(5000));
+    assert!(collect(ok.ciphertext).await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn input_errors_propagate() {
+    let key = DataKey::generate();
+    let input = futures::stream::iter(vec![
+        Ok(Bytes::from_static(b"abc")),
+        Err(io::Error::new(io::ErrorKind::ConnectionReset, "client went away")),
+    ])
+    .boxed();
+    let enc = encrypt(input, &key, CHUNK, None);
+    let err = collect(enc.ciphertext).await.unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::ConnectionReset);
+    assert!(matches!(enc.summary.await.unwrap(), Err(ContentError::Input(_))));
+}

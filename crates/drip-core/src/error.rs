@@ -1,0 +1,72 @@
+//! The opaque infrastructure failure that adapters wrap driver errors into.
+
+use std::error::Error as StdError;
+use std::fmt;
+
+/// A failure of infrastructure behind a port (database, object store, crypto library...):
+/// nothing a caller can act on except retrying later or reporting it.
+///
+/// It carries a context message and the driver's error as its source; the HTTP layer logs
+/// it and never shows it to users.
+pub struct BackendError {
+    context: String,
+    transient: bool,
+    source: Option<Box<dyn StdError + Send + Sync + 'static>>,
+}
+
+impl BackendError {
+    /// A failure described by `context` alone.
+    pub fn msg(context: impl Into<String>) -> Self {
+        Self { context: context.into(), transient: false, source: None }
+    }
+
+    /// A failure described by `context`, caused by `source`.
+    pub fn new(context: impl Into<String>, source: impl StdError + Send + Sync + 'static) -> Self {
+        Self { context: context.into(), transient: false, source: Some(Box::new(source)) }
+    }
+
+    /// Marks the failure as transient (retrying later may succeed).
+    #[must_use]
+    pub fn transient(mut self) -> Self {
+        self.transient = true;
+        self
+    }
+
+    /// Whether retrying later may succeed.
+    #[must_use]
+    pub fn is_transient(&self) -> bool {
+        self.transient
+    }
+
+    /// The context message.
+    #[must_use]
+    pub fn context(&self) -> &str {
+        &self.context
+    }
+}
+
+impl fmt::Debug for BackendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("BackendError");
+        d.field("context", &self.context).field("transient", &self.transient);
+        if let Some(source) = &self.source {
+            d.field("source", &format_args!("{source}"));
+        }
+        d.finish()
+    }
+}
+
+impl fmt::Display for BackendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.source {
+            Some(source) => write!(f, "{}: {source}", self.context),
+            None => f.write_str(&self.context),
+        }
+    }
+}
+
+impl StdError for BackendError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source.as_deref().map(|s| s as &(dyn StdError + 'static))
+    }
+}

@@ -1,0 +1,109 @@
+//! Per-user events (the book's Phoenix channel messages) and the `Notifier` port.
+
+use async_trait::async_trait;
+
+use crate::accounts::model::Username;
+use crate::error::BackendError;
+use crate::ids::{MediaId, UserId};
+use crate::storage::model::FileName;
+
+mod hub;
+pub use hub::{Hub, HubSubscription, PresenceChange, PresenceEntry};
+
+/// Something a user is told about in real time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// One of the user's uploads finished.
+    Upload {
+        /// The stored media.
+        media_id: MediaId,
+        /// Its name.
+        name: FileName,
+    },
+    /// The user shared a file with someone (to the sharer).
+    ShareSent {
+        /// The shared media.
+        media_id: MediaId,
+        /// Who received it.
+        sharee: Username,
+    },
+    /// Someone shared a file with the user (to the sharee).
+    ShareReceived {
+        /// The shared media.
+        media_id: MediaId,
+        /// Who shared it.
+        owner: Username,
+    },
+    /// A download the user asked for is ready.
+    Download {
+        /// The media.
+        media_id: MediaId,
+        /// Where to fetch it.
+        link: String,
+    },
+}
+
+impl Event {
+    /// The channel event name: `upload`, `share` or `download`.
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Upload { .. } => "upload",
+            Self::ShareSent { .. } | Self::ShareReceived { .. } => "share",
+            Self::Download { .. } => "download",
+        }
+    }
+
+    /// The message the original application showed, word for word.
+    #[must_use]
+    pub fn message(&self) -> String {
+        match self {
+            Self::Upload { name, .. } => format!("The file \"{name}\" was successfully uploaded."),
+            Self::ShareSent { sharee, .. } => format!("Successfully shared the file with {sharee}."),
+            Self::ShareReceived { owner, .. } => format!("{owner} has just shared a file with you!"),
+            Self::Download { .. } => "Your download is ready. Start it by clicking here.".to_owned(),
+        }
+    }
+
+    /// The media the event is about.
+    #[must_use]
+    pub fn media_id(&self) -> MediaId {
+        match self {
+            Self::Upload { media_id, .. }
+            | Self::ShareSent { media_id, .. }
+            | Self::ShareReceived { media_id, .. }
+            | Self::Download { media_id, .. } => *media_id,
+        }
+    }
+}
+
+/// Publishes per-user events (an in-process [`Hub`], or a cross-node bus).
+#[async_trait]
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait Notifier: Send + Sync + 'static {
+    /// Delivers `event` to every live connection of `user`, and to no one else.
+    /// Users without connections simply miss it.
+    ///
+    /// # Errors
+    /// [`BackendError`] when a cross-node bus cannot be reached.
+    async fn publish(&self, user: &UserId, event: Event) -> Result<(), BackendError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_match_the_original() {
+        let id = MediaId::parse("0ujtsYcgvSTl8PAuAdqWYSMnLOv").unwrap();
+        let alice = Username::parse("alice").unwrap();
+        let e = Event::Upload { media_id: id, name: FileName::parse("a.txt").unwrap() };
+        assert_eq!(e.message(), "The file \"a.txt\" was successfully uploaded.");
+        assert_eq!(e.kind(), "upload");
+        let e = Event::ShareSent { media_id: id, sharee: alice.clone() };
+        assert_eq!(e.message(), "Successfully shared the file with alice.");
+        let e = Event::ShareReceived { media_id: id, owner: alice };
+        assert_eq!(e.message(), "alice has just shared a file with you!");
+        assert_eq!(e.kind(), "share");
+    }
+}

@@ -1,0 +1,16 @@
+//! Drip's hexagon: domain types, port traits and use-case services of the encrypted file
+//! store. No database, HTTP, object-store or JWT library is imported here; adapters plug
+//! into the ports (`accounts::ports`, `storage::ports`, [`clock::Clock`],
+//! [`events::Notifier`]).
+
+pub mod accounts;
+pub mod clock;
+pub mod content;
+mod crypto;
+pub mod error;
+pub mod events;
+pub mod ids;
+pub mod storage;
+
+pub use error::BackendError;
+pub use ids::{IdError, Ksuid, MediaId, TokenFamilyId, UserId};

@@ -1,0 +1,141 @@
+//! One error enum per storage use case; not-found, forbidden, conflict and invalid
+//! variants are distinct so callers (the HTTP layer) can map them.
+
+use crate::error::BackendError;
+use crate::storage::ports::{KeyError, StorageError};
+
+/// Why a file could not be stored. In every case nothing is left behind.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The user already sees a file with this name in this folder.
+    #[error("a file with this name already exists in this folder")]
+    AlreadyExists,
+    /// The content exceeds the upload limit.
+    #[error("the file exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// Too many transfers are running; try again shortly.
+    #[error("too many transfers in progress")]
+    Busy,
+    /// The uploader is not a known user.
+    #[error("unknown user")]
+    UnknownUser,
+    /// The content stream failed (e.g. the client went away).
+    #[error("the upload stream failed: {0}")]
+    Input(#[source] std::io::Error),
+    /// The object store failed.
+    #[error("the object store failed")]
+    Storage(#[source] StorageError),
+    /// Infrastructure failure.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+/// Why a download could not start. Failures after it started (integrity, storage)
+/// arrive as errors in the content stream.
+#[derive(Debug, thiserror::Error)]
+pub enum DownloadError {
+    /// The user sees no such file.
+    #[error("file not found")]
+    NotFound,
+    /// The requested range starts beyond the end of the file.
+    #[error("range not satisfiable")]
+    RangeNotSatisfiable {
+        /// The file's size.
+        size: u64,
+    },
+    /// The stored content or its key failed verification.
+    #[error("the stored content failed integrity verification")]
+    Integrity,
+    /// Too many transfers are running; try again shortly.
+    #[error("too many transfers in progress")]
+    Busy,
+    /// The object store failed (including a missing object).
+    #[error("the object store failed")]
+    Storage(#[source] StorageError),
+    /// Infrastructure failure.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+impl From<KeyError> for DownloadError {
+    fn from(e: KeyError) -> Self {
+        match e {
+            KeyError::Integrity => Self::Integrity,
+            KeyError::UnknownKey(id) => {
+                Self::Backend(BackendError::msg(format!("master key {id:?} is not configured")))
+            }
+            KeyError::Backend(b) => Self::Backend(b),
+        }
+    }
+}
+
+/// Why a file's metadata could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    /// The user sees no such file.
+    #[error("file not found")]
+    NotFound,
+    /// Infrastructure failure.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+/// Why a change reserved to the creator (move, rename, delete, list shares) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    /// The user sees no such file.
+    #[error("file not found")]
+    NotFound,
+    /// The user sees the file but did not create it.
+    #[error("only the creator of a file may change it")]
+    Forbidden,
+    /// The target folder already holds a file with that name.
+    #[error("a file with this name already exists in the target folder")]
+    AlreadyExists,
+    /// Infrastructure failure.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+/// Why a file could not be shared or unshared.
+#[derive(Debug, thiserror::Error)]
+pub enum ShareError {
+    /// The user sees no such file.
+    #[error("file not found")]
+    NotFound,
+    /// The user sees the file but did not create it.
+    #[error("only the creator of a file may share it")]
+    Forbidden,
+    /// No user has that username.
+    #[error("Couldn't find a user with {0} username.")]
+    UserNotFound(String),
+    /// The file is already shared with that user.
+    #[error("the file is already shared with {0}")]
+    AlreadyShared(String),
+    /// The file is not shared with that user (unshare).
+    #[error("the file is not shared with {0}")]
+    NotShared(String),
+    /// Sharing with oneself.
+    #[error("a file cannot be shared with its creator")]
+    SelfShare,
+    /// Infrastructure failure.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+/// Why a search could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    /// The expression is not a valid regular expression.
+    #[error("invalid regular expression: {0}")]
+    InvalidPattern(String),
+    /// The expression is too long or compiles too large.
+    #[error("the regular expression is too large")]
+    PatternTooLarge,
+    /// Infrastructure failure.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}

@@ -1,0 +1,9 @@
+//! The storage domain: media metadata, folders, shares, content storage and search.
+
+pub mod error;
+pub mod model;
+pub mod ports;
+pub mod search;
+pub mod service;
+
+pub use service::{Download, StoragePorts, StorageService, StorageSettings, StoreRequest};

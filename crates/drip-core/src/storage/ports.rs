@@ -1,0 +1,327 @@
+//! Ports of the storage domain: media metadata, object storage and data-key wrapping.
+
+use std::ops::Range;
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::Stream;
+
+use super::model::{
+    Envelope, FileName, FolderListing, FolderPath, Media, MediaPage, PageRequest, Share, SortOrder,
+    StorageKey, UploadedContent, Usage, UsageSort, UserUsage,
+};
+use crate::content::DataKey;
+use crate::error::BackendError;
+use crate::ids::{MediaId, UserId};
+
+/// A stream of byte chunks: how file content moves through every layer.
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static>>;
+
+/// Why a media could not be inserted.
+#[derive(Debug, thiserror::Error)]
+pub enum InsertMediaError {
+    /// The creator already sees a media with the same folder and name (their own, even
+    /// one still uploading, or one shared with them).
+    #[error("a file with this name already exists in this folder")]
+    AlreadyExists,
+    /// The creator does not exist.
+    #[error("unknown creator")]
+    UnknownCreator,
+    /// Infrastructure failure.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+/// Why a media could not be moved or renamed.
+#[derive(Debug, thiserror::Error)]
+pub enum RelocateError {
+    /// No media has this id.
+    #[error("media not found")]
+    NotFound,
+    /// The creator already sees a media at the target folder and name.
+    #[error("a file with this name already exists in the target folder")]
+    AlreadyExists,
+    /// Infrastructure failure.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+/// Why a share could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum AddShareError {
+    /// No media has this id.
+    #[error("media not found")]
+    MediaNotFound,
+    /// No user has this id.
+    #[error("user not found")]
+    UserNotFound,
+    /// The media is already shared with the user.
+    #[error("already shared with this user")]
+    AlreadyShared,
+    /// Infrastructure failure.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+/// Media metadata, shares and the queries the storage service needs.
+///
+/// "Visible to a user" means: the user created the media or it is shared with them.
+/// Media whose upload has not finished (`uploaded_at` absent) are visible to no query
+/// except [`MediaRepository::find`], but still claim their folder and name.
+#[async_trait]
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait MediaRepository: Send + Sync + 'static {
+    /// Inserts a media record (normally not yet uploaded) and the creator's ownership, in
+    /// one transaction.
+    ///
+    /// # Errors
+    /// - [`InsertMediaError::AlreadyExists`] when the creator already has a media (uploaded
+    ///   or not) with the same folder and name, or sees an uploaded one shared with them
+    ///   there; of concurrent inserts of the same creator, folder and name exactly one wins;
+    /// - [`InsertMediaError::UnknownCreator`] when the creator is not a user;
+    /// - [`InsertMediaError::Backend`] otherwise.
+    async fn insert(&self, media: &Media) -> Result<(), InsertMediaError>;
+
+    /// Records that a media's content is stored; answers the updated media.
+    ///
+    /// # Errors
+    /// [`BackendError`] for infrastructure failures; an unknown id is `Ok(None)`.
+    async fn mark_uploaded(
+        &self,
+        id: &MediaId,
+        uploaded: UploadedContent,
+    ) -> Result<Option<Media>, BackendError>;
+
+    /// The media with this id whatever its state or owner (for the services' own
+    /// bookkeeping, never to answer users directly).
+    ///
+    /// # Errors
+    /// [`BackendError`] for infrastructure failures; unknown is `Ok(None)`.
+    async fn find(&self, id: &MediaId) -> Result<Option<Media>, BackendError>;
+
+    /// The uploaded media with this id if `user` can see it.
+    ///
+    /// # Errors
+    /// [`BackendError`] for infrastructure failures; unknown or invisible is `Ok(None)`.
+    async fn find_visible(&self, user: &UserId, id: &MediaId) -> Result<Option<Media>, BackendError>;
+
+    /// The uploaded media visible to `user` directly in `folder` (one page, by name then
+    /// id, exact folder match), and, on the first page, every immediate subfolder of
+    /// `folder` that holds visible media anywhere below it, by name, with the recursive
+    /// count and total size. Prefixes match whole segments (`$/a` never matches `$/ab`)
+    /// and `%`/`_` are literal characters. An unknown folder is an empty listing.
+    ///
+    /// # Errors
+    /// [`BackendError`] for infrastructure failures only.
+    async fn list_folder(
+        &self,
+        user: &UserId,
+        folder: &FolderPath,
+        page: &PageRequest,
+    ) -> Result<FolderListing, BackendError>;
+
+    /// One page of the uploaded media visible to `user`, by name then id; with `under`,
+    /// only those in that folder or below it.
+    ///
+    /// # Errors
+    /// [`BackendError`] for infrastructure failures only.
+    async fn list_visible(
+        &self,
+        user: &UserId,
+        under: Option<&FolderPath>,
+        page: &PageRequest,
+    ) -> Result<MediaPage, BackendError>;
+
+    /// Moves and/or renames a media (whatever its state), setting `updated_at = at`;
+    /// answers the updated media.
+    ///
+    /// # Errors
+    /// - [`RelocateError::NotFound`] for an unknown id;
+    /// - [`RelocateError::AlreadyExists`] when the creator already sees another media at
+    ///   the target folder and name (including the media itself when neither changes);
+    /// - [`RelocateError::Backend`] otherwise.
+    async fn relocate(
+        &self,
+        id: &MediaId,
+        folder: &FolderPath,
+        name: &FileName,
+        at: DateTime<Utc>,
+    ) -> Result<Media, RelocateError>;
+
+    /// Replaces a media's encryption envelope (master-key rotation).
+    ///
+    /// # Errors
+    /// [`BackendError`] for infrastructure failures; unknown id is `Ok(false)`.
+    async fn update_envelope(
+        &self,
+        id: &MediaId,
+        envelope: &Envelope,
+        at: DateTime<Utc>,
+    ) -> Result<bool, BackendError>;
+
+    /// Deletes a media and, with it, all its shares; answers the deleted media.
+    ///
+    /// # Errors
+    /// [`BackendError`] for infrastructure failures; unknown id is `Ok(None)`.
+    async fn delete(&self, id: &MediaId) -> Result<Option<Media>, BackendError>;
+
+    /// Shares a media with a user.
+    ///
+    /// # Errors
+    /// - [`AddShareError::MediaNotFound`] / [`AddShareError::UserNotFound`] for unknown ids;
+    /// - [`AddShareError::AlreadyShared`] when the user already has it (also when they are
+    ///   its creator); of concurrent identical shares exactly one wins;
+    /// - [`AddShareError::Backend`] otherwise.
+    async fn add_share(
+        &self,
+        media: &MediaId,
+        user: &UserId,
+        at: DateTime<Utc>,
+    ) -> Result<Share, AddShareError>;
+
+    /// Removes a share; answers whether there was one. The creator's own ownership is
+    /// never removed this way.
+    ///
+    /// # Errors
+    /// [`BackendError`] for infrastructure failures only.
+    async fn remove_share(&self, media: &MediaId, user: &UserId) -> Result<bool, BackendError>;
+
+    /// The users a media is shared with (not its creator), by username.
+    ///
+    /// # Errors
+    /// [`BackendError`] for infrastructure failures only.
+    async fn list_shares(&self, media: &MediaId) -> Result<Vec<Share>, BackendError>;
+
+    /// Count and bytes of the uploaded media `user` created.
+    ///
+    /// # Errors
+    /// [`BackendError`] for infrastructure failures only.
+    async fn usage(&self, user: &UserId) -> Result<Usage, BackendError>;
+
+    /// Users ranked by usage (users without files count 0); ties broken by username then
+    /// id; at most `limit` rows.
+    ///
+    /// # Errors
+    /// [`BackendError`] for infrastructure failures only.
+    async fn top_users(
+        &self,
+        sort: UsageSort,
+        order: SortOrder,
+        limit: u32,
+    ) -> Result<Vec<UserUsage>, BackendError>;
+
+    /// Ids of media whose data key is wrapped with a master key other than `key_id`
+    /// (at most `limit`, for re-wrapping in batches).
+    ///
+    /// # Errors
+    /// [`BackendError`] for infrastructure failures only.
+    async fn media_not_wrapped_with(&self, key_id: &str, limit: u32) -> Result<Vec<MediaId>, BackendError>;
+}
+
+/// Why an object-store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// No object under the key.
+    #[error("object not found: {0}")]
+    NotFound(String),
+    /// An object exists where none was expected.
+    #[error("object already exists: {0}")]
+    AlreadyExists(String),
+    /// The key or range cannot be served (e.g. a key escaping the store's root, a range
+    /// beyond the end).
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// The content stream handed to `put` failed; nothing was stored.
+    #[error("input stream failed: {0}")]
+    Input(#[source] std::io::Error),
+    /// The store is unreachable or overloaded, after retries.
+    #[error("storage unavailable: {0}")]
+    Unavailable(#[source] BackendError),
+    /// Any other failure.
+    #[error(transparent)]
+    Other(#[from] BackendError),
+}
+
+/// Object storage of ciphertext under storage keys (GCS, local disk, memory).
+#[async_trait]
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait StorageProvider: Send + Sync + std::fmt::Debug + 'static {
+    /// Stores the whole stream under `key`, replacing any object there; answers the number
+    /// of bytes written. Either the whole content is stored and visible at once, or
+    /// nothing is (no partial object, no stray multipart parts), also when the input
+    /// stream fails or the future is dropped.
+    ///
+    /// # Errors
+    /// [`StorageError::Input`] when `content` yields an error (nothing stored);
+    /// [`StorageError::Invalid`] for a key the store cannot hold;
+    /// [`StorageError::Unavailable`] / [`StorageError::Other`] for store failures.
+    async fn put(&self, key: &StorageKey, content: ByteStream) -> Result<u64, StorageError>;
+
+    /// Streams the object under `key`, or the bytes `range` of it.
+    ///
+    /// # Errors
+    /// [`StorageError::NotFound`] for a missing object; [`StorageError::Invalid`] for a
+    /// range starting beyond the end (a range ending beyond the end is cut at the end);
+    /// [`StorageError::Unavailable`] / [`StorageError::Other`] for store failures. Errors
+    /// after the stream started arrive as stream items.
+    async fn get(&self, key: &StorageKey, range: Option<Range<u64>>) -> Result<ByteStream, StorageError>;
+
+    /// Size in bytes of the object under `key`, `None` if there is none.
+    ///
+    /// # Errors
+    /// [`StorageError::Unavailable`] / [`StorageError::Other`] for store failures.
+    async fn size(&self, key: &StorageKey) -> Result<Option<u64>, StorageError>;
+
+    /// Deletes the object under `key`.
+    ///
+    /// # Errors
+    /// [`StorageError::NotFound`] when there is none; [`StorageError::Unavailable`] /
+    /// [`StorageError::Other`] for store failures.
+    async fn delete(&self, key: &StorageKey) -> Result<(), StorageError>;
+}
+
+/// A data key wrapped by a master key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrappedKey {
+    /// Which master key wrapped it.
+    pub key_id: String,
+    /// The wrapped bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// Why wrapping or unwrapping a data key failed.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// No master key with this id is configured.
+    #[error("unknown master key {0:?}")]
+    UnknownKey(String),
+    /// The wrapped key fails authentication (tampered, or wrapped by another key).
+    #[error("wrapped data key failed authentication")]
+    Integrity,
+    /// Infrastructure failure (e.g. a remote KMS).
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+/// Wraps per-media data keys with a master key (envelope encryption).
+#[async_trait]
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait KeyWrapper: Send + Sync + 'static {
+    /// Id of the master key new data keys are wrapped with.
+    fn current_key_id(&self) -> String;
+
+    /// Wraps a data key with the current master key.
+    ///
+    /// # Errors
+    /// [`KeyError::Backend`] when wrapping cannot run.
+    async fn wrap(&self, key: &DataKey) -> Result<WrappedKey, KeyError>;
+
+    /// Unwraps a data key with the master key named in `wrapped`.
+    ///
+    /// # Errors
+    /// [`KeyError::UnknownKey`] when that master key is not configured;
+    /// [`KeyError::Integrity`] when the bytes do not authenticate.
+    async fn unwrap(&self, wrapped: &WrappedKey) -> Result<DataKey, KeyError>;
+}

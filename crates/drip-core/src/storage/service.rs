@@ -1,0 +1,648 @@
+//! `StorageService`: store, download, list, share, move, rename, delete, usage, search —
+//! with visibility and creator-only rules enforced here.
+
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use futures::StreamExt;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::error::{ChangeError, DownloadError, LookupError, ShareError, StoreError};
+use super::model::{
+    ContentType, Envelope, FileName, FolderListing, FolderPath, MAX_TOP_USERS, Media, MediaPage, MediaParts,
+    PageRequest, Share, SortOrder, StorageKey, UploadedContent, Usage, UsageSort, UserUsage,
+};
+use super::ports::{
+    AddShareError, ByteStream, InsertMediaError, KeyWrapper, MediaRepository, RelocateError, StorageError,
+    StorageProvider, WrappedKey,
+};
+use super::search::SearchCache;
+use crate::accounts::model::Username;
+use crate::accounts::ports::AccountRepository;
+use crate::clock::{Clock, ClockExt};
+use crate::content::{self, ContentCache, ContentError, DataKey, DecryptSpec};
+use crate::error::BackendError;
+use crate::events::{Event, Notifier};
+use crate::ids::{MediaId, UserId};
+
+/// Tunables of the storage service.
+#[derive(Debug, Clone)]
+pub struct StorageSettings {
+    /// Plaintext bytes per encrypted chunk.
+    pub chunk_size: u32,
+    /// Largest accepted upload, in bytes.
+    pub max_upload_bytes: u64,
+    /// Transfers (uploads and downloads) running at once.
+    pub max_concurrent_transfers: usize,
+    /// How long a transfer waits for a free slot before answering busy.
+    pub transfer_wait: Duration,
+    /// Sliding expiry of cached content.
+    pub cache_ttl: Duration,
+    /// Total bytes of cached content.
+    pub cache_max_bytes: u64,
+    /// Largest file whose content is cached.
+    pub cache_max_entry_bytes: u64,
+    /// Files searched at once.
+    pub search_concurrency: usize,
+    /// Time allowed to search one file.
+    pub search_timeout: Duration,
+    /// How long a search result per (file, expression) is reused.
+    pub search_cache_ttl: Duration,
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        Self {
+            chunk_size: content::DEFAULT_CHUNK_SIZE,
+            max_upload_bytes: 10 * 1024 * 1024 * 1024,
+            max_concurrent_transfers: 64,
+            transfer_wait: Duration::from_secs(5),
+            cache_ttl: Duration::from_secs(60),
+            cache_max_bytes: 64 * 1024 * 1024,
+            cache_max_entry_bytes: 1024 * 1024,
+            search_concurrency: 4,
+            search_timeout: Duration::from_secs(10),
+            search_cache_ttl: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The ports the storage service runs on.
+#[derive(Clone)]
+pub struct StoragePorts {
+    /// Media metadata and shares.
+    pub media: Arc<dyn MediaRepository>,
+    /// Users (to resolve sharees).
+    pub accounts: Arc<dyn AccountRepository>,
+    /// Object storage of ciphertext.
+    pub storage: Arc<dyn StorageProvider>,
+    /// Data-key wrapping.
+    pub keys: Arc<dyn KeyWrapper>,
+    /// Per-user events.
+    pub notifier: Arc<dyn Notifier>,
+    /// Time and ids.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The intent to store a file.
+pub struct StoreRequest {
+    /// Who uploads it (becomes the creator).
+    pub user: UserId,
+    /// The file name.
+    pub name: FileName,
+    /// The folder to put it in.
+    pub folder: FolderPath,
+    /// The MIME type; guessed from the name when absent.
+    pub content_type: Option<ContentType>,
+    /// The plaintext.
+    pub content: ByteStream,
+}
+
+impl std::fmt::Debug for StoreRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreRequest")
+            .field("user", &self.user)
+            .field("name", &self.name)
+            .field("folder", &self.folder)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A download under way: the media and its (verified) plaintext.
+pub struct Download {
+    /// The file.
+    pub media: Media,
+    /// The bytes being delivered (a sub-range when one was asked for).
+    pub range: Range<u64>,
+    /// The plaintext; integrity or storage failures arrive as stream errors.
+    pub content: ByteStream,
+}
+
+impl std::fmt::Debug for Download {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Download")
+            .field("media", &self.media)
+            .field("range", &self.range)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The storage use cases.
+#[derive(Clone)]
+pub struct StorageService {
+    pub(super) ports: StoragePorts,
+    pub(super) settings: StorageSettings,
+    pub(super) cache: Arc<ContentCache>,
+    pub(super) search_cache: Arc<SearchCache>,
+    transfers: Arc<Semaphore>,
+}
+
+impl std::fmt::Debug for StorageService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageService").field("settings", &self.settings).finish_non_exhaustive()
+    }
+}
+
+impl StorageService {
+    /// A service over `ports`.
+    #[must_use]
+    pub fn new(ports: StoragePorts, settings: StorageSettings) -> Self {
+        let cache =
+            ContentCache::new(settings.cache_ttl, settings.cache_max_bytes, settings.cache_max_entry_bytes);
+        Self {
+            cache: Arc::new(cache),
+            search_cache: Arc::new(SearchCache::new(settings.search_cache_ttl)),
+            transfers: Arc::new(Semaphore::new(settings.max_concurrent_transfers.max(1))),
+            ports,
+            settings,
+        }
+    }
+
+    /// The content cache (for metrics).
+    #[must_use]
+    pub fn cache(&self) -> &ContentCache {
+        &self.cache
+    }
+
+    /// The settings in force.
+    #[must_use]
+    pub fn settings(&self) -> &StorageSettings {
+        &self.settings
+    }
+
+    /// Transfers running now.
+    #[must_use]
+    pub fn transfers_in_flight(&self) -> usize {
+        self.settings.max_concurrent_transfers.max(1) - self.transfers.available_permits()
+    }
+
+    async fn transfer_slot(&self) -> Option<OwnedSemaphorePermit> {
+        let acquire = Arc::clone(&self.transfers).acquire_owned();
+        tokio::time::timeout(self.settings.transfer_wait, acquire).await.ok()?.ok()
+    }
+
+    /// Stores a file: reserves its name, streams the content through hashing and
+    /// encryption into the object store, then marks it uploaded and notifies the user.
+    /// A failure at any point (or dropping the future) removes the metadata and object.
+    ///
+    /// # Errors
+    /// See [`StoreError`].
+    pub async fn store(&self, request: StoreRequest) -> Result<Media, StoreError> {
+        let _slot = self.transfer_slot().await.ok_or(StoreError::Busy)?;
+        let now = self.ports.clock.now();
+        let id = self.ports.clock.new_media_id();
+        let data_key = DataKey::generate();
+        let wrapped = self
+            .ports
+            .keys
+            .wrap(&data_key)
+            .await
+            .map_err(|e| BackendError::new("wrapping the data key", e))?;
+        let envelope =
+            Envelope::new(content::ALGORITHM, self.settings.chunk_size, &wrapped.key_id, wrapped.bytes)
+                .map_err(|e| BackendError::new("building the envelope", e))?;
+        let media = Media::from_parts(MediaParts {
+            id,
+            creator: request.user,
+            storage_key: StorageKey::new(id, now, &request.name),
+            content_type: request.content_type.unwrap_or_else(|| ContentType::guess(&request.name)),
+            name: request.name,
+            folder: request.folder,
+            envelope,
+            metadata: serde_json::Map::new(),
+            uploaded: None,
+            created_at: now,
+            updated_at: now,
+        });
+        self.ports.media.insert(&media).await.map_err(|e| match e {
+            InsertMediaError::AlreadyExists => StoreError::AlreadyExists,
+            InsertMediaError::UnknownCreator => StoreError::UnknownUser,
+            InsertMediaError::Backend(b) => StoreError::Backend(b),
+        })?;
+        let mut cleanup = Cleanup::armed(self, &media);
+
+        let encrypted = content::encrypt(
+            request.content,
+            &data_key,
+            self.settings.chunk_size,
+            Some(self.settings.max_upload_bytes),
+        );
+        let put = self.ports.storage.put(media.storage_key(), encrypted.ciphertext).await;
+        let summary = encrypted.summary.await;
+        let summary = match (put, summary) {
+            (_, Ok(Err(ContentError::TooLarge { limit }))) => Err(StoreError::TooLarge { limit }),
+            (_, Ok(Err(ContentError::Input(e)))) => Err(StoreError::Input(e)),
+            (Err(e), _) => Err(StoreError::Storage(e)),
+            (Ok(_), Ok(Ok(summary))) => Ok(summary),
+            (Ok(_), Ok(Err(e))) => Err(StoreError::Backend(BackendError::new("content pipeline", e))),
+            (Ok(_), Err(_)) => {
+                Err(StoreError::Backend(BackendError::msg("the object store did not consume the content")))
+            }
+        };
+        let summary = match summary {
+            Ok(summary) => summary,
+            Err(e) => {
+                cleanup.run().await;
+                return Err(e);
+            }
+        };
+        let uploaded = UploadedContent {
+            size: summary.size,
+            digest: summary.digest,
+            uploaded_at: self.ports.clock.now(),
+        };
+        let stored = match self.ports.media.mark_uploaded(&id, uploaded).await {
+            Ok(Some(stored)) => stored,
+            Ok(None) => {
+                cleanup.run().await;
+                return Err(StoreError::Backend(BackendError::msg(
+                    "the media record vanished during upload",
+                )));
+            }
+            Err(e) => {
+                cleanup.run().await;
+                return Err(StoreError::Backend(e));
+            }
+        };
+        cleanup.disarm();
+        self.notify(&stored.creator(), Event::Upload { media_id: id, name: stored.name().clone() }).await;
+        Ok(stored)
+    }
+
+    /// The metadata of a file the user sees.
+    ///
+    /// # Errors
+    /// [`LookupError::NotFound`] when the user does not see it.
+    pub async fn info(&self, user: &UserId, id: &MediaId) -> Result<Media, LookupError> {
+        self.ports.media.find_visible(user, id).await?.ok_or(LookupError::NotFound)
+    }
+
+    /// Streams a file the user sees, verified; `range` (clamped to the size) asks for
+    /// part of it, decrypting only the chunks it touches.
+    ///
+    /// # Errors
+    /// See [`DownloadError`].
+    pub async fn download(
+        &self,
+        user: &UserId,
+        id: &MediaId,
+        range: Option<Range<u64>>,
+    ) -> Result<Download, DownloadError> {
+        let media = self.ports.media.find_visible(user, id).await?.ok_or(DownloadError::NotFound)?;
+        let size = media.size();
+        let range = match range {
+            None => 0..size,
+            Some(r) if r.start >= size && !(size == 0 && r.start == 0) => {
+                return Err(DownloadError::RangeNotSatisfiable { size });
+            }
+            Some(r) => r.start..r.end.min(size).max(r.start),
+        };
+        let slot = self.transfer_slot().await.ok_or(DownloadError::Busy)?;
+        let content = self.open_content(&media, range.clone()).await?;
+        // The transfer slot is held until the stream is dropped.
+        let content = content.map(move |item| {
+            let _held = &slot;
+            item
+        });
+        Ok(Download { media, range, content: content.boxed() })
+    }
+
+    /// The plaintext of `range` of a media: from the cache, or decrypted from the store
+    /// (whole small files are cached on the way).
+    pub(super) async fn open_content(
+        &self,
+        media: &Media,
+        range: Range<u64>,
+    ) -> Result<ByteStream, DownloadError> {
+        let size = media.size();
+        if let Some(bytes) = self.cache.get(&media.id()) {
+            let slice = bytes.slice(range.start as usize..range.end as usize);
+            return Ok(futures::stream::iter([Ok(slice)]).boxed());
+        }
+        let envelope = media.envelope();
+        let wrapped =
+            WrappedKey { key_id: envelope.key_id().to_owned(), bytes: envelope.wrapped_key().to_vec() };
+        let key = self.ports.keys.unwrap(&wrapped).await?;
+        let whole = range.start == 0 && range.end == size;
+        if whole {
+            let ciphertext =
+                self.ports.storage.get(media.storage_key(), None).await.map_err(DownloadError::Storage)?;
+            let spec = DecryptSpec {
+                chunk_size: envelope.chunk_size(),
+                plain_size: size,
+                first_chunk: 0,
+                through_end: true,
+                digest: media.digest(),
+            };
+            let plain = content::decrypt(ciphertext, &key, spec);
+            return Ok(if size <= self.cache.max_entry_bytes() {
+                self.caching(media.id(), size, plain)
+            } else {
+                plain
+            });
+        }
+        let plan = content::cipher_range(&range, size, envelope.chunk_size());
+        let ciphertext = self
+            .ports
+            .storage
+            .get(media.storage_key(), Some(plan.bytes.clone()))
+            .await
+            .map_err(DownloadError::Storage)?;
+        let spec = DecryptSpec {
+            chunk_size: envelope.chunk_size(),
+            plain_size: size,
+            first_chunk: plan.first_chunk,
+            through_end: plan.through_end,
+            digest: None,
+        };
+        Ok(content::slice_stream(content::decrypt(ciphertext, &key, spec), plan.skip, plan.take))
+    }
+
+    /// Passes a small file's verified plaintext through, caching it once it completed.
+    fn caching(&self, id: MediaId, size: u64, plain: ByteStream) -> ByteStream {
+        let cache = Arc::clone(&self.cache);
+        let mut copy = BytesMut::with_capacity(size as usize);
+        // Only verified bytes reach this point, and the final chunk only after the digest
+        // matched, so a complete copy is always good to cache.
+        let mut done = false;
+        plain
+            .map(move |item| {
+                match &item {
+                    Ok(bytes) if !done => copy.extend_from_slice(bytes),
+                    Ok(_) => {}
+                    Err(_) => done = true,
+                }
+                if !done && copy.len() as u64 == size {
+                    cache.insert(id, std::mem::take(&mut copy).freeze());
+                    done = true;
+                }
+                item
+            })
+            .boxed()
+    }
+
+    /// The files directly in `folder` and its immediate subfolders with recursive totals.
+    ///
+    /// # Errors
+    /// [`BackendError`] for infrastructure failures; an unknown folder is empty.
+    pub async fn list_folder(
+        &self,
+        user: &UserId,
+        folder: &FolderPath,
+        page: &PageRequest,
+    ) -> Result<FolderListing, BackendError> {
+        self.ports.media.list_folder(user, folder, page).await
+    }
+
+    /// Every file the user sees, by name (one page).
+    ///
+    /// # Errors
+    /// [`BackendError`] for infrastructure failures.
+    pub async fn list_all(&self, user: &UserId, page: &PageRequest) -> Result<MediaPage, BackendError> {
+        self.ports.media.list_visible(user, None, page).await
+    }
+
+    async fn creators_media(&self, user: &UserId, id: &MediaId) -> Result<Media, ChangeError> {
+        let media = self.ports.media.find_visible(user, id).await?.ok_or(ChangeError::NotFound)?;
+        if media.creator() == *user { Ok(media) } else { Err(ChangeError::Forbidden) }
+    }
+
+    async fn shareable_media(&self, user: &UserId, id: &MediaId) -> Result<Media, ShareError> {
+        self.creators_media(user, id).await.map_err(|e| match e {
+            ChangeError::NotFound | ChangeError::AlreadyExists => ShareError::NotFound,
+            ChangeError::Forbidden => ShareError::Forbidden,
+            ChangeError::Backend(b) => ShareError::Backend(b),
+        })
+    }
+
+    /// Shares a file with another user (creator only) and tells both of them.
+    ///
+    /// # Errors
+    /// See [`ShareError`].
+    pub async fn share(&self, user: &UserId, id: &MediaId, with: &Username) -> Result<Share, ShareError> {
+        let media = self.shareable_media(user, id).await?;
+        let sharee = self
+            .ports
+            .accounts
+            .find_user_by_username(with)
+            .await?
+            .ok_or_else(|| ShareError::UserNotFound(with.to_string()))?
+            .owner;
+        if sharee.id == *user {
+            return Err(ShareError::SelfShare);
+        }
+        let share =
+            self.ports.media.add_share(&media.id(), &sharee.id, self.ports.clock.now()).await.map_err(
+                |e| match e {
+                    AddShareError::MediaNotFound => ShareError::NotFound,
+                    AddShareError::UserNotFound => ShareError::UserNotFound(with.to_string()),
+                    AddShareError::AlreadyShared => ShareError::AlreadyShared(sharee.username.to_string()),
+                    AddShareError::Backend(b) => ShareError::Backend(b),
+                },
+            )?;
+        let owner = self.ports.accounts.find_owner(user).await?;
+        self.notify(user, Event::ShareSent { media_id: media.id(), sharee: sharee.username.clone() }).await;
+        if let Some(owner) = owner {
+            self.notify(&sharee.id, Event::ShareReceived { media_id: media.id(), owner: owner.username })
+                .await;
+        }
+        Ok(share)
+    }
+
+    /// Withdraws a share (creator only).
+    ///
+    /// # Errors
+    /// See [`ShareError`]; [`ShareError::NotShared`] when there was no such share.
+    pub async fn unshare(&self, user: &UserId, id: &MediaId, with: &Username) -> Result<(), ShareError> {
+        let media = self.shareable_media(user, id).await?;
+        let sharee = self
+            .ports
+            .accounts
+            .find_user_by_username(with)
+            .await?
+            .ok_or_else(|| ShareError::UserNotFound(with.to_string()))?;
+        if self.ports.media.remove_share(&media.id(), &sharee.owner.id).await? {
+            Ok(())
+        } else {
+            Err(ShareError::NotShared(with.to_string()))
+        }
+    }
+
+    /// The users a file is shared with (creator only).
+    ///
+    /// # Errors
+    /// [`ChangeError::NotFound`] / [`ChangeError::Forbidden`] / backend.
+    pub async fn list_shares(&self, user: &UserId, id: &MediaId) -> Result<Vec<Share>, ChangeError> {
+        let media = self.creators_media(user, id).await?;
+        Ok(self.ports.media.list_shares(&media.id()).await?)
+    }
+
+    /// Moves a file to another folder (creator only).
+    ///
+    /// # Errors
+    /// See [`ChangeError`].
+    pub async fn move_to(
+        &self,
+        user: &UserId,
+        id: &MediaId,
+        folder: &FolderPath,
+    ) -> Result<Media, ChangeError> {
+        let media = self.creators_media(user, id).await?;
+        self.relocate(&media, folder, media.name()).await
+    }
+
+    /// Renames a file (creator only); renaming to its current name is a conflict, as in
+    /// the original.
+    ///
+    /// # Errors
+    /// See [`ChangeError`].
+    pub async fn rename(&self, user: &UserId, id: &MediaId, name: &FileName) -> Result<Media, ChangeError> {
+        let media = self.creators_media(user, id).await?;
+        self.relocate(&media, media.folder(), name).await
+    }
+
+    async fn relocate(
+        &self,
+        media: &Media,
+        folder: &FolderPath,
+        name: &FileName,
+    ) -> Result<Media, ChangeError> {
+        self.ports.media.relocate(&media.id(), folder, name, self.ports.clock.now()).await.map_err(
+            |e| match e {
+                RelocateError::NotFound => ChangeError::NotFound,
+                RelocateError::AlreadyExists => ChangeError::AlreadyExists,
+                RelocateError::Backend(b) => ChangeError::Backend(b),
+            },
+        )
+    }
+
+    /// Deletes a file (creator only): its stored object, then its metadata and shares.
+    /// If removing the metadata fails, retrying the delete finishes it.
+    ///
+    /// # Errors
+    /// See [`ChangeError`].
+    pub async fn delete(&self, user: &UserId, id: &MediaId) -> Result<Media, ChangeError> {
+        let media = self.creators_media(user, id).await?;
+        match self.ports.storage.delete(media.storage_key()).await {
+            Ok(()) | Err(StorageError::NotFound(_)) => {}
+            Err(e) => return Err(ChangeError::Backend(BackendError::new("deleting the stored object", e))),
+        }
+        self.cache.evict(&media.id());
+        self.search_cache.evict(&media.id());
+        self.ports.media.delete(&media.id()).await?.ok_or(ChangeError::NotFound)
+    }
+
+    /// Files and bytes the user created.
+    ///
+    /// # Errors
+    /// [`BackendError`] for infrastructure failures.
+    pub async fn usage(&self, user: &UserId) -> Result<Usage, BackendError> {
+        self.ports.media.usage(user).await
+    }
+
+    /// Users ranked by usage; `limit` is capped at [`MAX_TOP_USERS`].
+    ///
+    /// # Errors
+    /// [`BackendError`] for infrastructure failures.
+    pub async fn top_users(
+        &self,
+        sort: UsageSort,
+        order: SortOrder,
+        limit: u32,
+    ) -> Result<Vec<UserUsage>, BackendError> {
+        self.ports.media.top_users(sort, order, limit.clamp(1, MAX_TOP_USERS)).await
+    }
+
+    /// Re-wraps up to `batch` data keys that are not wrapped with the current master key;
+    /// content is untouched. Answers how many were re-wrapped (0 when done).
+    ///
+    /// # Errors
+    /// [`BackendError`] when a key cannot be unwrapped or the repository fails.
+    pub async fn rewrap_keys(&self, batch: u32) -> Result<u64, BackendError> {
+        let current = self.ports.keys.current_key_id();
+        let ids = self.ports.media.media_not_wrapped_with(&current, batch).await?;
+        let mut done = 0;
+        for id in ids {
+            let Some(media) = self.ports.media.find(&id).await? else { continue };
+            let old = media.envelope();
+            let wrapped = WrappedKey { key_id: old.key_id().to_owned(), bytes: old.wrapped_key().to_vec() };
+            let key = self
+                .ports
+                .keys
+                .unwrap(&wrapped)
+                .await
+                .map_err(|e| BackendError::new(format!("unwrapping the key of {id}"), e))?;
+            let rewrapped = self
+                .ports
+                .keys
+                .wrap(&key)
+                .await
+                .map_err(|e| BackendError::new(format!("wrapping the key of {id}"), e))?;
+            let envelope =
+                Envelope::new(old.algorithm(), old.chunk_size(), &rewrapped.key_id, rewrapped.bytes)
+                    .map_err(|e| BackendError::new("building the envelope", e))?;
+            if self.ports.media.update_envelope(&id, &envelope, self.ports.clock.now()).await? {
+                done += 1;
+            }
+        }
+        Ok(done)
+    }
+
+    /// Publishes an event; a notification failure never fails the use case.
+    async fn notify(&self, user: &UserId, event: Event) {
+        if let Err(e) = self.ports.notifier.publish(user, event).await {
+            tracing::warn!(error = %e, "could not publish an event");
+        }
+    }
+}
+
+/// Removes a reserved media's metadata and object unless disarmed; if dropped armed
+/// (the store future was cancelled), the removal runs on a spawned task.
+struct Cleanup {
+    media: Arc<dyn MediaRepository>,
+    storage: Arc<dyn StorageProvider>,
+    target: Option<(MediaId, StorageKey)>,
+}
+
+impl Cleanup {
+    fn armed(service: &StorageService, media: &Media) -> Self {
+        Self {
+            media: Arc::clone(&service.ports.media),
+            storage: Arc::clone(&service.ports.storage),
+            target: Some((media.id(), media.storage_key().clone())),
+        }
+    }
+
+    fn disarm(&mut self) {
+        self.target = None;
+    }
+
+    async fn run(&mut self) {
+        if let Some((id, key)) = self.target.take() {
+            remove(&*self.media, &*self.storage, id, key).await;
+        }
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some((id, key)) = self.target.take() {
+            let (media, storage) = (Arc::clone(&self.media), Arc::clone(&self.storage));
+            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                handle.spawn(async move { remove(&*media, &*storage, id, key).await });
+            }
+        }
+    }
+}
+
+async fn remove(media: &dyn MediaRepository, storage: &dyn StorageProvider, id: MediaId, key: StorageKey) {
+    match storage.delete(&key).await {
+        Ok(()) | Err(StorageError::NotFound(_)) => {}
+        Err(e) => tracing::warn!(%key, error = %e, "could not remove the object of a failed upload"),
+    }
+    if let Err(e) = media.delete(&id).await {
+        tracing::warn!(%id, error = %e, "could not remove the record of a failed upload");
+    }
+}

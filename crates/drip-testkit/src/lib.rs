@@ -1,1 +1,17 @@
-//! placeholder
+//! Conformance suites for Drip's ports: one scenario per contract in the ports' `# Errors`
+//! docs, written once and run against every adapter (memory, SQLite, PostgreSQL; memory,
+//! local disk, GCS).
+//!
+//! An adapter crate runs a suite from its tests with a setup function:
+//!
+//! ```ignore
+//! async fn setup() -> drip_testkit::repository::Repos { /* fresh, empty repositories */ }
+//! drip_testkit::repository_conformance!(setup);
+//!
+//! async fn storage() -> drip_testkit::storage::StorageFixture { /* fresh, empty store */ }
+//! drip_testkit::storage_conformance!(storage);
+//! ```
+//! Each macro expands to one `#[tokio::test]` per scenario, each with its own fresh setup.
+
+pub mod repository;
+pub mod storage;

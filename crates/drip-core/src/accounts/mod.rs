@@ -6,3 +6,6 @@ pub mod ports;
 pub mod service;
 
 pub use service::{AccountPorts, AccountService, SessionSettings};
+
+#[cfg(test)]
+mod tests;

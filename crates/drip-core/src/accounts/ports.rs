@@ -37,8 +37,8 @@ pub enum ConsumeOutcome {
 }
 
 /// Users and their refresh tokens.
-#[async_trait]
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
 pub trait AccountRepository: Send + Sync + 'static {
     /// Creates a user.
     ///
@@ -120,8 +120,8 @@ pub enum HashError {
 }
 
 /// Salted slow password hashing (argon2id in production).
-#[async_trait]
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
 pub trait PasswordHasher: Send + Sync + 'static {
     /// Hashes a password with a fresh salt.
     ///
@@ -156,8 +156,8 @@ pub enum TokenError {
 }
 
 /// Signs and verifies access tokens (JWT in production).
-#[async_trait]
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
 pub trait TokenIssuer: Send + Sync + 'static {
     /// Signs the claims into a token.
     ///

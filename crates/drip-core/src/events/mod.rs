@@ -78,8 +78,8 @@ impl Event {
 }
 
 /// Publishes per-user events (an in-process [`Hub`], or a cross-node bus).
-#[async_trait]
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
 pub trait Notifier: Send + Sync + 'static {
     /// Delivers `event` to every live connection of `user`, and to no one else.
     /// Users without connections simply miss it.

@@ -7,3 +7,6 @@ pub mod search;
 pub mod service;
 
 pub use service::{Download, StoragePorts, StorageService, StorageSettings, StoreRequest};
+
+#[cfg(test)]
+mod tests;

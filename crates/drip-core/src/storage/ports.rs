@@ -70,8 +70,8 @@ pub enum AddShareError {
 /// "Visible to a user" means: the user created the media or it is shared with them.
 /// Media whose upload has not finished (`uploaded_at` absent) are visible to no query
 /// except [`MediaRepository::find`], but still claim their folder and name.
-#[async_trait]
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
 pub trait MediaRepository: Send + Sync + 'static {
     /// Inserts a media record (normally not yet uploaded) and the creator's ownership, in
     /// one transaction.
@@ -127,10 +127,10 @@ pub trait MediaRepository: Send + Sync + 'static {
     ///
     /// # Errors
     /// [`BackendError`] for infrastructure failures only.
-    async fn list_visible(
+    async fn list_visible<'a>(
         &self,
         user: &UserId,
-        under: Option<&FolderPath>,
+        under: Option<&'a FolderPath>,
         page: &PageRequest,
     ) -> Result<MediaPage, BackendError>;
 
@@ -245,8 +245,8 @@ pub enum StorageError {
 }
 
 /// Object storage of ciphertext under storage keys (GCS, local disk, memory).
-#[async_trait]
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
 pub trait StorageProvider: Send + Sync + std::fmt::Debug + 'static {
     /// Stores the whole stream under `key`, replacing any object there; answers the number
     /// of bytes written. Either the whole content is stored and visible at once, or
@@ -306,8 +306,8 @@ pub enum KeyError {
 }
 
 /// Wraps per-media data keys with a master key (envelope encryption).
-#[async_trait]
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
 pub trait KeyWrapper: Send + Sync + 'static {
     /// Id of the master key new data keys are wrapped with.
     fn current_key_id(&self) -> String;

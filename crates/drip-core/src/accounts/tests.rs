@@ -1,0 +1,209 @@
+//! Account service tests against mockall mocks of its ports.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use mockall::predicate::eq;
+
+use super::error::{LoginError, RefreshError, RegisterError};
+use super::model::*;
+use super::ports::*;
+use super::{AccountPorts, AccountService, SessionSettings};
+use crate::clock::MockClock;
+use crate::ids::{Ksuid, TokenFamilyId, UserId};
+
+fn at() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2024-05-01T12:00:00Z").unwrap().with_timezone(&Utc)
+}
+
+fn uid() -> UserId {
+    UserId::from_ksuid(Ksuid::from_parts(at(), [1; 16]))
+}
+
+fn family() -> TokenFamilyId {
+    TokenFamilyId::from_ksuid(Ksuid::from_parts(at(), [9; 16]))
+}
+
+fn alice() -> User {
+    User {
+        owner: Owner {
+            id: uid(),
+            username: Username::parse("alice").unwrap(),
+            email: Email::parse("alice@example.com").unwrap(),
+        },
+        password_hash: PasswordHash::parse("$fake$right").unwrap(),
+        created_at: at(),
+    }
+}
+
+struct Mocks {
+    accounts: MockAccountRepository,
+    hasher: MockPasswordHasher,
+    tokens: MockTokenIssuer,
+    clock: MockClock,
+}
+
+impl Mocks {
+    fn new() -> Self {
+        let mut clock = MockClock::new();
+        clock.expect_now().returning(at);
+        clock.expect_new_ksuid().returning(|| Ksuid::from_parts(at(), [9; 16]));
+        Self {
+            accounts: MockAccountRepository::new(),
+            hasher: MockPasswordHasher::new(),
+            tokens: MockTokenIssuer::new(),
+            clock,
+        }
+    }
+
+    fn with_signing(mut self) -> Self {
+        self.tokens.expect_issue().returning(|c| Ok(AccessToken::new(format!("jwt-for-{}", c.username))));
+        self
+    }
+
+    fn service(self) -> AccountService {
+        AccountService::new(
+            AccountPorts {
+                accounts: Arc::new(self.accounts),
+                hasher: Arc::new(self.hasher),
+                tokens: Arc::new(self.tokens),
+                clock: Arc::new(self.clock),
+            },
+            SessionSettings::default(),
+        )
+    }
+}
+
+#[tokio::test]
+async fn login_follows_the_workflow() {
+    let mut m = Mocks::new().with_signing();
+    m.accounts.expect_find_user_by_username().times(1).returning(|_| Ok(Some(alice())));
+    m.hasher.expect_verify().times(1).returning(|p, _| Ok(p.expose() == "password1"));
+    m.accounts
+        .expect_insert_refresh_token()
+        .withf(|r| r.user_id == uid() && r.expires_at == at() + Duration::days(30) && r.used_at.is_none())
+        .times(1)
+        .returning(|_| Ok(()));
+    let session = m.service().login("alice", "password1").await.unwrap();
+    assert_eq!(session.access_token.as_str(), "jwt-for-alice");
+    assert_eq!(session.access_expires_at, at() + Duration::minutes(15));
+    assert_eq!(session.owner, alice().owner);
+}
+
+#[tokio::test]
+async fn unknown_user_costs_a_dummy_verify_and_looks_like_a_wrong_password() {
+    let mut m = Mocks::new();
+    m.accounts.expect_find_user_by_username().returning(|_| Ok(None));
+    m.hasher.expect_dummy_verify().times(1).returning(|_| ());
+    m.hasher.expect_verify().never();
+    m.accounts.expect_insert_refresh_token().never();
+    let unknown = m.service().login("nobody", "password1").await.unwrap_err();
+
+    let mut m = Mocks::new();
+    m.accounts.expect_find_user_by_username().returning(|_| Ok(Some(alice())));
+    m.hasher.expect_verify().times(1).returning(|_, _| Ok(false));
+    m.accounts.expect_insert_refresh_token().never();
+    let wrong = m.service().login("alice", "password2").await.unwrap_err();
+    assert!(matches!(unknown, LoginError::InvalidCredentials));
+    assert!(matches!(wrong, LoginError::InvalidCredentials));
+    assert_eq!(unknown.to_string(), wrong.to_string());
+}
+
+#[tokio::test]
+async fn malformed_credentials_also_cost_a_hash() {
+    let mut m = Mocks::new();
+    m.accounts.expect_find_user_by_username().never();
+    m.hasher.expect_dummy_verify().times(2).returning(|_| ());
+    let s = m.service();
+    assert!(matches!(s.login("not a name!", "password1").await, Err(LoginError::InvalidCredentials)));
+    let mut m = Mocks::new();
+    m.accounts.expect_find_user_by_username().returning(|_| Ok(Some(alice())));
+    m.hasher.expect_dummy_verify().times(1).returning(|_| ());
+    m.hasher.expect_verify().never();
+    assert!(matches!(m.service().login("alice", "short").await, Err(LoginError::InvalidCredentials)));
+    assert!(matches!(s.login("", "").await, Err(LoginError::InvalidCredentials)));
+}
+
+#[tokio::test]
+async fn register_maps_a_taken_name() {
+    let mut m = Mocks::new();
+    m.hasher.expect_hash().returning(|_| Ok(PasswordHash::parse("$fake$h").unwrap()));
+    m.accounts.expect_create_user().returning(|_| Err(CreateUserError::UsernameTaken));
+    m.tokens.expect_issue().never();
+    let request = RegisterRequest::parse("alice", "alice@example.com", "password1").unwrap();
+    assert!(matches!(m.service().register(request).await, Err(RegisterError::UsernameTaken)));
+}
+
+fn record(used: bool, revoked: bool, expires_in: Duration) -> RefreshTokenRecord {
+    RefreshTokenRecord {
+        hash: RefreshToken::from_client("t").hash(),
+        user_id: uid(),
+        family_id: family(),
+        issued_at: at() - Duration::days(1),
+        expires_at: at() + expires_in,
+        used_at: used.then(at),
+        revoked_at: revoked.then(at),
+    }
+}
+
+#[tokio::test]
+async fn refresh_rotates_within_the_family() {
+    let mut m = Mocks::new().with_signing();
+    m.accounts
+        .expect_consume_refresh_token()
+        .with(eq(RefreshToken::from_client("t").hash()), eq(at()))
+        .returning(|_, _| Ok(ConsumeOutcome::Consumed(record(true, false, Duration::days(1)))));
+    m.accounts.expect_find_owner().returning(|_| Ok(Some(alice().owner)));
+    m.accounts
+        .expect_insert_refresh_token()
+        .withf(|r| r.family_id == family() && r.hash != RefreshToken::from_client("t").hash())
+        .times(1)
+        .returning(|_| Ok(()));
+    let session = m.service().refresh(&RefreshToken::from_client("t")).await.unwrap();
+    assert_ne!(session.refresh_token.expose(), "t");
+}
+
+#[tokio::test]
+async fn reusing_a_spent_token_revokes_the_family() {
+    let mut m = Mocks::new();
+    m.accounts
+        .expect_consume_refresh_token()
+        .returning(|_, _| Ok(ConsumeOutcome::Rejected(record(true, false, Duration::days(1)))));
+    m.accounts.expect_revoke_token_family().with(eq(family()), eq(at())).times(1).returning(|_, _| Ok(3));
+    m.accounts.expect_insert_refresh_token().never();
+    let err = m.service().refresh(&RefreshToken::from_client("t")).await.unwrap_err();
+    assert!(matches!(err, RefreshError::Reused));
+}
+
+#[tokio::test]
+async fn revoked_expired_and_unknown_tokens_are_refused() {
+    let cases = [
+        (ConsumeOutcome::Rejected(record(false, true, Duration::days(1))), "revoked"),
+        (ConsumeOutcome::Rejected(record(false, false, -Duration::days(1))), "expired"),
+        (ConsumeOutcome::Unknown, "unknown"),
+    ];
+    for (outcome, what) in cases {
+        let mut m = Mocks::new();
+        m.accounts.expect_consume_refresh_token().returning(move |_, _| Ok(outcome.clone()));
+        m.accounts.expect_revoke_token_family().never();
+        let err = m.service().refresh(&RefreshToken::from_client("t")).await.unwrap_err();
+        let ok = match what {
+            "revoked" => matches!(err, RefreshError::Revoked),
+            "expired" => matches!(err, RefreshError::Expired),
+            _ => matches!(err, RefreshError::Invalid),
+        };
+        assert!(ok, "{what}: {err:?}");
+    }
+}
+
+#[tokio::test]
+async fn logout_revokes_the_family_and_ignores_unknown_tokens() {
+    let mut m = Mocks::new();
+    m.accounts.expect_find_token_family().times(1).returning(|_| Ok(Some(family())));
+    m.accounts.expect_revoke_token_family().with(eq(family()), eq(at())).times(1).returning(|_, _| Ok(1));
+    m.service().logout(&RefreshToken::from_client("t")).await.unwrap();
+    let mut m = Mocks::new();
+    m.accounts.expect_find_token_family().returning(|_| Ok(None));
+    m.accounts.expect_revoke_token_family().never();
+    m.service().logout(&RefreshToken::from_client("zzz")).await.unwrap();
+}

@@ -1,0 +1,299 @@
+//! Storage service tests against mockall mocks of every port.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use mockall::predicate::{always, eq};
+
+use super::model::*;
+use super::ports::*;
+use super::{StoragePorts, StorageService, StorageSettings, StoreRequest};
+use crate::accounts::model::{Email, Owner, PasswordHash, User, Username};
+use crate::accounts::ports::MockAccountRepository;
+use crate::clock::MockClock;
+use crate::content::DataKey;
+use crate::events::{Event, MockNotifier};
+use crate::ids::{Ksuid, MediaId, UserId};
+use crate::storage::error::{ChangeError, ShareError, StoreError};
+
+fn at() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2024-05-01T12:00:00Z").unwrap().with_timezone(&Utc)
+}
+
+fn ksuid(n: u8) -> Ksuid {
+    Ksuid::from_parts(at(), [n; 16])
+}
+
+fn user(n: u8) -> UserId {
+    UserId::from_ksuid(ksuid(n))
+}
+
+const MEDIA_BYTE: u8 = 100;
+
+fn media_id() -> MediaId {
+    MediaId::from_ksuid(ksuid(MEDIA_BYTE))
+}
+
+struct Mocks {
+    media: MockMediaRepository,
+    accounts: MockAccountRepository,
+    storage: MockStorageProvider,
+    keys: MockKeyWrapper,
+    notifier: MockNotifier,
+    clock: MockClock,
+}
+
+impl Mocks {
+    fn new() -> Self {
+        let mut clock = MockClock::new();
+        clock.expect_now().returning(at);
+        clock.expect_new_ksuid().returning(|| ksuid(MEDIA_BYTE));
+        let mut keys = MockKeyWrapper::new();
+        keys.expect_current_key_id().returning(|| "k1".into());
+        keys.expect_wrap()
+            .returning(|key| Ok(WrappedKey { key_id: "k1".into(), bytes: key.expose().to_vec() }));
+        keys.expect_unwrap().returning(|w| {
+            let mut raw = [0u8; 32];
+            raw.copy_from_slice(&w.bytes);
+            Ok(DataKey::from_bytes(raw))
+        });
+        Self {
+            media: MockMediaRepository::new(),
+            accounts: MockAccountRepository::new(),
+            storage: MockStorageProvider::new(),
+            keys,
+            notifier: MockNotifier::new(),
+            clock,
+        }
+    }
+
+    fn service(self) -> StorageService {
+        StorageService::new(
+            StoragePorts {
+                media: Arc::new(self.media),
+                accounts: Arc::new(self.accounts),
+                storage: Arc::new(self.storage),
+                keys: Arc::new(self.keys),
+                notifier: Arc::new(self.notifier),
+                clock: Arc::new(self.clock),
+            },
+            StorageSettings { max_upload_bytes: 1000, ..StorageSettings::default() },
+        )
+    }
+}
+
+fn request(content: &'static [u8]) -> StoreRequest {
+    StoreRequest {
+        user: user(1),
+        name: FileName::parse("notes.txt").unwrap(),
+        folder: FolderPath::parse("$/docs").unwrap(),
+        content_type: None,
+        content: futures::stream::iter([Ok(Bytes::from_static(content))]).boxed(),
+    }
+}
+
+fn expected_key() -> StorageKey {
+    StorageKey::new(media_id(), at(), &FileName::parse("notes.txt").unwrap())
+}
+
+/// A stored media created by `creator`.
+fn stored(creator: UserId) -> Media {
+    Media::from_parts(MediaParts {
+        id: media_id(),
+        creator,
+        name: FileName::parse("notes.txt").unwrap(),
+        folder: FolderPath::parse("$/docs").unwrap(),
+        content_type: ContentType::octet_stream(),
+        storage_key: expected_key(),
+        envelope: Envelope::new(crate::content::ALGORITHM, 65536, "k1", vec![1; 32]).unwrap(),
+        metadata: serde_json::Map::new(),
+        uploaded: Some(UploadedContent { size: 5, digest: Digest::from_bytes([0; 32]), uploaded_at: at() }),
+        created_at: at(),
+        updated_at: at(),
+    })
+}
+
+/// Drains a stream handed to a mocked `put` (the mock's closure is synchronous).
+fn drain(stream: ByteStream) -> Result<u64, StorageError> {
+    futures::executor::block_on(async {
+        let mut stream = stream;
+        let mut n = 0u64;
+        while let Some(item) = stream.next().await {
+            n += item.map_err(StorageError::Input)?.len() as u64;
+        }
+        Ok(n)
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_puts_once_under_the_storage_key_then_marks_uploaded_and_notifies() {
+    let mut m = Mocks::new();
+    m.media.expect_insert().times(1).returning(|_| Ok(()));
+    m.storage.expect_put().with(eq(expected_key()), always()).times(1).returning(|_, s| drain(s));
+    m.media.expect_mark_uploaded().with(eq(media_id()), always()).times(1).returning(|_, up| {
+        assert_eq!(up.size, 5);
+        assert_eq!(up.digest.as_bytes(), &crate::crypto::sha256(b"hello"));
+        Ok(Some(stored(user(1)).with_uploaded(up)))
+    });
+    m.notifier
+        .expect_publish()
+        .withf(|u, e| *u == user(1) && matches!(e, Event::Upload { .. }))
+        .times(1)
+        .returning(|_, _| Ok(()));
+    let media = m.service().store(request(b"hello")).await.unwrap();
+    assert_eq!(media.size(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_put_removes_the_metadata() {
+    let mut m = Mocks::new();
+    m.media.expect_insert().times(1).returning(|_| Ok(()));
+    m.storage.expect_put().times(1).returning(|_, _| {
+        Err(StorageError::Unavailable(crate::BackendError::msg("bucket down").transient()))
+    });
+    m.storage.expect_delete().returning(|k| Err(StorageError::NotFound(k.to_string())));
+    m.media.expect_delete().with(eq(media_id())).times(1).returning(|_| Ok(None));
+    m.media.expect_mark_uploaded().never();
+    m.notifier.expect_publish().never();
+    let err = m.service().store(request(b"hello")).await.unwrap_err();
+    assert!(matches!(err, StoreError::Storage(StorageError::Unavailable(_))), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_upload_is_refused_and_removed() {
+    let mut m = Mocks::new();
+    m.media.expect_insert().times(1).returning(|_| Ok(()));
+    m.storage.expect_put().times(1).returning(|_, s| drain(s));
+    m.storage.expect_delete().times(1).returning(|_| Ok(()));
+    m.media.expect_delete().times(1).returning(|_| Ok(None));
+    m.media.expect_mark_uploaded().never();
+    let big: &'static [u8] = Box::leak(vec![7u8; 1001].into_boxed_slice());
+    let err = m.service().store(request(big)).await.unwrap_err();
+    assert!(matches!(err, StoreError::TooLarge { limit: 1000 }), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn name_conflict_stores_nothing() {
+    let mut m = Mocks::new();
+    m.media.expect_insert().times(1).returning(|_| Err(InsertMediaError::AlreadyExists));
+    m.storage.expect_put().never();
+    let err = m.service().store(request(b"hello")).await.unwrap_err();
+    assert!(matches!(err, StoreError::AlreadyExists));
+}
+
+#[tokio::test]
+async fn share_by_a_non_creator_is_forbidden_and_writes_nothing() {
+    let mut m = Mocks::new();
+    m.media.expect_find_visible().returning(|_, _| Ok(Some(stored(user(2)))));
+    m.media.expect_add_share().never();
+    m.accounts.expect_find_user_by_username().never();
+    let alice = Username::parse("alice").unwrap();
+    let err = m.service().share(&user(1), &media_id(), &alice).await.unwrap_err();
+    assert!(matches!(err, ShareError::Forbidden));
+}
+
+#[tokio::test]
+async fn invisible_media_answer_not_found_everywhere() {
+    let mut m = Mocks::new();
+    m.media.expect_find_visible().returning(|_, _| Ok(None));
+    m.media.expect_delete().never();
+    m.media.expect_relocate().never();
+    m.storage.expect_delete().never();
+    let s = m.service();
+    let u = user(1);
+    assert!(matches!(s.info(&u, &media_id()).await, Err(crate::storage::error::LookupError::NotFound)));
+    assert!(matches!(
+        s.download(&u, &media_id(), None).await,
+        Err(crate::storage::error::DownloadError::NotFound)
+    ));
+    assert!(matches!(s.delete(&u, &media_id()).await, Err(ChangeError::NotFound)));
+    assert!(matches!(
+        s.rename(&u, &media_id(), &FileName::parse("x").unwrap()).await,
+        Err(ChangeError::NotFound)
+    ));
+    let bob = Username::parse("bob").unwrap();
+    assert!(matches!(s.share(&u, &media_id(), &bob).await, Err(ShareError::NotFound)));
+}
+
+#[tokio::test]
+async fn non_creator_cannot_move_rename_or_delete() {
+    let mut m = Mocks::new();
+    m.media.expect_find_visible().returning(|_, _| Ok(Some(stored(user(2)))));
+    m.media.expect_delete().never();
+    m.media.expect_relocate().never();
+    m.storage.expect_delete().never();
+    let s = m.service();
+    let u = user(1);
+    assert!(matches!(s.delete(&u, &media_id()).await, Err(ChangeError::Forbidden)));
+    assert!(matches!(s.move_to(&u, &media_id(), &FolderPath::root()).await, Err(ChangeError::Forbidden)));
+    assert!(matches!(s.list_shares(&u, &media_id()).await, Err(ChangeError::Forbidden)));
+}
+
+#[tokio::test]
+async fn share_notifies_both_sides() {
+    let mut m = Mocks::new();
+    m.media.expect_find_visible().returning(|_, _| Ok(Some(stored(user(1)))));
+    let bob = Owner {
+        id: user(2),
+        username: Username::parse("bob").unwrap(),
+        email: Email::parse("bob@example.com").unwrap(),
+    };
+    let bob_user =
+        User { owner: bob.clone(), password_hash: PasswordHash::parse("$x$y").unwrap(), created_at: at() };
+    m.accounts.expect_find_user_by_username().returning(move |_| Ok(Some(bob_user.clone())));
+    let alice = Owner {
+        id: user(1),
+        username: Username::parse("alice").unwrap(),
+        email: Email::parse("a@example.com").unwrap(),
+    };
+    m.accounts.expect_find_owner().returning(move |_| Ok(Some(alice.clone())));
+    let sharee = bob.clone();
+    m.media
+        .expect_add_share()
+        .with(eq(media_id()), eq(user(2)), always())
+        .times(1)
+        .returning(move |id, _, at| Ok(Share { media_id: *id, sharee: sharee.clone(), created_at: at }));
+    m.notifier
+        .expect_publish()
+        .withf(|u, e| *u == user(1) && e.message() == "Successfully shared the file with bob.")
+        .times(1)
+        .returning(|_, _| Ok(()));
+    m.notifier
+        .expect_publish()
+        .withf(|u, e| *u == user(2) && e.message() == "alice has just shared a file with you!")
+        .times(1)
+        .returning(|_, _| Ok(()));
+    let share = m.service().share(&user(1), &media_id(), &bob.username).await.unwrap();
+    assert_eq!(share.sharee, bob);
+}
+
+#[tokio::test]
+async fn delete_removes_the_object_then_the_record() {
+    let mut m = Mocks::new();
+    m.media.expect_find_visible().returning(|_, _| Ok(Some(stored(user(1)))));
+    let mut seq = mockall::Sequence::new();
+    m.storage.expect_delete().with(eq(expected_key())).times(1).in_sequence(&mut seq).returning(|_| Ok(()));
+    m.media.expect_delete().times(1).in_sequence(&mut seq).returning(|_| Ok(Some(stored(user(1)))));
+    let deleted = m.service().delete(&user(1), &media_id()).await.unwrap();
+    assert_eq!(deleted.id(), media_id());
+}
+
+#[tokio::test]
+async fn failing_object_delete_keeps_the_record() {
+    let mut m = Mocks::new();
+    m.media.expect_find_visible().returning(|_, _| Ok(Some(stored(user(1)))));
+    m.storage.expect_delete().returning(|_| Err(StorageError::Other(crate::BackendError::msg("boom"))));
+    m.media.expect_delete().never();
+    assert!(matches!(m.service().delete(&user(1), &media_id()).await, Err(ChangeError::Backend(_))));
+}
+
+#[tokio::test]
+async fn range_beyond_the_end_is_not_satisfiable() {
+    let mut m = Mocks::new();
+    m.media.expect_find_visible().returning(|_, _| Ok(Some(stored(user(1)))));
+    m.storage.expect_get().never();
+    let err = m.service().download(&user(1), &media_id(), Some(5..10)).await.unwrap_err();
+    assert!(matches!(err, crate::storage::error::DownloadError::RangeNotSatisfiable { size: 5 }));
+}

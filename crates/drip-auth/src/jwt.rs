@@ -1,0 +1,179 @@
+//! HS256 JSON Web Tokens: the production [`TokenIssuer`].
+//!
+//! Token claims: `sub` (the user's KSUID), `username`, `iat`, `nbf` (= `iat`), `exp` and
+//! `iss` (= [`ISSUER`]), times in whole seconds since the Unix epoch (truncated). Only
+//! HS256 is accepted: `alg: none`, other HMAC sizes and asymmetric algorithms are refused
+//! before any signature check, so a token cannot pick its own verification algorithm.
+//! Time claims are checked against the `now` handed to [`TokenIssuer::verify`], never
+//! against the system clock.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use chrono::{DateTime, TimeDelta, Utc};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use drip_core::BackendError;
+use drip_core::UserId;
+use drip_core::accounts::model::{AccessToken, Claims, Username};
+use drip_core::accounts::ports::{TokenError, TokenIssuer};
+
+/// Fewest bytes a signing secret may have (the HS256 output size).
+pub const MIN_SECRET_LEN: usize = 32;
+
+/// The `iss` claim of every token, checked on verification.
+pub const ISSUER: &str = "drip";
+
+/// How far in the future `iat`/`nbf` may lie and still be accepted, in seconds: absorbs
+/// clock skew between the node that issued a token and the one verifying it. Expiry gets
+/// no leeway (`exp > now` strictly).
+pub const TIME_LEEWAY_SECS: i64 = 30;
+
+const ALGORITHM: Algorithm = Algorithm::HS256;
+
+/// Why a signing secret was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidJwtSecret {
+    /// Fewer than [`MIN_SECRET_LEN`] bytes.
+    #[error("a jwt secret has at least {MIN_SECRET_LEN} bytes, got {0}")]
+    TooShort(usize),
+    /// The text is not standard base64.
+    #[error("the jwt secret is not valid base64")]
+    Base64,
+}
+
+/// The HMAC key tokens are signed with: at least [`MIN_SECRET_LEN`] bytes, wiped from
+/// memory on drop, never printed.
+pub struct JwtSecret(Zeroizing<Vec<u8>>);
+
+impl JwtSecret {
+    /// Takes raw secret bytes (for a secret given as text, its UTF-8 bytes).
+    ///
+    /// # Errors
+    /// [`InvalidJwtSecret::TooShort`] below [`MIN_SECRET_LEN`] bytes.
+    pub fn new(secret: impl Into<Vec<u8>>) -> Result<Self, InvalidJwtSecret> {
+        let secret = Zeroizing::new(secret.into());
+        if secret.len() < MIN_SECRET_LEN {
+            return Err(InvalidJwtSecret::TooShort(secret.len()));
+        }
+        Ok(Self(secret))
+    }
+
+    /// Decodes a secret written in standard base64 (surrounding white space ignored).
+    ///
+    /// # Errors
+    /// [`InvalidJwtSecret::Base64`] when the text does not decode,
+    /// [`InvalidJwtSecret::TooShort`] when it decodes to fewer than [`MIN_SECRET_LEN`] bytes.
+    pub fn from_base64(text: &str) -> Result<Self, InvalidJwtSecret> {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .map_err(|_| InvalidJwtSecret::Base64)?;
+        Self::new(bytes)
+    }
+}
+
+impl fmt::Debug for JwtSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JwtSecret(<redacted>)")
+    }
+}
+
+/// The claims as they travel inside the token.
+#[derive(Serialize, Deserialize)]
+struct TokenClaims {
+    sub: String,
+    username: String,
+    iat: i64,
+    nbf: i64,
+    exp: i64,
+    iss: String,
+}
+
+/// Signs and verifies HS256 access tokens with one shared secret.
+pub struct JwtTokenIssuer {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl JwtTokenIssuer {
+    /// An issuer signing with `secret`.
+    #[must_use]
+    pub fn new(secret: JwtSecret) -> Self {
+        // jsonwebtoken picks its crypto backend from its cargo features and panics on first
+        // use when both backends end up enabled by feature unification; naming aws-lc-rs
+        // explicitly removes that trap. An error only means a provider is already installed.
+        let _ = jsonwebtoken::crypto::CryptoProvider::install_default(
+            &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER,
+        );
+        // Signature, algorithm, issuer and claim presence are left to jsonwebtoken; times
+        // are checked in `verify` against the caller's `now`, so its system-clock checks are
+        // switched off. `aud` stays validated with no audience expected: a token carrying
+        // one was not issued here.
+        let mut validation = Validation::new(ALGORITHM);
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp", "nbf", "sub", "iss"]);
+        validation.set_issuer(&[ISSUER]);
+        Self {
+            encoding: EncodingKey::from_secret(&secret.0),
+            decoding: DecodingKey::from_secret(&secret.0),
+            validation,
+        }
+    }
+}
+
+impl fmt::Debug for JwtTokenIssuer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtTokenIssuer")
+            .field("algorithm", &ALGORITHM)
+            .field("issuer", &ISSUER)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl TokenIssuer for JwtTokenIssuer {
+    async fn issue(&self, claims: &Claims) -> Result<AccessToken, TokenError> {
+        let issued_at = claims.issued_at.timestamp();
+        let body = TokenClaims {
+            sub: claims.user_id.to_string(),
+            username: claims.username.as_str().to_owned(),
+            iat: issued_at,
+            nbf: issued_at,
+            exp: claims.expires_at.timestamp(),
+            iss: ISSUER.to_owned(),
+        };
+        let token = jsonwebtoken::encode(&Header::new(ALGORITHM), &body, &self.encoding)
+            .map_err(|e| BackendError::new("signing an access token failed", e))?;
+        Ok(AccessToken::new(token))
+    }
+
+    async fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<Claims, TokenError> {
+        let body = jsonwebtoken::decode::<TokenClaims>(token, &self.decoding, &self.validation)
+            .map_err(|_| TokenError::Invalid)?
+            .claims;
+        let user_id = UserId::parse(&body.sub).map_err(|_| TokenError::Invalid)?;
+        let username = Username::parse(&body.username).map_err(|_| TokenError::Invalid)?;
+        let issued_at = timestamp(body.iat)?;
+        let not_before = timestamp(body.nbf)?;
+        let expires_at = timestamp(body.exp)?;
+
+        let latest_start = now.checked_add_signed(TimeDelta::seconds(TIME_LEEWAY_SECS)).unwrap_or(now);
+        if issued_at > latest_start || not_before > latest_start {
+            return Err(TokenError::Invalid);
+        }
+        if expires_at <= now {
+            return Err(TokenError::Expired);
+        }
+        Ok(Claims { user_id, username, issued_at, expires_at })
+    }
+}
+
+fn timestamp(seconds: i64) -> Result<DateTime<Utc>, TokenError> {
+    DateTime::from_timestamp(seconds, 0).ok_or(TokenError::Invalid)
+}

@@ -1,0 +1,252 @@
+//! Whole flows through both services on the in-memory fakes of `drip-mock`:
+//! register → login → store → list → share → sharee downloads → move → delete.
+#![allow(clippy::unwrap_used)] // test helpers panic on bad fixtures by design
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use drip_core::accounts::model::{RegisterRequest, Username};
+use drip_core::events::Event;
+use drip_core::storage::error::{ChangeError, DownloadError, StoreError};
+use drip_core::storage::model::{FileName, FolderPath, PageRequest};
+use drip_core::storage::ports::ByteStream;
+use drip_core::storage::{StorageSettings, StoreRequest};
+use futures::{StreamExt, TryStreamExt};
+
+fn stream_of(data: Vec<u8>, piece: usize) -> ByteStream {
+    let pieces: Vec<Result<Bytes, std::io::Error>> =
+        data.chunks(piece.max(1)).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+    futures::stream::iter(pieces).boxed()
+}
+
+async fn read_all(stream: ByteStream) -> Result<Vec<u8>, std::io::Error> {
+    let chunks: Vec<Bytes> = stream.try_collect().await?;
+    Ok(chunks.concat())
+}
+
+fn path(p: &str) -> FolderPath {
+    FolderPath::parse(p).unwrap()
+}
+
+fn name(n: &str) -> FileName {
+    FileName::parse(n).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_login_store_share_move_delete() {
+    let fakes = drip_mock::fake_ports();
+    let accounts = fakes.account_service();
+    let storage = fakes.storage_service(StorageSettings::default());
+
+    let alice = accounts
+        .register(RegisterRequest::parse("alice", "alice@example.com", "correct horse").unwrap())
+        .await
+        .unwrap()
+        .owner;
+    let bob = accounts
+        .register(RegisterRequest::parse("bob", "bob@example.com", "battery staple").unwrap())
+        .await
+        .unwrap();
+    let session = accounts.login("ALICE", "correct horse").await.unwrap();
+    let claims = accounts.authenticate(session.access_token.as_str()).await.unwrap();
+    assert_eq!(claims.user_id, alice.id);
+
+    let content: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let media = storage
+        .store(StoreRequest {
+            user: alice.id,
+            name: name("report.txt"),
+            folder: path("$/work/2024"),
+            content_type: None,
+            content: stream_of(content.clone(), 7_000),
+        })
+        .await
+        .unwrap();
+    assert_eq!(media.size(), content.len() as u64);
+    assert_eq!(media.content_type().as_str(), "text/plain; charset=utf-8");
+    assert!(matches!(fakes.notifier.events_for(&alice.id).last(), Some(Event::Upload { .. })));
+
+    let root = storage.list_folder(&alice.id, &FolderPath::root(), &PageRequest::default()).await.unwrap();
+    assert!(root.files.is_empty());
+    assert_eq!(root.folders.len(), 1);
+    assert_eq!(root.folders[0].name.as_str(), "work");
+    assert_eq!((root.folders[0].file_count, root.folders[0].total_size), (1, content.len() as u64));
+    let leaf = storage.list_folder(&alice.id, &path("$/work/2024"), &PageRequest::default()).await.unwrap();
+    assert_eq!(leaf.files.len(), 1);
+
+    // Bob cannot see it until it is shared; then he is told and can download it.
+    assert!(matches!(storage.download(&bob.owner.id, &media.id(), None).await, Err(DownloadError::NotFound)));
+    storage.share(&alice.id, &media.id(), &Username::parse("bob").unwrap()).await.unwrap();
+    let told = fakes.notifier.events_for(&bob.owner.id);
+    assert_eq!(told.last().map(Event::message).as_deref(), Some("alice has just shared a file with you!"));
+    let download = storage.download(&bob.owner.id, &media.id(), None).await.unwrap();
+    assert_eq!(read_all(download.content).await.unwrap(), content);
+    let part = storage.download(&bob.owner.id, &media.id(), Some(70_000..140_001)).await.unwrap();
+    assert_eq!(read_all(part.content).await.unwrap(), &content[70_000..140_001]);
+
+    // Only the creator may move, rename or delete.
+    assert!(matches!(
+        storage.move_to(&bob.owner.id, &media.id(), &FolderPath::root()).await,
+        Err(ChangeError::Forbidden)
+    ));
+    assert!(matches!(storage.delete(&bob.owner.id, &media.id()).await, Err(ChangeError::Forbidden)));
+    let moved = storage.move_to(&alice.id, &media.id(), &path("$/archive")).await.unwrap();
+    assert_eq!(moved.folder().as_str(), "$/archive");
+    let renamed = storage.rename(&alice.id, &media.id(), &name("final.txt")).await.unwrap();
+    assert_eq!(renamed.name().as_str(), "final.txt");
+    assert!(matches!(
+        storage.rename(&alice.id, &media.id(), &name("final.txt")).await,
+        Err(ChangeError::AlreadyExists)
+    ));
+
+    storage.delete(&alice.id, &media.id()).await.unwrap();
+    assert!(fakes.objects.is_empty(), "the stored object is gone");
+    assert!(matches!(storage.download(&bob.owner.id, &media.id(), None).await, Err(DownloadError::NotFound)));
+    assert_eq!(storage.usage(&alice.id).await.unwrap().media_count, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_objects_are_ciphertext_and_corruption_is_detected() {
+    let fakes = drip_mock::fake_ports();
+    let accounts = fakes.account_service();
+    let storage = fakes.storage_service(StorageSettings { cache_max_bytes: 0, ..StorageSettings::default() });
+    let alice = accounts
+        .register(RegisterRequest::parse("alice", "a@example.com", "password1").unwrap())
+        .await
+        .unwrap();
+    let content = b"attack at dawn, attack at dawn, attack at dawn".repeat(100);
+    let media = storage
+        .store(StoreRequest {
+            user: alice.owner.id,
+            name: name("plans.txt"),
+            folder: FolderPath::root(),
+            content_type: None,
+            content: stream_of(content.clone(), 1000),
+        })
+        .await
+        .unwrap();
+    let mut object = fakes.objects.object(media.storage_key()).unwrap().to_vec();
+    assert!(!object.windows(13).any(|w| w == &b"attack at dawn"[..13]), "plaintext found in the store");
+    object[100] ^= 1;
+    fakes.objects.insert(media.storage_key().clone(), Bytes::from(object));
+    let download = storage.download(&alice.owner.id, &media.id(), None).await.unwrap();
+    let err = read_all(download.content).await.unwrap_err();
+    assert!(err.to_string().contains("integrity"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_upload_leaves_nothing_behind() {
+    let fakes = drip_mock::fake_ports();
+    let accounts = fakes.account_service();
+    let storage = fakes.storage_service(StorageSettings::default());
+    let alice = accounts
+        .register(RegisterRequest::parse("alice", "a@example.com", "password1").unwrap())
+        .await
+        .unwrap();
+    // A client that sends one piece and then stalls forever.
+    let stalled: ByteStream =
+        futures::stream::iter([Ok(Bytes::from_static(b"partial"))]).chain(futures::stream::pending()).boxed();
+    let request = StoreRequest {
+        user: alice.owner.id,
+        name: name("stalled.bin"),
+        folder: FolderPath::root(),
+        content_type: None,
+        content: stalled,
+    };
+    let outcome = tokio::time::timeout(Duration::from_millis(200), storage.store(request)).await;
+    assert!(outcome.is_err(), "the upload cannot finish");
+    // The cleanup runs on a spawned task once the future is dropped.
+    for _ in 0..100 {
+        if fakes.repositories.all_media().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(fakes.repositories.all_media().unwrap().is_empty(), "the reserved record was removed");
+    assert!(fakes.objects.is_empty());
+    // And the name is free again.
+    let again = storage
+        .store(StoreRequest {
+            user: alice.owner.id,
+            name: name("stalled.bin"),
+            folder: FolderPath::root(),
+            content_type: None,
+            content: stream_of(b"done".to_vec(), 2),
+        })
+        .await;
+    assert!(again.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_transfers_are_refused_not_queued_forever() {
+    let fakes = drip_mock::fake_ports();
+    let storage = fakes.storage_service(StorageSettings {
+        max_concurrent_transfers: 1,
+        transfer_wait: Duration::from_millis(50),
+        ..StorageSettings::default()
+    });
+    let accounts = fakes.account_service();
+    let alice = accounts
+        .register(RegisterRequest::parse("alice", "a@example.com", "password1").unwrap())
+        .await
+        .unwrap();
+    let media = storage
+        .store(StoreRequest {
+            user: alice.owner.id,
+            name: name("a.bin"),
+            folder: FolderPath::root(),
+            content_type: None,
+            content: stream_of(vec![1; 10], 10),
+        })
+        .await
+        .unwrap();
+    let held = storage.download(&alice.owner.id, &media.id(), None).await.unwrap();
+    assert_eq!(storage.transfers_in_flight(), 1);
+    let err = storage
+        .store(StoreRequest {
+            user: alice.owner.id,
+            name: name("b.bin"),
+            folder: FolderPath::root(),
+            content_type: None,
+            content: stream_of(vec![1; 10], 10),
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Busy));
+    drop(held);
+    assert_eq!(storage.transfers_in_flight(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_finds_lines_and_reports_bad_patterns() {
+    let fakes = drip_mock::fake_ports();
+    let storage = fakes.storage_service(StorageSettings::default());
+    let accounts = fakes.account_service();
+    let alice = accounts
+        .register(RegisterRequest::parse("alice", "a@example.com", "password1").unwrap())
+        .await
+        .unwrap();
+    for (file, text) in
+        [("a.txt", "one\ntwo fish\nred fish\n"), ("b.txt", "no match here"), ("c.txt", "fish")]
+    {
+        storage
+            .store(StoreRequest {
+                user: alice.owner.id,
+                name: name(file),
+                folder: path("$/notes"),
+                content_type: None,
+                content: stream_of(text.as_bytes().to_vec(), 3),
+            })
+            .await
+            .unwrap();
+    }
+    let results = storage.search(&alice.owner.id, "fish$", &FolderPath::root()).await.unwrap();
+    let found: Vec<(String, Vec<u64>)> = results
+        .matches
+        .iter()
+        .map(|m| (m.media.name().to_string(), m.lines.iter().map(|l| l.line_no).collect()))
+        .collect();
+    assert_eq!(found, vec![("a.txt".into(), vec![2, 3]), ("c.txt".into(), vec![1])]);
+    assert!(results.timed_out.is_empty() && results.failed.is_empty());
+    assert!(storage.search(&alice.owner.id, "(", &FolderPath::root()).await.is_err());
+}

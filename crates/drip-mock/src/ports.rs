@@ -1,0 +1,95 @@
+//! `fake_ports`: the ports of both services wired with fakes, plus handles to inspect them.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use drip_core::accounts::{AccountPorts, AccountService, SessionSettings};
+use drip_core::storage::{StoragePorts, StorageService, StorageSettings};
+
+use crate::auth::{FakeTokenIssuer, FastPasswordHasher};
+use crate::clock::FixedClock;
+use crate::keys::MemoryKeyWrapper;
+use crate::notifier::RecordingNotifier;
+use crate::repository::MemoryRepositories;
+use crate::storage::MemoryStorage;
+
+/// Every port of Drip wired with a fake, as [`AccountPorts`] and [`StoragePorts`] over the
+/// same store, clock and notifier, with typed handles for tests to steer and inspect them.
+#[derive(Clone)]
+pub struct FakePorts {
+    /// The accounts service's ports.
+    pub account_ports: AccountPorts,
+    /// The storage service's ports.
+    pub storage_ports: StoragePorts,
+    /// The repositories behind both (for inspection, e.g. `all_media`).
+    pub repositories: MemoryRepositories,
+    /// The clock of both services: set or advance it.
+    pub clock: Arc<FixedClock>,
+    /// The object store.
+    pub objects: Arc<MemoryStorage>,
+    /// What the storage service published.
+    pub notifier: Arc<RecordingNotifier>,
+    /// The master keys (current id `k1`).
+    pub keys: Arc<MemoryKeyWrapper>,
+    /// The access-token issuer.
+    pub tokens: Arc<FakeTokenIssuer>,
+    /// The password hasher.
+    pub hasher: Arc<FastPasswordHasher>,
+}
+
+impl std::fmt::Debug for FakePorts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakePorts")
+            .field("clock", &self.clock)
+            .field("objects", &self.objects.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl FakePorts {
+    /// An [`AccountService`] over these ports with default session settings.
+    #[must_use]
+    pub fn account_service(&self) -> AccountService {
+        AccountService::new(self.account_ports.clone(), SessionSettings::default())
+    }
+
+    /// A [`StorageService`] over these ports with `settings`.
+    #[must_use]
+    pub fn storage_service(&self, settings: StorageSettings) -> StorageService {
+        StorageService::new(self.storage_ports.clone(), settings)
+    }
+}
+
+/// Fakes of every port, with the clock at [`FixedClock::epoch`].
+#[must_use]
+pub fn fake_ports() -> FakePorts {
+    fake_ports_at(FixedClock::epoch())
+}
+
+/// Fakes of every port, with the clock at `now`.
+#[must_use]
+pub fn fake_ports_at(now: DateTime<Utc>) -> FakePorts {
+    let repositories = MemoryRepositories::new();
+    let clock = Arc::new(FixedClock::new(now));
+    let objects = Arc::new(MemoryStorage::new());
+    let notifier = Arc::new(RecordingNotifier::new());
+    let keys = Arc::new(MemoryKeyWrapper::default());
+    let tokens = Arc::new(FakeTokenIssuer::new());
+    let hasher = Arc::new(FastPasswordHasher::new());
+    let accounts = Arc::new(repositories.accounts());
+    let account_ports = AccountPorts {
+        accounts: accounts.clone(),
+        hasher: hasher.clone(),
+        tokens: tokens.clone(),
+        clock: clock.clone(),
+    };
+    let storage_ports = StoragePorts {
+        media: Arc::new(repositories.media()),
+        accounts,
+        storage: objects.clone(),
+        keys: keys.clone(),
+        notifier: notifier.clone(),
+        clock: clock.clone(),
+    };
+    FakePorts { account_ports, storage_ports, repositories, clock, objects, notifier, keys, tokens, hasher }
+}

@@ -1,0 +1,447 @@
+//! In-memory `AccountRepository` and `MediaRepository` over one shared state, honouring
+//! every contract of the ports (they pass `drip-testkit`'s conformance suite).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use drip_core::accounts::model::{Owner, RefreshTokenHash, RefreshTokenRecord, User, Username};
+use drip_core::accounts::ports::{AccountRepository, ConsumeOutcome, CreateUserError};
+use drip_core::storage::model::{
+    Envelope, FileCursor, FileName, FolderListing, FolderPath, FolderSummary, Media, MediaPage, PageRequest,
+    Share, SortOrder, UploadedContent, Usage, UsageSort, UserUsage,
+};
+use drip_core::storage::ports::{AddShareError, InsertMediaError, MediaRepository, RelocateError};
+use drip_core::{BackendError, MediaId, TokenFamilyId, UserId};
+
+/// Everything the two repositories hold, guarded by one lock so that every operation is
+/// atomic (and transactions spanning users and media are trivially consistent).
+#[derive(Debug, Default)]
+struct State {
+    users: BTreeMap<UserId, User>,
+    /// Normalized username → id: the case-insensitive unique index.
+    usernames: HashMap<String, UserId>,
+    tokens: HashMap<RefreshTokenHash, RefreshTokenRecord>,
+    media: BTreeMap<MediaId, Media>,
+    /// (media, sharee) → when it was shared.
+    shares: BTreeMap<(MediaId, UserId), DateTime<Utc>>,
+}
+
+impl State {
+    fn is_shared(&self, media: MediaId, user: UserId) -> bool {
+        self.shares.contains_key(&(media, user))
+    }
+
+    /// Whether `user` sees `media` (created it or has it shared), whatever its state.
+    fn sees(&self, user: UserId, media: &Media) -> bool {
+        media.creator() == user || self.is_shared(media.id(), user)
+    }
+
+    /// The uploaded media `user` sees.
+    fn visible(&self, user: UserId) -> impl Iterator<Item = &Media> {
+        self.media.values().filter(move |m| m.uploaded_at().is_some() && self.sees(user, m))
+    }
+
+    /// Whether `creator` may not put a media at `folder`/`name`: they have one there
+    /// (uploaded or not), or see an uploaded one shared with them there.
+    fn is_claimed(&self, creator: UserId, folder: &FolderPath, name: &FileName) -> bool {
+        self.media.values().any(|m| {
+            m.folder() == folder
+                && m.name() == name
+                && (m.creator() == creator || (m.uploaded_at().is_some() && self.is_shared(m.id(), creator)))
+        })
+    }
+
+    fn usage_by_creator(&self) -> HashMap<UserId, Usage> {
+        let mut usage: HashMap<UserId, Usage> = HashMap::new();
+        for media in self.media.values().filter(|m| m.uploaded_at().is_some()) {
+            let entry = usage.entry(media.creator()).or_default();
+            entry.media_count += 1;
+            entry.disk_usage += media.size();
+        }
+        usage
+    }
+}
+
+/// One page of `items` in (name, id) order, after the request's cursor.
+fn paginate(mut items: Vec<Media>, page: &PageRequest) -> (Vec<Media>, Option<FileCursor>) {
+    if let Some(after) = page.cursor() {
+        items.retain(|m| (m.name(), m.id()) > (&after.name, after.id));
+    }
+    items.sort_by(|a, b| (a.name(), a.id()).cmp(&(b.name(), b.id())));
+    let limit = usize::try_from(page.limit()).unwrap_or(usize::MAX);
+    if items.len() <= limit {
+        return (items, None);
+    }
+    items.truncate(limit);
+    let next = items.last().map(|m| FileCursor { name: m.name().clone(), id: m.id() });
+    (items, next)
+}
+
+/// Case-insensitive username order, made total by the username as entered.
+fn by_username(a: &Username, b: &Username) -> std::cmp::Ordering {
+    a.normalized().cmp(&b.normalized()).then_with(|| a.cmp(b))
+}
+
+/// The shared in-memory store behind a [`MemoryAccountRepository`] and a
+/// [`MemoryMediaRepository`]; clones share the same store.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryRepositories {
+    state: Arc<Mutex<State>>,
+}
+
+fn lock(state: &Mutex<State>) -> Result<MutexGuard<'_, State>, BackendError> {
+    state.lock().map_err(|_| BackendError::msg("the memory repository was poisoned by a panic"))
+}
+
+impl MemoryRepositories {
+    /// An empty store.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The account repository over this store.
+    #[must_use]
+    pub fn accounts(&self) -> MemoryAccountRepository {
+        MemoryAccountRepository { state: Arc::clone(&self.state) }
+    }
+
+    /// The media repository over this store.
+    #[must_use]
+    pub fn media(&self) -> MemoryMediaRepository {
+        MemoryMediaRepository { state: Arc::clone(&self.state) }
+    }
+
+    /// Every media record whatever its state (e.g. to check that a failed upload left
+    /// nothing behind), by id.
+    ///
+    /// # Errors
+    /// [`BackendError`] if a panic poisoned the store.
+    pub fn all_media(&self) -> Result<Vec<Media>, BackendError> {
+        Ok(lock(&self.state)?.media.values().cloned().collect())
+    }
+
+    /// Every refresh-token record, by issue time.
+    ///
+    /// # Errors
+    /// [`BackendError`] if a panic poisoned the store.
+    pub fn refresh_tokens(&self) -> Result<Vec<RefreshTokenRecord>, BackendError> {
+        let mut tokens: Vec<_> = lock(&self.state)?.tokens.values().cloned().collect();
+        tokens.sort_by(|a, b| {
+            a.issued_at.cmp(&b.issued_at).then_with(|| a.hash.as_bytes().cmp(b.hash.as_bytes()))
+        });
+        Ok(tokens)
+    }
+
+    /// Number of shares held.
+    ///
+    /// # Errors
+    /// [`BackendError`] if a panic poisoned the store.
+    pub fn share_count(&self) -> Result<usize, BackendError> {
+        Ok(lock(&self.state)?.shares.len())
+    }
+}
+
+/// [`AccountRepository`] in memory; get one from [`MemoryRepositories::accounts`].
+#[derive(Debug, Clone)]
+pub struct MemoryAccountRepository {
+    state: Arc<Mutex<State>>,
+}
+
+#[async_trait]
+impl AccountRepository for MemoryAccountRepository {
+    async fn create_user(&self, user: &User) -> Result<(), CreateUserError> {
+        let mut state = lock(&self.state)?;
+        let normalized = user.owner.username.normalized();
+        if state.usernames.contains_key(&normalized) {
+            return Err(CreateUserError::UsernameTaken);
+        }
+        if state.users.contains_key(&user.owner.id) {
+            return Err(CreateUserError::IdTaken);
+        }
+        state.usernames.insert(normalized, user.owner.id);
+        state.users.insert(user.owner.id, user.clone());
+        Ok(())
+    }
+
+    async fn find_user_by_username(&self, username: &Username) -> Result<Option<User>, BackendError> {
+        let state = lock(&self.state)?;
+        Ok(state.usernames.get(&username.normalized()).and_then(|id| state.users.get(id)).cloned())
+    }
+
+    async fn find_owner(&self, id: &UserId) -> Result<Option<Owner>, BackendError> {
+        Ok(lock(&self.state)?.users.get(id).map(|u| u.owner.clone()))
+    }
+
+    async fn insert_refresh_token(&self, record: &RefreshTokenRecord) -> Result<(), BackendError> {
+        let mut state = lock(&self.state)?;
+        if !state.users.contains_key(&record.user_id) {
+            return Err(BackendError::msg("refresh token of an unknown user"));
+        }
+        if state.tokens.contains_key(&record.hash) {
+            return Err(BackendError::msg("duplicate refresh token hash"));
+        }
+        state.tokens.insert(record.hash, record.clone());
+        Ok(())
+    }
+
+    async fn consume_refresh_token(
+        &self,
+        hash: &RefreshTokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<ConsumeOutcome, BackendError> {
+        let mut state = lock(&self.state)?;
+        let Some(record) = state.tokens.get_mut(hash) else {
+            return Ok(ConsumeOutcome::Unknown);
+        };
+        if record.used_at.is_some() || record.revoked_at.is_some() || record.expires_at <= now {
+            return Ok(ConsumeOutcome::Rejected(record.clone()));
+        }
+        record.used_at = Some(now);
+        Ok(ConsumeOutcome::Consumed(record.clone()))
+    }
+
+    async fn revoke_token_family(
+        &self,
+        family: &TokenFamilyId,
+        at: DateTime<Utc>,
+    ) -> Result<u64, BackendError> {
+        let mut state = lock(&self.state)?;
+        let mut changed = 0;
+        for record in state.tokens.values_mut() {
+            if record.family_id == *family && record.revoked_at.is_none() {
+                record.revoked_at = Some(at);
+                changed += 1;
+            }
+        }
+        Ok(changed)
+    }
+
+    async fn find_token_family(
+        &self,
+        hash: &RefreshTokenHash,
+    ) -> Result<Option<TokenFamilyId>, BackendError> {
+        Ok(lock(&self.state)?.tokens.get(hash).map(|r| r.family_id))
+    }
+
+    async fn list_owners(&self) -> Result<Vec<Owner>, BackendError> {
+        let mut owners: Vec<Owner> = lock(&self.state)?.users.values().map(|u| u.owner.clone()).collect();
+        owners.sort_by(|a, b| by_username(&a.username, &b.username));
+        Ok(owners)
+    }
+}
+
+/// [`MediaRepository`] in memory; get one from [`MemoryRepositories::media`].
+#[derive(Debug, Clone)]
+pub struct MemoryMediaRepository {
+    state: Arc<Mutex<State>>,
+}
+
+#[async_trait]
+impl MediaRepository for MemoryMediaRepository {
+    async fn insert(&self, media: &Media) -> Result<(), InsertMediaError> {
+        let mut state = lock(&self.state)?;
+        if !state.users.contains_key(&media.creator()) {
+            return Err(InsertMediaError::UnknownCreator);
+        }
+        if state.is_claimed(media.creator(), media.folder(), media.name()) {
+            return Err(InsertMediaError::AlreadyExists);
+        }
+        if state.media.contains_key(&media.id()) {
+            return Err(BackendError::msg(format!("duplicate media id {}", media.id())).into());
+        }
+        state.media.insert(media.id(), media.clone());
+        Ok(())
+    }
+
+    async fn mark_uploaded(
+        &self,
+        id: &MediaId,
+        uploaded: UploadedContent,
+    ) -> Result<Option<Media>, BackendError> {
+        let mut state = lock(&self.state)?;
+        let Some(slot) = state.media.get_mut(id) else { return Ok(None) };
+        *slot = slot.clone().with_uploaded(uploaded);
+        Ok(Some(slot.clone()))
+    }
+
+    async fn find(&self, id: &MediaId) -> Result<Option<Media>, BackendError> {
+        Ok(lock(&self.state)?.media.get(id).cloned())
+    }
+
+    async fn find_visible(&self, user: &UserId, id: &MediaId) -> Result<Option<Media>, BackendError> {
+        let state = lock(&self.state)?;
+        Ok(state.media.get(id).filter(|m| m.uploaded_at().is_some() && state.sees(*user, m)).cloned())
+    }
+
+    async fn list_folder(
+        &self,
+        user: &UserId,
+        folder: &FolderPath,
+        page: &PageRequest,
+    ) -> Result<FolderListing, BackendError> {
+        let state = lock(&self.state)?;
+        let files: Vec<Media> = state.visible(*user).filter(|m| m.folder() == folder).cloned().collect();
+        let (files, next) = paginate(files, page);
+        let mut folders = Vec::new();
+        if page.cursor().is_none() {
+            let mut totals: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+            for media in state.visible(*user) {
+                if let Some(child) = folder.child_towards(media.folder()) {
+                    let entry = totals.entry(child).or_default();
+                    entry.0 += 1;
+                    entry.1 += media.size();
+                }
+            }
+            for (name, (file_count, total_size)) in totals {
+                let name = FileName::parse(name)
+                    .map_err(|e| BackendError::new(format!("folder segment {name:?}"), e))?;
+                folders.push(FolderSummary { name, file_count, total_size });
+            }
+        }
+        Ok(FolderListing { files, folders, next })
+    }
+
+    async fn list_visible<'a>(
+        &self,
+        user: &UserId,
+        under: Option<&'a FolderPath>,
+        page: &PageRequest,
+    ) -> Result<MediaPage, BackendError> {
+        let state = lock(&self.state)?;
+        let items: Vec<Media> = state
+            .visible(*user)
+            .filter(|m| under.is_none_or(|folder| folder.contains(m.folder())))
+            .cloned()
+            .collect();
+        let (items, next) = paginate(items, page);
+        Ok(MediaPage { items, next })
+    }
+
+    async fn relocate(
+        &self,
+        id: &MediaId,
+        folder: &FolderPath,
+        name: &FileName,
+        at: DateTime<Utc>,
+    ) -> Result<Media, RelocateError> {
+        let mut state = lock(&self.state)?;
+        let creator = state.media.get(id).ok_or(RelocateError::NotFound)?.creator();
+        // The media itself counts: relocating it onto its own folder and name conflicts.
+        if state.is_claimed(creator, folder, name) {
+            return Err(RelocateError::AlreadyExists);
+        }
+        let slot = state.media.get_mut(id).ok_or(RelocateError::NotFound)?;
+        *slot = slot.clone().relocated(folder.clone(), name.clone(), at);
+        Ok(slot.clone())
+    }
+
+    async fn update_envelope(
+        &self,
+        id: &MediaId,
+        envelope: &Envelope,
+        at: DateTime<Utc>,
+    ) -> Result<bool, BackendError> {
+        let mut state = lock(&self.state)?;
+        let Some(slot) = state.media.get_mut(id) else { return Ok(false) };
+        *slot = slot.clone().rewrapped(envelope.clone(), at);
+        Ok(true)
+    }
+
+    async fn delete(&self, id: &MediaId) -> Result<Option<Media>, BackendError> {
+        let mut state = lock(&self.state)?;
+        let deleted = state.media.remove(id);
+        if deleted.is_some() {
+            state.shares.retain(|(media, _), _| media != id);
+        }
+        Ok(deleted)
+    }
+
+    async fn add_share(
+        &self,
+        media: &MediaId,
+        user: &UserId,
+        at: DateTime<Utc>,
+    ) -> Result<Share, AddShareError> {
+        let mut state = lock(&self.state)?;
+        let creator = state.media.get(media).ok_or(AddShareError::MediaNotFound)?.creator();
+        let sharee = state.users.get(user).ok_or(AddShareError::UserNotFound)?.owner.clone();
+        if creator == *user || state.is_shared(*media, *user) {
+            return Err(AddShareError::AlreadyShared);
+        }
+        state.shares.insert((*media, *user), at);
+        Ok(Share { media_id: *media, sharee, created_at: at })
+    }
+
+    async fn remove_share(&self, media: &MediaId, user: &UserId) -> Result<bool, BackendError> {
+        Ok(lock(&self.state)?.shares.remove(&(*media, *user)).is_some())
+    }
+
+    async fn list_shares(&self, media: &MediaId) -> Result<Vec<Share>, BackendError> {
+        let state = lock(&self.state)?;
+        let mut shares: Vec<Share> = state
+            .shares
+            .iter()
+            .filter(|((m, _), _)| m == media)
+            .filter_map(|((_, user), at)| {
+                let sharee = state.users.get(user)?.owner.clone();
+                Some(Share { media_id: *media, sharee, created_at: *at })
+            })
+            .collect();
+        shares.sort_by(|a, b| by_username(&a.sharee.username, &b.sharee.username));
+        Ok(shares)
+    }
+
+    async fn usage(&self, user: &UserId) -> Result<Usage, BackendError> {
+        Ok(lock(&self.state)?.usage_by_creator().remove(user).unwrap_or_default())
+    }
+
+    async fn top_users(
+        &self,
+        sort: UsageSort,
+        order: SortOrder,
+        limit: u32,
+    ) -> Result<Vec<UserUsage>, BackendError> {
+        let state = lock(&self.state)?;
+        let usage = state.usage_by_creator();
+        let mut rows: Vec<UserUsage> = state
+            .users
+            .values()
+            .map(|u| UserUsage {
+                user_id: u.owner.id,
+                username: u.owner.username.clone(),
+                usage: usage.get(&u.owner.id).copied().unwrap_or_default(),
+            })
+            .collect();
+        rows.sort_by(|a, b| {
+            let primary = match sort {
+                UsageSort::MediaCount => a.usage.media_count.cmp(&b.usage.media_count),
+                UsageSort::DiskUsage => a.usage.disk_usage.cmp(&b.usage.disk_usage),
+                UsageSort::Username => by_username(&a.username, &b.username),
+            };
+            let primary = match order {
+                SortOrder::Asc => primary,
+                SortOrder::Desc => primary.reverse(),
+            };
+            primary
+                .then_with(|| by_username(&a.username, &b.username))
+                .then_with(|| a.user_id.cmp(&b.user_id))
+        });
+        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(rows)
+    }
+
+    async fn media_not_wrapped_with(&self, key_id: &str, limit: u32) -> Result<Vec<MediaId>, BackendError> {
+        let state = lock(&self.state)?;
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        Ok(state
+            .media
+            .values()
+            .filter(|m| m.envelope().key_id() != key_id)
+            .map(Media::id)
+            .take(limit)
+            .collect())
+    }
+}

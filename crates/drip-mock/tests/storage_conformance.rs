@@ -1,0 +1,13 @@
+//! Runs the storage conformance suite of `drip-testkit` against `MemoryStorage`.
+
+use std::sync::Arc;
+
+use drip_mock::MemoryStorage;
+use drip_testkit::storage::StorageFixture;
+
+async fn setup() -> StorageFixture {
+    // MemoryStorage has no multipart uploads: any small part size exercises the scenarios.
+    StorageFixture { provider: Arc::new(MemoryStorage::new()), part_size: 64 * 1024, guard: None }
+}
+
+drip_testkit::storage_conformance!(setup);

@@ -140,7 +140,7 @@ fn lint() -> Result<()> {
         run(install)?;
     }
     let mut deny = cargo();
-    deny.args(["deny", "--offline", "check", "licenses", "bans", "sources"]);
+    deny.args(["deny", "check", "licenses", "bans", "sources"]);
     run(deny)
 }
 

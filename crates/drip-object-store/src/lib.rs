@@ -1,1 +1,49 @@
-//! placeholder
+//! Drip's [`StorageProvider`](drip_core::storage::ports::StorageProvider) on the
+//! [`object_store`] crate: Google Cloud Storage, local disk (the embedded default) and memory.
+//!
+//! One adapter, [`ObjectStoreProvider`], serves every backend:
+//!
+//! - [`ObjectStoreProvider::gcs`] talks to a bucket through object_store's GCS client
+//!   (configured by [`GcsConfig`]: bucket, optional prefix, service-account credentials from a
+//!   file, a base64 environment variable or raw JSON, an optional base URL for emulators and
+//!   test doubles, retry settings);
+//! - [`ObjectStoreProvider::local`] stores files under a directory (normally under Drip's data
+//!   directory);
+//! - [`ObjectStoreProvider::memory`] keeps objects in memory (tests, throwaway servers).
+//!
+//! # How content moves
+//! `put` reads the content stream once. Content that fits in one part
+//! ([`UploadSettings::part_size`]) is written with one atomic put; larger content goes up as
+//! a multipart upload whose parts are uploaded with bounded concurrency
+//! ([`UploadSettings::concurrency`]), so at most `concurrency + 1` parts are held in memory,
+//! never the whole object. When the input stream fails, a part fails, or the `put` future is
+//! dropped, the multipart upload is aborted: no object appears and no parts are left behind.
+//! `get` streams the object (or a byte range of it) without buffering it.
+//!
+//! # Atomicity
+//! - GCS: a single `PUT` and the completion of a multipart upload both make the object
+//!   visible at once (GCS has strong read-after-write consistency).
+//! - Local disk: object_store's `LocalFileSystem` writes every object into a staging file
+//!   next to its destination (`<name>#<n>`) and renames it into place once complete
+//!   (rename is atomic on POSIX file systems); with fsync enabled (always, here) the file and
+//!   its directory are synced before the put returns. A crash mid-write leaves only a staging
+//!   file, which is never returned by `get` and never listed; stale staging files are swept
+//!   when the store is opened (see [`ObjectStoreProvider::local`]). Keys are percent-escaped on
+//!   disk so that no key can ever look like a staging file.
+//! - Memory: objects are replaced under a lock.
+//!
+//! # Errors
+//! object_store errors map to the port's variants: not found → `NotFound`, already exists →
+//! `AlreadyExists`, bad keys and ranges → `Invalid`, failures of the input stream → `Input`,
+//! HTTP 5xx/408/429 and connection failures (after object_store's retries with backoff gave
+//! up) → `Unavailable`, anything else → `Other`, always with the operation and key as context.
+
+mod errors;
+mod gcs;
+mod keys;
+mod local;
+mod provider;
+mod upload;
+
+pub use gcs::{GcsConfig, GcsCredentials, GcsRetry};
+pub use provider::{ConfigError, ObjectStoreProvider, UploadSettings};

@@ -78,7 +78,11 @@ const PATIENCE: Duration = Duration::from_secs(30);
 /// A fresh key for a file named `name` (its extension ends the key).
 fn key(name: &str) -> StorageKey {
     let now = Utc::now();
-    StorageKey::new(MediaId::from_ksuid(Ksuid::generate(now)), now, &FileName::parse(name).expect("valid name"))
+    StorageKey::new(
+        MediaId::from_ksuid(Ksuid::generate(now)),
+        now,
+        &FileName::parse(name).expect("valid name"),
+    )
 }
 
 fn splitmix(mut x: u64) -> u64 {
@@ -250,6 +254,7 @@ pub async fn missing_objects_are_not_found(fixture: StorageFixture) {
     assert_eq!(provider.size(&key).await.expect("size"), None);
     assert!(matches!(provider.get(&key, None).await, Err(StorageError::NotFound(_))));
     assert!(matches!(provider.get(&key, Some(0..1)).await, Err(StorageError::NotFound(_))));
+    assert!(matches!(provider.get(&key, Some(5..5)).await, Err(StorageError::NotFound(_))));
     assert!(matches!(provider.delete(&key).await, Err(StorageError::NotFound(_))));
 }
 
@@ -313,7 +318,9 @@ pub async fn concurrent_puts_of_distinct_keys(fixture: StorageFixture) {
     let puts = keys.iter().zip(sizes).enumerate().map(|(i, (key, len))| {
         let provider = Arc::clone(&provider);
         let key = key.clone();
-        tokio::spawn(async move { (provider.put(&key, pattern_stream(100 + i as u64, len, &[33_333])).await, len) })
+        tokio::spawn(async move {
+            (provider.put(&key, pattern_stream(100 + i as u64, len, &[33_333])).await, len)
+        })
     });
     for (i, joined) in futures::future::join_all(puts).await.into_iter().enumerate() {
         let (written, len) = joined.expect("put task");
@@ -386,8 +393,18 @@ pub async fn get_stream_stays_usable_while_another_put_runs(fixture: StorageFixt
 /// systems, staging-file names) round-trip, and do not collide.
 pub async fn unusual_key_names_round_trip(fixture: StorageFixture) {
     let StorageFixture { provider, guard: _guard, .. } = fixture;
-    let names =
-        ["x.#1", "x.%41", "x.%2F", "x. spaced out ", "x.ünï cødé", "x.a#b", "x.*?", "x.[1]{2}", "Makefile", "x.~"];
+    let names = [
+        "x.#1",
+        "x.%41",
+        "x.%2F",
+        "x. spaced out ",
+        "x.ünï cødé",
+        "x.a#b",
+        "x.*?",
+        "x.[1]{2}",
+        "Makefile",
+        "x.~",
+    ];
     let keys: Vec<StorageKey> = names.iter().map(|name| key(name)).collect();
     for (i, key) in keys.iter().enumerate() {
         put(&*provider, key, pattern_stream(300 + i as u64, 100 + i as u64, &[40])).await;

@@ -353,6 +353,8 @@ pub struct RefreshTokenRecord {
 pub struct Session {
     /// Who is logged in.
     pub owner: Owner,
+    /// When the session's tokens were issued (by the service's clock).
+    pub issued_at: DateTime<Utc>,
     /// Short-lived bearer token.
     pub access_token: AccessToken,
     /// When the access token expires.

@@ -197,6 +197,7 @@ impl AccountService {
         self.ports.accounts.insert_refresh_token(&record).await?;
         Ok(Session {
             owner,
+            issued_at: now,
             access_token,
             access_expires_at: claims.expires_at,
             refresh_token,

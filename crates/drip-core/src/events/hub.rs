@@ -135,6 +135,15 @@ impl Notifier for Hub {
     }
 }
 
+/// What a connection receives: its user's events and everyone's presence changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HubMessage {
+    /// An event for the connection's user.
+    Event(Event),
+    /// Someone joined or left.
+    Presence(PresenceChange),
+}
+
 /// One open connection of one user.
 pub struct HubSubscription {
     hub: Arc<Inner>,
@@ -158,6 +167,25 @@ impl HubSubscription {
                 Ok(event) => return Some(event),
                 Err(broadcast::error::RecvError::Lagged(_)) => {}
                 Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+
+    /// Whichever comes first: the user's next event or the next presence change; `None`
+    /// once the hub is gone. Cancel-safe (usable in `select!`).
+    pub async fn next(&mut self) -> Option<HubMessage> {
+        loop {
+            tokio::select! {
+                event = self.events.recv() => match event {
+                    Ok(event) => return Some(HubMessage::Event(event)),
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                },
+                change = self.presence.recv() => match change {
+                    Ok(change) => return Some(HubMessage::Presence(change)),
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                },
             }
         }
     }
@@ -240,5 +268,15 @@ mod tests {
         );
         drop(watcher);
         assert!(hub.online().is_empty());
+    }
+
+    #[tokio::test]
+    async fn next_interleaves_events_and_presence() {
+        let hub = Hub::new();
+        let (a, an) = user(1);
+        let mut s = hub.subscribe(a, an);
+        assert!(matches!(s.next().await, Some(HubMessage::Presence(PresenceChange::Join(_)))));
+        hub.send(&a, upload());
+        assert_eq!(s.next().await, Some(HubMessage::Event(upload())));
     }
 }

@@ -8,7 +8,7 @@ use crate::ids::{MediaId, UserId};
 use crate::storage::model::FileName;
 
 mod hub;
-pub use hub::{Hub, HubSubscription, PresenceChange, PresenceEntry};
+pub use hub::{Hub, HubMessage, HubSubscription, PresenceChange, PresenceEntry};
 
 /// Something a user is told about in real time.
 #[derive(Debug, Clone, PartialEq, Eq)]

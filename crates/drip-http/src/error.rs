@@ -1,0 +1,484 @@
+//! `ApiError`: every failure of `/api/v1` as a status, a stable code and a message, and the
+//! hand-written mapping of the core's error enums onto it; plus `LegacyError`, the error
+//! shapes of the original's endpoints. Internal details are logged with the request id and
+//! never sent.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use axum::Json;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use drip_core::BackendError;
+use drip_core::accounts::error::{AuthError, LoginError, LogoutError, RefreshError, RegisterError};
+use drip_core::storage::error::{
+    ChangeError, DownloadError, LookupError, SearchError, ShareError, StoreError,
+};
+use drip_core::storage::model::{InvalidName, InvalidPath};
+use drip_core::storage::ports::StorageError;
+use serde_json::{Value, json};
+
+use crate::dto::{ErrorBody, ErrorDetail};
+use crate::middleware;
+
+/// A failure of an `/api/v1` request, rendered as
+/// `{"error":{"code","message","request_id","details"?}}`. Boxed, so results stay small.
+#[derive(Debug)]
+pub(crate) struct ApiError(Box<Parts>);
+
+#[derive(Debug)]
+struct Parts {
+    status: StatusCode,
+    code: &'static str,
+    message: Cow<'static, str>,
+    details: Option<Value>,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    retry: bool,
+    internal: Option<String>,
+}
+
+impl ApiError {
+    /// An error with a status, a stable code and a message for humans.
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self(Box::new(Parts {
+            status,
+            code,
+            message: message.into(),
+            details: None,
+            headers: Vec::new(),
+            retry: false,
+            internal: None,
+        }))
+    }
+
+    /// Adds machine-readable details (e.g. the invalid fields).
+    pub(crate) fn with_details(mut self, details: Value) -> Self {
+        self.0.details = Some(details);
+        self
+    }
+
+    /// Adds a response header.
+    pub(crate) fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.0.headers.push((name, value));
+        self
+    }
+
+    /// Adds `Retry-After`.
+    fn retry_later(mut self) -> Self {
+        self.0.retry = true;
+        self
+    }
+
+    /// Keeps a description of the cause for the log.
+    fn caused_by(mut self, cause: impl fmt::Display) -> Self {
+        self.0.internal = Some(cause.to_string());
+        self
+    }
+
+    /// The status.
+    pub(crate) fn status(&self) -> StatusCode {
+        self.0.status
+    }
+
+    /// 400 with `code`.
+    pub(crate) fn bad_request(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// 401 `unauthenticated`: no credentials at all.
+    pub(crate) fn unauthenticated() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", "authentication required")
+            .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
+    }
+
+    /// 401 `invalid_token`.
+    pub(crate) fn invalid_token() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "invalid_token", "the access token is invalid")
+            .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""))
+    }
+
+    /// 401 `token_expired`.
+    pub(crate) fn token_expired() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "token_expired", "the access token has expired")
+            .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""))
+    }
+
+    /// 404 `not_found` for a file.
+    pub(crate) fn file_not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", "file not found")
+    }
+
+    /// 413 `payload_too_large`.
+    pub(crate) fn too_large(limit: u64) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the request body exceeds the limit of {limit} bytes"),
+        )
+        .with_details(json!({ "limit": limit }))
+    }
+
+    /// 415 `unsupported_media_type`.
+    pub(crate) fn unsupported_media_type(expected: &str) -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("expected a request body of type {expected}"),
+        )
+    }
+
+    /// 416 `range_not_satisfiable`, with `Content-Range: bytes */size`.
+    pub(crate) fn range_not_satisfiable(size: u64) -> Self {
+        let value = HeaderValue::from_str(&format!("bytes */{size}"))
+            .unwrap_or_else(|_| HeaderValue::from_static("bytes */0"));
+        Self::new(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            "range_not_satisfiable",
+            "the requested range is not satisfiable",
+        )
+        .with_header(header::CONTENT_RANGE, value)
+    }
+
+    /// 429 `too_many_transfers`: the user runs as many transfers as they may.
+    pub(crate) fn too_many_transfers() -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_transfers",
+            "you have too many uploads and downloads in progress; try again shortly",
+        )
+        .retry_later()
+    }
+
+    /// 503 `busy`: the server runs as many transfers as it may.
+    pub(crate) fn busy() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "too many transfers in progress; try again shortly",
+        )
+        .retry_later()
+    }
+
+    /// 503 `timeout`.
+    pub(crate) fn timeout() -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", "the request took too long").retry_later()
+    }
+
+    /// 500 `internal`, logging `cause`.
+    pub(crate) fn internal(cause: impl fmt::Display) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error").caused_by(cause)
+    }
+
+    /// 500 `integrity`: stored content failed verification before anything was sent.
+    pub(crate) fn integrity(cause: impl fmt::Display) -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "integrity",
+            "the stored content failed integrity verification",
+        )
+        .caused_by(cause)
+    }
+
+    /// 503 `unavailable` (retry later) or 500 `internal`, by the failure's nature.
+    fn backend(error: &BackendError) -> Self {
+        if error.is_transient() {
+            Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "a backing service is unavailable; try again shortly",
+            )
+            .retry_later()
+            .caused_by(error)
+        } else {
+            Self::internal(error)
+        }
+    }
+
+    /// The object store failed.
+    fn storage(error: &StorageError) -> Self {
+        match error {
+            StorageError::Unavailable(_) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the object store is unavailable; try again shortly",
+            )
+            .retry_later()
+            .caused_by(error),
+            _ => Self::internal(error),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let error = *self.0;
+        let context = middleware::current();
+        let request_id = context.as_ref().map(|c| c.id.clone());
+        let id = request_id.as_deref().unwrap_or("-");
+        if error.status.is_server_error() {
+            let cause = error.internal.as_deref().unwrap_or(&error.message);
+            tracing::error!(request_id = %id, code = error.code, status = error.status.as_u16(), error = %cause, "request failed");
+        } else {
+            tracing::debug!(request_id = %id, code = error.code, status = error.status.as_u16(), "request refused");
+        }
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: error.code.to_owned(),
+                message: error.message.into_owned(),
+                request_id,
+                details: error.details,
+            },
+        };
+        let mut response = (error.status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        for (name, value) in error.headers {
+            headers.insert(name, value);
+        }
+        if error.retry {
+            let secs = context.map_or(1, |c| c.retry_after);
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+impl From<BackendError> for ApiError {
+    fn from(e: BackendError) -> Self {
+        Self::backend(&e)
+    }
+}
+
+impl From<InvalidPath> for ApiError {
+    fn from(_: InvalidPath) -> Self {
+        Self::bad_request("invalid_path", "the folder path is invalid")
+    }
+}
+
+impl From<InvalidName> for ApiError {
+    fn from(_: InvalidName) -> Self {
+        Self::bad_request("invalid_name", "the file name is invalid")
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Invalid => Self::invalid_token(),
+            AuthError::Expired => Self::token_expired(),
+            AuthError::Backend(b) => Self::backend(&b),
+        }
+    }
+}
+
+impl From<RegisterError> for ApiError {
+    fn from(e: RegisterError) -> Self {
+        match e {
+            RegisterError::Invalid(invalid) => {
+                Self::bad_request("invalid_registration", "some fields are invalid")
+                    .with_details(json!({ "fields": invalid.fields }))
+            }
+            RegisterError::UsernameTaken => {
+                Self::new(StatusCode::CONFLICT, "username_taken", "the username has already been taken")
+            }
+            RegisterError::Backend(b) => Self::backend(&b),
+        }
+    }
+}
+
+impl From<LoginError> for ApiError {
+    fn from(e: LoginError) -> Self {
+        match e {
+            LoginError::InvalidCredentials => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "Invalid username/password combination.",
+            ),
+            LoginError::Backend(b) => Self::backend(&b),
+        }
+    }
+}
+
+impl From<RefreshError> for ApiError {
+    fn from(e: RefreshError) -> Self {
+        let unauthorized = |code, message| Self::new(StatusCode::UNAUTHORIZED, code, message);
+        match e {
+            RefreshError::Invalid => unauthorized("invalid_refresh_token", "the refresh token is invalid"),
+            RefreshError::Expired => unauthorized("refresh_token_expired", "the refresh token has expired"),
+            RefreshError::Revoked => unauthorized("refresh_token_revoked", "the refresh token was revoked"),
+            RefreshError::Reused => unauthorized(
+                "refresh_token_reused",
+                "the refresh token was already used; the session was revoked",
+            ),
+            RefreshError::Backend(b) => Self::backend(&b),
+        }
+    }
+}
+
+impl From<LogoutError> for ApiError {
+    fn from(e: LogoutError) -> Self {
+        match e {
+            LogoutError::Backend(b) => Self::backend(&b),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::AlreadyExists => Self::new(
+                StatusCode::CONFLICT,
+                "already_exists",
+                "a file with this name already exists in this folder",
+            ),
+            StoreError::TooLarge { limit } => Self::too_large(limit),
+            StoreError::Busy => Self::busy(),
+            StoreError::UnknownUser => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "the authenticated user no longer exists",
+            ),
+            StoreError::Input(cause) => {
+                Self::bad_request("upload_interrupted", "the upload stream failed before it ended")
+                    .caused_by(cause)
+            }
+            StoreError::Storage(s) => Self::storage(&s),
+            StoreError::Backend(b) => Self::backend(&b),
+        }
+    }
+}
+
+impl From<DownloadError> for ApiError {
+    fn from(e: DownloadError) -> Self {
+        match e {
+            DownloadError::NotFound => Self::file_not_found(),
+            DownloadError::RangeNotSatisfiable { size } => Self::range_not_satisfiable(size),
+            DownloadError::Integrity => Self::integrity("the data key failed verification"),
+            DownloadError::Busy => Self::busy(),
+            DownloadError::Storage(s) => Self::storage(&s),
+            DownloadError::Backend(b) => Self::backend(&b),
+        }
+    }
+}
+
+impl From<LookupError> for ApiError {
+    fn from(e: LookupError) -> Self {
+        match e {
+            LookupError::NotFound => Self::file_not_found(),
+            LookupError::Backend(b) => Self::backend(&b),
+        }
+    }
+}
+
+fn forbidden(message: &'static str) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+}
+
+impl From<ChangeError> for ApiError {
+    fn from(e: ChangeError) -> Self {
+        match e {
+            ChangeError::NotFound => Self::file_not_found(),
+            ChangeError::Forbidden => forbidden("only the creator of a file may change it"),
+            ChangeError::AlreadyExists => Self::new(
+                StatusCode::CONFLICT,
+                "already_exists",
+                "a file with this name already exists in the target folder",
+            ),
+            ChangeError::Backend(b) => Self::backend(&b),
+        }
+    }
+}
+
+impl From<ShareError> for ApiError {
+    fn from(e: ShareError) -> Self {
+        match e {
+            ShareError::NotFound => Self::file_not_found(),
+            ShareError::Forbidden => forbidden("only the creator of a file may share it"),
+            ShareError::UserNotFound(name) => {
+                Self::new(StatusCode::NOT_FOUND, "user_not_found", format!("no user is called {name}"))
+            }
+            ShareError::AlreadyShared(name) => Self::new(
+                StatusCode::CONFLICT,
+                "already_shared",
+                format!("the file is already shared with {name}"),
+            ),
+            ShareError::NotShared(name) => {
+                Self::new(StatusCode::NOT_FOUND, "not_shared", format!("the file is not shared with {name}"))
+            }
+            ShareError::SelfShare => {
+                Self::bad_request("self_share", "a file cannot be shared with its creator")
+            }
+            ShareError::Backend(b) => Self::backend(&b),
+        }
+    }
+}
+
+impl From<SearchError> for ApiError {
+    fn from(e: SearchError) -> Self {
+        match e {
+            SearchError::InvalidPattern(why) => {
+                Self::bad_request("invalid_pattern", format!("invalid regular expression: {why}"))
+            }
+            SearchError::PatternTooLarge => {
+                Self::bad_request("pattern_too_large", "the regular expression is too large")
+            }
+            SearchError::Backend(b) => Self::backend(&b),
+        }
+    }
+}
+
+/// A failure of the original's endpoints, in their own shapes:
+/// `{"error":"Unauthenticated user."}`, `{"error":"bad request","details":"..."}`.
+#[derive(Debug)]
+pub(crate) struct LegacyError {
+    status: StatusCode,
+    body: Value,
+    internal: Option<String>,
+}
+
+impl LegacyError {
+    /// 401 `{"error":"Unauthenticated user."}`.
+    pub(crate) fn unauthenticated() -> Self {
+        Self {
+            status: StatusCode::UNAUTHORIZED,
+            body: json!({ "error": "Unauthenticated user." }),
+            internal: None,
+        }
+    }
+
+    /// 400 `{"error":"bad request","details":details}`.
+    pub(crate) fn bad_request(details: &str) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            body: json!({ "error": "bad request", "details": details }),
+            internal: None,
+        }
+    }
+
+    /// 401 `{"error":"Invalid username/password combination."}`.
+    pub(crate) fn invalid_login() -> Self {
+        Self {
+            status: StatusCode::UNAUTHORIZED,
+            body: json!({ "error": "Invalid username/password combination." }),
+            internal: None,
+        }
+    }
+
+    /// 500 `{"error":"Unexpected error."}`, logging `cause`.
+    pub(crate) fn unexpected(cause: impl fmt::Display) -> Self {
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            body: json!({ "error": "Unexpected error." }),
+            internal: Some(cause.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for LegacyError {
+    fn into_response(self) -> Response {
+        if let Some(cause) = &self.internal {
+            let id = middleware::current().map(|c| c.id).unwrap_or_default();
+            tracing::error!(request_id = %id, error = %cause, "request failed");
+        }
+        (self.status, Json(self.body)).into_response()
+    }
+}

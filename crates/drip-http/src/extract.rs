@@ -1,0 +1,148 @@
+//! Extractors: the authenticated user (bearer token, or the session cookie on the
+//! original's endpoints), and JSON bodies and query strings whose rejections become
+//! `ApiError`s.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use drip_core::UserId;
+use drip_core::accounts::model::Username;
+use serde::de::DeserializeOwned;
+
+use crate::error::{ApiError, LegacyError};
+use crate::state::AppState;
+
+/// The token of an `Authorization: Bearer <token>` header.
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// The value of the cookie `name`, from any `Cookie` header.
+pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, value)| *key == name && !value.is_empty())
+        .map(|(_, value)| value.trim_matches('"'))
+}
+
+/// A user authenticated by an access token.
+#[derive(Debug, Clone)]
+pub(crate) struct AuthUser {
+    /// Who they are.
+    pub(crate) id: UserId,
+    /// Their username when the token was issued.
+    pub(crate) username: Username,
+}
+
+/// Checks an access token.
+///
+/// # Errors
+/// 401 `invalid_token` / `token_expired`, or a backend failure.
+pub(crate) async fn authenticate(state: &AppState, token: &str) -> Result<AuthUser, ApiError> {
+    let claims = state.accounts().authenticate(token).await?;
+    Ok(AuthUser { id: claims.user_id, username: claims.username })
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer(&parts.headers).ok_or_else(ApiError::unauthenticated)?;
+        authenticate(state, token).await
+    }
+}
+
+/// A user of the original's endpoints: a bearer token or the session cookie.
+#[derive(Debug, Clone)]
+pub(crate) struct LegacyUser(pub(crate) AuthUser);
+
+impl FromRequestParts<AppState> for LegacyUser {
+    type Rejection = LegacyError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, LegacyError> {
+        let token = bearer(&parts.headers)
+            .or_else(|| cookie(&parts.headers, &state.settings().cookies.access_name))
+            .ok_or_else(LegacyError::unauthenticated)?;
+        match authenticate(state, token).await {
+            Ok(user) => Ok(Self(user)),
+            Err(e) if e.status() == StatusCode::UNAUTHORIZED => Err(LegacyError::unauthenticated()),
+            Err(e) => Err(LegacyError::unexpected(format!("{e:?}"))),
+        }
+    }
+}
+
+/// A JSON request body; malformed JSON is 400 `invalid_json`, a wrong shape 400
+/// `invalid_request`, another content type 415, an oversized body 413.
+#[derive(Debug)]
+pub(crate) struct JsonBody<T>(pub(crate) T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(json_rejection(&rejection, state.settings().max_json_bytes)),
+        }
+    }
+}
+
+fn json_rejection(rejection: &JsonRejection, limit: usize) -> ApiError {
+    match rejection {
+        JsonRejection::JsonSyntaxError(e) => ApiError::bad_request("invalid_json", e.body_text()),
+        JsonRejection::JsonDataError(e) => ApiError::bad_request("invalid_request", e.body_text()),
+        JsonRejection::MissingJsonContentType(_) => ApiError::unsupported_media_type("application/json"),
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::too_large(limit as u64),
+        other => ApiError::bad_request("invalid_request", other.body_text()),
+    }
+}
+
+/// Query parameters; a query that does not deserialize is 400 `invalid_query`.
+#[derive(Debug)]
+pub(crate) struct Params<T>(pub(crate) T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(Self(value)),
+            Err(rejection) => Err(query_rejection(&rejection)),
+        }
+    }
+}
+
+fn query_rejection(rejection: &QueryRejection) -> ApiError {
+    ApiError::bad_request("invalid_query", rejection.body_text())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn reads_bearer_tokens_and_cookies() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("bearer  abc "));
+        assert_eq!(bearer(&headers), Some("abc"));
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
+        assert_eq!(bearer(&headers), None);
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer "));
+        assert_eq!(bearer(&headers), None);
+        headers.append(header::COOKIE, HeaderValue::from_static("a=1; drip_session=tok; b=2"));
+        headers.append(header::COOKIE, HeaderValue::from_static("c=3"));
+        assert_eq!(cookie(&headers, "drip_session"), Some("tok"));
+        assert_eq!(cookie(&headers, "c"), Some("3"));
+        assert_eq!(cookie(&headers, "missing"), None);
+    }
+}

@@ -1,0 +1,35 @@
+//! Drip's inbound HTTP adapter (axum): the JSON API under `/api/v1`, the original
+//! ElixirDrip endpoints under `/api`, real-time events over a WebSocket, and the
+//! operational endpoints `/health`, `/ready` and `/metrics`.
+//!
+//! The crate depends on `drip-core` only: it drives [`AccountService`] and
+//! [`StorageService`], subscribes connections to the [`Hub`], and asks the facade's
+//! [`Readiness`] checks whether the database and the object store answer. It owns its
+//! DTOs and its error type; domain types never see serde.
+//!
+//! ```no_run
+//! # async fn serve(state: drip_http::AppState) -> std::io::Result<()> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:4000").await?;
+//! axum::serve(listener, drip_http::router(state)).await
+//! # }
+//! ```
+//!
+//! [`AccountService`]: drip_core::accounts::AccountService
+//! [`StorageService`]: drip_core::storage::StorageService
+//! [`Hub`]: drip_core::events::Hub
+
+mod cursor;
+mod dto;
+mod error;
+mod extract;
+mod metrics;
+mod middleware;
+mod openapi;
+mod range;
+mod routes;
+mod state;
+mod transfers;
+
+pub use openapi::openapi_json;
+pub use routes::{api_v1_routes, router};
+pub use state::{AppState, CookieSettings, HttpSettings, Readiness};

@@ -1,0 +1,88 @@
+//! The OpenAPI description of `/api/v1`, generated from the handlers' annotations and the
+//! DTOs (utoipa), served at `/api/v1/openapi.json` and kept in `docs/openapi.json`.
+
+use std::sync::LazyLock;
+
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::routes::{accounts, events, files, ops, search, shares};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Drip API",
+        version = "1",
+        description = "Encrypted file storage: accounts, files in virtual folders, shares, search and real-time events. \
+Authenticate with `Authorization: Bearer <access_token>` from `POST /api/v1/sessions`. \
+Errors are `{\"error\":{\"code\",\"message\",\"request_id\"}}` with a stable `code`."
+    ),
+    paths(
+        accounts::register,
+        accounts::login,
+        accounts::refresh,
+        accounts::logout,
+        accounts::me,
+        accounts::usage,
+        files::upload,
+        files::upload_form,
+        files::list_all,
+        files::info,
+        files::update,
+        files::delete,
+        files::download,
+        files::list_folder,
+        shares::create,
+        shares::list,
+        shares::remove,
+        search::search,
+        search::top_users,
+        events::connect,
+        ops::openapi,
+    ),
+    modifiers(&BearerScheme),
+    tags(
+        (name = "accounts", description = "Registration, sessions and the current user"),
+        (name = "files", description = "Upload, download, move, rename, delete and list files"),
+        (name = "shares", description = "Share files with other users"),
+        (name = "search", description = "Search file contents and rank users by usage"),
+        (name = "events", description = "Real-time events and presence over a WebSocket"),
+        (name = "meta", description = "This description"),
+    )
+)]
+struct ApiDoc;
+
+/// Declares the `bearer` security scheme the operations refer to.
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let mut scheme = Http::new(HttpAuthScheme::Bearer);
+        scheme.bearer_format = Some("JWT".to_owned());
+        components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
+
+static SERVED: LazyLock<String> = LazyLock::new(openapi_json);
+
+/// The document as served (computed once).
+pub(crate) fn served() -> &'static str {
+    &SERVED
+}
+
+/// The OpenAPI document of `/api/v1`, pretty-printed JSON with a final new line (what
+/// `/api/v1/openapi.json` serves and `docs/openapi.json` holds).
+#[must_use]
+pub fn openapi_json() -> String {
+    match ApiDoc::openapi().to_pretty_json() {
+        Ok(mut text) => {
+            text.push('\n');
+            text
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "could not serialize the OpenAPI document");
+            "{}\n".to_owned()
+        }
+    }
+}

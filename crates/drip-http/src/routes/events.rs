@@ -1,0 +1,247 @@
+//! Real-time events over a WebSocket (the book's Phoenix channels): the user's own
+//! `upload`, `share` and `download` events with the original's messages, presence of
+//! online users with connection counts, and the `share` push.
+//!
+//! Frames are JSON text: `{"event":"upload","payload":{"message":"...","media_id":"..."}}`,
+//! `{"event":"presence_state","payload":[{"user_id","username","count"}]}` on connect,
+//! `{"event":"presence_diff","payload":{"joins":[...],"leaves":[...]}}` as they happen.
+//! A client may push `{"event":"share","payload":{"username":"u","file_id":"..."}}`; a
+//! success arrives as the `share` event every connection of the sharer gets, a failure
+//! is answered on the pushing connection with the original's text.
+
+use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use bytes::Bytes;
+use drip_core::MediaId;
+use drip_core::accounts::error::AuthError;
+use drip_core::accounts::model::Username;
+use drip_core::events::{Event, PresenceChange, PresenceEntry};
+use futures::FutureExt as _;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa::IntoParams;
+
+use crate::dto::{ErrorBody, PresenceDto};
+use crate::error::ApiError;
+use crate::extract::{AuthUser, Params, authenticate, bearer, cookie};
+use crate::state::AppState;
+
+/// Close code sent when the connection's token expires or is no longer valid.
+const CLOSE_TOKEN_EXPIRED: u16 = 4001;
+
+/// How a browser passes its token (it cannot set headers on a WebSocket).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct EventsQuery {
+    /// The access token, when no `Authorization` header can be sent.
+    token: Option<String>,
+}
+
+/// Opens the user's event connection (WebSocket). The token comes from
+/// `Authorization: Bearer`, the `token` query parameter, or the session cookie (then the
+/// `Origin` must be this host or an allowed CORS origin).
+#[utoipa::path(
+    get, path = "/api/v1/events", tag = "events", operation_id = "open_events",
+    security(("bearer" = [])),
+    params(EventsQuery),
+    responses(
+        (status = 101, description = "Switching to the WebSocket protocol; JSON text frames follow"),
+        (status = 400, description = "`websocket_required`: not a WebSocket handshake", body = ErrorBody),
+        (status = 401, description = "`unauthenticated`, `invalid_token`, `token_expired`", body = ErrorBody),
+        (status = 403, description = "`origin_not_allowed`: cookie authentication from a foreign origin", body = ErrorBody),
+    )
+)]
+pub(crate) async fn connect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Params(query): Params<EventsQuery>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let token = if let Some(token) = bearer(&headers) {
+        token.to_owned()
+    } else if let Some(token) = query.token.filter(|t| !t.is_empty()) {
+        token
+    } else if let Some(token) = cookie(&headers, &state.settings().cookies.access_name) {
+        if !same_origin(&state, &headers) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "origin_not_allowed",
+                "cookie authentication is only accepted from this site",
+            ));
+        }
+        token.to_owned()
+    } else {
+        return Err(ApiError::unauthenticated());
+    };
+    let user = authenticate(&state, &token).await?;
+    let upgrade = upgrade.map_err(|_| {
+        ApiError::bad_request("websocket_required", "this endpoint speaks the WebSocket protocol")
+    })?;
+    Ok(upgrade.on_upgrade(move |socket| run(state, user, token, socket)))
+}
+
+/// Whether a cookie-authenticated handshake comes from this site (or an allowed origin),
+/// so that another site cannot open a connection with the user's cookie.
+fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        // Not a browser: nobody's cookie is being borrowed.
+        return true;
+    };
+    if state.settings().cors_origins.iter().any(|allowed| allowed.trim() == origin) {
+        return true;
+    }
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    origin.split_once("://").map(|(_, authority)| authority) == host
+}
+
+/// Serves one connection until either side closes it.
+async fn run(state: AppState, user: AuthUser, token: String, mut socket: WebSocket) {
+    let mut subscription = state.hub().subscribe(user.id, user.username.clone());
+    let mut own_join_pending = true;
+    if send(&mut socket, &presence_state(&state.hub().online())).await.is_err() {
+        return;
+    }
+    let minimum = std::time::Duration::from_millis(10);
+    let period = state.settings().ws_heartbeat.max(minimum);
+    let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    let mut presence = tokio::time::interval(state.settings().presence_interval.max(minimum));
+    presence.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            event = subscription.next_event() => {
+                let Some(event) = event else { break };
+                if send(&mut socket, &event_frame(&event)).await.is_err() {
+                    break;
+                }
+            }
+            _ = presence.tick() => {
+                // `HubSubscription` waits for events and for presence changes through two
+                // `&mut self` methods, so one connection cannot await both at once: the
+                // presence changes that arrived since the last tick are drained instead
+                // (receiving is cancel-safe, nothing is lost).
+                let mut closed = false;
+                while let Some(change) = subscription.next_presence().now_or_never() {
+                    let Some(change) = change else {
+                        closed = true;
+                        break;
+                    };
+                    // The state sent on connect already counts this connection.
+                    if own_join_pending && matches!(&change, PresenceChange::Join(e) if e.user_id == user.id) {
+                        own_join_pending = false;
+                        continue;
+                    }
+                    if send(&mut socket, &presence_diff(&change)).await.is_err() {
+                        closed = true;
+                        break;
+                    }
+                }
+                if closed {
+                    break;
+                }
+            }
+            message = socket.recv() => match message {
+                Some(Ok(Message::Text(text))) => {
+                    if let Some(reply) = handle_push(&state, &user, text.as_str()).await
+                        && send(&mut socket, &reply).await.is_err()
+                    {
+                        break;
+                    }
+                }
+                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+                Some(Ok(_)) => {}
+            },
+            _ = heartbeat.tick() => {
+                if let Err(AuthError::Expired | AuthError::Invalid) = state.accounts().authenticate(&token).await {
+                    let frame = CloseFrame { code: CLOSE_TOKEN_EXPIRED, reason: "token expired".into() };
+                    let _ = socket.send(Message::Close(Some(frame))).await;
+                    break;
+                }
+                if socket.send(Message::Ping(Bytes::new())).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+async fn send(socket: &mut WebSocket, frame: &Value) -> Result<(), axum::Error> {
+    socket.send(Message::Text(frame.to_string().into())).await
+}
+
+/// `{"event": kind, "payload": {"message", "media_id", "link"?}}`.
+fn event_frame(event: &Event) -> Value {
+    let mut payload = json!({ "message": event.message(), "media_id": event.media_id().to_string() });
+    if let Event::Download { link, .. } = event {
+        payload["link"] = Value::String(link.clone());
+    }
+    json!({ "event": event.kind(), "payload": payload })
+}
+
+fn presence_state(online: &[PresenceEntry]) -> Value {
+    let entries: Vec<PresenceDto> = online.iter().map(PresenceDto::from).collect();
+    json!({ "event": "presence_state", "payload": entries })
+}
+
+fn presence_diff(change: &PresenceChange) -> Value {
+    let (joins, leaves) = match change {
+        PresenceChange::Join(e) => (vec![PresenceDto::from(e)], Vec::new()),
+        PresenceChange::Leave(e) => (Vec::new(), vec![PresenceDto::from(e)]),
+    };
+    json!({ "event": "presence_diff", "payload": { "joins": joins, "leaves": leaves } })
+}
+
+#[derive(Deserialize)]
+struct Push {
+    event: String,
+    #[serde(default)]
+    payload: Value,
+}
+
+#[derive(Deserialize)]
+struct SharePush {
+    username: String,
+    file_id: String,
+}
+
+fn error_frame(message: &str) -> Value {
+    json!({ "event": "error", "payload": { "message": message } })
+}
+
+/// Answers a client push; `None` when the answer comes another way (a successful share
+/// arrives as the sharer's `share` event).
+async fn handle_push(state: &AppState, user: &AuthUser, text: &str) -> Option<Value> {
+    let Ok(push) = serde_json::from_str::<Push>(text) else {
+        return Some(error_frame("messages are JSON: {\"event\":...,\"payload\":...}"));
+    };
+    match push.event.as_str() {
+        "share" => {
+            let Ok(request) = serde_json::from_value::<SharePush>(push.payload) else {
+                return Some(error_frame("a share names a username and a file_id"));
+            };
+            share(state, user, &request)
+                .await
+                .map(|message| json!({ "event": "share", "payload": { "message": message } }))
+        }
+        _ => Some(error_frame("unknown event")),
+    }
+}
+
+/// Shares as the original's channel did; answers the failure text, if any.
+async fn share(state: &AppState, user: &AuthUser, request: &SharePush) -> Option<String> {
+    let name = &request.username;
+    let not_found = || format!("Couldn't find a user with {name} username.");
+    let failed = || format!("Couldn't share the file with {name}.");
+    let Ok(with) = Username::parse(name) else { return Some(not_found()) };
+    let Ok(id) = MediaId::parse(&request.file_id) else { return Some(failed()) };
+    match state.storage().share(&user.id, &id, &with).await {
+        Ok(_) => None,
+        Err(drip_core::storage::error::ShareError::UserNotFound(_)) => Some(not_found()),
+        Err(e) => {
+            tracing::debug!(error = %e, "a share pushed over the event connection failed");
+            Some(failed())
+        }
+    }
+}

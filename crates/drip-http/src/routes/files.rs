@@ -1,0 +1,739 @@
+//! File routes of `/api/v1`: streamed upload (raw body or multipart), metadata, streamed
+//! download with ranges and entity tags, move/rename, delete, folder listing and the list
+//! of everything visible.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use drip_core::MediaId;
+use drip_core::content::ContentError;
+use drip_core::storage::StorageService;
+use drip_core::storage::StoreRequest;
+use drip_core::storage::error::{ChangeError, StoreError};
+use drip_core::storage::model::{ContentType, FileName, FolderPath, Media};
+use drip_core::storage::ports::ByteStream;
+use futures::{Stream, StreamExt};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::cursor;
+use crate::dto::PatchFileBody;
+use crate::dto::{ErrorBody, FileDto, FilePageDto, FolderDto, FolderListingDto};
+use crate::error::ApiError;
+use crate::extract::{AuthUser, JsonBody, Params};
+use crate::metrics::Outcome;
+use crate::middleware;
+use crate::range::{self, Resolved};
+use crate::state::AppState;
+use crate::transfers::TransferPermit;
+
+/// Room for the parts of a multipart form around the file itself.
+const FORM_OVERHEAD: u64 = 1024 * 1024;
+/// Longest text field of an upload form.
+const MAX_FORM_FIELD: usize = 4096;
+
+/// Where to store an upload.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct UploadQuery {
+    /// The folder to store the file in (default `$`).
+    folder: Option<String>,
+    /// The file name (required for a raw body; a form may name it instead).
+    name: Option<String>,
+}
+
+/// A `multipart/form-data` upload.
+// Documentation only: the form is parsed as a stream.
+#[allow(dead_code)]
+#[derive(ToSchema)]
+pub(crate) struct UploadForm {
+    /// The folder (default: the `folder` query parameter, else `$`); must come before
+    /// `file`.
+    folder: Option<String>,
+    /// The file name (default: the `name` query parameter, else the file part's
+    /// filename); must come before `file`.
+    name: Option<String>,
+    /// The content; its part's `Content-Type` is recorded.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+}
+
+/// Raw file content.
+// Documentation only: content is streamed, never held in one of these.
+#[allow(dead_code)]
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub(crate) struct Binary(Vec<u8>);
+
+/// A page of a listing.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct PageQuery {
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Page size, 1 to 1000 (default 100).
+    limit: Option<u32>,
+}
+
+/// A page of a folder.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct FolderQuery {
+    /// The folder, `$` or `$/a/b` (default `$`).
+    path: Option<String>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Page size, 1 to 1000 (default 100).
+    limit: Option<u32>,
+}
+
+/// A media id from a path; ids that cannot exist are not found.
+pub(crate) fn media_id(text: &str) -> Result<MediaId, ApiError> {
+    MediaId::parse(text).map_err(|_| ApiError::file_not_found())
+}
+
+fn folder_or_root(text: Option<&str>) -> Result<FolderPath, ApiError> {
+    Ok(match text {
+        None | Some("") => FolderPath::root(),
+        Some(path) => FolderPath::parse(path)?,
+    })
+}
+
+fn is_multipart(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"))
+}
+
+/// 413 when the declared length is over `limit`, before any byte is read.
+fn check_declared_length(headers: &HeaderMap, limit: u64) -> Result<(), ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match declared {
+        Some(length) if length > limit => Err(ApiError::too_large(limit)),
+        _ => Ok(()),
+    }
+}
+
+/// The content type a client declared, `None` when it declared nothing useful (no
+/// header, or the generic types HTTP clients send by default): the name decides then.
+fn declared_content_type(value: Option<&str>) -> Result<Option<ContentType>, ApiError> {
+    let Some(text) = value else { return Ok(None) };
+    let essence = text.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if essence.is_empty()
+        || essence == "application/octet-stream"
+        || essence == "application/x-www-form-urlencoded"
+    {
+        return Ok(None);
+    }
+    ContentType::parse(text).map(Some).map_err(|_| {
+        ApiError::bad_request("invalid_content_type", "the content type is not a valid MIME type")
+    })
+}
+
+fn take_slot(state: &AppState, user: &AuthUser) -> Result<TransferPermit, ApiError> {
+    state.transfers().try_acquire(user.id).ok_or_else(ApiError::too_many_transfers)
+}
+
+/// Turns a body stream into the core's `ByteStream`, cutting it with an error (and
+/// raising `tripped`) past `limit` bytes; with `count`, the bytes go to the metrics.
+fn limited<S, E>(body: S, limit: u64, tripped: Arc<AtomicBool>, count: Option<AppState>) -> ByteStream
+where
+    S: Stream<Item = Result<Bytes, E>> + Send + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut seen = 0u64;
+    body.map(move |item| {
+        let bytes = item.map_err(io::Error::other)?;
+        seen = seen.saturating_add(bytes.len() as u64);
+        if seen > limit {
+            tripped.store(true, Ordering::SeqCst);
+            return Err(io::Error::other(format!("the upload exceeds the limit of {limit} bytes")));
+        }
+        if let Some(state) = &count {
+            state.metrics().add_bytes_in(bytes.len() as u64);
+        }
+        Ok(bytes)
+    })
+    .boxed()
+}
+
+/// 201 with the file and its `Location`.
+fn created(media: &Media) -> Response {
+    let location = format!("/api/v1/files/{}", media.id());
+    let mut response = (StatusCode::CREATED, Json(FileDto::from(media))).into_response();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+/// Stores the content and records the store's duration.
+async fn store(
+    state: &AppState,
+    request: StoreRequest,
+    tripped: &AtomicBool,
+    limit: u64,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let result = state.storage().store(request).await;
+    let outcome = if result.is_ok() { Outcome::Ok } else { Outcome::Error };
+    state.metrics().record_store(outcome, started.elapsed());
+    match result {
+        Ok(media) => Ok(created(&media)),
+        Err(StoreError::Input(_)) if tripped.load(Ordering::SeqCst) => Err(ApiError::too_large(limit)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Uploads a file: the request body is the content, streamed (never buffered whole);
+/// `Content-Type` is recorded (guessed from the name when absent or generic). A
+/// `multipart/form-data` body is accepted too, as at `/api/v1/files/form`.
+#[utoipa::path(
+    post, path = "/api/v1/files", tag = "files",
+    security(("bearer" = [])),
+    params(UploadQuery),
+    request_body(content = Binary, content_type = "application/octet-stream", description = "The file content"),
+    responses(
+        (status = 201, description = "Stored", body = FileDto, headers(("Location" = String, description = "The file's URL"))),
+        (status = 400, description = "`invalid_name`, `invalid_path`, `invalid_request`, `invalid_content_type`, `upload_interrupted`", body = ErrorBody),
+        (status = 401, description = "`unauthenticated`, `invalid_token`, `token_expired`", body = ErrorBody),
+        (status = 409, description = "`already_exists`", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`", body = ErrorBody),
+        (status = 429, description = "`too_many_transfers`", body = ErrorBody),
+        (status = 503, description = "`busy`, `unavailable`", body = ErrorBody),
+    )
+)]
+pub(crate) async fn upload(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Params(query): Params<UploadQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    if is_multipart(&headers) {
+        return upload_multipart(state, user, query, &headers, body).await;
+    }
+    let name = query
+        .name
+        .as_deref()
+        .ok_or_else(|| ApiError::bad_request("invalid_request", "the `name` query parameter is required"))?;
+    let name = FileName::parse(name)?;
+    let folder = folder_or_root(query.folder.as_deref())?;
+    let limit = state.upload_limit();
+    check_declared_length(&headers, limit)?;
+    let content_type =
+        declared_content_type(headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()))?;
+    let _slot = take_slot(&state, &user)?;
+    let tripped = Arc::new(AtomicBool::new(false));
+    let content = limited(body.into_data_stream(), limit, Arc::clone(&tripped), Some(state.clone()));
+    let request = StoreRequest { user: user.id, name, folder, content_type, content };
+    store(&state, request, &tripped, limit).await
+}
+
+/// Uploads a file from a `multipart/form-data` form; the `file` part is streamed.
+#[utoipa::path(
+    post, path = "/api/v1/files/form", tag = "files",
+    security(("bearer" = [])),
+    params(UploadQuery),
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "Stored", body = FileDto, headers(("Location" = String, description = "The file's URL"))),
+        (status = 400, description = "`invalid_name`, `invalid_path`, `invalid_request` (no `file` part, malformed form)", body = ErrorBody),
+        (status = 401, description = "`unauthenticated`, `invalid_token`, `token_expired`", body = ErrorBody),
+        (status = 409, description = "`already_exists`", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: not a multipart form", body = ErrorBody),
+        (status = 429, description = "`too_many_transfers`", body = ErrorBody),
+        (status = 503, description = "`busy`, `unavailable`", body = ErrorBody),
+    )
+)]
+pub(crate) async fn upload_form(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Params(query): Params<UploadQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    upload_multipart(state, user, query, &headers, body).await
+}
+
+async fn upload_multipart(
+    state: AppState,
+    user: AuthUser,
+    query: UploadQuery,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let boundary = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| multer::parse_boundary(v).ok())
+        .ok_or_else(|| ApiError::unsupported_media_type("multipart/form-data"))?;
+    let limit = state.upload_limit();
+    let form_limit = limit.saturating_add(FORM_OVERHEAD);
+    check_declared_length(headers, form_limit)?;
+    let _slot = take_slot(&state, &user)?;
+    let tripped = Arc::new(AtomicBool::new(false));
+    let raw = limited(body.into_data_stream(), form_limit, Arc::clone(&tripped), None);
+    let mut form = multer::Multipart::new(raw, boundary);
+    let malformed = |e: multer::Error, tripped: &AtomicBool| {
+        if tripped.load(Ordering::SeqCst) {
+            ApiError::too_large(limit)
+        } else {
+            ApiError::bad_request("invalid_request", format!("malformed multipart form: {e}"))
+        }
+    };
+    let (mut folder, mut name) = (query.folder, query.name);
+    let file = loop {
+        let field = form
+            .next_field()
+            .await
+            .map_err(|e| malformed(e, &tripped))?
+            .ok_or_else(|| ApiError::bad_request("invalid_request", "the form has no `file` part"))?;
+        match field.name() {
+            Some("file") => break field,
+            Some("folder") => folder = Some(small_field(field, &tripped, limit).await?),
+            Some("name") => name = Some(small_field(field, &tripped, limit).await?),
+            _ => skip_field(field).await.map_err(|e| malformed(e, &tripped))?,
+        }
+    };
+    let name =
+        name.filter(|n| !n.is_empty()).or_else(|| file.file_name().map(str::to_owned)).ok_or_else(|| {
+            ApiError::bad_request("invalid_request", "name the file: a `name` field or a filename")
+        })?;
+    let name = FileName::parse(&name)?;
+    let folder = folder_or_root(folder.as_deref())?;
+    let part_type = file.content_type().map(ToString::to_string);
+    let content_type = declared_content_type(part_type.as_deref()).unwrap_or(None);
+    let content = limited(file, limit, Arc::clone(&tripped), Some(state.clone()));
+    let request = StoreRequest { user: user.id, name, folder, content_type, content };
+    let response = store(&state, request, &tripped, limit).await;
+    drop(form);
+    response
+}
+
+/// Reads a short text field of a form.
+async fn small_field(
+    mut field: multer::Field<'static>,
+    tripped: &AtomicBool,
+    limit: u64,
+) -> Result<String, ApiError> {
+    let mut text = Vec::new();
+    loop {
+        match field.chunk().await {
+            Ok(Some(chunk)) => {
+                text.extend_from_slice(&chunk);
+                if text.len() > MAX_FORM_FIELD {
+                    return Err(ApiError::bad_request("invalid_request", "a form field is too long"));
+                }
+            }
+            Ok(None) => break,
+            Err(_) if tripped.load(Ordering::SeqCst) => return Err(ApiError::too_large(limit)),
+            Err(e) => {
+                return Err(ApiError::bad_request(
+                    "invalid_request",
+                    format!("malformed multipart form: {e}"),
+                ));
+            }
+        }
+    }
+    String::from_utf8(text).map_err(|_| ApiError::bad_request("invalid_request", "a form field is not UTF-8"))
+}
+
+/// Reads past a form part nobody asked for.
+async fn skip_field(mut field: multer::Field<'static>) -> Result<(), multer::Error> {
+    while field.chunk().await?.is_some() {}
+    Ok(())
+}
+
+/// A file's metadata.
+#[utoipa::path(
+    get, path = "/api/v1/files/{id}", tag = "files", operation_id = "file_info",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The file's id")),
+    responses(
+        (status = 200, description = "The file", body = FileDto),
+        (status = 401, description = "`unauthenticated`, `invalid_token`, `token_expired`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such file, or not visible to the user", body = ErrorBody),
+    )
+)]
+pub(crate) async fn info(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<FileDto>, ApiError> {
+    let media = state.storage().info(&user.id, &media_id(&id)?).await?;
+    Ok(Json(FileDto::from(&media)))
+}
+
+/// Downloads a file, streamed and verified. `Range: bytes=a-b | a- | -n` answers 206 with
+/// only the chunks the range touches decrypted; `If-None-Match` with the `ETag` answers
+/// 304. If stored content fails verification after the first bytes were sent, the
+/// response is cut short (never completed with unverified bytes).
+#[utoipa::path(
+    get, path = "/api/v1/files/{id}/content", tag = "files",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "The file's id"),
+        ("Range" = Option<String>, Header, description = "`bytes=a-b`, `bytes=a-` or `bytes=-n`; several ranges get the whole file"),
+        ("If-None-Match" = Option<String>, Header, description = "An `ETag` from an earlier download"),
+        ("If-Range" = Option<String>, Header, description = "Honour `Range` only if the `ETag` still matches"),
+    ),
+    responses(
+        (status = 200, description = "The whole content", content_type = "application/octet-stream", body = Binary,
+            headers(("ETag" = String), ("Content-Disposition" = String), ("Content-Length" = u64), ("Accept-Ranges" = String))),
+        (status = 206, description = "Part of the content", content_type = "application/octet-stream", body = Binary,
+            headers(("Content-Range" = String), ("ETag" = String), ("Content-Length" = u64))),
+        (status = 304, description = "Not modified"),
+        (status = 401, description = "`unauthenticated`, `invalid_token`, `token_expired`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 416, description = "`range_not_satisfiable`, with `Content-Range: bytes */size`", body = ErrorBody),
+        (status = 429, description = "`too_many_transfers`", body = ErrorBody),
+        (status = 500, description = "`integrity`: the stored content failed verification", body = ErrorBody),
+        (status = 503, description = "`busy`, `unavailable`", body = ErrorBody),
+    )
+)]
+pub(crate) async fn download(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let id = media_id(&id)?;
+    let media = state.storage().info(&user.id, &id).await?;
+    let etag = media.digest().map(|d| range::etag(&d.to_hex()));
+    let header_text = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+    if let (Some(etag), Some(condition)) = (&etag, header_text(header::IF_NONE_MATCH))
+        && range::none_match(condition, etag)
+    {
+        return Ok(not_modified(etag));
+    }
+    let size = media.size();
+    let range_allowed = match (header_text(header::IF_RANGE), &etag) {
+        (None, _) => true,
+        (Some(condition), Some(etag)) => range::if_range_holds(condition, etag),
+        (Some(_), None) => false,
+    };
+    let wanted = match header_text(header::RANGE).filter(|_| range_allowed).and_then(range::parse) {
+        None => Resolved::Full,
+        Some(spec) => range::resolve(spec, size),
+    };
+    let range = match wanted {
+        Resolved::Full => None,
+        Resolved::Partial(range) => Some(range),
+        Resolved::Unsatisfiable => return Err(ApiError::range_not_satisfiable(size)),
+    };
+    let slot = take_slot(&state, &user)?;
+    let download = match state.storage().download(&user.id, &id, range.clone()).await {
+        Ok(download) => download,
+        Err(e) => {
+            state.metrics().record_download(Outcome::Error, started.elapsed());
+            return Err(e.into());
+        }
+    };
+    let mut content = download.content;
+    // Nothing is sent until the first chunk is verified, so a failure there is still a
+    // proper error answer.
+    let first = match content.next().await {
+        Some(Err(e)) => {
+            state.metrics().record_download(Outcome::Error, started.elapsed());
+            return Err(stream_error(&e));
+        }
+        first => first,
+    };
+    let content = futures::stream::iter(first).chain(content).boxed();
+    let delivery = Delivery {
+        inner: content,
+        state: state.clone(),
+        started,
+        finished: false,
+        request_id: middleware::current().map(|c| c.id).unwrap_or_default(),
+        _slot: slot,
+    };
+    let media = download.media;
+    let served = download.range;
+    let mut response = Response::new(Body::from_stream(delivery));
+    let partial = range.is_some();
+    if partial {
+        *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+    }
+    let out = response.headers_mut();
+    let content_type = HeaderValue::from_str(media.content_type().as_str())
+        .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
+    out.insert(header::CONTENT_TYPE, content_type);
+    out.insert(header::CONTENT_LENGTH, HeaderValue::from(served.end - served.start));
+    out.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if partial {
+        let value = format!("bytes {}-{}/{size}", served.start, served.end.saturating_sub(1));
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            out.insert(header::CONTENT_RANGE, value);
+        }
+    }
+    if let Some(etag) = etag.as_deref().and_then(|e| HeaderValue::from_str(e).ok()) {
+        out.insert(header::ETAG, etag);
+    }
+    if let Ok(value) = HeaderValue::from_str(&range::content_disposition(media.name().as_str())) {
+        out.insert(header::CONTENT_DISPOSITION, value);
+    }
+    out.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+    out.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    out.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; sandbox"));
+    Ok(response)
+}
+
+fn not_modified(etag: &str) -> Response {
+    let mut response = StatusCode::NOT_MODIFIED.into_response();
+    if let Ok(value) = HeaderValue::from_str(etag) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+    response
+}
+
+/// The answer to a content stream failing before anything was sent.
+fn stream_error(e: &io::Error) -> ApiError {
+    match ContentError::find_in(e) {
+        Some(ContentError::Integrity(_)) => ApiError::integrity(e),
+        _ => ApiError::internal(format!("reading the stored content: {e}")),
+    }
+}
+
+/// A download's body: counts bytes out, records the duration when it ends (or is
+/// dropped), and holds the user's transfer slot until then.
+struct Delivery {
+    inner: ByteStream,
+    state: AppState,
+    started: Instant,
+    finished: bool,
+    request_id: String,
+    _slot: TransferPermit,
+}
+
+impl Delivery {
+    fn finish(&mut self, outcome: Outcome) {
+        if !self.finished {
+            self.finished = true;
+            self.state.metrics().record_download(outcome, self.started.elapsed());
+        }
+    }
+}
+
+impl Stream for Delivery {
+    type Item = Result<Bytes, io::Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        match this.inner.as_mut().poll_next(cx) {
+            Poll::Ready(Some(Ok(bytes))) => {
+                this.state.metrics().add_bytes_out(bytes.len() as u64);
+                Poll::Ready(Some(Ok(bytes)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                tracing::error!(request_id = %this.request_id, error = %e, "download aborted: the content failed");
+                this.finish(Outcome::Error);
+                Poll::Ready(Some(Err(e)))
+            }
+            Poll::Ready(None) => {
+                this.finish(Outcome::Ok);
+                Poll::Ready(None)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for Delivery {
+    fn drop(&mut self) {
+        self.finish(Outcome::Aborted);
+    }
+}
+
+/// Moves and/or renames a file (creator only). Renaming a file to its current name, or
+/// moving it where it is, is a conflict, as in the original.
+#[utoipa::path(
+    patch, path = "/api/v1/files/{id}", tag = "files", operation_id = "move_file",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The file's id")),
+    request_body = PatchFileBody,
+    responses(
+        (status = 200, description = "The moved/renamed file", body = FileDto),
+        (status = 400, description = "`invalid_name`, `invalid_path`, `invalid_request`, `invalid_json`", body = ErrorBody),
+        (status = 401, description = "`unauthenticated`, `invalid_token`, `token_expired`", body = ErrorBody),
+        (status = 403, description = "`forbidden`: only the creator may change a file", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 409, description = "`already_exists` at the target", body = ErrorBody),
+    )
+)]
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<PatchFileBody>,
+) -> Result<Json<FileDto>, ApiError> {
+    let id = media_id(&id)?;
+    let folder = body.folder.as_deref().map(FolderPath::parse).transpose()?;
+    let name = body.name.as_deref().map(FileName::parse).transpose()?;
+    let storage = state.storage();
+    let media = match (folder, name) {
+        (None, None) => {
+            return Err(ApiError::bad_request("invalid_request", "give a `folder`, a `name` or both"));
+        }
+        (Some(folder), None) => storage.move_to(&user.id, &id, &folder).await?,
+        (None, Some(name)) => storage.rename(&user.id, &id, &name).await?,
+        (Some(folder), Some(name)) => relocate(storage, &user, &id, folder, name).await?,
+    };
+    Ok(Json(FileDto::from(&media)))
+}
+
+/// One change the core offers.
+enum Step {
+    Move(FolderPath),
+    Rename(FileName),
+}
+
+async fn apply(
+    storage: &StorageService,
+    user: &AuthUser,
+    id: &MediaId,
+    step: &Step,
+) -> Result<Media, ChangeError> {
+    match step {
+        Step::Move(folder) => storage.move_to(&user.id, id, folder).await,
+        Step::Rename(name) => storage.rename(&user.id, id, name).await,
+    }
+}
+
+/// Moves and renames at once. The core changes folder and name separately, so this takes
+/// two steps, in the order whose intermediate place is free, and undoes the first step if
+/// the second fails.
+async fn relocate(
+    storage: &StorageService,
+    user: &AuthUser,
+    id: &MediaId,
+    folder: FolderPath,
+    name: FileName,
+) -> Result<Media, ChangeError> {
+    let current = storage.info(&user.id, id).await.map_err(|e| match e {
+        drip_core::storage::error::LookupError::NotFound => ChangeError::NotFound,
+        drip_core::storage::error::LookupError::Backend(b) => ChangeError::Backend(b),
+    })?;
+    if current.folder() == &folder {
+        return storage.rename(&user.id, id, &name).await;
+    }
+    if current.name() == &name {
+        return storage.move_to(&user.id, id, &folder).await;
+    }
+    let orders = [
+        (Step::Move(folder.clone()), Step::Rename(name.clone()), Step::Move(current.folder().clone())),
+        (Step::Rename(name), Step::Move(folder), Step::Rename(current.name().clone())),
+    ];
+    let mut last = ChangeError::AlreadyExists;
+    for (first, second, undo) in &orders {
+        match apply(storage, user, id, first).await {
+            Ok(_) => {}
+            Err(ChangeError::AlreadyExists) => {
+                last = ChangeError::AlreadyExists;
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+        return match apply(storage, user, id, second).await {
+            Ok(media) => Ok(media),
+            Err(e) => {
+                if let Err(undo_error) = apply(storage, user, id, undo).await {
+                    tracing::error!(%id, error = %undo_error, "could not undo half of a move and rename");
+                }
+                Err(e)
+            }
+        };
+    }
+    Err(last)
+}
+
+/// Deletes a file (creator only): its content, metadata and shares.
+#[utoipa::path(
+    delete, path = "/api/v1/files/{id}", tag = "files", operation_id = "delete_file",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The file's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "`unauthenticated`, `invalid_token`, `token_expired`", body = ErrorBody),
+        (status = 403, description = "`forbidden`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+    )
+)]
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.storage().delete(&user.id, &media_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The files directly in a folder (one page, by name) and, on the first page, its
+/// immediate subfolders with recursive totals.
+#[utoipa::path(
+    get, path = "/api/v1/folders", tag = "files",
+    security(("bearer" = [])),
+    params(FolderQuery),
+    responses(
+        (status = 200, description = "The folder", body = FolderListingDto),
+        (status = 400, description = "`invalid_path`, `invalid_cursor`, `invalid_query`", body = ErrorBody),
+        (status = 401, description = "`unauthenticated`, `invalid_token`, `token_expired`", body = ErrorBody),
+    )
+)]
+pub(crate) async fn list_folder(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Params(query): Params<FolderQuery>,
+) -> Result<Json<FolderListingDto>, ApiError> {
+    let folder = folder_or_root(query.path.as_deref())?;
+    let page = cursor::page(query.cursor.as_deref(), query.limit)?;
+    let listing = state.storage().list_folder(&user.id, &folder, &page).await?;
+    Ok(Json(FolderListingDto {
+        path: folder.to_string(),
+        files: listing.files.iter().map(FileDto::from).collect(),
+        folders: listing.folders.iter().map(FolderDto::from).collect(),
+        next_cursor: listing.next.as_ref().map(cursor::encode),
+    }))
+}
+
+/// Every file the user sees (their own and those shared with them), by name, one page.
+#[utoipa::path(
+    get, path = "/api/v1/files", tag = "files", operation_id = "list_files",
+    security(("bearer" = [])),
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page of files", body = FilePageDto),
+        (status = 400, description = "`invalid_cursor`, `invalid_query`", body = ErrorBody),
+        (status = 401, description = "`unauthenticated`, `invalid_token`, `token_expired`", body = ErrorBody),
+    )
+)]
+pub(crate) async fn list_all(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Params(query): Params<PageQuery>,
+) -> Result<Json<FilePageDto>, ApiError> {
+    let page = cursor::page(query.cursor.as_deref(), query.limit)?;
+    let listing = state.storage().list_all(&user.id, &page).await?;
+    Ok(Json(FilePageDto {
+        items: listing.items.iter().map(FileDto::from).collect(),
+        next_cursor: listing.next.as_ref().map(cursor::encode),
+    }))
+}

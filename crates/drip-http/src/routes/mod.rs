@@ -1,0 +1,200 @@
+//! The route table and the router: every route is declared once, here, with whether it
+//! is quick (bounded by the request timeout) or a transfer (bounded by its bytes moving);
+//! the `/api/v1` part of the same table is what the OpenAPI test compares the served
+//! document against.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler;
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::{MethodFilter, MethodRouter, on};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::middleware::{REQUEST_ID_HEADER, observe, with_timeout};
+use crate::state::{AppState, HttpSettings};
+
+pub(crate) mod accounts;
+pub(crate) mod events;
+pub(crate) mod files;
+pub(crate) mod legacy;
+pub(crate) mod ops;
+pub(crate) mod search;
+pub(crate) mod shares;
+
+/// Prefix of the documented JSON API.
+pub(crate) const API_V1: &str = "/api/v1";
+
+#[derive(Debug, Clone, Copy)]
+enum Verb {
+    Get,
+    Post,
+    Patch,
+    Delete,
+}
+
+impl Verb {
+    fn filter(self) -> MethodFilter {
+        match self {
+            Self::Get => MethodFilter::GET,
+            Self::Post => MethodFilter::POST,
+            Self::Patch => MethodFilter::PATCH,
+            Self::Delete => MethodFilter::DELETE,
+        }
+    }
+
+    fn method(self) -> Method {
+        match self {
+            Self::Get => Method::GET,
+            Self::Post => Method::POST,
+            Self::Patch => Method::PATCH,
+            Self::Delete => Method::DELETE,
+        }
+    }
+}
+
+/// A router under construction and the `/api/v1` routes added to it.
+struct Routes {
+    router: Router<AppState>,
+    api_v1: Vec<(Method, &'static str)>,
+}
+
+impl Routes {
+    fn new() -> Self {
+        Self { router: Router::new(), api_v1: Vec::new() }
+    }
+
+    /// A route that answers without moving file content: the request timeout applies.
+    fn quick<H, T>(self, verb: Verb, path: &'static str, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        self.add(verb, path, on(verb.filter(), handler).layer(from_fn(with_timeout)))
+    }
+
+    /// A route that moves file content or holds a connection: no overall timeout.
+    fn transfer<H, T>(self, verb: Verb, path: &'static str, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        self.add(verb, path, on(verb.filter(), handler))
+    }
+
+    fn add(mut self, verb: Verb, path: &'static str, route: MethodRouter<AppState>) -> Self {
+        if path.starts_with(API_V1) {
+            self.api_v1.push((verb.method(), path));
+        }
+        self.router = self.router.route(path, route);
+        self
+    }
+}
+
+/// Every route of the service.
+fn routes() -> Routes {
+    use Verb::{Delete, Get, Patch, Post};
+    Routes::new()
+        // accounts
+        .quick(Post, "/api/v1/users", accounts::register)
+        .quick(Get, "/api/v1/users/top", search::top_users)
+        .quick(Post, "/api/v1/sessions", accounts::login)
+        .quick(Delete, "/api/v1/sessions", accounts::logout)
+        .quick(Post, "/api/v1/sessions/refresh", accounts::refresh)
+        .quick(Get, "/api/v1/me", accounts::me)
+        .quick(Get, "/api/v1/me/usage", accounts::usage)
+        // files
+        .transfer(Post, "/api/v1/files", files::upload)
+        .quick(Get, "/api/v1/files", files::list_all)
+        .transfer(Post, "/api/v1/files/form", files::upload_form)
+        .quick(Get, "/api/v1/files/{id}", files::info)
+        .quick(Patch, "/api/v1/files/{id}", files::update)
+        .quick(Delete, "/api/v1/files/{id}", files::delete)
+        .transfer(Get, "/api/v1/files/{id}/content", files::download)
+        .quick(Get, "/api/v1/folders", files::list_folder)
+        // shares and search
+        .quick(Get, "/api/v1/files/{id}/shares", shares::list)
+        .quick(Post, "/api/v1/files/{id}/shares", shares::create)
+        .quick(Delete, "/api/v1/files/{id}/shares/{username}", shares::remove)
+        .quick(Get, "/api/v1/search", search::search)
+        // real-time events and the description of all the above
+        .transfer(Get, "/api/v1/events", events::connect)
+        .quick(Get, "/api/v1/openapi.json", ops::openapi)
+        // the original's endpoints
+        .quick(Get, "/api/files", legacy::files)
+        .quick(Post, "/api/sessions", legacy::login)
+        .quick(Delete, "/api/sessions", legacy::logout)
+        // operations
+        .quick(Get, "/health", ops::health)
+        .quick(Get, "/ready", ops::ready)
+        .quick(Get, "/metrics", ops::metrics)
+}
+
+/// The `/api/v1` routes the router serves, as (method, path template); the OpenAPI
+/// document describes exactly these.
+#[must_use]
+pub fn api_v1_routes() -> Vec<(Method, &'static str)> {
+    routes().api_v1
+}
+
+/// The whole HTTP interface over `state`: `/api/v1`, the original's `/api` endpoints,
+/// real-time events, `/health`, `/ready` and `/metrics`, with request ids, access logs,
+/// metrics, body limits, timeouts and (when origins are configured) CORS.
+pub fn router(state: AppState) -> Router {
+    let mut router = routes()
+        .router
+        .fallback(ops::not_found)
+        .method_not_allowed_fallback(ops::method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.settings().max_json_bytes))
+        .layer(from_fn_with_state(state.clone(), observe));
+    if let Some(cors) = cors(state.settings()) {
+        router = router.layer(cors);
+    }
+    router.with_state(state)
+}
+
+/// The CORS layer, `None` when no origin is allowed (CORS off: browsers refuse
+/// cross-origin reads).
+fn cors(settings: &HttpSettings) -> Option<CorsLayer> {
+    let origins: Vec<HeaderValue> = settings
+        .cors_origins
+        .iter()
+        .filter_map(|origin| match HeaderValue::from_str(origin.trim()) {
+            Ok(value) => Some(value),
+            Err(_) => {
+                tracing::warn!(%origin, "ignoring an invalid CORS origin");
+                None
+            }
+        })
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    let exposed: [HeaderName; 8] = [
+        header::CONTENT_DISPOSITION,
+        header::CONTENT_LENGTH,
+        header::CONTENT_RANGE,
+        header::ACCEPT_RANGES,
+        header::ETAG,
+        header::LOCATION,
+        header::RETRY_AFTER,
+        REQUEST_ID_HEADER.clone(),
+    ];
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::RANGE,
+                header::IF_NONE_MATCH,
+                header::IF_RANGE,
+                REQUEST_ID_HEADER.clone(),
+            ])
+            .expose_headers(exposed)
+            .max_age(Duration::from_secs(600)),
+    )
+}

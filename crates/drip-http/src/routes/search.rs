@@ -1,0 +1,100 @@
+//! Search and ranking routes of `/api/v1`: text search over visible files, and the
+//! top users by usage.
+
+use axum::Json;
+use axum::extract::State;
+use drip_core::storage::model::{FolderPath, SortOrder, UsageSort};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::dto::{ErrorBody, SearchDto, SearchMatchDto, TopUserDto, TopUsersDto};
+use crate::error::ApiError;
+use crate::extract::{AuthUser, Params};
+use crate::state::AppState;
+
+/// What to search for.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct SearchQuery {
+    /// A regular expression matched against each line.
+    q: Option<String>,
+    /// Only files in this folder or below it (default `$`).
+    folder: Option<String>,
+}
+
+/// How to rank users.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct TopQuery {
+    /// `media_count` (default), `disk_usage` or `username`.
+    sort: Option<String>,
+    /// `desc` (default) or `asc`.
+    order: Option<String>,
+    /// How many users, 1 to 100 (default 10).
+    limit: Option<u32>,
+}
+
+/// Searches every file the user sees for lines matching a regular expression. Files are
+/// searched a few at a time, each within a time limit; those that time out or fail are
+/// listed and the others' results returned anyway.
+#[utoipa::path(
+    get, path = "/api/v1/search", tag = "search",
+    security(("bearer" = [])),
+    params(SearchQuery),
+    responses(
+        (status = 200, description = "Matches (possibly partial)", body = SearchDto),
+        (status = 400, description = "`invalid_pattern`, `pattern_too_large`, `invalid_path`, `invalid_query`", body = ErrorBody),
+        (status = 401, description = "`unauthenticated`, `invalid_token`, `token_expired`", body = ErrorBody),
+    )
+)]
+pub(crate) async fn search(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Params(query): Params<SearchQuery>,
+) -> Result<Json<SearchDto>, ApiError> {
+    let pattern = query
+        .q
+        .filter(|q| !q.is_empty())
+        .ok_or_else(|| ApiError::bad_request("invalid_query", "the `q` query parameter is required"))?;
+    let folder = match query.folder.as_deref() {
+        None | Some("") => FolderPath::root(),
+        Some(path) => FolderPath::parse(path)?,
+    };
+    let results = state.storage().search(&user.id, &pattern, &folder).await?;
+    Ok(Json(SearchDto {
+        matches: results.matches.iter().map(SearchMatchDto::from).collect(),
+        timed_out: results.timed_out.iter().map(ToString::to_string).collect(),
+        failed: results.failed.iter().map(ToString::to_string).collect(),
+    }))
+}
+
+/// Users ranked by usage (users without files count 0).
+#[utoipa::path(
+    get, path = "/api/v1/users/top", tag = "search",
+    security(("bearer" = [])),
+    params(TopQuery),
+    responses(
+        (status = 200, description = "The ranking", body = TopUsersDto),
+        (status = 400, description = "`invalid_sort`, `invalid_order`, `invalid_query`", body = ErrorBody),
+        (status = 401, description = "`unauthenticated`, `invalid_token`, `token_expired`", body = ErrorBody),
+    )
+)]
+pub(crate) async fn top_users(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    Params(query): Params<TopQuery>,
+) -> Result<Json<TopUsersDto>, ApiError> {
+    let sort = match query.sort.as_deref() {
+        None => UsageSort::default(),
+        Some(text) => UsageSort::parse(text).ok_or_else(|| {
+            ApiError::bad_request("invalid_sort", "sort by `media_count`, `disk_usage` or `username`")
+        })?,
+    };
+    let order = match query.order.as_deref() {
+        None => SortOrder::default(),
+        Some(text) => SortOrder::parse(text)
+            .ok_or_else(|| ApiError::bad_request("invalid_order", "order is `asc` or `desc`"))?,
+    };
+    let users = state.storage().top_users(sort, order, query.limit.unwrap_or(10)).await?;
+    Ok(Json(TopUsersDto { users: users.iter().map(TopUserDto::from).collect() }))
+}

@@ -1,0 +1,93 @@
+//! Share routes of `/api/v1`: share a file with a user, list and withdraw its shares
+//! (creator only).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use drip_core::accounts::model::Username;
+use drip_core::storage::error::ShareError;
+
+use crate::dto::{ErrorBody, ShareBody, ShareDto, SharesDto};
+use crate::error::ApiError;
+use crate::extract::{AuthUser, JsonBody};
+use crate::routes::files::media_id;
+use crate::state::AppState;
+
+/// A username from a client; one that cannot exist is an unknown user.
+fn username(text: &str) -> Result<Username, ApiError> {
+    Username::parse(text).map_err(|_| ShareError::UserNotFound(text.to_owned()).into())
+}
+
+/// Shares a file with a user (creator only); both are notified.
+#[utoipa::path(
+    post, path = "/api/v1/files/{id}/shares", tag = "shares", operation_id = "share_file",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The file's id")),
+    request_body = ShareBody,
+    responses(
+        (status = 201, description = "Shared", body = ShareDto),
+        (status = 400, description = "`self_share`, `invalid_json`, `invalid_request`", body = ErrorBody),
+        (status = 401, description = "`unauthenticated`, `invalid_token`, `token_expired`", body = ErrorBody),
+        (status = 403, description = "`forbidden`: only the creator may share", body = ErrorBody),
+        (status = 404, description = "`not_found` (file), `user_not_found`", body = ErrorBody),
+        (status = 409, description = "`already_shared`", body = ErrorBody),
+    )
+)]
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<ShareBody>,
+) -> Result<(StatusCode, Json<ShareDto>), ApiError> {
+    let id = media_id(&id)?;
+    let with = username(&body.username)?;
+    let share = state.storage().share(&user.id, &id, &with).await?;
+    Ok((StatusCode::CREATED, Json(ShareDto::from(&share))))
+}
+
+/// The users a file is shared with (creator only).
+#[utoipa::path(
+    get, path = "/api/v1/files/{id}/shares", tag = "shares", operation_id = "list_shares",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The file's id")),
+    responses(
+        (status = 200, description = "The shares", body = SharesDto),
+        (status = 401, description = "`unauthenticated`, `invalid_token`, `token_expired`", body = ErrorBody),
+        (status = 403, description = "`forbidden`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+    )
+)]
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<SharesDto>, ApiError> {
+    let shares = state.storage().list_shares(&user.id, &media_id(&id)?).await?;
+    Ok(Json(SharesDto { shares: shares.iter().map(ShareDto::from).collect() }))
+}
+
+/// Withdraws a share (creator only).
+#[utoipa::path(
+    delete, path = "/api/v1/files/{id}/shares/{username}", tag = "shares", operation_id = "unshare_file",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "The file's id"),
+        ("username" = String, Path, description = "The user it is shared with"),
+    ),
+    responses(
+        (status = 204, description = "Withdrawn"),
+        (status = 401, description = "`unauthenticated`, `invalid_token`, `token_expired`", body = ErrorBody),
+        (status = 403, description = "`forbidden`", body = ErrorBody),
+        (status = 404, description = "`not_found`, `user_not_found`, `not_shared`", body = ErrorBody),
+    )
+)]
+pub(crate) async fn remove(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path((id, name)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let id = media_id(&id)?;
+    let with = username(&name)?;
+    state.storage().unshare(&user.id, &id, &with).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

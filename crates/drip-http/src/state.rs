@@ -1,0 +1,198 @@
+//! The state every handler shares: the core services, the event hub, readiness checks,
+//! the HTTP settings, the metrics registry and the per-user transfer counts.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use drip_core::accounts::AccountService;
+use drip_core::events::Hub;
+use drip_core::storage::StorageService;
+
+use crate::metrics::Metrics;
+use crate::transfers::UserTransfers;
+
+/// One dependency `/ready` checks, e.g. the database or the object store. The facade
+/// implements it over the adapters it wired.
+#[async_trait]
+pub trait Readiness: Send + Sync + 'static {
+    /// The component's name as `/ready` reports it, e.g. `database` or `storage`.
+    fn component(&self) -> &str;
+
+    /// Checks that the component answers (a cheap round trip).
+    ///
+    /// # Errors
+    /// A description of what is wrong; it is logged, never sent to the client.
+    async fn check(&self) -> Result<(), String>;
+}
+
+/// The session cookies of the original's endpoints (`POST /api/sessions`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CookieSettings {
+    /// Name of the cookie carrying the access token (`Path=/`).
+    pub access_name: String,
+    /// Name of the cookie carrying the refresh token (`Path=/api/sessions`, so it only
+    /// travels to the endpoint that revokes it).
+    pub refresh_name: String,
+    /// Whether the cookies are marked `Secure` (sent over HTTPS only).
+    pub secure: bool,
+    /// The `Domain` attribute, if any (host-only cookies otherwise).
+    pub domain: Option<String>,
+}
+
+impl Default for CookieSettings {
+    fn default() -> Self {
+        Self {
+            access_name: "drip_session".to_owned(),
+            refresh_name: "drip_refresh".to_owned(),
+            secure: true,
+            domain: None,
+        }
+    }
+}
+
+/// Tunables of the HTTP layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpSettings {
+    /// Largest JSON (or form) request body, in bytes; larger ones answer 413.
+    pub max_json_bytes: usize,
+    /// Largest upload, in bytes: a `Content-Length` above it answers 413 before a byte
+    /// is read, and a streamed body is cut when it passes it. The storage service's own
+    /// limit applies as well; the smaller one wins.
+    pub max_upload_bytes: u64,
+    /// Time allowed to produce a response on every route except the transfers (upload,
+    /// download, events), which may run as long as their bytes keep moving.
+    pub request_timeout: Duration,
+    /// Origins allowed by CORS (e.g. `https://app.example.com`); empty turns CORS off.
+    pub cors_origins: Vec<String>,
+    /// The session cookies of the original's endpoints.
+    pub cookies: CookieSettings,
+    /// Uploads and downloads one user may run at once (0: no per-user limit); more
+    /// answer 429.
+    pub max_transfers_per_user: usize,
+    /// Time allowed to each readiness check.
+    pub ready_timeout: Duration,
+    /// How often a WebSocket connection is pinged and its token checked again (an
+    /// expired token closes the connection with code 4001).
+    pub ws_heartbeat: Duration,
+    /// How often a WebSocket connection forwards the presence changes (joins and leaves)
+    /// that happened since the last time.
+    pub presence_interval: Duration,
+    /// The `Retry-After` seconds sent with 429 and 503 answers.
+    pub retry_after_secs: u64,
+    /// When set, `/metrics` requires `Authorization: Bearer <token>`.
+    pub metrics_token: Option<String>,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            max_json_bytes: 64 * 1024,
+            max_upload_bytes: 10 * 1024 * 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            cors_origins: Vec::new(),
+            cookies: CookieSettings::default(),
+            max_transfers_per_user: 16,
+            ready_timeout: Duration::from_secs(5),
+            ws_heartbeat: Duration::from_secs(30),
+            presence_interval: Duration::from_millis(250),
+            retry_after_secs: 1,
+            metrics_token: None,
+        }
+    }
+}
+
+/// Everything the handlers share; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Shared>,
+}
+
+struct Shared {
+    accounts: AccountService,
+    storage: StorageService,
+    hub: Hub,
+    readiness: Vec<Arc<dyn Readiness>>,
+    settings: HttpSettings,
+    metrics: Metrics,
+    transfers: Arc<UserTransfers>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let components: Vec<&str> = self.inner.readiness.iter().map(|r| r.component()).collect();
+        f.debug_struct("AppState")
+            .field("settings", &self.inner.settings)
+            .field("readiness", &components)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// The state of a router over these services. `readiness` lists what `/ready`
+    /// checks (typically the database and the object store); `hub` must be the
+    /// [`Hub`] the storage service's notifier delivers to, so that connections receive
+    /// the events the services publish.
+    #[must_use]
+    pub fn new(
+        accounts: AccountService,
+        storage: StorageService,
+        hub: Hub,
+        readiness: Vec<Arc<dyn Readiness>>,
+        settings: HttpSettings,
+    ) -> Self {
+        let transfers = Arc::new(UserTransfers::new(settings.max_transfers_per_user));
+        Self {
+            inner: Arc::new(Shared {
+                accounts,
+                storage,
+                hub,
+                readiness,
+                settings,
+                metrics: Metrics::new(),
+                transfers,
+            }),
+        }
+    }
+
+    /// The accounts use cases.
+    #[must_use]
+    pub fn accounts(&self) -> &AccountService {
+        &self.inner.accounts
+    }
+
+    /// The storage use cases.
+    #[must_use]
+    pub fn storage(&self) -> &StorageService {
+        &self.inner.storage
+    }
+
+    /// The event hub connections subscribe to.
+    #[must_use]
+    pub fn hub(&self) -> &Hub {
+        &self.inner.hub
+    }
+
+    /// The settings in force.
+    #[must_use]
+    pub fn settings(&self) -> &HttpSettings {
+        &self.inner.settings
+    }
+
+    pub(crate) fn readiness(&self) -> &[Arc<dyn Readiness>] {
+        &self.inner.readiness
+    }
+
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    pub(crate) fn transfers(&self) -> &Arc<UserTransfers> {
+        &self.inner.transfers
+    }
+
+    /// The effective upload limit: the smaller of the HTTP and storage limits.
+    pub(crate) fn upload_limit(&self) -> u64 {
+        self.inner.settings.max_upload_bytes.min(self.inner.storage.settings().max_upload_bytes)
+    }
+}

@@ -1,0 +1,151 @@
+//! Shared test harness: a router over `drip-mock` fakes, with the event hub as the
+//! storage service's notifier, and request helpers.
+
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::http::{Method, Request, Response, StatusCode, header};
+use drip_core::events::Hub;
+use drip_core::storage::{StorageService, StorageSettings};
+use drip_http::{AppState, HttpSettings, Readiness};
+use drip_mock::FakePorts;
+use serde_json::Value;
+use tower::ServiceExt as _;
+
+/// An application over fakes.
+pub struct TestApp {
+    pub fakes: FakePorts,
+    pub hub: Hub,
+    pub state: AppState,
+    pub router: Router,
+}
+
+pub fn app() -> TestApp {
+    app_with(HttpSettings::default(), StorageSettings::default(), Vec::new())
+}
+
+pub fn app_with(http: HttpSettings, storage: StorageSettings, readiness: Vec<Arc<dyn Readiness>>) -> TestApp {
+    let fakes = drip_mock::fake_ports();
+    let hub = Hub::new();
+    let mut ports = fakes.storage_ports.clone();
+    ports.notifier = Arc::new(hub.clone());
+    let storage = StorageService::new(ports, storage);
+    let state = AppState::new(fakes.account_service(), storage, hub.clone(), readiness, http);
+    let router = drip_http::router(state.clone());
+    TestApp { fakes, hub, state, router }
+}
+
+pub async fn body_bytes(response: Response<Body>) -> Bytes {
+    axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap()
+}
+
+pub async fn body_json(response: Response<Body>) -> Value {
+    let bytes = body_bytes(response).await;
+    serde_json::from_slice(&bytes)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)))
+}
+
+/// The `error.code` of an `/api/v1` error body.
+pub fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or_else(|| panic!("no error code in {body}"))
+}
+
+impl TestApp {
+    pub async fn send(&self, request: Request<Body>) -> Response<Body> {
+        self.router.clone().oneshot(request).await.unwrap()
+    }
+
+    /// A JSON request (`body` sent as JSON when given) answering status and JSON body
+    /// (`Value::Null` for an empty body).
+    pub async fn call(
+        &self,
+        method: Method,
+        uri: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut builder = Request::builder().method(method).uri(uri);
+        if let Some(token) = token {
+            builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let request = match body {
+            Some(body) => {
+                builder.header(header::CONTENT_TYPE, "application/json").body(Body::from(body.to_string()))
+            }
+            None => builder.body(Body::empty()),
+        }
+        .unwrap();
+        let response = self.send(request).await;
+        let status = response.status();
+        let bytes = body_bytes(response).await;
+        let json = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap() };
+        (status, json)
+    }
+
+    pub async fn get(&self, uri: &str, token: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, uri, Some(token), None).await
+    }
+
+    /// Registers `username` (password `password1`) and answers the session body.
+    pub async fn register_session(&self, username: &str) -> Value {
+        let body = serde_json::json!({
+            "username": username,
+            "email": format!("{username}@example.com"),
+            "password": "password1",
+        });
+        let (status, session) = self.call(Method::POST, "/api/v1/users", None, Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{session}");
+        session
+    }
+
+    /// Registers `username` and answers their access token.
+    pub async fn register(&self, username: &str) -> String {
+        self.register_session(username).await["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Uploads `content` as a raw body; answers status and body.
+    pub async fn upload(&self, token: &str, folder: &str, name: &str, content: &[u8]) -> (StatusCode, Value) {
+        let uri = format!("/api/v1/files?folder={}&name={}", encode(folder), encode(name));
+        let request = Request::post(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "text/plain")
+            .body(Body::from(content.to_vec()))
+            .unwrap();
+        let response = self.send(request).await;
+        let status = response.status();
+        (status, body_json(response).await)
+    }
+
+    /// Uploads and answers the new file's id.
+    pub async fn upload_ok(&self, token: &str, folder: &str, name: &str, content: &[u8]) -> String {
+        let (status, body) = self.upload(token, folder, name, content).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// A download request with extra headers.
+    pub async fn download(&self, token: &str, id: &str, headers: &[(&str, &str)]) -> Response<Body> {
+        let mut builder = Request::get(format!("/api/v1/files/{id}/content"))
+            .header(header::AUTHORIZATION, format!("Bearer {token}"));
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        self.send(builder.body(Body::empty()).unwrap()).await
+    }
+}
+
+/// Percent-encodes a query value.
+pub fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,238 @@
+//! Real-time events over a WebSocket, against a real listener: a user's own events are
+//! delivered, another user's never; presence counts connections; the `share` push answers
+//! with the original's texts; bad credentials never connect.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use common::{TestApp, app_with};
+use drip_core::storage::StorageSettings;
+use drip_http::HttpSettings;
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+fn settings() -> HttpSettings {
+    HttpSettings { presence_interval: Duration::from_millis(10), ..HttpSettings::default() }
+}
+
+async fn serve(app: &TestApp) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = app.router.clone();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    addr
+}
+
+async fn connect(addr: SocketAddr, token: &str) -> Socket {
+    let (socket, _) =
+        tokio_tungstenite::connect_async(format!("ws://{addr}/api/v1/events?token={token}")).await.unwrap();
+    socket
+}
+
+/// The next JSON frame (pings and pongs skipped); `None` after `wait` without one.
+async fn next_frame(socket: &mut Socket, wait: Duration) -> Option<Value> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let message = tokio::time::timeout_at(deadline, socket.next()).await.ok()??.unwrap();
+        match message {
+            Message::Text(text) => return Some(serde_json::from_str(text.as_str()).unwrap()),
+            Message::Ping(_) | Message::Pong(_) => {}
+            other => panic!("unexpected frame {other:?}"),
+        }
+    }
+}
+
+/// The next frame whose `event` is `name`, skipping others.
+async fn expect(socket: &mut Socket, name: &str) -> Value {
+    loop {
+        let frame =
+            next_frame(socket, Duration::from_secs(5)).await.unwrap_or_else(|| panic!("no {name} frame"));
+        if frame["event"] == name {
+            return frame;
+        }
+    }
+}
+
+/// Asserts no frame named one of `names` arrives within `wait`.
+async fn expect_none(socket: &mut Socket, names: &[&str], wait: Duration) {
+    let deadline = tokio::time::Instant::now() + wait;
+    while let Some(frame) = next_frame(socket, deadline - tokio::time::Instant::now()).await {
+        assert!(!names.contains(&frame["event"].as_str().unwrap()), "unexpected {frame}");
+    }
+}
+
+async fn push(socket: &mut Socket, frame: Value) {
+    socket.send(Message::Text(frame.to_string().into())).await.unwrap();
+}
+
+#[tokio::test]
+async fn users_receive_their_own_events_only() {
+    let app = app_with(settings(), StorageSettings::default(), Vec::new());
+    let addr = serve(&app).await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let mut a = connect(addr, &alice).await;
+    let mut b = connect(addr, &bob).await;
+    expect(&mut a, "presence_state").await;
+    expect(&mut b, "presence_state").await;
+
+    let id = app.upload_ok(&alice, "$", "a.txt", b"hi").await;
+    let frame = expect(&mut a, "upload").await;
+    assert_eq!(
+        frame,
+        json!({"event": "upload", "payload": {"message": "The file \"a.txt\" was successfully uploaded.", "media_id": id}})
+    );
+    expect_none(&mut b, &["upload", "share", "download"], Duration::from_millis(200)).await;
+}
+
+#[tokio::test]
+async fn presence_counts_connections_and_pushes_changes() {
+    let app = app_with(settings(), StorageSettings::default(), Vec::new());
+    let addr = serve(&app).await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+
+    let mut a1 = connect(addr, &alice).await;
+    let state = expect(&mut a1, "presence_state").await;
+    let alice_id = state["payload"][0]["user_id"].clone();
+    assert_eq!(state["payload"], json!([{"user_id": alice_id, "username": "alice", "count": 1}]));
+
+    let mut a2 = connect(addr, &alice).await;
+    let state = expect(&mut a2, "presence_state").await;
+    assert_eq!(state["payload"], json!([{"user_id": alice_id, "username": "alice", "count": 2}]));
+    let diff = expect(&mut a1, "presence_diff").await;
+    assert_eq!(
+        diff["payload"],
+        json!({"joins": [{"user_id": alice_id, "username": "alice", "count": 2}], "leaves": []})
+    );
+
+    let mut b1 = connect(addr, &bob).await;
+    let state = expect(&mut b1, "presence_state").await;
+    let counts: Vec<(String, u64)> = state["payload"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["username"].as_str().unwrap().to_owned(), e["count"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(counts, [("alice".to_owned(), 2), ("bob".to_owned(), 1)]);
+    let diff = expect(&mut a1, "presence_diff").await;
+    assert_eq!(diff["payload"]["joins"][0]["username"], "bob");
+    expect_none(&mut b1, &["presence_diff"], Duration::from_millis(100)).await;
+
+    a2.close(None).await.unwrap();
+    drop(a2);
+    let diff = expect(&mut b1, "presence_diff").await;
+    assert_eq!(
+        diff["payload"],
+        json!({"joins": [], "leaves": [{"user_id": alice_id, "username": "alice", "count": 1}]})
+    );
+}
+
+#[tokio::test]
+async fn share_pushes_answer_with_the_original_texts() {
+    let app = app_with(settings(), StorageSettings::default(), Vec::new());
+    let addr = serve(&app).await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let id = app.upload_ok(&alice, "$", "a.txt", b"hi").await;
+    let mut a = connect(addr, &alice).await;
+    let mut b = connect(addr, &bob).await;
+    expect(&mut a, "presence_state").await;
+    expect(&mut b, "presence_state").await;
+
+    push(&mut a, json!({"event": "share", "payload": {"username": "bob", "file_id": id}})).await;
+    let frame = expect(&mut a, "share").await;
+    assert_eq!(frame["payload"]["message"], "Successfully shared the file with bob.");
+    let frame = expect(&mut b, "share").await;
+    assert_eq!(frame["payload"]["message"], "alice has just shared a file with you!");
+    assert_eq!(frame["payload"]["media_id"], id.as_str());
+
+    for (username, file_id, text) in [
+        ("nobody", id.as_str(), "Couldn't find a user with nobody username."),
+        ("bob", id.as_str(), "Couldn't share the file with bob."),
+        ("bob", "not-an-id", "Couldn't share the file with bob."),
+    ] {
+        push(&mut a, json!({"event": "share", "payload": {"username": username, "file_id": file_id}})).await;
+        let frame = expect(&mut a, "share").await;
+        assert_eq!(frame["payload"]["message"], text);
+    }
+    // Bob cannot share alice's file.
+    push(&mut b, json!({"event": "share", "payload": {"username": "alice", "file_id": id}})).await;
+    let frame = expect(&mut b, "share").await;
+    assert_eq!(frame["payload"]["message"], "Couldn't share the file with alice.");
+    expect_none(&mut a, &["share"], Duration::from_millis(100)).await;
+
+    push(&mut a, json!({"event": "dance"})).await;
+    assert_eq!(expect(&mut a, "error").await["payload"]["message"], "unknown event");
+    a.send(Message::Text("not json".into())).await.unwrap();
+    expect(&mut a, "error").await;
+}
+
+#[tokio::test]
+async fn bad_credentials_never_connect() {
+    let app = app_with(settings(), StorageSettings::default(), Vec::new());
+    let addr = serve(&app).await;
+    let alice = app.register("alice").await;
+
+    for uri in [format!("ws://{addr}/api/v1/events"), format!("ws://{addr}/api/v1/events?token={alice}x")] {
+        match tokio_tungstenite::connect_async(uri).await {
+            Err(tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status(), StatusCode::UNAUTHORIZED)
+            }
+            other => panic!("connected without a valid token: {:?}", other.map(|_| ())),
+        }
+    }
+
+    let mut request = format!("ws://{addr}/api/v1/events").into_client_request().unwrap();
+    request.headers_mut().insert("authorization", format!("Bearer {alice}").parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    expect(&mut socket, "presence_state").await;
+
+    let cookie = |origin: &str| {
+        let mut request = format!("ws://{addr}/api/v1/events").into_client_request().unwrap();
+        request.headers_mut().insert("cookie", format!("drip_session={alice}").parse().unwrap());
+        request.headers_mut().insert("origin", origin.parse().unwrap());
+        request
+    };
+    match tokio_tungstenite::connect_async(cookie("https://evil.example.com")).await {
+        Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), StatusCode::FORBIDDEN),
+        other => panic!("a foreign origin borrowed the cookie: {:?}", other.map(|_| ())),
+    }
+    let (mut socket, _) = tokio_tungstenite::connect_async(cookie(&format!("http://{addr}"))).await.unwrap();
+    expect(&mut socket, "presence_state").await;
+}
+
+#[tokio::test]
+async fn connections_close_when_their_token_expires() {
+    let settings = HttpSettings { ws_heartbeat: Duration::from_millis(30), ..settings() };
+    let app = app_with(settings, StorageSettings::default(), Vec::new());
+    let addr = serve(&app).await;
+    let alice = app.register("alice").await;
+    let mut socket = connect(addr, &alice).await;
+    expect(&mut socket, "presence_state").await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    app.fakes.clock.advance(chrono::Duration::minutes(16));
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => {}
+                _ => return None,
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(closed, Some(4001));
+}

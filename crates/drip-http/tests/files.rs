@@ -1,0 +1,558 @@
+//! File routes of `/api/v1`: upload (raw and multipart), download with ranges and entity
+//! tags, metadata, move/rename, delete, listings, limits and integrity failures.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use common::{app, app_with, body_bytes, body_json, code};
+use drip_core::storage::StorageSettings;
+use drip_http::HttpSettings;
+use serde_json::json;
+
+#[tokio::test]
+async fn upload_info_and_download_round_trip() {
+    let app = app();
+    let token = app.register("alice").await;
+    let content = b"hello, encrypted world\n".repeat(10);
+    let request = Request::post("/api/v1/files?folder=%24%2Fdocs&name=hello%20w%C3%B6rld.txt")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "text/markdown")
+        .body(Body::from(content.clone()))
+        .unwrap();
+    let response = app.send(request).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let location = response.headers()[header::LOCATION].to_str().unwrap().to_owned();
+    let file = body_json(response).await;
+    let id = file["id"].as_str().unwrap();
+    assert_eq!(location, format!("/api/v1/files/{id}"));
+    assert_eq!(file["name"], "hello wörld.txt");
+    assert_eq!(file["folder"], "$/docs");
+    assert_eq!(file["size"], content.len());
+    assert_eq!(file["content_type"], "text/markdown");
+    assert_eq!(file["sha256"].as_str().unwrap().len(), 64);
+
+    let (status, info) = app.get(&location, &token).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(info, file);
+
+    let response = app.download(&token, id, &[]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.headers().clone();
+    assert_eq!(headers[header::CONTENT_TYPE], "text/markdown");
+    assert_eq!(headers[header::CONTENT_LENGTH], content.len().to_string().as_str());
+    assert_eq!(headers[header::ETAG], format!("\"{}\"", file["sha256"].as_str().unwrap()).as_str());
+    assert_eq!(headers[header::ACCEPT_RANGES], "bytes");
+    assert_eq!(
+        headers[header::CONTENT_DISPOSITION],
+        "attachment; filename=\"hello w_rld.txt\"; filename*=UTF-8''hello%20w%C3%B6rld.txt"
+    );
+    assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    assert_eq!(body_bytes(response).await, content);
+}
+
+#[tokio::test]
+async fn content_type_is_guessed_when_generic_or_absent() {
+    let app = app();
+    let token = app.register("alice").await;
+    let request = Request::post("/api/v1/files?name=a.png")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from("png"))
+        .unwrap();
+    let response = app.send(request).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body = body_json(response).await;
+    assert_eq!(body["content_type"], "image/png");
+    assert_eq!(body["folder"], "$", "the folder defaults to the root");
+
+    let request = Request::post("/api/v1/files?name=b.txt")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "not a type")
+        .body(Body::from("x"))
+        .unwrap();
+    let response = app.send(request).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(code(&body_json(response).await), "invalid_content_type");
+}
+
+#[tokio::test]
+async fn ranges_and_conditional_downloads() {
+    let app = app_with(
+        HttpSettings::default(),
+        StorageSettings { chunk_size: 16, ..StorageSettings::default() },
+        Vec::new(),
+    );
+    let token = app.register("alice").await;
+    let content: Vec<u8> = (0..100u8).collect();
+    let id = app.upload_ok(&token, "$", "bytes.bin", &content).await;
+
+    for (range, expected, content_range) in [
+        ("bytes=10-19", 10..20, "bytes 10-19/100"),
+        ("bytes=90-", 90..100, "bytes 90-99/100"),
+        ("bytes=-5", 95..100, "bytes 95-99/100"),
+        ("bytes=95-1000", 95..100, "bytes 95-99/100"),
+        ("bytes=0-0", 0..1, "bytes 0-0/100"),
+        ("bytes=-1000", 0..100, "bytes 0-99/100"),
+    ] {
+        let response = app.download(&token, &id, &[("range", range)]).await;
+        assert_eq!(response.status(), StatusCode::PARTIAL_CONTENT, "{range}");
+        assert_eq!(response.headers()[header::CONTENT_RANGE], content_range);
+        assert_eq!(response.headers()[header::CONTENT_LENGTH], expected.len().to_string().as_str());
+        assert_eq!(body_bytes(response).await, content[expected].to_vec(), "{range}");
+    }
+
+    for range in ["bytes=100-", "bytes=100-200", "bytes=-0"] {
+        let response = app.download(&token, &id, &[("range", range)]).await;
+        assert_eq!(response.status(), StatusCode::RANGE_NOT_SATISFIABLE, "{range}");
+        assert_eq!(response.headers()[header::CONTENT_RANGE], "bytes */100");
+        assert_eq!(code(&body_json(response).await), "range_not_satisfiable");
+    }
+
+    for ignored in ["bytes=0-1,5-6", "bytes=5-2", "lines=1-2"] {
+        let response = app.download(&token, &id, &[("range", ignored)]).await;
+        assert_eq!(response.status(), StatusCode::OK, "{ignored}");
+        assert_eq!(body_bytes(response).await, content);
+    }
+
+    let etag = app.download(&token, &id, &[]).await.headers()[header::ETAG].to_str().unwrap().to_owned();
+    let response = app.download(&token, &id, &[("if-none-match", &etag)]).await;
+    assert_eq!(response.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(response.headers()[header::ETAG], etag.as_str());
+    assert!(body_bytes(response).await.is_empty());
+    let response = app.download(&token, &id, &[("if-none-match", "\"other\"")]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+
+    let response = app.download(&token, &id, &[("range", "bytes=0-1"), ("if-range", &etag)]).await;
+    assert_eq!(response.status(), StatusCode::PARTIAL_CONTENT);
+    let response = app.download(&token, &id, &[("range", "bytes=0-1"), ("if-range", "\"stale\"")]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(body_bytes(response).await, content);
+}
+
+#[tokio::test]
+async fn empty_files_download_and_refuse_ranges() {
+    let app = app();
+    let token = app.register("alice").await;
+    let id = app.upload_ok(&token, "$", "empty.txt", b"").await;
+    let response = app.download(&token, &id, &[]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()[header::CONTENT_LENGTH], "0");
+    assert!(body_bytes(response).await.is_empty());
+    let response = app.download(&token, &id, &[("range", "bytes=0-")]).await;
+    assert_eq!(response.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(response.headers()[header::CONTENT_RANGE], "bytes */0");
+}
+
+/// A form part: field name, file name, content type, content.
+type Part<'a> = (&'a str, Option<&'a str>, Option<&'a str>, &'a [u8]);
+
+fn multipart(boundary: &str, parts: &[Part<'_>]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (name, filename, content_type, content) in parts {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        let mut disposition = format!("Content-Disposition: form-data; name=\"{name}\"");
+        if let Some(filename) = filename {
+            disposition.push_str(&format!("; filename=\"{filename}\""));
+        }
+        body.extend_from_slice(format!("{disposition}\r\n").as_bytes());
+        if let Some(content_type) = content_type {
+            body.extend_from_slice(format!("Content-Type: {content_type}\r\n").as_bytes());
+        }
+        body.extend_from_slice(b"\r\n");
+        body.extend_from_slice(content);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    body
+}
+
+#[tokio::test]
+async fn multipart_uploads_stream_the_file_part() {
+    let app = app();
+    let token = app.register("alice").await;
+    let body = multipart(
+        "XyZ",
+        &[
+            ("folder", None, None, b"$/forms"),
+            ("ignored", None, None, b"whatever"),
+            ("file", Some("report.csv"), Some("text/csv"), b"a,b\n1,2\n"),
+        ],
+    );
+    for uri in ["/api/v1/files/form", "/api/v1/files"] {
+        let request = Request::post(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "multipart/form-data; boundary=XyZ")
+            .body(Body::from(body.clone()))
+            .unwrap();
+        let response = app.send(request).await;
+        if uri == "/api/v1/files" {
+            assert_eq!(response.status(), StatusCode::CONFLICT, "same name, same folder");
+            continue;
+        }
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let file = body_json(response).await;
+        assert_eq!(file["name"], "report.csv");
+        assert_eq!(file["folder"], "$/forms");
+        assert_eq!(file["content_type"], "text/csv");
+        let response = app.download(&token, file["id"].as_str().unwrap(), &[]).await;
+        assert_eq!(body_bytes(response).await, &b"a,b\n1,2\n"[..]);
+    }
+
+    let named = multipart("b", &[("name", None, None, b"renamed.txt"), ("file", Some("x.bin"), None, b"1")]);
+    let request = Request::post("/api/v1/files/form?folder=%24")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "multipart/form-data; boundary=b")
+        .body(Body::from(named))
+        .unwrap();
+    let response = app.send(request).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(body_json(response).await["name"], "renamed.txt");
+
+    let no_file = multipart("b", &[("name", None, None, b"x.txt")]);
+    let request = Request::post("/api/v1/files/form")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "multipart/form-data; boundary=b")
+        .body(Body::from(no_file))
+        .unwrap();
+    let response = app.send(request).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(code(&body_json(response).await), "invalid_request");
+
+    let request = Request::post("/api/v1/files/form?name=a.txt")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "text/plain")
+        .body(Body::from("x"))
+        .unwrap();
+    let response = app.send(request).await;
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(code(&body_json(response).await), "unsupported_media_type");
+}
+
+fn chunked(pieces: usize, size: usize) -> Body {
+    let chunks = (0..pieces).map(move |_| Ok::<_, std::io::Error>(axum::body::Bytes::from(vec![b'x'; size])));
+    Body::from_stream(futures::stream::iter(chunks))
+}
+
+#[tokio::test]
+async fn oversized_uploads_are_413() {
+    let app = app_with(
+        HttpSettings { max_upload_bytes: 100, ..HttpSettings::default() },
+        StorageSettings::default(),
+        Vec::new(),
+    );
+    let token = app.register("alice").await;
+
+    let declared = Request::post("/api/v1/files?name=big.bin")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_LENGTH, "101")
+        .body(Body::from(vec![0u8; 101]))
+        .unwrap();
+    let response = app.send(declared).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body = body_json(response).await;
+    assert_eq!(code(&body), "payload_too_large");
+    assert_eq!(body["error"]["details"]["limit"], 100);
+
+    let streamed = Request::post("/api/v1/files?name=big.bin")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(chunked(11, 10))
+        .unwrap();
+    let response = app.send(streamed).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(code(&body_json(response).await), "payload_too_large");
+
+    let form = multipart("b", &[("file", Some("big.bin"), None, &[7u8; 150])]);
+    let request = Request::post("/api/v1/files/form")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "multipart/form-data; boundary=b")
+        .body(Body::from(form))
+        .unwrap();
+    let response = app.send(request).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    let fits = Request::post("/api/v1/files?name=ok.bin")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(chunked(10, 10))
+        .unwrap();
+    assert_eq!(app.send(fits).await.status(), StatusCode::CREATED);
+    assert_eq!(app.fakes.repositories.all_media().unwrap().len(), 1, "nothing left of the refused uploads");
+}
+
+#[tokio::test]
+async fn the_storage_limit_applies_mid_stream() {
+    let app = app_with(
+        HttpSettings::default(),
+        StorageSettings { max_upload_bytes: 50, ..StorageSettings::default() },
+        Vec::new(),
+    );
+    let token = app.register("alice").await;
+    let request = Request::post("/api/v1/files?name=big.bin")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(chunked(8, 10))
+        .unwrap();
+    let response = app.send(request).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(body_json(response).await["error"]["details"]["limit"], 50);
+}
+
+#[tokio::test]
+async fn upload_validation_and_conflicts() {
+    let app = app();
+    let token = app.register("alice").await;
+    let bad = |uri: &'static str| {
+        let request =
+            Request::post(uri).header(header::AUTHORIZATION, format!("Bearer {token}")).body(Body::from("x"));
+        app.send(request.unwrap())
+    };
+    let response = bad("/api/v1/files").await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(code(&body_json(response).await), "invalid_request");
+    let response = bad("/api/v1/files?name=..").await;
+    assert_eq!(code(&body_json(response).await), "invalid_name");
+    let response = bad("/api/v1/files?name=a&folder=%24%2Fa%2F").await;
+    assert_eq!(code(&body_json(response).await), "invalid_path");
+
+    app.upload_ok(&token, "$", "a.txt", b"1").await;
+    let (status, body) = app.upload(&token, "$", "a.txt", b"2").await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(code(&body), "already_exists");
+
+    let response = app.send(Request::post("/api/v1/files?name=b.txt").body(Body::from("x")).unwrap()).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn files_of_others_are_not_found() {
+    let app = app();
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let id = app.upload_ok(&alice, "$", "secret.txt", b"s").await;
+    for uri in [
+        format!("/api/v1/files/{id}"),
+        format!("/api/v1/files/{id}/content"),
+        "/api/v1/files/nope".to_owned(),
+    ] {
+        let (status, body) = app.get(&uri, &bob).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{uri}");
+        assert_eq!(code(&body), "not_found");
+    }
+    let (status, _) = app.call(Method::DELETE, &format!("/api/v1/files/{id}"), Some(&bob), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn move_rename_and_delete() {
+    let app = app();
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let id = app.upload_ok(&alice, "$", "a.txt", b"aaa").await;
+    app.upload_ok(&alice, "$/x", "taken.txt", b"t").await;
+    let uri = format!("/api/v1/files/{id}");
+
+    let (status, file) = app.call(Method::PATCH, &uri, Some(&alice), Some(json!({"folder": "$/x"}))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!((file["folder"].as_str(), file["name"].as_str()), (Some("$/x"), Some("a.txt")));
+    let (status, file) = app.call(Method::PATCH, &uri, Some(&alice), Some(json!({"name": "b.txt"}))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(file["name"], "b.txt");
+    let (status, file) =
+        app.call(Method::PATCH, &uri, Some(&alice), Some(json!({"folder": "$/y", "name": "c.txt"}))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!((file["folder"].as_str(), file["name"].as_str()), (Some("$/y"), Some("c.txt")));
+    // Moving to $/x as taken.txt conflicts; nothing changes.
+    let (status, body) = app
+        .call(Method::PATCH, &uri, Some(&alice), Some(json!({"folder": "$/x", "name": "taken.txt"})))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(code(&body), "already_exists");
+    let (_, file) = app.get(&uri, &alice).await;
+    assert_eq!((file["folder"].as_str(), file["name"].as_str()), (Some("$/y"), Some("c.txt")));
+    // Renaming to its own name is a conflict, as in the original.
+    let (status, _) = app.call(Method::PATCH, &uri, Some(&alice), Some(json!({"name": "c.txt"}))).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    let (status, body) = app.call(Method::PATCH, &uri, Some(&alice), Some(json!({}))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(code(&body), "invalid_request");
+    let (status, body) = app.call(Method::PATCH, &uri, Some(&alice), Some(json!({"folder": "nope"}))).await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_path"));
+    let (status, body) = app.call(Method::PATCH, &uri, Some(&alice), Some(json!({"name": "a/b"}))).await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_name"));
+
+    let (status, _) = app
+        .call(Method::POST, &format!("{uri}/shares"), Some(&alice), Some(json!({"username": "bob"})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = app.call(Method::PATCH, &uri, Some(&bob), Some(json!({"name": "mine.txt"}))).await;
+    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"));
+    let (status, body) = app.call(Method::DELETE, &uri, Some(&bob), None).await;
+    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"));
+
+    let (status, body) = app.call(Method::DELETE, &uri, Some(&alice), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(body, serde_json::Value::Null);
+    let (status, _) = app.get(&uri, &alice).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(app.fakes.objects.len(), 1, "the stored object went with it");
+}
+
+#[tokio::test]
+async fn folder_listing_pages_with_cursors() {
+    let app = app();
+    let token = app.register("alice").await;
+    for name in ["c.txt", "a.txt", "b.txt"] {
+        app.upload_ok(&token, "$", name, b"12").await;
+    }
+    app.upload_ok(&token, "$/sub", "x.txt", b"12345").await;
+    app.upload_ok(&token, "$/sub/deeper", "y.txt", b"1").await;
+
+    let (status, page) = app.get("/api/v1/folders?path=%24&limit=2", &token).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["path"], "$");
+    let names: Vec<&str> =
+        page["files"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["a.txt", "b.txt"]);
+    assert_eq!(page["folders"], json!([{"name": "sub", "files": 2, "size": 6}]));
+    let cursor = page["next_cursor"].as_str().unwrap();
+
+    let (status, next) = app.get(&format!("/api/v1/folders?path=%24&limit=2&cursor={cursor}"), &token).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(next["files"][0]["name"], "c.txt");
+    assert!(next["next_cursor"].is_null());
+
+    let (status, sub) = app.get("/api/v1/folders?path=%24%2Fsub", &token).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(sub["files"][0]["name"], "x.txt");
+    assert_eq!(sub["folders"], json!([{"name": "deeper", "files": 1, "size": 1}]));
+
+    let (status, body) = app.get("/api/v1/folders?cursor=garbage", &token).await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_cursor"));
+    let (status, body) = app.get("/api/v1/folders?path=%24%2F", &token).await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_path"));
+    let (status, body) = app.get("/api/v1/folders?limit=many", &token).await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_query"));
+}
+
+#[tokio::test]
+async fn list_all_includes_shared_files() {
+    let app = app();
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let shared = app.upload_ok(&alice, "$/a", "shared.txt", b"1").await;
+    app.upload_ok(&alice, "$", "private.txt", b"1").await;
+    app.upload_ok(&bob, "$", "own.txt", b"1").await;
+    app.call(
+        Method::POST,
+        &format!("/api/v1/files/{shared}/shares"),
+        Some(&alice),
+        Some(json!({"username": "bob"})),
+    )
+    .await;
+
+    let (status, page) = app.get("/api/v1/files?limit=1", &bob).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["items"][0]["name"], "own.txt");
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let (_, page) = app.get(&format!("/api/v1/files?limit=1&cursor={cursor}"), &bob).await;
+    assert_eq!(page["items"][0]["name"], "shared.txt");
+    assert_eq!(page["items"][0]["id"], shared.as_str());
+    assert!(page["next_cursor"].is_null());
+}
+
+#[tokio::test]
+async fn integrity_failures_never_deliver_unverified_bytes() {
+    let app = app_with(
+        HttpSettings::default(),
+        StorageSettings { chunk_size: 16, ..StorageSettings::default() },
+        Vec::new(),
+    );
+    let token = app.register("alice").await;
+    let early = app.upload_ok(&token, "$", "early.bin", &[1u8; 100]).await;
+    let late = app.upload_ok(&token, "$", "late.bin", &[2u8; 100]).await;
+    for media in app.fakes.repositories.all_media().unwrap() {
+        let key = media.storage_key().clone();
+        let mut bytes = app.fakes.objects.object(&key).unwrap().to_vec();
+        let at = if media.id().to_string() == early { 0 } else { bytes.len() - 1 };
+        bytes[at] ^= 0xFF;
+        app.fakes.objects.insert(key, bytes.into());
+    }
+
+    let response = app.download(&token, &early, &[]).await;
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body = body_json(response).await;
+    assert_eq!(code(&body), "integrity");
+    assert!(!body.to_string().contains("chunk"), "no internal detail: {body}");
+
+    let response = app.download(&token, &late, &[]).await;
+    assert_eq!(response.status(), StatusCode::OK, "the first chunks were good");
+    assert!(axum::body::to_bytes(response.into_body(), usize::MAX).await.is_err(), "the body is cut short");
+}
+
+#[tokio::test]
+async fn busy_servers_and_greedy_users_are_told_to_retry() {
+    let app = app_with(
+        HttpSettings { max_transfers_per_user: 1, retry_after_secs: 7, ..HttpSettings::default() },
+        StorageSettings {
+            max_concurrent_transfers: 2,
+            transfer_wait: Duration::from_millis(20),
+            ..StorageSettings::default()
+        },
+        Vec::new(),
+    );
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let carol = app.register("carol").await;
+    let a = app.upload_ok(&alice, "$", "a.txt", b"aaa").await;
+    let b = app.upload_ok(&bob, "$", "b.txt", b"bbb").await;
+    let c = app.upload_ok(&carol, "$", "c.txt", b"ccc").await;
+
+    let held = app.download(&alice, &a, &[]).await;
+    assert_eq!(held.status(), StatusCode::OK);
+    let response = app.download(&alice, &a, &[]).await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(response.headers()[header::RETRY_AFTER], "7");
+    assert_eq!(code(&body_json(response).await), "too_many_transfers");
+
+    let held_too = app.download(&bob, &b, &[]).await;
+    assert_eq!(held_too.status(), StatusCode::OK);
+    let response = app.download(&carol, &c, &[]).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()[header::RETRY_AFTER], "7");
+    assert_eq!(code(&body_json(response).await), "busy");
+    let (status, body) = app.upload(&carol, "$", "d.txt", b"d").await;
+    assert_eq!((status, code(&body)), (StatusCode::SERVICE_UNAVAILABLE, "busy"));
+
+    assert_eq!(body_bytes(held).await, &b"aaa"[..]);
+    drop(held_too);
+    let response = app.download(&carol, &c, &[]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(body_bytes(response).await, &b"ccc"[..]);
+}
+
+#[tokio::test]
+async fn backend_failures_are_503_or_opaque_500() {
+    let app = app();
+    let token = app.register("alice").await;
+    let id = app.upload_ok(&token, "$", "a.txt", b"abc").await;
+
+    app.fakes.objects.set_failing(true);
+    let (status, body) = app.upload(&token, "$", "b.txt", b"b").await;
+    assert_eq!((status, code(&body)), (StatusCode::SERVICE_UNAVAILABLE, "unavailable"));
+    let response = app.download(&token, &id, &[]).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(response.headers().contains_key(header::RETRY_AFTER));
+    app.fakes.objects.set_failing(false);
+
+    app.fakes.keys.forget("k1");
+    let response = app.download(&token, &id, &[]).await;
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body = body_json(response).await;
+    assert_eq!(body["error"]["code"], "internal");
+    assert_eq!(body["error"]["message"], "internal error");
+    assert!(!body.to_string().contains("k1"), "internal details never leak: {body}");
+}

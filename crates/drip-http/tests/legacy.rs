@@ -1,0 +1,160 @@
+//! The original ElixirDrip endpoints: exact response shapes, cookie sessions.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use common::{app, body_json};
+use serde_json::json;
+
+fn get_files(query: &str, auth: Option<(&str, &str)>) -> Request<Body> {
+    let mut builder = Request::get(format!("/api/files{query}"));
+    if let Some((name, value)) = auth {
+        builder = builder.header(name, value);
+    }
+    builder.body(Body::empty()).unwrap()
+}
+
+#[tokio::test]
+async fn files_listing_has_the_original_shape() {
+    let app = app();
+    let token = app.register("alice").await;
+    let a = app.upload_ok(&token, "$", "a.txt", b"abc").await;
+    app.upload_ok(&token, "$/photos", "p.png", b"12345").await;
+    app.upload_ok(&token, "$/photos/2018", "q.png", b"1").await;
+    let bearer = format!("Bearer {token}");
+
+    let response = app.send(get_files("?path=%24", Some(("authorization", &bearer)))).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        body_json(response).await,
+        json!({"response": {
+            "files": [{"id": a, "name": "a.txt", "full_path": "$", "size": 3}],
+            "folders": [{"name": "photos", "size": 6, "files": 2}],
+        }})
+    );
+
+    let response = app.send(get_files("?path=%24%2Fphotos", Some(("authorization", &bearer)))).await;
+    let body = body_json(response).await;
+    assert_eq!(body["response"]["files"][0]["full_path"], "$/photos");
+    assert_eq!(body["response"]["folders"], json!([{"name": "2018", "size": 1, "files": 1}]));
+
+    let response = app.send(get_files("?path=%24%2Fnothing", Some(("authorization", &bearer)))).await;
+    assert_eq!(body_json(response).await, json!({"response": {"files": [], "folders": []}}));
+}
+
+#[tokio::test]
+async fn files_listing_errors_have_the_original_shape() {
+    let app = app();
+    let token = app.register("alice").await;
+    let bearer = format!("Bearer {token}");
+
+    let response = app.send(get_files("", Some(("authorization", &bearer)))).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body_json(response).await,
+        json!({"error": "bad request", "details": "Missing 'path' query parameter"})
+    );
+
+    for bad in ["?path=%24%2F", "?path=abc", "?path="] {
+        let response = app.send(get_files(bad, Some(("authorization", &bearer)))).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{bad}");
+        assert_eq!(
+            body_json(response).await,
+            json!({"error": "bad request", "details": "The path provided is invalid."})
+        );
+    }
+
+    for auth in [None, Some(("authorization", "Bearer forged")), Some(("cookie", "drip_session=forged"))] {
+        let response = app.send(get_files("?path=%24", auth)).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(body_json(response).await, json!({"error": "Unauthenticated user."}));
+    }
+}
+
+#[tokio::test]
+async fn sessions_log_in_with_cookies_and_log_out() {
+    let app = app();
+    app.register("alice").await;
+
+    let request = Request::post("/api/sessions")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(json!({"username": "alice", "password": "password1"}).to_string()))
+        .unwrap();
+    let response = app.send(request).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let cookies: Vec<String> = response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(body_json(response).await, json!({"response": "Logged in as alice"}));
+    assert_eq!(cookies.len(), 2);
+    let access = cookies.iter().find(|c| c.starts_with("drip_session=")).unwrap();
+    let refresh = cookies.iter().find(|c| c.starts_with("drip_refresh=")).unwrap();
+    for attribute in ["HttpOnly", "SameSite=Lax", "Secure"] {
+        assert!(access.contains(attribute) && refresh.contains(attribute), "{access} / {refresh}");
+    }
+    assert!(access.contains("Path=/;"));
+    assert!(refresh.contains("Path=/api/sessions"));
+    let pair = |c: &str| c.split(';').next().unwrap().to_owned();
+    let cookie_header = format!("{}; {}", pair(access), pair(refresh));
+
+    let response = app.send(get_files("?path=%24", Some(("cookie", &cookie_header)))).await;
+    assert_eq!(response.status(), StatusCode::OK, "the cookie authenticates");
+
+    let request =
+        Request::delete("/api/sessions").header(header::COOKIE, &cookie_header).body(Body::empty()).unwrap();
+    let response = app.send(request).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let cleared: Vec<String> = response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    assert!(cleared.iter().all(|c| c.contains("Max-Age=0")), "{cleared:?}");
+    assert_eq!(body_json(response).await, json!({"response": "Logged out"}));
+    let refresh_token = pair(refresh).split_once('=').unwrap().1.to_owned();
+    let (status, body) = app
+        .call(
+            axum::http::Method::POST,
+            "/api/v1/sessions/refresh",
+            None,
+            Some(json!({"refresh_token": refresh_token})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"]["code"], "refresh_token_revoked", "logging out revoked the session");
+}
+
+#[tokio::test]
+async fn session_login_errors_have_the_original_shape() {
+    let app = app();
+    app.register("alice").await;
+    let form = Request::post("/api/sessions")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from("username=alice&password=wrong-password"))
+        .unwrap();
+    let response = app.send(form).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(body_json(response).await, json!({"error": "Invalid username/password combination."}));
+
+    let form = Request::post("/api/sessions")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from("username=alice&password=password1"))
+        .unwrap();
+    let response = app.send(form).await;
+    assert_eq!(response.status(), StatusCode::OK, "forms are accepted, as by Phoenix");
+
+    let missing = Request::post("/api/sessions")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from("{}"))
+        .unwrap();
+    let response = app.send(missing).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(body_json(response).await["error"], "bad request");
+}

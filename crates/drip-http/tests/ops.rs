@@ -1,0 +1,226 @@
+//! Operational behaviour: health, readiness, metrics, request ids, CORS, timeouts, and
+//! JSON answers for unknown routes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use common::{app, app_with, body_bytes, body_json, code};
+use drip_core::storage::StorageSettings;
+use drip_http::{HttpSettings, Readiness};
+use serde_json::json;
+
+struct Check {
+    name: &'static str,
+    outcome: Result<(), String>,
+    delay: Duration,
+}
+
+#[async_trait]
+impl Readiness for Check {
+    fn component(&self) -> &str {
+        self.name
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        tokio::time::sleep(self.delay).await;
+        self.outcome.clone()
+    }
+}
+
+fn check(name: &'static str, outcome: Result<(), String>, delay: Duration) -> Arc<dyn Readiness> {
+    Arc::new(Check { name, outcome, delay })
+}
+
+async fn get(app: &common::TestApp, uri: &str) -> axum::http::Response<Body> {
+    app.send(Request::get(uri).body(Body::empty()).unwrap()).await
+}
+
+#[tokio::test]
+async fn health_is_cheap_and_unauthenticated() {
+    let app = app();
+    let response = get(&app, "/health").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers().contains_key("x-request-id"));
+    let body = body_json(response).await;
+    assert_eq!(body["status"], "ok");
+    assert!(body["time"].as_str().unwrap().ends_with('Z'));
+}
+
+#[tokio::test]
+async fn readiness_reports_each_component() {
+    let ok = |name| check(name, Ok(()), Duration::ZERO);
+    let app =
+        app_with(HttpSettings::default(), StorageSettings::default(), vec![ok("database"), ok("storage")]);
+    let response = get(&app, "/ready").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        body_json(response).await,
+        json!({"status": "ready", "checks": {"database": "ok", "storage": "ok"}})
+    );
+
+    let settings = HttpSettings { ready_timeout: Duration::from_millis(20), ..HttpSettings::default() };
+    let app = app_with(
+        settings,
+        StorageSettings::default(),
+        vec![
+            ok("database"),
+            check("storage", Err("connection refused to 10.0.0.1".into()), Duration::ZERO),
+            check("cache", Ok(()), Duration::from_secs(5)),
+        ],
+    );
+    let response = get(&app, "/ready").await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body = body_json(response).await;
+    assert_eq!(
+        body,
+        json!({"status": "unavailable", "checks": {"database": "ok", "storage": "failed", "cache": "timeout"}})
+    );
+    assert!(!body.to_string().contains("10.0.0.1"), "failure details stay in the logs");
+}
+
+#[tokio::test]
+async fn slow_requests_time_out_but_transfers_do_not() {
+    let settings = HttpSettings {
+        request_timeout: Duration::from_millis(30),
+        ready_timeout: Duration::from_secs(5),
+        ..HttpSettings::default()
+    };
+    let app = app_with(
+        settings,
+        StorageSettings::default(),
+        vec![check("database", Ok(()), Duration::from_millis(500))],
+    );
+    let response = get(&app, "/ready").await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(response.headers().contains_key(header::RETRY_AFTER));
+    assert_eq!(code(&body_json(response).await), "timeout");
+
+    // An upload whose body trickles in for longer than the timeout still completes.
+    let token = app.register("alice").await;
+    let slow = futures::stream::unfold(0u8, |n| async move {
+        if n == 4 {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        Some((Ok::<_, std::io::Error>(axum::body::Bytes::from(vec![n; 10])), n + 1))
+    });
+    let request = Request::post("/api/v1/files?name=slow.bin")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::from_stream(slow))
+        .unwrap();
+    assert_eq!(app.send(request).await.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn request_ids_are_echoed_or_generated() {
+    let app = app();
+    let response = app
+        .send(Request::get("/health").header("x-request-id", "abc-123").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(response.headers()["x-request-id"], "abc-123");
+
+    let response = app
+        .send(Request::get("/api/v1/me").header("x-request-id", "bad id\t!").body(Body::empty()).unwrap())
+        .await;
+    let id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(id.len(), 27, "a fresh KSUID replaces an unusable id");
+    let body = body_json(response).await;
+    assert_eq!(body["error"]["request_id"], id.as_str());
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_json() {
+    let app = app();
+    let response = get(&app, "/api/v1/nothing/here").await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(code(&body_json(response).await), "not_found");
+    let response = app.send(Request::put("/api/v1/me").body(Body::empty()).unwrap()).await;
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(code(&body_json(response).await), "method_not_allowed");
+}
+
+#[tokio::test]
+async fn cors_is_off_by_default_and_on_for_listed_origins() {
+    let preflight = || {
+        Request::builder()
+            .method(Method::OPTIONS)
+            .uri("/api/v1/me")
+            .header(header::ORIGIN, "https://app.example.com")
+            .header(header::ACCESS_CONTROL_REQUEST_METHOD, "GET")
+            .header(header::ACCESS_CONTROL_REQUEST_HEADERS, "authorization")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let app = app();
+    let response = app.send(preflight()).await;
+    assert!(!response.headers().contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN));
+
+    let settings =
+        HttpSettings { cors_origins: vec!["https://app.example.com".into()], ..HttpSettings::default() };
+    let app = app_with(settings, StorageSettings::default(), Vec::new());
+    let response = app.send(preflight()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "https://app.example.com");
+    let request = Request::get("/health")
+        .header(header::ORIGIN, "https://evil.example.com")
+        .body(Body::empty())
+        .unwrap();
+    let response = app.send(request).await;
+    assert!(!response.headers().contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN));
+}
+
+#[tokio::test]
+async fn metrics_expose_the_expected_series() {
+    let app = app();
+    let token = app.register("alice").await;
+    let id = app.upload_ok(&token, "$", "a.txt", b"hello").await;
+    for _ in 0..2 {
+        let response = app.download(&token, &id, &[]).await;
+        assert_eq!(body_bytes(response).await, &b"hello"[..]);
+    }
+    app.get("/api/v1/files/nope", &token).await;
+    app.get(&format!("/api/v1/files/{id}"), &token).await;
+
+    let response = get(&app, "/metrics").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/plain; version=0.0.4")
+    );
+    let text = String::from_utf8(body_bytes(response).await.to_vec()).unwrap();
+    for expected in [
+        "drip_http_requests_total{method=\"POST\",route=\"/api/v1/users\",status=\"2xx\"} 1",
+        "drip_http_requests_total{method=\"GET\",route=\"/api/v1/files/{id}\",status=\"4xx\"} 1",
+        "drip_http_requests_total{method=\"GET\",route=\"/api/v1/files/{id}\",status=\"2xx\"} 1",
+        "drip_http_requests_total{method=\"GET\",route=\"/api/v1/files/{id}/content\",status=\"2xx\"} 2",
+        "drip_http_request_duration_seconds_bucket{method=\"POST\",route=\"/api/v1/files\",status=\"2xx\",le=\"+Inf\"} 1",
+        "# TYPE drip_http_request_duration_seconds histogram",
+        "drip_store_duration_seconds_count{outcome=\"ok\"} 1",
+        "drip_download_duration_seconds_count{outcome=\"ok\"} 2",
+        "drip_bytes_in_total 5",
+        "drip_bytes_out_total 10",
+        "drip_cache_hits_total 1",
+        "drip_cache_misses_total 1",
+        "drip_transfers_in_flight 0",
+        "drip_event_connections 0",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+    }
+    assert!(!text.contains(&id), "ids never become labels");
+}
+
+#[tokio::test]
+async fn metrics_can_require_a_token() {
+    let settings = HttpSettings { metrics_token: Some("s3cret".into()), ..HttpSettings::default() };
+    let app = app_with(settings, StorageSettings::default(), Vec::new());
+    assert_eq!(get(&app, "/metrics").await.status(), StatusCode::UNAUTHORIZED);
+    let request =
+        Request::get("/metrics").header(header::AUTHORIZATION, "Bearer s3cret").body(Body::empty()).unwrap();
+    assert_eq!(app.send(request).await.status(), StatusCode::OK);
+}

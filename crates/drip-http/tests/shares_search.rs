@@ -1,0 +1,119 @@
+//! Share, search and ranking routes of `/api/v1`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::{app, code};
+use serde_json::json;
+
+#[tokio::test]
+async fn shares_are_created_listed_and_withdrawn() {
+    let app = app();
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    app.register("carol").await;
+    let id = app.upload_ok(&alice, "$", "a.txt", b"hello").await;
+    let shares = format!("/api/v1/files/{id}/shares");
+
+    let (status, share) =
+        app.call(Method::POST, &shares, Some(&alice), Some(json!({"username": "bob"}))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(share["username"], "bob");
+    assert_eq!(share["shared_at"], "2024-01-01T00:00:00Z");
+
+    let (status, body) = app.get(&format!("/api/v1/files/{id}"), &bob).await;
+    assert_eq!((status, body["name"].as_str()), (StatusCode::OK, Some("a.txt")), "the sharee sees it");
+
+    let (status, list) = app.get(&shares, &alice).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["shares"].as_array().unwrap().len(), 1);
+    assert_eq!(list["shares"][0]["username"], "bob");
+
+    for (username, expected_status, expected_code) in [
+        ("bob", StatusCode::CONFLICT, "already_shared"),
+        ("nobody", StatusCode::NOT_FOUND, "user_not_found"),
+        ("not a name!", StatusCode::NOT_FOUND, "user_not_found"),
+        ("alice", StatusCode::BAD_REQUEST, "self_share"),
+    ] {
+        let (status, body) =
+            app.call(Method::POST, &shares, Some(&alice), Some(json!({"username": username}))).await;
+        assert_eq!((status, code(&body)), (expected_status, expected_code), "{username}");
+    }
+    let (status, body) =
+        app.call(Method::POST, &shares, Some(&bob), Some(json!({"username": "carol"}))).await;
+    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"));
+    let (status, body) = app.get(&shares, &bob).await;
+    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"));
+
+    let (status, body) = app.call(Method::DELETE, &format!("{shares}/carol"), Some(&alice), None).await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_shared"));
+    let (status, _) = app.call(Method::DELETE, &format!("{shares}/bob"), Some(&alice), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = app.get(&format!("/api/v1/files/{id}"), &bob).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "withdrawn");
+}
+
+#[tokio::test]
+async fn search_finds_lines_in_visible_files() {
+    let app = app();
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    app.upload_ok(&alice, "$/notes", "todo.txt", b"buy milk\ncall bob\nmilk again\n").await;
+    app.upload_ok(&alice, "$", "other.txt", b"no match here\n").await;
+    app.upload_ok(&bob, "$", "bobs.txt", b"milk of bob\n").await;
+
+    let (status, found) = app.get("/api/v1/search?q=milk", &alice).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(found["matches"].as_array().unwrap().len(), 1, "only alice's files: {found}");
+    assert_eq!(found["matches"][0]["file"]["name"], "todo.txt");
+    assert_eq!(
+        found["matches"][0]["lines"],
+        json!([{"line_no": 1, "line": "buy milk"}, {"line_no": 3, "line": "milk again"}])
+    );
+    assert_eq!(found["timed_out"], json!([]));
+
+    let (_, found) = app.get("/api/v1/search?q=match&folder=%24%2Fnotes", &alice).await;
+    assert_eq!(found["matches"], json!([]));
+
+    let (status, body) = app.get("/api/v1/search?q=(unclosed", &alice).await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_pattern"));
+    let (status, body) = app.get(&format!("/api/v1/search?q={}", "a".repeat(2000)), &alice).await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "pattern_too_large"));
+    let (status, body) = app.get("/api/v1/search", &alice).await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_query"));
+}
+
+#[tokio::test]
+async fn top_users_rank_by_usage() {
+    let app = app();
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    app.register("carol").await;
+    app.upload_ok(&alice, "$", "a.txt", b"1").await;
+    app.upload_ok(&alice, "$", "b.txt", b"1").await;
+    app.upload_ok(&bob, "$", "c.txt", b"123456").await;
+
+    let (status, top) = app.get("/api/v1/users/top", &alice).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        top["users"],
+        json!([
+            {"username": "alice", "media_count": 2, "disk_usage": 2},
+            {"username": "bob", "media_count": 1, "disk_usage": 6},
+            {"username": "carol", "media_count": 0, "disk_usage": 0},
+        ])
+    );
+    let (_, top) = app.get("/api/v1/users/top?sort=disk_usage&order=desc&limit=1", &alice).await;
+    assert_eq!(top["users"], json!([{"username": "bob", "media_count": 1, "disk_usage": 6}]));
+    let (_, top) = app.get("/api/v1/users/top?sort=username&order=asc&limit=2", &alice).await;
+    assert_eq!(top["users"][1]["username"], "bob");
+
+    let (status, body) = app.get("/api/v1/users/top?sort=password", &alice).await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_sort"));
+    let (status, body) = app.get("/api/v1/users/top?order=sideways", &alice).await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_order"));
+    let (status, _) = app.call(Method::GET, "/api/v1/users/top", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}

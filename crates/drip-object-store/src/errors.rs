@@ -1,0 +1,143 @@
+//! Translation of object_store errors into the port's [`StorageError`] variants.
+
+use std::error::Error as StdError;
+
+use drip_core::BackendError;
+use drip_core::storage::ports::StorageError;
+use object_store::client::{HttpError, HttpErrorKind};
+
+/// What the adapter was doing when a store call failed (the context of the error).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Op {
+    Put,
+    Get,
+    Size,
+    Delete,
+}
+
+impl Op {
+    fn verb(self) -> &'static str {
+        match self {
+            Self::Put => "put",
+            Self::Get => "get",
+            Self::Size => "size of",
+            Self::Delete => "delete",
+        }
+    }
+}
+
+/// The context line of an error: `put of <key> on <backend> failed`.
+pub(crate) fn context(op: Op, key: &str, backend: &str) -> String {
+    format!("{} {key} on {backend} failed", op.verb())
+}
+
+/// Maps an object_store error to the port's variants.
+pub(crate) fn map_store_error(op: Op, key: &str, backend: &str, err: object_store::Error) -> StorageError {
+    use object_store::Error as E;
+    match err {
+        E::NotFound { .. } if !matches!(op, Op::Put) => StorageError::NotFound(key.to_owned()),
+        E::AlreadyExists { .. } => StorageError::AlreadyExists(key.to_owned()),
+        E::InvalidPath { .. } => StorageError::Invalid(format!("{key}: {err}")),
+        other => {
+            let transient = is_transient(&other);
+            let backend_error = BackendError::new(context(op, key, backend), other);
+            if transient {
+                StorageError::Unavailable(backend_error.transient())
+            } else {
+                StorageError::Other(backend_error)
+            }
+        }
+    }
+}
+
+/// Maps the failure of a task the adapter spawned (a panic or a runtime shutting down).
+pub(crate) fn map_join_error(op: Op, key: &str, backend: &str, err: tokio::task::JoinError) -> StorageError {
+    StorageError::Other(BackendError::new(context(op, key, backend), err))
+}
+
+/// Whether the error says the store is unreachable or overloaded, i.e. whether a later retry
+/// may succeed: an HTTP 5xx, 408 or 429 answer, or a connection / request / timeout failure.
+///
+/// object_store keeps its `RetryError` private; what it exposes is the source chain: the
+/// transport failure as [`HttpError`] (public), and the HTTP status only in the text of the
+/// innermost error (`Server returned non-2xx status code: 503 Service Unavailable: ...`).
+/// The status is therefore read from that text; `tests/gcs.rs` pins the behaviour against
+/// the GCS test double so that an object_store upgrade changing the text fails loudly.
+pub(crate) fn is_transient(err: &(dyn StdError + 'static)) -> bool {
+    let mut current = Some(err);
+    while let Some(error) = current {
+        if let Some(http) = error.downcast_ref::<HttpError>() {
+            return matches!(
+                http.kind(),
+                HttpErrorKind::Connect
+                    | HttpErrorKind::Request
+                    | HttpErrorKind::Timeout
+                    | HttpErrorKind::Interrupted
+            );
+        }
+        if let Some(status) = status_in_text(&error.to_string()) {
+            return status >= 500 || status == 408 || status == 429;
+        }
+        current = error.source();
+    }
+    false
+}
+
+/// The HTTP status at the start of object_store's `RequestError::Status` text.
+fn status_in_text(text: &str) -> Option<u16> {
+    const MARKER: &str = "Server returned non-2xx status code: ";
+    let rest = text.strip_prefix(MARKER)?;
+    let digits = rest.get(..3)?;
+    digits.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{0}")]
+    struct Text(&'static str);
+
+    fn generic(source: impl StdError + Send + Sync + 'static) -> object_store::Error {
+        object_store::Error::Generic { store: "GCS", source: Box::new(source) }
+    }
+
+    #[test]
+    fn statuses_read_from_text() {
+        assert_eq!(
+            status_in_text("Server returned non-2xx status code: 503 Service Unavailable: x"),
+            Some(503)
+        );
+        assert_eq!(status_in_text("Server returned non-2xx status code: 429 Too Many Requests: "), Some(429));
+        assert_eq!(status_in_text("something else 503"), None);
+    }
+
+    #[test]
+    fn transient_statuses() {
+        let unavailable = Text("Server returned non-2xx status code: 503 Service Unavailable: busy");
+        assert!(is_transient(&generic(unavailable)));
+        let bad_request = Text("Server returned non-2xx status code: 400 Bad Request: no");
+        assert!(!is_transient(&generic(bad_request)));
+        assert!(!is_transient(&generic(Text("disk full"))));
+    }
+
+    #[test]
+    fn mapping() {
+        let not_found = object_store::Error::NotFound { path: "k".into(), source: Box::new(Text("gone")) };
+        assert!(
+            matches!(map_store_error(Op::Get, "k", "memory", not_found), StorageError::NotFound(k) if k == "k")
+        );
+        let not_found =
+            object_store::Error::NotFound { path: "k".into(), source: Box::new(Text("no such upload")) };
+        assert!(matches!(map_store_error(Op::Put, "k", "gcs", not_found), StorageError::Other(_)));
+        let busy = generic(Text("Server returned non-2xx status code: 503 Service Unavailable: busy"));
+        match map_store_error(Op::Put, "k", "gcs bucket b", busy) {
+            StorageError::Unavailable(e) => {
+                assert!(e.is_transient());
+                assert_eq!(e.context(), "put k on gcs bucket b failed");
+            }
+            other => panic!("expected unavailable, got {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,328 @@
+//! Drip's facade: a [`Config`] in, wired services out. Other services embed Drip through
+//! this crate; it is the only place that maps configuration to adapters (one exhaustive
+//! `match` per port in [`Drip::build`]).
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use drip::{Config, DatabaseConfig, Drip, StorageConfig};
+//! use drip_core::accounts::model::RegisterRequest;
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let mut config = Config::embedded(dir.path()).unwrap();
+//! config.database = DatabaseConfig::Memory;
+//! config.storage = StorageConfig::Memory;
+//! let drip = Drip::build(&config).await.unwrap();
+//! let session = drip
+//!     .accounts
+//!     .register(RegisterRequest::parse("alice", "alice@example.com", "correct horse").unwrap())
+//!     .await
+//!     .unwrap();
+//! assert_eq!(session.owner.username.as_str(), "alice");
+//! # });
+//! ```
+
+pub mod config;
+pub mod secrets;
+
+use std::sync::Arc;
+
+use drip_core::accounts::ports::AccountRepository;
+use drip_core::accounts::{AccountPorts, AccountService, SessionSettings};
+use drip_core::clock::SystemClock;
+use drip_core::events::Hub;
+use drip_core::storage::model::StorageKey;
+use drip_core::storage::ports::{MediaRepository, StorageProvider};
+use drip_core::storage::{StoragePorts, StorageService, StorageSettings};
+use drip_core::{Ksuid, MediaId, UserId};
+
+pub use config::{Config, ConfigError, DatabaseConfig, GcsCredentials, Secret, StorageConfig};
+pub use secrets::{Secrets, SecretsError};
+
+/// Why Drip could not be wired.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// Secrets are missing or unreadable.
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+    /// The database could not be opened or migrated.
+    #[error("cannot open the {0} database: {1}")]
+    Database(&'static str, String),
+    /// The object store could not be configured.
+    #[error("cannot configure the {0} object store: {1}")]
+    Storage(&'static str, String),
+    /// A credential adapter refused its configuration.
+    #[error("invalid credentials configuration: {0}")]
+    Credentials(String),
+    /// The configuration asks for an adapter compiled out of this build.
+    #[error("this build has no {0} support (cargo feature {1} is off)")]
+    NotCompiled(&'static str, &'static str),
+    /// The data directory could not be created.
+    #[error("cannot create the data directory: {0}")]
+    DataDir(#[source] std::io::Error),
+}
+
+/// Which adapters were chosen, for the startup banner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wiring {
+    /// e.g. `sqlite .drip/drip.db`.
+    pub database: String,
+    /// e.g. `local disk .drip/objects`.
+    pub storage: String,
+    /// Secrets files generated on this start.
+    pub generated_secrets: Vec<std::path::PathBuf>,
+}
+
+/// The wired services.
+#[derive(Clone)]
+pub struct Drip {
+    /// Accounts use cases.
+    pub accounts: AccountService,
+    /// Storage use cases.
+    pub storage: StorageService,
+    /// The in-process event hub (also the services' notifier).
+    pub hub: Hub,
+    /// What was chosen.
+    pub wiring: Wiring,
+    probe: Probe,
+}
+
+impl std::fmt::Debug for Drip {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Drip").field("wiring", &self.wiring).finish_non_exhaustive()
+    }
+}
+
+/// Handles used by readiness checks.
+#[derive(Clone)]
+struct Probe {
+    accounts: Arc<dyn AccountRepository>,
+    storage: Arc<dyn StorageProvider>,
+}
+
+/// Repositories chosen by the configuration, and how to migrate them.
+struct Repositories {
+    accounts: Arc<dyn AccountRepository>,
+    media: Arc<dyn MediaRepository>,
+    label: String,
+}
+
+impl Drip {
+    /// Opens (and migrates) the configured database and object store and wires the
+    /// services. With embedded settings, creates the data directory and first-run secrets.
+    ///
+    /// # Errors
+    /// [`BuildError`] naming the part that failed.
+    pub async fn build(config: &Config) -> Result<Self, BuildError> {
+        if config.is_embedded() {
+            std::fs::create_dir_all(&config.data_dir).map_err(BuildError::DataDir)?;
+        }
+        let secrets = secrets::provide(config)?;
+        let repositories = open_database(&config.database).await?;
+        let (storage, storage_label) = open_storage(config)?;
+        let tokens = drip_auth::JwtTokenIssuer::new(
+            drip_auth::JwtSecret::new(secrets.jwt_secret.expose().as_bytes().to_vec())
+                .map_err(|e| BuildError::Credentials(e.to_string()))?,
+        );
+        let hasher = hasher().await?;
+        let keys = key_wrapper(&secrets, config.current_master_key.as_deref())?;
+        let hub = Hub::new();
+        let clock = Arc::new(SystemClock);
+        let accounts = AccountService::new(
+            AccountPorts {
+                accounts: Arc::clone(&repositories.accounts),
+                hasher: Arc::new(hasher),
+                tokens: Arc::new(tokens),
+                clock: clock.clone(),
+            },
+            SessionSettings {
+                access_ttl: chrono_duration(config.access_ttl),
+                refresh_ttl: chrono_duration(config.refresh_ttl),
+            },
+        );
+        let storage_service = StorageService::new(
+            StoragePorts {
+                media: repositories.media,
+                accounts: Arc::clone(&repositories.accounts),
+                storage: Arc::clone(&storage),
+                keys: Arc::new(keys),
+                notifier: Arc::new(hub.clone()),
+                clock,
+            },
+            StorageSettings {
+                max_upload_bytes: config.max_upload_bytes,
+                max_concurrent_transfers: config.max_concurrent_transfers,
+                transfer_wait: config.transfer_wait,
+                cache_max_bytes: config.cache_max_bytes,
+                cache_max_entry_bytes: config.cache_max_entry_bytes,
+                ..StorageSettings::default()
+            },
+        );
+        Ok(Self {
+            accounts,
+            storage: storage_service,
+            hub,
+            wiring: Wiring {
+                database: repositories.label,
+                storage: storage_label,
+                generated_secrets: secrets.generated,
+            },
+            probe: Probe { accounts: repositories.accounts, storage },
+        })
+    }
+
+    /// Checks that the database and the object store answer (one cheap round trip each);
+    /// answers `(component, result)` pairs.
+    pub async fn check_ready(&self) -> Vec<(&'static str, Result<(), String>)> {
+        let nobody = UserId::from_ksuid(Ksuid::from_parts(chrono_epoch(), [0; 16]));
+        let database = self.probe.accounts.find_owner(&nobody).await.map(|_| ()).map_err(|e| e.to_string());
+        let key = StorageKey::new(
+            MediaId::from_ksuid(Ksuid::from_parts(chrono_epoch(), [0; 16])),
+            chrono_epoch(),
+            &probe_name(),
+        );
+        let storage = self.probe.storage.size(&key).await.map(|_| ()).map_err(|e| e.to_string());
+        vec![("database", database), ("storage", storage)]
+    }
+}
+
+fn chrono_epoch() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::UNIX_EPOCH
+}
+
+fn probe_name() -> drip_core::storage::model::FileName {
+    // A constant, valid name: parsing cannot fail.
+    #[allow(clippy::expect_used)]
+    drip_core::storage::model::FileName::parse("readiness-probe").expect("valid constant name")
+}
+
+fn chrono_duration(d: std::time::Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+async fn hasher() -> Result<drip_auth::Argon2PasswordHasher, BuildError> {
+    // Computing the reference hash for dummy verification takes about one login's time.
+    tokio::task::spawn_blocking(|| drip_auth::Argon2PasswordHasher::new(drip_auth::Argon2Cost::default()))
+        .await
+        .map_err(|e| BuildError::Credentials(e.to_string()))?
+        .map_err(|e| BuildError::Credentials(e.to_string()))
+}
+
+fn key_wrapper(secrets: &Secrets, current: Option<&str>) -> Result<drip_auth::LocalKeyWrapper, BuildError> {
+    let keys = secrets
+        .master_keys
+        .iter()
+        .map(|(id, key)| drip_auth::MasterKey::from_base64(id, key.expose()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| BuildError::Credentials(format!("master key: {e}")))?;
+    let current = match current {
+        Some(id) => id.to_owned(),
+        None => keys
+            .last()
+            .map(|k| k.id().to_owned())
+            .ok_or_else(|| BuildError::Credentials("no master key".into()))?,
+    };
+    drip_auth::LocalKeyWrapper::from_keys(keys, &current).map_err(|e| BuildError::Credentials(e.to_string()))
+}
+
+async fn open_database(config: &DatabaseConfig) -> Result<Repositories, BuildError> {
+    match config {
+        DatabaseConfig::Sqlite { path } => open_sqlite(path).await,
+        DatabaseConfig::Postgres { url, pool_size } => open_postgres(url, *pool_size).await,
+        DatabaseConfig::Memory => {
+            let store = drip_mock::MemoryRepositories::new();
+            Ok(Repositories {
+                accounts: Arc::new(store.accounts()),
+                media: Arc::new(store.media()),
+                label: "memory (lost on exit)".into(),
+            })
+        }
+    }
+}
+
+#[cfg(feature = "sqlite")]
+async fn open_sqlite(path: &std::path::Path) -> Result<Repositories, BuildError> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(BuildError::DataDir)?;
+    }
+    let location =
+        path.to_str().ok_or_else(|| BuildError::Database("sqlite", "the path is not UTF-8".into()))?;
+    let repos = drip_sqlite::SqliteRepositories::open(location)
+        .await
+        .map_err(|e| BuildError::Database("sqlite", e.to_string()))?;
+    Ok(Repositories {
+        accounts: Arc::new(repos.clone()),
+        media: Arc::new(repos),
+        label: format!("sqlite {}", path.display()),
+    })
+}
+
+#[cfg(not(feature = "sqlite"))]
+async fn open_sqlite(_path: &std::path::Path) -> Result<Repositories, BuildError> {
+    Err(BuildError::NotCompiled("SQLite", "sqlite"))
+}
+
+#[cfg(feature = "postgres")]
+async fn open_postgres(url: &Secret, pool_size: u32) -> Result<Repositories, BuildError> {
+    let repos = drip_postgres::PgRepositories::connect(url.expose(), pool_size)
+        .await
+        .map_err(|e| BuildError::Database("postgres", e.to_string()))?;
+    repos.migrate().await.map_err(|e| BuildError::Database("postgres", e.to_string()))?;
+    Ok(Repositories { accounts: Arc::new(repos.clone()), media: Arc::new(repos), label: "postgres".into() })
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn open_postgres(_url: &Secret, _pool_size: u32) -> Result<Repositories, BuildError> {
+    Err(BuildError::NotCompiled("PostgreSQL", "postgres"))
+}
+
+#[cfg(feature = "object-store")]
+fn open_storage(config: &Config) -> Result<(Arc<dyn StorageProvider>, String), BuildError> {
+    use base64::Engine as _;
+    use drip_object_store::{GcsConfig, ObjectStoreProvider, UploadSettings};
+    let uploads =
+        UploadSettings { part_size: config.upload.part_size, concurrency: config.upload.concurrency };
+    let (provider, label) = match &config.storage {
+        StorageConfig::Local { path } => (
+            ObjectStoreProvider::local(path).map_err(|e| BuildError::Storage("local", e.to_string()))?,
+            format!("local disk {}", path.display()),
+        ),
+        StorageConfig::Gcs { bucket, prefix, credentials, base_url } => {
+            let credentials = match credentials {
+                GcsCredentials::File(path) => drip_object_store::GcsCredentials::File(path.clone()),
+                GcsCredentials::Base64(text) => {
+                    let json = base64::engine::general_purpose::STANDARD
+                        .decode(text.expose().trim())
+                        .ok()
+                        .and_then(|bytes| String::from_utf8(bytes).ok())
+                        .ok_or_else(|| {
+                            BuildError::Storage("gcs", "the credentials are not base64 of UTF-8 JSON".into())
+                        })?;
+                    drip_object_store::GcsCredentials::Json(json)
+                }
+            };
+            let mut gcs = GcsConfig::new(bucket.clone(), credentials);
+            gcs.prefix = prefix.clone();
+            gcs.base_url = base_url.clone();
+            (
+                ObjectStoreProvider::gcs(&gcs).map_err(|e| BuildError::Storage("gcs", e.to_string()))?,
+                format!("gcs bucket {bucket}"),
+            )
+        }
+        StorageConfig::Memory => (ObjectStoreProvider::memory(), "memory (lost on exit)".to_owned()),
+    };
+    let provider =
+        provider.with_uploads(uploads).map_err(|e| BuildError::Storage("object", e.to_string()))?;
+    Ok((Arc::new(provider), label))
+}
+
+#[cfg(not(feature = "object-store"))]
+fn open_storage(config: &Config) -> Result<(Arc<dyn StorageProvider>, String), BuildError> {
+    match &config.storage {
+        StorageConfig::Memory => {
+            Ok((Arc::new(drip_mock::MemoryStorage::new()), "memory (lost on exit)".into()))
+        }
+        StorageConfig::Local { .. } | StorageConfig::Gcs { .. } => {
+            Err(BuildError::NotCompiled("local disk and GCS", "object-store"))
+        }
+    }
+}

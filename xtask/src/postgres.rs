@@ -62,7 +62,8 @@ impl Cluster {
             "initdb",
             &["-D", &data.to_string_lossy(), "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8"],
         )?;
-        let options = format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", cluster.dir.display());
+        let options =
+            format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", cluster.dir.display());
         let log = cluster.dir.join("log");
         cluster.pg(
             "pg_ctl",

@@ -75,9 +75,6 @@ pub struct HttpSettings {
     /// How often a WebSocket connection is pinged and its token checked again (an
     /// expired token closes the connection with code 4001).
     pub ws_heartbeat: Duration,
-    /// How often a WebSocket connection forwards the presence changes (joins and leaves)
-    /// that happened since the last time.
-    pub presence_interval: Duration,
     /// The `Retry-After` seconds sent with 429 and 503 answers.
     pub retry_after_secs: u64,
     /// When set, `/metrics` requires `Authorization: Bearer <token>`.
@@ -95,7 +92,6 @@ impl Default for HttpSettings {
             max_transfers_per_user: 16,
             ready_timeout: Duration::from_secs(5),
             ws_heartbeat: Duration::from_secs(30),
-            presence_interval: Duration::from_millis(250),
             retry_after_secs: 1,
             metrics_token: None,
         }

@@ -23,7 +23,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 fn settings() -> HttpSettings {
-    HttpSettings { presence_interval: Duration::from_millis(10), ..HttpSettings::default() }
+    HttpSettings::default()
 }
 
 async fn serve(app: &TestApp) -> SocketAddr {

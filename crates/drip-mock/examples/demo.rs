@@ -22,7 +22,8 @@ async fn main() -> Result<()> {
     let accounts = fakes.account_service();
     let storage = fakes.storage_service(StorageSettings::default());
 
-    let alice = accounts.register(RegisterRequest::parse("alice", "alice@example.com", "correct horse")?).await?;
+    let alice =
+        accounts.register(RegisterRequest::parse("alice", "alice@example.com", "correct horse")?).await?;
     let bob = accounts.register(RegisterRequest::parse("bob", "bob@example.com", "battery staple")?).await?;
     println!("registered {} and {}", alice.owner.username, bob.owner.username);
     let session = accounts.login("alice", "correct horse").await?;
@@ -59,7 +60,8 @@ async fn main() -> Result<()> {
         println!("folder $/{}: {} files, {} bytes", folder.name, folder.file_count, folder.total_size);
     }
 
-    let notes = storage.list_folder(&me.user_id, &FolderPath::parse("$/notes")?, &PageRequest::default()).await?;
+    let notes =
+        storage.list_folder(&me.user_id, &FolderPath::parse("$/notes")?, &PageRequest::default()).await?;
     let todo = notes.files.first().ok_or("todo.txt is missing")?;
     storage.share(&me.user_id, &todo.id(), &Username::parse("bob")?).await?;
     for event in fakes.notifier.events_for(&bob.owner.id) {

@@ -308,11 +308,17 @@ fn parse_master_keys(list: &str) -> Result<Vec<(String, Secret)>, ConfigError> {
         .collect()
 }
 
+/// `DRIP_` variables read by the binary itself (logging), not configuration keys.
+const NOT_CONFIGURATION: [&str; 2] = ["DRIP_LOG", "DRIP_LOG_FORMAT"];
+
 /// Sets `DRIP_A__B=value` into `doc[a][b]`, the value read as a TOML scalar when it is one
 /// (numbers, booleans, arrays) and as a string otherwise.
 fn apply_env(doc: &mut toml::Table, env: &BTreeMap<String, String>) -> Result<(), ConfigError> {
     for (name, value) in env {
         let Some(path) = name.strip_prefix("DRIP_") else { continue };
+        if NOT_CONFIGURATION.contains(&name.as_str()) {
+            continue;
+        }
         let keys: Vec<String> = path.split("__").map(str::to_ascii_lowercase).collect();
         if keys.iter().any(String::is_empty) {
             return Err(invalid(&format!("malformed variable name {name}")));
@@ -488,6 +494,12 @@ mod tests {
             let err = Config::load(None, &env(&pairs)).unwrap_err();
             assert!(matches!(err, ConfigError::Invalid(_)), "{pairs:?}: {err}");
         }
+    }
+
+    #[test]
+    fn logging_variables_are_not_configuration() {
+        let c = Config::load(None, &env(&[("DRIP_LOG", "warn"), ("DRIP_LOG_FORMAT", "json")]));
+        assert!(c.is_ok());
     }
 
     #[test]

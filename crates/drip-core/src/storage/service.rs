@@ -503,6 +503,22 @@ impl StorageService {
         self.relocate(&media, media.folder(), name).await
     }
 
+    /// Moves and renames a file in one step (creator only): the target folder and name are
+    /// checked and taken atomically.
+    ///
+    /// # Errors
+    /// See [`ChangeError`].
+    pub async fn relocate_to(
+        &self,
+        user: &UserId,
+        id: &MediaId,
+        folder: &FolderPath,
+        name: &FileName,
+    ) -> Result<Media, ChangeError> {
+        let media = self.creators_media(user, id).await?;
+        self.relocate(&media, folder, name).await
+    }
+
     async fn relocate(
         &self,
         media: &Media,

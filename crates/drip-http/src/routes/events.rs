@@ -18,8 +18,7 @@ use bytes::Bytes;
 use drip_core::MediaId;
 use drip_core::accounts::error::AuthError;
 use drip_core::accounts::model::Username;
-use drip_core::events::{Event, PresenceChange, PresenceEntry};
-use futures::FutureExt as _;
+use drip_core::events::{Event, HubMessage, PresenceChange, PresenceEntry};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::IntoParams;
@@ -107,41 +106,26 @@ async fn run(state: AppState, user: AuthUser, token: String, mut socket: WebSock
     let minimum = std::time::Duration::from_millis(10);
     let period = state.settings().ws_heartbeat.max(minimum);
     let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-    let mut presence = tokio::time::interval(state.settings().presence_interval.max(minimum));
-    presence.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            event = subscription.next_event() => {
-                let Some(event) = event else { break };
-                if send(&mut socket, &event_frame(&event)).await.is_err() {
-                    break;
-                }
-            }
-            _ = presence.tick() => {
-                // `HubSubscription` waits for events and for presence changes through two
-                // `&mut self` methods, so one connection cannot await both at once: the
-                // presence changes that arrived since the last tick are drained instead
-                // (receiving is cancel-safe, nothing is lost).
-                let mut closed = false;
-                while let Some(change) = subscription.next_presence().now_or_never() {
-                    let Some(change) = change else {
-                        closed = true;
+            message = subscription.next() => match message {
+                None => break,
+                Some(HubMessage::Event(event)) => {
+                    if send(&mut socket, &event_frame(&event)).await.is_err() {
                         break;
-                    };
+                    }
+                }
+                Some(HubMessage::Presence(change)) => {
                     // The state sent on connect already counts this connection.
                     if own_join_pending && matches!(&change, PresenceChange::Join(e) if e.user_id == user.id) {
                         own_join_pending = false;
                         continue;
                     }
                     if send(&mut socket, &presence_diff(&change)).await.is_err() {
-                        closed = true;
                         break;
                     }
                 }
-                if closed {
-                    break;
-                }
-            }
+            },
             message = socket.recv() => match message {
                 Some(Ok(Message::Text(text))) => {
                     if let Some(reply) = handle_push(&state, &user, text.as_str()).await

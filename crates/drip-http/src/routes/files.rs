@@ -17,9 +17,8 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use drip_core::MediaId;
 use drip_core::content::ContentError;
-use drip_core::storage::StorageService;
 use drip_core::storage::StoreRequest;
-use drip_core::storage::error::{ChangeError, StoreError};
+use drip_core::storage::error::StoreError;
 use drip_core::storage::model::{ContentType, FileName, FolderPath, Media};
 use drip_core::storage::ports::ByteStream;
 use futures::{Stream, StreamExt};
@@ -457,16 +456,21 @@ pub(crate) async fn download(
         first => first,
     };
     let content = futures::stream::iter(first).chain(content).boxed();
-    let delivery = Delivery {
+    let media = download.media;
+    let served = download.range;
+    let mut delivery = Delivery {
         inner: content,
         state: state.clone(),
         started,
+        remaining: served.end - served.start,
         finished: false,
         request_id: middleware::current().map(|c| c.id).unwrap_or_default(),
         _slot: slot,
     };
-    let media = download.media;
-    let served = download.range;
+    if delivery.remaining == 0 {
+        // hyper may never poll an empty body.
+        delivery.finish(Outcome::Ok);
+    }
     let mut response = Response::new(Body::from_stream(delivery));
     let partial = range.is_some();
     if partial {
@@ -519,6 +523,9 @@ struct Delivery {
     inner: ByteStream,
     state: AppState,
     started: Instant,
+    /// Bytes still to send: hyper stops polling once `Content-Length` bytes are out, so
+    /// success is recorded when this reaches zero, not at the end of the stream.
+    remaining: u64,
     finished: bool,
     request_id: String,
     _slot: TransferPermit,
@@ -541,6 +548,10 @@ impl Stream for Delivery {
         match this.inner.as_mut().poll_next(cx) {
             Poll::Ready(Some(Ok(bytes))) => {
                 this.state.metrics().add_bytes_out(bytes.len() as u64);
+                this.remaining = this.remaining.saturating_sub(bytes.len() as u64);
+                if this.remaining == 0 {
+                    this.finish(Outcome::Ok);
+                }
                 Poll::Ready(Some(Ok(bytes)))
             }
             Poll::Ready(Some(Err(e))) => {
@@ -595,74 +606,9 @@ pub(crate) async fn update(
         }
         (Some(folder), None) => storage.move_to(&user.id, &id, &folder).await?,
         (None, Some(name)) => storage.rename(&user.id, &id, &name).await?,
-        (Some(folder), Some(name)) => relocate(storage, &user, &id, folder, name).await?,
+        (Some(folder), Some(name)) => storage.relocate_to(&user.id, &id, &folder, &name).await?,
     };
     Ok(Json(FileDto::from(&media)))
-}
-
-/// One change the core offers.
-enum Step {
-    Move(FolderPath),
-    Rename(FileName),
-}
-
-async fn apply(
-    storage: &StorageService,
-    user: &AuthUser,
-    id: &MediaId,
-    step: &Step,
-) -> Result<Media, ChangeError> {
-    match step {
-        Step::Move(folder) => storage.move_to(&user.id, id, folder).await,
-        Step::Rename(name) => storage.rename(&user.id, id, name).await,
-    }
-}
-
-/// Moves and renames at once. The core changes folder and name separately, so this takes
-/// two steps, in the order whose intermediate place is free, and undoes the first step if
-/// the second fails.
-async fn relocate(
-    storage: &StorageService,
-    user: &AuthUser,
-    id: &MediaId,
-    folder: FolderPath,
-    name: FileName,
-) -> Result<Media, ChangeError> {
-    let current = storage.info(&user.id, id).await.map_err(|e| match e {
-        drip_core::storage::error::LookupError::NotFound => ChangeError::NotFound,
-        drip_core::storage::error::LookupError::Backend(b) => ChangeError::Backend(b),
-    })?;
-    if current.folder() == &folder {
-        return storage.rename(&user.id, id, &name).await;
-    }
-    if current.name() == &name {
-        return storage.move_to(&user.id, id, &folder).await;
-    }
-    let orders = [
-        (Step::Move(folder.clone()), Step::Rename(name.clone()), Step::Move(current.folder().clone())),
-        (Step::Rename(name), Step::Move(folder), Step::Rename(current.name().clone())),
-    ];
-    let mut last = ChangeError::AlreadyExists;
-    for (first, second, undo) in &orders {
-        match apply(storage, user, id, first).await {
-            Ok(_) => {}
-            Err(ChangeError::AlreadyExists) => {
-                last = ChangeError::AlreadyExists;
-                continue;
-            }
-            Err(e) => return Err(e),
-        }
-        return match apply(storage, user, id, second).await {
-            Ok(media) => Ok(media),
-            Err(e) => {
-                if let Err(undo_error) = apply(storage, user, id, undo).await {
-                    tracing::error!(%id, error = %undo_error, "could not undo half of a move and rename");
-                }
-                Err(e)
-            }
-        };
-    }
-    Err(last)
 }
 
 /// Deletes a file (creator only): its content, metadata and shares.

@@ -126,15 +126,23 @@ fn attributes(settings: &CookieSettings, path: &str) -> String {
     text
 }
 
-/// Session cookies (no `Max-Age`: they end with the browser session, and the tokens
-/// inside expire on their own).
+/// Session cookies, each living as long as the token inside it (`Max-Age` from the
+/// service's own issue and expiry times, so no clock of this layer is involved).
 fn session_cookies(settings: &CookieSettings, session: &Session) -> [String; 2] {
+    let seconds = |until: chrono::DateTime<chrono::Utc>| (until - session.issued_at).num_seconds().max(0);
     [
-        format!("{}={}; {}", settings.access_name, session.access_token.as_str(), attributes(settings, "/")),
         format!(
-            "{}={}; {}",
+            "{}={}; Max-Age={}; {}",
+            settings.access_name,
+            session.access_token.as_str(),
+            seconds(session.access_expires_at),
+            attributes(settings, "/")
+        ),
+        format!(
+            "{}={}; Max-Age={}; {}",
             settings.refresh_name,
             session.refresh_token.expose(),
+            seconds(session.refresh_expires_at),
             attributes(settings, REFRESH_COOKIE_PATH)
         ),
     ]

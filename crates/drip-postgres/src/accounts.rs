@@ -1,0 +1,156 @@
+//! [`AccountRepository`] on PostgreSQL: users and hashed refresh tokens.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use drip_core::accounts::model::{Owner, RefreshTokenHash, RefreshTokenRecord, User, Username};
+use drip_core::accounts::ports::{AccountRepository, ConsumeOutcome, CreateUserError};
+use drip_core::{BackendError, TokenFamilyId, UserId};
+use sqlx::Row;
+
+use crate::PgRepositories;
+use crate::error::{backend, constraint, corrupt, violated};
+use crate::rows;
+
+#[async_trait]
+impl AccountRepository for PgRepositories {
+    async fn create_user(&self, user: &User) -> Result<(), CreateUserError> {
+        let result = sqlx::query(
+            "INSERT INTO users (id, username, username_lower, email, password_hash, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6)",
+        )
+        .bind(user.owner.id.to_string())
+        .bind(user.owner.username.as_str())
+        .bind(user.owner.username.normalized())
+        .bind(user.owner.email.as_str())
+        .bind(user.password_hash.as_str())
+        .bind(user.created_at)
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => Err(match violated(&e) {
+                Some(constraint::USERNAME_LOWER) => CreateUserError::UsernameTaken,
+                Some(constraint::USERS_PKEY) => CreateUserError::IdTaken,
+                _ => CreateUserError::Backend(backend("inserting a user", e)),
+            }),
+        }
+    }
+
+    async fn find_user_by_username(&self, username: &Username) -> Result<Option<User>, BackendError> {
+        let row = sqlx::query(
+            "SELECT id, username, email, password_hash, created_at FROM users WHERE username_lower = $1",
+        )
+        .bind(username.normalized())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| backend("finding a user by name", e))?;
+        row.as_ref().map(rows::user).transpose()
+    }
+
+    async fn find_owner(&self, id: &UserId) -> Result<Option<Owner>, BackendError> {
+        let row = sqlx::query("SELECT id, username, email FROM users WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| backend("finding a user", e))?;
+        row.as_ref().map(rows::owner).transpose()
+    }
+
+    async fn insert_refresh_token(&self, record: &RefreshTokenRecord) -> Result<(), BackendError> {
+        sqlx::query(
+            "INSERT INTO refresh_tokens \
+             (token_hash, user_id, family_id, issued_at, expires_at, used_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(record.hash.as_bytes().as_slice())
+        .bind(record.user_id.to_string())
+        .bind(record.family_id.to_string())
+        .bind(record.issued_at)
+        .bind(record.expires_at)
+        .bind(record.used_at)
+        .bind(record.revoked_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            let context = match violated(&e) {
+                Some(constraint::REFRESH_TOKENS_PKEY) => "inserting a refresh token: duplicate hash",
+                Some(constraint::REFRESH_TOKENS_USER_FKEY) => "inserting a refresh token: unknown user",
+                _ => "inserting a refresh token",
+            };
+            backend(context, e)
+        })?;
+        Ok(())
+    }
+
+    async fn consume_refresh_token(
+        &self,
+        hash: &RefreshTokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<ConsumeOutcome, BackendError> {
+        // One conditional UPDATE: of concurrent calls, the row lock lets exactly one see the
+        // token unused; the others re-check the condition after it commits and match nothing.
+        let consumed = sqlx::query(
+            "UPDATE refresh_tokens SET used_at = $2 \
+             WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2 \
+             RETURNING token_hash, user_id, family_id, issued_at, expires_at, used_at, revoked_at",
+        )
+        .bind(hash.as_bytes().as_slice())
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| backend("consuming a refresh token", e))?;
+        if let Some(row) = consumed {
+            return Ok(ConsumeOutcome::Consumed(rows::refresh_token(&row)?));
+        }
+        let stored = sqlx::query(
+            "SELECT token_hash, user_id, family_id, issued_at, expires_at, used_at, revoked_at \
+             FROM refresh_tokens WHERE token_hash = $1",
+        )
+        .bind(hash.as_bytes().as_slice())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| backend("reading a refresh token", e))?;
+        match stored {
+            Some(row) => Ok(ConsumeOutcome::Rejected(rows::refresh_token(&row)?)),
+            None => Ok(ConsumeOutcome::Unknown),
+        }
+    }
+
+    async fn revoke_token_family(
+        &self,
+        family: &TokenFamilyId,
+        at: DateTime<Utc>,
+    ) -> Result<u64, BackendError> {
+        let done = sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(family.to_string())
+        .bind(at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| backend("revoking a token family", e))?;
+        Ok(done.rows_affected())
+    }
+
+    async fn find_token_family(
+        &self,
+        hash: &RefreshTokenHash,
+    ) -> Result<Option<TokenFamilyId>, BackendError> {
+        let row = sqlx::query("SELECT family_id FROM refresh_tokens WHERE token_hash = $1")
+            .bind(hash.as_bytes().as_slice())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| backend("finding a token family", e))?;
+        let Some(row) = row else { return Ok(None) };
+        let family: String = row.try_get("family_id").map_err(|e| backend("reading a token family", e))?;
+        TokenFamilyId::parse(&family).map(Some).map_err(|e| corrupt("refresh_tokens", "family_id", e))
+    }
+
+    async fn list_owners(&self) -> Result<Vec<Owner>, BackendError> {
+        let found = sqlx::query("SELECT id, username, email FROM users ORDER BY username_lower, id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| backend("listing users", e))?;
+        found.iter().map(rows::owner).collect()
+    }
+}

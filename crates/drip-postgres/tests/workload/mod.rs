@@ -1,0 +1,188 @@
+//! A random workload over the media port and a brute-force recount of what listings must
+//! show: checks that the folder statistics maintained on every write stay exact.
+// Each test binary uses part of this module; test support panics on a broken fixture.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use drip_core::accounts::model::{Email, Owner, PasswordHash, User, Username};
+use drip_core::accounts::ports::AccountRepository;
+use drip_core::storage::model::{
+    ContentType, Digest, Envelope, FileName, FolderPath, FolderSummary, Media, MediaParts, PageRequest,
+    StorageKey, UploadedContent,
+};
+use drip_core::storage::ports::MediaRepository;
+use drip_core::{Ksuid, MediaId, UserId};
+
+/// Folders the workload uses: prefixes of each other, look-alikes and LIKE wildcards.
+pub(crate) const FOLDERS: &[&str] =
+    &["$", "$/a", "$/a/b", "$/a/b/c", "$/ab", "$/a_b", "$/a%", "$/a b", "$/x/y/z", "$/x/yz"];
+const NAMES: &[&str] = &["f", "g", "h%", "i_", "j k"];
+
+/// A deterministic generator (xorshift64*).
+pub(crate) struct Rng(pub(crate) u64);
+
+impl Rng {
+    pub(crate) fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    pub(crate) fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len())]
+    }
+}
+
+pub(crate) fn at(secs: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_709_251_200 + secs, 0).unwrap()
+}
+
+pub(crate) async fn add_users(accounts: &dyn AccountRepository, names: &[&str]) -> Vec<Owner> {
+    let mut out = Vec::new();
+    for name in names {
+        let owner = Owner {
+            id: UserId::from_ksuid(Ksuid::generate(at(0))),
+            username: Username::parse(name).unwrap(),
+            email: Email::parse(&format!("{name}@example.com")).unwrap(),
+        };
+        let user = User {
+            owner: owner.clone(),
+            password_hash: PasswordHash::parse("$x$y").unwrap(),
+            created_at: at(0),
+        };
+        accounts.create_user(&user).await.unwrap();
+        out.push(owner);
+    }
+    out
+}
+
+pub(crate) fn new_media(creator: UserId, folder: &str, name: &str) -> Media {
+    let id = MediaId::from_ksuid(Ksuid::generate(at(1)));
+    let name = FileName::parse(name).unwrap();
+    Media::from_parts(MediaParts {
+        id,
+        creator,
+        storage_key: StorageKey::new(id, at(1), &name),
+        content_type: ContentType::guess(&name),
+        name,
+        folder: FolderPath::parse(folder).unwrap(),
+        envelope: Envelope::new(drip_core::content::ALGORITHM, 65_536, "k1", vec![1; 60]).unwrap(),
+        metadata: serde_json::Map::new(),
+        uploaded: None,
+        created_at: at(1),
+        updated_at: at(1),
+    })
+}
+
+pub(crate) fn content(size: u64) -> UploadedContent {
+    UploadedContent { size, digest: Digest::from_bytes([5; 32]), uploaded_at: at(2) }
+}
+
+/// Runs `steps` random operations (insert, upload, re-upload, relocate, delete, share,
+/// unshare) by `users`; conflicts and misses are part of the game.
+pub(crate) async fn random_operations(
+    media: Arc<dyn MediaRepository>,
+    users: &[Owner],
+    seed: u64,
+    steps: usize,
+) {
+    let mut rng = Rng(seed);
+    let mut known: Vec<MediaId> = Vec::new();
+    for step in 0..steps {
+        let user = users[rng.below(users.len())].id;
+        let target = if known.is_empty() { None } else { Some(rng.pick(&known)) };
+        match (rng.below(10), target) {
+            (0..=2, _) | (_, None) => {
+                let m = new_media(user, rng.pick(FOLDERS), rng.pick(NAMES));
+                if media.insert(&m).await.is_ok() {
+                    known.push(m.id());
+                }
+            }
+            (3 | 4, Some(id)) => {
+                media.mark_uploaded(&id, content(1 + rng.below(1000) as u64)).await.unwrap();
+            }
+            (5, Some(id)) => {
+                let folder = FolderPath::parse(rng.pick(FOLDERS)).unwrap();
+                let name = FileName::parse(rng.pick(NAMES)).unwrap();
+                let _ = media.relocate(&id, &folder, &name, at(10 + step as i64)).await;
+            }
+            (6, Some(id)) => {
+                media.delete(&id).await.unwrap();
+                known.retain(|k| *k != id);
+            }
+            (7 | 8, Some(id)) => {
+                let _ = media.add_share(&id, &user, at(10)).await;
+            }
+            (_, Some(id)) => {
+                media.remove_share(&id, &user).await.unwrap();
+            }
+        }
+    }
+}
+
+/// Every uploaded media `user` sees, through `list_visible` (all pages).
+async fn visible(media: &dyn MediaRepository, user: &UserId) -> Vec<Media> {
+    let mut page = PageRequest::first(1000);
+    let mut out = Vec::new();
+    loop {
+        let result = media.list_visible(user, None, &page).await.unwrap();
+        out.extend(result.items);
+        match result.next {
+            Some(next) => page = PageRequest::after(1000, next),
+            None => return out,
+        }
+    }
+}
+
+/// Asserts that `list_folder` of every folder on the way to a visible media (and of the
+/// workload's folders) shows exactly the files and recursive totals a recount gives, and
+/// that there was something to see.
+pub(crate) async fn assert_listings_match_recount(media: &dyn MediaRepository, users: &[Owner]) {
+    let mut total = 0;
+    for user in users {
+        let seen = visible(media, &user.id).await;
+        total += seen.len();
+        let mut folders: Vec<FolderPath> = FOLDERS.iter().map(|f| FolderPath::parse(f).unwrap()).collect();
+        for m in &seen {
+            let mut folder = Some(m.folder().clone());
+            while let Some(f) = folder {
+                folder = f.parent();
+                folders.push(f);
+            }
+        }
+        folders.sort();
+        folders.dedup();
+        for folder in folders {
+            let mut files: Vec<&Media> = seen.iter().filter(|m| m.folder() == &folder).collect();
+            files.sort_by(|a, b| (a.name(), a.id()).cmp(&(b.name(), b.id())));
+            let expected_files: Vec<MediaId> = files.iter().map(|m| m.id()).collect();
+            let mut totals: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+            for m in &seen {
+                if let Some(child) = folder.child_towards(m.folder()) {
+                    let entry = totals.entry(child.to_owned()).or_default();
+                    entry.0 += 1;
+                    entry.1 += m.size();
+                }
+            }
+            let expected_folders: Vec<FolderSummary> = totals
+                .into_iter()
+                .map(|(name, (file_count, total_size))| FolderSummary {
+                    name: FileName::parse(&name).unwrap(),
+                    file_count,
+                    total_size,
+                })
+                .collect();
+            let listing = media.list_folder(&user.id, &folder, &PageRequest::default()).await.unwrap();
+            let listed: Vec<MediaId> = listing.files.iter().map(Media::id).collect();
+            assert_eq!(listed, expected_files, "files of {folder} for {}", user.username);
+            assert_eq!(listing.folders, expected_folders, "subfolders of {folder} for {}", user.username);
+        }
+    }
+    assert!(total >= 10, "the workload left too little to check ({total} visible media)");
+}

@@ -1,0 +1,99 @@
+//! Changes to the per-user folder statistics (`folder_stats`) that a write to one media
+//! causes: which (parent, name) rows move, and by how much.
+
+use drip_core::storage::model::FolderPath;
+
+/// A change of one `folder_stats` row: the folder `parent/name` gains `count` files of
+/// `size` bytes in total (negative to remove).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FolderDelta {
+    pub(crate) parent: String,
+    pub(crate) name: String,
+    pub(crate) count: i64,
+    pub(crate) size: i64,
+}
+
+/// Every folder that holds `folder` (itself included), as (parent, name) pairs from the
+/// top: `$/a/b` gives `($, a)` and `($/a, b)`; `$` gives nothing (files directly in the
+/// root are no subfolder's).
+fn ancestors(folder: &FolderPath) -> Vec<(String, String)> {
+    let mut out = Vec::with_capacity(folder.depth());
+    let mut parent = String::from("$");
+    for segment in folder.segments() {
+        out.push((parent.clone(), segment.to_owned()));
+        parent.push('/');
+        parent.push_str(segment);
+    }
+    out
+}
+
+/// The deltas of adding (`count = 1`) or removing (`count = -1`) one file of `size` bytes
+/// in `folder`, or of changing its size (`count = 0`).
+pub(crate) fn file_deltas(folder: &FolderPath, count: i64, size: i64) -> Vec<FolderDelta> {
+    if count == 0 && size == 0 {
+        return Vec::new();
+    }
+    ancestors(folder).into_iter().map(|(parent, name)| FolderDelta { parent, name, count, size }).collect()
+}
+
+/// The deltas of moving one file of `size` bytes from `from` to `to`: folders that hold
+/// both are untouched. Sorted by (parent, name), the order in which rows are locked.
+pub(crate) fn move_deltas(from: &FolderPath, to: &FolderPath, size: i64) -> Vec<FolderDelta> {
+    let old = ancestors(from);
+    let new = ancestors(to);
+    let mut out: Vec<FolderDelta> = old
+        .iter()
+        .filter(|key| !new.contains(key))
+        .map(|(parent, name)| FolderDelta {
+            parent: parent.clone(),
+            name: name.clone(),
+            count: -1,
+            size: -size,
+        })
+        .chain(new.iter().filter(|key| !old.contains(key)).map(|(parent, name)| FolderDelta {
+            parent: parent.clone(),
+            name: name.clone(),
+            count: 1,
+            size,
+        }))
+        .collect();
+    out.sort_by(|a, b| (&a.parent, &a.name).cmp(&(&b.parent, &b.name)));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path(text: &str) -> FolderPath {
+        FolderPath::parse(text).unwrap()
+    }
+
+    #[test]
+    fn ancestors_from_the_top() {
+        assert!(ancestors(&FolderPath::root()).is_empty());
+        assert_eq!(
+            ancestors(&path("$/a/b c/%_")),
+            vec![
+                ("$".to_owned(), "a".to_owned()),
+                ("$/a".to_owned(), "b c".to_owned()),
+                ("$/a/b c".to_owned(), "%_".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn moves_touch_only_differing_folders() {
+        let deltas = move_deltas(&path("$/a/b/c"), &path("$/a/x"), 7);
+        let keys: Vec<_> = deltas.iter().map(|d| (d.parent.as_str(), d.name.as_str(), d.count)).collect();
+        assert_eq!(keys, vec![("$/a", "b", -1), ("$/a", "x", 1), ("$/a/b", "c", -1)]);
+        assert!(move_deltas(&path("$/a"), &path("$/a"), 7).is_empty());
+        assert_eq!(move_deltas(&FolderPath::root(), &path("$/q"), 3).len(), 1);
+    }
+
+    #[test]
+    fn no_change_no_delta() {
+        assert!(file_deltas(&path("$/a"), 0, 0).is_empty());
+        assert_eq!(file_deltas(&path("$/a"), 0, 5)[0].size, 5);
+    }
+}

@@ -1,0 +1,18 @@
+//! The shared repository conformance suite (`drip-testkit`) against SQLite: every scenario
+//! on a fresh database file in a temporary directory.
+
+use std::sync::Arc;
+
+use drip_sqlite::SqliteRepositories;
+use drip_testkit::repository::Repos;
+
+async fn setup() -> Repos {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let file = dir.path().join("drip.db");
+    let repos =
+        SqliteRepositories::open(file.to_str().expect("a utf-8 temp path")).await.expect("opening sqlite");
+    let repos = Arc::new(repos);
+    Repos { accounts: repos.clone(), media: repos, guard: Some(Box::new(dir)) }
+}
+
+drip_testkit::repository_conformance!(setup);

@@ -1,0 +1,161 @@
+//! SQLite-specific checks beyond the conformance suite: opening and migrating, connection
+//! settings, corrupt rows, query plans, and folder statistics under random and concurrent
+//! writes.
+
+mod workload;
+
+use std::sync::Arc;
+
+use drip_core::accounts::ports::AccountRepository;
+use drip_core::storage::ports::MediaRepository;
+use drip_sqlite::SqliteRepositories;
+use sqlx::Row;
+
+async fn open_in(dir: &tempfile::TempDir) -> SqliteRepositories {
+    let file = dir.path().join("drip.db");
+    SqliteRepositories::open(file.to_str().expect("a utf-8 temp path")).await.expect("opening sqlite")
+}
+
+#[tokio::test]
+async fn open_creates_the_file_and_migrations_are_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = open_in(&dir).await;
+    assert!(dir.path().join("drip.db").exists());
+    first.migrate().await.expect("migrating again");
+    workload::add_users(&first, &["alice"]).await;
+    first.pool().close().await;
+
+    let again = open_in(&dir).await;
+    assert_eq!(again.list_owners().await.unwrap().len(), 1, "reopening keeps the data");
+    let applied: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations").fetch_one(again.pool()).await.unwrap();
+    assert_eq!(applied, drip_sqlite::MIGRATOR.iter().count() as i64);
+}
+
+#[tokio::test]
+async fn open_accepts_urls_and_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("by-url.db").display());
+    let by_url = SqliteRepositories::open(&url).await.expect("opening by url");
+    workload::add_users(&by_url, &["alice"]).await;
+    assert!(dir.path().join("by-url.db").exists());
+
+    let memory = SqliteRepositories::open("sqlite::memory:").await.expect("opening in memory");
+    workload::add_users(&memory, &["bob"]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert_eq!(memory.list_owners().await.unwrap().len(), 1, "the in-memory database persists");
+}
+
+#[tokio::test]
+async fn connections_use_wal_foreign_keys_and_a_busy_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let repos = open_in(&dir).await;
+    let mut conn = repos.pool().acquire().await.unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut *conn).await.unwrap();
+    assert_eq!(mode, "wal");
+    let keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(&mut *conn).await.unwrap();
+    assert_eq!(keys, 1);
+    let timeout: i64 = sqlx::query_scalar("PRAGMA busy_timeout").fetch_one(&mut *conn).await.unwrap();
+    assert_eq!(timeout, drip_sqlite::BUSY_TIMEOUT.as_millis() as i64);
+}
+
+#[tokio::test]
+async fn corrupt_rows_are_backend_errors_with_context() {
+    let dir = tempfile::tempdir().unwrap();
+    let repos = open_in(&dir).await;
+    let users = workload::add_users(&repos, &["alice"]).await;
+    let media = workload::new_media(users[0].id, "$/a", "f");
+    repos.insert(&media).await.unwrap();
+
+    sqlx::query("UPDATE users SET username = 'not a name!' WHERE id = ?1")
+        .bind(users[0].id.to_string())
+        .execute(repos.pool())
+        .await
+        .unwrap();
+    let error = repos.find_owner(&users[0].id).await.expect_err("a corrupt username");
+    assert_eq!(error.context(), "corrupt row in users: invalid username");
+
+    sqlx::query("UPDATE storage_media SET storage_key = '../../etc/passwd' WHERE id = ?1")
+        .bind(media.id().to_string())
+        .execute(repos.pool())
+        .await
+        .unwrap();
+    let error = repos.find(&media.id()).await.expect_err("a corrupt storage key");
+    assert_eq!(error.context(), "corrupt row in storage_media: invalid storage_key");
+}
+
+/// The listing queries read index ranges, never a scan of a whole table.
+#[tokio::test]
+async fn listing_queries_are_index_ranges() {
+    let dir = tempfile::tempdir().unwrap();
+    let repos = open_in(&dir).await;
+    let plans = [
+        (
+            "files of a folder",
+            "SELECT m.id FROM media_owners o JOIN storage_media m ON m.id = o.media_id \
+             WHERE o.user_id = ?1 AND o.full_path = ?2 AND o.uploaded = 1 \
+               AND (o.file_name, o.media_id) > (?4, ?5) ORDER BY o.file_name, o.media_id LIMIT ?3",
+            "media_owners_user_folder_idx",
+        ),
+        (
+            "subfolders of a folder",
+            "SELECT name, file_count, total_size FROM folder_stats \
+             WHERE user_id = ?1 AND parent_path = ?2 AND file_count > 0 ORDER BY name",
+            "PRIMARY KEY",
+        ),
+        (
+            "visible media",
+            "SELECT m.id FROM media_owners o JOIN storage_media m ON m.id = o.media_id \
+             WHERE o.user_id = ?1 AND o.uploaded = 1 AND (o.file_name, o.media_id) > (?3, ?4) \
+             ORDER BY o.file_name, o.media_id LIMIT ?2",
+            "media_owners_user_name_idx",
+        ),
+    ];
+    for (what, sql, index) in plans {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
+            .fetch_all(repos.pool())
+            .await
+            .unwrap();
+        let plan: Vec<String> = rows.iter().map(|r| r.get::<String, _>("detail")).collect();
+        assert!(plan.iter().any(|step| step.contains(index)), "{what}: {plan:?}");
+        assert!(
+            !plan.iter().any(|step| step.starts_with("SCAN") || step.contains("TEMP B-TREE")),
+            "{what}: {plan:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn folder_statistics_stay_exact_under_random_operations() {
+    let dir = tempfile::tempdir().unwrap();
+    let repos = Arc::new(open_in(&dir).await);
+    let users = workload::add_users(&*repos, &["alice", "bob", "carol"]).await;
+    for seed in [1, 2, 3] {
+        workload::random_operations(repos.clone(), &users, seed, 300).await;
+        workload::assert_listings_match_recount(&*repos, &users).await;
+    }
+    let empty: i64 = sqlx::query_scalar("SELECT count(*) FROM folder_stats WHERE file_count <= 0")
+        .fetch_one(repos.pool())
+        .await
+        .unwrap();
+    assert_eq!(empty, 0, "rows of emptied folders are dropped");
+}
+
+/// Concurrent writers (each waiting for the single write lock) lose no statistics update
+/// and never fail with "database is locked".
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn folder_statistics_stay_exact_under_concurrent_writers() {
+    let dir = tempfile::tempdir().unwrap();
+    let repos = Arc::new(open_in(&dir).await);
+    let users = workload::add_users(&*repos, &["alice", "bob", "carol"]).await;
+    let tasks: Vec<_> = (0..8u64)
+        .map(|seed| {
+            let (repos, users) = (repos.clone(), users.clone());
+            tokio::spawn(async move { workload::random_operations(repos, &users, 100 + seed, 150).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("a writer panicked");
+    }
+    workload::assert_listings_match_recount(&*repos, &users).await;
+}

@@ -7,20 +7,12 @@ use std::sync::Arc;
 
 use drip_testkit::repository::Repos;
 
-/// Fresh repositories over a new database. Without a reachable server (outside CI, where
-/// that fails) the suite says `SKIPPED` once and runs each scenario against the in-memory
-/// fake instead, because the suite's macro has no way to skip a scenario.
-async fn setup() -> Repos {
-    match common::fresh_database(10).await {
-        Some(db) => {
-            let repos = Arc::new(db.repos);
-            Repos { accounts: repos.clone(), media: repos, guard: Some(Box::new(db.guard)) }
-        }
-        None => {
-            let memory = drip_mock::MemoryRepositories::new();
-            Repos { accounts: Arc::new(memory.accounts()), media: Arc::new(memory.media()), guard: None }
-        }
-    }
+/// Fresh repositories over a new database; `None` (after saying `SKIPPED` once) when no
+/// server is reachable outside CI — under CI that panics instead.
+async fn setup() -> Option<Repos> {
+    let db = common::fresh_database(10).await?;
+    let repos = Arc::new(db.repos);
+    Some(Repos { accounts: repos.clone(), media: repos, guard: Some(Box::new(db.guard)) })
 }
 
 drip_testkit::repository_conformance!(setup);

@@ -38,10 +38,30 @@ pub struct Repos {
     pub guard: Option<Box<dyn std::any::Any + Send + Sync>>,
 }
 
+/// What a setup function may answer: repositories, or `None` when the backend is not
+/// available here (the scenario then passes without running; the setup reports the skip).
+pub trait MaybeRepos {
+    /// The repositories, if there are any.
+    fn into_repos(self) -> Option<Repos>;
+}
+
+impl MaybeRepos for Repos {
+    fn into_repos(self) -> Option<Repos> {
+        Some(self)
+    }
+}
+
+impl MaybeRepos for Option<Repos> {
+    fn into_repos(self) -> Option<Repos> {
+        self
+    }
+}
+
 /// Expands to one `#[tokio::test(flavor = "multi_thread", worker_threads = 2)]` per
 /// repository scenario, each calling `$setup().await` for fresh, empty repositories.
 ///
-/// `$setup` is the path of an `async fn() -> Repos`. The calling crate needs `tokio` (with
+/// `$setup` is the path of an `async fn() -> Repos` (or `-> Option<Repos>`, `None`
+/// skipping the scenario when the backend is unavailable). The calling crate needs `tokio` (with
 /// the `macros` and `rt-multi-thread` features) among its dev-dependencies.
 #[macro_export]
 macro_rules! repository_conformance {
@@ -97,7 +117,9 @@ macro_rules! repository_conformance {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $scenario() {
-                $crate::repository::$scenario($setup().await).await;
+                if let Some(repos) = $crate::repository::MaybeRepos::into_repos($setup().await) {
+                    $crate::repository::$scenario(repos).await;
+                }
             }
         )*
     };

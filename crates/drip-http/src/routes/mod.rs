@@ -23,6 +23,7 @@ pub(crate) mod legacy;
 pub(crate) mod ops;
 pub(crate) mod search;
 pub(crate) mod shares;
+pub(crate) mod ui;
 
 /// Prefix of the documented JSON API.
 pub(crate) const API_V1: &str = "/api/v1";
@@ -145,6 +146,7 @@ pub fn api_v1_routes() -> Vec<(Method, &'static str)> {
 pub fn router(state: AppState) -> Router {
     let mut router = routes()
         .router
+        .merge(ui::routes())
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(DefaultBodyLimit::max(state.settings().max_json_bytes))

@@ -1,0 +1,1171 @@
+// Drip's web UI, in the spirit of the original ElixirDrip pages: log in or sign up, browse
+// folders (`/?path=$/a/b`), upload with progress, download, rename, move, delete and share
+// files, see who is online and get live notifications.
+//
+// Everything goes through /api/v1 with a bearer token kept in memory and in this tab's
+// sessionStorage (never the persistent local storage); the access token is refreshed
+// before it expires.
+// Text from the server or from users (file names are user input) is only ever inserted
+// with textContent or as text nodes: nothing here turns a string into markup.
+
+const SESSION_KEY = 'drip.session';
+const ROOT = '$';
+const PAGE_SIZE = 100;
+/** Refresh this long (plus some jitter, so that tabs sharing a session do not race) before the access token expires. */
+const REFRESH_MARGIN_MS = 60_000;
+const REFRESH_JITTER_MS = 20_000;
+/** A request made with less validity left than this refreshes the token first. */
+const MIN_VALIDITY_MS = 15_000;
+/** Timers cannot wait longer than about 24 days; wake up daily and look again. */
+const MAX_TIMER_MS = 86_400_000;
+/**
+ * Lifetimes assumed when the server's expiry times make no sense on this clock (a fresh
+ * token cannot be expired already): refresh every few minutes rather than in a loop.
+ */
+const FALLBACK_ACCESS_MS = 5 * 60_000;
+const FALLBACK_REFRESH_MS = 86_400_000;
+const MAX_NOTIFICATIONS = 50;
+const MAX_REMEMBERED_UPLOADS = 100;
+/** The close code the server sends when the connection's token expires. */
+const CLOSE_TOKEN_EXPIRED = 4001;
+const RECONNECT_MIN_MS = 1_000;
+const RECONNECT_MAX_MS = 30_000;
+
+/** The original's texts, word for word. */
+const TEXT = {
+  welcome: (username) => `${username}, you're now logged in. Welcome back!`,
+  invalidLogin: 'Invalid username/password combination.',
+  created: 'Your account was created!',
+  notCreated: 'Unable to create account. Please check the errors below.',
+  loginRequired: 'You need to be logged in to view this content.',
+  invalidPath: 'The path provided is invalid.',
+  notFound: 'File not found.',
+  unexpected: 'Unexpected error.',
+  uploadEnqueued: 'Your file upload is enqueued. A confirmation will appear shortly.',
+  shared: (username) => `Successfully shared the file with ${username}.`,
+  userNotFound: (username) => `Couldn't find a user with ${username} username.`,
+  loggedOut: 'You are now logged out.',
+  unreachable: 'Drip could not be reached. Please try again.',
+};
+
+/** Sign-up field errors: the API names the invalid fields, these say what is expected. */
+const FIELD_ERRORS = {
+  username: 'should be 1 to 30 characters: letters, digits, "_", "-" or "."',
+  email: 'has invalid format',
+  password: 'should be 8 to 100 characters',
+};
+
+// ---------------------------------------------------------------------------------------
+// State
+
+const state = {
+  /**
+   * `{user, access_token, expires_at, refresh_token, refresh_expires_at}` as the API gave
+   * it, plus `local: {expires, refreshExpires}`: the same instants on this browser's clock.
+   */
+  session: null,
+  refreshTimer: 0,
+  /** The refresh in flight, shared by everyone who needs a fresh token meanwhile. */
+  refreshing: null,
+  /** The folder shown, and the cursor of its next page of files. */
+  path: ROOT,
+  cursor: null,
+  /** Bumped by every listing request, so that a late answer never overwrites a newer one. */
+  listingSeq: 0,
+  /** The event connection, and its replacement while that one is being opened. */
+  socket: null,
+  pendingSocket: null,
+  reconnectTimer: 0,
+  reconnectDelay: RECONNECT_MIN_MS,
+  /** user_id → {username, count}. */
+  online: new Map(),
+  /** The upload in flight (an XMLHttpRequest), if any. */
+  upload: null,
+  /** Uploads answered 201 whose `upload` event has not arrived yet (media ids). */
+  awaitingConfirmation: new Set(),
+  /** `upload` events that arrived before their upload's answer: media id → message. */
+  confirmedEarly: new Map(),
+};
+
+/** Tabs holding the same session (a duplicated tab) tell each other about rotations and log-outs. */
+const sessionChannel = 'BroadcastChannel' in window ? new BroadcastChannel('drip-session') : null;
+
+// ---------------------------------------------------------------------------------------
+// DOM helpers
+
+function byId(id) {
+  const node = document.getElementById(id);
+  if (!node) throw new Error(`the page has no #${id}`);
+  return node;
+}
+
+/**
+ * Creates an element. `text` sets its textContent, `class` its class, `on<event>` adds a
+ * listener, anything else is an attribute; children are nodes or strings (text nodes).
+ */
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === 'text') node.textContent = String(value);
+    else if (key === 'class') node.className = value;
+    else if (key.startsWith('on')) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value === true ? '' : String(value));
+  }
+  node.append(...children);
+  return node;
+}
+
+function flash(message, kind = 'info') {
+  const box = byId('flash');
+  box.textContent = message ?? '';
+  box.className = kind === 'error' ? 'flash flash-error' : 'flash';
+  box.hidden = !message;
+}
+
+function formatBytes(bytes) {
+  if (!Number.isFinite(bytes)) return '';
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ['KB', 'MB', 'GB', 'TB', 'PB'];
+  let value = bytes;
+  let unit = -1;
+  do {
+    value /= 1024;
+    unit += 1;
+  } while (value >= 1024 && unit < units.length - 1);
+  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
+}
+
+function plural(count, word) {
+  return `${count} ${word}${count === 1 ? '' : 's'}`;
+}
+
+/** An API message ("a file with this name already exists") as a sentence. */
+function sentence(text) {
+  const trimmed = String(text ?? '').trim();
+  if (!trimmed) return TEXT.unexpected;
+  const capitalized = trimmed[0].toUpperCase() + trimmed.slice(1);
+  return /[.!?]$/.test(capitalized) ? capitalized : `${capitalized}.`;
+}
+
+/** Whether a click asks for a new tab or window (then the browser handles the link). */
+function wantsNewTab(event) {
+  return event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey;
+}
+
+// ---------------------------------------------------------------------------------------
+// Paths and URLs
+
+/** `$/a/b` → `['a', 'b']`. */
+function segments(path) {
+  return path === ROOT ? [] : path.slice(2).split('/');
+}
+
+function childOf(path, name) {
+  return `${path}/${name}`;
+}
+
+function parentOf(path) {
+  const slash = path.lastIndexOf('/');
+  return slash <= 0 ? ROOT : path.slice(0, slash);
+}
+
+/** The page's URL for a folder, keeping `$` and `/` readable. */
+function urlFor(path) {
+  return `/?path=${encodeURIComponent(path).replace(/%24/g, '$').replace(/%2F/g, '/')}`;
+}
+
+function pathFromUrl() {
+  return new URLSearchParams(window.location.search).get('path') || ROOT;
+}
+
+function fileUrl(file) {
+  return `/api/v1/files/${encodeURIComponent(file.id)}`;
+}
+
+// ---------------------------------------------------------------------------------------
+// The API
+
+/** An error answer of the API: `{"error": {"code", "message", "details"?}}`. */
+class ApiError extends Error {
+  constructor(status, code, message, details) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+    this.details = details;
+  }
+}
+
+function apiErrorFrom(status, statusText, body) {
+  const detail = body && typeof body.error === 'object' && body.error !== null ? body.error : {};
+  return new ApiError(
+    status,
+    typeof detail.code === 'string' ? detail.code : `http_${status}`,
+    typeof detail.message === 'string' ? detail.message : statusText || TEXT.unexpected,
+    detail.details,
+  );
+}
+
+async function errorFrom(response) {
+  let body = null;
+  try {
+    body = await response.json();
+  } catch {
+    // not JSON: the status says enough
+  }
+  return apiErrorFrom(response.status, response.statusText, body);
+}
+
+/** What to tell the user about a failure. */
+function describe(error) {
+  if (error instanceof ApiError) {
+    switch (error.code) {
+      case 'not_found':
+        return TEXT.notFound;
+      case 'invalid_path':
+        return TEXT.invalidPath;
+      case 'internal':
+        return TEXT.unexpected;
+      default:
+        return sentence(error.message);
+    }
+  }
+  if (error instanceof TypeError) return TEXT.unreachable;
+  console.error(error);
+  return TEXT.unexpected;
+}
+
+/** Shows a failure; a refused token ends the session instead. */
+function report(error) {
+  if (error instanceof ApiError && error.status === 401 && state.session) {
+    sessionLost(error);
+    return;
+  }
+  flash(describe(error), 'error');
+}
+
+/**
+ * Calls the JSON API with the bearer token, refreshed first when it is about to expire
+ * (and once more if the server finds it expired all the same).
+ */
+async function api(method, path, { body, retried = false } = {}) {
+  const headers = { Accept: 'application/json', Authorization: `Bearer ${await ensureFresh()}` };
+  const init = { method, headers, cache: 'no-store' };
+  if (body !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  const response = await fetch(path, init);
+  if (response.ok) return response.status === 204 ? null : response.json();
+  const error = await errorFrom(response);
+  if (!retried && error.code === 'token_expired') {
+    await refreshSession();
+    return api(method, path, { body, retried: true });
+  }
+  throw error;
+}
+
+// ---------------------------------------------------------------------------------------
+// The session: memory + this tab's sessionStorage, refreshed before it expires
+
+/**
+ * A session body with its expiry times moved onto this browser's clock, using the
+ * answer's `Date` header: the browser's clock may be minutes off the server's.
+ */
+function localized(session, dateHeader) {
+  const received = Date.now();
+  const serverNow = Date.parse(dateHeader ?? '');
+  const offset = Number.isFinite(serverNow) ? received - serverNow : 0;
+  const onThisClock = (timestamp, fallback) => {
+    const at = Date.parse(timestamp) + offset;
+    return Number.isFinite(at) && at > received ? at : received + fallback;
+  };
+  return {
+    ...session,
+    local: {
+      expires: onThisClock(session.expires_at, FALLBACK_ACCESS_MS),
+      refreshExpires: onThisClock(session.refresh_expires_at, FALLBACK_REFRESH_MS),
+    },
+  };
+}
+
+/** Opens a session (log in, sign up, refresh): the session, on this clock. */
+async function openSession(path, body) {
+  const response = await fetch(path, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+    body: JSON.stringify(body),
+    cache: 'no-store',
+  });
+  if (!response.ok) throw await errorFrom(response);
+  return localized(await response.json(), response.headers.get('Date'));
+}
+
+function msUntil(localTime) {
+  return Number.isFinite(localTime) ? localTime - Date.now() : 0;
+}
+
+function storedSession() {
+  try {
+    const session = JSON.parse(sessionStorage.getItem(SESSION_KEY) ?? 'null');
+    const usable = session && session.user && session.access_token && session.refresh_token && session.local;
+    return usable && msUntil(session.local.refreshExpires) > 0 ? session : null;
+  } catch {
+    return null;
+  }
+}
+
+function setSession(session) {
+  state.session = session;
+  try {
+    sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
+  } catch {
+    // storage disabled or full: the session lives in memory only (lost on reload)
+  }
+  scheduleRefresh();
+}
+
+function forgetSession() {
+  state.session = null;
+  clearTimeout(state.refreshTimer);
+  try {
+    sessionStorage.removeItem(SESSION_KEY);
+  } catch {
+    // storage disabled: nothing was kept
+  }
+  closeSocket();
+}
+
+function scheduleRefresh() {
+  clearTimeout(state.refreshTimer);
+  if (!state.session) return;
+  const remaining = msUntil(state.session.local.expires);
+  const margin = Math.min(REFRESH_MARGIN_MS + Math.random() * REFRESH_JITTER_MS, remaining / 3);
+  const delay = Math.max(1_000, remaining - margin);
+  if (delay > MAX_TIMER_MS) {
+    state.refreshTimer = setTimeout(scheduleRefresh, MAX_TIMER_MS);
+    return;
+  }
+  state.refreshTimer = setTimeout(() => refreshSession().catch(sessionLost), delay);
+}
+
+/** The access token, refreshed first if it has little time left. */
+async function ensureFresh() {
+  if (state.session && msUntil(state.session.local.expires) < MIN_VALIDITY_MS) await refreshSession();
+  if (!state.session) throw new ApiError(401, 'unauthenticated', TEXT.loginRequired);
+  return state.session.access_token;
+}
+
+/** Trades the refresh token for a new pair; concurrent callers share one request. */
+function refreshSession() {
+  if (!state.refreshing) {
+    const spent = state.session?.refresh_token;
+    // Tabs of one session take turns (a refresh token buys one pair; showing it twice
+    // revokes the session).
+    const rotation = navigator.locks
+      ? navigator.locks.request('drip-refresh', () => rotate(spent))
+      : rotate(spent);
+    state.refreshing = rotation.finally(() => {
+      state.refreshing = null;
+    });
+  }
+  return state.refreshing;
+}
+
+async function rotate(spent) {
+  if (!state.session || !spent) throw new ApiError(401, 'unauthenticated', TEXT.loginRequired);
+  // Another tab of this session rotated it while this one waited: its pair was adopted.
+  if (state.session.refresh_token !== spent) return;
+  const session = await openSession('/api/v1/sessions/refresh', { refresh_token: spent });
+  if (state.session?.refresh_token !== spent) {
+    // Logged out meanwhile: do not leave the new session alive.
+    revoke(session.refresh_token);
+    return;
+  }
+  setSession(session);
+  sessionChannel?.postMessage({ type: 'rotated', from: spent, session });
+  renewSocket();
+}
+
+/** The session cannot go on: a refused token logs out, an unreachable server is retried. */
+function sessionLost(error) {
+  if (!state.session) return;
+  if (error instanceof ApiError && error.status === 401) {
+    signedOut(TEXT.loginRequired, 'error', { keepUrl: true });
+    return;
+  }
+  clearTimeout(state.refreshTimer);
+  state.refreshTimer = setTimeout(() => refreshSession().catch(sessionLost), 10_000);
+}
+
+function revoke(refreshToken) {
+  fetch('/api/v1/sessions', {
+    method: 'DELETE',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ refresh_token: refreshToken }),
+    keepalive: true,
+  }).catch(() => {
+    // unreachable: the session expires on its own
+  });
+}
+
+sessionChannel?.addEventListener('message', ({ data }) => {
+  if (!state.session || !data) return;
+  if (data.type === 'rotated' && data.from === state.session.refresh_token && data.session) {
+    setSession(data.session);
+    renewSocket();
+  } else if (data.type === 'logout' && data.refresh_token === state.session.refresh_token) {
+    signedOut(TEXT.loggedOut);
+  }
+});
+
+// ---------------------------------------------------------------------------------------
+// Logging in, signing up, logging out
+
+function showAuth() {
+  byId('auth-view').hidden = false;
+  byId('files-view').hidden = true;
+  byId('account').hidden = true;
+  byId('side').hidden = true;
+  document.title = 'Drip';
+}
+
+function showApp() {
+  byId('auth-view').hidden = true;
+  byId('files-view').hidden = false;
+  byId('account').hidden = false;
+  byId('side').hidden = false;
+  byId('whoami').textContent = state.session.user.username;
+  if (!new URLSearchParams(window.location.search).has('path')) {
+    window.history.replaceState({ path: ROOT }, '', urlFor(ROOT));
+  }
+  renderOnline();
+  loadFolder(pathFromUrl());
+  refreshUsage();
+  ensureFresh()
+    .then(openSocket)
+    .catch(sessionLost);
+}
+
+function startSession(session, message) {
+  setSession(session);
+  showApp();
+  flash(message);
+}
+
+async function submitting(form, task) {
+  const button = form.querySelector('button[type="submit"]');
+  if (button) button.disabled = true;
+  try {
+    await task();
+  } finally {
+    if (button) button.disabled = false;
+  }
+}
+
+async function login(form) {
+  const fields = form.elements;
+  const username = fields.namedItem('username').value.trim();
+  const password = fields.namedItem('password').value;
+  try {
+    const session = await openSession('/api/v1/sessions', { username, password });
+    form.reset();
+    startSession(session, TEXT.welcome(session.user.username));
+  } catch (error) {
+    if (error instanceof ApiError && error.code === 'invalid_credentials') flash(TEXT.invalidLogin, 'error');
+    else report(error);
+  }
+}
+
+function showFieldError(form, field, message) {
+  const slot = form.querySelector(`[data-error-for="${field}"]`);
+  if (!slot) return;
+  slot.textContent = message;
+  slot.hidden = !message;
+  const input = form.elements.namedItem(field);
+  if (input) input.setAttribute('aria-invalid', message ? 'true' : 'false');
+}
+
+async function signUp(form) {
+  const fields = form.elements;
+  const body = {
+    username: fields.namedItem('username').value.trim(),
+    email: fields.namedItem('email').value.trim(),
+    password: fields.namedItem('password').value,
+  };
+  for (const field of Object.keys(FIELD_ERRORS)) showFieldError(form, field, '');
+  try {
+    const session = await openSession('/api/v1/users', body);
+    form.reset();
+    startSession(session, TEXT.created);
+  } catch (error) {
+    if (error instanceof ApiError && error.code === 'invalid_registration') {
+      const invalid = Array.isArray(error.details?.fields) ? error.details.fields : [];
+      for (const field of invalid) showFieldError(form, field, FIELD_ERRORS[field] ?? 'is invalid');
+      flash(TEXT.notCreated, 'error');
+    } else if (error instanceof ApiError && error.code === 'username_taken') {
+      showFieldError(form, 'username', 'has already been taken');
+      flash(TEXT.notCreated, 'error');
+    } else {
+      report(error);
+    }
+  }
+}
+
+function logout() {
+  const session = state.session;
+  if (!session) return;
+  sessionChannel?.postMessage({ type: 'logout', refresh_token: session.refresh_token });
+  signedOut(TEXT.loggedOut);
+  revoke(session.refresh_token);
+}
+
+/** Back to the log-in page, forgetting everything the session showed. */
+function signedOut(message, kind = 'info', { keepUrl = false } = {}) {
+  const upload = state.upload;
+  state.upload = null;
+  upload?.abort();
+  forgetSession();
+  state.listingSeq += 1;
+  state.awaitingConfirmation.clear();
+  state.confirmedEarly.clear();
+  state.online.clear();
+  for (const id of ['entries', 'breadcrumb', 'online', 'notifications', 'usage', 'whoami']) {
+    byId(id).replaceChildren();
+  }
+  byId('empty').hidden = true;
+  byId('more').hidden = true;
+  if (!keepUrl) window.history.replaceState(null, '', '/');
+  showAuth();
+  flash(message, kind);
+}
+
+// ---------------------------------------------------------------------------------------
+// Usage
+
+async function refreshUsage() {
+  try {
+    const usage = await api('GET', '/api/v1/me/usage');
+    byId('usage').textContent = `${plural(usage.media_count, 'file')}, ${formatBytes(usage.disk_usage)}`;
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) report(error);
+    // otherwise the header just keeps the last figures
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// The folder browser
+
+function navigate(path) {
+  if (path !== pathFromUrl()) window.history.pushState({ path }, '', urlFor(path));
+  loadFolder(path);
+}
+
+function folderLink(label, target, className) {
+  return el('a', {
+    href: urlFor(target),
+    class: className,
+    text: label,
+    onclick: (event) => {
+      if (wantsNewTab(event)) return;
+      event.preventDefault();
+      navigate(target);
+    },
+  });
+}
+
+function renderBreadcrumb(path) {
+  const crumbs = [[ROOT, ROOT]];
+  let current = ROOT;
+  for (const segment of segments(path)) {
+    current = childOf(current, segment);
+    crumbs.push([segment, current]);
+  }
+  const items = crumbs.map(([label, target], index) =>
+    el('li', {}, index === crumbs.length - 1 ? el('span', { 'aria-current': 'page', text: label }) : folderLink(label, target)),
+  );
+  byId('breadcrumb').replaceChildren(...items);
+}
+
+function cell(className, ...children) {
+  return el('td', { class: className }, ...children);
+}
+
+function parentRow(path) {
+  return el('tr', {}, cell('name', folderLink('../', parentOf(path), 'folder-link')), cell('num'), cell('num'), cell('actions'));
+}
+
+function folderRow(path, folder) {
+  return el(
+    'tr',
+    {},
+    cell('name', folderLink(`${folder.name}/`, childOf(path, folder.name), 'folder-link')),
+    el('td', { class: 'num', title: `${folder.size} bytes`, text: formatBytes(folder.size) }),
+    cell('num', plural(folder.files, 'file')),
+    cell('actions'),
+  );
+}
+
+function fileRow(file) {
+  const mine = file.creator_id === state.session?.user.id;
+  const link = el('a', {
+    href: `${fileUrl(file)}/content`,
+    download: file.name,
+    text: file.name,
+    onclick: (event) => {
+      event.preventDefault();
+      download(file);
+    },
+  });
+  const name = cell('name', link);
+  if (!mine) name.append(el('span', { class: 'badge', text: 'shared with you' }));
+  if (!file.uploaded_at) name.append(el('span', { class: 'badge', text: 'uploading' }));
+  const actions = cell('actions');
+  if (mine) {
+    const action = (label, handler, danger = false) =>
+      el('button', { type: 'button', class: danger ? 'action danger' : 'action', text: label, onclick: handler });
+    actions.append(
+      action('rename', () => renameFile(file)),
+      action('move', () => moveFile(file)),
+      action('share', () => shareFile(file)),
+      action('delete', () => deleteFile(file), true),
+    );
+  }
+  return el(
+    'tr',
+    {},
+    name,
+    el('td', { class: 'num', title: `${file.size} bytes`, text: formatBytes(file.size) }),
+    cell('num'),
+    actions,
+  );
+}
+
+/** Shows a folder (`cursor` null) or appends its next page of files. */
+async function loadFolder(path, cursor = null) {
+  const seq = ++state.listingSeq;
+  const query = new URLSearchParams({ path, limit: String(PAGE_SIZE) });
+  if (cursor) query.set('cursor', cursor);
+  const more = byId('more');
+  more.disabled = true;
+  let listing;
+  try {
+    listing = await api('GET', `/api/v1/folders?${query}`);
+  } catch (error) {
+    if (seq !== state.listingSeq) return;
+    more.disabled = false;
+    if (!cursor) {
+      state.path = path;
+      state.cursor = null;
+      renderBreadcrumb(ROOT);
+      byId('entries').replaceChildren();
+      byId('empty').hidden = true;
+      more.hidden = true;
+    }
+    report(error);
+    return;
+  }
+  if (seq !== state.listingSeq) return;
+  const entries = byId('entries');
+  const files = Array.isArray(listing.files) ? listing.files : [];
+  if (!cursor) {
+    const folders = Array.isArray(listing.folders) ? listing.folders : [];
+    state.path = listing.path;
+    renderBreadcrumb(listing.path);
+    entries.replaceChildren();
+    if (listing.path !== ROOT) entries.append(parentRow(listing.path));
+    entries.append(...folders.map((folder) => folderRow(listing.path, folder)));
+    byId('empty').hidden = files.length > 0 || folders.length > 0;
+    document.title = `${listing.path} · Drip`;
+  }
+  entries.append(...files.map(fileRow));
+  state.cursor = listing.next_cursor ?? null;
+  more.hidden = !state.cursor;
+  more.disabled = false;
+}
+
+function reloadFolder() {
+  if (state.session) loadFolder(state.path);
+}
+
+// ---------------------------------------------------------------------------------------
+// Downloads
+
+async function download(file) {
+  try {
+    const token = await ensureFresh();
+    const response = await fetch(`${fileUrl(file)}/content`, {
+      headers: { Authorization: `Bearer ${token}` },
+      // decrypted content stays out of the browser's HTTP cache
+      cache: 'no-store',
+    });
+    if (!response.ok) throw await errorFrom(response);
+    const blob = await response.blob();
+    const url = URL.createObjectURL(blob);
+    const anchor = el('a', { href: url, download: file.name, hidden: true });
+    document.body.append(anchor);
+    anchor.click();
+    anchor.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  } catch (error) {
+    report(error);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Uploads
+
+function showUploadProgress(name, percent) {
+  byId('upload-status').hidden = false;
+  byId('upload-name').textContent = name;
+  byId('upload-progress').value = percent;
+  byId('upload-percent').textContent = `${Math.floor(percent)}%`;
+}
+
+function hideUploadProgress() {
+  byId('upload-status').hidden = true;
+  byId('upload-button').disabled = false;
+}
+
+async function uploadFiles(files) {
+  byId('upload-button').disabled = true;
+  try {
+    for (const file of files) {
+      if (!(await uploadOne(file))) break;
+    }
+  } finally {
+    hideUploadProgress();
+  }
+}
+
+/** Uploads one file into the folder shown; answers whether it was stored. */
+async function uploadOne(file) {
+  const folder = state.path;
+  let token;
+  try {
+    token = await ensureFresh();
+  } catch (error) {
+    report(error);
+    return false;
+  }
+  const query = new URLSearchParams({ folder, name: file.name });
+  const request = new XMLHttpRequest();
+  state.upload = request;
+  showUploadProgress(file.name, 0);
+  return new Promise((resolve) => {
+    const finished = (stored) => {
+      if (state.upload === request) state.upload = null;
+      resolve(stored);
+    };
+    request.upload.addEventListener('progress', (event) => {
+      if (event.lengthComputable && event.total > 0) showUploadProgress(file.name, (event.loaded / event.total) * 100);
+    });
+    request.addEventListener('load', () => {
+      let body = null;
+      try {
+        body = JSON.parse(request.responseText);
+      } catch {
+        // not JSON: the status says enough
+      }
+      if (request.status === 201 && body && body.id) {
+        uploaded(body);
+        finished(true);
+      } else {
+        report(apiErrorFrom(request.status, request.statusText, body));
+        finished(false);
+      }
+    });
+    request.addEventListener('error', () => {
+      flash(TEXT.unreachable, 'error');
+      finished(false);
+    });
+    request.addEventListener('abort', () => {
+      if (state.session) flash(`The upload of "${file.name}" was cancelled.`);
+      finished(false);
+    });
+    request.open('POST', `/api/v1/files?${query}`);
+    request.setRequestHeader('Authorization', `Bearer ${token}`);
+    request.setRequestHeader('Accept', 'application/json');
+    // The browser sends the file's own type as Content-Type; without one the server guesses from the name.
+    request.send(file);
+  });
+}
+
+function uploaded(file) {
+  const confirmation = state.confirmedEarly.get(file.id);
+  if (confirmation !== undefined) {
+    // The pipeline was quicker than the answer: its confirmation is already here.
+    state.confirmedEarly.delete(file.id);
+    flash(confirmation);
+  } else {
+    state.awaitingConfirmation.add(file.id);
+    flash(TEXT.uploadEnqueued);
+  }
+  reloadFolder();
+  refreshUsage();
+}
+
+// ---------------------------------------------------------------------------------------
+// Rename, move, delete, share: one dialog
+
+/**
+ * Opens the dialog. `run(value)` does the work; while it fails the dialog stays open with
+ * the error (`explain(error, value)` may word it), and on success it closes. Answers
+ * whether the work was done.
+ */
+function openDialog({ title, text, label, value = '', submit = 'OK', danger = false, extra = null, run, explain }) {
+  const dialog = byId('dialog');
+  const form = byId('dialog-form');
+  const input = byId('dialog-input');
+  const problem = byId('dialog-error');
+  const ok = byId('dialog-ok');
+  const cancel = byId('dialog-cancel');
+  byId('dialog-title').textContent = title;
+  byId('dialog-text').textContent = text ?? '';
+  byId('dialog-text').hidden = !text;
+  byId('dialog-label').hidden = !label;
+  byId('dialog-label-text').textContent = label ?? '';
+  input.value = value;
+  problem.textContent = '';
+  problem.hidden = true;
+  ok.textContent = submit;
+  ok.disabled = false;
+  ok.className = danger ? 'danger' : '';
+  byId('dialog-extra').replaceChildren(...(extra ? [extra] : []));
+  const showProblem = (message) => {
+    problem.textContent = message;
+    problem.hidden = false;
+  };
+  return new Promise((resolve) => {
+    const finish = (done) => {
+      form.onsubmit = null;
+      cancel.onclick = null;
+      dialog.onclose = null;
+      if (dialog.open) dialog.close();
+      resolve(done);
+    };
+    form.onsubmit = async (event) => {
+      event.preventDefault();
+      const given = label ? input.value : '';
+      if (label && !given.trim()) {
+        showProblem(`${label} cannot be empty.`);
+        return;
+      }
+      ok.disabled = true;
+      try {
+        await run(given);
+        finish(true);
+      } catch (error) {
+        if (error instanceof ApiError && error.status === 401) {
+          finish(false);
+          report(error);
+          return;
+        }
+        showProblem((explain && explain(error, given)) || describe(error));
+        ok.disabled = false;
+      }
+    };
+    cancel.onclick = () => finish(false);
+    dialog.onclose = () => finish(false);
+    dialog.showModal();
+    if (label) {
+      input.focus();
+      input.select();
+    }
+  });
+}
+
+function afterChange(message) {
+  flash(message);
+  reloadFolder();
+  refreshUsage();
+}
+
+async function renameFile(file) {
+  let renamed = '';
+  const done = await openDialog({
+    title: `Rename "${file.name}"`,
+    label: 'New name',
+    value: file.name,
+    submit: 'Rename',
+    run: async (name) => {
+      renamed = (await api('PATCH', fileUrl(file), { body: { name } })).name;
+    },
+  });
+  if (done) afterChange(`"${file.name}" was renamed to "${renamed}".`);
+}
+
+async function moveFile(file) {
+  let moved = '';
+  const done = await openDialog({
+    title: `Move "${file.name}"`,
+    label: 'To folder',
+    value: file.folder,
+    submit: 'Move',
+    run: async (folder) => {
+      moved = (await api('PATCH', fileUrl(file), { body: { folder: folder.trim() } })).folder;
+    },
+  });
+  if (done) afterChange(`"${file.name}" was moved to ${moved}.`);
+}
+
+async function deleteFile(file) {
+  const done = await openDialog({
+    title: `Delete "${file.name}"?`,
+    text: 'The file and its shares are removed for good.',
+    submit: 'Delete',
+    danger: true,
+    run: () => api('DELETE', fileUrl(file)),
+  });
+  if (done) afterChange(`"${file.name}" was deleted.`);
+}
+
+/** The people a file is shared with, each with a button to withdraw the share. */
+function sharesList(file) {
+  const list = el('ul', { class: 'shares' }, el('li', { class: 'muted', text: 'Loading shares…' }));
+  const withdraw = async (username, item) => {
+    try {
+      await api('DELETE', `${fileUrl(file)}/shares/${encodeURIComponent(username)}`);
+      item.remove();
+      if (!list.children.length) list.append(el('li', { class: 'muted', text: 'Not shared with anyone yet.' }));
+    } catch (error) {
+      item.append(el('span', { class: 'field-error', text: describe(error) }));
+    }
+  };
+  api('GET', `${fileUrl(file)}/shares`)
+    .then(({ shares }) => {
+      const items = (Array.isArray(shares) ? shares : []).map((share) => {
+        const item = el('li', {}, el('span', { text: share.username }));
+        item.append(
+          el('button', { type: 'button', class: 'action', text: 'withdraw', onclick: () => withdraw(share.username, item) }),
+        );
+        return item;
+      });
+      list.replaceChildren(...(items.length ? items : [el('li', { class: 'muted', text: 'Not shared with anyone yet.' })]));
+    })
+    .catch((error) => list.replaceChildren(el('li', { class: 'field-error', text: describe(error) })));
+  return list;
+}
+
+async function shareFile(file) {
+  let sharedWith = '';
+  const done = await openDialog({
+    title: `Share "${file.name}"`,
+    label: 'Username',
+    submit: 'Share',
+    extra: el('div', {}, el('p', { class: 'muted', text: 'Shared with:' }), sharesList(file)),
+    run: async (username) => {
+      sharedWith = username.trim();
+      await api('POST', `${fileUrl(file)}/shares`, { body: { username: sharedWith } });
+    },
+    explain: (error, username) =>
+      error instanceof ApiError && error.code === 'user_not_found' ? TEXT.userNotFound(username.trim()) : null,
+  });
+  if (done) flash(TEXT.shared(sharedWith));
+}
+
+// ---------------------------------------------------------------------------------------
+// Real-time events and presence
+
+function connect(token) {
+  const scheme = window.location.protocol === 'https:' ? 'wss:' : 'ws:';
+  const socket = new WebSocket(`${scheme}//${window.location.host}/api/v1/events?token=${encodeURIComponent(token)}`);
+  socket.addEventListener('open', () => {
+    state.reconnectDelay = RECONNECT_MIN_MS;
+  });
+  socket.addEventListener('message', (event) => onFrame(socket, event.data));
+  socket.addEventListener('close', (event) => onSocketClosed(socket, event));
+  return socket;
+}
+
+function openSocket() {
+  closeSocket();
+  if (state.session) state.socket = connect(state.session.access_token);
+}
+
+/**
+ * A new token: the server closes a connection whose token expires, so open one with the
+ * new token and drop the old one once the new one speaks (no presence flicker).
+ */
+function renewSocket() {
+  if (!state.session || !state.socket) return;
+  state.pendingSocket?.close(1000);
+  state.pendingSocket = connect(state.session.access_token);
+}
+
+function closeSocket() {
+  clearTimeout(state.reconnectTimer);
+  const sockets = [state.socket, state.pendingSocket];
+  state.socket = null;
+  state.pendingSocket = null;
+  for (const socket of sockets) socket?.close(1000);
+  state.online.clear();
+}
+
+function onSocketClosed(socket, event) {
+  if (socket === state.pendingSocket) state.pendingSocket = null;
+  if (socket !== state.socket) return;
+  state.socket = null;
+  state.online.clear();
+  renderOnline('Reconnecting…');
+  if (!state.session) return;
+  const delay = event.code === CLOSE_TOKEN_EXPIRED ? 0 : state.reconnectDelay;
+  state.reconnectDelay = Math.min(state.reconnectDelay * 2, RECONNECT_MAX_MS);
+  clearTimeout(state.reconnectTimer);
+  state.reconnectTimer = setTimeout(() => {
+    ensureFresh()
+      .then(() => {
+        if (!state.socket) openSocket();
+      })
+      .catch(sessionLost);
+  }, delay);
+}
+
+function onFrame(socket, data) {
+  if (socket === state.pendingSocket) {
+    const old = state.socket;
+    state.socket = socket;
+    state.pendingSocket = null;
+    old?.close(1000);
+  }
+  if (socket !== state.socket) return;
+  let frame;
+  try {
+    frame = JSON.parse(data);
+  } catch {
+    return;
+  }
+  const payload = frame && typeof frame.payload === 'object' && frame.payload !== null ? frame.payload : {};
+  switch (frame?.event) {
+    case 'presence_state':
+      state.online.clear();
+      for (const entry of Array.isArray(frame.payload) ? frame.payload : []) setPresence(entry);
+      renderOnline();
+      break;
+    case 'presence_diff':
+      for (const entry of [...(payload.joins ?? []), ...(payload.leaves ?? [])]) setPresence(entry);
+      renderOnline();
+      break;
+    case 'upload':
+      onUploadEvent(payload);
+      break;
+    case 'share':
+      notify(payload.message);
+      reloadFolder();
+      break;
+    case 'download':
+      notify(payload.message);
+      break;
+    case 'error':
+      notify(payload.message, 'error');
+      break;
+    default:
+      break;
+  }
+}
+
+/** A presence entry carries the user's connection count now: 0 means offline. */
+function setPresence(entry) {
+  if (!entry || typeof entry.user_id !== 'string') return;
+  if (entry.count > 0) state.online.set(entry.user_id, { username: String(entry.username), count: entry.count });
+  else state.online.delete(entry.user_id);
+}
+
+function renderOnline(note) {
+  const users = [...state.online.values()].sort((a, b) => a.username.localeCompare(b.username));
+  const items = users.map(({ username, count }) => el('li', { text: `${username} (count: ${count})` }));
+  if (!items.length) items.push(el('li', { class: 'muted', text: note ?? 'Nobody is online.' }));
+  byId('online').replaceChildren(...items);
+}
+
+function onUploadEvent(payload) {
+  const message = payload.message ?? '';
+  notify(message);
+  const id = payload.media_id;
+  if (typeof id === 'string') {
+    if (state.awaitingConfirmation.delete(id)) {
+      flash(message);
+    } else {
+      // Perhaps an upload of this tab whose answer is still on its way (or another tab's).
+      state.confirmedEarly.set(id, message);
+      if (state.confirmedEarly.size > MAX_REMEMBERED_UPLOADS) {
+        state.confirmedEarly.delete(state.confirmedEarly.keys().next().value);
+      }
+    }
+  }
+  reloadFolder();
+  refreshUsage();
+}
+
+function notify(message, kind = 'info') {
+  if (!message) return;
+  const now = new Date();
+  const item = el(
+    'li',
+    { class: kind === 'error' ? 'error' : undefined },
+    el('time', { datetime: now.toISOString(), text: now.toLocaleTimeString() }),
+    String(message),
+  );
+  const list = byId('notifications');
+  list.prepend(item);
+  while (list.children.length > MAX_NOTIFICATIONS) list.lastElementChild?.remove();
+}
+
+// ---------------------------------------------------------------------------------------
+// Start
+
+function wire() {
+  byId('login-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const form = event.currentTarget;
+    submitting(form, () => login(form));
+  });
+  byId('signup-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const form = event.currentTarget;
+    submitting(form, () => signUp(form));
+  });
+  byId('logout').addEventListener('click', logout);
+  byId('brand').addEventListener('click', (event) => {
+    if (!state.session || wantsNewTab(event)) return;
+    event.preventDefault();
+    navigate(ROOT);
+  });
+  byId('upload-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const input = byId('upload-file');
+    const files = [...(input.files ?? [])];
+    if (!files.length) {
+      flash('Choose a file to upload first.', 'error');
+      return;
+    }
+    input.value = '';
+    uploadFiles(files);
+  });
+  byId('upload-cancel').addEventListener('click', () => state.upload?.abort());
+  byId('more').addEventListener('click', () => {
+    if (state.cursor) loadFolder(state.path, state.cursor);
+  });
+  window.addEventListener('popstate', () => {
+    if (state.session) loadFolder(pathFromUrl());
+  });
+  document.addEventListener('visibilitychange', () => {
+    // Timers sleep in background tabs: catch up when the tab is shown again.
+    if (document.visibilityState === 'visible' && state.session) ensureFresh().catch(sessionLost);
+  });
+}
+
+function boot() {
+  wire();
+  const session = storedSession();
+  if (!session) {
+    showAuth();
+    if (new URLSearchParams(window.location.search).has('path')) flash(TEXT.loginRequired, 'error');
+    return;
+  }
+  setSession(session);
+  showApp();
+}
+
+boot();

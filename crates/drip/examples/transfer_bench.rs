@@ -121,9 +121,21 @@ async fn drip(dir: &Path, bytes: u64, block: &Bytes) -> Result<()> {
         .await?;
     let user = session.owner.id;
 
-    // Peak memory from here on (writing 5 to clear_refs resets the high-water mark).
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    // Peak memory from here on: the resident size sampled every 2 ms by a thread (the
+    // kernel's VmHWM is updated lazily and cannot be reset reliably everywhere).
     let rss_before = status_kib("VmRSS:");
+    let sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let sampling = std::sync::Arc::clone(&sampling);
+        std::thread::spawn(move || {
+            let mut peak = 0;
+            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(status_kib("VmRSS:"));
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            peak
+        })
+    };
 
     let block = block.clone();
     let content = futures::stream::unfold(bytes, move |left| {
@@ -160,7 +172,8 @@ async fn drip(dir: &Path, bytes: u64, block: &Bytes) -> Result<()> {
     }
     let download_secs = started.elapsed().as_secs_f64();
     assert_eq!(read, bytes, "drip delivered a different size");
-    let peak = status_kib("VmHWM:");
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    let peak = sampler.join().map_err(|_| "the memory sampler panicked")?;
     println!(
         "transfer_result kind=drip bytes={bytes} upload_mb_s={:.1} download_mb_s={:.1} rss_before_mib={:.1} peak_rss_mib={:.1} peak_growth_mib={:.1} cold_read={cold}",
         mb_per_s(bytes, upload),

@@ -14,7 +14,7 @@ use std::ops::Range;
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use aws_lc_rs::digest;
 use bytes::{Bytes, BytesMut};
-use futures::StreamExt;
+use futures::{FutureExt as _, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 use zeroize::Zeroizing;
 
@@ -34,8 +34,14 @@ pub const MAX_CHUNK_SIZE: u32 = 16 * 1024 * 1024;
 pub const TAG_LEN: u64 = 16;
 /// Associated data of every chunk (format version).
 pub const AAD: &[u8] = b"drip-content-v1";
-/// Chunks in flight between two stages: bounds memory per transfer.
+/// Messages in flight between two stages: bounds memory per transfer (each message is
+/// at most [`BATCH_CHUNKS`] chunks, so a few MiB in all).
 const STAGE_BUFFER: usize = 4;
+/// Chunks handed between stages in one message: waking a thread per 64 KiB chunk costs
+/// more than sealing it, so chunks travel in batches (about 1 MiB).
+const BATCH_CHUNKS: usize = 16;
+/// Plaintext bytes the opening stage gathers before handing them on.
+const BATCH_BYTES: usize = 1024 * 1024;
 
 /// Why content could not be encrypted, decrypted or verified.
 #[derive(Debug, thiserror::Error)]
@@ -154,13 +160,25 @@ pub fn encrypt(plaintext: ByteStream, key: &DataKey, chunk_size: u32, max_size: 
     let (chunk_tx, chunk_rx) = mpsc::channel(STAGE_BUFFER);
     let (out_tx, out_rx) = mpsc::channel(STAGE_BUFFER);
     let (summary_tx, summary) = oneshot::channel();
-    tokio::spawn(hash_and_chunk(plaintext, chunk_size, max_size, chunk_tx, summary_tx));
-    tokio::spawn(seal_chunks(key.aead(), chunk_rx, out_tx));
+    spawn_stage(hash_and_chunk(plaintext, chunk_size, max_size, chunk_tx, summary_tx));
+    spawn_stage(seal_chunks(key.aead(), chunk_rx, out_tx));
     Encrypted { ciphertext: receiver_stream(out_rx), summary }
 }
 
+/// Runs a CPU-heavy pipeline stage on a thread of its own (Tokio's blocking pool), so
+/// hashing and sealing never starve the runtime's workers — or each other — and the
+/// operating system spreads the stages over the cores.
+fn spawn_stage(stage: impl std::future::Future<Output = ()> + Send + 'static) {
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || handle.block_on(stage));
+}
+
+/// One chunk of plaintext as slices of the input (no copy on the hashing core); the
+/// sealing stage assembles it.
+#[derive(Default)]
 struct PlainChunk {
-    data: BytesMut,
+    pieces: Vec<Bytes>,
+    len: usize,
     last: bool,
 }
 
@@ -168,16 +186,30 @@ async fn hash_and_chunk(
     mut input: ByteStream,
     chunk_size: u32,
     max_size: Option<u64>,
-    chunks: mpsc::Sender<Result<PlainChunk, io::Error>>,
+    chunks: mpsc::Sender<Result<Vec<PlainChunk>, io::Error>>,
     summary: oneshot::Sender<Result<PlainSummary, ContentError>>,
 ) {
     let chunk_size = chunk_size as usize;
-    let new_buffer = || BytesMut::with_capacity(chunk_size + TAG_LEN as usize);
     let mut hasher = digest::Context::new(&digest::SHA256);
     let mut size = 0u64;
-    let mut buffer = new_buffer();
+    let mut current = PlainChunk::default();
+    let mut batch: Vec<PlainChunk> = Vec::new();
     loop {
-        match input.next().await {
+        let next = match input.next().now_or_never() {
+            Some(next) => next,
+            None => {
+                // The input is slow: hand over what is ready instead of holding it.
+                if !batch.is_empty() && chunks.send(Ok(std::mem::take(&mut batch))).await.is_err() {
+                    return;
+                }
+                // Stop waiting for input once nobody reads the ciphertext any more.
+                tokio::select! {
+                    next = input.next() => next,
+                    () = chunks.closed() => return,
+                }
+            }
+        };
+        match next {
             Some(Ok(mut bytes)) => {
                 size += bytes.len() as u64;
                 if let Some(limit) = max_size.filter(|l| size > *l) {
@@ -187,15 +219,18 @@ async fn hash_and_chunk(
                 }
                 hasher.update(&bytes);
                 while !bytes.is_empty() {
-                    if buffer.len() == chunk_size {
+                    if current.len == chunk_size {
                         // A full chunk with more data after it: not the last one.
-                        let full = std::mem::replace(&mut buffer, new_buffer());
-                        if chunks.send(Ok(PlainChunk { data: full, last: false })).await.is_err() {
+                        batch.push(std::mem::take(&mut current));
+                        if batch.len() == BATCH_CHUNKS
+                            && chunks.send(Ok(std::mem::take(&mut batch))).await.is_err()
+                        {
                             return;
                         }
                     }
-                    let take = (chunk_size - buffer.len()).min(bytes.len());
-                    buffer.extend_from_slice(&bytes.split_to(take));
+                    let take = (chunk_size - current.len).min(bytes.len());
+                    current.pieces.push(bytes.split_to(take));
+                    current.len += take;
                 }
             }
             Some(Err(e)) => {
@@ -208,7 +243,9 @@ async fn hash_and_chunk(
             None => break,
         }
     }
-    if chunks.send(Ok(PlainChunk { data: buffer, last: true })).await.is_err() {
+    current.last = true;
+    batch.push(current);
+    if chunks.send(Ok(batch)).await.is_err() {
         return;
     }
     let mut out = [0u8; 32];
@@ -216,23 +253,41 @@ async fn hash_and_chunk(
     let _ = summary.send(Ok(PlainSummary { size, digest: Digest::from_bytes(out) }));
 }
 
+/// Seals each batch of chunks into one buffer (`ciphertext ‖ tag` per chunk, in order).
 async fn seal_chunks(
     key: LessSafeKey,
-    mut chunks: mpsc::Receiver<Result<PlainChunk, io::Error>>,
+    mut chunks: mpsc::Receiver<Result<Vec<PlainChunk>, io::Error>>,
     out: mpsc::Sender<Result<Bytes, io::Error>>,
 ) {
+    let tag_len = TAG_LEN as usize;
     let mut index = 0u64;
-    while let Some(item) = chunks.recv().await {
-        let result = item.and_then(|PlainChunk { mut data, last }| {
-            key.seal_in_place_append_tag(nonce(index, last), Aad::from(AAD), &mut data)
-                .map_err(|_| io::Error::other("content encryption failed"))?;
-            Ok(data.freeze())
+    loop {
+        // Stop (releasing the hashing stage) once nobody reads the ciphertext any more.
+        let item = tokio::select! {
+            item = chunks.recv() => item,
+            () = out.closed() => return,
+        };
+        let Some(item) = item else { return };
+        let result = item.and_then(|batch| {
+            let total: usize = batch.iter().map(|c| c.len + tag_len).sum();
+            let mut sealed = BytesMut::with_capacity(total);
+            for PlainChunk { pieces, last, .. } in batch {
+                let start = sealed.len();
+                for piece in &pieces {
+                    sealed.extend_from_slice(piece);
+                }
+                let tag = key
+                    .seal_in_place_separate_tag(nonce(index, last), Aad::from(AAD), &mut sealed[start..])
+                    .map_err(|_| io::Error::other("content encryption failed"))?;
+                sealed.extend_from_slice(tag.as_ref());
+                index += 1;
+            }
+            Ok(sealed.freeze())
         });
         let failed = result.is_err();
         if out.send(result).await.is_err() || failed {
             return;
         }
-        index += 1;
     }
 }
 
@@ -300,9 +355,9 @@ pub struct DecryptSpec {
 pub fn decrypt(ciphertext: ByteStream, key: &DataKey, spec: DecryptSpec) -> ByteStream {
     let (plain_tx, plain_rx) = mpsc::channel(STAGE_BUFFER);
     let (out_tx, out_rx) = mpsc::channel(STAGE_BUFFER);
-    tokio::spawn(open_chunks(ciphertext, key.aead(), spec, plain_tx));
+    spawn_stage(open_chunks(ciphertext, key.aead(), spec, plain_tx));
     if let (Some(digest), 0, true) = (spec.digest, spec.first_chunk, spec.through_end) {
-        tokio::spawn(verify_digest(plain_rx, digest, out_tx));
+        spawn_stage(verify_digest(plain_rx, digest, out_tx));
         receiver_stream(out_rx)
     } else {
         receiver_stream(plain_rx)
@@ -315,63 +370,69 @@ async fn open_chunks(
     spec: DecryptSpec,
     out: mpsc::Sender<Result<Bytes, io::Error>>,
 ) {
-    let sealed_len = spec.chunk_size as usize + TAG_LEN as usize;
+    let chunk = u64::from(spec.chunk_size);
     let last_index = chunk_count(spec.plain_size, spec.chunk_size) - 1;
-    let mut index = spec.first_chunk;
-    let mut buffer = BytesMut::with_capacity(sealed_len);
-    let integrity = |why| Err(ContentError::Integrity(why).into_io());
-    let open = |data: &mut BytesMut, index: u64| -> Result<Bytes, io::Error> {
-        let last = index == last_index;
-        let plain_len = key
-            .open_in_place(nonce(index, last), Aad::from(AAD), &mut data[..])
-            .map_err(|_| ContentError::Integrity("a chunk failed authentication").into_io())?
-            .len();
-        data.truncate(plain_len);
-        Ok(std::mem::take(data).freeze())
+    // Sealed length of chunk `i`: full chunks but the file's last one.
+    let sealed_len = |i: u64| -> usize {
+        let plain = if i < last_index { chunk } else { spec.plain_size - last_index * chunk };
+        (plain + TAG_LEN) as usize
     };
+    let mut index = spec.first_chunk;
+    let mut pending = BytesMut::new();
+    let mut plain = BytesMut::new();
+    let integrity = |why| ContentError::Integrity(why).into_io();
     loop {
-        let next = input.next().await;
-        let ended = match next {
-            Some(Ok(mut bytes)) => {
-                while !bytes.is_empty() {
-                    if buffer.len() == sealed_len {
-                        let result = if index >= last_index {
-                            integrity("data after the last chunk")
-                        } else {
-                            open(&mut buffer, index)
-                        };
-                        let failed = result.is_err();
-                        if out.send(result).await.is_err() || failed {
-                            return;
-                        }
-                        buffer.reserve(sealed_len);
-                        index += 1;
-                    }
-                    let take = (sealed_len - buffer.len()).min(bytes.len());
-                    buffer.extend_from_slice(&bytes.split_to(take));
+        let next = match input.next().now_or_never() {
+            Some(next) => next,
+            None => {
+                // The store is slow: deliver what is verified instead of holding it.
+                if !plain.is_empty() && out.send(Ok(plain.split().freeze())).await.is_err() {
+                    return;
                 }
-                false
+                // Stop waiting for the store once nobody reads the plaintext any more.
+                tokio::select! {
+                    next = input.next() => next,
+                    () = out.closed() => return,
+                }
             }
-            Some(Err(e)) => {
+        };
+        let Some(item) = next else { break };
+        let bytes = match item {
+            Ok(bytes) => bytes,
+            Err(e) => {
                 let _ = out.send(Err(e)).await;
                 return;
             }
-            None => true,
         };
-        if ended {
-            break;
+        pending.extend_from_slice(&bytes);
+        while index <= last_index && pending.len() >= sealed_len(index) {
+            let mut sealed = pending.split_to(sealed_len(index));
+            match key.open_in_place(nonce(index, index == last_index), Aad::from(AAD), &mut sealed[..]) {
+                Ok(opened) => plain.extend_from_slice(opened),
+                Err(_) => {
+                    let _ = out.send(Err(integrity("a chunk failed authentication"))).await;
+                    return;
+                }
+            }
+            index += 1;
+        }
+        if index > last_index && !pending.is_empty() {
+            let _ = out.send(Err(integrity("data after the last chunk"))).await;
+            return;
+        }
+        if plain.len() >= BATCH_BYTES && out.send(Ok(plain.split().freeze())).await.is_err() {
+            return;
         }
     }
-    // The final buffered chunk must be the last chunk of the file, or the stream was cut.
-    let result = if buffer.len() < TAG_LEN as usize {
-        integrity("ciphertext is truncated")
-    } else {
-        match open(&mut buffer, index) {
-            Ok(_) if index != last_index && spec.through_end => integrity("ciphertext is truncated"),
-            other => other,
-        }
-    };
-    let _ = out.send(result).await;
+    // A partial chunk left over, or a stream that should have reached the file's last
+    // chunk and did not: the ciphertext was cut.
+    if !pending.is_empty() || (spec.through_end && index <= last_index) {
+        let _ = out.send(Err(integrity("ciphertext is truncated"))).await;
+        return;
+    }
+    if !plain.is_empty() {
+        let _ = out.send(Ok(plain.freeze())).await;
+    }
 }
 
 async fn verify_digest(
@@ -381,7 +442,12 @@ async fn verify_digest(
 ) {
     let mut hasher = digest::Context::new(&digest::SHA256);
     let mut held: Option<Bytes> = None;
-    while let Some(item) = input.recv().await {
+    loop {
+        let item = tokio::select! {
+            item = input.recv() => item,
+            () = out.closed() => return,
+        };
+        let Some(item) = item else { break };
         match item {
             Ok(bytes) => {
                 hasher.update(&bytes);

@@ -291,8 +291,10 @@ async fn seal_chunks(
     }
 }
 
-fn receiver_stream<T: Send + 'static>(rx: mpsc::Receiver<T>) -> futures::stream::BoxStream<'static, T> {
-    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }).boxed()
+/// The receiving end of a stage as a stream (which keeps answering `None` once ended, so
+/// callers may poll it again after the end).
+fn receiver_stream<T: Send + 'static>(mut rx: mpsc::Receiver<T>) -> futures::stream::BoxStream<'static, T> {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx)).boxed()
 }
 
 /// Which ciphertext bytes hold a plaintext range, and how to cut the decrypted chunks.
@@ -410,6 +412,10 @@ async fn open_chunks(
             match key.open_in_place(nonce(index, index == last_index), Aad::from(AAD), &mut sealed[..]) {
                 Ok(opened) => plain.extend_from_slice(opened),
                 Err(_) => {
+                    // What was opened before the bad chunk is authentic; deliver it, then fail.
+                    if !plain.is_empty() {
+                        let _ = out.send(Ok(plain.split().freeze())).await;
+                    }
                     let _ = out.send(Err(integrity("a chunk failed authentication"))).await;
                     return;
                 }
@@ -417,6 +423,9 @@ async fn open_chunks(
             index += 1;
         }
         if index > last_index && !pending.is_empty() {
+            if !plain.is_empty() {
+                let _ = out.send(Ok(plain.split().freeze())).await;
+            }
             let _ = out.send(Err(integrity("data after the last chunk"))).await;
             return;
         }
@@ -427,6 +436,9 @@ async fn open_chunks(
     // A partial chunk left over, or a stream that should have reached the file's last
     // chunk and did not: the ciphertext was cut.
     if !pending.is_empty() || (spec.through_end && index <= last_index) {
+        if !plain.is_empty() {
+            let _ = out.send(Ok(plain.split().freeze())).await;
+        }
         let _ = out.send(Err(integrity("ciphertext is truncated"))).await;
         return;
     }
@@ -503,6 +515,7 @@ pub fn slice_stream(input: ByteStream, skip: u64, take: u64) -> ByteStream {
             }
         }
     })
+    .fuse()
     .boxed()
 }
 

@@ -194,3 +194,29 @@ async fn input_errors_propagate() {
     assert_eq!(err.kind(), io::ErrorKind::ConnectionReset);
     assert!(matches!(enc.summary.await.unwrap(), Err(ContentError::Input(_))));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ended_streams_may_be_polled_again() {
+    let key = DataKey::generate();
+    let (cipher, _) = seal(&[], &key).await;
+    let mut plain = decrypt(stream_of(&cipher), &key, spec(0, None));
+    while plain.next().await.is_some() {}
+    assert!(plain.next().await.is_none(), "an ended stream stays ended");
+    let mut sliced = slice_stream(futures::stream::iter([Ok(Bytes::from_static(b"abc"))]).boxed(), 1, 1);
+    assert_eq!(sliced.next().await.unwrap().unwrap(), Bytes::from_static(b"b"));
+    assert!(sliced.next().await.is_none());
+    assert!(sliced.next().await.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authentic_bytes_before_a_bad_chunk_are_delivered_then_the_stream_fails() {
+    let key = DataKey::generate();
+    let data = pattern(3 * CHUNK as usize);
+    let (mut cipher, _) = seal(&data, &key).await;
+    let last = cipher.len() - 1;
+    cipher[last] ^= 1;
+    let items: Vec<_> = decrypt(stream_of(&cipher), &key, spec(data.len() as u64, None)).collect().await;
+    let delivered: Vec<u8> = items.iter().filter_map(|i| i.as_ref().ok()).flat_map(|b| b.to_vec()).collect();
+    assert_eq!(delivered, &data[..2 * CHUNK as usize]);
+    assert!(items.last().unwrap().is_err());
+}

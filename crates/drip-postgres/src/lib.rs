@@ -30,7 +30,6 @@
 
 mod accounts;
 mod error;
-mod folders;
 mod media;
 mod rows;
 

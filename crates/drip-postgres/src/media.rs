@@ -22,8 +22,8 @@ use sqlx::{PgConnection, Row};
 
 use crate::PgRepositories;
 use crate::error::{backend, constraint, corrupt, violated};
-use crate::folders::{FolderDelta, file_deltas, move_deltas};
 use crate::rows::{self, media_columns, to_i64};
+use drip_core::storage::listing::{FolderDelta, file_deltas, move_deltas};
 
 /// Whose folder statistics a change applies to.
 #[derive(Clone, Copy)]

@@ -2,7 +2,7 @@
 //! corrupt rows, and folder statistics under random and concurrent writes.
 
 mod common;
-mod workload;
+use drip_testkit::workload;
 
 use std::sync::Arc;
 

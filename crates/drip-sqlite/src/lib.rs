@@ -37,7 +37,6 @@
 
 mod accounts;
 mod error;
-mod folders;
 mod media;
 mod rows;
 

@@ -22,8 +22,8 @@ use sqlx::{Row, SqliteConnection};
 
 use crate::SqliteRepositories;
 use crate::error::{FOREIGN_KEY, backend, constraint, corrupt, corrupt_msg, violated};
-use crate::folders::{FolderDelta, file_deltas, move_deltas};
 use crate::rows::{self, media_columns, micros, returning_media_columns, to_i64};
+use drip_core::storage::listing::{FolderDelta, file_deltas, move_deltas};
 
 /// Whose folder statistics a change applies to.
 #[derive(Clone, Copy)]

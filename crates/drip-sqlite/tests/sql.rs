@@ -2,7 +2,7 @@
 //! settings, corrupt rows, query plans, and folder statistics under random and concurrent
 //! writes.
 
-mod workload;
+use drip_testkit::workload;
 
 use std::sync::Arc;
 

@@ -15,3 +15,4 @@
 
 pub mod repository;
 pub mod storage;
+pub mod workload;

@@ -1,7 +1,7 @@
-//! A random workload over the media port and a brute-force recount of what listings must
-//! show: checks that the folder statistics maintained on every write stay exact.
-// Each test binary uses part of this module; test support panics on a broken fixture.
-#![allow(dead_code, clippy::unwrap_used)]
+//! A random workload over the repository ports and a brute-force recount of what listings
+//! must show: checks that folder statistics an adapter maintains on every write stay exact.
+// Test support: a broken fixture or a failing adapter panics, as a test should.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,33 +17,37 @@ use drip_core::storage::ports::MediaRepository;
 use drip_core::{Ksuid, MediaId, UserId};
 
 /// Folders the workload uses: prefixes of each other, look-alikes and LIKE wildcards.
-pub(crate) const FOLDERS: &[&str] =
+pub const FOLDERS: &[&str] =
     &["$", "$/a", "$/a/b", "$/a/b/c", "$/ab", "$/a_b", "$/a%", "$/a b", "$/x/y/z", "$/x/yz"];
 const NAMES: &[&str] = &["f", "g", "h%", "i_", "j k"];
 
 /// A deterministic generator (xorshift64*).
-pub(crate) struct Rng(pub(crate) u64);
+pub struct Rng(pub u64);
 
 impl Rng {
-    pub(crate) fn next(&mut self) -> u64 {
+    /// The next pseudo-random number.
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
-    pub(crate) fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+    /// A pseudo-random number below `n`.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
     }
     fn pick<T: Copy>(&mut self, items: &[T]) -> T {
         items[self.below(items.len())]
     }
 }
 
-pub(crate) fn at(secs: i64) -> DateTime<Utc> {
+/// A fixture time: a fixed base plus `secs` seconds.
+pub fn at(secs: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(1_709_251_200 + secs, 0).unwrap()
 }
 
-pub(crate) async fn add_users(accounts: &dyn AccountRepository, names: &[&str]) -> Vec<Owner> {
+/// Creates users with these names (and fixture emails and hashes).
+pub async fn add_users(accounts: &dyn AccountRepository, names: &[&str]) -> Vec<Owner> {
     let mut out = Vec::new();
     for name in names {
         let owner = Owner {
@@ -62,7 +66,8 @@ pub(crate) async fn add_users(accounts: &dyn AccountRepository, names: &[&str]) 
     out
 }
 
-pub(crate) fn new_media(creator: UserId, folder: &str, name: &str) -> Media {
+/// A not-yet-uploaded media of `creator` at `folder`/`name`.
+pub fn new_media(creator: UserId, folder: &str, name: &str) -> Media {
     let id = MediaId::from_ksuid(Ksuid::generate(at(1)));
     let name = FileName::parse(name).unwrap();
     Media::from_parts(MediaParts {
@@ -80,18 +85,14 @@ pub(crate) fn new_media(creator: UserId, folder: &str, name: &str) -> Media {
     })
 }
 
-pub(crate) fn content(size: u64) -> UploadedContent {
+/// Uploaded content of `size` bytes.
+pub fn content(size: u64) -> UploadedContent {
     UploadedContent { size, digest: Digest::from_bytes([5; 32]), uploaded_at: at(2) }
 }
 
 /// Runs `steps` random operations (insert, upload, re-upload, relocate, delete, share,
 /// unshare) by `users`; conflicts and misses are part of the game.
-pub(crate) async fn random_operations(
-    media: Arc<dyn MediaRepository>,
-    users: &[Owner],
-    seed: u64,
-    steps: usize,
-) {
+pub async fn random_operations(media: Arc<dyn MediaRepository>, users: &[Owner], seed: u64, steps: usize) {
     let mut rng = Rng(seed);
     let mut known: Vec<MediaId> = Vec::new();
     for step in 0..steps {
@@ -143,7 +144,7 @@ async fn visible(media: &dyn MediaRepository, user: &UserId) -> Vec<Media> {
 /// Asserts that `list_folder` of every folder on the way to a visible media (and of the
 /// workload's folders) shows exactly the files and recursive totals a recount gives, and
 /// that there was something to see.
-pub(crate) async fn assert_listings_match_recount(media: &dyn MediaRepository, users: &[Owner]) {
+pub async fn assert_listings_match_recount(media: &dyn MediaRepository, users: &[Owner]) {
     let mut total = 0;
     for user in users {
         let seen = visible(media, &user.id).await;

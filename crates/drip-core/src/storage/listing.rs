@@ -1,16 +1,20 @@
-//! Changes to the per-user folder statistics (`folder_stats`) that a write to one media
-//! causes: which (parent, name) rows move, and by how much.
+//! Folder statistics a repository keeps per user (`folder_stats`): which (parent, name)
+//! rows a write to one media changes, and by how much — shared by the SQL adapters.
 
-use drip_core::storage::model::FolderPath;
+use super::model::FolderPath;
 
 /// A change of one `folder_stats` row: the folder `parent/name` gains `count` files of
 /// `size` bytes in total (negative to remove).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct FolderDelta {
-    pub(crate) parent: String,
-    pub(crate) name: String,
-    pub(crate) count: i64,
-    pub(crate) size: i64,
+pub struct FolderDelta {
+    /// The folder holding the subfolder (`$` for a top-level folder).
+    pub parent: String,
+    /// The subfolder's name.
+    pub name: String,
+    /// Change of the recursive file count.
+    pub count: i64,
+    /// Change of the recursive byte total.
+    pub size: i64,
 }
 
 /// Every folder that holds `folder` (itself included), as (parent, name) pairs from the
@@ -29,7 +33,7 @@ fn ancestors(folder: &FolderPath) -> Vec<(String, String)> {
 
 /// The deltas of adding (`count = 1`) or removing (`count = -1`) one file of `size` bytes
 /// in `folder`, or of changing its size (`count = 0`).
-pub(crate) fn file_deltas(folder: &FolderPath, count: i64, size: i64) -> Vec<FolderDelta> {
+pub fn file_deltas(folder: &FolderPath, count: i64, size: i64) -> Vec<FolderDelta> {
     if count == 0 && size == 0 {
         return Vec::new();
     }
@@ -38,7 +42,7 @@ pub(crate) fn file_deltas(folder: &FolderPath, count: i64, size: i64) -> Vec<Fol
 
 /// The deltas of moving one file of `size` bytes from `from` to `to`: folders that hold
 /// both are untouched. Sorted by (parent, name), the order in which rows are locked.
-pub(crate) fn move_deltas(from: &FolderPath, to: &FolderPath, size: i64) -> Vec<FolderDelta> {
+pub fn move_deltas(from: &FolderPath, to: &FolderPath, size: i64) -> Vec<FolderDelta> {
     let old = ancestors(from);
     let new = ancestors(to);
     let mut out: Vec<FolderDelta> = old

@@ -195,7 +195,6 @@ async fn persistent_failures_surface_as_unavailable_after_the_retries() {
     let provider = provider_for(&double, None, 2);
     let key = key("down.bin");
     double.inject(Fault::always(503));
-    let started = Instant::now();
     match provider.put(&key, zeros(10)).await {
         Err(StorageError::Unavailable(err)) => {
             assert!(err.is_transient());
@@ -204,7 +203,6 @@ async fn persistent_failures_surface_as_unavailable_after_the_retries() {
         }
         other => panic!("expected Unavailable, got {other:?}"),
     }
-    assert!(started.elapsed() < Duration::from_secs(5), "gave up after {:?}", started.elapsed());
     assert_eq!(double.count(Operation::PutObject), 3, "one attempt and two retries");
     assert!(matches!(provider.get(&key, None).await, Err(StorageError::Unavailable(_))));
     assert!(matches!(provider.get(&key, Some(0..1)).await, Err(StorageError::Unavailable(_))));

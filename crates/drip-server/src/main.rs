@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use drip::{Config, Drip};
+use drip::{Component, Config, Drip};
 use drip_core::accounts::model::RegisterRequest;
 use drip_core::storage::model::{SortOrder, UsageSort};
 use tracing::{info, warn};
@@ -106,30 +106,24 @@ fn init_logging() {
 }
 
 fn load_config(cli: &Cli) -> Result<Config> {
-    let env: BTreeMap<String, String> = std::env::vars().collect();
-    let default_file = PathBuf::from("drip.toml");
-    let file = cli.config.clone().or_else(|| default_file.exists().then_some(default_file));
+    let mut env: BTreeMap<String, String> = std::env::vars().collect();
+    if let Some(dir) = &cli.data_dir {
+        // The flag wins over the file and the environment; paths derived from the data
+        // dir follow it unless configured explicitly.
+        env.insert("DRIP_DATA_DIR".into(), dir.display().to_string());
+    }
     if let Some(path) = &cli.config
         && !path.exists()
     {
         bail!("configuration file {} does not exist", path.display());
     }
+    let default_file = PathBuf::from("drip.toml");
+    let file = cli.config.clone().or_else(|| default_file.exists().then_some(default_file));
     let mut config = Config::load(file.as_deref(), &env)?;
-    if let Some(dir) = &cli.data_dir {
-        // Paths derived from the data dir follow it unless configured explicitly.
-        let rebased = Config::load(file.as_deref(), &with_data_dir(&env, dir))?;
-        config = rebased;
-    }
     if let Some(listen) = cli.listen {
         config.listen = listen;
     }
     Ok(config)
-}
-
-fn with_data_dir(env: &BTreeMap<String, String>, dir: &std::path::Path) -> BTreeMap<String, String> {
-    let mut env = env.clone();
-    env.insert("DRIP_DATA_DIR".into(), dir.display().to_string());
-    env
 }
 
 async fn run(cli: Cli) -> Result<()> {
@@ -178,25 +172,20 @@ async fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// Readiness of one component, answered by the facade's probes.
+/// Readiness of one component, answered by the facade's probe for it.
 struct ComponentCheck {
     drip: Drip,
-    component: &'static str,
+    component: Component,
 }
 
 #[async_trait::async_trait]
 impl drip_http::Readiness for ComponentCheck {
     fn component(&self) -> &str {
-        self.component
+        self.component.name()
     }
 
     async fn check(&self) -> Result<(), String> {
-        self.drip
-            .check_ready()
-            .await
-            .into_iter()
-            .find(|(name, _)| *name == self.component)
-            .map_or(Ok(()), |(_, result)| result)
+        self.drip.check_ready(self.component).await
     }
 }
 
@@ -214,7 +203,7 @@ async fn serve(config: Config) -> Result<()> {
         cookies: drip_http::CookieSettings { secure: !loopback, ..drip_http::CookieSettings::default() },
         ..drip_http::HttpSettings::default()
     };
-    let checks: Vec<Arc<dyn drip_http::Readiness>> = ["database", "storage"]
+    let checks: Vec<Arc<dyn drip_http::Readiness>> = Component::ALL
         .into_iter()
         .map(|component| {
             Arc::new(ComponentCheck { drip: drip.clone(), component }) as Arc<dyn drip_http::Readiness>

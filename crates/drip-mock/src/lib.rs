@@ -24,13 +24,14 @@ mod keys;
 mod notifier;
 mod ports;
 mod random;
-mod repository;
-mod storage;
 
 pub use auth::{FakeTokenIssuer, FastPasswordHasher};
 pub use clock::FixedClock;
 pub use keys::MemoryKeyWrapper;
 pub use notifier::RecordingNotifier;
 pub use ports::{FakePorts, fake_ports, fake_ports_at};
-pub use repository::{MemoryAccountRepository, MemoryMediaRepository, MemoryRepositories};
-pub use storage::{DEFAULT_READ_CHUNK, MemoryStorage};
+// The in-memory adapters live in `drip-memory` (the release binary uses them too); they
+// are re-exported here so a test needs one dependency for every fake.
+pub use drip_memory::{
+    DEFAULT_READ_CHUNK, MemoryAccountRepository, MemoryMediaRepository, MemoryRepositories, MemoryStorage,
+};

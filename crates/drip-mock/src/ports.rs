@@ -10,8 +10,7 @@ use crate::auth::{FakeTokenIssuer, FastPasswordHasher};
 use crate::clock::FixedClock;
 use crate::keys::MemoryKeyWrapper;
 use crate::notifier::RecordingNotifier;
-use crate::repository::MemoryRepositories;
-use crate::storage::MemoryStorage;
+use drip_memory::{MemoryRepositories, MemoryStorage};
 
 /// Every port of Drip wired with a fake, as [`AccountPorts`] and [`StoragePorts`] over the
 /// same store, clock and notifier, with typed handles for tests to steer and inspect them.

@@ -259,7 +259,7 @@ async fn open_database(config: &DatabaseConfig) -> Result<Repositories, BuildErr
         DatabaseConfig::Sqlite { path } => open_sqlite(path).await,
         DatabaseConfig::Postgres { url, pool_size } => open_postgres(url, *pool_size).await,
         DatabaseConfig::Memory => {
-            let store = drip_mock::MemoryRepositories::new();
+            let store = drip_memory::MemoryRepositories::new();
             Ok(Repositories {
                 accounts: Arc::new(store.accounts()),
                 media: Arc::new(store.media()),
@@ -349,7 +349,7 @@ fn open_storage(config: &Config) -> Result<(Arc<dyn StorageProvider>, String), B
 fn open_storage(config: &Config) -> Result<(Arc<dyn StorageProvider>, String), BuildError> {
     match &config.storage {
         StorageConfig::Memory => {
-            Ok((Arc::new(drip_mock::MemoryStorage::new()), "memory (lost on exit)".into()))
+            Ok((Arc::new(drip_memory::MemoryStorage::new()), "memory (lost on exit)".into()))
         }
         StorageConfig::Local { .. } | StorageConfig::Gcs { .. } => {
             Err(BuildError::NotCompiled("local disk and GCS", "object-store"))

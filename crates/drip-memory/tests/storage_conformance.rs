@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use drip_mock::MemoryStorage;
+use drip_memory::MemoryStorage;
 use drip_testkit::storage::StorageFixture;
 
 async fn setup() -> StorageFixture {

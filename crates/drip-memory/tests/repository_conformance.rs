@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use drip_mock::MemoryRepositories;
+use drip_memory::MemoryRepositories;
 use drip_testkit::repository::Repos;
 
 async fn setup() -> Repos {

@@ -21,6 +21,22 @@ use serde_json::{Value, json};
 use crate::dto::{ErrorBody, ErrorDetail};
 use crate::middleware;
 
+/// An error and its causes on one line, each printed once: `outer: cause: root` (the
+/// internal detail that is logged).
+pub(crate) struct Chain<'a>(pub(crate) &'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(e) = cause {
+            write!(f, ": {e}")?;
+            cause = e.source();
+        }
+        Ok(())
+    }
+}
+
 /// A failure of an `/api/v1` request, rendered as
 /// `{"error":{"code","message","request_id","details"?}}`. Boxed, so results stay small.
 #[derive(Debug)]
@@ -188,9 +204,9 @@ impl ApiError {
                 "a backing service is unavailable; try again shortly",
             )
             .retry_later()
-            .caused_by(error)
+            .caused_by(Chain(error))
         } else {
-            Self::internal(error)
+            Self::internal(Chain(error))
         }
     }
 
@@ -203,8 +219,8 @@ impl ApiError {
                 "the object store is unavailable; try again shortly",
             )
             .retry_later()
-            .caused_by(error),
-            _ => Self::internal(error),
+            .caused_by(Chain(error)),
+            _ => Self::internal(Chain(error)),
         }
     }
 }
@@ -339,7 +355,7 @@ impl From<StoreError> for ApiError {
             ),
             StoreError::Input(cause) => {
                 Self::bad_request("upload_interrupted", "the upload stream failed before it ended")
-                    .caused_by(cause)
+                    .caused_by(Chain(&cause))
             }
             StoreError::Storage(s) => Self::storage(&s),
             StoreError::Backend(b) => Self::backend(&b),

@@ -56,10 +56,6 @@ impl Default for CookieSettings {
 pub struct HttpSettings {
     /// Largest JSON (or form) request body, in bytes; larger ones answer 413.
     pub max_json_bytes: usize,
-    /// Largest upload, in bytes: a `Content-Length` above it answers 413 before a byte
-    /// is read, and a streamed body is cut when it passes it. The storage service's own
-    /// limit applies as well; the smaller one wins.
-    pub max_upload_bytes: u64,
     /// Time allowed to produce a response on every route except the transfers (upload,
     /// download, events), which may run as long as their bytes keep moving.
     pub request_timeout: Duration,
@@ -85,7 +81,6 @@ impl Default for HttpSettings {
     fn default() -> Self {
         Self {
             max_json_bytes: 64 * 1024,
-            max_upload_bytes: 10 * 1024 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             cors_origins: Vec::new(),
             cookies: CookieSettings::default(),
@@ -187,8 +182,10 @@ impl AppState {
         &self.inner.transfers
     }
 
-    /// The effective upload limit: the smaller of the HTTP and storage limits.
+    /// The upload limit, which the storage service's settings hold (the one source of
+    /// truth: the service cuts a longer stream, this layer refuses a longer
+    /// `Content-Length` before reading).
     pub(crate) fn upload_limit(&self) -> u64 {
-        self.inner.settings.max_upload_bytes.min(self.inner.storage.settings().max_upload_bytes)
+        self.inner.storage.settings().max_upload_bytes
     }
 }

@@ -241,8 +241,8 @@ fn chunked(pieces: usize, size: usize) -> Body {
 #[tokio::test]
 async fn oversized_uploads_are_413() {
     let app = app_with(
-        HttpSettings { max_upload_bytes: 100, ..HttpSettings::default() },
-        StorageSettings::default(),
+        HttpSettings::default(),
+        StorageSettings { max_upload_bytes: 100, ..StorageSettings::default() },
         Vec::new(),
     );
     let token = app.register("alice").await;
@@ -274,6 +274,23 @@ async fn oversized_uploads_are_413() {
         .unwrap();
     let response = app.send(request).await;
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    // A form whose other parts outgrow the room around the file (1 MiB), streamed without
+    // a length: cut by the form's own limit, with the upload limit in the answer.
+    let padding = vec![b'p'; 1024 * 1024 + 1];
+    let form = multipart("b", &[("padding", None, None, &padding), ("file", Some("a.bin"), None, b"tiny")]);
+    let request = Request::post("/api/v1/files/form")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "multipart/form-data; boundary=b")
+        .body(Body::from_stream(futures::stream::iter(
+            form.chunks(4096)
+                .map(|c| Ok::<_, std::io::Error>(axum::body::Bytes::copy_from_slice(c)))
+                .collect::<Vec<_>>(),
+        )))
+        .unwrap();
+    let response = app.send(request).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(body_json(response).await["error"]["details"]["limit"], 100);
 
     let fits = Request::post("/api/v1/files?name=ok.bin")
         .header(header::AUTHORIZATION, format!("Bearer {token}"))

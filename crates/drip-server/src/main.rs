@@ -197,7 +197,6 @@ async fn serve(config: Config) -> Result<()> {
     let loopback = config.listen.ip().is_loopback();
     let settings = drip_http::HttpSettings {
         max_json_bytes: config.max_json_bytes,
-        max_upload_bytes: config.max_upload_bytes,
         request_timeout: config.request_timeout,
         cors_origins: config.cors_origins.clone(),
         cookies: drip_http::CookieSettings { secure: !loopback, ..drip_http::CookieSettings::default() },

@@ -10,19 +10,22 @@
 
 use std::io;
 use std::ops::Range;
+use std::pin::Pin;
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use aws_lc_rs::digest;
 use bytes::{Bytes, BytesMut};
-use futures::{FutureExt as _, StreamExt};
+use futures::{FutureExt as _, Stream, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 use zeroize::Zeroizing;
 
-use crate::storage::model::Digest;
-use crate::storage::ports::ByteStream;
-
 mod cache;
+mod plain_digest;
 pub use cache::{CacheStats, ContentCache};
+pub use plain_digest::{Digest, InvalidDigest};
+
+/// A stream of byte chunks: how file content moves through every layer.
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, io::Error>> + Send + 'static>>;
 
 /// Name of the construction, recorded in every media's envelope.
 pub const ALGORITHM: &str = "AES-256-GCM-STREAM";
@@ -56,7 +59,7 @@ pub enum ContentError {
     #[error("content failed integrity verification: {0}")]
     Integrity(&'static str),
     /// The input stream failed.
-    #[error("content stream failed: {0}")]
+    #[error("content stream failed")]
     Input(#[source] io::Error),
 }
 
@@ -234,10 +237,11 @@ async fn hash_and_chunk(
                 }
             }
             Some(Err(e)) => {
-                let kind = e.kind();
-                let text = e.to_string();
-                let _ = chunks.send(Err(e)).await;
-                let _ = summary.send(Err(ContentError::Input(io::Error::new(kind, text))));
+                // The caller learns the input's own error from the summary; the object
+                // store only needs to know the stream is broken.
+                let broken = io::Error::new(e.kind(), "the plaintext stream failed");
+                let _ = summary.send(Err(ContentError::Input(e)));
+                let _ = chunks.send(Err(broken)).await;
                 return;
             }
             None => break,

@@ -192,7 +192,9 @@ async fn input_errors_propagate() {
     let enc = encrypt(input, &key, CHUNK, None);
     let err = collect(enc.ciphertext).await.unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::ConnectionReset);
-    assert!(matches!(enc.summary.await.unwrap(), Err(ContentError::Input(_))));
+    let Err(ContentError::Input(original)) = enc.summary.await.unwrap() else { panic!("an input error") };
+    assert_eq!(original.kind(), io::ErrorKind::ConnectionReset);
+    assert_eq!(original.to_string(), "client went away", "the caller gets the input's own error");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -219,4 +221,18 @@ async fn authentic_bytes_before_a_bad_chunk_are_delivered_then_the_stream_fails(
     let delivered: Vec<u8> = items.iter().filter_map(|i| i.as_ref().ok()).flat_map(|b| b.to_vec()).collect();
     assert_eq!(delivered, &data[..2 * CHUNK as usize]);
     assert!(items.last().unwrap().is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inputs_own_error_reaches_the_caller() {
+    #[derive(Debug, thiserror::Error)]
+    #[error("the client sent too much")]
+    struct Marker;
+    let key = DataKey::generate();
+    let input =
+        futures::stream::iter(vec![Ok(Bytes::from_static(b"abc")), Err(io::Error::other(Marker))]).boxed();
+    let enc = encrypt(input, &key, CHUNK, None);
+    assert!(collect(enc.ciphertext).await.is_err());
+    let Err(ContentError::Input(original)) = enc.summary.await.unwrap() else { panic!("an input error") };
+    assert!(original.get_ref().is_some_and(|e| e.is::<Marker>()), "the same error, not a copy: {original:?}");
 }

@@ -23,7 +23,7 @@ pub enum StoreError {
     #[error("unknown user")]
     UnknownUser,
     /// The content stream failed (e.g. the client went away).
-    #[error("the upload stream failed: {0}")]
+    #[error("the upload stream failed")]
     Input(#[source] std::io::Error),
     /// The object store failed.
     #[error("the object store failed")]

@@ -1,23 +1,18 @@
 //! Ports of the storage domain: media metadata, object storage and data-key wrapping.
 
 use std::ops::Range;
-use std::pin::Pin;
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use futures::Stream;
 
 use super::model::{
     Envelope, FileName, FolderListing, FolderPath, Media, MediaPage, PageRequest, Share, SortOrder,
     StorageKey, UploadedContent, Usage, UsageSort, UserUsage,
 };
+pub use crate::content::ByteStream;
 use crate::content::DataKey;
 use crate::error::BackendError;
 use crate::ids::{MediaId, UserId};
-
-/// A stream of byte chunks: how file content moves through every layer.
-pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static>>;
 
 /// Why a media could not be inserted.
 #[derive(Debug, thiserror::Error)]
@@ -234,10 +229,10 @@ pub enum StorageError {
     #[error("invalid request: {0}")]
     Invalid(String),
     /// The content stream handed to `put` failed; nothing was stored.
-    #[error("input stream failed: {0}")]
+    #[error("input stream failed")]
     Input(#[source] std::io::Error),
     /// The store is unreachable or overloaded, after retries.
-    #[error("storage unavailable: {0}")]
+    #[error("storage unavailable")]
     Unavailable(#[source] BackendError),
     /// Any other failure.
     #[error(transparent)]

@@ -196,7 +196,37 @@ impl StorageService {
     /// # Errors
     /// See [`StoreError`].
     pub async fn store(&self, request: StoreRequest) -> Result<Media, StoreError> {
+        let StoreRequest { user, name, folder, content_type, content } = request;
         let _slot = self.transfer_slot().await.ok_or(StoreError::Busy)?;
+        let (reserved, data_key) = self.reserve(user, name, folder, content_type).await?;
+        let mut cleanup = Cleanup::armed(self, &reserved);
+        let stored = async {
+            let uploaded = self.upload(&reserved, &data_key, content).await?;
+            self.finish(&reserved, uploaded).await
+        };
+        match stored.await {
+            Ok(stored) => {
+                cleanup.disarm();
+                let event = Event::Upload { media_id: stored.id(), name: stored.name().clone() };
+                self.notify(&stored.creator(), event).await;
+                Ok(stored)
+            }
+            Err(e) => {
+                cleanup.run().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Inserts the record of a file whose content is not stored yet (so its name is
+    /// taken), with a fresh data key wrapped into its envelope.
+    async fn reserve(
+        &self,
+        creator: UserId,
+        name: FileName,
+        folder: FolderPath,
+        content_type: Option<ContentType>,
+    ) -> Result<(Media, DataKey), StoreError> {
         let now = self.ports.clock.now();
         let id = self.ports.clock.new_media_id();
         let data_key = DataKey::generate();
@@ -211,11 +241,11 @@ impl StorageService {
                 .map_err(|e| BackendError::new("building the envelope", e))?;
         let media = Media::from_parts(MediaParts {
             id,
-            creator: request.user,
-            storage_key: StorageKey::new(id, now, &request.name),
-            content_type: request.content_type.unwrap_or_else(|| ContentType::guess(&request.name)),
-            name: request.name,
-            folder: request.folder,
+            creator,
+            storage_key: StorageKey::new(id, now, &name),
+            content_type: content_type.unwrap_or_else(|| ContentType::guess(&name)),
+            name,
+            folder,
             envelope,
             metadata: serde_json::Map::new(),
             uploaded: None,
@@ -227,54 +257,51 @@ impl StorageService {
             InsertMediaError::UnknownCreator => StoreError::UnknownUser,
             InsertMediaError::Backend(b) => StoreError::Backend(b),
         })?;
-        let mut cleanup = Cleanup::armed(self, &media);
+        Ok((media, data_key))
+    }
 
-        let encrypted = content::encrypt(
-            request.content,
-            &data_key,
-            self.settings.chunk_size,
-            Some(self.settings.max_upload_bytes),
-        );
+    /// Streams the plaintext through hashing and encryption into the object store; what
+    /// the pipeline measured once the object is complete.
+    async fn upload(
+        &self,
+        media: &Media,
+        data_key: &DataKey,
+        plaintext: ByteStream,
+    ) -> Result<UploadedContent, StoreError> {
+        let limit = self.settings.max_upload_bytes;
+        let encrypted = content::encrypt(plaintext, data_key, self.settings.chunk_size, Some(limit));
         let put = self.ports.storage.put(media.storage_key(), encrypted.ciphertext).await;
-        let summary = encrypted.summary.await;
-        let summary = match (put, summary) {
-            (_, Ok(Err(ContentError::TooLarge { limit }))) => Err(StoreError::TooLarge { limit }),
-            (_, Ok(Err(ContentError::Input(e)))) => Err(StoreError::Input(e)),
-            (Err(e), _) => Err(StoreError::Storage(e)),
-            (Ok(_), Ok(Ok(summary))) => Ok(summary),
-            (Ok(_), Ok(Err(e))) => Err(StoreError::Backend(BackendError::new("content pipeline", e))),
-            (Ok(_), Err(_)) => {
-                Err(StoreError::Backend(BackendError::msg("the object store did not consume the content")))
+        // The pipeline's own verdict explains a failed put best (the client's error, the
+        // limit); the store's error matters when the plaintext was fine.
+        let summary = match encrypted.summary.await {
+            Ok(Ok(summary)) => summary,
+            Ok(Err(ContentError::TooLarge { limit })) => return Err(StoreError::TooLarge { limit }),
+            Ok(Err(ContentError::Input(e))) => return Err(StoreError::Input(e)),
+            Ok(Err(e @ ContentError::Integrity(_))) => {
+                return Err(BackendError::new("content pipeline", e).into());
+            }
+            Err(_) => {
+                return Err(put.err().map_or_else(
+                    || BackendError::msg("the object store did not consume the content").into(),
+                    StoreError::Storage,
+                ));
             }
         };
-        let summary = match summary {
-            Ok(summary) => summary,
-            Err(e) => {
-                cleanup.run().await;
-                return Err(e);
-            }
-        };
-        let uploaded = UploadedContent {
+        put.map_err(StoreError::Storage)?;
+        Ok(UploadedContent {
             size: summary.size,
             digest: summary.digest,
             uploaded_at: self.ports.clock.now(),
-        };
-        let stored = match self.ports.media.mark_uploaded(&id, uploaded).await {
-            Ok(Some(stored)) => stored,
-            Ok(None) => {
-                cleanup.run().await;
-                return Err(StoreError::Backend(BackendError::msg(
-                    "the media record vanished during upload",
-                )));
-            }
-            Err(e) => {
-                cleanup.run().await;
-                return Err(StoreError::Backend(e));
-            }
-        };
-        cleanup.disarm();
-        self.notify(&stored.creator(), Event::Upload { media_id: id, name: stored.name().clone() }).await;
-        Ok(stored)
+        })
+    }
+
+    /// Marks the reserved record uploaded: from now on the file is listed and served.
+    async fn finish(&self, reserved: &Media, uploaded: UploadedContent) -> Result<Media, StoreError> {
+        self.ports
+            .media
+            .mark_uploaded(&reserved.id(), uploaded)
+            .await?
+            .ok_or_else(|| BackendError::msg("the media record vanished during upload").into())
     }
 
     /// The metadata of a file the user sees.

@@ -4,8 +4,6 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -147,27 +145,30 @@ fn take_slot(state: &AppState, user: &AuthUser) -> Result<TransferPermit, ApiErr
     state.transfers().try_acquire(user.id).ok_or_else(ApiError::too_many_transfers)
 }
 
-/// Turns a body stream into the core's `ByteStream`, cutting it with an error (and
-/// raising `tripped`) past `limit` bytes; with `count`, the bytes go to the metrics.
-fn limited<S, E>(body: S, limit: u64, tripped: Arc<AtomicBool>, count: Option<AppState>) -> ByteStream
+/// Turns a body stream into the core's `ByteStream`, keeping each error whole (so that a
+/// multipart overflow can be recognised later); with `count`, the bytes go to the metrics.
+fn byte_stream<S, E>(body: S, count: Option<AppState>) -> ByteStream
 where
     S: Stream<Item = Result<Bytes, E>> + Send + 'static,
     E: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let mut seen = 0u64;
     body.map(move |item| {
         let bytes = item.map_err(io::Error::other)?;
-        seen = seen.saturating_add(bytes.len() as u64);
-        if seen > limit {
-            tripped.store(true, Ordering::SeqCst);
-            return Err(io::Error::other(format!("the upload exceeds the limit of {limit} bytes")));
-        }
         if let Some(state) = &count {
             state.metrics().add_bytes_in(bytes.len() as u64);
         }
         Ok(bytes)
     })
     .boxed()
+}
+
+/// The answer to a broken multipart form: 413 when it outgrew the limit of a form around
+/// a file of at most `limit` bytes, else 400.
+fn form_error(e: &multer::Error, limit: u64) -> ApiError {
+    match e {
+        multer::Error::StreamSizeExceeded { .. } => ApiError::too_large(limit),
+        other => ApiError::bad_request("invalid_request", format!("malformed multipart form: {other}")),
+    }
 }
 
 /// 201 with the file and its `Location`.
@@ -180,20 +181,20 @@ fn created(media: &Media) -> Response {
     response
 }
 
-/// Stores the content and records the store's duration.
-async fn store(
-    state: &AppState,
-    request: StoreRequest,
-    tripped: &AtomicBool,
-    limit: u64,
-) -> Result<Response, ApiError> {
+/// Stores the content and records the store's duration. The content's own limit is the
+/// storage service's (`StoreError::TooLarge`); a form that outgrew its room fails the file
+/// part's stream with multer's error, which arrives here whole.
+async fn store(state: &AppState, request: StoreRequest) -> Result<Response, ApiError> {
     let started = Instant::now();
     let result = state.storage().store(request).await;
     let outcome = if result.is_ok() { Outcome::Ok } else { Outcome::Error };
     state.metrics().record_store(outcome, started.elapsed());
     match result {
         Ok(media) => Ok(created(&media)),
-        Err(StoreError::Input(_)) if tripped.load(Ordering::SeqCst) => Err(ApiError::too_large(limit)),
+        Err(StoreError::Input(e)) => match e.get_ref().and_then(|e| e.downcast_ref::<multer::Error>()) {
+            Some(form) => Err(form_error(form, state.upload_limit())),
+            None => Err(StoreError::Input(e).into()),
+        },
         Err(e) => Err(e.into()),
     }
 }
@@ -237,10 +238,9 @@ pub(crate) async fn upload(
     let content_type =
         declared_content_type(headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()))?;
     let _slot = take_slot(&state, &user)?;
-    let tripped = Arc::new(AtomicBool::new(false));
-    let content = limited(body.into_data_stream(), limit, Arc::clone(&tripped), Some(state.clone()));
+    let content = byte_stream(body.into_data_stream(), Some(state.clone()));
     let request = StoreRequest { user: user.id, name, folder, content_type, content };
-    store(&state, request, &tripped, limit).await
+    store(&state, request).await
 }
 
 /// Uploads a file from a `multipart/form-data` form; the `file` part is streamed.
@@ -286,28 +286,21 @@ async fn upload_multipart(
     let form_limit = limit.saturating_add(FORM_OVERHEAD);
     check_declared_length(headers, form_limit)?;
     let _slot = take_slot(&state, &user)?;
-    let tripped = Arc::new(AtomicBool::new(false));
-    let raw = limited(body.into_data_stream(), form_limit, Arc::clone(&tripped), None);
-    let mut form = multer::Multipart::new(raw, boundary);
-    let malformed = |e: multer::Error, tripped: &AtomicBool| {
-        if tripped.load(Ordering::SeqCst) {
-            ApiError::too_large(limit)
-        } else {
-            ApiError::bad_request("invalid_request", format!("malformed multipart form: {e}"))
-        }
-    };
+    let room = multer::SizeLimit::new().whole_stream(form_limit);
+    let constraints = multer::Constraints::new().size_limit(room);
+    let mut form = multer::Multipart::with_constraints(body.into_data_stream(), boundary, constraints);
     let (mut folder, mut name) = (query.folder, query.name);
     let file = loop {
         let field = form
             .next_field()
             .await
-            .map_err(|e| malformed(e, &tripped))?
+            .map_err(|e| form_error(&e, limit))?
             .ok_or_else(|| ApiError::bad_request("invalid_request", "the form has no `file` part"))?;
         match field.name() {
             Some("file") => break field,
-            Some("folder") => folder = Some(small_field(field, &tripped, limit).await?),
-            Some("name") => name = Some(small_field(field, &tripped, limit).await?),
-            _ => skip_field(field).await.map_err(|e| malformed(e, &tripped))?,
+            Some("folder") => folder = Some(small_field(field, limit).await?),
+            Some("name") => name = Some(small_field(field, limit).await?),
+            _ => skip_field(field).await.map_err(|e| form_error(&e, limit))?,
         }
     };
     let name =
@@ -318,19 +311,15 @@ async fn upload_multipart(
     let folder = folder_or_root(folder.as_deref())?;
     let part_type = file.content_type().map(ToString::to_string);
     let content_type = declared_content_type(part_type.as_deref()).unwrap_or(None);
-    let content = limited(file, limit, Arc::clone(&tripped), Some(state.clone()));
+    let content = byte_stream(file, Some(state.clone()));
     let request = StoreRequest { user: user.id, name, folder, content_type, content };
-    let response = store(&state, request, &tripped, limit).await;
+    let response = store(&state, request).await;
     drop(form);
     response
 }
 
 /// Reads a short text field of a form.
-async fn small_field(
-    mut field: multer::Field<'static>,
-    tripped: &AtomicBool,
-    limit: u64,
-) -> Result<String, ApiError> {
+async fn small_field(mut field: multer::Field<'static>, limit: u64) -> Result<String, ApiError> {
     let mut text = Vec::new();
     loop {
         match field.chunk().await {
@@ -341,13 +330,7 @@ async fn small_field(
                 }
             }
             Ok(None) => break,
-            Err(_) if tripped.load(Ordering::SeqCst) => return Err(ApiError::too_large(limit)),
-            Err(e) => {
-                return Err(ApiError::bad_request(
-                    "invalid_request",
-                    format!("malformed multipart form: {e}"),
-                ));
-            }
+            Err(e) => return Err(form_error(&e, limit)),
         }
     }
     String::from_utf8(text).map_err(|_| ApiError::bad_request("invalid_request", "a form field is not UTF-8"))

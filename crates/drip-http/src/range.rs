@@ -1,7 +1,11 @@
-//! HTTP download headers: `Range` parsing and resolution, entity-tag matching for
-//! `If-None-Match` / `If-Range`, and `Content-Disposition` with the original file name.
+//! HTTP download headers: the conditional request (`If-None-Match`, `If-Range`, with the
+//! `headers` crate's entity-tag comparisons), `Range` parsing and resolution, and
+//! `Content-Disposition` with the original file name.
 
 use std::ops::Range;
+
+use axum::http::{HeaderMap, header};
+use headers::{ETag, HeaderMapExt, IfNoneMatch, IfRange};
 
 /// One byte range as a client wrote it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,19 +69,31 @@ pub(crate) fn resolve(spec: RangeSpec, size: u64) -> Resolved {
 }
 
 /// The strong entity tag of a content digest: `"<hex>"`.
-pub(crate) fn etag(digest_hex: &str) -> String {
-    format!("\"{digest_hex}\"")
+pub(crate) fn etag(digest_hex: &str) -> Option<ETag> {
+    format!("\"{digest_hex}\"").parse().ok()
 }
 
-/// Whether an `If-None-Match` header matches `etag` (weak comparison, `*` matches all).
-pub(crate) fn none_match(header: &str, etag: &str) -> bool {
-    header.split(',').map(str::trim).any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
+/// Whether `If-None-Match` matches `etag` (weak comparison, `*` matches all), so the
+/// answer is 304. A header that does not parse matches nothing.
+pub(crate) fn not_modified(headers: &HeaderMap, etag: Option<&ETag>) -> bool {
+    match (headers.typed_try_get::<IfNoneMatch>(), etag) {
+        (Ok(Some(condition)), Some(etag)) => !condition.precondition_passes(etag),
+        _ => false,
+    }
 }
 
-/// Whether an `If-Range` header still allows a partial answer: only a strong entity tag
-/// equal to ours does (a date, or any other tag, gets the full content).
-pub(crate) fn if_range_holds(header: &str, etag: &str) -> bool {
-    header.trim() == etag
+/// What the request asks for, once `If-Range` had its say: only a strong entity tag
+/// equal to ours keeps `Range` (a date, another tag, or a header that does not parse gets
+/// the full content).
+pub(crate) fn requested(headers: &HeaderMap, etag: Option<&ETag>, size: u64) -> Resolved {
+    let range_allowed = match headers.typed_try_get::<IfRange>() {
+        Ok(None) => true,
+        Ok(Some(condition)) => !condition.is_modified(etag, None),
+        Err(_) => false,
+    };
+    let spec =
+        headers.get(header::RANGE).and_then(|v| v.to_str().ok()).filter(|_| range_allowed).and_then(parse);
+    spec.map_or(Resolved::Full, |spec| resolve(spec, size))
 }
 
 /// `attachment; filename="..."; filename*=UTF-8''...`: an ASCII fallback for old clients
@@ -128,16 +144,37 @@ mod tests {
         assert_eq!(resolve(RangeSpec::FromTo(0, 0), 0), Resolved::Unsatisfiable);
     }
 
+    fn with(name: header::HeaderName, value: &'static str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(name, axum::http::HeaderValue::from_static(value));
+        headers
+    }
+
     #[test]
     fn entity_tags() {
-        let tag = etag("abc");
-        assert!(none_match("\"abc\"", &tag));
-        assert!(none_match("\"x\", W/\"abc\"", &tag));
-        assert!(none_match("*", &tag));
-        assert!(!none_match("\"abd\"", &tag));
-        assert!(if_range_holds("\"abc\"", &tag));
-        assert!(!if_range_holds("W/\"abc\"", &tag));
-        assert!(!if_range_holds("Wed, 21 Oct 2015 07:28:00 GMT", &tag));
+        let tag = etag("abc").unwrap();
+        let none_match = |value| not_modified(&with(header::IF_NONE_MATCH, value), Some(&tag));
+        assert!(none_match("\"abc\""));
+        assert!(none_match("\"x\", W/\"abc\""));
+        assert!(none_match("*"));
+        assert!(!none_match("\"abd\""));
+        assert!(!none_match("abc"), "not a tag");
+        assert!(!not_modified(&HeaderMap::new(), Some(&tag)));
+        assert!(!not_modified(&with(header::IF_NONE_MATCH, "*"), None), "no tag (yet): nothing matches");
+
+        let if_range_holds = |value| {
+            let mut headers = with(header::IF_RANGE, value);
+            headers.insert(header::RANGE, axum::http::HeaderValue::from_static("bytes=0-0"));
+            requested(&headers, Some(&tag), 10) == Resolved::Partial(0..1)
+        };
+        assert!(if_range_holds("\"abc\""));
+        assert!(!if_range_holds("W/\"abc\""));
+        assert!(!if_range_holds("\"abd\""));
+        assert!(!if_range_holds("Wed, 21 Oct 2015 07:28:00 GMT"));
+        assert!(!if_range_holds("garbage"));
+        assert_eq!(requested(&with(header::RANGE, "bytes=2-"), Some(&tag), 10), Resolved::Partial(2..10));
+        assert_eq!(requested(&with(header::RANGE, "bytes=20-"), None, 10), Resolved::Unsatisfiable);
+        assert_eq!(requested(&HeaderMap::new(), Some(&tag), 10), Resolved::Full);
     }
 
     #[test]

@@ -52,6 +52,11 @@ async fn upload_info_and_download_round_trip() {
         "attachment; filename=\"hello w_rld.txt\"; filename*=UTF-8''hello%20w%C3%B6rld.txt"
     );
     assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    let cache_control = headers[header::CACHE_CONTROL].to_str().unwrap();
+    let mut directives: Vec<&str> = cache_control.split(',').map(str::trim).collect();
+    directives.sort_unstable();
+    assert_eq!(directives, ["no-cache", "private"], "kept by the user's browser only, revalidated");
+    assert_eq!(headers[header::CONTENT_SECURITY_POLICY], "default-src 'none'; sandbox");
     assert_eq!(body_bytes(response).await, content);
 }
 

@@ -20,6 +20,7 @@ use drip_core::storage::error::StoreError;
 use drip_core::storage::model::{ContentType, FileName, FolderPath, Media};
 use drip_core::storage::ports::ByteStream;
 use futures::{Stream, StreamExt};
+use headers::{AcceptRanges, CacheControl, ContentLength, ContentRange, ETag, HeaderMapExt};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
@@ -398,97 +399,106 @@ pub(crate) async fn download(
     let started = Instant::now();
     let id = media_id(&id)?;
     let media = state.storage().info(&user.id, &id).await?;
-    let etag = media.digest().map(|d| range::etag(&d.to_hex()));
-    let header_text = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
-    if let (Some(etag), Some(condition)) = (&etag, header_text(header::IF_NONE_MATCH))
-        && range::none_match(condition, etag)
-    {
+    let etag = media.digest().and_then(|d| range::etag(&d.to_hex()));
+    if range::not_modified(&headers, etag.as_ref()) {
         return Ok(not_modified(etag));
     }
-    let size = media.size();
-    let range_allowed = match (header_text(header::IF_RANGE), &etag) {
-        (None, _) => true,
-        (Some(condition), Some(etag)) => range::if_range_holds(condition, etag),
-        (Some(_), None) => false,
-    };
-    let wanted = match header_text(header::RANGE).filter(|_| range_allowed).and_then(range::parse) {
-        None => Resolved::Full,
-        Some(spec) => range::resolve(spec, size),
-    };
-    let range = match wanted {
+    let range = match range::requested(&headers, etag.as_ref(), media.size()) {
         Resolved::Full => None,
         Resolved::Partial(range) => Some(range),
-        Resolved::Unsatisfiable => return Err(ApiError::range_not_satisfiable(size)),
+        Resolved::Unsatisfiable => return Err(ApiError::range_not_satisfiable(media.size())),
     };
     let slot = take_slot(&state, &user)?;
-    let download = match state.storage().download(&user.id, &id, range.clone()).await {
-        Ok(download) => download,
+    let partial = range.is_some();
+    let delivery = match deliver(&state, &user, &id, range, slot, started).await {
+        Ok(delivery) => delivery,
         Err(e) => {
             state.metrics().record_download(Outcome::Error, started.elapsed());
-            return Err(e.into());
+            return Err(e);
         }
     };
+    let (media, served) = (delivery.media.clone(), delivery.served.clone());
+    let mut response = Response::new(Body::from_stream(delivery));
+    if partial {
+        *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+    }
+    content_headers(response.headers_mut(), &media, &served, partial, etag);
+    Ok(response)
+}
+
+/// Starts the download and waits for its first verified chunk: nothing is sent before,
+/// so a failure there is still a proper error answer.
+async fn deliver(
+    state: &AppState,
+    user: &AuthUser,
+    id: &MediaId,
+    range: Option<std::ops::Range<u64>>,
+    slot: TransferPermit,
+    started: Instant,
+) -> Result<Delivery, ApiError> {
+    let download = state.storage().download(&user.id, id, range).await?;
     let mut content = download.content;
-    // Nothing is sent until the first chunk is verified, so a failure there is still a
-    // proper error answer.
     let first = match content.next().await {
-        Some(Err(e)) => {
-            state.metrics().record_download(Outcome::Error, started.elapsed());
-            return Err(stream_error(&e));
-        }
+        Some(Err(e)) => return Err(stream_error(&e)),
         first => first,
     };
-    let content = futures::stream::iter(first).chain(content).boxed();
-    let media = download.media;
-    let served = download.range;
     let mut delivery = Delivery {
-        inner: content,
+        inner: futures::stream::iter(first).chain(content).boxed(),
         state: state.clone(),
         started,
-        remaining: served.end - served.start,
+        remaining: download.range.end - download.range.start,
         finished: false,
         request_id: middleware::current().map(|c| c.id).unwrap_or_default(),
+        media: download.media,
+        served: download.range,
         _slot: slot,
     };
     if delivery.remaining == 0 {
         // hyper may never poll an empty body.
         delivery.finish(Outcome::Ok);
     }
-    let mut response = Response::new(Body::from_stream(delivery));
-    let partial = range.is_some();
-    if partial {
-        *response.status_mut() = StatusCode::PARTIAL_CONTENT;
-    }
-    let out = response.headers_mut();
+    Ok(delivery)
+}
+
+/// The headers of a download: what it is and which part of it, how it may be cached, and
+/// that a browser saves it (never renders or sniffs it).
+fn content_headers(
+    out: &mut HeaderMap,
+    media: &Media,
+    served: &std::ops::Range<u64>,
+    partial: bool,
+    etag: Option<ETag>,
+) {
     let content_type = HeaderValue::from_str(media.content_type().as_str())
         .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
     out.insert(header::CONTENT_TYPE, content_type);
-    out.insert(header::CONTENT_LENGTH, HeaderValue::from(served.end - served.start));
-    out.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    if partial {
-        let value = format!("bytes {}-{}/{size}", served.start, served.end.saturating_sub(1));
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            out.insert(header::CONTENT_RANGE, value);
-        }
+    out.typed_insert(ContentLength(served.end - served.start));
+    out.typed_insert(AcceptRanges::bytes());
+    if partial && let Ok(content_range) = ContentRange::bytes(served.clone(), media.size()) {
+        out.typed_insert(content_range);
     }
-    if let Some(etag) = etag.as_deref().and_then(|e| HeaderValue::from_str(e).ok()) {
-        out.insert(header::ETAG, etag);
+    if let Some(etag) = etag {
+        out.typed_insert(etag);
     }
     if let Ok(value) = HeaderValue::from_str(&range::content_disposition(media.name().as_str())) {
         out.insert(header::CONTENT_DISPOSITION, value);
     }
-    out.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+    out.typed_insert(private_no_cache());
     out.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     out.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; sandbox"));
-    Ok(response)
 }
 
-fn not_modified(etag: &str) -> Response {
+/// Downloads may be kept by the user's browser, but revalidated each time.
+fn private_no_cache() -> CacheControl {
+    CacheControl::new().with_private().with_no_cache()
+}
+
+fn not_modified(etag: Option<ETag>) -> Response {
     let mut response = StatusCode::NOT_MODIFIED.into_response();
-    if let Ok(value) = HeaderValue::from_str(etag) {
-        response.headers_mut().insert(header::ETAG, value);
+    if let Some(etag) = etag {
+        response.headers_mut().typed_insert(etag);
     }
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+    response.headers_mut().typed_insert(private_no_cache());
     response
 }
 
@@ -511,6 +521,9 @@ struct Delivery {
     remaining: u64,
     finished: bool,
     request_id: String,
+    /// The file and the bytes of it being sent.
+    media: Media,
+    served: std::ops::Range<u64>,
     _slot: TransferPermit,
 }
 

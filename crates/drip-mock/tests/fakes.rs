@@ -24,12 +24,11 @@ fn password(text: &str) -> Password {
 }
 
 fn stream(chunks: Vec<io::Result<&'static [u8]>>) -> ByteStream {
-    futures::stream::iter(chunks.into_iter().map(|c| c.map(Bytes::from_static))).boxed()
+    futures::stream::iter(chunks).map(|c| c.map(Bytes::from_static)).boxed()
 }
 
-async fn read(stream: ByteStream) -> (Vec<u8>, usize) {
-    let chunks: Vec<Bytes> = stream.map(|c| c.expect("a stream item")).collect().await;
-    (chunks.concat(), chunks.len())
+async fn read(stream: ByteStream) -> Vec<u8> {
+    stream.map(|c| c.expect("a stream item").to_vec()).concat().await
 }
 
 // --- FastPasswordHasher ---------------------------------------------------------------
@@ -241,7 +240,7 @@ async fn storage_service_runs_on_the_fakes() {
     assert_eq!(fakes.objects.len(), 1);
     assert_eq!(media.envelope().key_id(), "k1");
     let download = storage.download(&alice.id, &media.id(), None).await.unwrap();
-    assert_eq!(read(download.content).await.0, b"hello drip");
+    assert_eq!(read(download.content).await, b"hello drip");
 
     storage.share(&alice.id, &media.id(), &bob.username).await.unwrap();
     assert!(storage.info(&bob.id, &media.id()).await.is_ok());

@@ -100,7 +100,8 @@ pub(crate) fn media_id(text: &str) -> Result<MediaId, ApiError> {
     MediaId::parse(text).map_err(|_| ApiError::file_not_found())
 }
 
-fn folder_or_root(text: Option<&str>) -> Result<FolderPath, ApiError> {
+/// A folder from a query parameter; absent or empty means the root.
+pub(crate) fn folder_or_root(text: Option<&str>) -> Result<FolderPath, ApiError> {
     Ok(match text {
         None | Some("") => FolderPath::root(),
         Some(path) => FolderPath::parse(path)?,

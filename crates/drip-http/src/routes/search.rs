@@ -3,13 +3,14 @@
 
 use axum::Json;
 use axum::extract::State;
-use drip_core::storage::model::{FolderPath, SortOrder, UsageSort};
+use drip_core::storage::model::{SortOrder, UsageSort};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::dto::{ErrorBody, SearchDto, SearchMatchDto, TopUserDto, TopUsersDto};
 use crate::error::ApiError;
 use crate::extract::{AuthUser, Params};
+use crate::routes::files::folder_or_root;
 use crate::state::AppState;
 
 /// What to search for.
@@ -56,10 +57,7 @@ pub(crate) async fn search(
         .q
         .filter(|q| !q.is_empty())
         .ok_or_else(|| ApiError::bad_request("invalid_query", "the `q` query parameter is required"))?;
-    let folder = match query.folder.as_deref() {
-        None | Some("") => FolderPath::root(),
-        Some(path) => FolderPath::parse(path)?,
-    };
+    let folder = folder_or_root(query.folder.as_deref())?;
     let results = state.storage().search(&user.id, &pattern, &folder).await?;
     Ok(Json(SearchDto {
         matches: results.matches.iter().map(SearchMatchDto::from).collect(),

@@ -53,7 +53,9 @@ async fn health_is_cheap_and_unauthenticated() {
     assert!(body["time"].as_str().unwrap().ends_with('Z'));
 }
 
-#[tokio::test]
+// The paused clock runs the checks' delays and the timeouts in virtual time: which one ends
+// first follows from the durations alone, never from how busy the machine is.
+#[tokio::test(start_paused = true)]
 async fn readiness_reports_each_component() {
     let ok = |name| check(name, Ok(()), Duration::ZERO);
     let app =
@@ -85,6 +87,9 @@ async fn readiness_reports_each_component() {
     assert!(!body.to_string().contains("10.0.0.1"), "failure details stay in the logs");
 }
 
+// The body's pauses are the slow client, not synchronisation: each lasts at least 20 ms, so
+// the upload always outlasts the 30 ms request timeout. (A paused clock cannot drive it: the
+// content pipeline polls the body on the blocking pool, where tokio does not advance time.)
 #[tokio::test]
 async fn slow_requests_time_out_but_transfers_do_not() {
     let settings = HttpSettings {

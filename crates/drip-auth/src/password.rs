@@ -149,6 +149,12 @@ impl Inner {
             Err(_) => Err(HashError::MalformedHash),
         }
     }
+
+    /// A verification against the reference hash: the full argon2 computation at this
+    /// hasher's cost, as a failed login of a real user costs.
+    fn dummy_verify(&self, password: &str) -> Result<bool, HashError> {
+        self.verify(password, &self.reference_hash)
+    }
 }
 
 #[async_trait]
@@ -168,7 +174,41 @@ impl PasswordHasher for Argon2PasswordHasher {
         let password = password.clone();
         // The outcome is meaningless (and a failure changes nothing for the caller, who is
         // about to answer "wrong credentials" anyway); only the time spent matters.
-        let _ =
-            self.on_blocking_pool(move |inner| inner.verify(password.expose(), &inner.reference_hash)).await;
+        let _ = self.on_blocking_pool(move |inner| inner.dummy_verify(password.expose())).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// The dummy verification's contract (`PasswordHasher::dummy_verify`): the same work as
+    /// a failed verification against a real hash of this hasher's cost.
+    #[tokio::test]
+    async fn dummy_verify_does_the_work_of_a_failed_verify() {
+        let cost = Argon2Cost { memory_kib: 64, iterations: 2, parallelism: 2 };
+        let hasher = Argon2PasswordHasher::new(cost).unwrap();
+        let inner = &hasher.inner;
+
+        // The reference is a real hash made with the configured cost...
+        let reference = argon2::PasswordHash::new(&inner.reference_hash).unwrap();
+        assert_eq!(reference.algorithm, Algorithm::Argon2id.ident());
+        let params = Params::try_from(&reference).unwrap();
+        assert_eq!((params.m_cost(), params.t_cost(), params.p_cost()), (64, 2, 2));
+        let real = hasher.hash(&Password::parse("a real password").unwrap()).await.unwrap();
+        let real = argon2::PasswordHash::new(real.as_str()).unwrap();
+        assert_eq!(params, Params::try_from(&real).unwrap());
+
+        // ...and checking against it runs argon2 to the comparison: a wrong password is a
+        // clean `false` (no early error skipping the work), the reference's own input `true`.
+        assert!(!inner.dummy_verify("whatever it is").unwrap());
+        let own = std::str::from_utf8(DUMMY_PASSWORD).unwrap();
+        assert!(inner.dummy_verify(own).unwrap());
+
+        // Through the port it returns for any password, the reference's own input included.
+        hasher.dummy_verify(&Password::parse("whatever it is").unwrap()).await;
+        hasher.dummy_verify(&Password::parse(own).unwrap()).await;
     }
 }

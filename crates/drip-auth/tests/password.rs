@@ -46,12 +46,8 @@ async fn verification_uses_the_cost_stored_in_the_hash() {
     assert!(hasher().verify(&password("rotate me"), &hash).await.unwrap());
 }
 
-#[tokio::test]
-async fn dummy_verify_runs() {
-    let h = hasher();
-    h.dummy_verify(&password("whatever it is")).await;
-    h.dummy_verify(&password("drip dummy password, never a real one")).await;
-}
+// The dummy verification's contract needs the reference hash, which is private: it is
+// checked next to it, in `src/password.rs` (`dummy_verify_does_the_work_of_a_failed_verify`).
 
 #[tokio::test]
 async fn malformed_hashes_are_reported() {

@@ -1,25 +1,35 @@
-//! Prometheus metrics, kept in memory and written in the text exposition format:
+//! Prometheus metrics through `prometheus-client`, written in the Prometheus text format:
 //! requests by route template and status class, transfer durations, content bytes in and
-//! out, and (read at scrape time) cache counters, transfers in flight and connections.
+//! out, (read at scrape time) cache counters, transfers in flight and connections, and the
+//! standard `process_*` metrics.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+#[cfg(target_os = "linux")]
+mod process;
+
+use std::fmt;
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
 use drip_core::content::CacheStats;
+use prometheus_client::encoding::{EncodeLabelSet, prometheus_text};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
 
 use crate::middleware::method_label;
 
+/// The `Content-Type` of what [`Metrics::render`] writes.
+pub(crate) const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
+
 /// Bucket bounds (seconds) of request durations (the original widened its own to 20 s).
-const REQUEST_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0];
+const REQUEST_BUCKETS: [f64; 12] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0];
 /// Bucket bounds (seconds) of whole transfers.
-const TRANSFER_BUCKETS: &[f64] = &[0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0];
+const TRANSFER_BUCKETS: [f64; 11] = [0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0];
 
 /// How a transfer ended, as a label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Outcome {
     /// Every byte went through.
     Ok,
@@ -39,47 +49,18 @@ impl Outcome {
     }
 }
 
-#[derive(Debug, Clone)]
-struct Histogram {
-    bounds: &'static [f64],
-    buckets: Vec<u64>,
-    sum: f64,
-    count: u64,
-}
-
-impl Histogram {
-    fn new(bounds: &'static [f64]) -> Self {
-        Self { bounds, buckets: vec![0; bounds.len()], sum: 0.0, count: 0 }
-    }
-
-    fn observe(&mut self, seconds: f64) {
-        if let Some(i) = self.bounds.iter().position(|b| seconds <= *b) {
-            self.buckets[i] += 1;
-        }
-        self.sum += seconds;
-        self.count += 1;
-    }
-
-    /// Writes `name_bucket`, `name_sum` and `name_count` with `labels` (already escaped,
-    /// `k="v"` joined by commas, possibly empty).
-    fn write(&self, out: &mut String, name: &str, labels: &str) {
-        let sep = if labels.is_empty() { "" } else { "," };
-        let mut cumulative = 0;
-        for (bound, n) in self.bounds.iter().zip(&self.buckets) {
-            cumulative += n;
-            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {cumulative}");
-        }
-        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}", self.count);
-        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum);
-        let _ = writeln!(out, "{name}_count{{{labels}}} {}", self.count);
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct RequestKey {
+/// The labels of a request: its method, route template (never the raw path) and status class.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct RequestLabels {
     method: &'static str,
     route: String,
     status: &'static str,
+}
+
+/// The label of a transfer: how it ended.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
 }
 
 /// What is read from elsewhere at scrape time.
@@ -95,19 +76,18 @@ pub(crate) struct Gauges {
     pub(crate) online_users: usize,
 }
 
+type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
+
 /// The registry of the metrics the HTTP layer records.
 #[derive(Debug)]
 pub(crate) struct Metrics {
-    requests: Mutex<BTreeMap<RequestKey, Histogram>>,
-    stores: Mutex<BTreeMap<Outcome, Histogram>>,
-    downloads: Mutex<BTreeMap<Outcome, Histogram>>,
-    bytes_in: AtomicU64,
-    bytes_out: AtomicU64,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Counters stay meaningful even if a holder panicked mid-update.
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    request_durations: Histograms<RequestLabels>,
+    stores: Histograms<OutcomeLabels>,
+    downloads: Histograms<OutcomeLabels>,
+    bytes_in: Counter,
+    bytes_out: Counter,
 }
 
 fn status_class(status: StatusCode) -> &'static str {
@@ -120,146 +100,124 @@ fn status_class(status: StatusCode) -> &'static str {
     }
 }
 
-/// Escapes a label value (`\`, `"` and new lines).
-fn escape(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
-}
-
 impl Metrics {
     pub(crate) fn new() -> Self {
-        Self {
-            requests: Mutex::new(BTreeMap::new()),
-            stores: Mutex::new(BTreeMap::new()),
-            downloads: Mutex::new(BTreeMap::new()),
-            bytes_in: AtomicU64::new(0),
-            bytes_out: AtomicU64::new(0),
-        }
+        let requests = Family::default();
+        let request_durations: Histograms<RequestLabels> =
+            Family::new_with_constructor(|| Histogram::new(REQUEST_BUCKETS));
+        let stores: Histograms<OutcomeLabels> =
+            Family::new_with_constructor(|| Histogram::new(TRANSFER_BUCKETS));
+        let downloads: Histograms<OutcomeLabels> =
+            Family::new_with_constructor(|| Histogram::new(TRANSFER_BUCKETS));
+        let bytes_in = Counter::default();
+        let bytes_out = Counter::default();
+        // The registry holds clones of the handles: what is recorded through one shows in both.
+        let mut registry = Registry::default();
+        registry.register(
+            "drip_http_requests",
+            "HTTP requests by method, route template and status class",
+            requests.clone(),
+        );
+        registry.register_with_unit(
+            "drip_http_request_duration",
+            "Time to answer HTTP requests (until the response head)",
+            Unit::Seconds,
+            request_durations.clone(),
+        );
+        registry.register_with_unit(
+            "drip_store_duration",
+            "Time to store an uploaded file, by outcome",
+            Unit::Seconds,
+            stores.clone(),
+        );
+        registry.register_with_unit(
+            "drip_download_duration",
+            "Time to deliver a download to its last byte, by outcome",
+            Unit::Seconds,
+            downloads.clone(),
+        );
+        registry.register("drip_bytes_in", "File content bytes received by uploads", bytes_in.clone());
+        registry.register("drip_bytes_out", "File content bytes sent by downloads", bytes_out.clone());
+        #[cfg(target_os = "linux")]
+        registry.register_collector(Box::new(process::ProcessCollector));
+        Self { registry, requests, request_durations, stores, downloads, bytes_in, bytes_out }
     }
 
     /// Counts a request under its route template (never the raw path).
     pub(crate) fn record_request(&self, method: &Method, route: &str, status: StatusCode, elapsed: Duration) {
-        let key = RequestKey {
+        let labels = RequestLabels {
             method: method_label(method),
             route: route.to_owned(),
             status: status_class(status),
         };
-        lock(&self.requests)
-            .entry(key)
-            .or_insert_with(|| Histogram::new(REQUEST_BUCKETS))
-            .observe(elapsed.as_secs_f64());
+        self.requests.get_or_create(&labels).inc();
+        self.request_durations.get_or_create(&labels).observe(elapsed.as_secs_f64());
     }
 
     /// Records how long a store took.
     pub(crate) fn record_store(&self, outcome: Outcome, elapsed: Duration) {
-        lock(&self.stores)
-            .entry(outcome)
-            .or_insert_with(|| Histogram::new(TRANSFER_BUCKETS))
-            .observe(elapsed.as_secs_f64());
+        let labels = OutcomeLabels { outcome: outcome.label() };
+        self.stores.get_or_create(&labels).observe(elapsed.as_secs_f64());
     }
 
     /// Records how long a download took, from the request to its last byte.
     pub(crate) fn record_download(&self, outcome: Outcome, elapsed: Duration) {
-        lock(&self.downloads)
-            .entry(outcome)
-            .or_insert_with(|| Histogram::new(TRANSFER_BUCKETS))
-            .observe(elapsed.as_secs_f64());
+        let labels = OutcomeLabels { outcome: outcome.label() };
+        self.downloads.get_or_create(&labels).observe(elapsed.as_secs_f64());
     }
 
     /// Counts uploaded content bytes.
     pub(crate) fn add_bytes_in(&self, n: u64) {
-        self.bytes_in.fetch_add(n, Ordering::Relaxed);
+        self.bytes_in.inc_by(n);
     }
 
     /// Counts downloaded content bytes.
     pub(crate) fn add_bytes_out(&self, n: u64) {
-        self.bytes_out.fetch_add(n, Ordering::Relaxed);
+        self.bytes_out.inc_by(n);
     }
 
-    /// The text exposition of every metric.
-    pub(crate) fn render(&self, gauges: Gauges) -> String {
-        let mut out = String::with_capacity(8 * 1024);
-        let requests = lock(&self.requests).clone();
-        out.push_str(
-            "# HELP drip_http_requests_total HTTP requests by method, route template and status class.\n",
-        );
-        out.push_str("# TYPE drip_http_requests_total counter\n");
-        for (key, histogram) in &requests {
-            let _ = writeln!(
-                out,
-                "drip_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{}\"}} {}",
-                key.method,
-                escape(&key.route),
-                key.status,
-                histogram.count
-            );
-        }
-        out.push_str("# HELP drip_http_request_duration_seconds Time to answer HTTP requests (until the response head).\n");
-        out.push_str("# TYPE drip_http_request_duration_seconds histogram\n");
-        for (key, histogram) in &requests {
-            let labels = format!(
-                "method=\"{}\",route=\"{}\",status=\"{}\"",
-                key.method,
-                escape(&key.route),
-                key.status
-            );
-            histogram.write(&mut out, "drip_http_request_duration_seconds", &labels);
-        }
-        let transfers = [
-            ("drip_store_duration_seconds", "Time to store an uploaded file, by outcome.", &self.stores),
-            (
-                "drip_download_duration_seconds",
-                "Time to deliver a download to its last byte, by outcome.",
-                &self.downloads,
-            ),
-        ];
-        for (name, help, histograms) in transfers {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} histogram");
-            for (outcome, histogram) in lock(histograms).iter() {
-                histogram.write(&mut out, name, &format!("outcome=\"{}\"", outcome.label()));
-            }
-        }
+    /// The text exposition of every metric, with `gauges` as the values read at scrape time.
+    ///
+    /// # Errors
+    /// What a metric's encoder reports; writing into a `String` itself never fails.
+    pub(crate) fn render(&self, gauges: Gauges) -> Result<String, fmt::Error> {
+        let mut scraped = Registry::default();
         let counters = [
-            (
-                "drip_bytes_in_total",
-                "File content bytes received by uploads.",
-                self.bytes_in.load(Ordering::Relaxed),
-            ),
-            (
-                "drip_bytes_out_total",
-                "File content bytes sent by downloads.",
-                self.bytes_out.load(Ordering::Relaxed),
-            ),
-            ("drip_cache_hits_total", "Content cache lookups answered from the cache.", gauges.cache.hits),
-            ("drip_cache_misses_total", "Content cache lookups that missed.", gauges.cache.misses),
+            ("drip_cache_hits", "Content cache lookups answered from the cache", gauges.cache.hits),
+            ("drip_cache_misses", "Content cache lookups that missed", gauges.cache.misses),
         ];
         for (name, help, value) in counters {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+            scraped.register(name, help, ConstCounter::new(value));
         }
         let levels = [
-            ("drip_cache_entries", "Files held in the content cache.", gauges.cache.entries),
-            ("drip_cache_bytes", "Bytes held in the content cache.", gauges.cache.bytes),
+            ("drip_cache_entries", "Files held in the content cache", gauges.cache.entries),
+            ("drip_cache_bytes", "Bytes held in the content cache", gauges.cache.bytes),
             (
                 "drip_transfers_in_flight",
-                "Uploads and downloads running now.",
+                "Uploads and downloads running now",
                 gauges.transfers_in_flight as u64,
             ),
-            ("drip_event_connections", "Open real-time event connections.", gauges.connections as u64),
+            ("drip_event_connections", "Open real-time event connections", gauges.connections as u64),
             (
                 "drip_online_users",
-                "Users with at least one open event connection.",
+                "Users with at least one open event connection",
                 gauges.online_users as u64,
             ),
         ];
         for (name, help, value) in levels {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+            scraped.register(name, help, ConstGauge::new(value));
         }
-        out
+        let mut out = String::with_capacity(8 * 1024);
+        prometheus_text::encode(&mut out, &self.registry)?;
+        prometheus_text::encode(&mut out, &scraped)?;
+        Ok(out)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]
@@ -279,7 +237,7 @@ mod tests {
         );
         metrics.record_store(Outcome::Ok, Duration::from_millis(20));
         metrics.add_bytes_in(5);
-        let text = metrics.render(Gauges { transfers_in_flight: 2, ..Gauges::default() });
+        let text = metrics.render(Gauges { transfers_in_flight: 2, ..Gauges::default() }).unwrap();
         assert!(text.contains(
             "drip_http_requests_total{method=\"GET\",route=\"/api/v1/files/{id}\",status=\"4xx\"} 2"
         ));
@@ -292,6 +250,13 @@ mod tests {
         assert!(text.contains("drip_store_duration_seconds_count{outcome=\"ok\"} 1"));
         assert!(text.contains("drip_bytes_in_total 5"));
         assert!(text.contains("drip_transfers_in_flight 2"));
-        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let metrics = Metrics::new();
+        metrics.record_request(&Method::GET, "a\"b\\c\nd", StatusCode::OK, Duration::ZERO);
+        let text = metrics.render(Gauges::default()).unwrap();
+        assert!(text.contains(r#"route="a\"b\\c\nd""#), "{text}");
     }
 }

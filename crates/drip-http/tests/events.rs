@@ -221,7 +221,20 @@ async fn connections_close_when_their_token_expires() {
     let alice = app.register("alice").await;
     let mut socket = connect(addr, &alice).await;
     expect(&mut socket, "presence_state").await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // A heartbeat ping proves the connection was checked while the token was still valid
+    // (and kept open), so the close that follows is the expiry's doing.
+    let pinged = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Ping(_))) => return true,
+                Some(Ok(Message::Text(_) | Message::Pong(_))) => {}
+                _ => return false,
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(pinged, "a heartbeat pinged the open connection before the token expired");
     app.fakes.clock.advance(chrono::Duration::minutes(16));
     let closed = tokio::time::timeout(Duration::from_secs(5), async {
         loop {

@@ -53,7 +53,9 @@ async fn health_is_cheap_and_unauthenticated() {
     assert!(body["time"].as_str().unwrap().ends_with('Z'));
 }
 
-#[tokio::test]
+// The paused clock runs the checks' delays and the timeouts in virtual time: which one ends
+// first follows from the durations alone, never from how busy the machine is.
+#[tokio::test(start_paused = true)]
 async fn readiness_reports_each_component() {
     let ok = |name| check(name, Ok(()), Duration::ZERO);
     let app =
@@ -85,6 +87,9 @@ async fn readiness_reports_each_component() {
     assert!(!body.to_string().contains("10.0.0.1"), "failure details stay in the logs");
 }
 
+// The body's pauses are the slow client, not synchronisation: each lasts at least 20 ms, so
+// the upload always outlasts the 30 ms request timeout. (A paused clock cannot drive it: the
+// content pipeline polls the body on the blocking pool, where tokio does not advance time.)
 #[tokio::test]
 async fn slow_requests_time_out_but_transfers_do_not() {
     let settings = HttpSettings {
@@ -213,6 +218,96 @@ async fn metrics_expose_the_expected_series() {
         assert!(text.contains(expected), "missing {expected:?} in\n{text}");
     }
     assert!(!text.contains(&id), "ids never become labels");
+}
+
+/// The value of the unlabelled sample `name` (`None` when absent or not a number).
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test]
+async fn metrics_keep_every_series_dashboards_use() {
+    let app = app();
+    let token = app.register("alice").await;
+    let id = app.upload_ok(&token, "$", "a.txt", b"hello").await;
+    assert_eq!(body_bytes(app.download(&token, &id, &[]).await).await, &b"hello"[..]);
+
+    let text = String::from_utf8(body_bytes(get(&app, "/metrics").await).await.to_vec()).unwrap();
+    let families = [
+        ("drip_http_requests_total", "counter"),
+        ("drip_http_request_duration_seconds", "histogram"),
+        ("drip_store_duration_seconds", "histogram"),
+        ("drip_download_duration_seconds", "histogram"),
+        ("drip_bytes_in_total", "counter"),
+        ("drip_bytes_out_total", "counter"),
+        ("drip_cache_hits_total", "counter"),
+        ("drip_cache_misses_total", "counter"),
+        ("drip_cache_entries", "gauge"),
+        ("drip_cache_bytes", "gauge"),
+        ("drip_transfers_in_flight", "gauge"),
+        ("drip_event_connections", "gauge"),
+        ("drip_online_users", "gauge"),
+    ];
+    for (name, kind) in families {
+        assert!(text.contains(&format!("# HELP {name} ")), "no help for {name} in\n{text}");
+        assert!(text.contains(&format!("# TYPE {name} {kind}\n")), "{name} is not a {kind} in\n{text}");
+    }
+    let request = r#"{method="POST",route="/api/v1/files",status="2xx""#;
+    for series in [
+        format!("drip_http_requests_total{request}}} 1"),
+        format!("drip_http_request_duration_seconds_bucket{request},le=\"0.005\"}}"),
+        format!("drip_http_request_duration_seconds_bucket{request},le=\"20\"}} 1"),
+        format!("drip_http_request_duration_seconds_sum{request}}} "),
+        format!("drip_http_request_duration_seconds_count{request}}} 1"),
+        "drip_store_duration_seconds_bucket{outcome=\"ok\",le=\"0.01\"}".to_owned(),
+        "drip_store_duration_seconds_bucket{outcome=\"ok\",le=\"1800\"} 1".to_owned(),
+        "drip_store_duration_seconds_sum{outcome=\"ok\"} ".to_owned(),
+        "drip_download_duration_seconds_bucket{outcome=\"ok\",le=\"+Inf\"} 1".to_owned(),
+        "drip_download_duration_seconds_sum{outcome=\"ok\"} ".to_owned(),
+    ] {
+        assert!(text.contains(&series), "missing {series:?} in\n{text}");
+    }
+    for (name, value) in [
+        ("drip_bytes_in_total", 5.0),
+        ("drip_bytes_out_total", 5.0),
+        ("drip_cache_entries", 1.0),
+        ("drip_cache_bytes", 5.0),
+        ("drip_online_users", 0.0),
+    ] {
+        assert_eq!(sample(&text, name), Some(value), "{name} in\n{text}");
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn metrics_include_the_standard_process_metrics() {
+    let text = String::from_utf8(body_bytes(get(&app(), "/metrics").await).await.to_vec()).unwrap();
+    let value = |name: &str| sample(&text, name).unwrap_or_else(|| panic!("no {name} in\n{text}"));
+    for (name, kind) in [
+        ("process_cpu_seconds_total", "counter"),
+        ("process_resident_memory_bytes", "gauge"),
+        ("process_virtual_memory_bytes", "gauge"),
+        ("process_virtual_memory_max_bytes", "gauge"),
+        ("process_open_fds", "gauge"),
+        ("process_max_fds", "gauge"),
+        ("process_threads", "gauge"),
+        ("process_start_time_seconds", "gauge"),
+    ] {
+        assert!(text.contains(&format!("# TYPE {name} {kind}\n")), "{name} is not a {kind} in\n{text}");
+    }
+    assert!(value("process_cpu_seconds_total") >= 0.0);
+    let resident = value("process_resident_memory_bytes");
+    assert!(resident > 0.0, "resident memory {resident}");
+    assert!(value("process_virtual_memory_bytes") >= resident, "virtual memory holds the resident set");
+    assert!(value("process_virtual_memory_max_bytes") > 0.0);
+    let open = value("process_open_fds");
+    assert!(open >= 3.0, "stdin, stdout and stderr at least: {open}");
+    assert!(value("process_max_fds") >= open);
+    assert!(value("process_threads") >= 1.0);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    let started = value("process_start_time_seconds");
+    // The boot time in /proc/stat has whole seconds: allow for its rounding.
+    assert!(started <= now + 2.0 && started > now - 86_400.0, "started at {started}, now is {now}");
 }
 
 #[tokio::test]

@@ -13,7 +13,7 @@ use futures::future::join_all;
 use crate::dto::{HealthDto, ReadyDto, timestamp};
 use crate::error::ApiError;
 use crate::extract::bearer;
-use crate::metrics::Gauges;
+use crate::metrics::{self, Gauges};
 use crate::state::AppState;
 
 /// Liveness: answers as long as the process serves requests; checks nothing else.
@@ -50,7 +50,7 @@ fn same_secret(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Prometheus metrics in the text exposition format.
+/// Prometheus metrics in the text exposition format (version 0.0.4).
 pub(crate) async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     if let Some(expected) = &state.settings().metrics_token
         && !bearer(&headers).is_some_and(|token| same_secret(token, expected))
@@ -64,12 +64,9 @@ pub(crate) async fn metrics(State(state): State<AppState>, headers: HeaderMap) -
         connections: online.iter().map(|e| e.connections).sum(),
         online_users: online.len(),
     };
-    let text = state.metrics().render(gauges);
-    let mut response = text.into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
-    Ok(response)
+    let text =
+        state.metrics().render(gauges).map_err(|_| ApiError::internal("encoding the metrics failed"))?;
+    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static(metrics::CONTENT_TYPE))], text).into_response())
 }
 
 /// The OpenAPI description of `/api/v1`.

@@ -188,9 +188,9 @@ impl ApiError {
                 "a backing service is unavailable; try again shortly",
             )
             .retry_later()
-            .caused_by(error)
+            .caused_by(Causes(error))
         } else {
-            Self::internal(error)
+            Self::internal(Causes(error))
         }
     }
 
@@ -203,9 +203,28 @@ impl ApiError {
                 "the object store is unavailable; try again shortly",
             )
             .retry_later()
-            .caused_by(error),
-            _ => Self::internal(error),
+            .caused_by(Causes(error)),
+            _ => Self::internal(Causes(error)),
         }
+    }
+}
+
+/// An error and its chain of causes for the log, `error: cause: cause`, each cause once: a
+/// cause whose message the text so far already holds (printed by its parent) is skipped.
+struct Causes<'a>(&'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for Causes<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut text = self.0.to_string();
+        let mut cause = self.0.source();
+        while let Some(error) = cause {
+            let message = error.to_string();
+            if !text.contains(&message) {
+                text = format!("{text}: {message}");
+            }
+            cause = error.source();
+        }
+        f.write_str(&text)
     }
 }
 
@@ -480,5 +499,23 @@ impl IntoResponse for LegacyError {
             tracing::error!(request_id = %id, error = %cause, "request failed");
         }
         (self.status, Json(self.body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causes_are_logged_once_each() {
+        let refused = std::io::Error::other("connection refused");
+        let backend = BackendError::new("put k on gcs bucket b failed", refused);
+        assert_eq!(Causes(&backend).to_string(), "put k on gcs bucket b failed: connection refused");
+        // `StorageError::Unavailable` prints its source too: it is not repeated.
+        let unavailable = StorageError::Unavailable(backend);
+        assert_eq!(
+            Causes(&unavailable).to_string(),
+            "storage unavailable: put k on gcs bucket b failed: connection refused"
+        );
     }
 }

@@ -37,6 +37,8 @@
 //! `AlreadyExists`, bad keys and ranges → `Invalid`, failures of the input stream → `Input`,
 //! HTTP 5xx/408/429 and connection failures (after object_store's retries with backoff gave
 //! up) → `Unavailable`, anything else → `Other`, always with the operation and key as context.
+//! object_store's errors repeat their source in their message; the adapter's errors drop the
+//! repeated links from the `source()` chain, so a report of the chain prints each cause once.
 
 mod errors;
 mod gcs;

@@ -1,10 +1,11 @@
 //! GCS adapter behaviour beyond the conformance suite, against the XML-API test double:
 //! aborted and cancelled multipart uploads leave no parts, retries of transient failures,
-//! `Unavailable` when retries give up, object naming, configuration errors, and credentials
-//! read from the real process environment.
+//! `Unavailable` when retries give up (its causes reported once each), object naming,
+//! configuration errors, and credentials read from the real process environment.
 
 #![allow(clippy::unwrap_used)] // test helpers panic on bad fixtures by design
 
+use std::error::Error;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -70,6 +71,11 @@ fn zeros(len: usize) -> ByteStream {
 fn failing_after(len: usize) -> ByteStream {
     let failure = Err(std::io::Error::other("upload interrupted"));
     zeros(len).chain(stream::iter([failure])).boxed()
+}
+
+/// Each error of the chain of `error`, as anyhow's `{:#}` joins them.
+fn chain(error: &(dyn Error + 'static)) -> Vec<String> {
+    std::iter::successors(Some(error), |&e| e.source()).map(ToString::to_string).collect()
 }
 
 async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
@@ -199,7 +205,9 @@ async fn persistent_failures_surface_as_unavailable_after_the_retries() {
         Err(StorageError::Unavailable(err)) => {
             assert!(err.is_transient());
             assert!(err.context().contains(key.as_str()), "{err}");
-            assert!(err.to_string().contains("503"), "{err}");
+            let report = chain(&err).join(": ");
+            assert!(report.contains("503"), "{report}");
+            assert_eq!(report.matches("503 Service Unavailable").count(), 1, "each cause once: {report}");
         }
         other => panic!("expected Unavailable, got {other:?}"),
     }
@@ -221,7 +229,13 @@ async fn an_unreachable_endpoint_is_unavailable() {
     config.base_url = Some("http://127.0.0.1:9".to_owned());
     config.retry = retries(1);
     let provider = ObjectStoreProvider::gcs(&config).unwrap();
-    assert!(matches!(provider.size(&key("x")).await, Err(StorageError::Unavailable(_))));
+    match provider.size(&key("x")).await {
+        Err(StorageError::Unavailable(err)) => {
+            let report = chain(&err).join(": ");
+            assert_eq!(report.matches("error sending request").count(), 1, "each cause once: {report}");
+        }
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
     assert!(double.requests().is_empty(), "the base url override wins over the key's gcs_base_url");
 }
 

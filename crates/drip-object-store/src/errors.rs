@@ -52,11 +52,6 @@ pub(crate) fn map_store_error(op: Op, key: &str, backend: &str, err: object_stor
     }
 }
 
-/// Maps the failure of a task the adapter spawned (a panic or a runtime shutting down).
-pub(crate) fn map_join_error(op: Op, key: &str, backend: &str, err: tokio::task::JoinError) -> StorageError {
-    StorageError::Other(BackendError::new(context(op, key, backend), err))
-}
-
 /// An object_store error whose causes each print once in a report of its chain.
 ///
 /// object_store's errors print their source in their own message and also return it from

@@ -16,7 +16,7 @@ use object_store::path::Path;
 use object_store::{GetOptions, GetRange, GetResult, GetResultPayload, ObjectStore, ObjectStoreExt};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use crate::errors::{Op, StoreFailure, is_transient, map_join_error, map_store_error};
+use crate::errors::{Op, StoreFailure, is_transient, map_store_error};
 use crate::gcs::{self, GCS_MIN_PART_SIZE, GcsConfig};
 use crate::keys::{self, KeyError, KeyStyle};
 use crate::local;
@@ -307,7 +307,6 @@ impl StorageProvider for ObjectStoreProvider {
             match failure {
                 PutFailure::Input(err) => StorageError::Input(err),
                 PutFailure::Store(err) => self.map(Op::Put, key, err),
-                PutFailure::Task(err) => map_join_error(Op::Put, key.as_str(), &self.label, err),
             }
         })
     }

@@ -7,7 +7,8 @@ use std::fmt;
 /// nothing a caller can act on except retrying later or reporting it.
 ///
 /// It carries a context message and the driver's error as its source; the HTTP layer logs
-/// it and never shows it to users.
+/// it and never shows it to users. `Display` prints the context alone and `source()` answers
+/// the driver's error, so a report walking the chain (`{:#}`) prints each cause once.
 pub struct BackendError {
     context: String,
     transient: bool,
@@ -58,15 +59,50 @@ impl fmt::Debug for BackendError {
 
 impl fmt::Display for BackendError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.source {
-            Some(source) => write!(f, "{}: {source}", self.context),
-            None => f.write_str(&self.context),
-        }
+        f.write_str(&self.context)
     }
 }
 
 impl StdError for BackendError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         self.source.as_deref().map(|s| s as &(dyn StdError + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("connection refused")]
+    struct Refused;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("pool timed out")]
+    struct Pool(#[source] Refused);
+
+    /// What anyhow's `{:#}` prints: each error of the chain, joined by `: `.
+    fn report(error: &(dyn StdError + 'static)) -> String {
+        let mut parts = Vec::new();
+        let mut current = Some(error);
+        while let Some(error) = current {
+            parts.push(error.to_string());
+            current = error.source();
+        }
+        parts.join(": ")
+    }
+
+    #[test]
+    fn a_report_of_the_chain_prints_each_cause_once() {
+        let error = BackendError::new("loading media m1 failed", Pool(Refused));
+        assert_eq!(error.to_string(), "loading media m1 failed");
+        assert_eq!(report(&error), "loading media m1 failed: pool timed out: connection refused");
+        assert_eq!(report(&BackendError::msg("bucket down").transient()), "bucket down");
+    }
+
+    #[test]
+    fn debug_shows_the_source() {
+        let debug = format!("{:?}", BackendError::new("signing failed", Refused));
+        assert!(debug.contains("signing failed") && debug.contains("connection refused"), "{debug}");
     }
 }

@@ -21,22 +21,6 @@ use serde_json::{Value, json};
 use crate::dto::{ErrorBody, ErrorDetail};
 use crate::middleware;
 
-/// An error and its causes on one line, each printed once: `outer: cause: root` (the
-/// internal detail that is logged).
-pub(crate) struct Chain<'a>(pub(crate) &'a (dyn std::error::Error + 'static));
-
-impl fmt::Display for Chain<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut cause = self.0.source();
-        while let Some(e) = cause {
-            write!(f, ": {e}")?;
-            cause = e.source();
-        }
-        Ok(())
-    }
-}
-
 /// A failure of an `/api/v1` request, rendered as
 /// `{"error":{"code","message","request_id","details"?}}`. Boxed, so results stay small.
 #[derive(Debug)]
@@ -204,9 +188,9 @@ impl ApiError {
                 "a backing service is unavailable; try again shortly",
             )
             .retry_later()
-            .caused_by(Chain(error))
+            .caused_by(Causes(error))
         } else {
-            Self::internal(Chain(error))
+            Self::internal(Causes(error))
         }
     }
 
@@ -219,9 +203,28 @@ impl ApiError {
                 "the object store is unavailable; try again shortly",
             )
             .retry_later()
-            .caused_by(Chain(error)),
-            _ => Self::internal(Chain(error)),
+            .caused_by(Causes(error)),
+            _ => Self::internal(Causes(error)),
         }
+    }
+}
+
+/// An error and its chain of causes for the log, `error: cause: cause`, each cause once: a
+/// cause whose message the text so far already holds (printed by its parent) is skipped.
+struct Causes<'a>(&'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for Causes<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut text = self.0.to_string();
+        let mut cause = self.0.source();
+        while let Some(error) = cause {
+            let message = error.to_string();
+            if !text.contains(&message) {
+                text = format!("{text}: {message}");
+            }
+            cause = error.source();
+        }
+        f.write_str(&text)
     }
 }
 
@@ -355,7 +358,7 @@ impl From<StoreError> for ApiError {
             ),
             StoreError::Input(cause) => {
                 Self::bad_request("upload_interrupted", "the upload stream failed before it ended")
-                    .caused_by(Chain(&cause))
+                    .caused_by(Causes(&cause))
             }
             StoreError::Storage(s) => Self::storage(&s),
             StoreError::Backend(b) => Self::backend(&b),
@@ -496,5 +499,23 @@ impl IntoResponse for LegacyError {
             tracing::error!(request_id = %id, error = %cause, "request failed");
         }
         (self.status, Json(self.body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causes_are_logged_once_each() {
+        let refused = std::io::Error::other("connection refused");
+        let backend = BackendError::new("put k on gcs bucket b failed", refused);
+        assert_eq!(Causes(&backend).to_string(), "put k on gcs bucket b failed: connection refused");
+        // `StorageError::Unavailable` prints its source too: it is not repeated.
+        let unavailable = StorageError::Unavailable(backend);
+        assert_eq!(
+            Causes(&unavailable).to_string(),
+            "storage unavailable: put k on gcs bucket b failed: connection refused"
+        );
     }
 }

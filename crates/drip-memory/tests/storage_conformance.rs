@@ -7,7 +7,12 @@ use drip_testkit::storage::StorageFixture;
 
 async fn setup() -> StorageFixture {
     // MemoryStorage has no multipart uploads: any small part size exercises the scenarios.
-    StorageFixture { provider: Arc::new(MemoryStorage::new()), part_size: 64 * 1024, guard: None }
+    StorageFixture {
+        provider: Arc::new(MemoryStorage::new()),
+        part_size: 64 * 1024,
+        guard: None,
+        unfinished_uploads: None,
+    }
 }
 
 drip_testkit::storage_conformance!(setup);

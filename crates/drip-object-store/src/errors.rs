@@ -1,6 +1,8 @@
 //! Translation of object_store errors into the port's [`StorageError`] variants.
 
 use std::error::Error as StdError;
+use std::fmt;
+use std::io;
 
 use drip_core::BackendError;
 use drip_core::storage::ports::StorageError;
@@ -40,7 +42,7 @@ pub(crate) fn map_store_error(op: Op, key: &str, backend: &str, err: object_stor
         E::InvalidPath { .. } => StorageError::Invalid(format!("{key}: {err}")),
         other => {
             let transient = is_transient(&other);
-            let backend_error = BackendError::new(context(op, key, backend), other);
+            let backend_error = BackendError::new(context(op, key, backend), StoreFailure(other));
             if transient {
                 StorageError::Unavailable(backend_error.transient())
             } else {
@@ -50,9 +52,46 @@ pub(crate) fn map_store_error(op: Op, key: &str, backend: &str, err: object_stor
     }
 }
 
-/// Maps the failure of a task the adapter spawned (a panic or a runtime shutting down).
-pub(crate) fn map_join_error(op: Op, key: &str, backend: &str, err: tokio::task::JoinError) -> StorageError {
-    StorageError::Other(BackendError::new(context(op, key, backend), err))
+/// An object_store error whose causes each print once in a report of its chain.
+///
+/// object_store's errors print their source in their own message and also return it from
+/// `source()`, so a report walking the chain (anyhow's `{:#}`, tracing's `error.sources`)
+/// would print each cause two or three times. This shows the error's message as is and, as
+/// its source, the first cause down the chain that the message does not already hold (e.g.
+/// the transport errors under object_store's own: `tcp connect error`, `connection refused`).
+#[derive(Debug)]
+pub(crate) struct StoreFailure(pub(crate) object_store::Error);
+
+impl StoreFailure {
+    /// The error as an `io::Error` of a content stream, of kind `NotFound` for a missing
+    /// object like object_store's own conversion.
+    pub(crate) fn into_io(err: object_store::Error) -> io::Error {
+        let kind = match err {
+            object_store::Error::NotFound { .. } => io::ErrorKind::NotFound,
+            _ => io::ErrorKind::Other,
+        };
+        io::Error::new(kind, Self(err))
+    }
+}
+
+impl fmt::Display for StoreFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl StdError for StoreFailure {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        let printed = self.0.to_string();
+        let mut cause = self.0.source();
+        while let Some(error) = cause {
+            if !printed.contains(&error.to_string()) {
+                return Some(error);
+            }
+            cause = error.source();
+        }
+        None
+    }
 }
 
 /// Whether the error says the store is unreachable or overloaded, i.e. whether a later retry
@@ -120,6 +159,39 @@ mod tests {
         let bad_request = Text("Server returned non-2xx status code: 400 Bad Request: no");
         assert!(!is_transient(&generic(bad_request)));
         assert!(!is_transient(&generic(Text("disk full"))));
+    }
+
+    /// A driver error printing its source like object_store's do, over one that does not.
+    #[derive(Debug, thiserror::Error)]
+    #[error("error performing PUT: {source}")]
+    struct Request {
+        source: Transport,
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("error sending request")]
+    struct Transport(#[source] std::io::Error);
+
+    fn report(error: &(dyn StdError + 'static)) -> String {
+        let chain: Vec<String> =
+            std::iter::successors(Some(error), |&e| e.source()).map(|e| e.to_string()).collect();
+        chain.join(": ")
+    }
+
+    #[test]
+    fn each_cause_of_a_store_error_is_reported_once() {
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+        let failure = generic(Request { source: Transport(refused) });
+        let error = map_store_error(Op::Put, "k", "gcs bucket b", failure);
+        assert_eq!(
+            report(&error),
+            "put k on gcs bucket b failed: Generic GCS error: error performing PUT: error sending request: \
+             connection refused"
+        );
+        let io = StoreFailure::into_io(generic(Text("broken pipe")));
+        assert_eq!(report(&io), "Generic GCS error: broken pipe");
+        let missing = object_store::Error::NotFound { path: "k".into(), source: Box::new(Text("gone")) };
+        assert_eq!(StoreFailure::into_io(missing).kind(), std::io::ErrorKind::NotFound);
     }
 
     #[test]

@@ -14,10 +14,11 @@
 //! # How content moves
 //! `put` reads the content stream once. Content that fits in one part
 //! ([`UploadSettings::part_size`]) is written with one atomic put; larger content goes up as
-//! a multipart upload whose parts are uploaded with bounded concurrency
-//! ([`UploadSettings::concurrency`]), so at most `concurrency + 1` parts are held in memory,
-//! never the whole object. When the input stream fails, a part fails, or the `put` future is
-//! dropped, the multipart upload is aborted: no object appears and no parts are left behind.
+//! a multipart upload through object_store's `WriteMultipart`, whose parts are uploaded with
+//! bounded concurrency ([`UploadSettings::concurrency`]), so at most `concurrency + 1` parts
+//! are held in memory, never the whole object. When the input stream fails, a part fails, or
+//! the `put` future is dropped, the multipart upload is aborted (the upload aborts itself when
+//! dropped unfinished): no object appears and no parts are left behind.
 //! `get` streams the object (or a byte range of it) without buffering it.
 //!
 //! # Atomicity
@@ -37,6 +38,8 @@
 //! `AlreadyExists`, bad keys and ranges → `Invalid`, failures of the input stream → `Input`,
 //! HTTP 5xx/408/429 and connection failures (after object_store's retries with backoff gave
 //! up) → `Unavailable`, anything else → `Other`, always with the operation and key as context.
+//! object_store's errors repeat their source in their message; the adapter's errors drop the
+//! repeated links from the `source()` chain, so a report of the chain prints each cause once.
 
 mod errors;
 mod gcs;

@@ -16,7 +16,7 @@ use object_store::path::Path;
 use object_store::{GetOptions, GetRange, GetResult, GetResultPayload, ObjectStore, ObjectStoreExt};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use crate::errors::{Op, is_transient, map_join_error, map_store_error};
+use crate::errors::{Op, StoreFailure, is_transient, map_store_error};
 use crate::gcs::{self, GCS_MIN_PART_SIZE, GcsConfig};
 use crate::keys::{self, KeyError, KeyStyle};
 use crate::local;
@@ -294,7 +294,7 @@ async fn into_byte_stream(result: GetResult) -> io::Result<ByteStream> {
             let limited = file.take(result.range.end - result.range.start);
             Ok(tokio_util::io::ReaderStream::with_capacity(limited, FILE_CHUNK).boxed())
         }
-        GetResultPayload::Stream(stream) => Ok(stream.map_err(io::Error::from).boxed()),
+        GetResultPayload::Stream(stream) => Ok(stream.map_err(StoreFailure::into_io).boxed()),
     }
 }
 
@@ -307,7 +307,6 @@ impl StorageProvider for ObjectStoreProvider {
             match failure {
                 PutFailure::Input(err) => StorageError::Input(err),
                 PutFailure::Store(err) => self.map(Op::Put, key, err),
-                PutFailure::Task(err) => map_join_error(Op::Put, key.as_str(), &self.label, err),
             }
         })
     }

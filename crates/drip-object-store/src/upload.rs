@@ -1,27 +1,24 @@
-//! Streaming `put`: one atomic put for content that fits in a part, a multipart upload with
-//! bounded concurrency otherwise, and an abort whenever the upload cannot complete (input
-//! error, store error, or the future being dropped).
+//! Streaming `put`: one atomic put for content that fits in a part, otherwise object_store's
+//! [`WriteMultipart`] with bounded concurrency over an upload that aborts itself when it is
+//! dropped unfinished (input error, store error, or the `put` future being dropped).
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use drip_core::storage::ports::ByteStream;
-use futures::StreamExt;
+use futures::{StreamExt, stream};
 use object_store::path::Path;
-use object_store::{MultipartUpload, ObjectStore, ObjectStoreExt, PutPayload};
-use tokio::sync::oneshot;
-use tokio::task::JoinSet;
+use object_store::{
+    MultipartUpload, ObjectStore, ObjectStoreExt, PutPayload, PutResult, UploadPart, WriteMultipart,
+};
 
 /// Why a streaming put failed.
 #[derive(Debug)]
 pub(crate) enum PutFailure {
     /// The content stream yielded an error.
     Input(std::io::Error),
-    /// The store refused or failed.
+    /// The store refused or failed (a panicked or cancelled part upload included).
     Store(object_store::Error),
-    /// A task of the upload panicked or was cancelled by a shutting-down runtime.
-    Task(tokio::task::JoinError),
 }
 
 impl From<object_store::Error> for PutFailure {
@@ -30,42 +27,11 @@ impl From<object_store::Error> for PutFailure {
     }
 }
 
-/// Chunks read from the input and not yet handed to the store (kept as the input's own
-/// `Bytes`, never copied).
-#[derive(Default)]
-struct Pending {
-    chunks: VecDeque<Bytes>,
-    len: usize,
-}
-
-impl Pending {
-    fn push(&mut self, chunk: Bytes) {
-        if !chunk.is_empty() {
-            self.len += chunk.len();
-            self.chunks.push_back(chunk);
-        }
-    }
-
-    /// Takes the first `size` bytes (or everything when fewer are pending).
-    fn take(&mut self, size: usize) -> PutPayload {
-        let mut missing = size.min(self.len);
-        self.len -= missing;
-        let mut taken = Vec::new();
-        while missing > 0 {
-            let Some(mut chunk) = self.chunks.pop_front() else { break };
-            if chunk.len() > missing {
-                taken.push(chunk.split_to(missing));
-                self.chunks.push_front(chunk);
-                break;
-            }
-            missing -= chunk.len();
-            taken.push(chunk);
-        }
-        taken.into_iter().collect()
-    }
-}
-
 /// Stores `content` at `path`; answers the number of bytes stored.
+///
+/// At most `concurrency` parts are in flight and one more is being filled, so a transfer holds
+/// `concurrency + 1` parts at most, never the whole object. Every failure aborts the multipart
+/// upload before it is answered; dropping the returned future aborts it in the background.
 pub(crate) async fn put_stream(
     store: &Arc<dyn ObjectStore>,
     path: &Path,
@@ -73,171 +39,141 @@ pub(crate) async fn put_stream(
     part_size: usize,
     concurrency: usize,
 ) -> Result<u64, PutFailure> {
-    let mut pending = Pending::default();
-
     // Read until the content is known to need more than one part, or ends.
-    while pending.len <= part_size {
+    let mut head = Vec::new();
+    let mut head_len = 0;
+    while head_len <= part_size {
         match content.next().await {
-            Some(Ok(chunk)) => pending.push(chunk),
+            Some(Ok(chunk)) => {
+                head_len += chunk.len();
+                head.push(chunk);
+            }
             Some(Err(err)) => return Err(PutFailure::Input(err)),
             None => {
-                let size = pending.len as u64;
-                store.put(path, pending.take(usize::MAX)).await?;
-                return Ok(size);
+                store.put(path, head.into_iter().collect()).await?;
+                return Ok(head_len as u64);
             }
         }
     }
 
-    let mut upload = Multipart::start(store, path).await?;
+    let upload = start_multipart(store, path).await?;
+    let mut parts = WriteMultipart::new_with_chunk_size(Box::new(upload), part_size);
     let mut size = 0_u64;
-    loop {
-        while pending.len >= part_size {
-            size += part_size as u64;
-            upload.send_part(pending.take(part_size), concurrency).await?;
-        }
-        match content.next().await {
-            Some(Ok(chunk)) => pending.push(chunk),
-            Some(Err(err)) => {
-                upload.abort().await;
-                return Err(PutFailure::Input(err));
+    let mut chunks = stream::iter(head.into_iter().map(Ok)).chain(content);
+    while let Some(chunk) = chunks.next().await {
+        let written = match chunk {
+            Ok(chunk) => {
+                size += chunk.len() as u64;
+                write_bounded(&mut parts, chunk, part_size, concurrency).await.map_err(PutFailure::Store)
             }
-            None => break,
+            Err(err) => Err(PutFailure::Input(err)),
+        };
+        if let Err(failure) = written {
+            if let Err(err) = parts.abort().await {
+                warn_abort_failed(&err);
+            }
+            return Err(failure);
         }
-        upload.check_parts().await?;
     }
-    if pending.len > 0 {
-        size += pending.len as u64;
-        upload.send_part(pending.take(usize::MAX), concurrency).await?;
-    }
-    upload.complete().await?;
+    // `finish` aborts the upload itself when a part or the completion fails.
+    parts.finish().await?;
     Ok(size)
 }
 
-/// A multipart upload in progress and its part uploads (each a spawned task, so parts go up
-/// while the next one is read).
-///
-/// Dropped before [`Multipart::complete`] succeeded or [`Multipart::abort`] ran (the `put`
-/// future was cancelled), it stops its part uploads and spawns the abort of the upload.
-struct Multipart {
-    upload: Option<Box<dyn MultipartUpload>>,
-    parts: JoinSet<object_store::Result<()>>,
+/// Hands `chunk` to the upload in pieces of at most one part, each once fewer than
+/// `concurrency` parts are in flight (a piece completes at most one part).
+async fn write_bounded(
+    parts: &mut WriteMultipart,
+    mut chunk: Bytes,
+    part_size: usize,
+    concurrency: usize,
+) -> object_store::Result<()> {
+    while !chunk.is_empty() {
+        let piece = chunk.split_to(chunk.len().min(part_size));
+        parts.wait_for_capacity(concurrency).await?;
+        parts.put(piece);
+    }
+    Ok(())
 }
 
-impl Multipart {
-    /// Starts a multipart upload. The start runs in its own task: if the caller is dropped
-    /// while it runs, the task aborts the upload it created instead of leaking it.
-    async fn start(store: &Arc<dyn ObjectStore>, path: &Path) -> Result<Self, PutFailure> {
-        let (sender, receiver) = oneshot::channel();
-        let (store, path) = (Arc::clone(store), path.clone());
-        let starting = tokio::spawn(async move {
-            let started = store.put_multipart(&path).await;
-            if let Err(Ok(mut orphan)) = sender.send(started) {
-                abort_quietly(orphan.as_mut()).await;
-            }
-        });
-        match receiver.await {
-            Ok(started) => Ok(Self { upload: Some(started?), parts: JoinSet::new() }),
-            // The task ends without sending only when it panicked or was cancelled.
-            Err(_) => match starting.await {
-                Err(join_error) => Err(PutFailure::Task(join_error)),
-                Ok(()) => Err(PutFailure::Store(task_vanished())),
-            },
-        }
-    }
+/// Starts a multipart upload. The start runs in its own task: if the caller is dropped while
+/// it runs, the task's unclaimed output, the started upload, is dropped and so aborted.
+async fn start_multipart(store: &Arc<dyn ObjectStore>, path: &Path) -> object_store::Result<AbortOnDrop> {
+    let (store, path) = (Arc::clone(store), path.clone());
+    let started = tokio::spawn(async move { store.put_multipart(&path).await.map(AbortOnDrop::new) });
+    started.await?
+}
 
-    /// Uploads `part` once fewer than `concurrency` parts are in flight.
-    async fn send_part(&mut self, part: PutPayload, concurrency: usize) -> Result<(), PutFailure> {
-        while self.parts.len() >= concurrency.max(1) {
-            if let Some(done) = self.parts.join_next().await {
-                self.settle(done).await?;
-            }
-        }
-        let Some(upload) = self.upload.as_mut() else {
-            return Err(PutFailure::Store(task_vanished()));
-        };
-        self.parts.spawn(upload.put_part(part));
-        Ok(())
-    }
+/// A multipart upload that aborts itself when dropped before it completed or was aborted
+/// (the abort is spawned on the current runtime).
+#[derive(Debug)]
+struct AbortOnDrop {
+    /// The upload, until it completed or was aborted.
+    live: Option<Box<dyn MultipartUpload>>,
+}
 
-    /// Fails fast when a part upload already failed.
-    async fn check_parts(&mut self) -> Result<(), PutFailure> {
-        while let Some(done) = self.parts.try_join_next() {
-            self.settle(done).await?;
-        }
-        Ok(())
-    }
-
-    /// Waits for every part, then completes the upload (aborting it when completion fails).
-    async fn complete(mut self) -> Result<(), PutFailure> {
-        while let Some(done) = self.parts.join_next().await {
-            self.settle(done).await?;
-        }
-        let Some(upload) = self.upload.as_mut() else {
-            return Err(PutFailure::Store(task_vanished()));
-        };
-        match upload.complete().await {
-            Ok(_) => {
-                self.upload = None;
-                Ok(())
-            }
-            Err(err) => {
-                self.abort().await;
-                Err(PutFailure::Store(err))
-            }
-        }
-    }
-
-    /// Stops the part uploads and aborts the multipart upload.
-    async fn abort(&mut self) {
-        self.parts.shutdown().await;
-        if let Some(mut upload) = self.upload.take() {
-            abort_quietly(upload.as_mut()).await;
-        }
-    }
-
-    /// Turns a finished part upload into `Ok`, or aborts the upload and answers its error.
-    async fn settle(
-        &mut self,
-        done: Result<object_store::Result<()>, tokio::task::JoinError>,
-    ) -> Result<(), PutFailure> {
-        let failure = match done {
-            Ok(Ok(())) => return Ok(()),
-            Ok(Err(err)) => PutFailure::Store(err),
-            Err(join_error) => PutFailure::Task(join_error),
-        };
-        self.abort().await;
-        Err(failure)
+impl AbortOnDrop {
+    fn new(upload: Box<dyn MultipartUpload>) -> Self {
+        Self { live: Some(upload) }
     }
 }
 
-impl Drop for Multipart {
+#[async_trait::async_trait]
+impl MultipartUpload for AbortOnDrop {
+    fn put_part(&mut self, data: PutPayload) -> UploadPart {
+        match self.live.as_mut() {
+            Some(upload) => upload.put_part(data),
+            None => Box::pin(async { Err(already_finished()) }),
+        }
+    }
+
+    async fn complete(&mut self) -> object_store::Result<PutResult> {
+        let upload = self.live.as_mut().ok_or_else(already_finished)?;
+        let completed = upload.complete().await?;
+        self.live = None;
+        Ok(completed)
+    }
+
+    async fn abort(&mut self) -> object_store::Result<()> {
+        let upload = self.live.as_mut().ok_or_else(already_finished)?;
+        // Forgotten only once the abort ran: dropped halfway, the upload is aborted again.
+        let aborted = upload.abort().await;
+        self.live = None;
+        aborted
+    }
+}
+
+impl Drop for AbortOnDrop {
     fn drop(&mut self) {
-        let Some(mut upload) = self.upload.take() else { return };
-        self.parts.abort_all();
+        let Some(mut upload) = self.live.take() else { return };
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
-                runtime.spawn(async move { abort_quietly(upload.as_mut()).await });
+                runtime.spawn(async move {
+                    if let Err(err) = upload.abort().await {
+                        warn_abort_failed(&err);
+                    }
+                });
             }
             Err(_) => tracing::warn!("multipart upload dropped outside a runtime; its parts stay behind"),
         }
     }
 }
 
-/// Aborts an upload, logging (not failing on) errors: the caller already has the error that
-/// made it abort, and stores expire abandoned uploads (GCS lifecycle rules).
-async fn abort_quietly(upload: &mut dyn MultipartUpload) {
-    if let Err(err) = upload.abort().await {
-        tracing::warn!(error = %err, "aborting a multipart upload failed; its parts may stay behind");
-    }
+/// Logs a failed abort: the caller already has the error that made it abort, and stores
+/// expire abandoned uploads (GCS lifecycle rules).
+fn warn_abort_failed(err: &object_store::Error) {
+    tracing::warn!(error = %err, "aborting a multipart upload failed; its parts may stay behind");
 }
 
-/// The error for a state the code above never reaches (an upload used after it finished).
-fn task_vanished() -> object_store::Error {
+/// The error for an upload used after it completed or was aborted (`WriteMultipart` never
+/// does so).
+fn already_finished() -> object_store::Error {
     object_store::Error::Generic { store: "drip", source: "multipart upload already finished".into() }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
 
@@ -246,46 +182,52 @@ mod tests {
     use object_store::memory::InMemory;
     use object_store::{
         CopyOptions, GetOptions, GetResult, ListResult, ObjectMeta, PutMultipartOptions, PutOptions,
-        PutResult, UploadPart,
     };
+    use tokio::sync::Notify;
 
     use super::*;
 
-    /// Counts part uploads in flight (each takes a few milliseconds) over `InMemory`.
+    /// Records part uploads over `InMemory`: how many are in flight (each takes 5 ms of
+    /// tokio's clock), the most at once, the size of each, and the aborts.
     #[derive(Debug, Default)]
-    struct Counting {
+    struct Recording {
         inner: InMemory,
-        in_flight: Arc<AtomicUsize>,
-        most: Arc<AtomicUsize>,
-        parts: Arc<AtomicUsize>,
+        log: Arc<Log>,
     }
 
-    impl std::fmt::Display for Counting {
+    #[derive(Debug, Default)]
+    struct Log {
+        in_flight: AtomicUsize,
+        most: AtomicUsize,
+        part_sizes: Mutex<Vec<usize>>,
+        aborts: AtomicUsize,
+        aborted: Notify,
+    }
+
+    impl std::fmt::Display for Recording {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("Counting")
+            f.write_str("Recording")
         }
     }
 
     #[derive(Debug)]
-    struct CountingUpload {
+    struct RecordingUpload {
         inner: Box<dyn MultipartUpload>,
-        in_flight: Arc<AtomicUsize>,
-        most: Arc<AtomicUsize>,
-        parts: Arc<AtomicUsize>,
+        log: Arc<Log>,
     }
 
     #[async_trait]
-    impl MultipartUpload for CountingUpload {
+    impl MultipartUpload for RecordingUpload {
         fn put_part(&mut self, data: PutPayload) -> UploadPart {
+            self.log.part_sizes.lock().unwrap().push(data.content_length());
             let upload = self.inner.put_part(data);
-            let (in_flight, most) = (Arc::clone(&self.in_flight), Arc::clone(&self.most));
-            self.parts.fetch_add(1, Ordering::SeqCst);
+            let log = Arc::clone(&self.log);
             Box::pin(async move {
-                let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-                most.fetch_max(now, Ordering::SeqCst);
+                let now = log.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                log.most.fetch_max(now, Ordering::SeqCst);
                 tokio::time::sleep(Duration::from_millis(5)).await;
                 let done = upload.await;
-                in_flight.fetch_sub(1, Ordering::SeqCst);
+                log.in_flight.fetch_sub(1, Ordering::SeqCst);
                 done
             })
         }
@@ -295,12 +237,14 @@ mod tests {
         }
 
         async fn abort(&mut self) -> object_store::Result<()> {
+            self.log.aborts.fetch_add(1, Ordering::SeqCst);
+            self.log.aborted.notify_one();
             self.inner.abort().await
         }
     }
 
     #[async_trait]
-    impl ObjectStore for Counting {
+    impl ObjectStore for Recording {
         async fn put_opts(
             &self,
             location: &Path,
@@ -315,11 +259,9 @@ mod tests {
             location: &Path,
             opts: PutMultipartOptions,
         ) -> object_store::Result<Box<dyn MultipartUpload>> {
-            Ok(Box::new(CountingUpload {
+            Ok(Box::new(RecordingUpload {
                 inner: self.inner.put_multipart_opts(location, opts).await?,
-                in_flight: Arc::clone(&self.in_flight),
-                most: Arc::clone(&self.most),
-                parts: Arc::clone(&self.parts),
+                log: Arc::clone(&self.log),
             }))
         }
 
@@ -347,54 +289,82 @@ mod tests {
         }
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn parts_go_up_with_bounded_concurrency_in_order() {
-        let counting = Arc::new(Counting::default());
-        let store: Arc<dyn ObjectStore> = counting.clone();
-        let data: Vec<u8> = (0..100_003_u32).map(|i| (i % 253) as u8).collect();
+    fn recording() -> (Arc<Log>, Arc<dyn ObjectStore>) {
+        let recording = Recording::default();
+        (Arc::clone(&recording.log), Arc::new(recording))
+    }
+
+    fn chunked(data: &[u8], size: usize) -> ByteStream {
         let chunks: Vec<std::io::Result<Bytes>> =
-            data.chunks(997).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+            data.chunks(size).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+        stream::iter(chunks).boxed()
+    }
+
+    // The paused clock advances only when every task waits, so part uploads overlap exactly
+    // as far as the concurrency bound lets them, whatever the machine's speed.
+    #[tokio::test(start_paused = true)]
+    async fn parts_go_up_with_bounded_concurrency_in_order() {
+        let (log, store) = recording();
+        let data: Vec<u8> = (0..100_003_u32).map(|i| (i % 253) as u8).collect();
         let path = Path::from("big");
-        let written =
-            put_stream(&store, &path, futures::stream::iter(chunks).boxed(), 1000, 3).await.unwrap();
+        let written = put_stream(&store, &path, chunked(&data, 997), 1000, 3).await.unwrap();
         assert_eq!(written, data.len() as u64);
-        assert_eq!(counting.parts.load(Ordering::SeqCst), 101);
-        assert_eq!(counting.most.load(Ordering::SeqCst), 3, "at most 3 parts in flight, and 3 used");
+        assert_eq!(log.part_sizes.lock().unwrap().len(), 101);
+        assert_eq!(log.most.load(Ordering::SeqCst), 3, "at most 3 parts in flight, and 3 used");
         let stored = store.get(&path).await.unwrap().bytes().await.unwrap();
         assert!(stored[..] == data[..]);
     }
 
-    fn pending(chunks: &[&'static [u8]]) -> Pending {
-        let mut pending = Pending::default();
-        for chunk in chunks {
-            pending.push(Bytes::from_static(chunk));
-        }
-        pending
+    #[tokio::test(start_paused = true)]
+    async fn chunks_larger_than_a_part_are_split_without_losing_bytes() {
+        let (log, store) = recording();
+        let data: Vec<u8> = (0..2_600_u32).map(|i| (i % 251) as u8).collect();
+        let content = stream::iter([
+            Ok(Bytes::copy_from_slice(&data[..2_500])),
+            Ok(Bytes::new()),
+            Ok(Bytes::copy_from_slice(&data[2_500..2_501])),
+            Ok(Bytes::copy_from_slice(&data[2_501..])),
+        ])
+        .boxed();
+        let path = Path::from("split");
+        assert_eq!(put_stream(&store, &path, content, 1000, 1).await.unwrap(), 2_600);
+        assert_eq!(*log.part_sizes.lock().unwrap(), [1000, 1000, 600]);
+        assert_eq!(log.most.load(Ordering::SeqCst), 1, "one part at a time");
+        let stored = store.get(&path).await.unwrap().bytes().await.unwrap();
+        assert!(stored[..] == data[..]);
     }
 
-    fn flat(payload: PutPayload) -> Vec<u8> {
-        payload.iter().flat_map(|b| b.iter().copied()).collect()
+    #[tokio::test(start_paused = true)]
+    async fn content_of_one_part_is_one_put_and_a_failing_input_aborts() {
+        let (log, store) = recording();
+        let exact = vec![1_u8; 1000];
+        assert_eq!(
+            put_stream(&store, &Path::from("one"), chunked(&exact, 300), 1000, 2).await.unwrap(),
+            1000
+        );
+        assert!(log.part_sizes.lock().unwrap().is_empty(), "no multipart upload");
+
+        let failing = chunked(&[2_u8; 2500], 700)
+            .chain(stream::iter([Err(std::io::Error::other("client went away"))]))
+            .boxed();
+        let result = put_stream(&store, &Path::from("two"), failing, 1000, 2).await;
+        assert!(matches!(result, Err(PutFailure::Input(_))), "{result:?}");
+        assert_eq!(log.aborts.load(Ordering::SeqCst), 1, "aborted before answering");
+        assert!(store.head(&Path::from("two")).await.is_err());
     }
 
-    #[test]
-    fn take_splits_chunks_without_losing_bytes() {
-        let mut p = pending(&[b"abc", b"", b"defg", b"h"]);
-        assert_eq!(p.len, 8);
-        assert_eq!(flat(p.take(2)), b"ab");
-        assert_eq!(flat(p.take(3)), b"cde");
-        assert_eq!(p.len, 3);
-        assert_eq!(flat(p.take(100)), b"fgh");
-        assert_eq!(p.len, 0);
-        assert!(p.chunks.is_empty());
-        assert_eq!(flat(p.take(1)), b"");
-    }
+    #[tokio::test(start_paused = true)]
+    async fn a_dropped_upload_aborts_itself_and_a_finished_one_does_not() {
+        let (log, store) = recording();
+        let started = start_multipart(&store, &Path::from("dropped")).await.unwrap();
+        drop(started);
+        tokio::time::timeout(Duration::from_secs(10), log.aborted.notified()).await.expect("aborted");
+        assert_eq!(log.aborts.load(Ordering::SeqCst), 1);
 
-    #[test]
-    fn take_on_exact_boundaries() {
-        let mut p = pending(&[b"ab", b"cd"]);
-        assert_eq!(flat(p.take(2)), b"ab");
-        assert_eq!(p.chunks.len(), 1);
-        assert_eq!(flat(p.take(2)), b"cd");
-        assert_eq!(p.len, 0);
+        let mut finished = start_multipart(&store, &Path::from("done")).await.unwrap();
+        finished.put_part(PutPayload::from_static(b"x")).await.unwrap();
+        finished.complete().await.unwrap();
+        assert!(finished.live.is_none(), "a completed upload has nothing left to abort");
+        assert!(store.head(&Path::from("done")).await.is_ok());
     }
 }

@@ -1,8 +1,9 @@
 //! The `StorageProvider` conformance suite against every backend: memory, local disk (a
 //! temp dir) and GCS (the XML-API test double, configured as production is: a
-//! service-account key with `gcs_base_url` and `disable_oauth`, given as a file and as
-//! base64 in an environment variable).
+//! service-account key file with `gcs_base_url` and `disable_oauth`; the other credential
+//! sources have a test each in `gcs.rs`).
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,7 +36,13 @@ mod memory {
 
     async fn setup() -> StorageFixture {
         let provider = ObjectStoreProvider::memory().with_uploads(uploads(SMALL_PART)).expect("settings");
-        StorageFixture { provider: Arc::new(provider), part_size: SMALL_PART, guard: None }
+        // An unfinished upload of `InMemory` lives in its upload value alone.
+        StorageFixture {
+            provider: Arc::new(provider),
+            part_size: SMALL_PART,
+            guard: None,
+            unfinished_uploads: None,
+        }
     }
 
     drip_testkit::storage_conformance!(setup);
@@ -44,25 +51,43 @@ mod memory {
 mod local {
     use super::*;
 
+    /// Staging files (`<name>#<n>`) under `dir`: stored names are escaped and hold no `#`.
+    fn staging_files(dir: &Path) -> usize {
+        let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+        entries
+            .flatten()
+            .map(|entry| match entry.file_type() {
+                Ok(kind) if kind.is_dir() => staging_files(&entry.path()),
+                _ => usize::from(entry.file_name().to_string_lossy().contains('#')),
+            })
+            .sum()
+    }
+
     async fn setup() -> StorageFixture {
         let dir = tempfile::tempdir().expect("temp dir");
-        let provider = ObjectStoreProvider::local(dir.path().join("data"))
+        let root = dir.path().join("data");
+        let provider = ObjectStoreProvider::local(&root)
             .and_then(|p| p.with_prefix("media"))
             .and_then(|p| p.with_uploads(uploads(SMALL_PART)))
             .expect("local store");
-        StorageFixture { provider: Arc::new(provider), part_size: SMALL_PART, guard: Some(Box::new(dir)) }
+        StorageFixture {
+            provider: Arc::new(provider),
+            part_size: SMALL_PART,
+            guard: Some(Box::new(dir)),
+            unfinished_uploads: Some(Box::new(move || staging_files(&root))),
+        }
     }
 
     drip_testkit::storage_conformance!(setup);
 }
 
-mod gcs_key_file {
+mod gcs {
     use std::io::Write;
 
     use super::*;
 
     async fn setup() -> StorageFixture {
-        let double = GcsDouble::start().await.expect("gcs double");
+        let double = Arc::new(GcsDouble::start().await.expect("gcs double"));
         let mut key_file = tempfile::NamedTempFile::new().expect("key file");
         key_file.write_all(double.service_account_json().as_bytes()).expect("write key");
         let mut config = GcsConfig::new(double.bucket(), GcsCredentials::File(key_file.path().to_owned()));
@@ -71,36 +96,13 @@ mod gcs_key_file {
         let provider = ObjectStoreProvider::gcs(&config)
             .and_then(|p| p.with_uploads(uploads(GCS_PART)))
             .expect("gcs store");
+        let probe = Arc::clone(&double);
         StorageFixture {
             provider: Arc::new(provider),
             part_size: GCS_PART,
             guard: Some(Box::new((double, key_file))),
+            unfinished_uploads: Some(Box::new(move || probe.in_progress_uploads())),
         }
-    }
-
-    drip_testkit::storage_conformance!(setup);
-}
-
-mod gcs_base64_env {
-    use base64::Engine;
-    use base64::engine::general_purpose::STANDARD;
-
-    use super::*;
-
-    const VAR: &str = "DRIP_GCS_CREDENTIALS";
-
-    async fn setup() -> StorageFixture {
-        let double = GcsDouble::start().await.expect("gcs double");
-        let encoded = STANDARD.encode(double.service_account_json());
-        let mut config = GcsConfig::new(double.bucket(), GcsCredentials::Base64Env(VAR.to_owned()));
-        config.retry = quick_retries();
-        // The environment is read through a lookup: tests cannot set process variables
-        // (`unsafe` in edition 2024). `tests/gcs.rs` covers the real process environment.
-        let provider =
-            ObjectStoreProvider::gcs_with_env(&config, |name| (name == VAR).then(|| encoded.clone()))
-                .and_then(|p| p.with_uploads(uploads(GCS_PART)))
-                .expect("gcs store");
-        StorageFixture { provider: Arc::new(provider), part_size: GCS_PART, guard: Some(Box::new(double)) }
     }
 
     drip_testkit::storage_conformance!(setup);

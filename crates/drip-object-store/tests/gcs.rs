@@ -1,12 +1,14 @@
 //! GCS adapter behaviour beyond the conformance suite, against the XML-API test double:
 //! aborted and cancelled multipart uploads leave no parts, retries of transient failures,
-//! `Unavailable` when retries give up, object naming, configuration errors, and credentials
-//! read from the real process environment.
+//! `Unavailable` when retries give up (its causes reported once each), object naming,
+//! configuration errors, and the credential sources the suite does not use (base64 in an
+//! environment variable, read through a lookup and from the real process environment).
 
 #![allow(clippy::unwrap_used)] // test helpers panic on bad fixtures by design
 
+use std::error::Error;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -18,7 +20,8 @@ use drip_gcs_double::{Fault, GcsDouble, Operation};
 use drip_object_store::{
     ConfigError, GcsConfig, GcsCredentials, GcsRetry, ObjectStoreProvider, UploadSettings,
 };
-use futures::{StreamExt, stream};
+use drip_testkit::storage::eventually;
+use futures::{StreamExt, TryStreamExt, stream};
 
 const PART: usize = 5 * 1024 * 1024;
 const ENV_VAR: &str = "DRIP_TEST_GCS_CREDENTIALS_B64";
@@ -72,12 +75,9 @@ fn failing_after(len: usize) -> ByteStream {
     zeros(len).chain(stream::iter([failure])).boxed()
 }
 
-async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+/// Each error of the chain of `error`, as anyhow's `{:#}` joins them.
+fn chain(error: &(dyn Error + 'static)) -> Vec<String> {
+    std::iter::successors(Some(error), |&e| e.source()).map(ToString::to_string).collect()
 }
 
 #[tokio::test]
@@ -160,7 +160,11 @@ async fn dropped_put_aborts_the_multipart_upload() {
     assert_eq!(double.in_progress_uploads(), 1);
     uploading.abort();
     assert!(uploading.await.unwrap_err().is_cancelled());
-    eventually("the upload aborted", || double.in_progress_uploads() == 0).await;
+    // The double logs a request after serving it: wait for the log entry, not just the state.
+    eventually("the upload aborted", || {
+        double.in_progress_uploads() == 0 && double.count(Operation::AbortUpload) > 0
+    })
+    .await;
     assert_eq!(double.count(Operation::AbortUpload), 1);
     assert!(double.object_names().is_empty());
     assert_eq!(provider.size(&key).await.unwrap(), None);
@@ -199,7 +203,9 @@ async fn persistent_failures_surface_as_unavailable_after_the_retries() {
         Err(StorageError::Unavailable(err)) => {
             assert!(err.is_transient());
             assert!(err.context().contains(key.as_str()), "{err}");
-            assert!(err.to_string().contains("503"), "{err}");
+            let report = chain(&err).join(": ");
+            assert!(report.contains("503"), "{report}");
+            assert_eq!(report.matches("503 Service Unavailable").count(), 1, "each cause once: {report}");
         }
         other => panic!("expected Unavailable, got {other:?}"),
     }
@@ -221,7 +227,13 @@ async fn an_unreachable_endpoint_is_unavailable() {
     config.base_url = Some("http://127.0.0.1:9".to_owned());
     config.retry = retries(1);
     let provider = ObjectStoreProvider::gcs(&config).unwrap();
-    assert!(matches!(provider.size(&key("x")).await, Err(StorageError::Unavailable(_))));
+    match provider.size(&key("x")).await {
+        Err(StorageError::Unavailable(err)) => {
+            let report = chain(&err).join(": ");
+            assert_eq!(report.matches("error sending request").count(), 1, "each cause once: {report}");
+        }
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
     assert!(double.requests().is_empty(), "the base url override wins over the key's gcs_base_url");
 }
 
@@ -260,6 +272,24 @@ fn configuration_errors() {
     let none = UploadSettings { part_size: PART, concurrency: 0 };
     assert!(matches!(provider.clone().with_uploads(none), Err(ConfigError::Concurrency)));
     assert!(!format!("{provider:?}").contains("private_key"));
+}
+
+#[tokio::test]
+async fn credentials_from_base64_in_an_environment_variable() {
+    let double = GcsDouble::start().await.unwrap();
+    let encoded = STANDARD.encode(double.service_account_json());
+    let config = GcsConfig::new(double.bucket(), GcsCredentials::Base64Env("CREDS".into()));
+    // Read through a lookup: a test cannot set process variables (`unsafe` in edition 2024);
+    // the next test covers the real process environment.
+    let provider =
+        ObjectStoreProvider::gcs_with_env(&config, |name| (name == "CREDS").then(|| encoded.clone()))
+            .unwrap();
+    let key = key("env.txt");
+    assert_eq!(provider.put(&key, zeros(42)).await.unwrap(), 42);
+    let content: Vec<Bytes> = provider.get(&key, None).await.unwrap().try_collect().await.unwrap();
+    assert_eq!(content.concat(), vec![7_u8; 42]);
+    provider.delete(&key).await.unwrap();
+    assert!(double.object_names().is_empty());
 }
 
 /// Runs `child_reads_credentials_from_the_process_environment` in a child process whose

@@ -5,14 +5,16 @@
 #![allow(clippy::unwrap_used)] // test helpers panic on bad fixtures by design
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use drip_core::ids::{Ksuid, MediaId};
 use drip_core::storage::model::{FileName, StorageKey};
 use drip_core::storage::ports::{ByteStream, StorageError, StorageProvider};
 use drip_object_store::{ConfigError, ObjectStoreProvider, UploadSettings};
+use drip_testkit::storage::eventually;
 use futures::{StreamExt, TryStreamExt, stream};
+use tokio::sync::oneshot;
 
 const PART: usize = 64 * 1024;
 
@@ -118,26 +120,25 @@ async fn an_upload_in_progress_is_invisible_and_a_cancelled_one_leaves_nothing()
     let dir = tempfile::tempdir().unwrap();
     let provider = Arc::new(open(dir.path()));
     let key = key("slow.bin");
-    let content = bytes(3 * PART + 7).chain(stream::pending()).boxed();
+    let (reached, stalled) = oneshot::channel::<()>();
+    let stall = async move {
+        let _ = reached.send(());
+        std::future::pending::<std::io::Result<Bytes>>().await
+    };
+    let content = bytes(3 * PART + 7).chain(stream::once(stall)).boxed();
     let uploading = {
         let (provider, key) = (Arc::clone(&provider), key.clone());
         tokio::spawn(async move { provider.put(&key, content).await })
     };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while files(dir.path()).is_empty() {
-        assert!(Instant::now() < deadline, "no staging file appeared");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    // More than a part was read: the multipart upload, and its staging file, exist.
+    stalled.await.unwrap();
     assert_eq!(files(dir.path()), [format!("{key}#1")]);
     assert_eq!(provider.size(&key).await.unwrap(), None, "nothing visible while uploading");
     assert!(listed(&provider).await.is_empty());
 
     uploading.abort();
     assert!(uploading.await.unwrap_err().is_cancelled());
-    while !files(dir.path()).is_empty() {
-        assert!(Instant::now() < deadline, "the staging file stayed: {:?}", files(dir.path()));
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually("the staging file to be removed", || files(dir.path()).is_empty()).await;
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@
 use std::io;
 use std::ops::Range;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::Utc;
@@ -29,6 +29,10 @@ pub struct StorageFixture {
     pub part_size: usize,
     /// Kept alive for the scenario, dropped after it (e.g. a temp dir or an emulator).
     pub guard: Option<Box<dyn std::any::Any + Send + Sync>>,
+    /// Counts the uploads begun and neither completed nor aborted (multipart uploads of a
+    /// bucket, staging files on disk): what a cancelled put could leave behind. `None` for
+    /// providers where nothing outlives a dropped put.
+    pub unfinished_uploads: Option<Box<dyn Fn() -> usize + Send + Sync>>,
 }
 
 /// Expands to one `#[tokio::test]` per storage scenario, each calling `$setup().await` for
@@ -83,6 +87,16 @@ fn key(name: &str) -> StorageKey {
         now,
         &FileName::parse(name).expect("valid name"),
     )
+}
+
+/// Polls `done` until it holds, panicking with `what` after 30 s: for effects that happen in
+/// the background (an abort spawned by a dropped upload), which no event announces.
+pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 fn splitmix(mut x: u64) -> u64 {
@@ -237,7 +251,7 @@ pub async fn twenty_mib_streamed_in_uneven_pieces(fixture: StorageFixture) {
 
 /// A put over an existing object replaces all of it, large by small and small by large.
 pub async fn overwrite_replaces_the_whole_object(fixture: StorageFixture) {
-    let StorageFixture { provider, part_size, guard: _guard } = fixture;
+    let StorageFixture { provider, part_size, guard: _guard, .. } = fixture;
     let key = key("doc.pdf");
     let large = 2 * part_size as u64 + 1;
     put(&*provider, &key, pattern_stream(1, large, &[100_000])).await;
@@ -261,7 +275,7 @@ pub async fn missing_objects_are_not_found(fixture: StorageFixture) {
 /// A content stream failing before its end is `Input` and stores nothing, whether it fails
 /// within the first part or after several.
 pub async fn failing_input_stores_nothing(fixture: StorageFixture) {
-    let StorageFixture { provider, part_size, guard: _guard } = fixture;
+    let StorageFixture { provider, part_size, guard: _guard, .. } = fixture;
     for len in [0, part_size as u64 / 2, 2 * part_size as u64 + part_size as u64 / 2] {
         let key = key("broken.bin");
         match provider.put(&key, failing_stream(len, len)).await {
@@ -274,7 +288,7 @@ pub async fn failing_input_stores_nothing(fixture: StorageFixture) {
 
 /// A failed put over an existing object leaves that object whole.
 pub async fn failing_input_keeps_the_previous_object(fixture: StorageFixture) {
-    let StorageFixture { provider, part_size, guard: _guard } = fixture;
+    let StorageFixture { provider, part_size, guard: _guard, .. } = fixture;
     let key = key("kept.bin");
     let len = part_size as u64 + 10;
     put(&*provider, &key, pattern_stream(9, len, &[50_000])).await;
@@ -286,9 +300,9 @@ pub async fn failing_input_keeps_the_previous_object(fixture: StorageFixture) {
 }
 
 /// A put whose future is dropped mid-upload (the client went away) stores nothing, then or
-/// later.
+/// later: what it had begun is aborted.
 pub async fn cancelled_put_stores_nothing(fixture: StorageFixture) {
-    let StorageFixture { provider, part_size, guard: _guard } = fixture;
+    let StorageFixture { provider, part_size, guard: _guard, unfinished_uploads } = fixture;
     let key = key("cancelled.bin");
     let (reached, stalled) = oneshot::channel::<()>();
     let stall = async move {
@@ -301,17 +315,22 @@ pub async fn cancelled_put_stores_nothing(fixture: StorageFixture) {
         tokio::spawn(async move { provider.put(&key, content).await })
     };
     tokio::time::timeout(PATIENCE, stalled).await.expect("the put read its input").expect("stall reached");
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    if let Some(unfinished) = &unfinished_uploads {
+        // More than a part was read: the upload has begun.
+        assert_eq!(unfinished(), 1, "one upload in progress before the cancellation");
+    }
     uploading.abort();
     assert!(uploading.await.is_err_and(|e| e.is_cancelled()), "the put was cancelled");
     expect_absent(&*provider, &key).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    if let Some(unfinished) = &unfinished_uploads {
+        eventually("the cancelled upload to be aborted", || unfinished() == 0).await;
+    }
     expect_absent(&*provider, &key).await;
 }
 
 /// Puts of distinct keys running at once each store their own content.
 pub async fn concurrent_puts_of_distinct_keys(fixture: StorageFixture) {
-    let StorageFixture { provider, part_size, guard: _guard } = fixture;
+    let StorageFixture { provider, part_size, guard: _guard, .. } = fixture;
     let part = part_size as u64;
     let sizes = [0, 1, part - 1, part, part + 1, 2 * part + 3, 3 * part];
     let keys: Vec<StorageKey> = sizes.iter().map(|_| key("race.bin")).collect();
@@ -334,7 +353,7 @@ pub async fn concurrent_puts_of_distinct_keys(fixture: StorageFixture) {
 /// Ranges read just their bytes, across part boundaries too; a range ending past the end is
 /// cut at the end; a missing object is `NotFound` whatever the range.
 pub async fn ranged_reads(fixture: StorageFixture) {
-    let StorageFixture { provider, part_size, guard: _guard } = fixture;
+    let StorageFixture { provider, part_size, guard: _guard, .. } = fixture;
     let part = part_size as u64;
     let size = 2 * part + 5;
     let key = key("movie.mp4");
@@ -374,7 +393,7 @@ pub async fn ranges_starting_at_or_past_the_end_are_invalid(fixture: StorageFixt
 /// A get stream opened before another put (of another key) keeps working during and after
 /// it.
 pub async fn get_stream_stays_usable_while_another_put_runs(fixture: StorageFixture) {
-    let StorageFixture { provider, part_size, guard: _guard } = fixture;
+    let StorageFixture { provider, part_size, guard: _guard, .. } = fixture;
     let len = 2 * part_size as u64 + 11;
     let (first, second) = (key("first.bin"), key("second.bin"));
     put(&*provider, &first, pattern_stream(21, len, &[90_001])).await;

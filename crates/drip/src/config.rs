@@ -8,11 +8,11 @@
 //! `GOOGLE_STORAGE_CREDENTIALS` (base64 service-account JSON).
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 
 /// Why the configuration could not be loaded.
@@ -31,32 +31,8 @@ pub enum ConfigError {
     Invalid(String),
 }
 
-/// A secret value: never printed by `Debug` or `Display`.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret.
-    #[must_use]
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-    /// The secret itself.
-    #[must_use]
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
 /// Which metadata store to use.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum DatabaseConfig {
     /// An SQLite file (the embedded default: `<data_dir>/drip.db`).
     Sqlite {
@@ -66,7 +42,7 @@ pub enum DatabaseConfig {
     /// A PostgreSQL server.
     Postgres {
         /// Connection URL.
-        url: Secret,
+        url: SecretString,
         /// Connections in the pool.
         pool_size: u32,
     },
@@ -75,16 +51,16 @@ pub enum DatabaseConfig {
 }
 
 /// Google Cloud Storage credentials.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum GcsCredentials {
     /// A service-account JSON file.
     File(PathBuf),
     /// Base64-encoded service-account JSON (as the original's `GOOGLE_STORAGE_CREDENTIALS`).
-    Base64(Secret),
+    Base64(SecretString),
 }
 
 /// Which object store to use.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum StorageConfig {
     /// A directory on local disk (the embedded default: `<data_dir>/objects`).
     Local {
@@ -131,13 +107,13 @@ pub struct Config {
     /// Multipart tuning.
     pub upload: UploadTuning,
     /// JWT signing secret; generated into the data dir on first run when embedded.
-    pub jwt_secret: Option<Secret>,
+    pub jwt_secret: Option<SecretString>,
     /// Access-token lifetime.
     pub access_ttl: Duration,
     /// Refresh-token lifetime.
     pub refresh_ttl: Duration,
     /// Master keys as `(id, base64 key)`; generated on first run when embedded.
-    pub master_keys: Vec<(String, Secret)>,
+    pub master_keys: Vec<(String, SecretString)>,
     /// Id of the master key new data keys are wrapped with (default: the last one).
     pub current_master_key: Option<String>,
     /// Largest upload in bytes.
@@ -213,7 +189,10 @@ impl Config {
         let database = match db.kind.as_deref().unwrap_or("sqlite") {
             "sqlite" => DatabaseConfig::Sqlite { path: db.path.unwrap_or_else(|| data_dir.join("drip.db")) },
             "postgres" => DatabaseConfig::Postgres {
-                url: db.url.or_else(|| env.get("DATABASE_URL").map(Secret::new)).ok_or_else(|| {
+                url: db
+                    .url
+                    .or_else(|| env.get("DATABASE_URL").map(|url| SecretString::from(url.as_str())))
+                    .ok_or_else(|| {
                     invalid("database.kind = \"postgres\" needs database.url (or DATABASE_URL)")
                 })?,
                 pool_size: db.pool_size.unwrap_or(10),
@@ -232,7 +211,7 @@ impl Config {
                     (None, Some(b64)) => GcsCredentials::Base64(b64),
                     (None, None) => env
                         .get("GOOGLE_STORAGE_CREDENTIALS")
-                        .map(|v| GcsCredentials::Base64(Secret::new(v.clone())))
+                        .map(|v| GcsCredentials::Base64(SecretString::from(v.clone())))
                         .ok_or_else(|| {
                             invalid("storage.kind = \"gcs\" needs storage.credentials_file or storage.credentials_base64 (or GOOGLE_STORAGE_CREDENTIALS)")
                         })?,
@@ -256,7 +235,7 @@ impl Config {
         let auth = raw.auth.unwrap_or_default();
         let keys = raw.keys.unwrap_or_default();
         let master_keys = match keys.master_keys {
-            Some(list) => parse_master_keys(list.expose())?,
+            Some(list) => parse_master_keys(list.expose_secret())?,
             None => Vec::new(),
         };
         let limits = raw.limits.unwrap_or_default();
@@ -290,7 +269,7 @@ fn invalid(msg: &str) -> ConfigError {
 }
 
 /// Parses `id:base64key,id2:base64key`.
-fn parse_master_keys(list: &str) -> Result<Vec<(String, Secret)>, ConfigError> {
+fn parse_master_keys(list: &str) -> Result<Vec<(String, SecretString)>, ConfigError> {
     list.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
@@ -303,7 +282,7 @@ fn parse_master_keys(list: &str) -> Result<Vec<(String, Secret)>, ConfigError> {
             {
                 return Err(invalid("a master key id has 1-64 letters, digits, '-' or '_'"));
             }
-            Ok((id.to_owned(), Secret::new(key)))
+            Ok((id.to_owned(), SecretString::from(key)))
         })
         .collect()
 }
@@ -370,7 +349,7 @@ struct RawServer {
 struct RawDatabase {
     kind: Option<String>,
     path: Option<PathBuf>,
-    url: Option<Secret>,
+    url: Option<SecretString>,
     pool_size: Option<u32>,
 }
 
@@ -382,7 +361,7 @@ struct RawStorage {
     bucket: Option<String>,
     prefix: Option<String>,
     credentials_file: Option<PathBuf>,
-    credentials_base64: Option<Secret>,
+    credentials_base64: Option<SecretString>,
     base_url: Option<String>,
     part_size_mib: Option<u64>,
     upload_concurrency: Option<u64>,
@@ -391,7 +370,7 @@ struct RawStorage {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawAuth {
-    jwt_secret: Option<Secret>,
+    jwt_secret: Option<SecretString>,
     access_ttl_secs: Option<u64>,
     refresh_ttl_secs: Option<u64>,
 }
@@ -399,7 +378,7 @@ struct RawAuth {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawKeys {
-    master_keys: Option<Secret>,
+    master_keys: Option<SecretString>,
     current: Option<String>,
 }
 
@@ -432,8 +411,8 @@ mod tests {
     #[test]
     fn defaults_are_embedded() {
         let c = Config::load(None, &env(&[])).unwrap();
-        assert_eq!(c.database, DatabaseConfig::Sqlite { path: PathBuf::from(".drip/drip.db") });
-        assert_eq!(c.storage, StorageConfig::Local { path: PathBuf::from(".drip/objects") });
+        assert!(matches!(&c.database, DatabaseConfig::Sqlite { path } if path == Path::new(".drip/drip.db")));
+        assert!(matches!(&c.storage, StorageConfig::Local { path } if path == Path::new(".drip/objects")));
         assert_eq!(c.listen, "127.0.0.1:4000".parse().unwrap());
         assert!(c.is_embedded());
         assert!(c.jwt_secret.is_none());
@@ -458,8 +437,11 @@ mod tests {
             ]),
         )
         .unwrap();
-        assert_eq!(c.database, DatabaseConfig::Postgres { url: Secret::new("postgres://env"), pool_size: 3 });
-        assert_eq!(c.storage, StorageConfig::Memory);
+        assert!(matches!(
+            &c.database,
+            DatabaseConfig::Postgres { url, pool_size: 3 } if url.expose_secret() == "postgres://env"
+        ));
+        assert!(matches!(c.storage, StorageConfig::Memory));
         assert_eq!(c.max_upload_bytes, 5 * 1024 * 1024);
         assert_eq!(c.listen, "0.0.0.0:8080".parse().unwrap());
         assert!(!c.is_embedded());

@@ -35,7 +35,8 @@ use drip_core::storage::ports::{MediaRepository, StorageProvider};
 use drip_core::storage::{StoragePorts, StorageService, StorageSettings};
 use drip_core::{Ksuid, MediaId, UserId};
 
-pub use config::{Config, ConfigError, DatabaseConfig, GcsCredentials, Secret, StorageConfig};
+pub use config::{Config, ConfigError, DatabaseConfig, GcsCredentials, StorageConfig};
+pub use secrecy::{ExposeSecret, SecretString};
 pub use secrets::{Secrets, SecretsError};
 
 /// Why Drip could not be wired.
@@ -143,7 +144,7 @@ impl Drip {
         let repositories = open_database(&config.database).await?;
         let (storage, storage_label) = open_storage(config)?;
         let tokens = drip_auth::JwtTokenIssuer::new(
-            drip_auth::JwtSecret::new(secrets.jwt_secret.expose().as_bytes().to_vec())
+            drip_auth::JwtSecret::new(secrets.jwt_secret.expose_secret().as_bytes().to_vec())
                 .map_err(|e| BuildError::Credentials(e.to_string()))?,
         );
         let hasher = hasher().await?;
@@ -241,7 +242,7 @@ fn key_wrapper(secrets: &Secrets, current: Option<&str>) -> Result<drip_auth::Lo
     let keys = secrets
         .master_keys
         .iter()
-        .map(|(id, key)| drip_auth::MasterKey::from_base64(id, key.expose()))
+        .map(|(id, key)| drip_auth::MasterKey::from_base64(id, key.expose_secret()))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| BuildError::Credentials(format!("master key: {e}")))?;
     let current = match current {
@@ -292,8 +293,8 @@ async fn open_sqlite(_path: &std::path::Path) -> Result<Repositories, BuildError
 }
 
 #[cfg(feature = "postgres")]
-async fn open_postgres(url: &Secret, pool_size: u32) -> Result<Repositories, BuildError> {
-    let repos = drip_postgres::PgRepositories::connect(url.expose(), pool_size)
+async fn open_postgres(url: &SecretString, pool_size: u32) -> Result<Repositories, BuildError> {
+    let repos = drip_postgres::PgRepositories::connect(url.expose_secret(), pool_size)
         .await
         .map_err(|e| BuildError::Database("postgres", e.to_string()))?;
     repos.migrate().await.map_err(|e| BuildError::Database("postgres", e.to_string()))?;
@@ -301,7 +302,7 @@ async fn open_postgres(url: &Secret, pool_size: u32) -> Result<Repositories, Bui
 }
 
 #[cfg(not(feature = "postgres"))]
-async fn open_postgres(_url: &Secret, _pool_size: u32) -> Result<Repositories, BuildError> {
+async fn open_postgres(_url: &SecretString, _pool_size: u32) -> Result<Repositories, BuildError> {
     Err(BuildError::NotCompiled("PostgreSQL", "postgres"))
 }
 
@@ -321,7 +322,7 @@ fn open_storage(config: &Config) -> Result<(Arc<dyn StorageProvider>, String), B
                 GcsCredentials::File(path) => drip_object_store::GcsCredentials::File(path.clone()),
                 GcsCredentials::Base64(text) => {
                     let json = base64::engine::general_purpose::STANDARD
-                        .decode(text.expose().trim())
+                        .decode(text.expose_secret().trim())
                         .ok()
                         .and_then(|bytes| String::from_utf8(bytes).ok())
                         .ok_or_else(|| {

@@ -2,7 +2,6 @@
 //! the HTTP API (`drip serve`, the default), migrates (`drip migrate`), or runs an admin
 //! command (`drip user create`, `drip top-users`, `drip rewrap-keys`).
 
-use std::collections::BTreeMap;
 use std::io::Read as _;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use drip::{Component, Config, Drip};
+use drip::{Component, Config, Drip, ExposeSecret as _};
 use drip_core::accounts::model::RegisterRequest;
 use drip_core::storage::model::{SortOrder, UsageSort};
 use tracing::{info, warn};
@@ -105,13 +104,9 @@ fn init_logging() {
     }
 }
 
+/// The configuration's layers (defaults < file < `DRIP_*` environment) with the flags on
+/// top.
 fn load_config(cli: &Cli) -> Result<Config> {
-    let mut env: BTreeMap<String, String> = std::env::vars().collect();
-    if let Some(dir) = &cli.data_dir {
-        // The flag wins over the file and the environment; paths derived from the data
-        // dir follow it unless configured explicitly.
-        env.insert("DRIP_DATA_DIR".into(), dir.display().to_string());
-    }
     if let Some(path) = &cli.config
         && !path.exists()
     {
@@ -119,11 +114,15 @@ fn load_config(cli: &Cli) -> Result<Config> {
     }
     let default_file = PathBuf::from("drip.toml");
     let file = cli.config.clone().or_else(|| default_file.exists().then_some(default_file));
-    let mut config = Config::load(file.as_deref(), &env)?;
-    if let Some(listen) = cli.listen {
-        config.listen = listen;
+    let mut figment = Config::figment(file.as_deref());
+    if let Some(dir) = &cli.data_dir {
+        // Paths derived from the data dir follow it unless configured explicitly.
+        figment = figment.merge(("data_dir", dir));
     }
-    Ok(config)
+    if let Some(listen) = cli.listen {
+        figment = figment.merge(("server.listen", listen));
+    }
+    Ok(Config::from_figment(&figment)?)
 }
 
 async fn run(cli: Cli) -> Result<()> {
@@ -194,15 +193,7 @@ async fn serve(config: Config) -> Result<()> {
     for path in &drip.wiring.generated_secrets {
         warn!(path = %path.display(), "generated a new secret on first run (mode 0600); back it up");
     }
-    let loopback = config.listen.ip().is_loopback();
-    let settings = drip_http::HttpSettings {
-        max_json_bytes: config.max_json_bytes,
-        max_upload_bytes: config.max_upload_bytes,
-        request_timeout: config.request_timeout,
-        cors_origins: config.cors_origins.clone(),
-        cookies: drip_http::CookieSettings { secure: !loopback, ..drip_http::CookieSettings::default() },
-        ..drip_http::HttpSettings::default()
-    };
+    let settings = http_settings(&config);
     let checks: Vec<Arc<dyn drip_http::Readiness>> = Component::ALL
         .into_iter()
         .map(|component| {
@@ -258,6 +249,39 @@ async fn serve(config: Config) -> Result<()> {
     Ok(())
 }
 
+/// The HTTP layer's settings from the configuration; every field of [`drip_http::HttpSettings`]
+/// is named, so a new one cannot go unconfigured.
+fn http_settings(config: &Config) -> drip_http::HttpSettings {
+    let drip::HttpConfig {
+        max_json_bytes,
+        request_timeout,
+        cors_origins,
+        max_transfers_per_user,
+        ready_timeout,
+        ws_heartbeat,
+        retry_after_secs,
+        metrics_token,
+        cookies,
+    } = &config.http;
+    drip_http::HttpSettings {
+        max_json_bytes: *max_json_bytes,
+        max_upload_bytes: config.max_upload_bytes,
+        request_timeout: *request_timeout,
+        cors_origins: cors_origins.clone(),
+        cookies: drip_http::CookieSettings {
+            access_name: cookies.access_name.clone(),
+            refresh_name: cookies.refresh_name.clone(),
+            secure: cookies.secure.unwrap_or(!config.listen.ip().is_loopback()),
+            domain: cookies.domain.clone(),
+        },
+        max_transfers_per_user: *max_transfers_per_user,
+        ready_timeout: *ready_timeout,
+        ws_heartbeat: *ws_heartbeat,
+        retry_after_secs: *retry_after_secs,
+        metrics_token: metrics_token.as_ref().map(|token| token.expose_secret().to_owned()),
+    }
+}
+
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -276,5 +300,25 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = terminate => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_configuration_defaults_are_the_http_layer_defaults() {
+        let mut config = Config::embedded("/unused").unwrap();
+        config.listen = "0.0.0.0:4000".parse().unwrap();
+        assert_eq!(http_settings(&config), drip_http::HttpSettings::default());
+    }
+
+    #[test]
+    fn cookies_are_secure_unless_on_loopback_or_configured() {
+        let mut config = Config::embedded("/unused").unwrap();
+        assert!(!http_settings(&config).cookies.secure, "the embedded default listens on loopback");
+        config.http.cookies.secure = Some(true);
+        assert!(http_settings(&config).cookies.secure);
     }
 }

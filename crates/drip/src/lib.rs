@@ -35,7 +35,10 @@ use drip_core::storage::ports::{MediaRepository, StorageProvider};
 use drip_core::storage::{StoragePorts, StorageService, StorageSettings};
 use drip_core::{Ksuid, MediaId, UserId};
 
-pub use config::{Config, ConfigError, DatabaseConfig, GcsCredentials, StorageConfig};
+pub use config::{
+    Config, ConfigError, CookieConfig, DatabaseConfig, GcsCredentials, HttpConfig, StorageConfig,
+    UploadTuning,
+};
 pub use secrecy::{ExposeSecret, SecretString};
 pub use secrets::{Secrets, SecretsError};
 

@@ -21,7 +21,7 @@ pub enum SecretsError {
     )]
     Missing(&'static str),
     /// A secrets file could not be read or written.
-    #[error("cannot access {path}: {source}")]
+    #[error("cannot access {}", path.display())]
     Io {
         /// The file.
         path: PathBuf,

@@ -151,3 +151,31 @@ async fn log_variables_are_not_configuration() {
     let response = api.request(Method::GET, "/health", None).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+/// Logs written to a pipe (or a file) are plain text: no ANSI colour escapes, even with
+/// `NO_COLOR` unset; `DRIP_LOG_FORMAT=json` still writes one JSON object per line.
+#[test]
+fn logs_to_a_pipe_have_no_colour_escapes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    for json in [false, true] {
+        let mut command = drip_command(dir.path());
+        command.env_remove("NO_COLOR").args(["--data-dir", data, "migrate"]);
+        if json {
+            command.env("DRIP_LOG_FORMAT", "json");
+        }
+        let output = command.stdin(Stdio::null()).output().expect("running drip migrate");
+        let stderr = text(&output.stderr);
+        assert!(output.status.success(), "{stderr}");
+        assert!(stderr.contains("migrations applied"), "the log line is there: {stderr}");
+        assert!(!stderr.contains("\u{1b}["), "colour escapes in a piped log: {stderr:?}");
+        if json {
+            for line in stderr.lines() {
+                let entry: serde_json::Value =
+                    serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+                assert!(entry["fields"].is_object(), "{line}");
+            }
+        }
+    }
+}

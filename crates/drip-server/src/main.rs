@@ -2,6 +2,8 @@
 //! the HTTP API (`drip serve`, the default), migrates (`drip migrate`), or runs an admin
 //! command (`drip user create`, `drip top-users`, `drip rewrap-keys`).
 
+mod logging;
+
 use std::io::Read as _;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -74,7 +76,7 @@ enum UserCommand {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    logging::init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -88,19 +90,6 @@ fn main() -> std::process::ExitCode {
             eprintln!("drip: {e:#}");
             std::process::ExitCode::FAILURE
         }
-    }
-}
-
-/// `RUST_LOG`-style filter from `DRIP_LOG` (default `info`); JSON lines when
-/// `DRIP_LOG_FORMAT=json`.
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("DRIP_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if std::env::var("DRIP_LOG_FORMAT").is_ok_and(|f| f == "json") {
-        builder.json().init();
-    } else {
-        builder.init();
     }
 }
 

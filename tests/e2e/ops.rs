@@ -1,10 +1,10 @@
-//! Operating the binary: health and readiness, graceful shutdown on SIGTERM, refusing a
-//! production start without explicit secrets, `drip migrate`, `drip user create`, and the
-//! logging variables.
+//! Operating the binary: health and readiness, graceful shutdown on SIGTERM (and the
+//! cleanup of an upload it cuts off), refusing a production start without explicit
+//! secrets, `drip migrate`, `drip user create`, the logging variables and plain-text logs.
 
 use std::io::Write as _;
 use std::process::{Output, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -66,6 +66,42 @@ async fn health_ready_and_graceful_shutdown() {
         .unwrap_or_else(|| panic!("drip did not stop within 5 s of SIGTERM; stderr:\n{}", server.log()));
     assert!(status.success(), "exit status {status:?}; stderr:\n{}", server.log());
     drop(events);
+}
+
+/// An upload still running when the grace period ends is cut off, and what it reserved
+/// is removed before the process exits: after a restart, its name is free again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_cuts_off_a_stalled_upload_and_removes_its_reservation() {
+    use tokio::io::AsyncWriteExt as _;
+    let mut server = Launch::embedded().env("DRIP_SERVER__SHUTDOWN_GRACE_SECS", "1").start().await;
+    let api = Api::new(&server);
+    let alice = api.register("alice").await;
+    // An upload that announces 1 MiB, sends 64 KiB and stalls.
+    let mut upload = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    let head = format!(
+        "POST /api/v1/files?folder=%24&name=stalled.bin HTTP/1.1\r\nhost: drip\r\nauthorization: Bearer {}\r\n\
+         content-type: application/octet-stream\r\ncontent-length: {}\r\n\r\n",
+        alice.token,
+        1024 * 1024
+    );
+    upload.write_all(head.as_bytes()).await.unwrap();
+    upload.write_all(&[7u8; 64 * 1024]).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !api.metrics().await.contains("drip_transfers_in_flight 1") {
+        assert!(Instant::now() < deadline, "the upload never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let status = server.terminate(Duration::from_secs(10)).await;
+    let status = status.unwrap_or_else(|| panic!("drip did not stop; stderr:\n{}", server.log()));
+    assert!(status.success(), "exit status {status:?}; stderr:\n{}", server.log());
+    assert!(server.log().contains("cutting off open transfers"), "{}", server.log());
+    drop(upload);
+
+    let restarted = Launch::embedded().data_dir(server.data_dir().to_owned()).start().await;
+    let api = Api::new(&restarted);
+    let alice = api.login("alice", crate::api::PASSWORD).await;
+    api.upload(&alice, "$", "stalled.bin", b"the name is free").await;
 }
 
 /// PostgreSQL or GCS without an explicit JWT secret and master key: the binary exits

@@ -3,18 +3,18 @@
 //! command (`drip user create`, `drip top-users`, `drip rewrap-keys`).
 
 mod logging;
+mod serve;
+mod shutdown;
 
 use std::io::Read as _;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use drip::{Component, Config, Drip, ExposeSecret as _};
+use drip::{Config, Drip};
 use drip_core::accounts::model::RegisterRequest;
 use drip_core::storage::model::{SortOrder, UsageSort};
-use tracing::{info, warn};
+use tracing::info;
 
 /// Drip: encrypted file storage and sharing.
 #[derive(Debug, Parser)]
@@ -117,7 +117,7 @@ fn load_config(cli: &Cli) -> Result<Config> {
 async fn run(cli: Cli) -> Result<()> {
     let config = load_config(&cli)?;
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(config).await,
+        Command::Serve => serve::serve(config).await,
         Command::Migrate => {
             let drip = Drip::build(&config).await.context("cannot open Drip")?;
             info!(database = %drip.wiring.database, "migrations applied");
@@ -157,157 +157,5 @@ async fn run(cli: Cli) -> Result<()> {
             println!("re-wrapped {total} data keys");
             Ok(())
         }
-    }
-}
-
-/// Readiness of one component, answered by the facade's probe for it.
-struct ComponentCheck {
-    drip: Drip,
-    component: Component,
-}
-
-#[async_trait::async_trait]
-impl drip_http::Readiness for ComponentCheck {
-    fn component(&self) -> &str {
-        self.component.name()
-    }
-
-    async fn check(&self) -> Result<(), String> {
-        self.drip.check_ready(self.component).await
-    }
-}
-
-async fn serve(config: Config) -> Result<()> {
-    let drip = Drip::build(&config).await.context("cannot start Drip")?;
-    for path in &drip.wiring.generated_secrets {
-        warn!(path = %path.display(), "generated a new secret on first run (mode 0600); back it up");
-    }
-    let settings = http_settings(&config);
-    let checks: Vec<Arc<dyn drip_http::Readiness>> = Component::ALL
-        .into_iter()
-        .map(|component| {
-            Arc::new(ComponentCheck { drip: drip.clone(), component }) as Arc<dyn drip_http::Readiness>
-        })
-        .collect();
-    let state = drip_http::AppState::new(
-        drip.accounts.clone(),
-        drip.storage.clone(),
-        drip.hub.clone(),
-        checks,
-        settings,
-    );
-    let app = drip_http::router(state);
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let address = listener.local_addr()?;
-    println!("drip listening on http://{address}");
-    println!("  database: {}", drip.wiring.database);
-    println!("  storage:  {}", drip.wiring.storage);
-    println!("  data dir: {}", config.data_dir.display());
-    info!(%address, database = %drip.wiring.database, storage = %drip.wiring.storage, "serving");
-
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut server = tokio::spawn(async move {
-        let mut stop_rx = stop_rx;
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stop_rx.wait_for(|stop| *stop).await;
-            })
-            .await
-    });
-    tokio::select! {
-        result = &mut server => return result.context("the server task failed")?.context("the server failed"),
-        () = shutdown_signal() => {}
-    }
-    info!(grace = ?config.shutdown_grace, "shutting down: no new connections, finishing in-flight requests");
-    let _ = stop_tx.send(true);
-    match tokio::time::timeout(config.shutdown_grace, &mut server).await {
-        Ok(result) => result.context("the server task failed")?.context("the server failed")?,
-        Err(_) => {
-            warn!(
-                in_flight = drip.storage.transfers_in_flight(),
-                "shutdown deadline passed; aborting open transfers"
-            );
-            server.abort();
-        }
-    }
-    // Give aborted uploads' cleanup tasks a moment to remove what they reserved.
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    info!("stopped");
-    Ok(())
-}
-
-/// The HTTP layer's settings from the configuration; every field of [`drip_http::HttpSettings`]
-/// is named, so a new one cannot go unconfigured.
-fn http_settings(config: &Config) -> drip_http::HttpSettings {
-    let drip::HttpConfig {
-        max_json_bytes,
-        request_timeout,
-        cors_origins,
-        max_transfers_per_user,
-        ready_timeout,
-        ws_heartbeat,
-        retry_after_secs,
-        metrics_token,
-        cookies,
-    } = &config.http;
-    drip_http::HttpSettings {
-        max_json_bytes: *max_json_bytes,
-        max_upload_bytes: config.max_upload_bytes,
-        request_timeout: *request_timeout,
-        cors_origins: cors_origins.clone(),
-        cookies: drip_http::CookieSettings {
-            access_name: cookies.access_name.clone(),
-            refresh_name: cookies.refresh_name.clone(),
-            secure: cookies.secure.unwrap_or(!config.listen.ip().is_loopback()),
-            domain: cookies.domain.clone(),
-        },
-        max_transfers_per_user: *max_transfers_per_user,
-        ready_timeout: *ready_timeout,
-        ws_heartbeat: *ws_heartbeat,
-        retry_after_secs: *retry_after_secs,
-        metrics_token: metrics_token.as_ref().map(|token| token.expose_secret().to_owned()),
-    }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_configuration_defaults_are_the_http_layer_defaults() {
-        let mut config = Config::embedded("/unused").unwrap();
-        config.listen = "0.0.0.0:4000".parse().unwrap();
-        assert_eq!(http_settings(&config), drip_http::HttpSettings::default());
-    }
-
-    #[test]
-    fn cookies_are_secure_unless_on_loopback_or_configured() {
-        let mut config = Config::embedded("/unused").unwrap();
-        assert!(!http_settings(&config).cookies.secure, "the embedded default listens on loopback");
-        config.http.cookies.secure = Some(true);
-        assert!(http_settings(&config).cookies.secure);
     }
 }

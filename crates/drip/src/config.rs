@@ -291,7 +291,7 @@ impl Config {
             database,
             storage: storage_config,
             upload: UploadTuning {
-                part_size: mib(storage.part_size_mib.clamp(5, 5 * 1024)),
+                part_size: storage.part_size_mib.clamp(5, 5 * 1024) * 1024 * 1024,
                 concurrency: storage.upload_concurrency.clamp(1, 64),
             },
             jwt_secret: auth.jwt_secret,
@@ -317,10 +317,6 @@ impl Config {
             },
         })
     }
-}
-
-fn mib(n: usize) -> usize {
-    n.saturating_mul(1024 * 1024)
 }
 
 fn invalid(error: figment::Error) -> ConfigError {

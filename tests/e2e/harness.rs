@@ -44,8 +44,8 @@ pub(crate) fn drip_command(dir: &Path) -> Command {
         }
     }
     command.env("NO_COLOR", "1");
-    // `DRIP_LOG` would be the way to quieten the binary, but the configuration loader
-    // refuses it (see `ops::log_variables_are_not_configuration`); stderr goes to a file.
+    // stderr goes to a file; `ops::logs_to_a_pipe_have_no_colour_escapes` checks that a
+    // log is plain text without `NO_COLOR` too.
     command.current_dir(dir);
     command
 }

@@ -1,10 +1,10 @@
-//! Operating the binary: health and readiness, graceful shutdown on SIGTERM, refusing a
-//! production start without explicit secrets, `drip migrate`, `drip user create`, and the
-//! logging variables.
+//! Operating the binary: health and readiness, graceful shutdown on SIGTERM (and the
+//! cleanup of an upload it cuts off), refusing a production start without explicit
+//! secrets, `drip migrate`, `drip user create`, the logging variables and plain-text logs.
 
 use std::io::Write as _;
 use std::process::{Output, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -66,6 +66,42 @@ async fn health_ready_and_graceful_shutdown() {
         .unwrap_or_else(|| panic!("drip did not stop within 5 s of SIGTERM; stderr:\n{}", server.log()));
     assert!(status.success(), "exit status {status:?}; stderr:\n{}", server.log());
     drop(events);
+}
+
+/// An upload still running when the grace period ends is cut off, and what it reserved
+/// is removed before the process exits: after a restart, its name is free again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_cuts_off_a_stalled_upload_and_removes_its_reservation() {
+    use tokio::io::AsyncWriteExt as _;
+    let mut server = Launch::embedded().env("DRIP_SERVER__SHUTDOWN_GRACE_SECS", "1").start().await;
+    let api = Api::new(&server);
+    let alice = api.register("alice").await;
+    // An upload that announces 1 MiB, sends 64 KiB and stalls.
+    let mut upload = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    let head = format!(
+        "POST /api/v1/files?folder=%24&name=stalled.bin HTTP/1.1\r\nhost: drip\r\nauthorization: Bearer {}\r\n\
+         content-type: application/octet-stream\r\ncontent-length: {}\r\n\r\n",
+        alice.token,
+        1024 * 1024
+    );
+    upload.write_all(head.as_bytes()).await.unwrap();
+    upload.write_all(&[7u8; 64 * 1024]).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !api.metrics().await.contains("drip_transfers_in_flight 1") {
+        assert!(Instant::now() < deadline, "the upload never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let status = server.terminate(Duration::from_secs(10)).await;
+    let status = status.unwrap_or_else(|| panic!("drip did not stop; stderr:\n{}", server.log()));
+    assert!(status.success(), "exit status {status:?}; stderr:\n{}", server.log());
+    assert!(server.log().contains("cutting off open transfers"), "{}", server.log());
+    drop(upload);
+
+    let restarted = Launch::embedded().data_dir(server.data_dir().to_owned()).start().await;
+    let api = Api::new(&restarted);
+    let alice = api.login("alice", crate::api::PASSWORD).await;
+    api.upload(&alice, "$", "stalled.bin", b"the name is free").await;
 }
 
 /// PostgreSQL or GCS without an explicit JWT secret and master key: the binary exits
@@ -150,4 +186,32 @@ async fn log_variables_are_not_configuration() {
     let api = Api::new(&server);
     let response = api.request(Method::GET, "/health", None).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+}
+
+/// Logs written to a pipe (or a file) are plain text: no ANSI colour escapes, even with
+/// `NO_COLOR` unset; `DRIP_LOG_FORMAT=json` still writes one JSON object per line.
+#[test]
+fn logs_to_a_pipe_have_no_colour_escapes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    for json in [false, true] {
+        let mut command = drip_command(dir.path());
+        command.env_remove("NO_COLOR").args(["--data-dir", data, "migrate"]);
+        if json {
+            command.env("DRIP_LOG_FORMAT", "json");
+        }
+        let output = command.stdin(Stdio::null()).output().expect("running drip migrate");
+        let stderr = text(&output.stderr);
+        assert!(output.status.success(), "{stderr}");
+        assert!(stderr.contains("migrations applied"), "the log line is there: {stderr}");
+        assert!(!stderr.contains("\u{1b}["), "colour escapes in a piped log: {stderr:?}");
+        if json {
+            for line in stderr.lines() {
+                let entry: serde_json::Value =
+                    serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+                assert!(entry["fields"].is_object(), "{line}");
+            }
+        }
+    }
 }

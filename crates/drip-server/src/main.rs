@@ -2,18 +2,19 @@
 //! the HTTP API (`drip serve`, the default), migrates (`drip migrate`), or runs an admin
 //! command (`drip user create`, `drip top-users`, `drip rewrap-keys`).
 
-use std::collections::BTreeMap;
+mod logging;
+mod serve;
+mod shutdown;
+
 use std::io::Read as _;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use drip::{Component, Config, Drip};
+use drip::{Config, Drip};
 use drip_core::accounts::model::RegisterRequest;
 use drip_core::storage::model::{SortOrder, UsageSort};
-use tracing::{info, warn};
+use tracing::info;
 
 /// Drip: encrypted file storage and sharing.
 #[derive(Debug, Parser)]
@@ -75,7 +76,7 @@ enum UserCommand {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    logging::init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -92,26 +93,9 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-/// `RUST_LOG`-style filter from `DRIP_LOG` (default `info`); JSON lines when
-/// `DRIP_LOG_FORMAT=json`.
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("DRIP_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if std::env::var("DRIP_LOG_FORMAT").is_ok_and(|f| f == "json") {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
+/// The configuration's layers (defaults < file < `DRIP_*` environment) with the flags on
+/// top.
 fn load_config(cli: &Cli) -> Result<Config> {
-    let mut env: BTreeMap<String, String> = std::env::vars().collect();
-    if let Some(dir) = &cli.data_dir {
-        // The flag wins over the file and the environment; paths derived from the data
-        // dir follow it unless configured explicitly.
-        env.insert("DRIP_DATA_DIR".into(), dir.display().to_string());
-    }
     if let Some(path) = &cli.config
         && !path.exists()
     {
@@ -119,17 +103,21 @@ fn load_config(cli: &Cli) -> Result<Config> {
     }
     let default_file = PathBuf::from("drip.toml");
     let file = cli.config.clone().or_else(|| default_file.exists().then_some(default_file));
-    let mut config = Config::load(file.as_deref(), &env)?;
-    if let Some(listen) = cli.listen {
-        config.listen = listen;
+    let mut figment = Config::figment(file.as_deref());
+    if let Some(dir) = &cli.data_dir {
+        // Paths derived from the data dir follow it unless configured explicitly.
+        figment = figment.merge(("data_dir", dir));
     }
-    Ok(config)
+    if let Some(listen) = cli.listen {
+        figment = figment.merge(("server.listen", listen));
+    }
+    Ok(Config::from_figment(&figment)?)
 }
 
 async fn run(cli: Cli) -> Result<()> {
     let config = load_config(&cli)?;
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(config).await,
+        Command::Serve => serve::serve(config).await,
         Command::Migrate => {
             let drip = Drip::build(&config).await.context("cannot open Drip")?;
             info!(database = %drip.wiring.database, "migrations applied");
@@ -169,111 +157,5 @@ async fn run(cli: Cli) -> Result<()> {
             println!("re-wrapped {total} data keys");
             Ok(())
         }
-    }
-}
-
-/// Readiness of one component, answered by the facade's probe for it.
-struct ComponentCheck {
-    drip: Drip,
-    component: Component,
-}
-
-#[async_trait::async_trait]
-impl drip_http::Readiness for ComponentCheck {
-    fn component(&self) -> &str {
-        self.component.name()
-    }
-
-    async fn check(&self) -> Result<(), String> {
-        self.drip.check_ready(self.component).await
-    }
-}
-
-async fn serve(config: Config) -> Result<()> {
-    let drip = Drip::build(&config).await.context("cannot start Drip")?;
-    for path in &drip.wiring.generated_secrets {
-        warn!(path = %path.display(), "generated a new secret on first run (mode 0600); back it up");
-    }
-    let loopback = config.listen.ip().is_loopback();
-    let settings = drip_http::HttpSettings {
-        max_json_bytes: config.max_json_bytes,
-        request_timeout: config.request_timeout,
-        cors_origins: config.cors_origins.clone(),
-        cookies: drip_http::CookieSettings { secure: !loopback, ..drip_http::CookieSettings::default() },
-        ..drip_http::HttpSettings::default()
-    };
-    let checks: Vec<Arc<dyn drip_http::Readiness>> = Component::ALL
-        .into_iter()
-        .map(|component| {
-            Arc::new(ComponentCheck { drip: drip.clone(), component }) as Arc<dyn drip_http::Readiness>
-        })
-        .collect();
-    let state = drip_http::AppState::new(
-        drip.accounts.clone(),
-        drip.storage.clone(),
-        drip.hub.clone(),
-        checks,
-        settings,
-    );
-    let app = drip_http::router(state);
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let address = listener.local_addr()?;
-    println!("drip listening on http://{address}");
-    println!("  database: {}", drip.wiring.database);
-    println!("  storage:  {}", drip.wiring.storage);
-    println!("  data dir: {}", config.data_dir.display());
-    info!(%address, database = %drip.wiring.database, storage = %drip.wiring.storage, "serving");
-
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut server = tokio::spawn(async move {
-        let mut stop_rx = stop_rx;
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stop_rx.wait_for(|stop| *stop).await;
-            })
-            .await
-    });
-    tokio::select! {
-        result = &mut server => return result.context("the server task failed")?.context("the server failed"),
-        () = shutdown_signal() => {}
-    }
-    info!(grace = ?config.shutdown_grace, "shutting down: no new connections, finishing in-flight requests");
-    let _ = stop_tx.send(true);
-    match tokio::time::timeout(config.shutdown_grace, &mut server).await {
-        Ok(result) => result.context("the server task failed")?.context("the server failed")?,
-        Err(_) => {
-            warn!(
-                in_flight = drip.storage.transfers_in_flight(),
-                "shutdown deadline passed; aborting open transfers"
-            );
-            server.abort();
-        }
-    }
-    // Give aborted uploads' cleanup tasks a moment to remove what they reserved.
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    info!("stopped");
-    Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
     }
 }

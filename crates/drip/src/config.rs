@@ -1,62 +1,36 @@
-//! Drip's configuration: defaults, then `drip.toml`, then `DRIP_...` environment variables
-//! (later wins), resolved into closed enums with one switch per port.
+//! Drip's configuration: built-in defaults, then `drip.toml`, then `DRIP_...` environment
+//! variables, then whatever the caller merges on top (the binary's flags), layered by
+//! [`figment`] and resolved into closed enums with one switch per port.
 //!
 //! Environment variables name a key by its path with `__` between levels, upper-cased:
 //! `DRIP_DATABASE__KIND=postgres`, `DRIP_DATABASE__URL=...`, `DRIP_AUTH__JWT_SECRET=...`,
-//! `DRIP_SERVER__LISTEN=0.0.0.0:4000`. A few names of the original deployment are honoured
-//! too, below the `DRIP_` ones: `DATABASE_URL` (database URL), `PORT` (listen port),
-//! `GOOGLE_STORAGE_CREDENTIALS` (base64 service-account JSON).
+//! `DRIP_HTTP__COOKIES__SECURE=false`. A few names of the original deployment are honoured
+//! too, below every layer that sets the key: `DATABASE_URL` (database URL), `PORT` (listen
+//! port), `GOOGLE_STORAGE_CREDENTIALS` (base64 service-account JSON). Every key is listed
+//! in `docs/configuration.md`; a test checks the list against [`Raw`].
 
-use std::collections::BTreeMap;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use figment::providers::{Env, Format as _, Serialized, Toml};
+use figment::value::{Dict, Map};
+use figment::{Figment, Metadata, Profile, Provider};
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::{Deserialize, Serialize, Serializer};
 
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The file or an environment variable is not valid TOML for the schema.
-    #[error("invalid configuration: {0}")]
-    Invalid(String),
-}
-
-/// A secret value: never printed by `Debug` or `Display`.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret.
-    #[must_use]
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-    /// The secret itself.
-    #[must_use]
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
+    /// A file, an environment variable or a flag does not fit the schema (unknown key,
+    /// wrong type, unreadable file), or the settings contradict each other; the source
+    /// names the key and where it was set.
+    #[error("invalid configuration")]
+    Invalid(#[source] Box<figment::Error>),
 }
 
 /// Which metadata store to use.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum DatabaseConfig {
     /// An SQLite file (the embedded default: `<data_dir>/drip.db`).
     Sqlite {
@@ -66,7 +40,7 @@ pub enum DatabaseConfig {
     /// A PostgreSQL server.
     Postgres {
         /// Connection URL.
-        url: Secret,
+        url: SecretString,
         /// Connections in the pool.
         pool_size: u32,
     },
@@ -75,16 +49,16 @@ pub enum DatabaseConfig {
 }
 
 /// Google Cloud Storage credentials.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum GcsCredentials {
     /// A service-account JSON file.
     File(PathBuf),
     /// Base64-encoded service-account JSON (as the original's `GOOGLE_STORAGE_CREDENTIALS`).
-    Base64(Secret),
+    Base64(SecretString),
 }
 
 /// Which object store to use.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum StorageConfig {
     /// A directory on local disk (the embedded default: `<data_dir>/objects`).
     Local {
@@ -115,6 +89,46 @@ pub struct UploadTuning {
     pub concurrency: usize,
 }
 
+/// The HTTP layer's settings. The facade wires no HTTP itself (it does not depend on
+/// drip-http); the binary maps these into drip-http's `HttpSettings`.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Largest JSON (or form) request body, in bytes.
+    pub max_json_bytes: usize,
+    /// Timeout of non-transfer requests.
+    pub request_timeout: Duration,
+    /// Origins allowed by CORS (empty: CORS off).
+    pub cors_origins: Vec<String>,
+    /// Uploads and downloads one user may run at once (0: no per-user limit).
+    pub max_transfers_per_user: usize,
+    /// Time allowed to each readiness check.
+    pub ready_timeout: Duration,
+    /// How often a WebSocket connection is pinged and its token checked again.
+    pub ws_heartbeat: Duration,
+    /// The `Retry-After` seconds sent with 429 and 503 answers.
+    pub retry_after_secs: u64,
+    /// When set, `/metrics` requires `Authorization: Bearer <token>`.
+    pub metrics_token: Option<SecretString>,
+    /// The session cookies of the original's endpoints.
+    pub cookies: CookieConfig,
+}
+
+/// The session cookies of the original's endpoints (`POST /api/sessions`), as written in
+/// `[http.cookies]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CookieConfig {
+    /// Name of the cookie carrying the access token.
+    pub access_name: String,
+    /// Name of the cookie carrying the refresh token.
+    pub refresh_name: String,
+    /// Whether the cookies are marked `Secure`; `None`: unless the server listens on a
+    /// loopback address.
+    pub secure: Option<bool>,
+    /// The `Domain` attribute, if any (host-only cookies otherwise).
+    pub domain: Option<String>,
+}
+
 /// The resolved configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -131,13 +145,13 @@ pub struct Config {
     /// Multipart tuning.
     pub upload: UploadTuning,
     /// JWT signing secret; generated into the data dir on first run when embedded.
-    pub jwt_secret: Option<Secret>,
+    pub jwt_secret: Option<SecretString>,
     /// Access-token lifetime.
     pub access_ttl: Duration,
     /// Refresh-token lifetime.
     pub refresh_ttl: Duration,
     /// Master keys as `(id, base64 key)`; generated on first run when embedded.
-    pub master_keys: Vec<(String, Secret)>,
+    pub master_keys: Vec<(String, SecretString)>,
     /// Id of the master key new data keys are wrapped with (default: the last one).
     pub current_master_key: Option<String>,
     /// Largest upload in bytes.
@@ -150,13 +164,12 @@ pub struct Config {
     pub cache_max_bytes: u64,
     /// Largest file cached.
     pub cache_max_entry_bytes: u64,
-    /// Largest JSON request body.
-    pub max_json_bytes: usize,
-    /// Timeout of non-transfer requests.
-    pub request_timeout: Duration,
-    /// Origins allowed by CORS (empty: CORS off).
-    pub cors_origins: Vec<String>,
+    /// The HTTP layer's settings.
+    pub http: HttpConfig,
 }
+
+/// `DRIP_` variables read by the binary itself (logging), not configuration keys.
+const NOT_CONFIGURATION: [&str; 2] = ["LOG", "LOG_FORMAT"];
 
 impl Config {
     /// Whether the configuration uses only embedded adapters (so first-run secrets may
@@ -167,351 +180,409 @@ impl Config {
             && !matches!(self.storage, StorageConfig::Gcs { .. })
     }
 
-    /// The embedded defaults (SQLite + local disk) under `data_dir`.
+    /// The embedded defaults (SQLite + local disk) under `data_dir`, reading neither a
+    /// file nor the environment.
     ///
     /// # Errors
     /// None in practice: every embedded setting has a default.
     pub fn embedded(data_dir: impl Into<PathBuf>) -> Result<Self, ConfigError> {
-        Self::resolve(Raw { data_dir: Some(data_dir.into()), ..Raw::default() }, &BTreeMap::new())
+        Self::resolve(Raw { data_dir: data_dir.into(), ..Raw::default() }, OriginalNames::default())
     }
 
-    /// Loads `file` (if given and present) and the environment.
+    /// The layers, lowest first: the defaults, `file` (when given; it must exist) and the
+    /// `DRIP_` environment. Merge more on top (e.g. command-line flags, as
+    /// `("server.listen", addr)`) and resolve with [`Config::from_figment`].
+    #[must_use]
+    pub fn figment(file: Option<&Path>) -> Figment {
+        let mut figment = Figment::from(Serialized::defaults(Raw::default()));
+        if let Some(path) = file {
+            figment = figment.merge(Named {
+                provider: Toml::file_exact(path),
+                metadata: Metadata::from("TOML file", path)
+                    .interpolater(|_: &Profile, keys: &[&str]| keys.join(".")),
+            });
+        }
+        figment.merge(Named {
+            provider: Env::prefixed("DRIP_").split("__").ignore(&NOT_CONFIGURATION),
+            metadata: Metadata::named("environment").interpolater(|_: &Profile, keys: &[&str]| {
+                format!("DRIP_{}", keys.join("__").to_ascii_uppercase())
+            }),
+        })
+    }
+
+    /// Resolves merged layers (see [`Config::figment`]), with the original deployment's
+    /// variables as fallbacks.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the offending key.
+    pub fn from_figment(figment: &Figment) -> Result<Self, ConfigError> {
+        refuse_malformed_variables()?;
+        let raw = figment.extract::<Raw>().map_err(|e| invalid(name_the_field(e)))?;
+        let original = Figment::from(Named {
+            provider: Env::raw().only(&OriginalNames::VARIABLES),
+            metadata: Metadata::named("environment")
+                .interpolater(|_: &Profile, keys: &[&str]| keys.join(".").to_ascii_uppercase()),
+        })
+        .extract::<OriginalNames>()
+        .map_err(invalid)?;
+        Self::resolve(raw, original)
+    }
+
+    /// Loads `file` (if given; it must exist) and the environment.
     ///
     /// # Errors
     /// [`ConfigError`] for unreadable files and invalid values.
-    pub fn load(file: Option<&Path>, env: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
-        let mut doc = match file {
-            Some(path) if path.exists() => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-                text.parse::<toml::Table>()
-                    .map_err(|e| ConfigError::Invalid(format!("{}: {e}", path.display())))?
-            }
-            _ => toml::Table::new(),
-        };
-        apply_env(&mut doc, env)?;
-        let raw: Raw = toml::Value::Table(doc)
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
-        Self::resolve(raw, env)
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::from_figment(&Self::figment(file))
     }
 
-    fn resolve(raw: Raw, env: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
-        let data_dir = raw.data_dir.unwrap_or_else(|| PathBuf::from(".drip"));
-        let server = raw.server.unwrap_or_default();
-        let port = env
-            .get("PORT")
-            .map(|p| p.parse::<u16>())
-            .transpose()
-            .map_err(|_| invalid("PORT must be a port number"))?;
-        let listen = match (server.listen, port) {
+    fn resolve(raw: Raw, original: OriginalNames) -> Result<Self, ConfigError> {
+        let Raw { data_dir, server, database, storage, auth, keys, limits, http } = raw;
+        let listen = match (server.listen, original.port) {
             (Some(listen), _) => listen,
             (None, Some(port)) => SocketAddr::from(([0, 0, 0, 0], port)),
             (None, None) => SocketAddr::from(([127, 0, 0, 1], 4000)),
         };
-        let db = raw.database.unwrap_or_default();
-        let database = match db.kind.as_deref().unwrap_or("sqlite") {
-            "sqlite" => DatabaseConfig::Sqlite { path: db.path.unwrap_or_else(|| data_dir.join("drip.db")) },
-            "postgres" => DatabaseConfig::Postgres {
-                url: db.url.or_else(|| env.get("DATABASE_URL").map(Secret::new)).ok_or_else(|| {
-                    invalid("database.kind = \"postgres\" needs database.url (or DATABASE_URL)")
+        let database = match database {
+            RawDatabase::Sqlite { path } => {
+                DatabaseConfig::Sqlite { path: path.unwrap_or_else(|| data_dir.join("drip.db")) }
+            }
+            RawDatabase::Postgres { url, pool_size } => DatabaseConfig::Postgres {
+                url: url.or(original.database_url).ok_or_else(|| {
+                    invalid_at(
+                        "database.url",
+                        "database.kind = \"postgres\" needs database.url (or DATABASE_URL)",
+                    )
                 })?,
-                pool_size: db.pool_size.unwrap_or(10),
+                pool_size,
             },
-            "memory" => DatabaseConfig::Memory,
-            other => {
-                return Err(invalid(&format!("unknown database.kind {other:?} (sqlite, postgres, memory)")));
-            }
+            RawDatabase::Memory {} => DatabaseConfig::Memory,
         };
-        let st = raw.storage.unwrap_or_default();
-        let storage = match st.kind.as_deref().unwrap_or("local") {
-            "local" => StorageConfig::Local { path: st.path.unwrap_or_else(|| data_dir.join("objects")) },
-            "gcs" => {
-                let credentials = match (st.credentials_file, st.credentials_base64) {
+        let storage_config = match storage.backend {
+            RawBackend::Local { path } => {
+                StorageConfig::Local { path: path.unwrap_or_else(|| data_dir.join("objects")) }
+            }
+            RawBackend::Gcs { bucket, prefix, credentials_file, credentials_base64, base_url } => {
+                let credentials = match (
+                    credentials_file,
+                    credentials_base64.or(original.google_storage_credentials),
+                ) {
                     (Some(file), _) => GcsCredentials::File(file),
-                    (None, Some(b64)) => GcsCredentials::Base64(b64),
-                    (None, None) => env
-                        .get("GOOGLE_STORAGE_CREDENTIALS")
-                        .map(|v| GcsCredentials::Base64(Secret::new(v.clone())))
-                        .ok_or_else(|| {
-                            invalid("storage.kind = \"gcs\" needs storage.credentials_file or storage.credentials_base64 (or GOOGLE_STORAGE_CREDENTIALS)")
-                        })?,
+                    (None, Some(base64)) => GcsCredentials::Base64(base64),
+                    (None, None) => {
+                        return Err(invalid_at(
+                            "storage.credentials_file",
+                            "storage.kind = \"gcs\" needs storage.credentials_file or storage.credentials_base64 (or GOOGLE_STORAGE_CREDENTIALS)",
+                        ));
+                    }
                 };
-                StorageConfig::Gcs {
-                    bucket: st
-                        .bucket
-                        .ok_or_else(|| invalid("storage.kind = \"gcs\" needs storage.bucket"))?,
-                    prefix: st.prefix,
-                    credentials,
-                    base_url: st.base_url,
-                }
+                StorageConfig::Gcs { bucket, prefix, credentials, base_url }
             }
-            "memory" => StorageConfig::Memory,
-            other => return Err(invalid(&format!("unknown storage.kind {other:?} (local, gcs, memory)"))),
+            RawBackend::Memory {} => StorageConfig::Memory,
         };
-        let upload = UploadTuning {
-            part_size: st.part_size_mib.unwrap_or(8).clamp(5, 5 * 1024) as usize * 1024 * 1024,
-            concurrency: st.upload_concurrency.unwrap_or(4).clamp(1, 64) as usize,
-        };
-        let auth = raw.auth.unwrap_or_default();
-        let keys = raw.keys.unwrap_or_default();
         let master_keys = match keys.master_keys {
-            Some(list) => parse_master_keys(list.expose())?,
+            Some(list) => parse_master_keys(list.expose_secret())?,
             None => Vec::new(),
         };
-        let limits = raw.limits.unwrap_or_default();
-        let http = raw.http.unwrap_or_default();
         Ok(Self {
             data_dir,
             listen,
-            shutdown_grace: Duration::from_secs(server.shutdown_grace_secs.unwrap_or(30)),
+            shutdown_grace: Duration::from_secs(server.shutdown_grace_secs),
             database,
-            storage,
-            upload,
+            storage: storage_config,
+            upload: UploadTuning {
+                part_size: storage.part_size_mib.clamp(5, 5 * 1024) * 1024 * 1024,
+                concurrency: storage.upload_concurrency.clamp(1, 64),
+            },
             jwt_secret: auth.jwt_secret,
-            access_ttl: Duration::from_secs(auth.access_ttl_secs.unwrap_or(15 * 60)),
-            refresh_ttl: Duration::from_secs(auth.refresh_ttl_secs.unwrap_or(30 * 24 * 3600)),
+            access_ttl: Duration::from_secs(auth.access_ttl_secs),
+            refresh_ttl: Duration::from_secs(auth.refresh_ttl_secs),
             master_keys,
             current_master_key: keys.current,
-            max_upload_bytes: limits.max_upload_mib.unwrap_or(10 * 1024) * 1024 * 1024,
-            max_concurrent_transfers: limits.max_concurrent_transfers.unwrap_or(64).max(1) as usize,
-            transfer_wait: Duration::from_secs(limits.transfer_wait_secs.unwrap_or(5)),
-            cache_max_bytes: limits.cache_max_mib.unwrap_or(64) * 1024 * 1024,
-            cache_max_entry_bytes: limits.cache_max_entry_kib.unwrap_or(1024) * 1024,
-            max_json_bytes: limits.max_json_kib.unwrap_or(64) as usize * 1024,
-            request_timeout: Duration::from_secs(http.request_timeout_secs.unwrap_or(30)),
-            cors_origins: http.cors_origins.unwrap_or_default(),
+            max_upload_bytes: limits.max_upload_mib.saturating_mul(1024 * 1024),
+            max_concurrent_transfers: limits.max_concurrent_transfers.max(1),
+            transfer_wait: Duration::from_secs(limits.transfer_wait_secs),
+            cache_max_bytes: limits.cache_max_mib.saturating_mul(1024 * 1024),
+            cache_max_entry_bytes: limits.cache_max_entry_kib.saturating_mul(1024),
+            http: HttpConfig {
+                max_json_bytes: limits.max_json_kib.saturating_mul(1024),
+                request_timeout: Duration::from_secs(http.request_timeout_secs),
+                cors_origins: http.cors_origins,
+                max_transfers_per_user: limits.max_transfers_per_user,
+                ready_timeout: Duration::from_secs(http.ready_timeout_secs),
+                ws_heartbeat: Duration::from_secs(http.ws_heartbeat_secs),
+                retry_after_secs: http.retry_after_secs,
+                metrics_token: http.metrics_token,
+                cookies: http.cookies,
+            },
         })
     }
 }
 
-fn invalid(msg: &str) -> ConfigError {
-    ConfigError::Invalid(msg.to_owned())
+fn invalid(error: figment::Error) -> ConfigError {
+    ConfigError::Invalid(Box::new(error))
 }
 
-/// Parses `id:base64key,id2:base64key`.
-fn parse_master_keys(list: &str) -> Result<Vec<(String, Secret)>, ConfigError> {
-    list.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|entry| {
-            let (id, key) =
-                entry.split_once(':').ok_or_else(|| invalid("keys.master_keys entries are id:base64key"))?;
-            if id.is_empty()
-                || id.len() > 64
-                || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+fn invalid_at(key: &str, message: &str) -> ConfigError {
+    invalid(figment::Error::from(message.to_owned()).with_path(key))
+}
+
+/// Serde reports an unknown or missing field of a tagged section (`database`, `storage`)
+/// at the section; the key the operator wrote is the section plus the field.
+fn name_the_field(error: figment::Error) -> figment::Error {
+    let errors: Vec<figment::Error> = error
+        .into_iter()
+        .map(|mut e| {
+            let field = match &e.kind {
+                figment::error::Kind::UnknownField(field, _) => Some(field.clone()),
+                figment::error::Kind::MissingField(field) => Some(field.to_string()),
+                _ => None,
+            };
+            if let Some(field) = field
+                && e.path.last() != Some(&field)
             {
-                return Err(invalid("a master key id has 1-64 letters, digits, '-' or '_'"));
+                e.path.push(field);
             }
-            Ok((id.to_owned(), Secret::new(key)))
+            e
         })
-        .collect()
+        .collect();
+    // Rebuilt oldest first, so that the chain keeps its order.
+    #[allow(clippy::expect_used)]
+    errors
+        .into_iter()
+        .rev()
+        .reduce(|older, newer| older.chain(newer))
+        .expect("an error iterates over at least itself")
 }
 
-/// `DRIP_` variables read by the binary itself (logging), not configuration keys.
-const NOT_CONFIGURATION: [&str; 2] = ["DRIP_LOG", "DRIP_LOG_FORMAT"];
-
-/// Sets `DRIP_A__B=value` into `doc[a][b]`, the value read as a TOML scalar when it is one
-/// (numbers, booleans, arrays) and as a string otherwise.
-fn apply_env(doc: &mut toml::Table, env: &BTreeMap<String, String>) -> Result<(), ConfigError> {
-    for (name, value) in env {
-        let Some(path) = name.strip_prefix("DRIP_") else { continue };
-        if NOT_CONFIGURATION.contains(&name.as_str()) {
-            continue;
+/// Figment skips a variable whose name has an empty level (`DRIP_A____B`, `DRIP_`); it is
+/// a typo, so it is refused like an unknown key.
+fn refuse_malformed_variables() -> Result<(), ConfigError> {
+    for (name, _) in std::env::vars_os() {
+        let Some(path) = name.to_str().and_then(|n| n.strip_prefix("DRIP_")) else { continue };
+        if path.split("__").any(str::is_empty) {
+            return Err(invalid_at(path, &format!("malformed variable name DRIP_{path}")));
         }
-        let keys: Vec<String> = path.split("__").map(str::to_ascii_lowercase).collect();
-        if keys.iter().any(String::is_empty) {
-            return Err(invalid(&format!("malformed variable name {name}")));
-        }
-        let parsed = format!("v = {value}").parse::<toml::Table>().ok().and_then(|mut t| t.remove("v"));
-        let value = match parsed {
-            Some(
-                v @ (toml::Value::Integer(_)
-                | toml::Value::Boolean(_)
-                | toml::Value::Array(_)
-                | toml::Value::Float(_)),
-            ) => v,
-            _ => toml::Value::String(value.clone()),
-        };
-        let (last, parents) = keys.split_last().ok_or_else(|| invalid("empty variable name"))?;
-        let mut table = &mut *doc;
-        for key in parents {
-            let entry = table.entry(key.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
-            table =
-                entry.as_table_mut().ok_or_else(|| invalid(&format!("{name}: {key} is not a section")))?;
-        }
-        table.insert(last.clone(), value);
     }
     Ok(())
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Raw {
-    data_dir: Option<PathBuf>,
-    server: Option<RawServer>,
-    database: Option<RawDatabase>,
-    storage: Option<RawStorage>,
-    auth: Option<RawAuth>,
-    keys: Option<RawKeys>,
-    limits: Option<RawLimits>,
-    http: Option<RawHttp>,
+/// Parses `id:base64key,id2:base64key`.
+fn parse_master_keys(list: &str) -> Result<Vec<(String, SecretString)>, ConfigError> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|entry| {
+            let (id, key) = entry
+                .split_once(':')
+                .ok_or_else(|| invalid_at("keys.master_keys", "keys.master_keys entries are id:base64key"))?;
+            if id.is_empty()
+                || id.len() > 64
+                || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(invalid_at(
+                    "keys.master_keys",
+                    "a master key id has 1-64 letters, digits, '-' or '_'",
+                ));
+            }
+            Ok((id.to_owned(), SecretString::from(key)))
+        })
+        .collect()
 }
 
+/// A provider under metadata of ours, so that errors name keys as the operator wrote
+/// them: `http.metrics_tokn` in a file, `DRIP_HTTP__METRICS_TOKN` in the environment.
+struct Named<P> {
+    provider: P,
+    metadata: Metadata,
+}
+
+impl<P: Provider> Provider for Named<P> {
+    fn metadata(&self) -> Metadata {
+        self.metadata.clone()
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        self.provider.data()
+    }
+}
+
+/// The original deployment's variables, honoured below every layer that sets the key.
 #[derive(Debug, Default, Deserialize)]
+struct OriginalNames {
+    port: Option<u16>,
+    database_url: Option<SecretString>,
+    google_storage_credentials: Option<SecretString>,
+}
+
+impl OriginalNames {
+    const VARIABLES: [&str; 3] = ["PORT", "DATABASE_URL", "GOOGLE_STORAGE_CREDENTIALS"];
+}
+
+/// Secrets serialize as a placeholder: only the defaults layer (where they are absent) and
+/// the key list of the documentation test serialize the raw configuration.
+fn redacted<S: Serializer>(secret: &Option<SecretString>, serializer: S) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(_) => serializer.serialize_str("[REDACTED]"),
+        None => serializer.serialize_none(),
+    }
+}
+
+/// The configuration as written, every key with its default (`docs/configuration.md`).
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    data_dir: PathBuf,
+    server: RawServer,
+    database: RawDatabase,
+    storage: RawStorage,
+    auth: RawAuth,
+    keys: RawKeys,
+    limits: RawLimits,
+    http: RawHttp,
+}
+
+impl Default for Raw {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from(".drip"),
+            server: RawServer { listen: None, shutdown_grace_secs: 30 },
+            database: RawDatabase::Sqlite { path: None },
+            storage: RawStorage {
+                backend: RawBackend::Local { path: None },
+                part_size_mib: 8,
+                upload_concurrency: 4,
+            },
+            auth: RawAuth { jwt_secret: None, access_ttl_secs: 15 * 60, refresh_ttl_secs: 30 * 24 * 3600 },
+            keys: RawKeys { master_keys: None, current: None },
+            limits: RawLimits {
+                max_upload_mib: 10 * 1024,
+                max_concurrent_transfers: 64,
+                max_transfers_per_user: 16,
+                transfer_wait_secs: 5,
+                cache_max_mib: 64,
+                cache_max_entry_kib: 1024,
+                max_json_kib: 64,
+            },
+            http: RawHttp {
+                request_timeout_secs: 30,
+                cors_origins: Vec::new(),
+                ready_timeout_secs: 5,
+                ws_heartbeat_secs: 30,
+                retry_after_secs: 1,
+                metrics_token: None,
+                cookies: CookieConfig {
+                    access_name: "drip_session".to_owned(),
+                    refresh_name: "drip_refresh".to_owned(),
+                    secure: None,
+                    domain: None,
+                },
+            },
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct RawServer {
     listen: Option<SocketAddr>,
-    shutdown_grace_secs: Option<u64>,
+    shutdown_grace_secs: u64,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawDatabase {
-    kind: Option<String>,
-    path: Option<PathBuf>,
-    url: Option<Secret>,
-    pool_size: Option<u32>,
+/// Fields of a variant are skipped when absent, so that the defaults layer (`kind =
+/// "sqlite"`) leaves nothing behind that another kind would refuse.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+enum RawDatabase {
+    Sqlite {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        path: Option<PathBuf>,
+    },
+    Postgres {
+        #[serde(serialize_with = "redacted", skip_serializing_if = "Option::is_none")]
+        url: Option<SecretString>,
+        #[serde(default = "default_pool_size")]
+        pool_size: u32,
+    },
+    Memory {},
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+fn default_pool_size() -> u32 {
+    10
+}
+
+/// `[storage]`: the backend's keys and the upload tuning every backend shares.
+#[derive(Debug, Deserialize, Serialize)]
 struct RawStorage {
-    kind: Option<String>,
-    path: Option<PathBuf>,
-    bucket: Option<String>,
-    prefix: Option<String>,
-    credentials_file: Option<PathBuf>,
-    credentials_base64: Option<Secret>,
-    base_url: Option<String>,
-    part_size_mib: Option<u64>,
-    upload_concurrency: Option<u64>,
+    /// Refuses unknown keys (a struct with a flattened field cannot).
+    #[serde(flatten)]
+    backend: RawBackend,
+    part_size_mib: usize,
+    upload_concurrency: usize,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+enum RawBackend {
+    Local {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        path: Option<PathBuf>,
+    },
+    Gcs {
+        bucket: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        prefix: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        credentials_file: Option<PathBuf>,
+        #[serde(serialize_with = "redacted", skip_serializing_if = "Option::is_none")]
+        credentials_base64: Option<SecretString>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        base_url: Option<String>,
+    },
+    Memory {},
+}
+
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct RawAuth {
-    jwt_secret: Option<Secret>,
-    access_ttl_secs: Option<u64>,
-    refresh_ttl_secs: Option<u64>,
+    #[serde(serialize_with = "redacted")]
+    jwt_secret: Option<SecretString>,
+    access_ttl_secs: u64,
+    refresh_ttl_secs: u64,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct RawKeys {
-    master_keys: Option<Secret>,
+    #[serde(serialize_with = "redacted")]
+    master_keys: Option<SecretString>,
     current: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct RawLimits {
-    max_upload_mib: Option<u64>,
-    max_concurrent_transfers: Option<u64>,
-    transfer_wait_secs: Option<u64>,
-    cache_max_mib: Option<u64>,
-    cache_max_entry_kib: Option<u64>,
-    max_json_kib: Option<u64>,
+    max_upload_mib: u64,
+    max_concurrent_transfers: usize,
+    max_transfers_per_user: usize,
+    transfer_wait_secs: u64,
+    cache_max_mib: u64,
+    cache_max_entry_kib: u64,
+    max_json_kib: usize,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct RawHttp {
-    request_timeout_secs: Option<u64>,
-    cors_origins: Option<Vec<String>>,
+    request_timeout_secs: u64,
+    cors_origins: Vec<String>,
+    ready_timeout_secs: u64,
+    ws_heartbeat_secs: u64,
+    retry_after_secs: u64,
+    #[serde(serialize_with = "redacted")]
+    metrics_token: Option<SecretString>,
+    cookies: CookieConfig,
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
-    }
-
-    #[test]
-    fn defaults_are_embedded() {
-        let c = Config::load(None, &env(&[])).unwrap();
-        assert_eq!(c.database, DatabaseConfig::Sqlite { path: PathBuf::from(".drip/drip.db") });
-        assert_eq!(c.storage, StorageConfig::Local { path: PathBuf::from(".drip/objects") });
-        assert_eq!(c.listen, "127.0.0.1:4000".parse().unwrap());
-        assert!(c.is_embedded());
-        assert!(c.jwt_secret.is_none());
-    }
-
-    #[test]
-    fn environment_overrides_the_file() {
-        let dir = std::env::temp_dir().join(format!("drip-config-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("drip.toml");
-        std::fs::write(
-            &file,
-            "data_dir = \"/srv/drip\"\n[database]\nkind = \"postgres\"\nurl = \"postgres://file\"\npool_size = 3\n[storage]\nkind = \"memory\"\n",
-        )
-        .unwrap();
-        let c = Config::load(
-            Some(&file),
-            &env(&[
-                ("DRIP_DATABASE__URL", "postgres://env"),
-                ("DRIP_LIMITS__MAX_UPLOAD_MIB", "5"),
-                ("PORT", "8080"),
-            ]),
-        )
-        .unwrap();
-        assert_eq!(c.database, DatabaseConfig::Postgres { url: Secret::new("postgres://env"), pool_size: 3 });
-        assert_eq!(c.storage, StorageConfig::Memory);
-        assert_eq!(c.max_upload_bytes, 5 * 1024 * 1024);
-        assert_eq!(c.listen, "0.0.0.0:8080".parse().unwrap());
-        assert!(!c.is_embedded());
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn gcs_takes_the_original_credentials_variable() {
-        let c = Config::load(
-            None,
-            &env(&[
-                ("DRIP_STORAGE__KIND", "gcs"),
-                ("DRIP_STORAGE__BUCKET", "drip"),
-                ("GOOGLE_STORAGE_CREDENTIALS", "e30="),
-            ]),
-        )
-        .unwrap();
-        assert!(matches!(c.storage, StorageConfig::Gcs { credentials: GcsCredentials::Base64(_), .. }));
-    }
-
-    #[test]
-    fn bad_values_are_clear_errors() {
-        for pairs in [
-            vec![("DRIP_DATABASE__KIND", "mysql")],
-            vec![("DRIP_DATABASE__KIND", "postgres")],
-            vec![("DRIP_STORAGE__KIND", "gcs")],
-            vec![("DRIP_NOPE", "1")],
-            vec![("DRIP_SERVER__LISTEN", "not an address")],
-            vec![("DRIP_KEYS__MASTER_KEYS", "no-colon")],
-            vec![("PORT", "http")],
-        ] {
-            let err = Config::load(None, &env(&pairs)).unwrap_err();
-            assert!(matches!(err, ConfigError::Invalid(_)), "{pairs:?}: {err}");
-        }
-    }
-
-    #[test]
-    fn logging_variables_are_not_configuration() {
-        let c = Config::load(None, &env(&[("DRIP_LOG", "warn"), ("DRIP_LOG_FORMAT", "json")]));
-        assert!(c.is_ok());
-    }
-
-    #[test]
-    fn secrets_never_print() {
-        let c = Config::load(
-            None,
-            &env(&[("DRIP_AUTH__JWT_SECRET", "hunter2hunter2"), ("DRIP_KEYS__MASTER_KEYS", "k1:c2VjcmV0")]),
-        )
-        .unwrap();
-        let printed = format!("{c:?}");
-        assert!(!printed.contains("hunter2"));
-        assert!(!printed.contains("c2VjcmV0"));
-        assert_eq!(c.master_keys[0].0, "k1");
-    }
-}
+mod tests;

@@ -35,30 +35,83 @@ use drip_core::storage::ports::{MediaRepository, StorageProvider};
 use drip_core::storage::{StoragePorts, StorageService, StorageSettings};
 use drip_core::{Ksuid, MediaId, UserId};
 
-pub use config::{Config, ConfigError, DatabaseConfig, GcsCredentials, Secret, StorageConfig};
+pub use config::{
+    Config, ConfigError, CookieConfig, DatabaseConfig, GcsCredentials, HttpConfig, StorageConfig,
+    UploadTuning,
+};
+pub use secrecy::{ExposeSecret, SecretString};
 pub use secrets::{Secrets, SecretsError};
 
-/// Why Drip could not be wired.
+/// An adapter's own error, kept as the source of a [`BuildError`].
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why Drip could not be wired. Each variant says what Drip was doing and keeps the
+/// adapter's error as its [`source`](std::error::Error::source), so a report that walks the
+/// chain (`{e:#}` with anyhow) prints every cause once.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     /// Secrets are missing or unreadable.
     #[error(transparent)]
     Secrets(#[from] SecretsError),
     /// The database could not be opened or migrated.
-    #[error("cannot open the {0} database: {1}")]
-    Database(&'static str, String),
+    #[error("cannot open the {backend} metadata store")]
+    Database {
+        /// `sqlite` or `postgres`.
+        backend: &'static str,
+        /// The adapter's error.
+        #[source]
+        source: Cause,
+    },
     /// The object store could not be configured.
-    #[error("cannot configure the {0} object store: {1}")]
-    Storage(&'static str, String),
-    /// A credential adapter refused its configuration.
-    #[error("invalid credentials configuration: {0}")]
-    Credentials(String),
+    #[error("cannot set up the {backend} object store")]
+    Storage {
+        /// `local`, `gcs` or `object` (settings every kind shares).
+        backend: &'static str,
+        /// The adapter's error.
+        #[source]
+        source: Cause,
+    },
+    /// The base64 GCS credentials do not decode to UTF-8 text.
+    #[error("the GCS credentials are not base64 of UTF-8 JSON")]
+    GcsCredentials(#[source] Cause),
+    /// The JWT secret is refused.
+    #[error("invalid JWT secret")]
+    JwtSecret(#[source] drip_auth::InvalidJwtSecret),
+    /// A master key is refused, or the current one is not among them.
+    #[error("invalid master keys")]
+    MasterKeys(#[source] Cause),
+    /// No master key is configured or stored.
+    #[error("no master key")]
+    NoMasterKey,
+    /// The password hasher could not be set up.
+    #[error("cannot set up the password hasher")]
+    Hasher(#[source] Cause),
     /// The configuration asks for an adapter compiled out of this build.
     #[error("this build has no {0} support (cargo feature {1} is off)")]
     NotCompiled(&'static str, &'static str),
     /// The data directory could not be created.
-    #[error("cannot create the data directory: {0}")]
-    DataDir(#[source] std::io::Error),
+    #[error("cannot create the data directory {}", path.display())]
+    DataDir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// What the file system said.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl BuildError {
+    fn database(backend: &'static str, source: impl Into<Cause>) -> Self {
+        Self::Database { backend, source: source.into() }
+    }
+
+    fn storage(backend: &'static str, source: impl Into<Cause>) -> Self {
+        Self::Storage { backend, source: source.into() }
+    }
+
+    fn data_dir(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Self + '_ {
+        move |source| Self::DataDir { path: path.to_owned(), source }
+    }
 }
 
 /// A part of Drip whose readiness can be checked.
@@ -137,14 +190,14 @@ impl Drip {
     /// [`BuildError`] naming the part that failed.
     pub async fn build(config: &Config) -> Result<Self, BuildError> {
         if config.is_embedded() {
-            std::fs::create_dir_all(&config.data_dir).map_err(BuildError::DataDir)?;
+            std::fs::create_dir_all(&config.data_dir).map_err(BuildError::data_dir(&config.data_dir))?;
         }
         let secrets = secrets::provide(config)?;
         let repositories = open_database(&config.database).await?;
         let (storage, storage_label) = open_storage(config)?;
         let tokens = drip_auth::JwtTokenIssuer::new(
-            drip_auth::JwtSecret::new(secrets.jwt_secret.expose().as_bytes().to_vec())
-                .map_err(|e| BuildError::Credentials(e.to_string()))?,
+            drip_auth::JwtSecret::new(secrets.jwt_secret.expose_secret().as_bytes().to_vec())
+                .map_err(BuildError::JwtSecret)?,
         );
         let hasher = hasher().await?;
         let keys = key_wrapper(&secrets, config.current_master_key.as_deref())?;
@@ -206,13 +259,25 @@ impl Drip {
                 .find_owner(&UserId::from_ksuid(zero))
                 .await
                 .map(|_| ())
-                .map_err(|e| e.to_string()),
+                .map_err(|e| report(&e)),
             Component::Storage => {
                 let key = StorageKey::new(MediaId::from_ksuid(zero), chrono_epoch(), &probe_name());
-                self.probe.storage.size(&key).await.map(|_| ()).map_err(|e| e.to_string())
+                self.probe.storage.size(&key).await.map(|_| ()).map_err(|e| report(&e))
             }
         }
     }
+}
+
+/// An error and its sources, `: `-separated, for a report that is text.
+fn report(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 fn chrono_epoch() -> chrono::DateTime<chrono::Utc> {
@@ -233,25 +298,22 @@ async fn hasher() -> Result<drip_auth::Argon2PasswordHasher, BuildError> {
     // Computing the reference hash for dummy verification takes about one login's time.
     tokio::task::spawn_blocking(|| drip_auth::Argon2PasswordHasher::new(drip_auth::Argon2Cost::default()))
         .await
-        .map_err(|e| BuildError::Credentials(e.to_string()))?
-        .map_err(|e| BuildError::Credentials(e.to_string()))
+        .map_err(|e| BuildError::Hasher(e.into()))?
+        .map_err(|e| BuildError::Hasher(e.into()))
 }
 
 fn key_wrapper(secrets: &Secrets, current: Option<&str>) -> Result<drip_auth::LocalKeyWrapper, BuildError> {
     let keys = secrets
         .master_keys
         .iter()
-        .map(|(id, key)| drip_auth::MasterKey::from_base64(id, key.expose()))
+        .map(|(id, key)| drip_auth::MasterKey::from_base64(id, key.expose_secret()))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| BuildError::Credentials(format!("master key: {e}")))?;
+        .map_err(|e| BuildError::MasterKeys(e.into()))?;
     let current = match current {
         Some(id) => id.to_owned(),
-        None => keys
-            .last()
-            .map(|k| k.id().to_owned())
-            .ok_or_else(|| BuildError::Credentials("no master key".into()))?,
+        None => keys.last().map(|k| k.id().to_owned()).ok_or(BuildError::NoMasterKey)?,
     };
-    drip_auth::LocalKeyWrapper::from_keys(keys, &current).map_err(|e| BuildError::Credentials(e.to_string()))
+    drip_auth::LocalKeyWrapper::from_keys(keys, &current).map_err(|e| BuildError::MasterKeys(e.into()))
 }
 
 async fn open_database(config: &DatabaseConfig) -> Result<Repositories, BuildError> {
@@ -272,13 +334,14 @@ async fn open_database(config: &DatabaseConfig) -> Result<Repositories, BuildErr
 #[cfg(feature = "sqlite")]
 async fn open_sqlite(path: &std::path::Path) -> Result<Repositories, BuildError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(BuildError::DataDir)?;
+        std::fs::create_dir_all(parent).map_err(BuildError::data_dir(parent))?;
     }
-    let location =
-        path.to_str().ok_or_else(|| BuildError::Database("sqlite", "the path is not UTF-8".into()))?;
+    let location = path
+        .to_str()
+        .ok_or_else(|| BuildError::database("sqlite", format!("the path {} is not UTF-8", path.display())))?;
     let repos = drip_sqlite::SqliteRepositories::open(location)
         .await
-        .map_err(|e| BuildError::Database("sqlite", e.to_string()))?;
+        .map_err(|e| BuildError::database("sqlite", e))?;
     Ok(Repositories {
         accounts: Arc::new(repos.clone()),
         media: Arc::new(repos),
@@ -292,16 +355,16 @@ async fn open_sqlite(_path: &std::path::Path) -> Result<Repositories, BuildError
 }
 
 #[cfg(feature = "postgres")]
-async fn open_postgres(url: &Secret, pool_size: u32) -> Result<Repositories, BuildError> {
-    let repos = drip_postgres::PgRepositories::connect(url.expose(), pool_size)
+async fn open_postgres(url: &SecretString, pool_size: u32) -> Result<Repositories, BuildError> {
+    let repos = drip_postgres::PgRepositories::connect(url.expose_secret(), pool_size)
         .await
-        .map_err(|e| BuildError::Database("postgres", e.to_string()))?;
-    repos.migrate().await.map_err(|e| BuildError::Database("postgres", e.to_string()))?;
+        .map_err(|e| BuildError::database("postgres", e))?;
+    repos.migrate().await.map_err(|e| BuildError::database("postgres", e))?;
     Ok(Repositories { accounts: Arc::new(repos.clone()), media: Arc::new(repos), label: "postgres".into() })
 }
 
 #[cfg(not(feature = "postgres"))]
-async fn open_postgres(_url: &Secret, _pool_size: u32) -> Result<Repositories, BuildError> {
+async fn open_postgres(_url: &SecretString, _pool_size: u32) -> Result<Repositories, BuildError> {
     Err(BuildError::NotCompiled("PostgreSQL", "postgres"))
 }
 
@@ -313,20 +376,17 @@ fn open_storage(config: &Config) -> Result<(Arc<dyn StorageProvider>, String), B
         UploadSettings { part_size: config.upload.part_size, concurrency: config.upload.concurrency };
     let (provider, label) = match &config.storage {
         StorageConfig::Local { path } => (
-            ObjectStoreProvider::local(path).map_err(|e| BuildError::Storage("local", e.to_string()))?,
+            ObjectStoreProvider::local(path).map_err(|e| BuildError::storage("local", e))?,
             format!("local disk {}", path.display()),
         ),
         StorageConfig::Gcs { bucket, prefix, credentials, base_url } => {
             let credentials = match credentials {
                 GcsCredentials::File(path) => drip_object_store::GcsCredentials::File(path.clone()),
                 GcsCredentials::Base64(text) => {
-                    let json = base64::engine::general_purpose::STANDARD
-                        .decode(text.expose().trim())
-                        .ok()
-                        .and_then(|bytes| String::from_utf8(bytes).ok())
-                        .ok_or_else(|| {
-                            BuildError::Storage("gcs", "the credentials are not base64 of UTF-8 JSON".into())
-                        })?;
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(text.expose_secret().trim())
+                        .map_err(|e| BuildError::GcsCredentials(e.into()))?;
+                    let json = String::from_utf8(bytes).map_err(|e| BuildError::GcsCredentials(e.into()))?;
                     drip_object_store::GcsCredentials::Json(json)
                 }
             };
@@ -334,14 +394,13 @@ fn open_storage(config: &Config) -> Result<(Arc<dyn StorageProvider>, String), B
             gcs.prefix = prefix.clone();
             gcs.base_url = base_url.clone();
             (
-                ObjectStoreProvider::gcs(&gcs).map_err(|e| BuildError::Storage("gcs", e.to_string()))?,
+                ObjectStoreProvider::gcs(&gcs).map_err(|e| BuildError::storage("gcs", e))?,
                 format!("gcs bucket {bucket}"),
             )
         }
         StorageConfig::Memory => (ObjectStoreProvider::memory(), "memory (lost on exit)".to_owned()),
     };
-    let provider =
-        provider.with_uploads(uploads).map_err(|e| BuildError::Storage("object", e.to_string()))?;
+    let provider = provider.with_uploads(uploads).map_err(|e| BuildError::storage("object", e))?;
     Ok((Arc::new(provider), label))
 }
 

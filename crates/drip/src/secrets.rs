@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::config::{Config, Secret};
+use secrecy::{ExposeSecret as _, SecretString};
+
+use crate::config::Config;
 
 /// Why secrets could not be provided.
 #[derive(Debug, thiserror::Error)]
@@ -19,7 +21,7 @@ pub enum SecretsError {
     )]
     Missing(&'static str),
     /// A secrets file could not be read or written.
-    #[error("cannot access {path}: {source}")]
+    #[error("cannot access {}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
@@ -35,9 +37,9 @@ pub enum SecretsError {
 #[derive(Debug, Clone)]
 pub struct Secrets {
     /// HS256 secret of access tokens.
-    pub jwt_secret: Secret,
+    pub jwt_secret: SecretString,
     /// Master keys `(id, base64 key)`.
-    pub master_keys: Vec<(String, Secret)>,
+    pub master_keys: Vec<(String, SecretString)>,
     /// Files created on this run (to tell the operator).
     pub generated: Vec<PathBuf>,
 }
@@ -61,33 +63,33 @@ pub fn provide(config: &Config) -> Result<Secrets, SecretsError> {
         (true, true) => {
             let line = load_or_generate(
                 &dir.join("master_keys"),
-                || Ok(Secret::new(format!("local-1:{}", random_base64(32)?.expose()))),
+                || Ok(SecretString::from(format!("local-1:{}", random_base64(32)?.expose_secret()))),
                 &mut generated,
             )?;
-            line.expose()
+            line.expose_secret()
                 .split(',')
                 .filter_map(|entry| entry.trim().split_once(':'))
-                .map(|(id, key)| (id.to_owned(), Secret::new(key)))
+                .map(|(id, key)| (id.to_owned(), SecretString::from(key)))
                 .collect()
         }
     };
     Ok(Secrets { jwt_secret, master_keys, generated })
 }
 
-fn random_base64(len: usize) -> Result<Secret, SecretsError> {
+fn random_base64(len: usize) -> Result<SecretString, SecretsError> {
     let mut bytes = vec![0u8; len];
     aws_lc_rs::rand::fill(&mut bytes).map_err(|_| SecretsError::Random)?;
-    Ok(Secret::new(STANDARD.encode(bytes)))
+    Ok(SecretString::from(STANDARD.encode(bytes)))
 }
 
 fn load_or_generate(
     path: &Path,
-    make: impl FnOnce() -> Result<Secret, SecretsError>,
+    make: impl FnOnce() -> Result<SecretString, SecretsError>,
     generated: &mut Vec<PathBuf>,
-) -> Result<Secret, SecretsError> {
+) -> Result<SecretString, SecretsError> {
     let io = |source| SecretsError::Io { path: path.to_owned(), source };
     match std::fs::read_to_string(path) {
-        Ok(text) if !text.trim().is_empty() => return Ok(Secret::new(text.trim())),
+        Ok(text) if !text.trim().is_empty() => return Ok(SecretString::from(text.trim())),
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(io(e)),
@@ -104,7 +106,7 @@ fn load_or_generate(
         options.mode(0o600);
     }
     let mut file = options.open(path).map_err(io)?;
-    file.write_all(secret.expose().as_bytes()).map_err(io)?;
+    file.write_all(secret.expose_secret().as_bytes()).map_err(io)?;
     file.sync_all().map_err(io)?;
     generated.push(path.to_owned());
     Ok(secret)
@@ -122,8 +124,11 @@ mod tests {
         assert_eq!(first.generated.len(), 2);
         let second = provide(&config).unwrap();
         assert!(second.generated.is_empty());
-        assert_eq!(first.jwt_secret, second.jwt_secret);
-        assert_eq!(first.master_keys, second.master_keys);
+        assert_eq!(first.jwt_secret.expose_secret(), second.jwt_secret.expose_secret());
+        let exposed = |keys: &[(String, SecretString)]| -> Vec<(String, String)> {
+            keys.iter().map(|(id, key)| (id.clone(), key.expose_secret().to_owned())).collect()
+        };
+        assert_eq!(exposed(&first.master_keys), exposed(&second.master_keys));
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -137,11 +142,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::embedded(dir.path()).unwrap();
         config.database =
-            crate::config::DatabaseConfig::Postgres { url: Secret::new("postgres://x"), pool_size: 1 };
+            crate::config::DatabaseConfig::Postgres { url: SecretString::from("postgres://x"), pool_size: 1 };
         assert!(matches!(provide(&config), Err(SecretsError::Missing(_))));
         assert!(!dir.path().join("secrets").exists(), "nothing generated for production settings");
-        config.jwt_secret = Some(Secret::new("x".repeat(40)));
-        config.master_keys = vec![("k".into(), Secret::new("AAAA"))];
+        config.jwt_secret = Some(SecretString::from("x".repeat(40)));
+        config.master_keys = vec![("k".into(), SecretString::from("AAAA"))];
         assert!(provide(&config).is_ok());
     }
 }

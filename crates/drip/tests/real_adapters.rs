@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use bytes::Bytes;
-use drip::{Config, DatabaseConfig, Drip, GcsCredentials, Secret, StorageConfig};
+use drip::{Config, DatabaseConfig, Drip, GcsCredentials, SecretString, StorageConfig};
 use drip_core::accounts::model::RegisterRequest;
 use drip_core::storage::StoreRequest;
 use drip_core::storage::model::{FileName, FolderPath, Media};
@@ -132,16 +132,16 @@ async fn sqlite_and_gcs_double() {
     config.storage = StorageConfig::Gcs {
         bucket: double.bucket().to_owned(),
         prefix: Some("drip".into()),
-        credentials: GcsCredentials::Base64(Secret::new(
+        credentials: GcsCredentials::Base64(SecretString::from(
             base64::engine::general_purpose::STANDARD.encode(json),
         )),
         base_url: None,
     };
     config.upload.part_size = 5 * 1024 * 1024;
     // Production settings need explicit secrets.
-    config.jwt_secret = Some(Secret::new("an-explicit-jwt-secret-of-forty-characters"));
+    config.jwt_secret = Some(SecretString::from("an-explicit-jwt-secret-of-forty-characters"));
     config.master_keys =
-        vec![("k1".into(), Secret::new(base64::engine::general_purpose::STANDARD.encode([7u8; 32])))];
+        vec![("k1".into(), SecretString::from(base64::engine::general_purpose::STANDARD.encode([7u8; 32])))];
     let drip = Drip::build(&config).await.unwrap();
     assert!(drip.wiring.generated_secrets.is_empty());
     let (_user, stored) = round_trips(&drip).await;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use futures::StreamExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::task::TaskTracker;
 
 use super::error::{ChangeError, DownloadError, LookupError, ShareError, StoreError};
 use super::model::{
@@ -143,6 +144,7 @@ pub struct StorageService {
     pub(super) cache: Arc<ContentCache>,
     pub(super) search_cache: Arc<SearchCache>,
     transfers: Arc<Semaphore>,
+    cleanups: TaskTracker,
 }
 
 impl std::fmt::Debug for StorageService {
@@ -161,6 +163,7 @@ impl StorageService {
             cache: Arc::new(cache),
             search_cache: Arc::new(SearchCache::new(settings.search_cache_ttl)),
             transfers: Arc::new(Semaphore::new(settings.max_concurrent_transfers.max(1))),
+            cleanups: TaskTracker::new(),
             ports,
             settings,
         }
@@ -182,6 +185,14 @@ impl StorageService {
     #[must_use]
     pub fn transfers_in_flight(&self) -> usize {
         self.settings.max_concurrent_transfers.max(1) - self.transfers.available_permits()
+    }
+
+    /// Waits until the removals started for cancelled uploads have finished: a dropped
+    /// [`store`](Self::store) future removes what it reserved on a spawned task, which the
+    /// runtime must outlive. For shutdown, once no request runs any more.
+    pub async fn cleanups_finished(&self) {
+        self.cleanups.close();
+        self.cleanups.wait().await;
     }
 
     async fn transfer_slot(&self) -> Option<OwnedSemaphorePermit> {
@@ -648,10 +659,12 @@ impl StorageService {
 }
 
 /// Removes a reserved media's metadata and object unless disarmed; if dropped armed
-/// (the store future was cancelled), the removal runs on a spawned task.
+/// (the store future was cancelled), the removal runs on a spawned task, tracked for
+/// [`StorageService::cleanups_finished`].
 struct Cleanup {
     media: Arc<dyn MediaRepository>,
     storage: Arc<dyn StorageProvider>,
+    tracker: TaskTracker,
     target: Option<(MediaId, StorageKey)>,
 }
 
@@ -660,6 +673,7 @@ impl Cleanup {
         Self {
             media: Arc::clone(&service.ports.media),
             storage: Arc::clone(&service.ports.storage),
+            tracker: service.cleanups.clone(),
             target: Some((media.id(), media.storage_key().clone())),
         }
     }
@@ -680,7 +694,7 @@ impl Drop for Cleanup {
         if let Some((id, key)) = self.target.take() {
             let (media, storage) = (Arc::clone(&self.media), Arc::clone(&self.storage));
             if let Ok(handle) = tokio::runtime::Handle::try_current() {
-                handle.spawn(async move { remove(&*media, &*storage, id, key).await });
+                self.tracker.spawn_on(async move { remove(&*media, &*storage, id, key).await }, &handle);
             }
         }
     }

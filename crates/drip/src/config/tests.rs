@@ -1,0 +1,312 @@
+//! Configuration tests: layering, the original deployment's names, errors that name the
+//! key, redaction, and the key table of `docs/configuration.md` against [`Raw`]. Each test
+//! runs in a figment [`Jail`] (its own working directory, the environment cleared and
+//! restored).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use figment::Jail;
+use figment::value::Value;
+
+use super::*;
+
+/// Runs `test` in a jail whose environment holds only `vars`.
+#[allow(clippy::result_large_err)] // figment's signature
+fn jailed(vars: &[(&str, &str)], test: impl FnOnce(&mut Jail)) {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        for (name, value) in vars {
+            jail.set_env(name, value);
+        }
+        test(jail);
+        Ok(())
+    });
+}
+
+/// What an error says, its sources included.
+fn message(err: &ConfigError) -> String {
+    let ConfigError::Invalid(source) = err;
+    format!("{err}: {source}")
+}
+
+#[test]
+fn defaults_are_embedded() {
+    jailed(&[], |_| {
+        let c = Config::load(None).unwrap();
+        assert!(matches!(&c.database, DatabaseConfig::Sqlite { path } if path == Path::new(".drip/drip.db")));
+        assert!(matches!(&c.storage, StorageConfig::Local { path } if path == Path::new(".drip/objects")));
+        assert_eq!(c.listen, "127.0.0.1:4000".parse().unwrap());
+        assert!(c.is_embedded());
+        assert!(c.jwt_secret.is_none());
+    });
+}
+
+#[test]
+fn embedded_is_the_defaults_without_reading_the_environment() {
+    jailed(&[("DRIP_DATABASE__KIND", "memory"), ("PORT", "8080")], |_| {
+        let c = Config::embedded("/srv/drip").unwrap();
+        assert!(
+            matches!(&c.database, DatabaseConfig::Sqlite { path } if path == Path::new("/srv/drip/drip.db"))
+        );
+        assert_eq!(c.listen, "127.0.0.1:4000".parse().unwrap());
+    });
+}
+
+#[test]
+fn environment_overrides_the_file() {
+    let vars =
+        [("DRIP_DATABASE__URL", "postgres://env"), ("DRIP_LIMITS__MAX_UPLOAD_MIB", "5"), ("PORT", "8080")];
+    jailed(&vars, |jail| {
+        jail.create_file(
+            "drip.toml",
+            "data_dir = \"/srv/drip\"\n[database]\nkind = \"postgres\"\nurl = \"postgres://file\"\npool_size = 3\n[storage]\nkind = \"memory\"\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(Path::new("drip.toml"))).unwrap();
+        assert!(matches!(
+            &c.database,
+            DatabaseConfig::Postgres { url, pool_size: 3 } if url.expose_secret() == "postgres://env"
+        ));
+        assert!(matches!(c.storage, StorageConfig::Memory));
+        assert_eq!(c.max_upload_bytes, 5 * 1024 * 1024);
+        assert_eq!(c.listen, "0.0.0.0:8080".parse().unwrap());
+        assert!(!c.is_embedded());
+    });
+}
+
+#[test]
+fn flags_override_the_environment_and_derived_paths_follow_the_data_dir() {
+    jailed(&[("DRIP_DATA_DIR", "/env"), ("DRIP_SERVER__LISTEN", "0.0.0.0:1")], |_| {
+        let figment = Config::figment(None)
+            .merge(("data_dir", "/flag"))
+            .merge(("server.listen", "127.0.0.1:9".parse::<SocketAddr>().unwrap()));
+        let c = Config::from_figment(&figment).unwrap();
+        assert_eq!(c.data_dir, Path::new("/flag"));
+        assert!(matches!(&c.database, DatabaseConfig::Sqlite { path } if path == Path::new("/flag/drip.db")));
+        assert!(matches!(&c.storage, StorageConfig::Local { path } if path == Path::new("/flag/objects")));
+        assert_eq!(c.listen, "127.0.0.1:9".parse().unwrap());
+    });
+}
+
+#[test]
+fn the_original_names_stay_below_the_drip_keys() {
+    let vars = [
+        ("DRIP_DATABASE__KIND", "postgres"),
+        ("DATABASE_URL", "postgres://original"),
+        ("PORT", "8080"),
+        ("DRIP_SERVER__LISTEN", "127.0.0.1:7"),
+    ];
+    jailed(&vars, |_| {
+        let c = Config::load(None).unwrap();
+        assert!(
+            matches!(&c.database, DatabaseConfig::Postgres { url, .. } if url.expose_secret() == "postgres://original")
+        );
+        assert_eq!(c.listen, "127.0.0.1:7".parse().unwrap());
+    });
+    // A DATABASE_URL does not matter to SQLite.
+    jailed(&[("DATABASE_URL", "postgres://original")], |_| {
+        assert!(matches!(Config::load(None).unwrap().database, DatabaseConfig::Sqlite { .. }));
+    });
+}
+
+#[test]
+fn gcs_takes_the_original_credentials_variable() {
+    let vars = [
+        ("DRIP_STORAGE__KIND", "gcs"),
+        ("DRIP_STORAGE__BUCKET", "drip"),
+        ("GOOGLE_STORAGE_CREDENTIALS", "e30="),
+    ];
+    jailed(&vars, |_| {
+        let c = Config::load(None).unwrap();
+        assert!(matches!(c.storage, StorageConfig::Gcs { credentials: GcsCredentials::Base64(_), .. }));
+    });
+}
+
+#[test]
+fn bad_values_are_clear_errors() {
+    for pairs in [
+        vec![("DRIP_DATABASE__KIND", "mysql")],
+        vec![("DRIP_DATABASE__KIND", "postgres")],
+        vec![("DRIP_STORAGE__KIND", "gcs")],
+        vec![("DRIP_STORAGE__KIND", "gcs"), ("DRIP_STORAGE__BUCKET", "drip")],
+        vec![("DRIP_NOPE", "1")],
+        vec![("DRIP_SERVER__LISTEN", "not an address")],
+        vec![("DRIP_KEYS__MASTER_KEYS", "no-colon")],
+        vec![("DRIP_HTTP__REQUEST_TIMEOUT_SECS", "soon")],
+        vec![("DRIP_HTTP____X", "1")],
+        vec![("PORT", "http")],
+    ] {
+        jailed(&pairs, |_| {
+            let err = Config::load(None).unwrap_err();
+            assert!(matches!(err, ConfigError::Invalid(_)), "{pairs:?}: {err}");
+        });
+    }
+}
+
+#[test]
+fn unknown_keys_are_errors_naming_the_key() {
+    for (vars, file, key) in [
+        (vec![("DRIP_HTTP__METRICS_TOKN", "x")], "", "DRIP_HTTP__METRICS_TOKN"),
+        (vec![("DRIP_NOPE", "1")], "", "DRIP_NOPE"),
+        (vec![("DRIP_DATABASE__PATHX", "/x")], "", "DRIP_DATABASE__PATHX"),
+        (vec![("DRIP_STORAGE__KIND", "gcs"), ("DRIP_STORAGE__BUKET", "b")], "", "DRIP_STORAGE__BUKET"),
+        // A key of another kind is unknown to this one.
+        (vec![("DRIP_DATABASE__KIND", "postgres"), ("DRIP_DATABASE__PATH", "/x")], "", "DRIP_DATABASE__PATH"),
+        (vec![], "[http]\nmetrics_tokn = \"x\"\n", "\"http.metrics_tokn\""),
+        (vec![], "[storage]\nkind = \"memory\"\npath = \"/x\"\n", "\"storage.path\""),
+        (vec![("DRIP_STORAGE__KIND", "gcs")], "", "DRIP_STORAGE__BUCKET"),
+    ] {
+        jailed(&vars, |jail| {
+            jail.create_file("drip.toml", file).unwrap();
+            let err = Config::load(Some(Path::new("drip.toml"))).unwrap_err();
+            assert!(message(&err).contains(key), "{vars:?} {file:?}: {}", message(&err));
+        });
+    }
+}
+
+#[test]
+fn logging_variables_are_not_configuration() {
+    jailed(&[("DRIP_LOG", "warn"), ("DRIP_LOG_FORMAT", "json")], |_| {
+        assert!(Config::load(None).is_ok());
+    });
+}
+
+#[test]
+fn every_http_setting_is_reachable() {
+    let vars = [
+        ("DRIP_HTTP__METRICS_TOKEN", "scrape-me"),
+        ("DRIP_HTTP__WS_HEARTBEAT_SECS", "7"),
+        ("DRIP_HTTP__READY_TIMEOUT_SECS", "2"),
+        ("DRIP_HTTP__RETRY_AFTER_SECS", "3"),
+        ("DRIP_HTTP__CORS_ORIGINS", "[\"https://a.example\", \"https://b.example\"]"),
+        ("DRIP_HTTP__COOKIES__SECURE", "false"),
+        ("DRIP_HTTP__COOKIES__DOMAIN", "example.com"),
+        ("DRIP_LIMITS__MAX_TRANSFERS_PER_USER", "0"),
+        ("DRIP_LIMITS__MAX_JSON_KIB", "8"),
+    ];
+    jailed(&vars, |_| {
+        let http = Config::load(None).unwrap().http;
+        assert_eq!(http.metrics_token.as_ref().map(|t| t.expose_secret()), Some("scrape-me"));
+        assert_eq!(http.ws_heartbeat, Duration::from_secs(7));
+        assert_eq!(http.ready_timeout, Duration::from_secs(2));
+        assert_eq!(http.retry_after_secs, 3);
+        assert_eq!(http.cors_origins, ["https://a.example", "https://b.example"]);
+        assert_eq!(http.cookies.secure, Some(false));
+        assert_eq!(http.cookies.domain.as_deref(), Some("example.com"));
+        assert_eq!(http.cookies.access_name, "drip_session");
+        assert_eq!(http.max_transfers_per_user, 0);
+        assert_eq!(http.max_json_bytes, 8 * 1024);
+    });
+}
+
+#[test]
+fn secrets_never_print() {
+    let vars = [
+        ("DRIP_AUTH__JWT_SECRET", "hunter2hunter2"),
+        ("DRIP_KEYS__MASTER_KEYS", "k1:c2VjcmV0"),
+        ("DRIP_HTTP__METRICS_TOKEN", "tok3n-tok3n"),
+    ];
+    jailed(&vars, |_| {
+        let c = Config::load(None).unwrap();
+        let printed = format!("{c:?}");
+        assert!(!printed.contains("hunter2"));
+        assert!(!printed.contains("c2VjcmV0"));
+        assert!(!printed.contains("tok3n"));
+        assert_eq!(c.master_keys[0].0, "k1");
+    });
+}
+
+/// One raw configuration per kind of database and storage, every optional key set: with
+/// the defaults, their keys are every key there is. Give a new field a value here (the
+/// struct literals make a missing one a compile error).
+fn every_kind() -> Vec<Raw> {
+    let secret = || Some(SecretString::from("x"));
+    let databases = [
+        RawDatabase::Sqlite { path: Some("drip.db".into()) },
+        RawDatabase::Postgres { url: secret(), pool_size: 1 },
+        RawDatabase::Memory {},
+    ];
+    let backends = [
+        RawBackend::Local { path: Some("objects".into()) },
+        RawBackend::Gcs {
+            bucket: "b".into(),
+            prefix: Some("p".into()),
+            credentials_file: Some("c.json".into()),
+            credentials_base64: secret(),
+            base_url: Some("http://gcs".into()),
+        },
+        RawBackend::Memory {},
+    ];
+    databases
+        .into_iter()
+        .zip(backends)
+        .map(|(database, backend)| {
+            let defaults = Raw::default();
+            Raw { database, storage: RawStorage { backend, ..defaults.storage }, ..defaults }
+        })
+        .collect()
+}
+
+/// Every leaf key of `dict` as a dotted path, with its value.
+fn leaves(prefix: &str, dict: &Dict, out: &mut BTreeMap<String, Value>) {
+    for (key, value) in dict {
+        let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+        match value {
+            Value::Dict(_, nested) => leaves(&path, nested, out),
+            leaf => {
+                out.insert(path, leaf.clone());
+            }
+        }
+    }
+}
+
+/// The keys of the table under `## Keys` in `docs/configuration.md`, with their default
+/// column.
+fn documented() -> BTreeMap<String, String> {
+    let doc = include_str!("../../../../docs/configuration.md");
+    let table = doc.split("\n## Keys\n").nth(1).expect("a Keys section").split("\n## ").next().unwrap_or("");
+    table
+        .lines()
+        .filter_map(|line| {
+            let mut cells = line.strip_prefix("| `")?.splitn(3, '|');
+            let key = cells.next()?.trim().trim_end_matches('`');
+            Some((key.to_owned(), cells.next()?.trim().to_owned()))
+        })
+        .collect()
+}
+
+#[test]
+fn the_documentation_lists_every_key_with_its_default() {
+    let mut keys = BTreeMap::new();
+    for raw in every_kind() {
+        let data = Serialized::defaults(raw).data().unwrap();
+        leaves("", &data[&Profile::Default], &mut keys);
+    }
+    let documented = documented();
+    let in_code: BTreeSet<&String> = keys.keys().collect();
+    let in_doc: BTreeSet<&String> = documented.keys().collect();
+    assert_eq!(
+        in_code.difference(&in_doc).collect::<Vec<_>>(),
+        Vec::<&&String>::new(),
+        "keys missing from docs/configuration.md"
+    );
+    assert_eq!(
+        in_doc.difference(&in_code).collect::<Vec<_>>(),
+        Vec::<&&String>::new(),
+        "docs/configuration.md lists keys that do not exist"
+    );
+    // Plain defaults appear in the default column.
+    let mut defaults = BTreeMap::new();
+    leaves("", &Serialized::defaults(Raw::default()).data().unwrap()[&Profile::Default], &mut defaults);
+    for (key, value) in defaults {
+        let shown = match value {
+            Value::String(_, s) => s,
+            Value::Num(_, n) => n.to_u128().map_or_else(String::new, |n| n.to_string()),
+            Value::Bool(_, b) => b.to_string(),
+            Value::Array(_, items) if items.is_empty() => "[]".to_owned(),
+            _ => continue,
+        };
+        let column = &documented[&key];
+        assert!(column.contains(&shown), "the default of {key} is {shown}; the doc says {column}");
+    }
+}

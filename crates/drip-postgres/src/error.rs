@@ -1,5 +1,6 @@
 //! Translation of sqlx/PostgreSQL errors: constraint names to domain variants, everything
-//! else to a [`BackendError`] with context (transient when retrying may help).
+//! else to a [`BackendError`] with context (transient when retrying may help, see
+//! [`drip_sql::error`]).
 
 use drip_core::BackendError;
 
@@ -36,27 +37,13 @@ pub(crate) fn violated(error: &sqlx::Error) -> Option<&str> {
 /// deadlock, too many connections, the server shutting down or starting up.
 const TRANSIENT_STATES: &[&str] = &["40001", "40P01", "53300", "57P01", "57P02", "57P03"];
 
-/// Wraps a driver error with what the adapter was doing.
+/// Wraps a driver error with what the adapter was doing (transient for the
+/// [`TRANSIENT_STATES`]).
 pub(crate) fn backend(context: impl Into<String>, error: sqlx::Error) -> BackendError {
-    let transient = match &error {
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| TRANSIENT_STATES.contains(&code.as_ref())),
-        _ => false,
-    };
-    let wrapped = BackendError::new(context, error);
-    if transient { wrapped.transient() } else { wrapped }
+    drip_sql::error::backend(context, error, is_transient_code)
 }
 
-/// A stored value that the domain refuses: the row is corrupt.
-pub(crate) fn corrupt(
-    table: &str,
-    column: &str,
-    error: impl std::error::Error + Send + Sync + 'static,
-) -> BackendError {
-    BackendError::new(format!("corrupt row in {table}: invalid {column}"), error)
-}
-
-/// A stored value that the domain refuses, without an underlying error value.
-pub(crate) fn corrupt_msg(table: &str, column: &str, what: &str) -> BackendError {
-    BackendError::msg(format!("corrupt row in {table}: invalid {column}: {what}"))
+/// Whether a SQLSTATE is one of the [`TRANSIENT_STATES`].
+pub(crate) fn is_transient_code(code: &str) -> bool {
+    TRANSIENT_STATES.contains(&code)
 }

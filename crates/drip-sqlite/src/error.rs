@@ -1,5 +1,6 @@
 //! Translation of sqlx/SQLite errors: constraint names to domain variants, everything else
-//! to a [`BackendError`] with context (transient when retrying may help).
+//! to a [`BackendError`] with context (transient when retrying may help, see
+//! [`drip_sql::error`]).
 //!
 //! SQLite names a violated CHECK constraint, but reports a UNIQUE or PRIMARY KEY violation
 //! by its columns (`UNIQUE constraint failed: users.username_lower`) and a FOREIGN KEY
@@ -72,33 +73,14 @@ pub(crate) fn violated(error: &sqlx::Error) -> Option<&str> {
 
 /// SQLite result codes after which the same statement may succeed later:
 /// SQLITE_BUSY, SQLITE_LOCKED and their extended codes.
-fn is_transient_code(code: &str) -> bool {
+pub(crate) fn is_transient_code(code: &str) -> bool {
     code.parse::<i32>().is_ok_and(|code| matches!(code & 0xff, 5 | 6))
 }
 
-/// Wraps a driver error with what the adapter was doing.
+/// Wraps a driver error with what the adapter was doing (transient for SQLITE_BUSY and
+/// SQLITE_LOCKED).
 pub(crate) fn backend(context: impl Into<String>, error: sqlx::Error) -> BackendError {
-    let transient = match &error {
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| is_transient_code(&code)),
-        _ => false,
-    };
-    let wrapped = BackendError::new(context, error);
-    if transient { wrapped.transient() } else { wrapped }
-}
-
-/// A stored value that the domain refuses: the row is corrupt.
-pub(crate) fn corrupt(
-    table: &str,
-    column: &str,
-    error: impl std::error::Error + Send + Sync + 'static,
-) -> BackendError {
-    BackendError::new(format!("corrupt row in {table}: invalid {column}"), error)
-}
-
-/// A stored value that the domain refuses, without an underlying error value.
-pub(crate) fn corrupt_msg(table: &str, column: &str, what: &str) -> BackendError {
-    BackendError::msg(format!("corrupt row in {table}: invalid {column}: {what}"))
+    drip_sql::error::backend(context, error, is_transient_code)
 }
 
 #[cfg(test)]

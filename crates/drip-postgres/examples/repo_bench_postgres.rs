@@ -108,15 +108,16 @@ impl Backend for PgBench {
         .execute(repos.pool())
         .await
         .unwrap();
-        for t in totals {
-            sqlx::query("UPDATE users SET media_count = $2, disk_usage = $3 WHERE id = $1")
-                .bind(&t.user)
-                .bind(t.media_count)
-                .bind(t.disk_usage)
-                .execute(repos.pool())
-                .await
-                .unwrap();
-        }
+        sqlx::query(
+            "UPDATE users u SET media_count = t.media_count, disk_usage = t.disk_usage \
+             FROM unnest($1::text[], $2::int8[], $3::int8[]) AS t(id, media_count, disk_usage) WHERE u.id = t.id",
+        )
+        .bind(column(totals, |t| t.user.as_str()))
+        .bind(column(totals, |t| t.media_count))
+        .bind(column(totals, |t| t.disk_usage))
+        .execute(repos.pool())
+        .await
+        .unwrap();
         sqlx::raw_sql("VACUUM ANALYZE").execute(repos.pool()).await.unwrap();
     }
 

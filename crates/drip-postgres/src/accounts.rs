@@ -8,8 +8,8 @@ use drip_core::{BackendError, TokenFamilyId, UserId};
 use drip_sql::Dialect;
 
 use crate::PgRepositories;
+use crate::dialect::Postgres;
 use crate::error::{backend, constraint, violated};
-use crate::rows::Postgres;
 
 #[async_trait]
 impl AccountRepository for PgRepositories {

@@ -1,16 +1,19 @@
 //! The Rust that Drip's SQL repository adapters (`drip-sqlite`, `drip-postgres`) share,
 //! whatever their dialect: rows to domain values through the domain's validating
-//! constructors ([`Dialect`]), error helpers ([`error`]), the folder-statistics deltas of
-//! a write ([`folder_stats`]) and the keyset-paginated listing queries ([`page`]).
+//! constructors ([`Dialect`]), error helpers and the constraint names both schemas share
+//! ([`error`], [`constraint`]), the folder-statistics deltas of a write ([`folder_stats`]),
+//! the keyset-paginated listing query ([`page`]) and the ranking order ([`ranking`]).
 //!
 //! The SQL of each dialect stays in its adapter, next to its `migrations/`: what differs
 //! between dialects here (how a timestamp or a JSON object is stored, which error codes are
 //! transient, how an uploaded ownership is tested) is a [`Dialect`] the adapter implements.
 //! This crate depends on sqlx's database-generic types only, never on a driver.
 
+pub mod constraint;
 pub mod error;
 pub mod folder_stats;
 pub mod page;
+pub mod ranking;
 mod rows;
 
 pub use rows::{Dialect, LockedMedia, Reads, Row, SqlRow};

@@ -8,8 +8,8 @@ use drip_core::{BackendError, TokenFamilyId, UserId};
 use drip_sql::Dialect;
 
 use crate::SqliteRepositories;
+use crate::dialect::{Sqlite, micros};
 use crate::error::{FOREIGN_KEY, backend, constraint, violated};
-use crate::rows::{Sqlite, micros};
 
 #[async_trait]
 impl AccountRepository for SqliteRepositories {

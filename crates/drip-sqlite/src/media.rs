@@ -19,12 +19,13 @@ use drip_core::{BackendError, MediaId, UserId};
 use drip_sql::error::to_i64;
 use drip_sql::folder_stats::{FolderDelta, Viewers, file_deltas, move_deltas};
 use drip_sql::page::{Scope, media_page, paginate};
+use drip_sql::ranking;
 use drip_sql::{Dialect, LockedMedia, media_columns, returning_media_columns};
-use sqlx::SqliteConnection;
+use sqlx::{QueryBuilder, SqliteConnection};
 
 use crate::SqliteRepositories;
+use crate::dialect::{Sqlite, micros};
 use crate::error::{FOREIGN_KEY, backend, constraint, violated};
-use crate::rows::{Sqlite, micros};
 
 /// Reads what a write to a media changes, inside a write transaction (which already
 /// excludes every other writer).
@@ -492,26 +493,11 @@ impl MediaRepository for SqliteRepositories {
         order: SortOrder,
         limit: u32,
     ) -> Result<Vec<UserUsage>, BackendError> {
-        macro_rules! top {
-            ($order:literal) => {
-                concat!(
-                    "SELECT id, username, media_count, disk_usage FROM users ORDER BY ",
-                    $order,
-                    " LIMIT ?1"
-                )
-            };
-        }
-        // The sort field and direction come from closed enums: one fixed statement each.
-        let sql = match (sort, order) {
-            (UsageSort::MediaCount, SortOrder::Asc) => top!("media_count ASC, username_lower, id"),
-            (UsageSort::MediaCount, SortOrder::Desc) => top!("media_count DESC, username_lower, id"),
-            (UsageSort::DiskUsage, SortOrder::Asc) => top!("disk_usage ASC, username_lower, id"),
-            (UsageSort::DiskUsage, SortOrder::Desc) => top!("disk_usage DESC, username_lower, id"),
-            (UsageSort::Username, SortOrder::Asc) => top!("username_lower ASC, id ASC"),
-            (UsageSort::Username, SortOrder::Desc) => top!("username_lower DESC, id DESC"),
-        };
-        let found = sqlx::query(sql)
-            .bind(i64::from(limit.min(MAX_TOP_USERS)))
+        let found = QueryBuilder::new("SELECT id, username, media_count, disk_usage FROM users ORDER BY ")
+            .push(ranking::order_by(sort, order))
+            .push(" LIMIT ")
+            .push_bind(i64::from(limit.min(MAX_TOP_USERS)))
+            .build()
             .fetch_all(&self.pool)
             .await
             .map_err(|e| backend("ranking users", e))?;

@@ -15,8 +15,9 @@ impl Dialect for Sqlite {
 
     const UPLOADED: &'static str = "o.uploaded = 1";
 
+    /// SQLITE_BUSY, SQLITE_LOCKED and their extended codes.
     fn is_transient_code(code: &str) -> bool {
-        crate::error::is_transient_code(code)
+        code.parse::<i32>().is_ok_and(|code| matches!(code & 0xff, 5 | 6))
     }
 
     fn time(row: &Row<Self>, table: &str, column: &str) -> Result<DateTime<Utc>, BackendError> {

@@ -13,8 +13,10 @@ impl Dialect for Postgres {
 
     const UPLOADED: &'static str = "o.uploaded";
 
+    /// Serialization failure, deadlock, too many connections, the server shutting down or
+    /// starting up.
     fn is_transient_code(code: &str) -> bool {
-        crate::error::is_transient_code(code)
+        matches!(code, "40001" | "40P01" | "53300" | "57P01" | "57P02" | "57P03")
     }
 
     fn time(row: &Row<Self>, table: &str, column: &str) -> Result<DateTime<Utc>, BackendError> {

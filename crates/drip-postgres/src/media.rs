@@ -18,7 +18,7 @@ use drip_core::storage::ports::{AddShareError, InsertMediaError, MediaRepository
 use drip_core::{BackendError, MediaId, UserId};
 use drip_sql::error::to_i64;
 use drip_sql::folder_stats::{FolderDelta, Viewers, file_deltas, move_deltas};
-use drip_sql::page::{Scope, media_page, paginate};
+use drip_sql::page::{self, Scope};
 use drip_sql::ranking;
 use drip_sql::{Dialect, LockedMedia, media_columns};
 use sqlx::{PgConnection, QueryBuilder};
@@ -254,12 +254,14 @@ impl MediaRepository for PgRepositories {
         folder: &FolderPath,
         page: &PageRequest,
     ) -> Result<FolderListing, BackendError> {
-        let found = media_page::<Postgres>(user, Scope::In(folder), page)
-            .build()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| backend("listing the files of a folder", e))?;
-        let (files, next) = paginate(Postgres::all_media(&found)?, page);
+        let (files, next) = page::fetch::<Postgres>(
+            &self.pool,
+            user,
+            Scope::In(folder),
+            page,
+            "listing the files of a folder",
+        )
+        .await?;
 
         if page.cursor().is_some() {
             return Ok(FolderListing { files, folders: Vec::new(), next });
@@ -283,12 +285,9 @@ impl MediaRepository for PgRepositories {
         under: Option<&'a FolderPath>,
         page: &PageRequest,
     ) -> Result<MediaPage, BackendError> {
-        let found = media_page::<Postgres>(user, Scope::Below(under), page)
-            .build()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| backend("listing visible media", e))?;
-        let (items, next) = paginate(Postgres::all_media(&found)?, page);
+        let (items, next) =
+            page::fetch::<Postgres>(&self.pool, user, Scope::Below(under), page, "listing visible media")
+                .await?;
         Ok(MediaPage { items, next })
     }
 

@@ -7,9 +7,9 @@
 //! `(user_id, file_name, media_id)` otherwise); a cursor continues strictly after the last
 //! item of the previous page, so pages are stable under concurrent inserts.
 
-use drip_core::UserId;
 use drip_core::storage::model::{FileCursor, FolderPath, Media, PageRequest};
-use sqlx::{Encode, QueryBuilder, Type};
+use drip_core::{BackendError, UserId};
+use sqlx::{Database, Encode, Executor, IntoArguments, Pool, QueryBuilder, Type};
 
 use crate::Dialect;
 
@@ -21,6 +21,33 @@ pub enum Scope<'a> {
     /// The files in a folder or any folder below it (`list_visible`); `None` or the root:
     /// every file.
     Below(Option<&'a FolderPath>),
+}
+
+/// One page of `scope` for `user`, read from `pool`, and the cursor of the next page if
+/// there is one; `context` says what failed.
+///
+/// # Errors
+/// [`BackendError`] when the query fails or a row does not convert.
+pub async fn fetch<D>(
+    pool: &Pool<D::Db>,
+    user: &UserId,
+    scope: Scope<'_>,
+    page: &PageRequest,
+    context: &str,
+) -> Result<(Vec<Media>, Option<FileCursor>), BackendError>
+where
+    D: Dialect,
+    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+    <D::Db as Database>::Arguments: IntoArguments<D::Db>,
+    String: for<'q> Encode<'q, D::Db> + Type<D::Db>,
+    i64: for<'q> Encode<'q, D::Db> + Type<D::Db>,
+{
+    let rows = media_page::<D>(user, scope, page)
+        .build()
+        .fetch_all(pool)
+        .await
+        .map_err(|e| D::backend(context, e))?;
+    Ok(paginate(D::all_media(&rows)?, page))
 }
 
 /// The query of one page of `scope` for `user`: the [`media_columns`](crate::media_columns)

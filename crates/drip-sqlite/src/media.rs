@@ -18,7 +18,7 @@ use drip_core::storage::ports::{AddShareError, InsertMediaError, MediaRepository
 use drip_core::{BackendError, MediaId, UserId};
 use drip_sql::error::to_i64;
 use drip_sql::folder_stats::{FolderDelta, Viewers, file_deltas, move_deltas};
-use drip_sql::page::{Scope, media_page, paginate};
+use drip_sql::page::{self, Scope};
 use drip_sql::ranking;
 use drip_sql::{Dialect, LockedMedia, media_columns, returning_media_columns};
 use sqlx::{QueryBuilder, SqliteConnection};
@@ -257,12 +257,9 @@ impl MediaRepository for SqliteRepositories {
         folder: &FolderPath,
         page: &PageRequest,
     ) -> Result<FolderListing, BackendError> {
-        let found = media_page::<Sqlite>(user, Scope::In(folder), page)
-            .build()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| backend("listing the files of a folder", e))?;
-        let (files, next) = paginate(Sqlite::all_media(&found)?, page);
+        let (files, next) =
+            page::fetch::<Sqlite>(&self.pool, user, Scope::In(folder), page, "listing the files of a folder")
+                .await?;
 
         if page.cursor().is_some() {
             return Ok(FolderListing { files, folders: Vec::new(), next });
@@ -286,12 +283,9 @@ impl MediaRepository for SqliteRepositories {
         under: Option<&'a FolderPath>,
         page: &PageRequest,
     ) -> Result<MediaPage, BackendError> {
-        let found = media_page::<Sqlite>(user, Scope::Below(under), page)
-            .build()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| backend("listing visible media", e))?;
-        let (items, next) = paginate(Sqlite::all_media(&found)?, page);
+        let (items, next) =
+            page::fetch::<Sqlite>(&self.pool, user, Scope::Below(under), page, "listing visible media")
+                .await?;
         Ok(MediaPage { items, next })
     }
 

@@ -21,7 +21,7 @@ use drip_sql::folder_stats::{FolderDelta, Viewers, file_deltas, move_deltas};
 use drip_sql::page::{self, Scope};
 use drip_sql::ranking;
 use drip_sql::{Dialect, LockedMedia, media_columns, returning_media_columns};
-use sqlx::{QueryBuilder, SqliteConnection};
+use sqlx::{QueryBuilder, SqliteConnection, Transaction};
 
 use crate::SqliteRepositories;
 use crate::dialect::{Sqlite, micros};
@@ -121,16 +121,21 @@ async fn add_usage(
     Ok(())
 }
 
+impl SqliteRepositories {
+    /// Starts a write transaction: `BEGIN IMMEDIATE` takes the database's write lock up
+    /// front (waiting up to the busy timeout), so the transaction never fails half-way to
+    /// upgrade its lock.
+    async fn write(&self) -> Result<Transaction<'static, sqlx::Sqlite>, BackendError> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(|e| backend("starting a transaction", e))
+    }
+}
+
 #[async_trait]
 impl MediaRepository for SqliteRepositories {
     async fn insert(&self, media: &Media) -> Result<(), InsertMediaError> {
         let p = media.parts();
         let size = to_i64(media.size(), "media size")?;
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(|e| backend("starting a transaction", e))?;
+        let mut tx = self.write().await?;
         let inserted = sqlx::query(
             "INSERT INTO storage_media (id, creator_id, file_name, full_path, content_type, storage_key, \
                  algorithm, chunk_size, key_id, wrapped_key, metadata, file_size, digest, uploaded_at, \
@@ -196,11 +201,7 @@ impl MediaRepository for SqliteRepositories {
         uploaded: UploadedContent,
     ) -> Result<Option<Media>, BackendError> {
         let size = to_i64(uploaded.size, "media size")?;
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(|e| backend("starting a transaction", e))?;
+        let mut tx = self.write().await?;
         let Some(before) = lock_media(&mut tx, id).await? else { return Ok(None) };
         let row = sqlx::query(concat!(
             "UPDATE storage_media AS m SET file_size = ?2, digest = ?3, uploaded_at = ?4, updated_at = ?4 \
@@ -296,11 +297,7 @@ impl MediaRepository for SqliteRepositories {
         name: &FileName,
         at: DateTime<Utc>,
     ) -> Result<Media, RelocateError> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(|e| backend("starting a transaction", e))?;
+        let mut tx = self.write().await?;
         let before = lock_media(&mut tx, id).await?.ok_or(RelocateError::NotFound)?;
         // The creator's own media at the target (in any state, this one included) and
         // uploaded media shared with them there block the move.
@@ -364,11 +361,7 @@ impl MediaRepository for SqliteRepositories {
     }
 
     async fn delete(&self, id: &MediaId) -> Result<Option<Media>, BackendError> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(|e| backend("starting a transaction", e))?;
+        let mut tx = self.write().await?;
         let row = sqlx::query(concat!("SELECT ", media_columns!(), " FROM storage_media m WHERE m.id = ?1"))
             .bind(id.to_string())
             .fetch_optional(&mut *tx)
@@ -397,11 +390,7 @@ impl MediaRepository for SqliteRepositories {
         user: &UserId,
         at: DateTime<Utc>,
     ) -> Result<Share, AddShareError> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(|e| backend("starting a transaction", e))?;
+        let mut tx = self.write().await?;
         let locked = lock_media(&mut tx, media).await?.ok_or(AddShareError::MediaNotFound)?;
         sqlx::query(
             "INSERT INTO media_owners (media_id, user_id, is_creator, full_path, file_name, uploaded, created_at) \
@@ -436,11 +425,7 @@ impl MediaRepository for SqliteRepositories {
     }
 
     async fn remove_share(&self, media: &MediaId, user: &UserId) -> Result<bool, BackendError> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(|e| backend("starting a transaction", e))?;
+        let mut tx = self.write().await?;
         let Some(locked) = lock_media(&mut tx, media).await? else { return Ok(false) };
         let removed =
             sqlx::query("DELETE FROM media_owners WHERE media_id = ?1 AND user_id = ?2 AND is_creator = 0")

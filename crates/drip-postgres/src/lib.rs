@@ -29,9 +29,9 @@
 //! [`MediaRepository`]: drip_core::storage::ports::MediaRepository
 
 mod accounts;
+mod dialect;
 mod error;
 mod media;
-mod rows;
 
 use std::time::Duration;
 

@@ -10,40 +10,25 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use drip_core::accounts::model::Username;
 use drip_core::storage::model::{
-    Envelope, FileCursor, FileName, FolderListing, FolderPath, FolderSummary, MAX_TOP_USERS, Media,
-    MediaPage, PageRequest, Share, SortOrder, UploadedContent, Usage, UsageSort, UserUsage,
+    Envelope, FileName, FolderListing, FolderPath, MAX_TOP_USERS, Media, MediaPage, PageRequest, Share,
+    SortOrder, UploadedContent, Usage, UsageSort, UserUsage,
 };
 use drip_core::storage::ports::{AddShareError, InsertMediaError, MediaRepository, RelocateError};
 use drip_core::{BackendError, MediaId, UserId};
-use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, Row};
+use drip_sql::error::to_i64;
+use drip_sql::folder_stats::{FolderDelta, Viewers, file_deltas, move_deltas};
+use drip_sql::page::{self, Scope};
+use drip_sql::ranking;
+use drip_sql::{Dialect, LockedMedia, media_columns};
+use sqlx::{PgConnection, QueryBuilder};
 
 use crate::PgRepositories;
-use crate::error::{backend, constraint, corrupt, violated};
-use crate::rows::{self, media_columns, to_i64};
-use drip_core::storage::listing::{FolderDelta, file_deltas, move_deltas};
-
-/// Whose folder statistics a change applies to.
-#[derive(Clone, Copy)]
-enum Viewers<'a> {
-    /// Everyone who sees the media now (its `media_owners` rows).
-    OfMedia(&'a MediaId),
-    /// One user.
-    User(&'a UserId),
-}
-
-/// The state of a locked media row that its writes need.
-struct Locked {
-    creator: UserId,
-    folder: FolderPath,
-    size: i64,
-    uploaded: bool,
-}
+use crate::dialect::Postgres;
+use crate::error::{backend, constraint, violated};
 
 /// Locks a media row against concurrent writes to it and reads what they change.
-async fn lock_media(conn: &mut PgConnection, id: &MediaId) -> Result<Option<Locked>, BackendError> {
+async fn lock_media(conn: &mut PgConnection, id: &MediaId) -> Result<Option<LockedMedia>, BackendError> {
     let row = sqlx::query(
         "SELECT creator_id, full_path, file_size, uploaded_at IS NOT NULL AS uploaded \
          FROM storage_media WHERE id = $1 FOR NO KEY UPDATE",
@@ -52,16 +37,7 @@ async fn lock_media(conn: &mut PgConnection, id: &MediaId) -> Result<Option<Lock
     .fetch_optional(&mut *conn)
     .await
     .map_err(|e| backend("locking a media", e))?;
-    let Some(row) = row else { return Ok(None) };
-    let get = |e| backend("reading a locked media", e);
-    let creator: String = row.try_get("creator_id").map_err(get)?;
-    let folder: String = row.try_get("full_path").map_err(get)?;
-    Ok(Some(Locked {
-        creator: UserId::parse(&creator).map_err(|e| corrupt("storage_media", "creator_id", e))?,
-        folder: FolderPath::parse(&folder).map_err(|e| corrupt("storage_media", "full_path", e))?,
-        size: row.try_get("file_size").map_err(get)?,
-        uploaded: row.try_get("uploaded").map_err(get)?,
-    }))
+    row.as_ref().map(Postgres::locked_media).transpose()
 }
 
 /// Applies folder-statistics deltas for `viewers`, in one statement that locks rows in
@@ -151,29 +127,6 @@ async fn add_usage(
     Ok(())
 }
 
-/// Media rows to domain values.
-fn all_media(found: &[PgRow]) -> Result<Vec<Media>, BackendError> {
-    found.iter().map(rows::media).collect()
-}
-
-/// Cuts the extra row fetched to learn whether another page follows.
-fn paginate(mut items: Vec<Media>, page: &PageRequest) -> (Vec<Media>, Option<FileCursor>) {
-    let limit = page.limit() as usize;
-    if items.len() <= limit {
-        return (items, None);
-    }
-    items.truncate(limit);
-    let next = items.last().map(|m| FileCursor { name: m.name().clone(), id: m.id() });
-    (items, next)
-}
-
-/// The bounds of the folders strictly below `folder` in byte order: every path that
-/// starts with `folder/` lies in `[folder/, folder0)` (`0` is the byte after `/`), and no
-/// other does — so `$/a` never matches `$/ab`, and `%`/`_` are plain characters.
-fn below(folder: &FolderPath) -> (String, String) {
-    (format!("{folder}/"), format!("{folder}0"))
-}
-
 #[async_trait]
 impl MediaRepository for PgRepositories {
     async fn insert(&self, media: &Media) -> Result<(), InsertMediaError> {
@@ -258,7 +211,7 @@ impl MediaRepository for PgRepositories {
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| backend("marking a media uploaded", e))?;
-        let media = rows::media(&row)?;
+        let media = Postgres::media(&row)?;
         sqlx::query("UPDATE media_owners SET uploaded = true WHERE media_id = $1 AND NOT uploaded")
             .bind(id.to_string())
             .execute(&mut *tx)
@@ -277,7 +230,7 @@ impl MediaRepository for PgRepositories {
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| backend("finding a media", e))?;
-        row.as_ref().map(rows::media).transpose()
+        row.as_ref().map(Postgres::media).transpose()
     }
 
     async fn find_visible(&self, user: &UserId, id: &MediaId) -> Result<Option<Media>, BackendError> {
@@ -292,7 +245,7 @@ impl MediaRepository for PgRepositories {
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| backend("finding a visible media", e))?;
-        row.as_ref().map(rows::media).transpose()
+        row.as_ref().map(Postgres::media).transpose()
     }
 
     async fn list_folder(
@@ -301,52 +254,28 @@ impl MediaRepository for PgRepositories {
         folder: &FolderPath,
         page: &PageRequest,
     ) -> Result<FolderListing, BackendError> {
-        let fetch = i64::from(page.limit()) + 1;
-        let found = match page.cursor() {
-            None => sqlx::query(concat!(
-                "SELECT ",
-                media_columns!(),
-                " FROM media_owners o JOIN storage_media m ON m.id = o.media_id \
-                 WHERE o.user_id = $1 AND o.full_path = $2 AND o.uploaded \
-                 ORDER BY o.file_name, o.media_id LIMIT $3"
-            ))
-            .bind(user.to_string())
-            .bind(folder.as_str())
-            .bind(fetch),
-            Some(after) => sqlx::query(concat!(
-                "SELECT ",
-                media_columns!(),
-                " FROM media_owners o JOIN storage_media m ON m.id = o.media_id \
-                 WHERE o.user_id = $1 AND o.full_path = $2 AND o.uploaded \
-                   AND (o.file_name, o.media_id) > ($4, $5) \
-                 ORDER BY o.file_name, o.media_id LIMIT $3"
-            ))
-            .bind(user.to_string())
-            .bind(folder.as_str())
-            .bind(fetch)
-            .bind(after.name.as_str())
-            .bind(after.id.to_string()),
+        let (files, next) = page::fetch::<Postgres>(
+            &self.pool,
+            user,
+            Scope::In(folder),
+            page,
+            "listing the files of a folder",
+        )
+        .await?;
+
+        if page.cursor().is_some() {
+            return Ok(FolderListing { files, folders: Vec::new(), next });
         }
+        let found = sqlx::query(
+            "SELECT name, file_count, total_size FROM folder_stats \
+             WHERE user_id = $1 AND parent_path = $2 AND file_count > 0 ORDER BY name",
+        )
+        .bind(user.to_string())
+        .bind(folder.as_str())
         .fetch_all(&self.pool)
         .await
-        .map_err(|e| backend("listing the files of a folder", e))?;
-        let (files, next) = paginate(all_media(&found)?, page);
-
-        let mut folders = Vec::new();
-        if page.cursor().is_none() {
-            let found = sqlx::query(
-                "SELECT name, file_count, total_size FROM folder_stats \
-                 WHERE user_id = $1 AND parent_path = $2 AND file_count > 0 ORDER BY name",
-            )
-            .bind(user.to_string())
-            .bind(folder.as_str())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| backend("listing the subfolders of a folder", e))?;
-            for row in &found {
-                folders.push(folder_summary(row)?);
-            }
-        }
+        .map_err(|e| backend("listing the subfolders of a folder", e))?;
+        let folders = found.iter().map(Postgres::folder_summary).collect::<Result<_, _>>()?;
         Ok(FolderListing { files, folders, next })
     }
 
@@ -356,66 +285,9 @@ impl MediaRepository for PgRepositories {
         under: Option<&'a FolderPath>,
         page: &PageRequest,
     ) -> Result<MediaPage, BackendError> {
-        let fetch = i64::from(page.limit()) + 1;
-        let under = under.filter(|f| !f.is_root());
-        let query = match (under, page.cursor()) {
-            (None, None) => sqlx::query(concat!(
-                "SELECT ",
-                media_columns!(),
-                " FROM media_owners o JOIN storage_media m ON m.id = o.media_id \
-                 WHERE o.user_id = $1 AND o.uploaded ORDER BY o.file_name, o.media_id LIMIT $2"
-            ))
-            .bind(user.to_string())
-            .bind(fetch),
-            (None, Some(after)) => sqlx::query(concat!(
-                "SELECT ",
-                media_columns!(),
-                " FROM media_owners o JOIN storage_media m ON m.id = o.media_id \
-                 WHERE o.user_id = $1 AND o.uploaded AND (o.file_name, o.media_id) > ($3, $4) \
-                 ORDER BY o.file_name, o.media_id LIMIT $2"
-            ))
-            .bind(user.to_string())
-            .bind(fetch)
-            .bind(after.name.as_str().to_owned())
-            .bind(after.id.to_string()),
-            (Some(folder), None) => {
-                let (low, high) = below(folder);
-                sqlx::query(concat!(
-                    "SELECT ",
-                    media_columns!(),
-                    " FROM media_owners o JOIN storage_media m ON m.id = o.media_id \
-                     WHERE o.user_id = $1 AND o.uploaded \
-                       AND (o.full_path = $3 OR (o.full_path >= $4 AND o.full_path < $5)) \
-                     ORDER BY o.file_name, o.media_id LIMIT $2"
-                ))
-                .bind(user.to_string())
-                .bind(fetch)
-                .bind(folder.as_str().to_owned())
-                .bind(low)
-                .bind(high)
-            }
-            (Some(folder), Some(after)) => {
-                let (low, high) = below(folder);
-                sqlx::query(concat!(
-                    "SELECT ",
-                    media_columns!(),
-                    " FROM media_owners o JOIN storage_media m ON m.id = o.media_id \
-                     WHERE o.user_id = $1 AND o.uploaded \
-                       AND (o.full_path = $3 OR (o.full_path >= $4 AND o.full_path < $5)) \
-                       AND (o.file_name, o.media_id) > ($6, $7) \
-                     ORDER BY o.file_name, o.media_id LIMIT $2"
-                ))
-                .bind(user.to_string())
-                .bind(fetch)
-                .bind(folder.as_str().to_owned())
-                .bind(low)
-                .bind(high)
-                .bind(after.name.as_str().to_owned())
-                .bind(after.id.to_string())
-            }
-        };
-        let found = query.fetch_all(&self.pool).await.map_err(|e| backend("listing visible media", e))?;
-        let (items, next) = paginate(all_media(&found)?, page);
+        let (items, next) =
+            page::fetch::<Postgres>(&self.pool, user, Scope::Below(under), page, "listing visible media")
+                .await?;
         Ok(MediaPage { items, next })
     }
 
@@ -451,7 +323,7 @@ impl MediaRepository for PgRepositories {
             _ => RelocateError::Backend(backend("relocating a media", e)),
         })?
         .ok_or(RelocateError::AlreadyExists)?;
-        let media = rows::media(&row)?;
+        let media = Postgres::media(&row)?;
         sqlx::query("UPDATE media_owners SET full_path = $2, file_name = $3 WHERE media_id = $1")
             .bind(id.to_string())
             .bind(folder.as_str())
@@ -501,7 +373,7 @@ impl MediaRepository for PgRepositories {
         .await
         .map_err(|e| backend("locking a media", e))?;
         let Some(row) = row else { return Ok(None) };
-        let media = rows::media(&row)?;
+        let media = Postgres::media(&row)?;
         if media.uploaded().is_some() {
             let size = to_i64(media.size(), "media size")?;
             apply_deltas(&mut tx, Viewers::OfMedia(id), &file_deltas(media.folder(), -1, -size)).await?;
@@ -545,11 +417,7 @@ impl MediaRepository for PgRepositories {
             _ => AddShareError::Backend(backend("inserting a share", e)),
         })?
         .ok_or(AddShareError::UserNotFound)?;
-        let share = Share {
-            media_id: *media,
-            sharee: rows::owner(&row)?,
-            created_at: row.try_get("created_at").map_err(|e| backend("reading a share", e))?,
-        };
+        let share = Postgres::share(*media, &row)?;
         if locked.uploaded {
             apply_deltas(&mut tx, Viewers::User(user), &file_deltas(&locked.folder, 1, locked.size)).await?;
         }
@@ -587,16 +455,7 @@ impl MediaRepository for PgRepositories {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| backend("listing shares", e))?;
-        found
-            .iter()
-            .map(|row| {
-                Ok(Share {
-                    media_id: *media,
-                    sharee: rows::owner(row)?,
-                    created_at: row.try_get("created_at").map_err(|e| backend("reading a share", e))?,
-                })
-            })
-            .collect()
+        found.iter().map(|row| Postgres::share(*media, row)).collect()
     }
 
     async fn usage(&self, user: &UserId) -> Result<Usage, BackendError> {
@@ -605,7 +464,7 @@ impl MediaRepository for PgRepositories {
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| backend("reading usage", e))?;
-        row.as_ref().map(usage).transpose().map(Option::unwrap_or_default)
+        row.as_ref().map(Postgres::usage).transpose().map(Option::unwrap_or_default)
     }
 
     async fn top_users(
@@ -614,42 +473,15 @@ impl MediaRepository for PgRepositories {
         order: SortOrder,
         limit: u32,
     ) -> Result<Vec<UserUsage>, BackendError> {
-        macro_rules! top {
-            ($order:literal) => {
-                concat!(
-                    "SELECT id, username, media_count, disk_usage FROM users ORDER BY ",
-                    $order,
-                    " LIMIT $1"
-                )
-            };
-        }
-        // The sort field and direction come from closed enums: one fixed statement each.
-        let sql = match (sort, order) {
-            (UsageSort::MediaCount, SortOrder::Asc) => top!("media_count ASC, username_lower, id"),
-            (UsageSort::MediaCount, SortOrder::Desc) => top!("media_count DESC, username_lower, id"),
-            (UsageSort::DiskUsage, SortOrder::Asc) => top!("disk_usage ASC, username_lower, id"),
-            (UsageSort::DiskUsage, SortOrder::Desc) => top!("disk_usage DESC, username_lower, id"),
-            (UsageSort::Username, SortOrder::Asc) => top!("username_lower ASC, id ASC"),
-            (UsageSort::Username, SortOrder::Desc) => top!("username_lower DESC, id DESC"),
-        };
-        let found = sqlx::query(sql)
-            .bind(i64::from(limit.min(MAX_TOP_USERS)))
+        let found = QueryBuilder::new("SELECT id, username, media_count, disk_usage FROM users ORDER BY ")
+            .push(ranking::order_by(sort, order))
+            .push(" LIMIT ")
+            .push_bind(i64::from(limit.min(MAX_TOP_USERS)))
+            .build()
             .fetch_all(&self.pool)
             .await
             .map_err(|e| backend("ranking users", e))?;
-        found
-            .iter()
-            .map(|row| {
-                let id: String = row.try_get("id").map_err(|e| backend("reading a ranking", e))?;
-                let username: String =
-                    row.try_get("username").map_err(|e| backend("reading a ranking", e))?;
-                Ok(UserUsage {
-                    user_id: UserId::parse(&id).map_err(|e| corrupt("users", "id", e))?,
-                    username: Username::parse(&username).map_err(|e| corrupt("users", "username", e))?,
-                    usage: usage(row)?,
-                })
-            })
-            .collect()
+        found.iter().map(Postgres::user_usage).collect()
     }
 
     async fn media_not_wrapped_with(&self, key_id: &str, limit: u32) -> Result<Vec<MediaId>, BackendError> {
@@ -659,34 +491,6 @@ impl MediaRepository for PgRepositories {
             .fetch_all(&self.pool)
             .await
             .map_err(|e| backend("finding media to re-wrap", e))?;
-        found
-            .iter()
-            .map(|row| {
-                let id: String = row.try_get("id").map_err(|e| backend("reading a media id", e))?;
-                MediaId::parse(&id).map_err(|e| corrupt("storage_media", "id", e))
-            })
-            .collect()
+        found.iter().map(Postgres::media_id).collect()
     }
-}
-
-fn folder_summary(row: &PgRow) -> Result<FolderSummary, BackendError> {
-    let get = |e| backend("reading folder statistics", e);
-    let name: String = row.try_get("name").map_err(get)?;
-    let count: i64 = row.try_get("file_count").map_err(get)?;
-    let size: i64 = row.try_get("total_size").map_err(get)?;
-    Ok(FolderSummary {
-        name: FileName::parse(&name).map_err(|e| corrupt("folder_stats", "name", e))?,
-        file_count: u64::try_from(count).map_err(|e| corrupt("folder_stats", "file_count", e))?,
-        total_size: u64::try_from(size).map_err(|e| corrupt("folder_stats", "total_size", e))?,
-    })
-}
-
-fn usage(row: &PgRow) -> Result<Usage, BackendError> {
-    let get = |e| backend("reading usage", e);
-    let count: i64 = row.try_get("media_count").map_err(get)?;
-    let size: i64 = row.try_get("disk_usage").map_err(get)?;
-    Ok(Usage {
-        media_count: u64::try_from(count).map_err(|e| corrupt("users", "media_count", e))?,
-        disk_usage: u64::try_from(size).map_err(|e| corrupt("users", "disk_usage", e))?,
-    })
 }

@@ -115,10 +115,7 @@ async fn folder_statistics_stay_exact_under_random_operations() {
     with_db!(2, |db| {
         let users = workload::add_users(&db.repos, &["alice", "bob", "carol"]).await;
         let repos = Arc::new(db.repos);
-        for seed in [1, 2, 3] {
-            workload::random_operations(repos.clone(), &users, seed, 300).await;
-            workload::assert_listings_match_recount(&*repos, &users).await;
-        }
+        workload::assert_random_rounds_match_recount(repos.clone(), &users).await;
         let empty: i64 = sqlx::query_scalar("SELECT count(*) FROM folder_stats WHERE file_count <= 0")
             .fetch_one(repos.pool())
             .await
@@ -133,16 +130,6 @@ async fn folder_statistics_stay_exact_under_random_operations() {
 async fn folder_statistics_stay_exact_under_concurrent_writers() {
     with_db!(12, |db| {
         let users = workload::add_users(&db.repos, &["alice", "bob", "carol"]).await;
-        let repos = Arc::new(db.repos);
-        let tasks: Vec<_> = (0..8u64)
-            .map(|seed| {
-                let (repos, users) = (repos.clone(), users.clone());
-                tokio::spawn(async move { workload::random_operations(repos, &users, 100 + seed, 150).await })
-            })
-            .collect();
-        for task in tasks {
-            task.await.expect("a writer panicked");
-        }
-        workload::assert_listings_match_recount(&*repos, &users).await;
+        workload::assert_concurrent_writers_match_recount(Arc::new(db.repos), &users).await;
     });
 }

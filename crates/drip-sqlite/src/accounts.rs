@@ -5,11 +5,11 @@ use chrono::{DateTime, Utc};
 use drip_core::accounts::model::{Owner, RefreshTokenHash, RefreshTokenRecord, User, Username};
 use drip_core::accounts::ports::{AccountRepository, ConsumeOutcome, CreateUserError};
 use drip_core::{BackendError, TokenFamilyId, UserId};
-use sqlx::Row;
+use drip_sql::Dialect;
 
 use crate::SqliteRepositories;
-use crate::error::{FOREIGN_KEY, backend, constraint, corrupt, violated};
-use crate::rows::{self, micros};
+use crate::dialect::{Sqlite, micros};
+use crate::error::{FOREIGN_KEY, backend, constraint, violated};
 
 #[async_trait]
 impl AccountRepository for SqliteRepositories {
@@ -44,7 +44,7 @@ impl AccountRepository for SqliteRepositories {
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| backend("finding a user by name", e))?;
-        row.as_ref().map(rows::user).transpose()
+        row.as_ref().map(Sqlite::user).transpose()
     }
 
     async fn find_owner(&self, id: &UserId) -> Result<Option<Owner>, BackendError> {
@@ -53,7 +53,7 @@ impl AccountRepository for SqliteRepositories {
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| backend("finding a user", e))?;
-        row.as_ref().map(rows::owner).transpose()
+        row.as_ref().map(Sqlite::owner).transpose()
     }
 
     async fn insert_refresh_token(&self, record: &RefreshTokenRecord) -> Result<(), BackendError> {
@@ -100,7 +100,7 @@ impl AccountRepository for SqliteRepositories {
         .await
         .map_err(|e| backend("consuming a refresh token", e))?;
         if let Some(row) = consumed {
-            return Ok(ConsumeOutcome::Consumed(rows::refresh_token(&row)?));
+            return Ok(ConsumeOutcome::Consumed(Sqlite::refresh_token(&row)?));
         }
         let stored = sqlx::query(
             "SELECT token_hash, user_id, family_id, issued_at, expires_at, used_at, revoked_at \
@@ -111,7 +111,7 @@ impl AccountRepository for SqliteRepositories {
         .await
         .map_err(|e| backend("reading a refresh token", e))?;
         match stored {
-            Some(row) => Ok(ConsumeOutcome::Rejected(rows::refresh_token(&row)?)),
+            Some(row) => Ok(ConsumeOutcome::Rejected(Sqlite::refresh_token(&row)?)),
             None => Ok(ConsumeOutcome::Unknown),
         }
     }
@@ -141,9 +141,7 @@ impl AccountRepository for SqliteRepositories {
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| backend("finding a token family", e))?;
-        let Some(row) = row else { return Ok(None) };
-        let family: String = row.try_get("family_id").map_err(|e| backend("reading a token family", e))?;
-        TokenFamilyId::parse(&family).map(Some).map_err(|e| corrupt("refresh_tokens", "family_id", e))
+        row.as_ref().map(Sqlite::token_family).transpose()
     }
 
     async fn list_owners(&self) -> Result<Vec<Owner>, BackendError> {
@@ -151,6 +149,6 @@ impl AccountRepository for SqliteRepositories {
             .fetch_all(&self.pool)
             .await
             .map_err(|e| backend("listing users", e))?;
-        found.iter().map(rows::owner).collect()
+        found.iter().map(Sqlite::owner).collect()
     }
 }

@@ -1,5 +1,6 @@
 //! Translation of sqlx/SQLite errors: constraint names to domain variants, everything else
-//! to a [`BackendError`] with context (transient when retrying may help).
+//! to a [`BackendError`] with context (transient when retrying may help, see
+//! [`drip_sql::error`]).
 //!
 //! SQLite names a violated CHECK constraint, but reports a UNIQUE or PRIMARY KEY violation
 //! by its columns (`UNIQUE constraint failed: users.username_lower`) and a FOREIGN KEY
@@ -8,26 +9,20 @@
 //! reported as [`FOREIGN_KEY`] and each statement knows which of its references can fail.
 
 use drip_core::BackendError;
+use drip_sql::Dialect;
 use sqlx::error::ErrorKind;
 
-/// Constraint names of the schema (migrations/) that map to domain errors.
+use crate::dialect::Sqlite;
+
+/// Constraint names of the schema (migrations/) that map to domain errors: the ones both
+/// schemas have, and SQLite's own.
 pub(crate) mod constraint {
-    /// Primary key of users.
-    pub(crate) const USERS_PKEY: &str = "users_pkey";
-    /// Case-insensitive unique usernames.
-    pub(crate) const USERNAME_LOWER: &str = "users_username_lower_key";
-    /// Primary key of media.
-    pub(crate) const MEDIA_PKEY: &str = "storage_media_pkey";
-    /// One (folder, name) per creator.
-    pub(crate) const MEDIA_CREATOR_FOLDER_NAME: &str = "storage_media_creator_folder_name_key";
+    pub(crate) use drip_sql::constraint::*;
+
     /// Storage keys are unique.
     pub(crate) const MEDIA_STORAGE_KEY: &str = "storage_media_storage_key_key";
-    /// A media is shared with a user at most once.
-    pub(crate) const SINGLE_SHARE: &str = "media_owners_single_share_key";
     /// One creator row per media.
     pub(crate) const OWNERS_CREATOR: &str = "media_owners_creator_key";
-    /// Refresh tokens are unique by hash.
-    pub(crate) const REFRESH_TOKENS_PKEY: &str = "refresh_tokens_pkey";
     /// Folder statistics rows are unique per user and folder.
     pub(crate) const FOLDER_STATS_PKEY: &str = "folder_stats_pkey";
 }
@@ -70,35 +65,10 @@ pub(crate) fn violated(error: &sqlx::Error) -> Option<&str> {
     }
 }
 
-/// SQLite result codes after which the same statement may succeed later:
-/// SQLITE_BUSY, SQLITE_LOCKED and their extended codes.
-fn is_transient_code(code: &str) -> bool {
-    code.parse::<i32>().is_ok_and(|code| matches!(code & 0xff, 5 | 6))
-}
-
-/// Wraps a driver error with what the adapter was doing.
+/// Wraps a driver error with what the adapter was doing (transient when retrying may help:
+/// [`Sqlite::is_transient_code`]).
 pub(crate) fn backend(context: impl Into<String>, error: sqlx::Error) -> BackendError {
-    let transient = match &error {
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| is_transient_code(&code)),
-        _ => false,
-    };
-    let wrapped = BackendError::new(context, error);
-    if transient { wrapped.transient() } else { wrapped }
-}
-
-/// A stored value that the domain refuses: the row is corrupt.
-pub(crate) fn corrupt(
-    table: &str,
-    column: &str,
-    error: impl std::error::Error + Send + Sync + 'static,
-) -> BackendError {
-    BackendError::new(format!("corrupt row in {table}: invalid {column}"), error)
-}
-
-/// A stored value that the domain refuses, without an underlying error value.
-pub(crate) fn corrupt_msg(table: &str, column: &str, what: &str) -> BackendError {
-    BackendError::msg(format!("corrupt row in {table}: invalid {column}: {what}"))
+    Sqlite::backend(context, error)
 }
 
 #[cfg(test)]
@@ -197,10 +167,10 @@ mod tests {
 
     #[test]
     fn busy_and_locked_are_transient() {
-        assert!(is_transient_code("5"));
-        assert!(is_transient_code("517"));
-        assert!(is_transient_code("6"));
-        assert!(!is_transient_code("19"));
-        assert!(!is_transient_code("2067"));
+        assert!(Sqlite::is_transient_code("5"));
+        assert!(Sqlite::is_transient_code("517"));
+        assert!(Sqlite::is_transient_code("6"));
+        assert!(!Sqlite::is_transient_code("19"));
+        assert!(!Sqlite::is_transient_code("2067"));
     }
 }

@@ -36,9 +36,9 @@
 //! [`MediaRepository`]: drip_core::storage::ports::MediaRepository
 
 mod accounts;
+mod dialect;
 mod error;
 mod media;
-mod rows;
 
 use std::str::FromStr;
 use std::time::Duration;

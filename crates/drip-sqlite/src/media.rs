@@ -10,41 +10,26 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use drip_core::accounts::model::Username;
 use drip_core::storage::model::{
-    Envelope, FileCursor, FileName, FolderListing, FolderPath, FolderSummary, MAX_TOP_USERS, Media,
-    MediaPage, PageRequest, Share, SortOrder, UploadedContent, Usage, UsageSort, UserUsage,
+    Envelope, FileName, FolderListing, FolderPath, MAX_TOP_USERS, Media, MediaPage, PageRequest, Share,
+    SortOrder, UploadedContent, Usage, UsageSort, UserUsage,
 };
 use drip_core::storage::ports::{AddShareError, InsertMediaError, MediaRepository, RelocateError};
 use drip_core::{BackendError, MediaId, UserId};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use drip_sql::error::to_i64;
+use drip_sql::folder_stats::{FolderDelta, Viewers, file_deltas, move_deltas};
+use drip_sql::page::{self, Scope};
+use drip_sql::ranking;
+use drip_sql::{Dialect, LockedMedia, media_columns, returning_media_columns};
+use sqlx::{QueryBuilder, SqliteConnection, Transaction};
 
 use crate::SqliteRepositories;
-use crate::error::{FOREIGN_KEY, backend, constraint, corrupt, corrupt_msg, violated};
-use crate::rows::{self, media_columns, micros, returning_media_columns, to_i64};
-use drip_core::storage::listing::{FolderDelta, file_deltas, move_deltas};
-
-/// Whose folder statistics a change applies to.
-#[derive(Clone, Copy)]
-enum Viewers<'a> {
-    /// Everyone who sees the media now (its `media_owners` rows).
-    OfMedia(&'a MediaId),
-    /// One user.
-    User(&'a UserId),
-}
-
-/// The state of a locked media row that its writes need.
-struct Locked {
-    creator: UserId,
-    folder: FolderPath,
-    size: i64,
-    uploaded: bool,
-}
+use crate::dialect::{Sqlite, micros};
+use crate::error::{FOREIGN_KEY, backend, constraint, violated};
 
 /// Reads what a write to a media changes, inside a write transaction (which already
 /// excludes every other writer).
-async fn lock_media(conn: &mut SqliteConnection, id: &MediaId) -> Result<Option<Locked>, BackendError> {
+async fn lock_media(conn: &mut SqliteConnection, id: &MediaId) -> Result<Option<LockedMedia>, BackendError> {
     let row = sqlx::query(
         "SELECT creator_id, full_path, file_size, uploaded_at IS NOT NULL AS uploaded \
          FROM storage_media WHERE id = ?1",
@@ -53,16 +38,7 @@ async fn lock_media(conn: &mut SqliteConnection, id: &MediaId) -> Result<Option<
     .fetch_optional(&mut *conn)
     .await
     .map_err(|e| backend("locking a media", e))?;
-    let Some(row) = row else { return Ok(None) };
-    let get = |e| backend("reading a locked media", e);
-    let creator: String = row.try_get("creator_id").map_err(get)?;
-    let folder: String = row.try_get("full_path").map_err(get)?;
-    Ok(Some(Locked {
-        creator: UserId::parse(&creator).map_err(|e| corrupt("storage_media", "creator_id", e))?,
-        folder: FolderPath::parse(&folder).map_err(|e| corrupt("storage_media", "full_path", e))?,
-        size: row.try_get("file_size").map_err(get)?,
-        uploaded: row.try_get("uploaded").map_err(get)?,
-    }))
+    row.as_ref().map(Sqlite::locked_media).transpose()
 }
 
 /// Applies folder-statistics deltas for `viewers` in one statement (the deltas travel as
@@ -145,27 +121,13 @@ async fn add_usage(
     Ok(())
 }
 
-/// Media rows to domain values.
-fn all_media(found: &[SqliteRow]) -> Result<Vec<Media>, BackendError> {
-    found.iter().map(rows::media).collect()
-}
-
-/// Cuts the extra row fetched to learn whether another page follows.
-fn paginate(mut items: Vec<Media>, page: &PageRequest) -> (Vec<Media>, Option<FileCursor>) {
-    let limit = page.limit() as usize;
-    if items.len() <= limit {
-        return (items, None);
+impl SqliteRepositories {
+    /// Starts a write transaction: `BEGIN IMMEDIATE` takes the database's write lock up
+    /// front (waiting up to the busy timeout), so the transaction never fails half-way to
+    /// upgrade its lock.
+    async fn write(&self) -> Result<Transaction<'static, sqlx::Sqlite>, BackendError> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(|e| backend("starting a transaction", e))
     }
-    items.truncate(limit);
-    let next = items.last().map(|m| FileCursor { name: m.name().clone(), id: m.id() });
-    (items, next)
-}
-
-/// The bounds of the folders strictly below `folder` in byte order: every path that
-/// starts with `folder/` lies in `[folder/, folder0)` (`0` is the byte after `/`), and no
-/// other does — so `$/a` never matches `$/ab`, and `%`/`_` are plain characters.
-fn below(folder: &FolderPath) -> (String, String) {
-    (format!("{folder}/"), format!("{folder}0"))
 }
 
 #[async_trait]
@@ -173,11 +135,7 @@ impl MediaRepository for SqliteRepositories {
     async fn insert(&self, media: &Media) -> Result<(), InsertMediaError> {
         let p = media.parts();
         let size = to_i64(media.size(), "media size")?;
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(|e| backend("starting a transaction", e))?;
+        let mut tx = self.write().await?;
         let inserted = sqlx::query(
             "INSERT INTO storage_media (id, creator_id, file_name, full_path, content_type, storage_key, \
                  algorithm, chunk_size, key_id, wrapped_key, metadata, file_size, digest, uploaded_at, \
@@ -243,11 +201,7 @@ impl MediaRepository for SqliteRepositories {
         uploaded: UploadedContent,
     ) -> Result<Option<Media>, BackendError> {
         let size = to_i64(uploaded.size, "media size")?;
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(|e| backend("starting a transaction", e))?;
+        let mut tx = self.write().await?;
         let Some(before) = lock_media(&mut tx, id).await? else { return Ok(None) };
         let row = sqlx::query(concat!(
             "UPDATE storage_media AS m SET file_size = ?2, digest = ?3, uploaded_at = ?4, updated_at = ?4 \
@@ -261,7 +215,7 @@ impl MediaRepository for SqliteRepositories {
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| backend("marking a media uploaded", e))?;
-        let media = rows::media(&row)?;
+        let media = Sqlite::media(&row)?;
         sqlx::query("UPDATE media_owners SET uploaded = 1 WHERE media_id = ?1 AND uploaded = 0")
             .bind(id.to_string())
             .execute(&mut *tx)
@@ -280,7 +234,7 @@ impl MediaRepository for SqliteRepositories {
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| backend("finding a media", e))?;
-        row.as_ref().map(rows::media).transpose()
+        row.as_ref().map(Sqlite::media).transpose()
     }
 
     async fn find_visible(&self, user: &UserId, id: &MediaId) -> Result<Option<Media>, BackendError> {
@@ -295,7 +249,7 @@ impl MediaRepository for SqliteRepositories {
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| backend("finding a visible media", e))?;
-        row.as_ref().map(rows::media).transpose()
+        row.as_ref().map(Sqlite::media).transpose()
     }
 
     async fn list_folder(
@@ -304,52 +258,23 @@ impl MediaRepository for SqliteRepositories {
         folder: &FolderPath,
         page: &PageRequest,
     ) -> Result<FolderListing, BackendError> {
-        let fetch = i64::from(page.limit()) + 1;
-        let found = match page.cursor() {
-            None => sqlx::query(concat!(
-                "SELECT ",
-                media_columns!(),
-                " FROM media_owners o JOIN storage_media m ON m.id = o.media_id \
-                 WHERE o.user_id = ?1 AND o.full_path = ?2 AND o.uploaded = 1 \
-                 ORDER BY o.file_name, o.media_id LIMIT ?3"
-            ))
-            .bind(user.to_string())
-            .bind(folder.as_str())
-            .bind(fetch),
-            Some(after) => sqlx::query(concat!(
-                "SELECT ",
-                media_columns!(),
-                " FROM media_owners o JOIN storage_media m ON m.id = o.media_id \
-                 WHERE o.user_id = ?1 AND o.full_path = ?2 AND o.uploaded = 1 \
-                   AND (o.file_name, o.media_id) > (?4, ?5) \
-                 ORDER BY o.file_name, o.media_id LIMIT ?3"
-            ))
-            .bind(user.to_string())
-            .bind(folder.as_str())
-            .bind(fetch)
-            .bind(after.name.as_str())
-            .bind(after.id.to_string()),
+        let (files, next) =
+            page::fetch::<Sqlite>(&self.pool, user, Scope::In(folder), page, "listing the files of a folder")
+                .await?;
+
+        if page.cursor().is_some() {
+            return Ok(FolderListing { files, folders: Vec::new(), next });
         }
+        let found = sqlx::query(
+            "SELECT name, file_count, total_size FROM folder_stats \
+             WHERE user_id = ?1 AND parent_path = ?2 AND file_count > 0 ORDER BY name",
+        )
+        .bind(user.to_string())
+        .bind(folder.as_str())
         .fetch_all(&self.pool)
         .await
-        .map_err(|e| backend("listing the files of a folder", e))?;
-        let (files, next) = paginate(all_media(&found)?, page);
-
-        let mut folders = Vec::new();
-        if page.cursor().is_none() {
-            let found = sqlx::query(
-                "SELECT name, file_count, total_size FROM folder_stats \
-                 WHERE user_id = ?1 AND parent_path = ?2 AND file_count > 0 ORDER BY name",
-            )
-            .bind(user.to_string())
-            .bind(folder.as_str())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| backend("listing the subfolders of a folder", e))?;
-            for row in &found {
-                folders.push(folder_summary(row)?);
-            }
-        }
+        .map_err(|e| backend("listing the subfolders of a folder", e))?;
+        let folders = found.iter().map(Sqlite::folder_summary).collect::<Result<_, _>>()?;
         Ok(FolderListing { files, folders, next })
     }
 
@@ -359,66 +284,9 @@ impl MediaRepository for SqliteRepositories {
         under: Option<&'a FolderPath>,
         page: &PageRequest,
     ) -> Result<MediaPage, BackendError> {
-        let fetch = i64::from(page.limit()) + 1;
-        let under = under.filter(|f| !f.is_root());
-        let query = match (under, page.cursor()) {
-            (None, None) => sqlx::query(concat!(
-                "SELECT ",
-                media_columns!(),
-                " FROM media_owners o JOIN storage_media m ON m.id = o.media_id \
-                 WHERE o.user_id = ?1 AND o.uploaded = 1 ORDER BY o.file_name, o.media_id LIMIT ?2"
-            ))
-            .bind(user.to_string())
-            .bind(fetch),
-            (None, Some(after)) => sqlx::query(concat!(
-                "SELECT ",
-                media_columns!(),
-                " FROM media_owners o JOIN storage_media m ON m.id = o.media_id \
-                 WHERE o.user_id = ?1 AND o.uploaded = 1 AND (o.file_name, o.media_id) > (?3, ?4) \
-                 ORDER BY o.file_name, o.media_id LIMIT ?2"
-            ))
-            .bind(user.to_string())
-            .bind(fetch)
-            .bind(after.name.as_str().to_owned())
-            .bind(after.id.to_string()),
-            (Some(folder), None) => {
-                let (low, high) = below(folder);
-                sqlx::query(concat!(
-                    "SELECT ",
-                    media_columns!(),
-                    " FROM media_owners o JOIN storage_media m ON m.id = o.media_id \
-                     WHERE o.user_id = ?1 AND o.uploaded = 1 \
-                       AND (o.full_path = ?3 OR (o.full_path >= ?4 AND o.full_path < ?5)) \
-                     ORDER BY o.file_name, o.media_id LIMIT ?2"
-                ))
-                .bind(user.to_string())
-                .bind(fetch)
-                .bind(folder.as_str().to_owned())
-                .bind(low)
-                .bind(high)
-            }
-            (Some(folder), Some(after)) => {
-                let (low, high) = below(folder);
-                sqlx::query(concat!(
-                    "SELECT ",
-                    media_columns!(),
-                    " FROM media_owners o JOIN storage_media m ON m.id = o.media_id \
-                     WHERE o.user_id = ?1 AND o.uploaded = 1 \
-                       AND (o.full_path = ?3 OR (o.full_path >= ?4 AND o.full_path < ?5)) \
-                       AND (o.file_name, o.media_id) > (?6, ?7) \
-                     ORDER BY o.file_name, o.media_id LIMIT ?2"
-                ))
-                .bind(user.to_string())
-                .bind(fetch)
-                .bind(folder.as_str().to_owned())
-                .bind(low)
-                .bind(high)
-                .bind(after.name.as_str().to_owned())
-                .bind(after.id.to_string())
-            }
-        };
-        let found = query.fetch_all(&self.pool).await.map_err(|e| backend("listing visible media", e))?;
-        let (items, next) = paginate(all_media(&found)?, page);
+        let (items, next) =
+            page::fetch::<Sqlite>(&self.pool, user, Scope::Below(under), page, "listing visible media")
+                .await?;
         Ok(MediaPage { items, next })
     }
 
@@ -429,11 +297,7 @@ impl MediaRepository for SqliteRepositories {
         name: &FileName,
         at: DateTime<Utc>,
     ) -> Result<Media, RelocateError> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(|e| backend("starting a transaction", e))?;
+        let mut tx = self.write().await?;
         let before = lock_media(&mut tx, id).await?.ok_or(RelocateError::NotFound)?;
         // The creator's own media at the target (in any state, this one included) and
         // uploaded media shared with them there block the move.
@@ -458,7 +322,7 @@ impl MediaRepository for SqliteRepositories {
             _ => RelocateError::Backend(backend("relocating a media", e)),
         })?
         .ok_or(RelocateError::AlreadyExists)?;
-        let media = rows::media(&row)?;
+        let media = Sqlite::media(&row)?;
         sqlx::query("UPDATE media_owners SET full_path = ?2, file_name = ?3 WHERE media_id = ?1")
             .bind(id.to_string())
             .bind(folder.as_str())
@@ -497,18 +361,14 @@ impl MediaRepository for SqliteRepositories {
     }
 
     async fn delete(&self, id: &MediaId) -> Result<Option<Media>, BackendError> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(|e| backend("starting a transaction", e))?;
+        let mut tx = self.write().await?;
         let row = sqlx::query(concat!("SELECT ", media_columns!(), " FROM storage_media m WHERE m.id = ?1"))
             .bind(id.to_string())
             .fetch_optional(&mut *tx)
             .await
             .map_err(|e| backend("locking a media", e))?;
         let Some(row) = row else { return Ok(None) };
-        let media = rows::media(&row)?;
+        let media = Sqlite::media(&row)?;
         if media.uploaded().is_some() {
             let size = to_i64(media.size(), "media size")?;
             apply_deltas(&mut tx, Viewers::OfMedia(id), &file_deltas(media.folder(), -1, -size)).await?;
@@ -530,11 +390,7 @@ impl MediaRepository for SqliteRepositories {
         user: &UserId,
         at: DateTime<Utc>,
     ) -> Result<Share, AddShareError> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(|e| backend("starting a transaction", e))?;
+        let mut tx = self.write().await?;
         let locked = lock_media(&mut tx, media).await?.ok_or(AddShareError::MediaNotFound)?;
         sqlx::query(
             "INSERT INTO media_owners (media_id, user_id, is_creator, full_path, file_name, uploaded, created_at) \
@@ -560,7 +416,7 @@ impl MediaRepository for SqliteRepositories {
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| backend("reading a new share", e))?;
-        let share = Share { media_id: *media, sharee: rows::owner(&row)?, created_at: share_time(&row)? };
+        let share = Sqlite::share(*media, &row)?;
         if locked.uploaded {
             apply_deltas(&mut tx, Viewers::User(user), &file_deltas(&locked.folder, 1, locked.size)).await?;
         }
@@ -569,11 +425,7 @@ impl MediaRepository for SqliteRepositories {
     }
 
     async fn remove_share(&self, media: &MediaId, user: &UserId) -> Result<bool, BackendError> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(|e| backend("starting a transaction", e))?;
+        let mut tx = self.write().await?;
         let Some(locked) = lock_media(&mut tx, media).await? else { return Ok(false) };
         let removed =
             sqlx::query("DELETE FROM media_owners WHERE media_id = ?1 AND user_id = ?2 AND is_creator = 0")
@@ -602,12 +454,7 @@ impl MediaRepository for SqliteRepositories {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| backend("listing shares", e))?;
-        found
-            .iter()
-            .map(|row| {
-                Ok(Share { media_id: *media, sharee: rows::owner(row)?, created_at: share_time(row)? })
-            })
-            .collect()
+        found.iter().map(|row| Sqlite::share(*media, row)).collect()
     }
 
     async fn usage(&self, user: &UserId) -> Result<Usage, BackendError> {
@@ -616,7 +463,7 @@ impl MediaRepository for SqliteRepositories {
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| backend("reading usage", e))?;
-        row.as_ref().map(usage).transpose().map(Option::unwrap_or_default)
+        row.as_ref().map(Sqlite::usage).transpose().map(Option::unwrap_or_default)
     }
 
     async fn top_users(
@@ -625,42 +472,15 @@ impl MediaRepository for SqliteRepositories {
         order: SortOrder,
         limit: u32,
     ) -> Result<Vec<UserUsage>, BackendError> {
-        macro_rules! top {
-            ($order:literal) => {
-                concat!(
-                    "SELECT id, username, media_count, disk_usage FROM users ORDER BY ",
-                    $order,
-                    " LIMIT ?1"
-                )
-            };
-        }
-        // The sort field and direction come from closed enums: one fixed statement each.
-        let sql = match (sort, order) {
-            (UsageSort::MediaCount, SortOrder::Asc) => top!("media_count ASC, username_lower, id"),
-            (UsageSort::MediaCount, SortOrder::Desc) => top!("media_count DESC, username_lower, id"),
-            (UsageSort::DiskUsage, SortOrder::Asc) => top!("disk_usage ASC, username_lower, id"),
-            (UsageSort::DiskUsage, SortOrder::Desc) => top!("disk_usage DESC, username_lower, id"),
-            (UsageSort::Username, SortOrder::Asc) => top!("username_lower ASC, id ASC"),
-            (UsageSort::Username, SortOrder::Desc) => top!("username_lower DESC, id DESC"),
-        };
-        let found = sqlx::query(sql)
-            .bind(i64::from(limit.min(MAX_TOP_USERS)))
+        let found = QueryBuilder::new("SELECT id, username, media_count, disk_usage FROM users ORDER BY ")
+            .push(ranking::order_by(sort, order))
+            .push(" LIMIT ")
+            .push_bind(i64::from(limit.min(MAX_TOP_USERS)))
+            .build()
             .fetch_all(&self.pool)
             .await
             .map_err(|e| backend("ranking users", e))?;
-        found
-            .iter()
-            .map(|row| {
-                let id: String = row.try_get("id").map_err(|e| backend("reading a ranking", e))?;
-                let username: String =
-                    row.try_get("username").map_err(|e| backend("reading a ranking", e))?;
-                Ok(UserUsage {
-                    user_id: UserId::parse(&id).map_err(|e| corrupt("users", "id", e))?,
-                    username: Username::parse(&username).map_err(|e| corrupt("users", "username", e))?,
-                    usage: usage(row)?,
-                })
-            })
-            .collect()
+        found.iter().map(Sqlite::user_usage).collect()
     }
 
     async fn media_not_wrapped_with(&self, key_id: &str, limit: u32) -> Result<Vec<MediaId>, BackendError> {
@@ -670,40 +490,6 @@ impl MediaRepository for SqliteRepositories {
             .fetch_all(&self.pool)
             .await
             .map_err(|e| backend("finding media to re-wrap", e))?;
-        found
-            .iter()
-            .map(|row| {
-                let id: String = row.try_get("id").map_err(|e| backend("reading a media id", e))?;
-                MediaId::parse(&id).map_err(|e| corrupt("storage_media", "id", e))
-            })
-            .collect()
+        found.iter().map(Sqlite::media_id).collect()
     }
-}
-
-fn folder_summary(row: &SqliteRow) -> Result<FolderSummary, BackendError> {
-    let get = |e| backend("reading folder statistics", e);
-    let name: String = row.try_get("name").map_err(get)?;
-    let count: i64 = row.try_get("file_count").map_err(get)?;
-    let size: i64 = row.try_get("total_size").map_err(get)?;
-    Ok(FolderSummary {
-        name: FileName::parse(&name).map_err(|e| corrupt("folder_stats", "name", e))?,
-        file_count: u64::try_from(count).map_err(|e| corrupt("folder_stats", "file_count", e))?,
-        total_size: u64::try_from(size).map_err(|e| corrupt("folder_stats", "total_size", e))?,
-    })
-}
-
-fn usage(row: &SqliteRow) -> Result<Usage, BackendError> {
-    let get = |e| backend("reading usage", e);
-    let count: i64 = row.try_get("media_count").map_err(get)?;
-    let size: i64 = row.try_get("disk_usage").map_err(get)?;
-    Ok(Usage {
-        media_count: u64::try_from(count).map_err(|e| corrupt("users", "media_count", e))?,
-        disk_usage: u64::try_from(size).map_err(|e| corrupt("users", "disk_usage", e))?,
-    })
-}
-
-fn share_time(row: &SqliteRow) -> Result<DateTime<Utc>, BackendError> {
-    let micros: i64 = row.try_get("created_at").map_err(|e| backend("reading a share", e))?;
-    DateTime::from_timestamp_micros(micros)
-        .ok_or_else(|| corrupt_msg("media_owners", "created_at", "out of range"))
 }

@@ -12,7 +12,11 @@
 //! drip_testkit::storage_conformance!(storage);
 //! ```
 //! Each macro expands to one `#[tokio::test]` per scenario, each with its own fresh setup.
+//!
+//! [`bench`] is the repository benchmark every SQL adapter's example runs, and [`workload`]
+//! the random writes whose folder statistics a recount checks.
 
+pub mod bench;
 pub mod repository;
 pub mod storage;
 pub mod workload;

@@ -127,6 +127,31 @@ pub async fn random_operations(media: Arc<dyn MediaRepository>, users: &[Owner],
     }
 }
 
+/// Three rounds of [`random_operations`] by `users` (seeds 1, 2, 3), each followed by
+/// [`assert_listings_match_recount`].
+pub async fn assert_random_rounds_match_recount(media: Arc<dyn MediaRepository>, users: &[Owner]) {
+    for seed in [1, 2, 3] {
+        random_operations(media.clone(), users, seed, 300).await;
+        assert_listings_match_recount(&*media, users).await;
+    }
+}
+
+/// Eight writers of [`random_operations`] by `users` at once (on overlapping folders: moves
+/// in opposite directions, shares, uploads), then [`assert_listings_match_recount`]: no
+/// writer fails and no statistics update is lost.
+pub async fn assert_concurrent_writers_match_recount(media: Arc<dyn MediaRepository>, users: &[Owner]) {
+    let writers: Vec<_> = (0..8u64)
+        .map(|seed| {
+            let (media, users) = (media.clone(), users.to_vec());
+            tokio::spawn(async move { random_operations(media, &users, 100 + seed, 150).await })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.expect("a writer panicked");
+    }
+    assert_listings_match_recount(&*media, users).await;
+}
+
 /// Every uploaded media `user` sees, through `list_visible` (all pages).
 async fn visible(media: &dyn MediaRepository, user: &UserId) -> Vec<Media> {
     let mut page = PageRequest::first(1000);

@@ -1,7 +1,6 @@
 //! The storage domain: media metadata, folders, shares, content storage and search.
 
 pub mod error;
-pub mod listing;
 pub mod model;
 pub mod ports;
 pub mod search;

@@ -1,7 +1,17 @@
 //! Folder statistics a repository keeps per user (`folder_stats`): which (parent, name)
-//! rows a write to one media changes, and by how much — shared by the SQL adapters.
+//! rows a write to one media changes, by how much, and for whom.
 
-use super::model::FolderPath;
+use drip_core::storage::model::FolderPath;
+use drip_core::{MediaId, UserId};
+
+/// Whose folder statistics a change applies to.
+#[derive(Debug, Clone, Copy)]
+pub enum Viewers<'a> {
+    /// Everyone who sees the media now (its `media_owners` rows).
+    OfMedia(&'a MediaId),
+    /// One user.
+    User(&'a UserId),
+}
 
 /// A change of one `folder_stats` row: the folder `parent/name` gains `count` files of
 /// `size` bytes in total (negative to remove).

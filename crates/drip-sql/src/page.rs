@@ -1,0 +1,110 @@
+//! Keyset-paginated listings of the media a user sees: one query-building path for
+//! `list_folder`'s files and `list_visible`, and the cut of the extra row that says
+//! whether another page follows.
+//!
+//! Pages are ordered by `(file_name, media_id)` in byte order and read one index range of
+//! `media_owners` (`(user_id, full_path, file_name, media_id)` for a folder,
+//! `(user_id, file_name, media_id)` otherwise); a cursor continues strictly after the last
+//! item of the previous page, so pages are stable under concurrent inserts.
+
+use drip_core::storage::model::{FileCursor, FolderPath, Media, PageRequest};
+use drip_core::{BackendError, UserId};
+use sqlx::{Database, Encode, Executor, IntoArguments, Pool, QueryBuilder, Type};
+
+use crate::Dialect;
+
+/// Which of the media a user sees a listing shows.
+#[derive(Debug, Clone, Copy)]
+pub enum Scope<'a> {
+    /// The files directly in a folder (`list_folder`).
+    In(&'a FolderPath),
+    /// The files in a folder or any folder below it (`list_visible`); `None` or the root:
+    /// every file.
+    Below(Option<&'a FolderPath>),
+}
+
+/// One page of `scope` for `user`, read from `pool`, and the cursor of the next page if
+/// there is one; `context` says what failed.
+///
+/// # Errors
+/// [`BackendError`] when the query fails or a row does not convert.
+pub async fn fetch<D>(
+    pool: &Pool<D::Db>,
+    user: &UserId,
+    scope: Scope<'_>,
+    page: &PageRequest,
+    context: &str,
+) -> Result<(Vec<Media>, Option<FileCursor>), BackendError>
+where
+    D: Dialect,
+    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+    <D::Db as Database>::Arguments: IntoArguments<D::Db>,
+    String: for<'q> Encode<'q, D::Db> + Type<D::Db>,
+    i64: for<'q> Encode<'q, D::Db> + Type<D::Db>,
+{
+    let rows = media_page::<D>(user, scope, page)
+        .build()
+        .fetch_all(pool)
+        .await
+        .map_err(|e| D::backend(context, e))?;
+    Ok(paginate(D::all_media(&rows)?, page))
+}
+
+/// The query of one page of `scope` for `user`: the [`media_columns`](crate::media_columns)
+/// of at most `page.limit() + 1` rows (the extra one tells [`paginate`] that another page
+/// follows).
+pub fn media_page<D>(user: &UserId, scope: Scope<'_>, page: &PageRequest) -> QueryBuilder<D::Db>
+where
+    D: Dialect,
+    String: for<'q> Encode<'q, D::Db> + Type<D::Db>,
+    i64: for<'q> Encode<'q, D::Db> + Type<D::Db>,
+{
+    let mut query = QueryBuilder::new(concat!(
+        "SELECT ",
+        crate::media_columns!(),
+        " FROM media_owners o JOIN storage_media m ON m.id = o.media_id WHERE o.user_id = "
+    ));
+    query.push_bind(user.to_string()).push(" AND ").push(D::UPLOADED);
+    match scope {
+        Scope::In(folder) => {
+            query.push(" AND o.full_path = ").push_bind(folder.as_str().to_owned());
+        }
+        Scope::Below(Some(folder)) if !folder.is_root() => {
+            // Every path below `folder` starts with `folder/`, so it lies in
+            // [`folder/`, `folder0`) (`0` is the byte after `/`), and no other path does:
+            // `$/a` never matches `$/ab`, and `%`/`_` are plain characters.
+            query
+                .push(" AND (o.full_path = ")
+                .push_bind(folder.as_str().to_owned())
+                .push(" OR (o.full_path >= ")
+                .push_bind(format!("{folder}/"))
+                .push(" AND o.full_path < ")
+                .push_bind(format!("{folder}0"))
+                .push("))");
+        }
+        Scope::Below(_) => {}
+    }
+    if let Some(after) = page.cursor() {
+        query
+            .push(" AND (o.file_name, o.media_id) > (")
+            .push_bind(after.name.as_str().to_owned())
+            .push(", ")
+            .push_bind(after.id.to_string())
+            .push(")");
+    }
+    query.push(" ORDER BY o.file_name, o.media_id LIMIT ").push_bind(i64::from(page.limit()) + 1);
+    query
+}
+
+/// Cuts the extra row fetched to learn whether another page follows, and answers the
+/// cursor of the next page if there is one.
+#[must_use]
+pub fn paginate(mut items: Vec<Media>, page: &PageRequest) -> (Vec<Media>, Option<FileCursor>) {
+    let limit = page.limit() as usize;
+    if items.len() <= limit {
+        return (items, None);
+    }
+    items.truncate(limit);
+    let next = items.last().map(|m| FileCursor { name: m.name().clone(), id: m.id() });
+    (items, next)
+}

@@ -1,0 +1,307 @@
+//! Rows to domain values, through the domain's validating constructors: a stored value
+//! they refuse is reported as a corrupt row, never trusted.
+//!
+//! Columns of the types both dialects decode natively are read through [`Reads`]; the
+//! three a dialect stores its own way (timestamps, optional timestamps, JSON objects) through
+//! its [`Dialect`]. Every conversion names the table and column it failed on.
+
+use chrono::{DateTime, Utc};
+use drip_core::accounts::model::{
+    Email, Owner, PasswordHash, RefreshTokenHash, RefreshTokenRecord, User, Username,
+};
+use drip_core::storage::model::{
+    ContentType, Digest, Envelope, FileName, FolderPath, FolderSummary, Media, MediaParts, Share, StorageKey,
+    UploadedContent, Usage, UserUsage,
+};
+use drip_core::{BackendError, MediaId, TokenFamilyId, UserId};
+use sqlx::{ColumnIndex, Database, Decode, Type};
+
+use crate::error::{corrupt, corrupt_msg};
+
+/// A row from which a column decodes as `T`.
+pub trait Reads<T> {
+    /// Reads `column` (of `table`, for the error's context).
+    ///
+    /// # Errors
+    /// [`BackendError`] "reading {table}.{column}" when the column is missing or does not
+    /// decode as `T`.
+    fn read(&self, table: &str, column: &str) -> Result<T, BackendError>;
+}
+
+impl<R, T> Reads<T> for R
+where
+    R: sqlx::Row,
+    T: for<'r> Decode<'r, R::Database> + Type<R::Database>,
+    for<'c> &'c str: ColumnIndex<R>,
+{
+    fn read(&self, table: &str, column: &str) -> Result<T, BackendError> {
+        // Reading a column fails on the row at hand (missing, wrong type), never on the
+        // connection: not transient.
+        self.try_get(column).map_err(|e| BackendError::new(format!("reading {table}.{column}"), e))
+    }
+}
+
+/// A driver's row that decodes the column types both dialects store natively.
+pub trait SqlRow: Reads<String> + Reads<i64> + Reads<bool> + Reads<Vec<u8>> + Reads<Option<Vec<u8>>> {}
+
+impl<R> SqlRow for R where
+    R: Reads<String> + Reads<i64> + Reads<bool> + Reads<Vec<u8>> + Reads<Option<Vec<u8>>>
+{
+}
+
+/// The row type of a dialect's database.
+pub type Row<D> = <<D as Dialect>::Db as Database>::Row;
+
+/// The state of a locked media row that its writes need (`creator_id`, `full_path`,
+/// `file_size`, `uploaded`).
+#[derive(Debug)]
+pub struct LockedMedia {
+    /// Its creator.
+    pub creator: UserId,
+    /// Its folder.
+    pub folder: FolderPath,
+    /// Its size in bytes (0 until uploaded).
+    pub size: i64,
+    /// Whether its content is uploaded.
+    pub uploaded: bool,
+}
+
+/// What a SQL dialect stores its own way, and the conversions of its rows to domain values
+/// (provided: they are the same for every dialect).
+pub trait Dialect {
+    /// The sqlx database.
+    type Db: Database<Row: SqlRow>;
+
+    /// The predicate, on `media_owners o`, of an uploaded ownership, as the schema's
+    /// partial indexes state it (so that listings use them).
+    const UPLOADED: &'static str;
+
+    /// Whether a database error code says the same statement may succeed later.
+    fn is_transient_code(code: &str) -> bool;
+
+    /// Reads a timestamp column.
+    ///
+    /// # Errors
+    /// [`BackendError`] when the column does not decode or is out of range.
+    fn time(row: &Row<Self>, table: &str, column: &str) -> Result<DateTime<Utc>, BackendError>;
+
+    /// Reads a nullable timestamp column.
+    ///
+    /// # Errors
+    /// [`BackendError`] when the column does not decode or is out of range.
+    fn maybe_time(row: &Row<Self>, table: &str, column: &str) -> Result<Option<DateTime<Utc>>, BackendError>;
+
+    /// Reads a JSON column.
+    ///
+    /// # Errors
+    /// [`BackendError`] when the column does not decode or is not JSON.
+    fn json(row: &Row<Self>, table: &str, column: &str) -> Result<serde_json::Value, BackendError>;
+
+    /// Wraps a driver error with what the adapter was doing (see [`crate::error::backend`]).
+    fn backend(context: impl Into<String>, error: sqlx::Error) -> BackendError {
+        crate::error::backend(context, error, Self::is_transient_code)
+    }
+
+    /// A user's public face from a row with `id`, `username`, `email`.
+    ///
+    /// # Errors
+    /// [`BackendError`] for a column that does not decode or a value the domain refuses.
+    fn owner(row: &Row<Self>) -> Result<Owner, BackendError> {
+        const T: &str = "users";
+        let username: String = row.read(T, "username")?;
+        let email: String = row.read(T, "email")?;
+        Ok(Owner {
+            id: user_id(row, T, "id")?,
+            username: Username::parse(&username).map_err(|e| corrupt(T, "username", e))?,
+            email: Email::parse(&email).map_err(|e| corrupt(T, "email", e))?,
+        })
+    }
+
+    /// A user from a row with `id`, `username`, `email`, `password_hash`, `created_at`.
+    ///
+    /// # Errors
+    /// [`BackendError`] for a column that does not decode or a value the domain refuses.
+    fn user(row: &Row<Self>) -> Result<User, BackendError> {
+        let hash: String = row.read("users", "password_hash")?;
+        Ok(User {
+            owner: Self::owner(row)?,
+            password_hash: PasswordHash::parse(&hash).map_err(|e| corrupt("users", "password_hash", e))?,
+            created_at: Self::time(row, "users", "created_at")?,
+        })
+    }
+
+    /// A refresh token record from a row with every column of `refresh_tokens`.
+    ///
+    /// # Errors
+    /// [`BackendError`] for a column that does not decode or a value the domain refuses.
+    fn refresh_token(row: &Row<Self>) -> Result<RefreshTokenRecord, BackendError> {
+        const T: &str = "refresh_tokens";
+        let hash: Vec<u8> = row.read(T, "token_hash")?;
+        Ok(RefreshTokenRecord {
+            hash: RefreshTokenHash::from_bytes(hash32(hash, T, "token_hash")?),
+            user_id: user_id(row, T, "user_id")?,
+            family_id: Self::token_family(row)?,
+            issued_at: Self::time(row, T, "issued_at")?,
+            expires_at: Self::time(row, T, "expires_at")?,
+            used_at: Self::maybe_time(row, T, "used_at")?,
+            revoked_at: Self::maybe_time(row, T, "revoked_at")?,
+        })
+    }
+
+    /// The `family_id` of a row of `refresh_tokens`.
+    ///
+    /// # Errors
+    /// [`BackendError`] for a column that does not decode or a value the domain refuses.
+    fn token_family(row: &Row<Self>) -> Result<TokenFamilyId, BackendError> {
+        let family: String = row.read("refresh_tokens", "family_id")?;
+        TokenFamilyId::parse(&family).map_err(|e| corrupt("refresh_tokens", "family_id", e))
+    }
+
+    /// A media from a row with the [`media_columns`](crate::media_columns).
+    ///
+    /// # Errors
+    /// [`BackendError`] for a column that does not decode or a value the domain refuses.
+    fn media(row: &Row<Self>) -> Result<Media, BackendError> {
+        const T: &str = "storage_media";
+        let name: String = row.read(T, "file_name")?;
+        let folder: String = row.read(T, "full_path")?;
+        let content_type: String = row.read(T, "content_type")?;
+        let storage_key: String = row.read(T, "storage_key")?;
+        let algorithm: String = row.read(T, "algorithm")?;
+        let chunk_size: i64 = row.read(T, "chunk_size")?;
+        let key_id: String = row.read(T, "key_id")?;
+        let wrapped_key: Vec<u8> = row.read(T, "wrapped_key")?;
+        let uploaded_at = Self::maybe_time(row, T, "uploaded_at")?;
+        let digest: Option<Vec<u8>> = row.read(T, "digest")?;
+
+        let chunk_size = u32::try_from(chunk_size).map_err(|e| corrupt(T, "chunk_size", e))?;
+        let serde_json::Value::Object(metadata) = Self::json(row, T, "metadata")? else {
+            return Err(corrupt_msg(T, "metadata", "not a json object"));
+        };
+        let uploaded = match (uploaded_at, digest) {
+            (None, None) => None,
+            (Some(uploaded_at), Some(digest)) => Some(UploadedContent {
+                size: unsigned(row, T, "file_size")?,
+                digest: Digest::from_bytes(hash32(digest, T, "digest")?),
+                uploaded_at,
+            }),
+            _ => return Err(corrupt_msg(T, "uploaded_at", "digest and upload time disagree")),
+        };
+        Ok(Media::from_parts(MediaParts {
+            id: media_id(row, T, "id")?,
+            creator: user_id(row, T, "creator_id")?,
+            name: FileName::parse(&name).map_err(|e| corrupt(T, "file_name", e))?,
+            folder: FolderPath::parse(&folder).map_err(|e| corrupt(T, "full_path", e))?,
+            content_type: ContentType::parse(&content_type).map_err(|e| corrupt(T, "content_type", e))?,
+            storage_key: StorageKey::parse(&storage_key).map_err(|e| corrupt(T, "storage_key", e))?,
+            envelope: Envelope::new(&algorithm, chunk_size, &key_id, wrapped_key)
+                .map_err(|e| corrupt(T, "envelope", e))?,
+            metadata,
+            uploaded,
+            created_at: Self::time(row, T, "created_at")?,
+            updated_at: Self::time(row, T, "updated_at")?,
+        }))
+    }
+
+    /// Media rows to domain values.
+    ///
+    /// # Errors
+    /// [`BackendError`] for the first row that does not convert.
+    fn all_media(rows: &[Row<Self>]) -> Result<Vec<Media>, BackendError> {
+        rows.iter().map(Self::media).collect()
+    }
+
+    /// The `id` of a row of `storage_media`.
+    ///
+    /// # Errors
+    /// [`BackendError`] for a column that does not decode or a value the domain refuses.
+    fn media_id(row: &Row<Self>) -> Result<MediaId, BackendError> {
+        media_id(row, "storage_media", "id")
+    }
+
+    /// What a write to a media needs from its locked row (`creator_id`, `full_path`,
+    /// `file_size`, `uploaded`).
+    ///
+    /// # Errors
+    /// [`BackendError`] for a column that does not decode or a value the domain refuses.
+    fn locked_media(row: &Row<Self>) -> Result<LockedMedia, BackendError> {
+        const T: &str = "storage_media";
+        let folder: String = row.read(T, "full_path")?;
+        Ok(LockedMedia {
+            creator: user_id(row, T, "creator_id")?,
+            folder: FolderPath::parse(&folder).map_err(|e| corrupt(T, "full_path", e))?,
+            size: row.read(T, "file_size")?,
+            uploaded: row.read(T, "uploaded")?,
+        })
+    }
+
+    /// A share of `media` from a row with the sharee's `id`, `username`, `email` and the
+    /// share's `created_at`.
+    ///
+    /// # Errors
+    /// [`BackendError`] for a column that does not decode or a value the domain refuses.
+    fn share(media: MediaId, row: &Row<Self>) -> Result<Share, BackendError> {
+        Ok(Share {
+            media_id: media,
+            sharee: Self::owner(row)?,
+            created_at: Self::time(row, "media_owners", "created_at")?,
+        })
+    }
+
+    /// A subfolder's totals from a row of `folder_stats` (`name`, `file_count`, `total_size`).
+    ///
+    /// # Errors
+    /// [`BackendError`] for a column that does not decode or a value the domain refuses.
+    fn folder_summary(row: &Row<Self>) -> Result<FolderSummary, BackendError> {
+        const T: &str = "folder_stats";
+        let name: String = row.read(T, "name")?;
+        Ok(FolderSummary {
+            name: FileName::parse(&name).map_err(|e| corrupt(T, "name", e))?,
+            file_count: unsigned(row, T, "file_count")?,
+            total_size: unsigned(row, T, "total_size")?,
+        })
+    }
+
+    /// A user's counters from a row with `media_count` and `disk_usage`.
+    ///
+    /// # Errors
+    /// [`BackendError`] for a column that does not decode or a negative counter.
+    fn usage(row: &Row<Self>) -> Result<Usage, BackendError> {
+        Ok(Usage {
+            media_count: unsigned(row, "users", "media_count")?,
+            disk_usage: unsigned(row, "users", "disk_usage")?,
+        })
+    }
+
+    /// A ranking row: `id`, `username`, `media_count`, `disk_usage` of `users`.
+    ///
+    /// # Errors
+    /// [`BackendError`] for a column that does not decode or a value the domain refuses.
+    fn user_usage(row: &Row<Self>) -> Result<UserUsage, BackendError> {
+        let username: String = row.read("users", "username")?;
+        Ok(UserUsage {
+            user_id: user_id(row, "users", "id")?,
+            username: Username::parse(&username).map_err(|e| corrupt("users", "username", e))?,
+            usage: Self::usage(row)?,
+        })
+    }
+}
+
+fn user_id(row: &impl SqlRow, table: &str, column: &str) -> Result<UserId, BackendError> {
+    let text: String = row.read(table, column)?;
+    UserId::parse(&text).map_err(|e| corrupt(table, column, e))
+}
+
+fn media_id(row: &impl SqlRow, table: &str, column: &str) -> Result<MediaId, BackendError> {
+    let text: String = row.read(table, column)?;
+    MediaId::parse(&text).map_err(|e| corrupt(table, column, e))
+}
+
+fn hash32(bytes: Vec<u8>, table: &str, column: &str) -> Result<[u8; 32], BackendError> {
+    <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| corrupt_msg(table, column, "not 32 bytes"))
+}
+
+fn unsigned(row: &impl SqlRow, table: &str, column: &str) -> Result<u64, BackendError> {
+    let value: i64 = row.read(table, column)?;
+    u64::try_from(value).map_err(|e| corrupt(table, column, e))
+}

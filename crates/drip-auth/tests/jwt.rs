@@ -2,7 +2,7 @@
 //! forgeries and algorithm confusion.
 
 // Helpers outside `#[test]` functions unwrap too: in a test, a panic is a failure report.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a broken fixture fails the test
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

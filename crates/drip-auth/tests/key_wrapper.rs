@@ -1,7 +1,7 @@
 //! Black-box tests of `LocalKeyWrapper`: round trip, rotation, tampering, unknown ids.
 
 // Helpers outside `#[test]` functions unwrap too: in a test, a panic is a failure report.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a broken fixture fails the test
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;

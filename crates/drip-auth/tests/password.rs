@@ -1,7 +1,7 @@
 //! Black-box tests of `Argon2PasswordHasher` (at the cheapest cost, for speed).
 
 // Helpers outside `#[test]` functions unwrap too: in a test, a panic is a failure report.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a broken fixture fails the test
 
 use drip_auth::{Argon2Cost, Argon2PasswordHasher, Argon2SetupError};
 use drip_core::accounts::model::{Password, PasswordHash};

@@ -1,6 +1,6 @@
 //! Whole flows through both services on the in-memory fakes of `drip-mock`:
 //! register → login → store → list → share → sharee downloads → move → delete.
-#![allow(clippy::unwrap_used)] // test helpers panic on bad fixtures by design
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a broken fixture fails the test
 
 use std::time::Duration;
 

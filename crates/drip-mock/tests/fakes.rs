@@ -1,6 +1,8 @@
 //! Tests of the fakes other than the repositories (those run the conformance suite), and
 //! of `fake_ports` driving the real services.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a broken fixture fails the test
+
 use std::io;
 
 use bytes::Bytes;

@@ -3,6 +3,8 @@
 //! service-account key file with `gcs_base_url` and `disable_oauth`; the other credential
 //! sources have a test each in `gcs.rs`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a broken fixture fails the test
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //! configuration errors, and the credential sources the suite does not use (base64 in an
 //! environment variable, read through a lookup and from the real process environment).
 
-#![allow(clippy::unwrap_used)] // test helpers panic on bad fixtures by design
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a broken fixture fails the test
 
 use std::error::Error;
 use std::sync::Arc;

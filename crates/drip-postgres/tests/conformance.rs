@@ -1,6 +1,8 @@
 //! The shared repository conformance suite (`drip-testkit`) against PostgreSQL: every
 //! scenario on a fresh database of its own, dropped afterwards.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a broken fixture fails the test
+
 mod common;
 
 use std::sync::Arc;

@@ -1,6 +1,8 @@
 //! The shared repository conformance suite (`drip-testkit`) against SQLite: every scenario
 //! on a fresh database file in a temporary directory.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a broken fixture fails the test
+
 use std::sync::Arc;
 
 use drip_sqlite::SqliteRepositories;

@@ -2,6 +2,8 @@
 //! settings, corrupt rows, query plans, and folder statistics under random and concurrent
 //! writes.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a broken fixture fails the test
+
 use drip_testkit::workload;
 
 use std::sync::Arc;

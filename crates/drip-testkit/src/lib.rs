@@ -16,6 +16,10 @@
 //! [`bench`] is the repository benchmark every SQL adapter's example runs, and [`workload`]
 //! the random writes whose folder statistics a recount checks.
 
+// A test-support library: a scenario that finds a broken contract fails its test by
+// panicking, as `assert!` does.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 pub mod bench;
 pub mod repository;
 pub mod storage;

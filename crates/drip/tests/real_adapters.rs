@@ -2,7 +2,7 @@
 //! 0 B, 1 B, 64 KiB and 10 MiB go through `StorageService` into SQLite + local disk (and
 //! SQLite + GCS through the XML-API double), come back byte for byte with their digest,
 //! are stored as ciphertext only, and a corrupted byte makes the download fail.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a broken fixture fails the test
 
 use std::path::{Path, PathBuf};
 

@@ -653,7 +653,7 @@ impl StorageService {
     /// Publishes an event; a notification failure never fails the use case.
     async fn notify(&self, user: &UserId, event: Event) {
         if let Err(e) = self.ports.notifier.publish(user, event).await {
-            tracing::warn!(error = %e, "could not publish an event");
+            tracing::warn!(error = &e as &dyn std::error::Error, "could not publish an event");
         }
     }
 }
@@ -703,9 +703,11 @@ impl Drop for Cleanup {
 async fn remove(media: &dyn MediaRepository, storage: &dyn StorageProvider, id: MediaId, key: StorageKey) {
     match storage.delete(&key).await {
         Ok(()) | Err(StorageError::NotFound(_)) => {}
-        Err(e) => tracing::warn!(%key, error = %e, "could not remove the object of a failed upload"),
+        Err(e) => {
+            tracing::warn!(%key, error = &e as &dyn std::error::Error, "could not remove the object of a failed upload");
+        }
     }
     if let Err(e) = media.delete(&id).await {
-        tracing::warn!(%id, error = %e, "could not remove the record of a failed upload");
+        tracing::warn!(%id, error = &e as &dyn std::error::Error, "could not remove the record of a failed upload");
     }
 }

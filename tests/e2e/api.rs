@@ -162,6 +162,14 @@ impl Api {
         response.text().await.expect("metrics text")
     }
 
+    /// Opens `user`'s event connection (token in the query), `None` when the server
+    /// refuses the handshake (e.g. the token expired already).
+    pub(crate) async fn try_events(&self, user: &User) -> Option<Events> {
+        let url = format!("{}/api/v1/events?token={}", self.ws_base, user.token);
+        let socket = tokio_tungstenite::connect_async(url).await.ok()?.0;
+        Some(Events { socket, pending: VecDeque::new(), seen: Vec::new(), user: user.username.clone() })
+    }
+
     /// Opens `user`'s event connection, the token in the `Authorization` header or in the
     /// `token` query parameter; checks the first frame is `presence_state`.
     pub(crate) async fn events(&self, user: &User, token_in_query: bool) -> Events {
@@ -314,6 +322,19 @@ impl Events {
     /// Pushes a JSON frame.
     pub(crate) async fn push(&mut self, frame: &Value) {
         self.socket.send(Message::Text(frame.to_string().into())).await.expect("pushing a frame");
+    }
+
+    /// Waits (up to `limit`) for the server to close the connection, skipping other
+    /// frames; the close code it sent.
+    pub(crate) async fn closed_by_server(mut self, limit: Duration) -> Option<u16> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            match tokio::time::timeout_at(deadline, self.socket.next()).await.ok()?? {
+                Ok(Message::Close(frame)) => return frame.map(|f| u16::from(f.code)),
+                Ok(_) => {}
+                Err(e) => panic!("{}: events failed: {e}", self.user),
+            }
+        }
     }
 
     /// Closes the connection politely.

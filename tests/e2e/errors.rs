@@ -345,9 +345,13 @@ async fn conflicts(api: &Api, alice: &User, id: &str) {
 /// stored with them, and the refresh token buys a new pair once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_tokens_are_refused() {
-    let server = Launch::embedded().env("DRIP_AUTH__ACCESS_TTL_SECS", "1").start().await;
+    let server = Launch::embedded()
+        .env("DRIP_AUTH__ACCESS_TTL_SECS", "1")
+        .env("DRIP_HTTP__WS_HEARTBEAT_SECS", "1")
+        .start()
+        .await;
     let api = Api::new(&server);
-    let registered = api.register("alice").await;
+    api.register("alice").await;
     // Stored with a fresh token (logging in again if a slow machine let it expire).
     let mut stored = false;
     for _ in 0..5 {
@@ -360,20 +364,20 @@ async fn expired_tokens_are_refused() {
         refused(response, StatusCode::UNAUTHORIZED, "token_expired").await;
     }
     assert!(stored, "an upload went through with a fresh token");
-    // A token's `exp` is at most one second after its issue: poll until the server refuses
-    // it (a valid token answers 200 until then).
-    let expired = registered;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let response = api.request(Method::GET, "/api/v1/me", Some(&expired.token)).send().await.unwrap();
-        if response.status() == StatusCode::UNAUTHORIZED {
-            refused(response, StatusCode::UNAUTHORIZED, "token_expired").await;
+    // The server says when the token expired: an events connection opened with it is
+    // checked at every heartbeat and closed with 4001 once the token is no longer valid.
+    // (A token's `exp` is in whole seconds, so it may lapse at once: then log in again.)
+    let mut expired = None;
+    for _ in 0..5 {
+        let alice = api.login("alice", PASSWORD).await;
+        if let Some(events) = api.try_events(&alice).await {
+            let code = events.closed_by_server(Duration::from_secs(10)).await;
+            assert_eq!(code, Some(4001), "the events connection of a one-second token closes as expired");
+            expired = Some(alice);
             break;
         }
-        expect_json(response, StatusCode::OK).await;
-        assert!(tokio::time::Instant::now() < deadline, "a one-second token still worked after 10 s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let expired = expired.expect("an events connection opened with a fresh token");
     for (method, path) in
         [(Method::GET, "/api/v1/me"), (Method::GET, "/api/v1/files"), (Method::GET, "/api/v1/folders?path=$")]
     {

@@ -2,6 +2,26 @@
 //! (transient when retrying may help), a stored value the domain refuses a corrupt row.
 
 use drip_core::BackendError;
+use sqlx::error::ErrorKind;
+
+use crate::Dialect;
+
+/// What [`violated`] answers for any foreign-key violation: SQLite does not say which
+/// reference failed, so each statement knows which of its references can fail (under the
+/// locks it holds, at most one).
+pub const FOREIGN_KEY: &str = "foreign key";
+
+/// The constraint `error` violates, if it is a constraint violation: the schema's name for
+/// unique, primary-key and check constraints ([`Dialect::constraint`]), [`FOREIGN_KEY`]
+/// for any foreign key.
+#[must_use]
+pub fn violated<D: Dialect>(error: &sqlx::Error) -> Option<&str> {
+    let db = error.as_database_error()?;
+    match db.kind() {
+        ErrorKind::ForeignKeyViolation => Some(FOREIGN_KEY),
+        _ => D::constraint(db),
+    }
+}
 
 /// Wraps a driver error with what the adapter was doing. Connection-level failures are
 /// transient, and so are database errors whose code `transient_code` accepts (each

@@ -1,22 +1,29 @@
-//! The Rust that Drip's SQL repository adapters (`drip-sqlite`, `drip-postgres`) share,
-//! whatever their dialect: rows to domain values through the domain's validating
-//! constructors ([`Dialect`]), error helpers and the constraint names both schemas share
-//! ([`error`], [`constraint`]), the folder-statistics deltas of a write ([`folder_stats`]),
-//! the keyset-paginated listing query ([`page`]) and the ranking order ([`ranking`]).
+//! Drip's SQL repositories, written once for every dialect: [`Repositories`] implements
+//! the account and media ports against a [`Dialect`], which each SQL adapter
+//! (`drip-sqlite`, `drip-postgres`) implements for its driver. Also shared: rows to domain
+//! values through the domain's validating constructors (provided methods of [`Dialect`]),
+//! error helpers and the constraint names both schemas share ([`error`], [`constraint`]),
+//! the folder-statistics deltas of a write ([`folder_stats`]), the keyset-paginated listing
+//! query ([`page`]) and the ranking order ([`ranking`]).
 //!
-//! The SQL of each dialect stays in its adapter, next to its `migrations/`: what differs
-//! between dialects here (how a timestamp or a JSON object is stored, which error codes are
-//! transient, how an uploaded ownership is tested) is a [`Dialect`] the adapter implements.
-//! This crate depends on sqlx's database-generic types only, never on a driver.
+//! What differs between dialects stays in its adapter, next to its `migrations/`: how a
+//! timestamp or a JSON object is stored, how a write transaction begins and locks a row,
+//! which error codes are transient, how violated constraints are named, and the
+//! folder-statistics statements. This crate depends on sqlx's database-generic types
+//! only, never on a driver.
 
 pub mod constraint;
 pub mod error;
 pub mod folder_stats;
 pub mod page;
 pub mod ranking;
+mod repositories;
 mod rows;
 
-pub use rows::{Dialect, LockedMedia, Reads, Row, SqlRow};
+pub use repositories::Repositories;
+pub use rows::{
+    Conn, DeltaStatements, Dialect, JsonColumn, LockedMedia, Param, Query, Reads, Row, SqlRow, TimeColumn,
+};
 
 /// The columns [`Dialect::media`] reads, prefixed with the `m` alias of `storage_media`.
 #[macro_export]

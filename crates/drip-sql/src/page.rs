@@ -9,9 +9,9 @@
 
 use drip_core::storage::model::{FileCursor, FolderPath, Media, PageRequest};
 use drip_core::{BackendError, UserId};
-use sqlx::{Database, Encode, Executor, IntoArguments, Pool, QueryBuilder, Type};
+use sqlx::{Pool, QueryBuilder};
 
-use crate::Dialect;
+use crate::{Dialect, Param};
 
 /// Which of the media a user sees a listing shows.
 #[derive(Debug, Clone, Copy)]
@@ -37,14 +37,12 @@ pub async fn fetch<D>(
 ) -> Result<(Vec<Media>, Option<FileCursor>), BackendError>
 where
     D: Dialect,
-    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
-    <D::Db as Database>::Arguments: IntoArguments<D::Db>,
-    String: for<'q> Encode<'q, D::Db> + Type<D::Db>,
-    i64: for<'q> Encode<'q, D::Db> + Type<D::Db>,
+    String: Param<D::Db>,
+    i64: Param<D::Db>,
 {
     let rows = media_page::<D>(user, scope, page)
         .build()
-        .fetch_all(pool)
+        .fetch_all(D::on_pool(pool))
         .await
         .map_err(|e| D::backend(context, e))?;
     Ok(paginate(D::all_media(&rows)?, page))
@@ -56,8 +54,8 @@ where
 pub fn media_page<D>(user: &UserId, scope: Scope<'_>, page: &PageRequest) -> QueryBuilder<D::Db>
 where
     D: Dialect,
-    String: for<'q> Encode<'q, D::Db> + Type<D::Db>,
-    i64: for<'q> Encode<'q, D::Db> + Type<D::Db>,
+    String: Param<D::Db>,
+    i64: Param<D::Db>,
 {
     let mut query = QueryBuilder::new(concat!(
         "SELECT ",

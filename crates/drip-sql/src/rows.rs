@@ -14,7 +14,11 @@ use drip_core::storage::model::{
     UploadedContent, Usage, UserUsage,
 };
 use drip_core::{BackendError, MediaId, TokenFamilyId, UserId};
-use sqlx::{ColumnIndex, Database, Decode, Type};
+use sqlx::error::DatabaseError;
+use sqlx::migrate::{Migrate, Migrator};
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Type};
+
+use crate::folder_stats::FolderDelta;
 
 use crate::error::{corrupt, corrupt_msg};
 
@@ -66,36 +70,205 @@ pub struct LockedMedia {
     pub uploaded: bool,
 }
 
-/// What a SQL dialect stores its own way, and the conversions of its rows to domain values
-/// (provided: they are the same for every dialect).
-pub trait Dialect {
+/// A Rust value a query of `Db` binds.
+pub trait Param<Db: Database>: for<'q> Encode<'q, Db> + Type<Db> + Send + 'static {}
+
+impl<Db: Database, T> Param<Db> for T where T: for<'q> Encode<'q, Db> + Type<Db> + Send + 'static {}
+
+/// How a dialect stores a timestamp: the value bound for it and read back.
+pub trait TimeColumn: Sized {
+    /// The value stored for `at`.
+    fn store(at: DateTime<Utc>) -> Self;
+
+    /// The timestamp a stored value stands for; `None` when out of range.
+    fn load(self) -> Option<DateTime<Utc>>;
+}
+
+/// A native timestamp type (`timestamptz`): stored as is.
+impl TimeColumn for DateTime<Utc> {
+    fn store(at: DateTime<Utc>) -> Self {
+        at
+    }
+
+    fn load(self) -> Option<DateTime<Utc>> {
+        Some(self)
+    }
+}
+
+/// Microseconds since the Unix epoch, the precision PostgreSQL keeps (finer digits are
+/// dropped).
+impl TimeColumn for i64 {
+    fn store(at: DateTime<Utc>) -> Self {
+        at.timestamp_micros()
+    }
+
+    fn load(self) -> Option<DateTime<Utc>> {
+        DateTime::from_timestamp_micros(self)
+    }
+}
+
+/// How a dialect stores a JSON object: the value bound for it and read back.
+pub trait JsonColumn: Sized {
+    /// The value stored for `value`.
+    fn store(value: &serde_json::Map<String, serde_json::Value>) -> Self;
+
+    /// The JSON a stored value holds.
+    ///
+    /// # Errors
+    /// [`serde_json::Error`] when it is not JSON.
+    fn load(self) -> Result<serde_json::Value, serde_json::Error>;
+}
+
+/// A native JSON type (`jsonb`).
+impl JsonColumn for sqlx::types::Json<serde_json::Value> {
+    fn store(value: &serde_json::Map<String, serde_json::Value>) -> Self {
+        Self(serde_json::Value::Object(value.clone()))
+    }
+
+    fn load(self) -> Result<serde_json::Value, serde_json::Error> {
+        Ok(self.0)
+    }
+}
+
+/// JSON as text.
+impl JsonColumn for String {
+    fn store(value: &serde_json::Map<String, serde_json::Value>) -> Self {
+        serde_json::Value::Object(value.clone()).to_string()
+    }
+
+    fn load(self) -> Result<serde_json::Value, serde_json::Error> {
+        serde_json::from_str(&self)
+    }
+}
+
+/// A query of `Db` with its arguments.
+pub type Query<'q, Db> = sqlx::query::Query<'q, Db, <Db as Database>::Arguments>;
+
+/// The two statements that apply folder-statistics deltas ([`crate::folder_stats`]) in a
+/// dialect: `$1` is whose rows change, the deltas are bound by [`Dialect::bind_deltas`].
+#[derive(Debug, Clone, Copy)]
+pub struct DeltaStatements {
+    /// Adds the deltas to the rows (creating missing ones), in one statement that locks rows
+    /// in (user, parent, name) order so that concurrent writers cannot deadlock on them.
+    pub upsert: &'static str,
+    /// Drops the rows of the deltas' folders that no longer count any file.
+    pub cleanup: &'static str,
+}
+
+/// The connection type of a dialect's database.
+pub type Conn<D> = <<D as Dialect>::Db as Database>::Connection;
+
+/// What a SQL dialect does its own way — how it stores timestamps and JSON, locks rows,
+/// begins a write, names violated constraints, applies folder-statistics deltas — and the
+/// conversions of its rows to domain values (provided: they are the same for every dialect).
+///
+/// The repositories ([`crate::Repositories`]) are written once against this trait; an
+/// adapter implements it for its driver.
+pub trait Dialect: Send + Sync + Sized + 'static {
     /// The sqlx database.
-    type Db: Database<Row: SqlRow>;
+    type Db: Database<
+            Row: SqlRow + Reads<Self::Time> + Reads<Self::MaybeTime> + Reads<Self::Json>,
+            Arguments: IntoArguments<Self::Db>,
+            Connection: Migrate,
+        >;
+
+    /// How a timestamp column is stored.
+    type Time: Param<Self::Db> + TimeColumn;
+
+    /// How a nullable timestamp column is stored (`Option<Self::Time>`).
+    type MaybeTime: Param<Self::Db> + From<Option<Self::Time>> + Into<Option<Self::Time>>;
+
+    /// How a JSON column is stored.
+    type Json: Param<Self::Db> + JsonColumn;
+
+    /// The migrations of the dialect's schema (its adapter's `migrations/`).
+    const MIGRATOR: &'static Migrator;
 
     /// The predicate, on `media_owners o`, of an uploaded ownership, as the schema's
     /// partial indexes state it (so that listings use them).
     const UPLOADED: &'static str;
 
+    /// The statement that begins a transaction that writes.
+    const BEGIN_WRITE: &'static str;
+
+    /// What follows a `SELECT` of one `storage_media` row to lock it against concurrent
+    /// writes until the transaction ends (empty where a write transaction already excludes
+    /// every other writer).
+    const LOCK: &'static str;
+
+    /// What follows a `SELECT` of one `storage_media` row about to be deleted.
+    const LOCK_TO_DELETE: &'static str;
+
     /// Whether a database error code says the same statement may succeed later.
     fn is_transient_code(code: &str) -> bool;
+
+    /// The name of the unique, primary-key or check constraint a database error violates,
+    /// as the schema names it (foreign keys: see [`crate::error::FOREIGN_KEY`]).
+    fn constraint(error: &dyn DatabaseError) -> Option<&str>;
+
+    /// A connection as an executor of queries.
+    fn on(conn: &mut Conn<Self>) -> impl Executor<'_, Database = Self::Db>;
+
+    /// A pool as an executor of queries.
+    fn on_pool(pool: &Pool<Self::Db>) -> impl Executor<'_, Database = Self::Db>;
+
+    /// The folder-statistics statements for everyone who sees a media (`$1` its id).
+    const MEDIA_DELTAS: DeltaStatements;
+
+    /// The folder-statistics statements for one user (`$1` the user's id).
+    const USER_DELTAS: DeltaStatements;
+
+    /// Binds `deltas`, as the dialect's [`DeltaStatements`] read them from `$2` on.
+    fn bind_deltas<'q>(query: Query<'q, Self::Db>, deltas: &[FolderDelta]) -> Query<'q, Self::Db>;
+
+    /// A timestamp to bind.
+    fn time(at: DateTime<Utc>) -> Self::Time {
+        Self::Time::store(at)
+    }
+
+    /// An optional timestamp to bind.
+    fn maybe_time(at: Option<DateTime<Utc>>) -> Self::MaybeTime {
+        at.map(Self::Time::store).into()
+    }
+
+    /// A JSON object to bind.
+    fn json(value: &serde_json::Map<String, serde_json::Value>) -> Self::Json {
+        Self::Json::store(value)
+    }
 
     /// Reads a timestamp column.
     ///
     /// # Errors
     /// [`BackendError`] when the column does not decode or is out of range.
-    fn time(row: &Row<Self>, table: &str, column: &str) -> Result<DateTime<Utc>, BackendError>;
+    fn read_time(row: &Row<Self>, table: &str, column: &str) -> Result<DateTime<Utc>, BackendError> {
+        let stored: Self::Time = row.read(table, column)?;
+        stored.load().ok_or_else(|| corrupt_msg(table, column, "timestamp out of range"))
+    }
 
     /// Reads a nullable timestamp column.
     ///
     /// # Errors
     /// [`BackendError`] when the column does not decode or is out of range.
-    fn maybe_time(row: &Row<Self>, table: &str, column: &str) -> Result<Option<DateTime<Utc>>, BackendError>;
+    fn read_maybe_time(
+        row: &Row<Self>,
+        table: &str,
+        column: &str,
+    ) -> Result<Option<DateTime<Utc>>, BackendError> {
+        let stored: Self::MaybeTime = row.read(table, column)?;
+        let stored: Option<Self::Time> = stored.into();
+        stored
+            .map(|t| t.load().ok_or_else(|| corrupt_msg(table, column, "timestamp out of range")))
+            .transpose()
+    }
 
     /// Reads a JSON column.
     ///
     /// # Errors
     /// [`BackendError`] when the column does not decode or is not JSON.
-    fn json(row: &Row<Self>, table: &str, column: &str) -> Result<serde_json::Value, BackendError>;
+    fn read_json(row: &Row<Self>, table: &str, column: &str) -> Result<serde_json::Value, BackendError> {
+        let stored: Self::Json = row.read(table, column)?;
+        stored.load().map_err(|e| corrupt(table, column, e))
+    }
 
     /// Wraps a driver error with what the adapter was doing (see [`crate::error::backend`]).
     fn backend(context: impl Into<String>, error: sqlx::Error) -> BackendError {
@@ -126,7 +299,7 @@ pub trait Dialect {
         Ok(User {
             owner: Self::owner(row)?,
             password_hash: PasswordHash::parse(&hash).map_err(|e| corrupt("users", "password_hash", e))?,
-            created_at: Self::time(row, "users", "created_at")?,
+            created_at: Self::read_time(row, "users", "created_at")?,
         })
     }
 
@@ -141,10 +314,10 @@ pub trait Dialect {
             hash: RefreshTokenHash::from_bytes(hash32(hash, T, "token_hash")?),
             user_id: user_id(row, T, "user_id")?,
             family_id: Self::token_family(row)?,
-            issued_at: Self::time(row, T, "issued_at")?,
-            expires_at: Self::time(row, T, "expires_at")?,
-            used_at: Self::maybe_time(row, T, "used_at")?,
-            revoked_at: Self::maybe_time(row, T, "revoked_at")?,
+            issued_at: Self::read_time(row, T, "issued_at")?,
+            expires_at: Self::read_time(row, T, "expires_at")?,
+            used_at: Self::read_maybe_time(row, T, "used_at")?,
+            revoked_at: Self::read_maybe_time(row, T, "revoked_at")?,
         })
     }
 
@@ -171,11 +344,11 @@ pub trait Dialect {
         let chunk_size: i64 = row.read(T, "chunk_size")?;
         let key_id: String = row.read(T, "key_id")?;
         let wrapped_key: Vec<u8> = row.read(T, "wrapped_key")?;
-        let uploaded_at = Self::maybe_time(row, T, "uploaded_at")?;
+        let uploaded_at = Self::read_maybe_time(row, T, "uploaded_at")?;
         let digest: Option<Vec<u8>> = row.read(T, "digest")?;
 
         let chunk_size = u32::try_from(chunk_size).map_err(|e| corrupt(T, "chunk_size", e))?;
-        let serde_json::Value::Object(metadata) = Self::json(row, T, "metadata")? else {
+        let serde_json::Value::Object(metadata) = Self::read_json(row, T, "metadata")? else {
             return Err(corrupt_msg(T, "metadata", "not a json object"));
         };
         let uploaded = match (uploaded_at, digest) {
@@ -198,8 +371,8 @@ pub trait Dialect {
                 .map_err(|e| corrupt(T, "envelope", e))?,
             metadata,
             uploaded,
-            created_at: Self::time(row, T, "created_at")?,
-            updated_at: Self::time(row, T, "updated_at")?,
+            created_at: Self::read_time(row, T, "created_at")?,
+            updated_at: Self::read_time(row, T, "updated_at")?,
         }))
     }
 
@@ -244,7 +417,7 @@ pub trait Dialect {
         Ok(Share {
             media_id: media,
             sharee: Self::owner(row)?,
-            created_at: Self::time(row, "media_owners", "created_at")?,
+            created_at: Self::read_time(row, "media_owners", "created_at")?,
         })
     }
 

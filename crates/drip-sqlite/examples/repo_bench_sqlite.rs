@@ -38,7 +38,7 @@ impl Backend for SqliteBench {
         };
         let file = temp.path().join("bench.db");
         self.temp = Some(temp);
-        SqliteRepositories::open(file.to_str().unwrap()).await.unwrap()
+        drip_sqlite::open(file.to_str().unwrap()).await.unwrap()
     }
 
     async fn insert_media(&mut self, repos: &SqliteRepositories, batch: &[SeededMedia], now: DateTime<Utc>) {

@@ -1,18 +1,14 @@
-//! Translation of sqlx/SQLite errors: constraint names to domain variants, everything else
-//! to a [`BackendError`] with context (transient when retrying may help, see
-//! [`drip_sql::error`]).
+//! Translation of SQLite's constraint errors to the constraint names of the schema, which
+//! the shared repositories map to domain variants (see [`drip_sql::error`]).
 //!
 //! SQLite names a violated CHECK constraint, but reports a UNIQUE or PRIMARY KEY violation
 //! by its columns (`UNIQUE constraint failed: users.username_lower`) and a FOREIGN KEY
-//! violation by nothing at all. [`violated`] translates column lists back to the
+//! violation by nothing at all. [`constraint_name`] translates column lists back to the
 //! constraint names of the schema through [`UNIQUE_COLUMNS`]; foreign-key failures are
-//! reported as [`FOREIGN_KEY`] and each statement knows which of its references can fail.
+//! reported as [`drip_sql::error::FOREIGN_KEY`] and each statement knows which of its
+//! references can fail.
 
-use drip_core::BackendError;
-use drip_sql::Dialect;
-use sqlx::error::ErrorKind;
-
-use crate::dialect::Sqlite;
+use sqlx::error::{DatabaseError, ErrorKind};
 
 /// Constraint names of the schema (migrations/) that map to domain errors: the ones both
 /// schemas have, and SQLite's own.
@@ -26,9 +22,6 @@ pub(crate) mod constraint {
     /// Folder statistics rows are unique per user and folder.
     pub(crate) const FOLDER_STATS_PKEY: &str = "folder_stats_pkey";
 }
-
-/// What [`violated`] answers for any foreign-key violation (SQLite does not say which).
-pub(crate) const FOREIGN_KEY: &str = "foreign key";
 
 /// The column lists SQLite reports for each UNIQUE / PRIMARY KEY constraint of the schema.
 pub(crate) const UNIQUE_COLUMNS: &[(&str, &str)] = &[
@@ -46,13 +39,10 @@ pub(crate) const UNIQUE_COLUMNS: &[(&str, &str)] = &[
     ("folder_stats.user_id, folder_stats.parent_path, folder_stats.name", constraint::FOLDER_STATS_PKEY),
 ];
 
-/// The name of the constraint `error` violates, if it is a constraint violation:
-/// the schema's name for UNIQUE, PRIMARY KEY and CHECK constraints, [`FOREIGN_KEY`] for
-/// any foreign key.
-pub(crate) fn violated(error: &sqlx::Error) -> Option<&str> {
-    let db = error.as_database_error()?;
-    let message = db.message();
-    match db.kind() {
+/// The schema's name of the UNIQUE, PRIMARY KEY or CHECK constraint `error` violates.
+pub(crate) fn constraint_name(error: &dyn DatabaseError) -> Option<&str> {
+    let message = error.message();
+    match error.kind() {
         ErrorKind::UniqueViolation => {
             let columns = message.strip_prefix("UNIQUE constraint failed: ")?;
             let columns =
@@ -60,33 +50,29 @@ pub(crate) fn violated(error: &sqlx::Error) -> Option<&str> {
             UNIQUE_COLUMNS.iter().find(|(cols, _)| *cols == columns).map(|(_, name)| *name).or(Some(columns))
         }
         ErrorKind::CheckViolation => message.strip_prefix("CHECK constraint failed: "),
-        ErrorKind::ForeignKeyViolation => Some(FOREIGN_KEY),
         _ => None,
     }
 }
 
-/// Wraps a driver error with what the adapter was doing (transient when retrying may help:
-/// [`Sqlite::is_transient_code`]).
-pub(crate) fn backend(context: impl Into<String>, error: sqlx::Error) -> BackendError {
-    Sqlite::backend(context, error)
-}
-
 #[cfg(test)]
 mod tests {
+    use drip_sql::Dialect;
+    use drip_sql::error::{FOREIGN_KEY, violated};
+
     use super::*;
-    use crate::SqliteRepositories;
+    use crate::{Sqlite, SqliteRepositories};
 
     /// Runs `sql` (expected to fail) and answers the constraint it violated.
     async fn violation(repos: &SqliteRepositories, sql: &'static str) -> String {
         let error = sqlx::raw_sql(sql).execute(repos.pool()).await.expect_err(sql);
-        violated(&error).unwrap_or_else(|| panic!("not a constraint violation: {error}")).to_owned()
+        violated::<Sqlite>(&error).unwrap_or_else(|| panic!("not a constraint violation: {error}")).to_owned()
     }
 
     /// Every UNIQUE / PRIMARY KEY constraint of the schema, violated, maps to its name;
     /// CHECK constraints by their own name; foreign keys to [`FOREIGN_KEY`].
     #[tokio::test]
     async fn violations_map_to_constraint_names() {
-        let repos = SqliteRepositories::open("sqlite::memory:").await.unwrap();
+        let repos = crate::open("sqlite::memory:").await.unwrap();
         let id = |c: char| c.to_string().repeat(27);
         let (u1, u2, m1, m2) = (id('a'), id('b'), id('m'), id('n'));
         let setup = format!(

@@ -3,7 +3,7 @@
 //!
 //! [`SqliteRepositories`] implements both ports over one connection pool to one database
 //! file, opened in WAL mode with foreign keys enforced and a busy timeout. The schema lives
-//! in this crate's `migrations/` (embedded, applied by [`SqliteRepositories::open`]).
+//! in this crate's `migrations/` (embedded, applied by [`open`]).
 //!
 //! # Writes
 //! SQLite has one writer at a time. Every multi-statement write runs in a `BEGIN IMMEDIATE`
@@ -12,41 +12,23 @@
 //! fails half-way to upgrade its lock. Name and share conflicts are still decided by the
 //! schema's unique constraints, so of two racing identical inserts exactly one wins.
 //!
-//! # Folder listing without reading every file
-//! A user's view of a folder is served from two index ranges, whatever the number of
-//! media the user sees:
-//! - files directly in the folder: `media_owners` carries a copy of each media's folder,
-//!   name and upload state per user who sees it (creator and sharees), indexed by
-//!   `(user_id, full_path, file_name, media_id)`, so a page is a range scan in name order;
-//! - subfolders with recursive totals: `folder_stats(user_id, parent_path, name,
-//!   file_count, total_size)` holds, for each user, the totals of every folder below which
-//!   they see uploaded media. Every write (`mark_uploaded`, `relocate`, `delete`,
-//!   `add_share`, `remove_share`, an uploaded `insert`) updates the rows of the media's
-//!   ancestor folders for every user who sees it, in the same transaction. Listing the
-//!   subfolders of `P` reads the rows `(user, P, *)`: as many as there are subfolders.
-//!
-//! Writes cost one upsert of `depth × viewers` rows; reads never aggregate files.
-//!
-//! # Pagination
-//! Listings are keyset-paginated on `(file_name, media_id)` in byte order (the
-//! [`drip_core::storage::model::FileCursor`] of the last item), so pages are stable under
-//! concurrent inserts and each page is one index range.
+//! The queries are [`drip_sql::Repositories`]' (folder listings, pagination, locking);
+//! this crate gives them the [`Sqlite`] dialect.
 //!
 //! [`AccountRepository`]: drip_core::accounts::ports::AccountRepository
 //! [`MediaRepository`]: drip_core::storage::ports::MediaRepository
 
-mod accounts;
 mod dialect;
 mod error;
-mod media;
 
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-/// Connections of the pool [`SqliteRepositories::open`] creates for a database file.
+pub use dialect::Sqlite;
+
+/// Connections of the pool [`open`] creates for a database file.
 pub const DEFAULT_POOL_SIZE: u32 = 8;
 
 /// How long a statement waits for another connection's lock before failing.
@@ -69,80 +51,59 @@ pub enum SqliteSetupError {
 /// The schema migrations of this adapter, embedded at compile time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// Users, refresh tokens, media and shares in one SQLite database.
+/// Users, refresh tokens, media and shares in one SQLite database: the shared SQL
+/// repositories in the [`Sqlite`] dialect.
 ///
 /// Cloning is cheap (the pool is shared).
-#[derive(Clone)]
-pub struct SqliteRepositories {
-    pool: SqlitePool,
+pub type SqliteRepositories = drip_sql::Repositories<Sqlite>;
+
+/// Opens the database at `location` — a file path, or a URL such as
+/// `sqlite://data/drip.db` or `sqlite::memory:` — creating the file if it is missing,
+/// and applies the migrations.
+///
+/// Files are opened in WAL mode (readers do not block the writer) with
+/// `synchronous = NORMAL` (a commit survives a crash of the process; a power loss may
+/// lose the last commits, never consistency), foreign keys on and a busy timeout of
+/// [`BUSY_TIMEOUT`], in a pool of [`DEFAULT_POOL_SIZE`] connections. An in-memory
+/// database lives in one connection that the pool keeps open.
+///
+/// # Errors
+/// [`SqliteSetupError`] when the location is invalid, the file cannot be opened or
+/// created, or a migration fails.
+pub async fn open(location: &str) -> Result<SqliteRepositories, SqliteSetupError> {
+    let options = if location.starts_with("sqlite:") {
+        SqliteConnectOptions::from_str(location).map_err(SqliteSetupError::Location)?
+    } else {
+        SqliteConnectOptions::new().filename(location)
+    };
+    let in_memory = location.contains(":memory:") || options.get_filename().as_os_str() == ":memory:";
+    let repositories = open_with(options, if in_memory { 1 } else { DEFAULT_POOL_SIZE }).await?;
+    repositories.migrate().await.map_err(SqliteSetupError::Migrate)?;
+    Ok(repositories)
 }
 
-impl std::fmt::Debug for SqliteRepositories {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteRepositories").field("pool_size", &self.pool.size()).finish_non_exhaustive()
+/// Opens a pool of at most `pool_size` connections with `options`, adding the
+/// settings the adapter relies on (file created if missing, WAL, foreign keys, busy
+/// timeout). Does not migrate.
+///
+/// # Errors
+/// [`SqliteSetupError::Open`] when the database cannot be opened.
+pub async fn open_with(
+    options: SqliteConnectOptions,
+    pool_size: u32,
+) -> Result<SqliteRepositories, SqliteSetupError> {
+    let options = options
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(BUSY_TIMEOUT);
+    let pool_size = pool_size.max(1);
+    let mut pool = SqlitePoolOptions::new().max_connections(pool_size).acquire_timeout(BUSY_TIMEOUT);
+    if pool_size == 1 {
+        // A single connection may be the only handle on an in-memory database: keep it.
+        pool = pool.min_connections(1).idle_timeout(None).max_lifetime(None);
     }
-}
-
-impl SqliteRepositories {
-    /// Opens the database at `location` — a file path, or a URL such as
-    /// `sqlite://data/drip.db` or `sqlite::memory:` — creating the file if it is missing,
-    /// and applies the migrations.
-    ///
-    /// Files are opened in WAL mode (readers do not block the writer) with
-    /// `synchronous = NORMAL` (a commit survives a crash of the process; a power loss may
-    /// lose the last commits, never consistency), foreign keys on and a busy timeout of
-    /// [`BUSY_TIMEOUT`], in a pool of [`DEFAULT_POOL_SIZE`] connections. An in-memory
-    /// database lives in one connection that the pool keeps open.
-    ///
-    /// # Errors
-    /// [`SqliteSetupError`] when the location is invalid, the file cannot be opened or
-    /// created, or a migration fails.
-    pub async fn open(location: &str) -> Result<Self, SqliteSetupError> {
-        let options = if location.starts_with("sqlite:") {
-            SqliteConnectOptions::from_str(location).map_err(SqliteSetupError::Location)?
-        } else {
-            SqliteConnectOptions::new().filename(location)
-        };
-        let in_memory = location.contains(":memory:") || options.get_filename().as_os_str() == ":memory:";
-        let repositories = Self::open_with(options, if in_memory { 1 } else { DEFAULT_POOL_SIZE }).await?;
-        repositories.migrate().await?;
-        Ok(repositories)
-    }
-
-    /// Opens a pool of at most `pool_size` connections with `options`, adding the
-    /// settings the adapter relies on (file created if missing, WAL, foreign keys, busy
-    /// timeout). Does not migrate.
-    ///
-    /// # Errors
-    /// [`SqliteSetupError::Open`] when the database cannot be opened.
-    pub async fn open_with(options: SqliteConnectOptions, pool_size: u32) -> Result<Self, SqliteSetupError> {
-        let options = options
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
-        let pool_size = pool_size.max(1);
-        let mut pool = SqlitePoolOptions::new().max_connections(pool_size).acquire_timeout(BUSY_TIMEOUT);
-        if pool_size == 1 {
-            // A single connection may be the only handle on an in-memory database: keep it.
-            pool = pool.min_connections(1).idle_timeout(None).max_lifetime(None);
-        }
-        let pool = pool.connect_with(options).await.map_err(SqliteSetupError::Open)?;
-        Ok(Self { pool })
-    }
-
-    /// Applies the migrations not yet applied (none when the schema is current).
-    ///
-    /// # Errors
-    /// [`SqliteSetupError::Migrate`] when a migration fails or an applied one was changed.
-    pub async fn migrate(&self) -> Result<(), SqliteSetupError> {
-        MIGRATOR.run(&self.pool).await.map_err(SqliteSetupError::Migrate)
-    }
-
-    /// The connection pool.
-    #[must_use]
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
-    }
+    let pool = pool.connect_with(options).await.map_err(SqliteSetupError::Open)?;
+    Ok(SqliteRepositories::from_pool(pool))
 }

@@ -5,14 +5,12 @@
 
 use std::sync::Arc;
 
-use drip_sqlite::SqliteRepositories;
 use drip_testkit::repository::Repos;
 
 async fn setup() -> Repos {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let file = dir.path().join("drip.db");
-    let repos =
-        SqliteRepositories::open(file.to_str().expect("a utf-8 temp path")).await.expect("opening sqlite");
+    let repos = drip_sqlite::open(file.to_str().expect("a utf-8 temp path")).await.expect("opening sqlite");
     let repos = Arc::new(repos);
     Repos { accounts: repos.clone(), media: repos, guard: Some(Box::new(dir)) }
 }

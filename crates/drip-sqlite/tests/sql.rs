@@ -15,7 +15,7 @@ use sqlx::Row;
 
 async fn open_in(dir: &tempfile::TempDir) -> SqliteRepositories {
     let file = dir.path().join("drip.db");
-    SqliteRepositories::open(file.to_str().expect("a utf-8 temp path")).await.expect("opening sqlite")
+    drip_sqlite::open(file.to_str().expect("a utf-8 temp path")).await.expect("opening sqlite")
 }
 
 #[tokio::test]
@@ -38,11 +38,11 @@ async fn open_creates_the_file_and_migrations_are_idempotent() {
 async fn open_accepts_urls_and_memory() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("by-url.db").display());
-    let by_url = SqliteRepositories::open(&url).await.expect("opening by url");
+    let by_url = drip_sqlite::open(&url).await.expect("opening by url");
     workload::add_users(&by_url, &["alice"]).await;
     assert!(dir.path().join("by-url.db").exists());
 
-    let memory = SqliteRepositories::open("sqlite::memory:").await.expect("opening in memory");
+    let memory = drip_sqlite::open("sqlite::memory:").await.expect("opening in memory");
     workload::add_users(&memory, &["bob"]).await;
     // The database lives as long as its one connection: the pool keeps it open for good.
     let pool = memory.pool().options();

@@ -339,9 +339,7 @@ async fn open_sqlite(path: &std::path::Path) -> Result<Repositories, BuildError>
     let location = path
         .to_str()
         .ok_or_else(|| BuildError::database("sqlite", format!("the path {} is not UTF-8", path.display())))?;
-    let repos = drip_sqlite::SqliteRepositories::open(location)
-        .await
-        .map_err(|e| BuildError::database("sqlite", e))?;
+    let repos = drip_sqlite::open(location).await.map_err(|e| BuildError::database("sqlite", e))?;
     Ok(Repositories {
         accounts: Arc::new(repos.clone()),
         media: Arc::new(repos),
@@ -356,7 +354,7 @@ async fn open_sqlite(_path: &std::path::Path) -> Result<Repositories, BuildError
 
 #[cfg(feature = "postgres")]
 async fn open_postgres(url: &SecretString, pool_size: u32) -> Result<Repositories, BuildError> {
-    let repos = drip_postgres::PgRepositories::connect(url.expose_secret(), pool_size)
+    let repos = drip_postgres::connect(url.expose_secret(), pool_size)
         .await
         .map_err(|e| BuildError::database("postgres", e))?;
     repos.migrate().await.map_err(|e| BuildError::database("postgres", e))?;

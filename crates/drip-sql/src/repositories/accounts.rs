@@ -1,39 +1,40 @@
-//! [`AccountRepository`] on PostgreSQL: users and hashed refresh tokens.
+//! [`AccountRepository`] in SQL: users and hashed refresh tokens.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use drip_core::accounts::model::{Owner, RefreshTokenHash, RefreshTokenRecord, User, Username};
 use drip_core::accounts::ports::{AccountRepository, ConsumeOutcome, CreateUserError};
 use drip_core::{BackendError, TokenFamilyId, UserId};
-use drip_sql::Dialect;
 
-use crate::PgRepositories;
-use crate::dialect::Postgres;
-use crate::error::{backend, constraint, violated};
+use super::Repositories;
+use crate::error::{FOREIGN_KEY, violated};
+use crate::{Dialect, Param, constraint};
 
 #[async_trait]
-impl AccountRepository for PgRepositories {
+impl<D: Dialect> AccountRepository for Repositories<D>
+where
+    String: Param<D::Db>,
+    Vec<u8>: Param<D::Db>,
+{
     async fn create_user(&self, user: &User) -> Result<(), CreateUserError> {
-        let result = sqlx::query(
+        sqlx::query(
             "INSERT INTO users (id, username, username_lower, email, password_hash, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $6)",
         )
         .bind(user.owner.id.to_string())
-        .bind(user.owner.username.as_str())
+        .bind(user.owner.username.as_str().to_owned())
         .bind(user.owner.username.normalized())
-        .bind(user.owner.email.as_str())
-        .bind(user.password_hash.as_str())
-        .bind(user.created_at)
-        .execute(&self.pool)
-        .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) => Err(match violated(&e) {
-                Some(constraint::USERNAME_LOWER) => CreateUserError::UsernameTaken,
-                Some(constraint::USERS_PKEY) => CreateUserError::IdTaken,
-                _ => CreateUserError::Backend(backend("inserting a user", e)),
-            }),
-        }
+        .bind(user.owner.email.as_str().to_owned())
+        .bind(user.password_hash.as_str().to_owned())
+        .bind(D::time(user.created_at))
+        .execute(D::on_pool(&self.pool))
+        .await
+        .map_err(|e| match violated::<D>(&e) {
+            Some(constraint::USERNAME_LOWER) => CreateUserError::UsernameTaken,
+            Some(constraint::USERS_PKEY) => CreateUserError::IdTaken,
+            _ => CreateUserError::Backend(D::backend("inserting a user", e)),
+        })?;
+        Ok(())
     }
 
     async fn find_user_by_username(&self, username: &Username) -> Result<Option<User>, BackendError> {
@@ -41,19 +42,19 @@ impl AccountRepository for PgRepositories {
             "SELECT id, username, email, password_hash, created_at FROM users WHERE username_lower = $1",
         )
         .bind(username.normalized())
-        .fetch_optional(&self.pool)
+        .fetch_optional(D::on_pool(&self.pool))
         .await
-        .map_err(|e| backend("finding a user by name", e))?;
-        row.as_ref().map(Postgres::user).transpose()
+        .map_err(|e| D::backend("finding a user by name", e))?;
+        row.as_ref().map(D::user).transpose()
     }
 
     async fn find_owner(&self, id: &UserId) -> Result<Option<Owner>, BackendError> {
         let row = sqlx::query("SELECT id, username, email FROM users WHERE id = $1")
             .bind(id.to_string())
-            .fetch_optional(&self.pool)
+            .fetch_optional(D::on_pool(&self.pool))
             .await
-            .map_err(|e| backend("finding a user", e))?;
-        row.as_ref().map(Postgres::owner).transpose()
+            .map_err(|e| D::backend("finding a user", e))?;
+        row.as_ref().map(D::owner).transpose()
     }
 
     async fn insert_refresh_token(&self, record: &RefreshTokenRecord) -> Result<(), BackendError> {
@@ -62,22 +63,22 @@ impl AccountRepository for PgRepositories {
              (token_hash, user_id, family_id, issued_at, expires_at, used_at, revoked_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
-        .bind(record.hash.as_bytes().as_slice())
+        .bind(record.hash.as_bytes().to_vec())
         .bind(record.user_id.to_string())
         .bind(record.family_id.to_string())
-        .bind(record.issued_at)
-        .bind(record.expires_at)
-        .bind(record.used_at)
-        .bind(record.revoked_at)
-        .execute(&self.pool)
+        .bind(D::time(record.issued_at))
+        .bind(D::time(record.expires_at))
+        .bind(D::maybe_time(record.used_at))
+        .bind(D::maybe_time(record.revoked_at))
+        .execute(D::on_pool(&self.pool))
         .await
         .map_err(|e| {
-            let context = match violated(&e) {
+            let context = match violated::<D>(&e) {
                 Some(constraint::REFRESH_TOKENS_PKEY) => "inserting a refresh token: duplicate hash",
-                Some(constraint::REFRESH_TOKENS_USER_FKEY) => "inserting a refresh token: unknown user",
+                Some(FOREIGN_KEY) => "inserting a refresh token: unknown user",
                 _ => "inserting a refresh token",
             };
-            backend(context, e)
+            D::backend(context, e)
         })?;
         Ok(())
     }
@@ -87,31 +88,32 @@ impl AccountRepository for PgRepositories {
         hash: &RefreshTokenHash,
         now: DateTime<Utc>,
     ) -> Result<ConsumeOutcome, BackendError> {
-        // One conditional UPDATE: of concurrent calls, the row lock lets exactly one see the
-        // token unused; the others re-check the condition after it commits and match nothing.
+        // One conditional UPDATE: of concurrent calls exactly one sees the token unused
+        // (PostgreSQL's row lock makes the others re-check the condition after it commits;
+        // SQLite runs one write at a time).
         let consumed = sqlx::query(
             "UPDATE refresh_tokens SET used_at = $2 \
              WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2 \
              RETURNING token_hash, user_id, family_id, issued_at, expires_at, used_at, revoked_at",
         )
-        .bind(hash.as_bytes().as_slice())
-        .bind(now)
-        .fetch_optional(&self.pool)
+        .bind(hash.as_bytes().to_vec())
+        .bind(D::time(now))
+        .fetch_optional(D::on_pool(&self.pool))
         .await
-        .map_err(|e| backend("consuming a refresh token", e))?;
+        .map_err(|e| D::backend("consuming a refresh token", e))?;
         if let Some(row) = consumed {
-            return Ok(ConsumeOutcome::Consumed(Postgres::refresh_token(&row)?));
+            return Ok(ConsumeOutcome::Consumed(D::refresh_token(&row)?));
         }
         let stored = sqlx::query(
             "SELECT token_hash, user_id, family_id, issued_at, expires_at, used_at, revoked_at \
              FROM refresh_tokens WHERE token_hash = $1",
         )
-        .bind(hash.as_bytes().as_slice())
-        .fetch_optional(&self.pool)
+        .bind(hash.as_bytes().to_vec())
+        .fetch_optional(D::on_pool(&self.pool))
         .await
-        .map_err(|e| backend("reading a refresh token", e))?;
+        .map_err(|e| D::backend("reading a refresh token", e))?;
         match stored {
-            Some(row) => Ok(ConsumeOutcome::Rejected(Postgres::refresh_token(&row)?)),
+            Some(row) => Ok(ConsumeOutcome::Rejected(D::refresh_token(&row)?)),
             None => Ok(ConsumeOutcome::Unknown),
         }
     }
@@ -121,15 +123,16 @@ impl AccountRepository for PgRepositories {
         family: &TokenFamilyId,
         at: DateTime<Utc>,
     ) -> Result<u64, BackendError> {
-        let done = sqlx::query(
-            "UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL",
+        let revoked = sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL \
+             RETURNING token_hash",
         )
         .bind(family.to_string())
-        .bind(at)
-        .execute(&self.pool)
+        .bind(D::time(at))
+        .fetch_all(D::on_pool(&self.pool))
         .await
-        .map_err(|e| backend("revoking a token family", e))?;
-        Ok(done.rows_affected())
+        .map_err(|e| D::backend("revoking a token family", e))?;
+        Ok(revoked.len() as u64)
     }
 
     async fn find_token_family(
@@ -137,18 +140,18 @@ impl AccountRepository for PgRepositories {
         hash: &RefreshTokenHash,
     ) -> Result<Option<TokenFamilyId>, BackendError> {
         let row = sqlx::query("SELECT family_id FROM refresh_tokens WHERE token_hash = $1")
-            .bind(hash.as_bytes().as_slice())
-            .fetch_optional(&self.pool)
+            .bind(hash.as_bytes().to_vec())
+            .fetch_optional(D::on_pool(&self.pool))
             .await
-            .map_err(|e| backend("finding a token family", e))?;
-        row.as_ref().map(Postgres::token_family).transpose()
+            .map_err(|e| D::backend("finding a token family", e))?;
+        row.as_ref().map(D::token_family).transpose()
     }
 
     async fn list_owners(&self) -> Result<Vec<Owner>, BackendError> {
         let found = sqlx::query("SELECT id, username, email FROM users ORDER BY username_lower, id")
-            .fetch_all(&self.pool)
+            .fetch_all(D::on_pool(&self.pool))
             .await
-            .map_err(|e| backend("listing users", e))?;
-        found.iter().map(Postgres::owner).collect()
+            .map_err(|e| D::backend("listing users", e))?;
+        found.iter().map(D::owner).collect()
     }
 }

@@ -1,0 +1,489 @@
+//! [`MediaRepository`] in SQL: media, ownership and shares, folder listings backed by
+//! `folder_stats`, usage counters.
+//!
+//! Every write that changes what a user sees runs in a write transaction
+//! ([`Dialect::BEGIN_WRITE`]) that locks the media row first ([`Dialect::LOCK`]), so writes
+//! to one media are serialized, then changes the media, its `media_owners` copies and the
+//! `folder_stats` rows of its ancestor folders together. Name conflicts are decided by
+//! `NOT EXISTS` inside the writing statement with the unique constraint
+//! `storage_media_creator_folder_name_key` as the backstop under concurrency; share
+//! duplicates by the `media_owners_single_share_key` primary key.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use drip_core::storage::model::{
+    Envelope, FileName, FolderListing, FolderPath, MAX_TOP_USERS, Media, MediaPage, PageRequest, Share,
+    SortOrder, UploadedContent, Usage, UsageSort, UserUsage,
+};
+use drip_core::storage::ports::{AddShareError, InsertMediaError, MediaRepository, RelocateError};
+use drip_core::{BackendError, MediaId, UserId};
+use sqlx::{AssertSqlSafe, QueryBuilder};
+
+use super::Repositories;
+use crate::error::{FOREIGN_KEY, to_i64, violated};
+use crate::folder_stats::{FolderDelta, Viewers, file_deltas, move_deltas};
+use crate::page::{self, Scope};
+use crate::rows::Conn;
+use crate::{Dialect, LockedMedia, Param, constraint, media_columns, ranking, returning_media_columns};
+
+/// Locks a media row against concurrent writes to it and reads what they change.
+async fn lock_media<D: Dialect>(conn: &mut Conn<D>, id: &MediaId) -> Result<Option<LockedMedia>, BackendError>
+where
+    String: Param<D::Db>,
+{
+    let sql = format!(
+        "SELECT creator_id, full_path, file_size, uploaded_at IS NOT NULL AS uploaded \
+         FROM storage_media WHERE id = $1{}",
+        D::LOCK
+    );
+    let row = sqlx::query(AssertSqlSafe(sql))
+        .bind(id.to_string())
+        .fetch_optional(D::on(conn))
+        .await
+        .map_err(|e| D::backend("locking a media", e))?;
+    row.as_ref().map(D::locked_media).transpose()
+}
+
+/// Adds `count` files and `size` bytes to a creator's usage counters.
+async fn add_usage<D: Dialect>(
+    conn: &mut Conn<D>,
+    creator: &UserId,
+    count: i64,
+    size: i64,
+) -> Result<(), BackendError>
+where
+    String: Param<D::Db>,
+    i64: Param<D::Db>,
+{
+    if count == 0 && size == 0 {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE users SET media_count = media_count + $2, disk_usage = disk_usage + $3 WHERE id = $1",
+    )
+    .bind(creator.to_string())
+    .bind(count)
+    .bind(size)
+    .execute(D::on(conn))
+    .await
+    .map_err(|e| D::backend("updating usage counters", e))?;
+    Ok(())
+}
+
+/// Applies folder-statistics deltas for `viewers` with the dialect's statements: the
+/// upsert, then, when some folder lost files, the cleanup of rows that count none.
+async fn apply_deltas<D: Dialect>(
+    conn: &mut Conn<D>,
+    viewers: Viewers<'_>,
+    deltas: &[FolderDelta],
+) -> Result<(), BackendError>
+where
+    String: Param<D::Db>,
+{
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    let (key, statements) = match viewers {
+        Viewers::OfMedia(id) => (id.to_string(), D::MEDIA_DELTAS),
+        Viewers::User(user) => (user.to_string(), D::USER_DELTAS),
+    };
+    let removes_files = deltas.iter().any(|d| d.count < 0);
+    let steps = [
+        (statements.upsert, "updating folder statistics"),
+        (statements.cleanup, "dropping empty folder statistics"),
+    ];
+    for (sql, context) in steps.into_iter().take(if removes_files { 2 } else { 1 }) {
+        D::bind_deltas(sqlx::query(sql).bind(key.clone()), deltas)
+            .execute(D::on(&mut *conn))
+            .await
+            .map_err(|e| D::backend(context, e))?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl<D: Dialect> MediaRepository for Repositories<D>
+where
+    String: Param<D::Db>,
+    i64: Param<D::Db>,
+    bool: Param<D::Db>,
+    Vec<u8>: Param<D::Db>,
+    Option<Vec<u8>>: Param<D::Db>,
+{
+    async fn insert(&self, media: &Media) -> Result<(), InsertMediaError> {
+        let p = media.parts();
+        let size = to_i64(media.size(), "media size")?;
+        let mut tx = self.write().await?;
+        let sql = format!(
+            "INSERT INTO storage_media (id, creator_id, file_name, full_path, content_type, storage_key, \
+                 algorithm, chunk_size, key_id, wrapped_key, metadata, file_size, digest, uploaded_at, \
+                 created_at, updated_at) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16 \
+             WHERE NOT EXISTS (SELECT 1 FROM media_owners o \
+                 WHERE o.user_id = $2 AND o.full_path = $4 AND o.file_name = $3 AND {}) \
+             RETURNING id",
+            D::UPLOADED
+        );
+        let inserted = sqlx::query(AssertSqlSafe(sql))
+            .bind(p.id.to_string())
+            .bind(p.creator.to_string())
+            .bind(p.name.as_str().to_owned())
+            .bind(p.folder.as_str().to_owned())
+            .bind(p.content_type.as_str().to_owned())
+            .bind(p.storage_key.as_str().to_owned())
+            .bind(p.envelope.algorithm().to_owned())
+            .bind(i64::from(p.envelope.chunk_size()))
+            .bind(p.envelope.key_id().to_owned())
+            .bind(p.envelope.wrapped_key().to_vec())
+            .bind(D::json(&p.metadata))
+            .bind(size)
+            .bind(p.uploaded.map(|u| u.digest.as_bytes().to_vec()))
+            .bind(D::maybe_time(media.uploaded_at()))
+            .bind(D::time(p.created_at))
+            .bind(D::time(p.updated_at))
+            .fetch_optional(D::on(&mut tx))
+            .await
+            .map_err(|e| match violated::<D>(&e) {
+                Some(constraint::MEDIA_CREATOR_FOLDER_NAME) => InsertMediaError::AlreadyExists,
+                // The creator is the only reference of a new media row.
+                Some(FOREIGN_KEY) => InsertMediaError::UnknownCreator,
+                Some(constraint::MEDIA_PKEY) => {
+                    InsertMediaError::Backend(D::backend("inserting a media: the id exists", e))
+                }
+                _ => InsertMediaError::Backend(D::backend("inserting a media", e)),
+            })?;
+        if inserted.is_none() {
+            return Err(InsertMediaError::AlreadyExists);
+        }
+        sqlx::query(
+            "INSERT INTO media_owners (media_id, user_id, is_creator, full_path, file_name, uploaded, created_at) \
+             VALUES ($1, $2, true, $3, $4, $5, $6)",
+        )
+        .bind(p.id.to_string())
+        .bind(p.creator.to_string())
+        .bind(p.folder.as_str().to_owned())
+        .bind(p.name.as_str().to_owned())
+        .bind(p.uploaded.is_some())
+        .bind(D::time(p.created_at))
+        .execute(D::on(&mut tx))
+        .await
+        .map_err(|e| D::backend("inserting the creator's ownership", e))?;
+        if p.uploaded.is_some() {
+            apply_deltas::<D>(&mut tx, Viewers::OfMedia(&p.id), &file_deltas(&p.folder, 1, size)).await?;
+            add_usage::<D>(&mut tx, &p.creator, 1, size).await?;
+        }
+        tx.commit().await.map_err(|e| D::backend("committing a media insert", e))?;
+        Ok(())
+    }
+
+    async fn mark_uploaded(
+        &self,
+        id: &MediaId,
+        uploaded: UploadedContent,
+    ) -> Result<Option<Media>, BackendError> {
+        let size = to_i64(uploaded.size, "media size")?;
+        let mut tx = self.write().await?;
+        let Some(before) = lock_media::<D>(&mut tx, id).await? else { return Ok(None) };
+        let row = sqlx::query(concat!(
+            "UPDATE storage_media SET file_size = $2, digest = $3, uploaded_at = $4, updated_at = $4 \
+             WHERE id = $1 RETURNING ",
+            returning_media_columns!()
+        ))
+        .bind(id.to_string())
+        .bind(size)
+        .bind(uploaded.digest.as_bytes().to_vec())
+        .bind(D::time(uploaded.uploaded_at))
+        .fetch_one(D::on(&mut tx))
+        .await
+        .map_err(|e| D::backend("marking a media uploaded", e))?;
+        let media = D::media(&row)?;
+        sqlx::query("UPDATE media_owners SET uploaded = true WHERE media_id = $1 AND NOT uploaded")
+            .bind(id.to_string())
+            .execute(D::on(&mut tx))
+            .await
+            .map_err(|e| D::backend("marking ownerships uploaded", e))?;
+        let (count, grown) = if before.uploaded { (0, size - before.size) } else { (1, size) };
+        apply_deltas::<D>(&mut tx, Viewers::OfMedia(id), &file_deltas(&before.folder, count, grown)).await?;
+        add_usage::<D>(&mut tx, &before.creator, count, grown).await?;
+        tx.commit().await.map_err(|e| D::backend("committing an upload", e))?;
+        Ok(Some(media))
+    }
+
+    async fn find(&self, id: &MediaId) -> Result<Option<Media>, BackendError> {
+        let row = sqlx::query(concat!("SELECT ", media_columns!(), " FROM storage_media m WHERE m.id = $1"))
+            .bind(id.to_string())
+            .fetch_optional(D::on_pool(&self.pool))
+            .await
+            .map_err(|e| D::backend("finding a media", e))?;
+        row.as_ref().map(D::media).transpose()
+    }
+
+    async fn find_visible(&self, user: &UserId, id: &MediaId) -> Result<Option<Media>, BackendError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            media_columns!(),
+            " FROM media_owners o JOIN storage_media m ON m.id = o.media_id \
+             WHERE o.media_id = $1 AND o.user_id = $2 AND m.uploaded_at IS NOT NULL"
+        ))
+        .bind(id.to_string())
+        .bind(user.to_string())
+        .fetch_optional(D::on_pool(&self.pool))
+        .await
+        .map_err(|e| D::backend("finding a visible media", e))?;
+        row.as_ref().map(D::media).transpose()
+    }
+
+    async fn list_folder(
+        &self,
+        user: &UserId,
+        folder: &FolderPath,
+        page: &PageRequest,
+    ) -> Result<FolderListing, BackendError> {
+        let (files, next) =
+            page::fetch::<D>(&self.pool, user, Scope::In(folder), page, "listing the files of a folder")
+                .await?;
+        if page.cursor().is_some() {
+            return Ok(FolderListing { files, folders: Vec::new(), next });
+        }
+        let found = sqlx::query(
+            "SELECT name, file_count, total_size FROM folder_stats \
+             WHERE user_id = $1 AND parent_path = $2 AND file_count > 0 ORDER BY name",
+        )
+        .bind(user.to_string())
+        .bind(folder.as_str().to_owned())
+        .fetch_all(D::on_pool(&self.pool))
+        .await
+        .map_err(|e| D::backend("listing the subfolders of a folder", e))?;
+        let folders = found.iter().map(D::folder_summary).collect::<Result<_, _>>()?;
+        Ok(FolderListing { files, folders, next })
+    }
+
+    async fn list_visible<'a>(
+        &self,
+        user: &UserId,
+        under: Option<&'a FolderPath>,
+        page: &PageRequest,
+    ) -> Result<MediaPage, BackendError> {
+        let (items, next) =
+            page::fetch::<D>(&self.pool, user, Scope::Below(under), page, "listing visible media").await?;
+        Ok(MediaPage { items, next })
+    }
+
+    async fn relocate(
+        &self,
+        id: &MediaId,
+        folder: &FolderPath,
+        name: &FileName,
+        at: DateTime<Utc>,
+    ) -> Result<Media, RelocateError> {
+        let mut tx = self.write().await?;
+        let before = lock_media::<D>(&mut tx, id).await?.ok_or(RelocateError::NotFound)?;
+        // The creator's own media at the target (in any state, this one included) and
+        // uploaded media shared with them there block the move.
+        let sql = format!(
+            concat!(
+                "UPDATE storage_media AS m SET full_path = $2, file_name = $3, updated_at = $4 \
+                 WHERE m.id = $1 \
+                   AND NOT EXISTS (SELECT 1 FROM storage_media s \
+                       WHERE s.creator_id = m.creator_id AND s.full_path = $2 AND s.file_name = $3) \
+                   AND NOT EXISTS (SELECT 1 FROM media_owners o \
+                       WHERE o.user_id = m.creator_id AND o.full_path = $2 AND o.file_name = $3 AND {}) \
+                 RETURNING ",
+                returning_media_columns!()
+            ),
+            D::UPLOADED
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id.to_string())
+            .bind(folder.as_str().to_owned())
+            .bind(name.as_str().to_owned())
+            .bind(D::time(at))
+            .fetch_optional(D::on(&mut tx))
+            .await
+            .map_err(|e| match violated::<D>(&e) {
+                Some(constraint::MEDIA_CREATOR_FOLDER_NAME) => RelocateError::AlreadyExists,
+                _ => RelocateError::Backend(D::backend("relocating a media", e)),
+            })?
+            .ok_or(RelocateError::AlreadyExists)?;
+        let media = D::media(&row)?;
+        sqlx::query("UPDATE media_owners SET full_path = $2, file_name = $3 WHERE media_id = $1")
+            .bind(id.to_string())
+            .bind(folder.as_str().to_owned())
+            .bind(name.as_str().to_owned())
+            .execute(D::on(&mut tx))
+            .await
+            .map_err(|e| D::backend("relocating ownerships", e))?;
+        if before.uploaded {
+            apply_deltas::<D>(
+                &mut tx,
+                Viewers::OfMedia(id),
+                &move_deltas(&before.folder, folder, before.size),
+            )
+            .await?;
+        }
+        tx.commit().await.map_err(|e| D::backend("committing a relocation", e))?;
+        Ok(media)
+    }
+
+    async fn update_envelope(
+        &self,
+        id: &MediaId,
+        envelope: &Envelope,
+        at: DateTime<Utc>,
+    ) -> Result<bool, BackendError> {
+        let updated = sqlx::query(
+            "UPDATE storage_media SET algorithm = $2, chunk_size = $3, key_id = $4, wrapped_key = $5, \
+             updated_at = $6 WHERE id = $1 RETURNING id",
+        )
+        .bind(id.to_string())
+        .bind(envelope.algorithm().to_owned())
+        .bind(i64::from(envelope.chunk_size()))
+        .bind(envelope.key_id().to_owned())
+        .bind(envelope.wrapped_key().to_vec())
+        .bind(D::time(at))
+        .fetch_optional(D::on_pool(&self.pool))
+        .await
+        .map_err(|e| D::backend("updating an envelope", e))?;
+        Ok(updated.is_some())
+    }
+
+    async fn delete(&self, id: &MediaId) -> Result<Option<Media>, BackendError> {
+        let mut tx = self.write().await?;
+        let sql = format!(
+            concat!("SELECT ", media_columns!(), " FROM storage_media m WHERE m.id = $1{}"),
+            D::LOCK_TO_DELETE
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id.to_string())
+            .fetch_optional(D::on(&mut tx))
+            .await
+            .map_err(|e| D::backend("locking a media", e))?;
+        let Some(row) = row else { return Ok(None) };
+        let media = D::media(&row)?;
+        if media.uploaded().is_some() {
+            let size = to_i64(media.size(), "media size")?;
+            apply_deltas::<D>(&mut tx, Viewers::OfMedia(id), &file_deltas(media.folder(), -1, -size)).await?;
+            add_usage::<D>(&mut tx, &media.creator(), -1, -size).await?;
+        }
+        // Shares go with the media (media_owners ON DELETE CASCADE).
+        sqlx::query("DELETE FROM storage_media WHERE id = $1")
+            .bind(id.to_string())
+            .execute(D::on(&mut tx))
+            .await
+            .map_err(|e| D::backend("deleting a media", e))?;
+        tx.commit().await.map_err(|e| D::backend("committing a delete", e))?;
+        Ok(Some(media))
+    }
+
+    async fn add_share(
+        &self,
+        media: &MediaId,
+        user: &UserId,
+        at: DateTime<Utc>,
+    ) -> Result<Share, AddShareError> {
+        let mut tx = self.write().await?;
+        let locked = lock_media::<D>(&mut tx, media).await?.ok_or(AddShareError::MediaNotFound)?;
+        sqlx::query(
+            "INSERT INTO media_owners (media_id, user_id, is_creator, full_path, file_name, uploaded, created_at) \
+             SELECT id, $2, false, full_path, file_name, uploaded_at IS NOT NULL, $3 FROM storage_media WHERE id = $1",
+        )
+        .bind(media.to_string())
+        .bind(user.to_string())
+        .bind(D::time(at))
+        .execute(D::on(&mut tx))
+        .await
+        .map_err(|e| match violated::<D>(&e) {
+            Some(constraint::SINGLE_SHARE) => AddShareError::AlreadyShared,
+            // The media row is locked above: the user is the reference that failed.
+            Some(FOREIGN_KEY) => AddShareError::UserNotFound,
+            _ => AddShareError::Backend(D::backend("inserting a share", e)),
+        })?;
+        let row = sqlx::query(
+            "SELECT u.id, u.username, u.email, o.created_at FROM media_owners o JOIN users u ON u.id = o.user_id \
+             WHERE o.media_id = $1 AND o.user_id = $2",
+        )
+        .bind(media.to_string())
+        .bind(user.to_string())
+        .fetch_one(D::on(&mut tx))
+        .await
+        .map_err(|e| D::backend("reading a new share", e))?;
+        let share = D::share(*media, &row)?;
+        if locked.uploaded {
+            apply_deltas::<D>(&mut tx, Viewers::User(user), &file_deltas(&locked.folder, 1, locked.size))
+                .await?;
+        }
+        tx.commit().await.map_err(|e| D::backend("committing a share", e))?;
+        Ok(share)
+    }
+
+    async fn remove_share(&self, media: &MediaId, user: &UserId) -> Result<bool, BackendError> {
+        let mut tx = self.write().await?;
+        let Some(locked) = lock_media::<D>(&mut tx, media).await? else { return Ok(false) };
+        let removed = sqlx::query(
+            "DELETE FROM media_owners WHERE media_id = $1 AND user_id = $2 AND NOT is_creator \
+                 RETURNING user_id",
+        )
+        .bind(media.to_string())
+        .bind(user.to_string())
+        .fetch_optional(D::on(&mut tx))
+        .await
+        .map_err(|e| D::backend("removing a share", e))?;
+        if removed.is_none() {
+            return Ok(false);
+        }
+        if locked.uploaded {
+            apply_deltas::<D>(&mut tx, Viewers::User(user), &file_deltas(&locked.folder, -1, -locked.size))
+                .await?;
+        }
+        tx.commit().await.map_err(|e| D::backend("committing an unshare", e))?;
+        Ok(true)
+    }
+
+    async fn list_shares(&self, media: &MediaId) -> Result<Vec<Share>, BackendError> {
+        let found = sqlx::query(
+            "SELECT u.id, u.username, u.email, o.created_at FROM media_owners o JOIN users u ON u.id = o.user_id \
+             WHERE o.media_id = $1 AND NOT o.is_creator ORDER BY u.username, u.id",
+        )
+        .bind(media.to_string())
+        .fetch_all(D::on_pool(&self.pool))
+        .await
+        .map_err(|e| D::backend("listing shares", e))?;
+        found.iter().map(|row| D::share(*media, row)).collect()
+    }
+
+    async fn usage(&self, user: &UserId) -> Result<Usage, BackendError> {
+        let row = sqlx::query("SELECT media_count, disk_usage FROM users WHERE id = $1")
+            .bind(user.to_string())
+            .fetch_optional(D::on_pool(&self.pool))
+            .await
+            .map_err(|e| D::backend("reading usage", e))?;
+        row.as_ref().map(D::usage).transpose().map(Option::unwrap_or_default)
+    }
+
+    async fn top_users(
+        &self,
+        sort: UsageSort,
+        order: SortOrder,
+        limit: u32,
+    ) -> Result<Vec<UserUsage>, BackendError> {
+        let found = QueryBuilder::new("SELECT id, username, media_count, disk_usage FROM users ORDER BY ")
+            .push(ranking::order_by(sort, order))
+            .push(" LIMIT ")
+            .push_bind(i64::from(limit.min(MAX_TOP_USERS)))
+            .build()
+            .fetch_all(D::on_pool(&self.pool))
+            .await
+            .map_err(|e| D::backend("ranking users", e))?;
+        found.iter().map(D::user_usage).collect()
+    }
+
+    async fn media_not_wrapped_with(&self, key_id: &str, limit: u32) -> Result<Vec<MediaId>, BackendError> {
+        let found = sqlx::query("SELECT id FROM storage_media WHERE key_id <> $1 ORDER BY id LIMIT $2")
+            .bind(key_id.to_owned())
+            .bind(i64::from(limit))
+            .fetch_all(D::on_pool(&self.pool))
+            .await
+            .map_err(|e| D::backend("finding media to re-wrap", e))?;
+        found.iter().map(D::media_id).collect()
+    }
+}

@@ -1,0 +1,86 @@
+//! [`Repositories`]: Drip's [`AccountRepository`] and [`MediaRepository`] written once for
+//! every SQL [`Dialect`], over one connection pool.
+//!
+//! Every query uses `$N` placeholders, which both PostgreSQL and SQLite read as the N-th
+//! bound value; what a dialect writes its own way comes from its [`Dialect`] (a lock
+//! clause, the predicate of the partial indexes, the folder-statistics statements).
+//!
+//! # Folder listing without reading every file
+//! A user's view of a folder is served from two index ranges, whatever the number of
+//! media the user sees:
+//! - files directly in the folder: `media_owners` carries a copy of each media's folder,
+//!   name and upload state per user who sees it (creator and sharees), indexed by
+//!   `(user_id, full_path, file_name, media_id)`, so a page is a range scan in name order;
+//! - subfolders with recursive totals: `folder_stats(user_id, parent_path, name,
+//!   file_count, total_size)` holds, for each user, the totals of every folder below which
+//!   they see uploaded media. Every write (`mark_uploaded`, `relocate`, `delete`,
+//!   `add_share`, `remove_share`, an uploaded `insert`) updates the rows of the media's
+//!   ancestor folders for every user who sees it, in the same transaction, in one
+//!   statement that locks rows in key order. Listing the subfolders of `P` reads the rows
+//!   `(user, P, *)`: as many as there are subfolders.
+//!
+//! Writes cost one upsert of `depth × viewers` rows; reads never aggregate files.
+//!
+//! # Pagination
+//! Listings are keyset-paginated on `(file_name, media_id)` in byte order (the
+//! [`drip_core::storage::model::FileCursor`] of the last item), so pages are stable under
+//! concurrent inserts and each page is one index range.
+//!
+//! [`AccountRepository`]: drip_core::accounts::ports::AccountRepository
+//! [`MediaRepository`]: drip_core::storage::ports::MediaRepository
+
+mod accounts;
+mod media;
+
+use drip_core::BackendError;
+use sqlx::migrate::MigrateError;
+use sqlx::{Pool, Transaction};
+
+use crate::Dialect;
+
+/// Users, refresh tokens, media and shares in one SQL database of dialect `D`.
+///
+/// Cloning is cheap (the pool is shared).
+pub struct Repositories<D: Dialect> {
+    pool: Pool<D::Db>,
+}
+
+impl<D: Dialect> Clone for Repositories<D> {
+    fn clone(&self) -> Self {
+        Self { pool: self.pool.clone() }
+    }
+}
+
+impl<D: Dialect> std::fmt::Debug for Repositories<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repositories").field("pool_size", &self.pool.size()).finish_non_exhaustive()
+    }
+}
+
+impl<D: Dialect> Repositories<D> {
+    /// Repositories over an existing pool (whose schema [`Repositories::migrate`] applies).
+    #[must_use]
+    pub fn from_pool(pool: Pool<D::Db>) -> Self {
+        Self { pool }
+    }
+
+    /// The connection pool.
+    #[must_use]
+    pub fn pool(&self) -> &Pool<D::Db> {
+        &self.pool
+    }
+
+    /// Applies the migrations of the dialect's schema not yet applied (none when the schema
+    /// is current; several processes migrating at once wait for each other).
+    ///
+    /// # Errors
+    /// [`MigrateError`] when a migration fails or an applied one was changed.
+    pub async fn migrate(&self) -> Result<(), MigrateError> {
+        D::MIGRATOR.run(&self.pool).await
+    }
+
+    /// Begins a transaction that writes ([`Dialect::BEGIN_WRITE`]).
+    async fn write(&self) -> Result<Transaction<'static, D::Db>, BackendError> {
+        self.pool.begin_with(D::BEGIN_WRITE).await.map_err(|e| D::backend("starting a transaction", e))
+    }
+}

@@ -626,8 +626,8 @@ function fileRow(file) {
     const action = (label, handler, danger = false) =>
       el('button', { type: 'button', class: danger ? 'action danger' : 'action', text: label, onclick: handler });
     actions.append(
-      action('rename', () => renameFile(file)),
-      action('move', () => moveFile(file)),
+      action('rename', () => changeFile(file, 'name')),
+      action('move', () => changeFile(file, 'folder')),
       action('share', () => shareFile(file)),
       action('delete', () => deleteFile(file), true),
     );
@@ -882,32 +882,27 @@ function afterChange(message) {
   refreshUsage();
 }
 
-async function renameFile(file) {
-  let renamed = '';
-  const done = await openDialog({
-    title: `Rename "${file.name}"`,
-    label: 'New name',
-    value: file.name,
-    submit: 'Rename',
-    run: async (name) => {
-      renamed = (await api('PATCH', fileUrl(file), { body: { name } })).name;
-    },
-  });
-  if (done) afterChange(`"${file.name}" was renamed to "${renamed}".`);
-}
+/** How a dialog changes one field of a file: renaming sets `name`, moving sets `folder`. */
+const FILE_CHANGES = {
+  name: { verb: 'Rename', label: 'New name', past: 'renamed to', clean: (text) => text, show: (name) => `"${name}"` },
+  folder: { verb: 'Move', label: 'To folder', past: 'moved to', clean: (text) => text.trim(), show: (folder) => folder },
+};
 
-async function moveFile(file) {
-  let moved = '';
+/** Asks for a new value of the file's `field` (see FILE_CHANGES), saves it and says so. */
+async function changeFile(file, field) {
+  const change = FILE_CHANGES[field];
+  let changed = '';
   const done = await openDialog({
-    title: `Move "${file.name}"`,
-    label: 'To folder',
-    value: file.folder,
-    submit: 'Move',
-    run: async (folder) => {
-      moved = (await api('PATCH', fileUrl(file), { body: { folder: folder.trim() } })).folder;
+    title: `${change.verb} "${file.name}"`,
+    label: change.label,
+    value: file[field],
+    submit: change.verb,
+    run: async (value) => {
+      const updated = await api('PATCH', fileUrl(file), { body: { [field]: change.clean(value) } });
+      changed = updated[field];
     },
   });
-  if (done) afterChange(`"${file.name}" was moved to ${moved}.`);
+  if (done) afterChange(`"${file.name}" was ${change.past} ${change.show(changed)}.`);
 }
 
 async function deleteFile(file) {

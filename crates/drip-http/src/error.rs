@@ -85,27 +85,57 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
+    /// 401 with `code`.
+    fn unauthorized(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, code, message)
+    }
+
+    /// 404 with `code`.
+    fn not_found(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    /// 409 with `code`.
+    fn conflict(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+
+    /// 503 with `code`, and `Retry-After`.
+    fn unavailable(code: &'static str, message: &'static str) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message).retry_later()
+    }
+
     /// 401 `unauthenticated`: no credentials at all.
     pub(crate) fn unauthenticated() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", "authentication required")
+        Self::unauthorized("unauthenticated", "authentication required")
             .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
     }
 
     /// 401 `invalid_token`.
     pub(crate) fn invalid_token() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "invalid_token", "the access token is invalid")
+        Self::unauthorized("invalid_token", "the access token is invalid")
             .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""))
     }
 
     /// 401 `token_expired`.
     pub(crate) fn token_expired() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "token_expired", "the access token has expired")
+        Self::unauthorized("token_expired", "the access token has expired")
             .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""))
+    }
+
+    /// 403 `forbidden`.
+    fn forbidden(message: &'static str) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    /// 409 `already_exists`: a file with this name is already `place`.
+    fn file_exists(place: &str) -> Self {
+        Self::conflict("already_exists", format!("a file with this name already exists {place}"))
     }
 
     /// 404 `not_found` for a file.
     pub(crate) fn file_not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", "file not found")
+        Self::not_found("not_found", "file not found")
     }
 
     /// 413 `payload_too_large`.
@@ -151,17 +181,12 @@ impl ApiError {
 
     /// 503 `busy`: the server runs as many transfers as it may.
     pub(crate) fn busy() -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "busy",
-            "too many transfers in progress; try again shortly",
-        )
-        .retry_later()
+        Self::unavailable("busy", "too many transfers in progress; try again shortly")
     }
 
     /// 503 `timeout`.
     pub(crate) fn timeout() -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", "the request took too long").retry_later()
+        Self::unavailable("timeout", "the request took too long")
     }
 
     /// 500 `internal`, logging `cause`.
@@ -182,13 +207,8 @@ impl ApiError {
     /// 503 `unavailable` (retry later) or 500 `internal`, by the failure's nature.
     fn backend(error: &BackendError) -> Self {
         if error.is_transient() {
-            Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "a backing service is unavailable; try again shortly",
-            )
-            .retry_later()
-            .caused_by(Causes(error))
+            Self::unavailable("unavailable", "a backing service is unavailable; try again shortly")
+                .caused_by(Causes(error))
         } else {
             Self::internal(Causes(error))
         }
@@ -197,13 +217,10 @@ impl ApiError {
     /// The object store failed.
     fn storage(error: &StorageError) -> Self {
         match error {
-            StorageError::Unavailable(_) => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "the object store is unavailable; try again shortly",
-            )
-            .retry_later()
-            .caused_by(Causes(error)),
+            StorageError::Unavailable(_) => {
+                Self::unavailable("unavailable", "the object store is unavailable; try again shortly")
+                    .caused_by(Causes(error))
+            }
             _ => Self::internal(Causes(error)),
         }
     }
@@ -297,7 +314,7 @@ impl From<RegisterError> for ApiError {
                     .with_details(json!({ "fields": invalid.fields }))
             }
             RegisterError::UsernameTaken => {
-                Self::new(StatusCode::CONFLICT, "username_taken", "the username has already been taken")
+                Self::conflict("username_taken", "the username has already been taken")
             }
             RegisterError::Backend(b) => Self::backend(&b),
         }
@@ -307,11 +324,9 @@ impl From<RegisterError> for ApiError {
 impl From<LoginError> for ApiError {
     fn from(e: LoginError) -> Self {
         match e {
-            LoginError::InvalidCredentials => Self::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_credentials",
-                "Invalid username/password combination.",
-            ),
+            LoginError::InvalidCredentials => {
+                Self::unauthorized("invalid_credentials", "Invalid username/password combination.")
+            }
             LoginError::Backend(b) => Self::backend(&b),
         }
     }
@@ -319,7 +334,7 @@ impl From<LoginError> for ApiError {
 
 impl From<RefreshError> for ApiError {
     fn from(e: RefreshError) -> Self {
-        let unauthorized = |code, message| Self::new(StatusCode::UNAUTHORIZED, code, message);
+        let unauthorized = Self::unauthorized;
         match e {
             RefreshError::Invalid => unauthorized("invalid_refresh_token", "the refresh token is invalid"),
             RefreshError::Expired => unauthorized("refresh_token_expired", "the refresh token has expired"),
@@ -344,18 +359,12 @@ impl From<LogoutError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::AlreadyExists => Self::new(
-                StatusCode::CONFLICT,
-                "already_exists",
-                "a file with this name already exists in this folder",
-            ),
+            StoreError::AlreadyExists => Self::file_exists("in this folder"),
             StoreError::TooLarge { limit } => Self::too_large(limit),
             StoreError::Busy => Self::busy(),
-            StoreError::UnknownUser => Self::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_token",
-                "the authenticated user no longer exists",
-            ),
+            StoreError::UnknownUser => {
+                Self::unauthorized("invalid_token", "the authenticated user no longer exists")
+            }
             StoreError::Input(cause) => {
                 Self::bad_request("upload_interrupted", "the upload stream failed before it ended")
                     .caused_by(Causes(&cause))
@@ -388,20 +397,12 @@ impl From<LookupError> for ApiError {
     }
 }
 
-fn forbidden(message: &'static str) -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
-}
-
 impl From<ChangeError> for ApiError {
     fn from(e: ChangeError) -> Self {
         match e {
             ChangeError::NotFound => Self::file_not_found(),
-            ChangeError::Forbidden => forbidden("only the creator of a file may change it"),
-            ChangeError::AlreadyExists => Self::new(
-                StatusCode::CONFLICT,
-                "already_exists",
-                "a file with this name already exists in the target folder",
-            ),
+            ChangeError::Forbidden => Self::forbidden("only the creator of a file may change it"),
+            ChangeError::AlreadyExists => Self::file_exists("in the target folder"),
             ChangeError::Backend(b) => Self::backend(&b),
         }
     }
@@ -411,17 +412,15 @@ impl From<ShareError> for ApiError {
     fn from(e: ShareError) -> Self {
         match e {
             ShareError::NotFound => Self::file_not_found(),
-            ShareError::Forbidden => forbidden("only the creator of a file may share it"),
+            ShareError::Forbidden => Self::forbidden("only the creator of a file may share it"),
             ShareError::UserNotFound(name) => {
-                Self::new(StatusCode::NOT_FOUND, "user_not_found", format!("no user is called {name}"))
+                Self::not_found("user_not_found", format!("no user is called {name}"))
             }
-            ShareError::AlreadyShared(name) => Self::new(
-                StatusCode::CONFLICT,
-                "already_shared",
-                format!("the file is already shared with {name}"),
-            ),
+            ShareError::AlreadyShared(name) => {
+                Self::conflict("already_shared", format!("the file is already shared with {name}"))
+            }
             ShareError::NotShared(name) => {
-                Self::new(StatusCode::NOT_FOUND, "not_shared", format!("the file is not shared with {name}"))
+                Self::not_found("not_shared", format!("the file is not shared with {name}"))
             }
             ShareError::SelfShare => {
                 Self::bad_request("self_share", "a file cannot be shared with its creator")
@@ -455,39 +454,33 @@ pub(crate) struct LegacyError {
 }
 
 impl LegacyError {
+    /// `{"error": error}` with `status`.
+    fn new(status: StatusCode, error: &str) -> Self {
+        Self { status, body: json!({ "error": error }), internal: None }
+    }
+
     /// 401 `{"error":"Unauthenticated user."}`.
     pub(crate) fn unauthenticated() -> Self {
-        Self {
-            status: StatusCode::UNAUTHORIZED,
-            body: json!({ "error": "Unauthenticated user." }),
-            internal: None,
-        }
+        Self::new(StatusCode::UNAUTHORIZED, "Unauthenticated user.")
     }
 
     /// 400 `{"error":"bad request","details":details}`.
     pub(crate) fn bad_request(details: &str) -> Self {
-        Self {
-            status: StatusCode::BAD_REQUEST,
-            body: json!({ "error": "bad request", "details": details }),
-            internal: None,
-        }
+        let mut error = Self::new(StatusCode::BAD_REQUEST, "bad request");
+        error.body["details"] = json!(details);
+        error
     }
 
     /// 401 `{"error":"Invalid username/password combination."}`.
     pub(crate) fn invalid_login() -> Self {
-        Self {
-            status: StatusCode::UNAUTHORIZED,
-            body: json!({ "error": "Invalid username/password combination." }),
-            internal: None,
-        }
+        Self::new(StatusCode::UNAUTHORIZED, "Invalid username/password combination.")
     }
 
     /// 500 `{"error":"Unexpected error."}`, logging `cause`.
     pub(crate) fn unexpected(cause: impl fmt::Display) -> Self {
         Self {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            body: json!({ "error": "Unexpected error." }),
             internal: Some(cause.to_string()),
+            ..Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Unexpected error.")
         }
     }
 }

@@ -4,8 +4,9 @@
 use std::sync::LazyLock;
 
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use utoipa::{IntoResponses, Modify, OpenApi};
 
+use crate::dto::{ErrorBody, FileDto};
 use crate::routes::{accounts, events, files, ops, search, shares};
 
 #[derive(OpenApi)]
@@ -62,6 +63,47 @@ impl Modify for BearerScheme {
         scheme.bearer_format = Some("JWT".to_owned());
         components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
     }
+}
+
+// The answers several operations share, for their `responses(...)`. Documentation only:
+// handlers answer `ApiError`s and DTOs, never these.
+
+/// 401: the route needs a valid access token.
+#[allow(dead_code)]
+#[derive(IntoResponses)]
+#[response(status = 401, description = "`unauthenticated`, `invalid_token`, `token_expired`")]
+pub(crate) struct Unauthenticated(ErrorBody);
+
+/// 403 and 404 of a route only the file's creator may use.
+#[allow(dead_code)]
+#[derive(IntoResponses)]
+pub(crate) enum CreatorOnly {
+    #[response(status = 403, description = "`forbidden`")]
+    Forbidden(ErrorBody),
+    #[response(status = 404, description = "`not_found`")]
+    NotFound(ErrorBody),
+}
+
+/// 201 of an upload, and the refusals of both kinds of upload but 400 and 415.
+#[allow(dead_code)]
+#[derive(IntoResponses)]
+pub(crate) enum Upload {
+    #[response(status = 201, description = "Stored", headers(("Location" = String, description = "The file's URL")))]
+    Stored(FileDto),
+    #[response(status = 409, description = "`already_exists`")]
+    AlreadyExists(ErrorBody),
+    #[response(status = 413, description = "`payload_too_large`")]
+    TooLarge(ErrorBody),
+}
+
+/// The refusals of a transfer when the user or the server runs too many.
+#[allow(dead_code)]
+#[derive(IntoResponses)]
+pub(crate) enum TransferRefused {
+    #[response(status = 429, description = "`too_many_transfers`")]
+    TooManyTransfers(ErrorBody),
+    #[response(status = 503, description = "`busy`, `unavailable`")]
+    Busy(ErrorBody),
 }
 
 static SERVED: LazyLock<String> = LazyLock::new(openapi_json);

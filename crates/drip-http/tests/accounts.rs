@@ -7,7 +7,7 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
-use common::{app, app_with, body_json, code};
+use common::{app, app_with, assert_error, code};
 use drip_core::storage::StorageSettings;
 use drip_http::HttpSettings;
 use serde_json::json;
@@ -22,14 +22,8 @@ async fn register_login_me_and_usage() {
     assert!(session["refresh_token"].as_str().unwrap().len() >= 43);
     assert_eq!(session["expires_at"], "2024-01-01T00:15:00Z");
 
-    let (status, login) = app
-        .call(
-            Method::POST,
-            "/api/v1/sessions",
-            None,
-            Some(json!({"username": "alice", "password": "password1"})),
-        )
-        .await;
+    let (status, login) =
+        app.post_json("/api/v1/sessions", json!({"username": "alice", "password": "password1"})).await;
     assert_eq!(status, StatusCode::OK);
     let token = login["access_token"].as_str().unwrap();
 
@@ -46,29 +40,16 @@ async fn register_login_me_and_usage() {
 #[tokio::test]
 async fn registration_errors() {
     let app = app();
-    let (status, body) = app
-        .call(
-            Method::POST,
-            "/api/v1/users",
-            None,
-            Some(json!({"username": "", "email": "nope", "password": "password1"})),
-        )
-        .await;
+    let invalid = json!({"username": "", "email": "nope", "password": "password1"});
+    let (status, body) = app.post_json("/api/v1/users", invalid).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(code(&body), "invalid_registration");
     assert_eq!(body["error"]["details"]["fields"], json!(["username", "email"]));
 
     app.register("bob").await;
-    let (status, body) = app
-        .call(
-            Method::POST,
-            "/api/v1/users",
-            None,
-            Some(json!({"username": "BOB", "email": "b@example.com", "password": "password1"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CONFLICT);
-    assert_eq!(code(&body), "username_taken");
+    let taken = json!({"username": "BOB", "email": "b@example.com", "password": "password1"});
+    let (status, body) = app.post_json("/api/v1/users", taken).await;
+    assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "username_taken"));
 }
 
 #[tokio::test]
@@ -76,14 +57,8 @@ async fn wrong_credentials_are_one_error() {
     let app = app();
     app.register("carol").await;
     for (username, password) in [("carol", "wrong-password"), ("nobody", "password1"), ("carol", "x")] {
-        let (status, body) = app
-            .call(
-                Method::POST,
-                "/api/v1/sessions",
-                None,
-                Some(json!({"username": username, "password": password})),
-            )
-            .await;
+        let (status, body) =
+            app.post_json("/api/v1/sessions", json!({"username": username, "password": password})).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert_eq!(code(&body), "invalid_credentials");
         assert_eq!(body["error"]["message"], "Invalid username/password combination.");
@@ -95,26 +70,19 @@ async fn refresh_rotates_and_reuse_revokes() {
     let app = app();
     let session = app.register_session("dave").await;
     let first = session["refresh_token"].as_str().unwrap();
-    let (status, rotated) =
-        app.call(Method::POST, "/api/v1/sessions/refresh", None, Some(json!({"refresh_token": first}))).await;
+    let (status, rotated) = app.refresh(first).await;
     assert_eq!(status, StatusCode::OK);
     let second = rotated["refresh_token"].as_str().unwrap();
     assert_ne!(first, second);
 
-    let (status, body) =
-        app.call(Method::POST, "/api/v1/sessions/refresh", None, Some(json!({"refresh_token": first}))).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(code(&body), "refresh_token_reused");
-    let (status, body) = app
-        .call(Method::POST, "/api/v1/sessions/refresh", None, Some(json!({"refresh_token": second})))
-        .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(code(&body), "refresh_token_revoked");
-    let (status, body) = app
-        .call(Method::POST, "/api/v1/sessions/refresh", None, Some(json!({"refresh_token": "garbage"})))
-        .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(code(&body), "invalid_refresh_token");
+    for (token, expected) in [
+        (first, "refresh_token_reused"),
+        (second, "refresh_token_revoked"),
+        ("garbage", "invalid_refresh_token"),
+    ] {
+        let (status, body) = app.refresh(token).await;
+        assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, expected), "{token}");
+    }
 }
 
 #[tokio::test]
@@ -126,11 +94,8 @@ async fn logout_revokes_the_refresh_token() {
         app.call(Method::DELETE, "/api/v1/sessions", None, Some(json!({"refresh_token": refresh}))).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(body, serde_json::Value::Null);
-    let (status, body) = app
-        .call(Method::POST, "/api/v1/sessions/refresh", None, Some(json!({"refresh_token": refresh})))
-        .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(code(&body), "refresh_token_revoked");
+    let (status, body) = app.refresh(refresh).await;
+    assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "refresh_token_revoked"));
 }
 
 #[tokio::test]
@@ -145,14 +110,10 @@ async fn tokens_missing_forged_or_expired_are_401() {
     let response = app.send(Request::get("/api/v1/me").body(Body::empty()).unwrap()).await;
     assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer");
 
-    let mut forged = token.clone();
-    forged.push('x');
-    let (status, body) = app.get("/api/v1/me", &forged).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(code(&body), "invalid_token");
-    let (status, body) = app.get("/api/v1/me", "eyJhbGciOiJub25lIn0.e30.").await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(code(&body), "invalid_token");
+    for forged in [format!("{token}x"), "eyJhbGciOiJub25lIn0.e30.".to_owned()] {
+        let (status, body) = app.get("/api/v1/me", &forged).await;
+        assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "invalid_token"), "{forged}");
+    }
 
     app.fakes.clock.advance(chrono::Duration::minutes(16));
     let (status, body) = app.get("/api/v1/me", &token).await;
@@ -176,22 +137,15 @@ async fn json_bodies_are_checked() {
         app.send(builder.body(Body::from(body)).unwrap())
     };
 
-    let response = send(Some("application/json"), "{\"username\": ".to_owned()).await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(code(&body_json(response).await), "invalid_json");
-
-    let response = send(Some("application/json"), "{\"username\": 5}".to_owned()).await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(code(&body_json(response).await), "invalid_request");
-
-    let response = send(Some("text/plain"), "{}".to_owned()).await;
-    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    assert_eq!(code(&body_json(response).await), "unsupported_media_type");
+    let big = json!({"username": "x".repeat(2000), "password": "password1"}).to_string();
+    for (content_type, body, status, expected) in [
+        ("application/json", "{\"username\": ".to_owned(), StatusCode::BAD_REQUEST, "invalid_json"),
+        ("application/json", "{\"username\": 5}".to_owned(), StatusCode::BAD_REQUEST, "invalid_request"),
+        ("text/plain", "{}".to_owned(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+        ("application/json", big, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+    ] {
+        assert_error(send(Some(content_type), body).await, status, expected).await;
+    }
     let response = send(None, "{}".to_owned()).await;
     assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-
-    let big = json!({"username": "x".repeat(2000), "password": "password1"}).to_string();
-    let response = send(Some("application/json"), big).await;
-    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(code(&body_json(response).await), "payload_too_large");
 }

@@ -34,9 +34,28 @@ async fn serve(app: &TestApp) -> SocketAddr {
     addr
 }
 
+/// An application served on a real listener with `usernames` registered: the application,
+/// its address and the users' access tokens.
+async fn served_with<const N: usize>(
+    settings: HttpSettings,
+    usernames: [&str; N],
+) -> (TestApp, SocketAddr, [String; N]) {
+    let app = app_with(settings, StorageSettings::default(), Vec::new());
+    let addr = serve(&app).await;
+    let tokens = app.register_all(usernames).await;
+    (app, addr, tokens)
+}
+
 async fn connect(addr: SocketAddr, token: &str) -> Socket {
     let (socket, _) =
         tokio_tungstenite::connect_async(format!("ws://{addr}/api/v1/events?token={token}")).await.unwrap();
+    socket
+}
+
+/// A connection of `token`'s user, past the `presence_state` frame that opens it.
+async fn joined(addr: SocketAddr, token: &str) -> Socket {
+    let mut socket = connect(addr, token).await;
+    expect(&mut socket, "presence_state").await;
     socket
 }
 
@@ -78,14 +97,9 @@ async fn push(socket: &mut Socket, frame: Value) {
 
 #[tokio::test]
 async fn users_receive_their_own_events_only() {
-    let app = app_with(settings(), StorageSettings::default(), Vec::new());
-    let addr = serve(&app).await;
-    let alice = app.register("alice").await;
-    let bob = app.register("bob").await;
-    let mut a = connect(addr, &alice).await;
-    let mut b = connect(addr, &bob).await;
-    expect(&mut a, "presence_state").await;
-    expect(&mut b, "presence_state").await;
+    let (app, addr, [alice, bob]) = served_with(settings(), ["alice", "bob"]).await;
+    let mut a = joined(addr, &alice).await;
+    let mut b = joined(addr, &bob).await;
 
     let id = app.upload_ok(&alice, "$", "a.txt", b"hi").await;
     let frame = expect(&mut a, "upload").await;
@@ -98,10 +112,7 @@ async fn users_receive_their_own_events_only() {
 
 #[tokio::test]
 async fn presence_counts_connections_and_pushes_changes() {
-    let app = app_with(settings(), StorageSettings::default(), Vec::new());
-    let addr = serve(&app).await;
-    let alice = app.register("alice").await;
-    let bob = app.register("bob").await;
+    let (_app, addr, [alice, bob]) = served_with(settings(), ["alice", "bob"]).await;
 
     let mut a1 = connect(addr, &alice).await;
     let state = expect(&mut a1, "presence_state").await;
@@ -141,15 +152,10 @@ async fn presence_counts_connections_and_pushes_changes() {
 
 #[tokio::test]
 async fn share_pushes_answer_with_the_original_texts() {
-    let app = app_with(settings(), StorageSettings::default(), Vec::new());
-    let addr = serve(&app).await;
-    let alice = app.register("alice").await;
-    let bob = app.register("bob").await;
+    let (app, addr, [alice, bob]) = served_with(settings(), ["alice", "bob"]).await;
     let id = app.upload_ok(&alice, "$", "a.txt", b"hi").await;
-    let mut a = connect(addr, &alice).await;
-    let mut b = connect(addr, &bob).await;
-    expect(&mut a, "presence_state").await;
-    expect(&mut b, "presence_state").await;
+    let mut a = joined(addr, &alice).await;
+    let mut b = joined(addr, &bob).await;
 
     push(&mut a, json!({"event": "share", "payload": {"username": "bob", "file_id": id}})).await;
     let frame = expect(&mut a, "share").await;
@@ -181,9 +187,7 @@ async fn share_pushes_answer_with_the_original_texts() {
 
 #[tokio::test]
 async fn bad_credentials_never_connect() {
-    let app = app_with(settings(), StorageSettings::default(), Vec::new());
-    let addr = serve(&app).await;
-    let alice = app.register("alice").await;
+    let (_app, addr, [alice]) = served_with(settings(), ["alice"]).await;
 
     for uri in [format!("ws://{addr}/api/v1/events"), format!("ws://{addr}/api/v1/events?token={alice}x")] {
         match tokio_tungstenite::connect_async(uri).await {
@@ -216,11 +220,8 @@ async fn bad_credentials_never_connect() {
 #[tokio::test]
 async fn connections_close_when_their_token_expires() {
     let settings = HttpSettings { ws_heartbeat: Duration::from_millis(30), ..settings() };
-    let app = app_with(settings, StorageSettings::default(), Vec::new());
-    let addr = serve(&app).await;
-    let alice = app.register("alice").await;
-    let mut socket = connect(addr, &alice).await;
-    expect(&mut socket, "presence_state").await;
+    let (app, addr, [alice]) = served_with(settings, ["alice"]).await;
+    let mut socket = joined(addr, &alice).await;
     // A heartbeat ping proves the connection was checked while the token was still valid
     // (and kept open), so the close that follows is the expiry's doing.
     let pinged = tokio::time::timeout(Duration::from_secs(5), async {

@@ -8,8 +8,8 @@ mod common;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::http::{Method, Request, StatusCode, header};
-use common::{app, app_with, body_bytes, body_json, code};
+use axum::http::{Method, Request, Response, StatusCode, header};
+use common::{app, app_with, app_with_storage, app_with_users, assert_error, body_bytes, body_json, code};
 use drip_core::storage::StorageSettings;
 use drip_http::HttpSettings;
 use serde_json::json;
@@ -19,12 +19,8 @@ async fn upload_info_and_download_round_trip() {
     let app = app();
     let token = app.register("alice").await;
     let content = b"hello, encrypted world\n".repeat(10);
-    let request = Request::post("/api/v1/files?folder=%24%2Fdocs&name=hello%20w%C3%B6rld.txt")
-        .header(header::AUTHORIZATION, format!("Bearer {token}"))
-        .header(header::CONTENT_TYPE, "text/markdown")
-        .body(Body::from(content.clone()))
-        .unwrap();
-    let response = app.send(request).await;
+    let uri = "/api/v1/files?folder=%24%2Fdocs&name=hello%20w%C3%B6rld.txt";
+    let response = app.post_as(&token, uri, Some("text/markdown"), content.clone()).await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let location = response.headers()[header::LOCATION].to_str().unwrap().to_owned();
     let file = body_json(response).await;
@@ -64,34 +60,20 @@ async fn upload_info_and_download_round_trip() {
 async fn content_type_is_guessed_when_generic_or_absent() {
     let app = app();
     let token = app.register("alice").await;
-    let request = Request::post("/api/v1/files?name=a.png")
-        .header(header::AUTHORIZATION, format!("Bearer {token}"))
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(Body::from("png"))
-        .unwrap();
-    let response = app.send(request).await;
+    let generic = Some("application/x-www-form-urlencoded");
+    let response = app.post_as(&token, "/api/v1/files?name=a.png", generic, "png").await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let body = body_json(response).await;
     assert_eq!(body["content_type"], "image/png");
     assert_eq!(body["folder"], "$", "the folder defaults to the root");
 
-    let request = Request::post("/api/v1/files?name=b.txt")
-        .header(header::AUTHORIZATION, format!("Bearer {token}"))
-        .header(header::CONTENT_TYPE, "not a type")
-        .body(Body::from("x"))
-        .unwrap();
-    let response = app.send(request).await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(code(&body_json(response).await), "invalid_content_type");
+    let response = app.post_as(&token, "/api/v1/files?name=b.txt", Some("not a type"), "x").await;
+    assert_error(response, StatusCode::BAD_REQUEST, "invalid_content_type").await;
 }
 
 #[tokio::test]
 async fn ranges_and_conditional_downloads() {
-    let app = app_with(
-        HttpSettings::default(),
-        StorageSettings { chunk_size: 16, ..StorageSettings::default() },
-        Vec::new(),
-    );
+    let app = app_with_storage(StorageSettings { chunk_size: 16, ..StorageSettings::default() });
     let token = app.register("alice").await;
     let content: Vec<u8> = (0..100u8).collect();
     let id = app.upload_ok(&token, "$", "bytes.bin", &content).await;
@@ -113,9 +95,8 @@ async fn ranges_and_conditional_downloads() {
 
     for range in ["bytes=100-", "bytes=100-200", "bytes=-0"] {
         let response = app.download(&token, &id, &[("range", range)]).await;
-        assert_eq!(response.status(), StatusCode::RANGE_NOT_SATISFIABLE, "{range}");
-        assert_eq!(response.headers()[header::CONTENT_RANGE], "bytes */100");
-        assert_eq!(code(&body_json(response).await), "range_not_satisfiable");
+        assert_eq!(response.headers()[header::CONTENT_RANGE], "bytes */100", "{range}");
+        assert_error(response, StatusCode::RANGE_NOT_SATISFIABLE, "range_not_satisfiable").await;
     }
 
     for ignored in ["bytes=0-1,5-6", "bytes=5-2", "lines=1-2"] {
@@ -153,6 +134,9 @@ async fn empty_files_download_and_refuse_ranges() {
     assert_eq!(response.headers()[header::CONTENT_RANGE], "bytes */0");
 }
 
+/// The content type of the forms `multipart` builds with the boundary `b`.
+const FORM: Option<&str> = Some("multipart/form-data; boundary=b");
+
 /// A form part: field name, file name, content type, content.
 type Part<'a> = (&'a str, Option<&'a str>, Option<&'a str>, &'a [u8]);
 
@@ -189,12 +173,8 @@ async fn multipart_uploads_stream_the_file_part() {
         ],
     );
     for uri in ["/api/v1/files/form", "/api/v1/files"] {
-        let request = Request::post(uri)
-            .header(header::AUTHORIZATION, format!("Bearer {token}"))
-            .header(header::CONTENT_TYPE, "multipart/form-data; boundary=XyZ")
-            .body(Body::from(body.clone()))
-            .unwrap();
-        let response = app.send(request).await;
+        let response =
+            app.post_as(&token, uri, Some("multipart/form-data; boundary=XyZ"), body.clone()).await;
         if uri == "/api/v1/files" {
             assert_eq!(response.status(), StatusCode::CONFLICT, "same name, same folder");
             continue;
@@ -209,33 +189,16 @@ async fn multipart_uploads_stream_the_file_part() {
     }
 
     let named = multipart("b", &[("name", None, None, b"renamed.txt"), ("file", Some("x.bin"), None, b"1")]);
-    let request = Request::post("/api/v1/files/form?folder=%24")
-        .header(header::AUTHORIZATION, format!("Bearer {token}"))
-        .header(header::CONTENT_TYPE, "multipart/form-data; boundary=b")
-        .body(Body::from(named))
-        .unwrap();
-    let response = app.send(request).await;
+    let response = app.post_as(&token, "/api/v1/files/form?folder=%24", FORM, named).await;
     assert_eq!(response.status(), StatusCode::CREATED);
     assert_eq!(body_json(response).await["name"], "renamed.txt");
 
     let no_file = multipart("b", &[("name", None, None, b"x.txt")]);
-    let request = Request::post("/api/v1/files/form")
-        .header(header::AUTHORIZATION, format!("Bearer {token}"))
-        .header(header::CONTENT_TYPE, "multipart/form-data; boundary=b")
-        .body(Body::from(no_file))
-        .unwrap();
-    let response = app.send(request).await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(code(&body_json(response).await), "invalid_request");
+    let response = app.post_as(&token, "/api/v1/files/form", FORM, no_file).await;
+    assert_error(response, StatusCode::BAD_REQUEST, "invalid_request").await;
 
-    let request = Request::post("/api/v1/files/form?name=a.txt")
-        .header(header::AUTHORIZATION, format!("Bearer {token}"))
-        .header(header::CONTENT_TYPE, "text/plain")
-        .body(Body::from("x"))
-        .unwrap();
-    let response = app.send(request).await;
-    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    assert_eq!(code(&body_json(response).await), "unsupported_media_type");
+    let response = app.post_as(&token, "/api/v1/files/form?name=a.txt", Some("text/plain"), "x").await;
+    assert_error(response, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type").await;
 }
 
 fn chunked(pieces: usize, size: usize) -> Body {
@@ -245,11 +208,7 @@ fn chunked(pieces: usize, size: usize) -> Body {
 
 #[tokio::test]
 async fn oversized_uploads_are_413() {
-    let app = app_with(
-        HttpSettings::default(),
-        StorageSettings { max_upload_bytes: 100, ..StorageSettings::default() },
-        Vec::new(),
-    );
+    let app = app_with_storage(StorageSettings { max_upload_bytes: 100, ..StorageSettings::default() });
     let token = app.register("alice").await;
 
     let declared = Request::post("/api/v1/files?name=big.bin")
@@ -257,87 +216,56 @@ async fn oversized_uploads_are_413() {
         .header(header::CONTENT_LENGTH, "101")
         .body(Body::from(vec![0u8; 101]))
         .unwrap();
-    let response = app.send(declared).await;
-    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    let body = body_json(response).await;
-    assert_eq!(code(&body), "payload_too_large");
+    let body =
+        assert_error(app.send(declared).await, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
     assert_eq!(body["error"]["details"]["limit"], 100);
 
-    let streamed = Request::post("/api/v1/files?name=big.bin")
-        .header(header::AUTHORIZATION, format!("Bearer {token}"))
-        .body(chunked(11, 10))
-        .unwrap();
-    let response = app.send(streamed).await;
-    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(code(&body_json(response).await), "payload_too_large");
+    let response = app.post_as(&token, "/api/v1/files?name=big.bin", None, chunked(11, 10)).await;
+    assert_error(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
 
     let form = multipart("b", &[("file", Some("big.bin"), None, &[7u8; 150])]);
-    let request = Request::post("/api/v1/files/form")
-        .header(header::AUTHORIZATION, format!("Bearer {token}"))
-        .header(header::CONTENT_TYPE, "multipart/form-data; boundary=b")
-        .body(Body::from(form))
-        .unwrap();
-    let response = app.send(request).await;
+    let response = app.post_as(&token, "/api/v1/files/form", FORM, form).await;
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
 
     // A form whose other parts outgrow the room around the file (1 MiB), streamed without
     // a length: cut by the form's own limit, with the upload limit in the answer.
     let padding = vec![b'p'; 1024 * 1024 + 1];
     let form = multipart("b", &[("padding", None, None, &padding), ("file", Some("a.bin"), None, b"tiny")]);
-    let request = Request::post("/api/v1/files/form")
-        .header(header::AUTHORIZATION, format!("Bearer {token}"))
-        .header(header::CONTENT_TYPE, "multipart/form-data; boundary=b")
-        .body(Body::from_stream(futures::stream::iter(
-            form.chunks(4096)
-                .map(|c| Ok::<_, std::io::Error>(axum::body::Bytes::copy_from_slice(c)))
-                .collect::<Vec<_>>(),
-        )))
-        .unwrap();
-    let response = app.send(request).await;
+    let streamed = Body::from_stream(futures::stream::iter(
+        form.chunks(4096)
+            .map(|c| Ok::<_, std::io::Error>(axum::body::Bytes::copy_from_slice(c)))
+            .collect::<Vec<_>>(),
+    ));
+    let response = app.post_as(&token, "/api/v1/files/form", FORM, streamed).await;
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(body_json(response).await["error"]["details"]["limit"], 100);
 
-    let fits = Request::post("/api/v1/files?name=ok.bin")
-        .header(header::AUTHORIZATION, format!("Bearer {token}"))
-        .body(chunked(10, 10))
-        .unwrap();
-    assert_eq!(app.send(fits).await.status(), StatusCode::CREATED);
+    let fits = app.post_as(&token, "/api/v1/files?name=ok.bin", None, chunked(10, 10)).await;
+    assert_eq!(fits.status(), StatusCode::CREATED);
     assert_eq!(app.fakes.repositories.all_media().unwrap().len(), 1, "nothing left of the refused uploads");
 }
 
 #[tokio::test]
 async fn the_storage_limit_applies_mid_stream() {
-    let app = app_with(
-        HttpSettings::default(),
-        StorageSettings { max_upload_bytes: 50, ..StorageSettings::default() },
-        Vec::new(),
-    );
+    let app = app_with_storage(StorageSettings { max_upload_bytes: 50, ..StorageSettings::default() });
     let token = app.register("alice").await;
-    let request = Request::post("/api/v1/files?name=big.bin")
-        .header(header::AUTHORIZATION, format!("Bearer {token}"))
-        .body(chunked(8, 10))
-        .unwrap();
-    let response = app.send(request).await;
-    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(body_json(response).await["error"]["details"]["limit"], 50);
+    let response = app.post_as(&token, "/api/v1/files?name=big.bin", None, chunked(8, 10)).await;
+    let body = assert_error(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    assert_eq!(body["error"]["details"]["limit"], 50);
 }
 
 #[tokio::test]
 async fn upload_validation_and_conflicts() {
     let app = app();
     let token = app.register("alice").await;
-    let bad = |uri: &'static str| {
-        let request =
-            Request::post(uri).header(header::AUTHORIZATION, format!("Bearer {token}")).body(Body::from("x"));
-        app.send(request.unwrap())
-    };
-    let response = bad("/api/v1/files").await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(code(&body_json(response).await), "invalid_request");
-    let response = bad("/api/v1/files?name=..").await;
-    assert_eq!(code(&body_json(response).await), "invalid_name");
-    let response = bad("/api/v1/files?name=a&folder=%24%2Fa%2F").await;
-    assert_eq!(code(&body_json(response).await), "invalid_path");
+    for (uri, expected) in [
+        ("/api/v1/files", "invalid_request"),
+        ("/api/v1/files?name=..", "invalid_name"),
+        ("/api/v1/files?name=a&folder=%24%2Fa%2F", "invalid_path"),
+    ] {
+        let response = app.post_as(&token, uri, None, "x").await;
+        assert_error(response, StatusCode::BAD_REQUEST, expected).await;
+    }
 
     app.upload_ok(&token, "$", "a.txt", b"1").await;
     let (status, body) = app.upload(&token, "$", "a.txt", b"2").await;
@@ -350,9 +278,7 @@ async fn upload_validation_and_conflicts() {
 
 #[tokio::test]
 async fn files_of_others_are_not_found() {
-    let app = app();
-    let alice = app.register("alice").await;
-    let bob = app.register("bob").await;
+    let (app, [alice, bob]) = app_with_users(["alice", "bob"]).await;
     let id = app.upload_ok(&alice, "$", "secret.txt", b"s").await;
     for uri in [
         format!("/api/v1/files/{id}"),
@@ -369,9 +295,7 @@ async fn files_of_others_are_not_found() {
 
 #[tokio::test]
 async fn move_rename_and_delete() {
-    let app = app();
-    let alice = app.register("alice").await;
-    let bob = app.register("bob").await;
+    let (app, [alice, bob]) = app_with_users(["alice", "bob"]).await;
     let id = app.upload_ok(&alice, "$", "a.txt", b"aaa").await;
     app.upload_ok(&alice, "$/x", "taken.txt", b"t").await;
     let uri = format!("/api/v1/files/{id}");
@@ -406,9 +330,7 @@ async fn move_rename_and_delete() {
     let (status, body) = app.call(Method::PATCH, &uri, Some(&alice), Some(json!({"name": "a/b"}))).await;
     assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_name"));
 
-    let (status, _) = app
-        .call(Method::POST, &format!("{uri}/shares"), Some(&alice), Some(json!({"username": "bob"})))
-        .await;
+    let (status, _) = app.share(&alice, &id, "bob").await;
     assert_eq!(status, StatusCode::CREATED);
     let (status, body) = app.call(Method::PATCH, &uri, Some(&bob), Some(json!({"name": "mine.txt"}))).await;
     assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"));
@@ -462,19 +384,11 @@ async fn folder_listing_pages_with_cursors() {
 
 #[tokio::test]
 async fn list_all_includes_shared_files() {
-    let app = app();
-    let alice = app.register("alice").await;
-    let bob = app.register("bob").await;
+    let (app, [alice, bob]) = app_with_users(["alice", "bob"]).await;
     let shared = app.upload_ok(&alice, "$/a", "shared.txt", b"1").await;
     app.upload_ok(&alice, "$", "private.txt", b"1").await;
     app.upload_ok(&bob, "$", "own.txt", b"1").await;
-    app.call(
-        Method::POST,
-        &format!("/api/v1/files/{shared}/shares"),
-        Some(&alice),
-        Some(json!({"username": "bob"})),
-    )
-    .await;
+    app.share(&alice, &shared, "bob").await;
 
     let (status, page) = app.get("/api/v1/files?limit=1", &bob).await;
     assert_eq!(status, StatusCode::OK);
@@ -488,11 +402,7 @@ async fn list_all_includes_shared_files() {
 
 #[tokio::test]
 async fn integrity_failures_never_deliver_unverified_bytes() {
-    let app = app_with(
-        HttpSettings::default(),
-        StorageSettings { chunk_size: 16, ..StorageSettings::default() },
-        Vec::new(),
-    );
+    let app = app_with_storage(StorageSettings { chunk_size: 16, ..StorageSettings::default() });
     let token = app.register("alice").await;
     let early = app.upload_ok(&token, "$", "early.bin", &[1u8; 100]).await;
     let late = app.upload_ok(&token, "$", "late.bin", &[2u8; 100]).await;
@@ -515,6 +425,12 @@ async fn integrity_failures_never_deliver_unverified_bytes() {
     assert!(axum::body::to_bytes(response.into_body(), usize::MAX).await.is_err(), "the body is cut short");
 }
 
+/// Asserts a refusal with `status` and `expected_code` that says when to retry (7 s).
+async fn assert_retry_later(response: Response<Body>, status: StatusCode, expected_code: &str) {
+    assert_eq!(response.headers()[header::RETRY_AFTER], "7", "{expected_code}");
+    assert_error(response, status, expected_code).await;
+}
+
 #[tokio::test]
 async fn busy_servers_and_greedy_users_are_told_to_retry() {
     let app = app_with(
@@ -526,9 +442,7 @@ async fn busy_servers_and_greedy_users_are_told_to_retry() {
         },
         Vec::new(),
     );
-    let alice = app.register("alice").await;
-    let bob = app.register("bob").await;
-    let carol = app.register("carol").await;
+    let [alice, bob, carol] = app.register_all(["alice", "bob", "carol"]).await;
     let a = app.upload_ok(&alice, "$", "a.txt", b"aaa").await;
     let b = app.upload_ok(&bob, "$", "b.txt", b"bbb").await;
     let c = app.upload_ok(&carol, "$", "c.txt", b"ccc").await;
@@ -536,16 +450,11 @@ async fn busy_servers_and_greedy_users_are_told_to_retry() {
     let held = app.download(&alice, &a, &[]).await;
     assert_eq!(held.status(), StatusCode::OK);
     let response = app.download(&alice, &a, &[]).await;
-    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(response.headers()[header::RETRY_AFTER], "7");
-    assert_eq!(code(&body_json(response).await), "too_many_transfers");
+    assert_retry_later(response, StatusCode::TOO_MANY_REQUESTS, "too_many_transfers").await;
 
     let held_too = app.download(&bob, &b, &[]).await;
     assert_eq!(held_too.status(), StatusCode::OK);
-    let response = app.download(&carol, &c, &[]).await;
-    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(response.headers()[header::RETRY_AFTER], "7");
-    assert_eq!(code(&body_json(response).await), "busy");
+    assert_retry_later(app.download(&carol, &c, &[]).await, StatusCode::SERVICE_UNAVAILABLE, "busy").await;
     let (status, body) = app.upload(&carol, "$", "d.txt", b"d").await;
     assert_eq!((status, code(&body)), (StatusCode::SERVICE_UNAVAILABLE, "busy"));
 

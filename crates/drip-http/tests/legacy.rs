@@ -5,8 +5,8 @@
 mod common;
 
 use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
-use common::{app, body_json};
+use axum::http::{Request, Response, StatusCode, header};
+use common::{TestApp, app, body_json};
 use serde_json::json;
 
 fn get_files(query: &str, auth: Option<(&str, &str)>) -> Request<Body> {
@@ -15,6 +15,18 @@ fn get_files(query: &str, auth: Option<(&str, &str)>) -> Request<Body> {
         builder = builder.header(name, value);
     }
     builder.body(Body::empty()).unwrap()
+}
+
+/// A login at the original's `POST /api/sessions`.
+async fn log_in(app: &TestApp, content_type: &str, body: impl Into<Body>) -> Response<Body> {
+    let request =
+        Request::post("/api/sessions").header(header::CONTENT_TYPE, content_type).body(body.into()).unwrap();
+    app.send(request).await
+}
+
+/// The `Set-Cookie` headers of a response.
+fn set_cookies(response: &Response<Body>) -> Vec<String> {
+    response.headers().get_all(header::SET_COOKIE).iter().map(|v| v.to_str().unwrap().to_owned()).collect()
 }
 
 #[tokio::test]
@@ -79,18 +91,10 @@ async fn sessions_log_in_with_cookies_and_log_out() {
     let app = app();
     app.register("alice").await;
 
-    let request = Request::post("/api/sessions")
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(json!({"username": "alice", "password": "password1"}).to_string()))
-        .unwrap();
-    let response = app.send(request).await;
+    let credentials = json!({"username": "alice", "password": "password1"}).to_string();
+    let response = log_in(&app, "application/json", credentials).await;
     assert_eq!(response.status(), StatusCode::OK);
-    let cookies: Vec<String> = response
-        .headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .collect();
+    let cookies = set_cookies(&response);
     assert_eq!(body_json(response).await, json!({"response": "Logged in as alice"}));
     assert_eq!(cookies.len(), 2);
     let access = cookies.iter().find(|c| c.starts_with("drip_session=")).unwrap();
@@ -110,23 +114,11 @@ async fn sessions_log_in_with_cookies_and_log_out() {
         Request::delete("/api/sessions").header(header::COOKIE, &cookie_header).body(Body::empty()).unwrap();
     let response = app.send(request).await;
     assert_eq!(response.status(), StatusCode::OK);
-    let cleared: Vec<String> = response
-        .headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .collect();
+    let cleared = set_cookies(&response);
     assert!(cleared.iter().all(|c| c.contains("Max-Age=0")), "{cleared:?}");
     assert_eq!(body_json(response).await, json!({"response": "Logged out"}));
     let refresh_token = pair(refresh).split_once('=').unwrap().1.to_owned();
-    let (status, body) = app
-        .call(
-            axum::http::Method::POST,
-            "/api/v1/sessions/refresh",
-            None,
-            Some(json!({"refresh_token": refresh_token})),
-        )
-        .await;
+    let (status, body) = app.refresh(&refresh_token).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["error"]["code"], "refresh_token_revoked", "logging out revoked the session");
 }
@@ -135,26 +127,15 @@ async fn sessions_log_in_with_cookies_and_log_out() {
 async fn session_login_errors_have_the_original_shape() {
     let app = app();
     app.register("alice").await;
-    let form = Request::post("/api/sessions")
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(Body::from("username=alice&password=wrong-password"))
-        .unwrap();
-    let response = app.send(form).await;
+    let form = "application/x-www-form-urlencoded";
+    let response = log_in(&app, form, "username=alice&password=wrong-password").await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(body_json(response).await, json!({"error": "Invalid username/password combination."}));
 
-    let form = Request::post("/api/sessions")
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(Body::from("username=alice&password=password1"))
-        .unwrap();
-    let response = app.send(form).await;
+    let response = log_in(&app, form, "username=alice&password=password1").await;
     assert_eq!(response.status(), StatusCode::OK, "forms are accepted, as by Phoenix");
 
-    let missing = Request::post("/api/sessions")
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from("{}"))
-        .unwrap();
-    let response = app.send(missing).await;
+    let response = log_in(&app, "application/json", "{}").await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(body_json(response).await["error"], "bad request");
 }

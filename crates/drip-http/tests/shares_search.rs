@@ -5,20 +5,16 @@
 mod common;
 
 use axum::http::{Method, StatusCode};
-use common::{app, code};
+use common::{app_with_users, code};
 use serde_json::json;
 
 #[tokio::test]
 async fn shares_are_created_listed_and_withdrawn() {
-    let app = app();
-    let alice = app.register("alice").await;
-    let bob = app.register("bob").await;
-    app.register("carol").await;
+    let (app, [alice, bob, _carol]) = app_with_users(["alice", "bob", "carol"]).await;
     let id = app.upload_ok(&alice, "$", "a.txt", b"hello").await;
     let shares = format!("/api/v1/files/{id}/shares");
 
-    let (status, share) =
-        app.call(Method::POST, &shares, Some(&alice), Some(json!({"username": "bob"}))).await;
+    let (status, share) = app.share(&alice, &id, "bob").await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(share["username"], "bob");
     assert_eq!(share["shared_at"], "2024-01-01T00:00:00Z");
@@ -37,12 +33,10 @@ async fn shares_are_created_listed_and_withdrawn() {
         ("not a name!", StatusCode::NOT_FOUND, "user_not_found"),
         ("alice", StatusCode::BAD_REQUEST, "self_share"),
     ] {
-        let (status, body) =
-            app.call(Method::POST, &shares, Some(&alice), Some(json!({"username": username}))).await;
+        let (status, body) = app.share(&alice, &id, username).await;
         assert_eq!((status, code(&body)), (expected_status, expected_code), "{username}");
     }
-    let (status, body) =
-        app.call(Method::POST, &shares, Some(&bob), Some(json!({"username": "carol"}))).await;
+    let (status, body) = app.share(&bob, &id, "carol").await;
     assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"));
     let (status, body) = app.get(&shares, &bob).await;
     assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"));
@@ -57,9 +51,7 @@ async fn shares_are_created_listed_and_withdrawn() {
 
 #[tokio::test]
 async fn search_finds_lines_in_visible_files() {
-    let app = app();
-    let alice = app.register("alice").await;
-    let bob = app.register("bob").await;
+    let (app, [alice, bob]) = app_with_users(["alice", "bob"]).await;
     app.upload_ok(&alice, "$/notes", "todo.txt", b"buy milk\ncall bob\nmilk again\n").await;
     app.upload_ok(&alice, "$", "other.txt", b"no match here\n").await;
     app.upload_ok(&bob, "$", "bobs.txt", b"milk of bob\n").await;
@@ -87,10 +79,7 @@ async fn search_finds_lines_in_visible_files() {
 
 #[tokio::test]
 async fn top_users_rank_by_usage() {
-    let app = app();
-    let alice = app.register("alice").await;
-    let bob = app.register("bob").await;
-    app.register("carol").await;
+    let (app, [alice, bob, _carol]) = app_with_users(["alice", "bob", "carol"]).await;
     app.upload_ok(&alice, "$", "a.txt", b"1").await;
     app.upload_ok(&alice, "$", "b.txt", b"1").await;
     app.upload_ok(&bob, "$", "c.txt", b"123456").await;

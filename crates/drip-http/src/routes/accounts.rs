@@ -10,11 +10,12 @@ use drip_core::accounts::model::{RefreshToken, RegisterRequest};
 use crate::dto::{ErrorBody, LoginBody, RefreshBody, RegisterBody, SessionDto, UsageDto, UserDto};
 use crate::error::ApiError;
 use crate::extract::{AuthUser, JsonBody};
+use crate::openapi::Unauthenticated;
 use crate::state::AppState;
 
 /// Registers a user and logs them in.
 #[utoipa::path(
-    post, path = "/api/v1/users", tag = "accounts",
+    post, path = "/api/v1/users",
     request_body = RegisterBody,
     responses(
         (status = 201, description = "Registered and logged in", body = SessionDto),
@@ -35,7 +36,7 @@ pub(crate) async fn register(
 
 /// Logs in: an access token (bearer) and a refresh token.
 #[utoipa::path(
-    post, path = "/api/v1/sessions", tag = "accounts",
+    post, path = "/api/v1/sessions",
     request_body = LoginBody,
     responses(
         (status = 200, description = "Logged in", body = SessionDto),
@@ -53,7 +54,7 @@ pub(crate) async fn login(
 /// Trades a refresh token for a new token pair; the old refresh token is spent, and
 /// presenting it again revokes the whole session.
 #[utoipa::path(
-    post, path = "/api/v1/sessions/refresh", tag = "accounts",
+    post, path = "/api/v1/sessions/refresh",
     request_body = RefreshBody,
     responses(
         (status = 200, description = "A new token pair", body = SessionDto),
@@ -71,7 +72,7 @@ pub(crate) async fn refresh(
 /// Logs out: revokes the session the refresh token belongs to (unknown tokens are
 /// accepted silently).
 #[utoipa::path(
-    delete, path = "/api/v1/sessions", tag = "accounts",
+    delete, path = "/api/v1/sessions",
     request_body = RefreshBody,
     responses(
         (status = 204, description = "Logged out"),
@@ -88,11 +89,11 @@ pub(crate) async fn logout(
 
 /// The authenticated user.
 #[utoipa::path(
-    get, path = "/api/v1/me", tag = "accounts",
+    get, path = "/api/v1/me",
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The user", body = UserDto),
-        (status = 401, description = "`unauthenticated`, `invalid_token`, `token_expired`", body = ErrorBody),
+        Unauthenticated,
     )
 )]
 pub(crate) async fn me(State(state): State<AppState>, user: AuthUser) -> Result<Json<UserDto>, ApiError> {
@@ -102,11 +103,11 @@ pub(crate) async fn me(State(state): State<AppState>, user: AuthUser) -> Result<
 
 /// Files and bytes the authenticated user stored.
 #[utoipa::path(
-    get, path = "/api/v1/me/usage", tag = "accounts",
+    get, path = "/api/v1/me/usage",
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Usage", body = UsageDto),
-        (status = 401, description = "`unauthenticated`, `invalid_token`, `token_expired`", body = ErrorBody),
+        Unauthenticated,
     )
 )]
 pub(crate) async fn usage(State(state): State<AppState>, user: AuthUser) -> Result<Json<UsageDto>, ApiError> {

@@ -26,6 +26,7 @@ use utoipa::IntoParams;
 use crate::dto::{ErrorBody, PresenceDto};
 use crate::error::ApiError;
 use crate::extract::{AuthUser, Params, authenticate, bearer, cookie};
+use crate::openapi::Unauthenticated;
 use crate::state::AppState;
 
 /// Close code sent when the connection's token expires or is no longer valid.
@@ -43,13 +44,13 @@ pub(crate) struct EventsQuery {
 /// `Authorization: Bearer`, the `token` query parameter, or the session cookie (then the
 /// `Origin` must be this host or an allowed CORS origin).
 #[utoipa::path(
-    get, path = "/api/v1/events", tag = "events", operation_id = "open_events",
+    get, path = "/api/v1/events", operation_id = "open_events",
     security(("bearer" = [])),
     params(EventsQuery),
     responses(
         (status = 101, description = "Switching to the WebSocket protocol; JSON text frames follow"),
         (status = 400, description = "`websocket_required`: not a WebSocket handshake", body = ErrorBody),
-        (status = 401, description = "`unauthenticated`, `invalid_token`, `token_expired`", body = ErrorBody),
+        Unauthenticated,
         (status = 403, description = "`origin_not_allowed`: cookie authentication from a foreign origin", body = ErrorBody),
     )
 )]

@@ -31,6 +31,7 @@ use crate::error::ApiError;
 use crate::extract::{AuthUser, JsonBody, Params};
 use crate::metrics::Outcome;
 use crate::middleware;
+use crate::openapi::{CreatorOnly, TransferRefused, Unauthenticated, Upload};
 use crate::range::{self, Resolved};
 use crate::state::AppState;
 use crate::transfers::TransferPermit;
@@ -205,18 +206,13 @@ async fn store(state: &AppState, request: StoreRequest) -> Result<Response, ApiE
 /// `Content-Type` is recorded (guessed from the name when absent or generic). A
 /// `multipart/form-data` body is accepted too, as at `/api/v1/files/form`.
 #[utoipa::path(
-    post, path = "/api/v1/files", tag = "files",
+    post, path = "/api/v1/files",
     security(("bearer" = [])),
     params(UploadQuery),
     request_body(content = Binary, content_type = "application/octet-stream", description = "The file content"),
     responses(
-        (status = 201, description = "Stored", body = FileDto, headers(("Location" = String, description = "The file's URL"))),
         (status = 400, description = "`invalid_name`, `invalid_path`, `invalid_request`, `invalid_content_type`, `upload_interrupted`", body = ErrorBody),
-        (status = 401, description = "`unauthenticated`, `invalid_token`, `token_expired`", body = ErrorBody),
-        (status = 409, description = "`already_exists`", body = ErrorBody),
-        (status = 413, description = "`payload_too_large`", body = ErrorBody),
-        (status = 429, description = "`too_many_transfers`", body = ErrorBody),
-        (status = 503, description = "`busy`, `unavailable`", body = ErrorBody),
+        Upload, Unauthenticated, TransferRefused,
     )
 )]
 pub(crate) async fn upload(
@@ -247,19 +243,14 @@ pub(crate) async fn upload(
 
 /// Uploads a file from a `multipart/form-data` form; the `file` part is streamed.
 #[utoipa::path(
-    post, path = "/api/v1/files/form", tag = "files",
+    post, path = "/api/v1/files/form",
     security(("bearer" = [])),
     params(UploadQuery),
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses(
-        (status = 201, description = "Stored", body = FileDto, headers(("Location" = String, description = "The file's URL"))),
         (status = 400, description = "`invalid_name`, `invalid_path`, `invalid_request` (no `file` part, malformed form)", body = ErrorBody),
-        (status = 401, description = "`unauthenticated`, `invalid_token`, `token_expired`", body = ErrorBody),
-        (status = 409, description = "`already_exists`", body = ErrorBody),
-        (status = 413, description = "`payload_too_large`", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`: not a multipart form", body = ErrorBody),
-        (status = 429, description = "`too_many_transfers`", body = ErrorBody),
-        (status = 503, description = "`busy`, `unavailable`", body = ErrorBody),
+        Upload, Unauthenticated, TransferRefused,
     )
 )]
 pub(crate) async fn upload_form(
@@ -346,12 +337,12 @@ async fn skip_field(mut field: multer::Field<'static>) -> Result<(), multer::Err
 
 /// A file's metadata.
 #[utoipa::path(
-    get, path = "/api/v1/files/{id}", tag = "files", operation_id = "file_info",
+    get, path = "/api/v1/files/{id}", operation_id = "file_info",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "The file's id")),
     responses(
         (status = 200, description = "The file", body = FileDto),
-        (status = 401, description = "`unauthenticated`, `invalid_token`, `token_expired`", body = ErrorBody),
+        Unauthenticated,
         (status = 404, description = "`not_found`: no such file, or not visible to the user", body = ErrorBody),
     )
 )]
@@ -369,7 +360,7 @@ pub(crate) async fn info(
 /// 304. If stored content fails verification after the first bytes were sent, the
 /// response is cut short (never completed with unverified bytes).
 #[utoipa::path(
-    get, path = "/api/v1/files/{id}/content", tag = "files",
+    get, path = "/api/v1/files/{id}/content",
     security(("bearer" = [])),
     params(
         ("id" = String, Path, description = "The file's id"),
@@ -383,12 +374,11 @@ pub(crate) async fn info(
         (status = 206, description = "Part of the content", content_type = "application/octet-stream", body = Binary,
             headers(("Content-Range" = String), ("ETag" = String), ("Content-Length" = u64))),
         (status = 304, description = "Not modified"),
-        (status = 401, description = "`unauthenticated`, `invalid_token`, `token_expired`", body = ErrorBody),
+        Unauthenticated,
         (status = 404, description = "`not_found`", body = ErrorBody),
         (status = 416, description = "`range_not_satisfiable`, with `Content-Range: bytes */size`", body = ErrorBody),
-        (status = 429, description = "`too_many_transfers`", body = ErrorBody),
         (status = 500, description = "`integrity`: the stored content failed verification", body = ErrorBody),
-        (status = 503, description = "`busy`, `unavailable`", body = ErrorBody),
+        TransferRefused,
     )
 )]
 pub(crate) async fn download(
@@ -574,14 +564,14 @@ impl Drop for Delivery {
 /// Moves and/or renames a file (creator only). Renaming a file to its current name, or
 /// moving it where it is, is a conflict, as in the original.
 #[utoipa::path(
-    patch, path = "/api/v1/files/{id}", tag = "files", operation_id = "move_file",
+    patch, path = "/api/v1/files/{id}", operation_id = "move_file",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "The file's id")),
     request_body = PatchFileBody,
     responses(
         (status = 200, description = "The moved/renamed file", body = FileDto),
         (status = 400, description = "`invalid_name`, `invalid_path`, `invalid_request`, `invalid_json`", body = ErrorBody),
-        (status = 401, description = "`unauthenticated`, `invalid_token`, `token_expired`", body = ErrorBody),
+        Unauthenticated,
         (status = 403, description = "`forbidden`: only the creator may change a file", body = ErrorBody),
         (status = 404, description = "`not_found`", body = ErrorBody),
         (status = 409, description = "`already_exists` at the target", body = ErrorBody),
@@ -610,15 +600,10 @@ pub(crate) async fn update(
 
 /// Deletes a file (creator only): its content, metadata and shares.
 #[utoipa::path(
-    delete, path = "/api/v1/files/{id}", tag = "files", operation_id = "delete_file",
+    delete, path = "/api/v1/files/{id}", operation_id = "delete_file",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "The file's id")),
-    responses(
-        (status = 204, description = "Deleted"),
-        (status = 401, description = "`unauthenticated`, `invalid_token`, `token_expired`", body = ErrorBody),
-        (status = 403, description = "`forbidden`", body = ErrorBody),
-        (status = 404, description = "`not_found`", body = ErrorBody),
-    )
+    responses((status = 204, description = "Deleted"), Unauthenticated, CreatorOnly)
 )]
 pub(crate) async fn delete(
     State(state): State<AppState>,
@@ -632,13 +617,13 @@ pub(crate) async fn delete(
 /// The files directly in a folder (one page, by name) and, on the first page, its
 /// immediate subfolders with recursive totals.
 #[utoipa::path(
-    get, path = "/api/v1/folders", tag = "files",
+    get, path = "/api/v1/folders",
     security(("bearer" = [])),
     params(FolderQuery),
     responses(
         (status = 200, description = "The folder", body = FolderListingDto),
         (status = 400, description = "`invalid_path`, `invalid_cursor`, `invalid_query`", body = ErrorBody),
-        (status = 401, description = "`unauthenticated`, `invalid_token`, `token_expired`", body = ErrorBody),
+        Unauthenticated,
     )
 )]
 pub(crate) async fn list_folder(
@@ -659,13 +644,13 @@ pub(crate) async fn list_folder(
 
 /// Every file the user sees (their own and those shared with them), by name, one page.
 #[utoipa::path(
-    get, path = "/api/v1/files", tag = "files", operation_id = "list_files",
+    get, path = "/api/v1/files", operation_id = "list_files",
     security(("bearer" = [])),
     params(PageQuery),
     responses(
         (status = 200, description = "A page of files", body = FilePageDto),
         (status = 400, description = "`invalid_cursor`, `invalid_query`", body = ErrorBody),
-        (status = 401, description = "`unauthenticated`, `invalid_token`, `token_expired`", body = ErrorBody),
+        Unauthenticated,
     )
 )]
 pub(crate) async fn list_all(

@@ -10,6 +10,7 @@ use utoipa::IntoParams;
 use crate::dto::{ErrorBody, SearchDto, SearchMatchDto, TopUserDto, TopUsersDto};
 use crate::error::ApiError;
 use crate::extract::{AuthUser, Params};
+use crate::openapi::Unauthenticated;
 use crate::routes::files::folder_or_root;
 use crate::state::AppState;
 
@@ -39,13 +40,13 @@ pub(crate) struct TopQuery {
 /// searched a few at a time, each within a time limit; those that time out or fail are
 /// listed and the others' results returned anyway.
 #[utoipa::path(
-    get, path = "/api/v1/search", tag = "search",
+    get, path = "/api/v1/search",
     security(("bearer" = [])),
     params(SearchQuery),
     responses(
         (status = 200, description = "Matches (possibly partial)", body = SearchDto),
         (status = 400, description = "`invalid_pattern`, `pattern_too_large`, `invalid_path`, `invalid_query`", body = ErrorBody),
-        (status = 401, description = "`unauthenticated`, `invalid_token`, `token_expired`", body = ErrorBody),
+        Unauthenticated,
     )
 )]
 pub(crate) async fn search(
@@ -68,13 +69,13 @@ pub(crate) async fn search(
 
 /// Users ranked by usage (users without files count 0).
 #[utoipa::path(
-    get, path = "/api/v1/users/top", tag = "search",
+    get, path = "/api/v1/users/top",
     security(("bearer" = [])),
     params(TopQuery),
     responses(
         (status = 200, description = "The ranking", body = TopUsersDto),
         (status = 400, description = "`invalid_sort`, `invalid_order`, `invalid_query`", body = ErrorBody),
-        (status = 401, description = "`unauthenticated`, `invalid_token`, `token_expired`", body = ErrorBody),
+        Unauthenticated,
     )
 )]
 pub(crate) async fn top_users(

@@ -10,6 +10,7 @@ use drip_core::storage::error::ShareError;
 use crate::dto::{ErrorBody, ShareBody, ShareDto, SharesDto};
 use crate::error::ApiError;
 use crate::extract::{AuthUser, JsonBody};
+use crate::openapi::{CreatorOnly, Unauthenticated};
 use crate::routes::files::media_id;
 use crate::state::AppState;
 
@@ -20,14 +21,14 @@ fn username(text: &str) -> Result<Username, ApiError> {
 
 /// Shares a file with a user (creator only); both are notified.
 #[utoipa::path(
-    post, path = "/api/v1/files/{id}/shares", tag = "shares", operation_id = "share_file",
+    post, path = "/api/v1/files/{id}/shares", operation_id = "share_file",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "The file's id")),
     request_body = ShareBody,
     responses(
         (status = 201, description = "Shared", body = ShareDto),
         (status = 400, description = "`self_share`, `invalid_json`, `invalid_request`", body = ErrorBody),
-        (status = 401, description = "`unauthenticated`, `invalid_token`, `token_expired`", body = ErrorBody),
+        Unauthenticated,
         (status = 403, description = "`forbidden`: only the creator may share", body = ErrorBody),
         (status = 404, description = "`not_found` (file), `user_not_found`", body = ErrorBody),
         (status = 409, description = "`already_shared`", body = ErrorBody),
@@ -47,15 +48,10 @@ pub(crate) async fn create(
 
 /// The users a file is shared with (creator only).
 #[utoipa::path(
-    get, path = "/api/v1/files/{id}/shares", tag = "shares", operation_id = "list_shares",
+    get, path = "/api/v1/files/{id}/shares", operation_id = "list_shares",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "The file's id")),
-    responses(
-        (status = 200, description = "The shares", body = SharesDto),
-        (status = 401, description = "`unauthenticated`, `invalid_token`, `token_expired`", body = ErrorBody),
-        (status = 403, description = "`forbidden`", body = ErrorBody),
-        (status = 404, description = "`not_found`", body = ErrorBody),
-    )
+    responses((status = 200, description = "The shares", body = SharesDto), Unauthenticated, CreatorOnly)
 )]
 pub(crate) async fn list(
     State(state): State<AppState>,
@@ -68,7 +64,7 @@ pub(crate) async fn list(
 
 /// Withdraws a share (creator only).
 #[utoipa::path(
-    delete, path = "/api/v1/files/{id}/shares/{username}", tag = "shares", operation_id = "unshare_file",
+    delete, path = "/api/v1/files/{id}/shares/{username}", operation_id = "unshare_file",
     security(("bearer" = [])),
     params(
         ("id" = String, Path, description = "The file's id"),
@@ -76,7 +72,7 @@ pub(crate) async fn list(
     ),
     responses(
         (status = 204, description = "Withdrawn"),
-        (status = 401, description = "`unauthenticated`, `invalid_token`, `token_expired`", body = ErrorBody),
+        Unauthenticated,
         (status = 403, description = "`forbidden`", body = ErrorBody),
         (status = 404, description = "`not_found`, `user_not_found`, `not_shared`", body = ErrorBody),
     )

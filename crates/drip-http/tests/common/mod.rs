@@ -27,6 +27,18 @@ pub fn app() -> TestApp {
     app_with(HttpSettings::default(), StorageSettings::default(), Vec::new())
 }
 
+/// An application over fakes with `usernames` registered, and their access tokens.
+pub async fn app_with_users<const N: usize>(usernames: [&str; N]) -> (TestApp, [String; N]) {
+    let app = app();
+    let tokens = app.register_all(usernames).await;
+    (app, tokens)
+}
+
+/// An application over fakes with these storage settings (and the default HTTP ones).
+pub fn app_with_storage(storage: StorageSettings) -> TestApp {
+    app_with(HttpSettings::default(), storage, Vec::new())
+}
+
 pub fn app_with(http: HttpSettings, storage: StorageSettings, readiness: Vec<Arc<dyn Readiness>>) -> TestApp {
     let fakes = drip_mock::fake_ports();
     let hub = Hub::new();
@@ -51,6 +63,15 @@ pub async fn body_json(response: Response<Body>) -> Value {
 /// The `error.code` of an `/api/v1` error body.
 pub fn code(body: &Value) -> &str {
     body["error"]["code"].as_str().unwrap_or_else(|| panic!("no error code in {body}"))
+}
+
+/// Asserts that `response` is an `/api/v1` error with `status` and `error.code`; answers
+/// its body.
+pub async fn assert_error(response: Response<Body>, status: StatusCode, expected_code: &str) -> Value {
+    assert_eq!(response.status(), status, "answering {expected_code}");
+    let body = body_json(response).await;
+    assert_eq!(code(&body), expected_code, "{body}");
+    body
 }
 
 impl TestApp {
@@ -89,6 +110,38 @@ impl TestApp {
         self.call(Method::GET, uri, Some(token), None).await
     }
 
+    /// A JSON `POST` without credentials.
+    pub async fn post_json(&self, uri: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, uri, None, Some(body)).await
+    }
+
+    /// Trades `refresh_token` for a new token pair; answers status and body.
+    pub async fn refresh(&self, refresh_token: &str) -> (StatusCode, Value) {
+        self.post_json("/api/v1/sessions/refresh", serde_json::json!({ "refresh_token": refresh_token }))
+            .await
+    }
+
+    /// A `POST` of `body` as `token`'s user, with `content_type` when given.
+    pub async fn post_as(
+        &self,
+        token: &str,
+        uri: &str,
+        content_type: Option<&str>,
+        body: impl Into<Body>,
+    ) -> Response<Body> {
+        let mut builder = Request::post(uri).header(header::AUTHORIZATION, format!("Bearer {token}"));
+        if let Some(content_type) = content_type {
+            builder = builder.header(header::CONTENT_TYPE, content_type);
+        }
+        self.send(builder.body(body.into()).unwrap()).await
+    }
+
+    /// Shares the file `id` of `token`'s user with `username`; answers status and body.
+    pub async fn share(&self, token: &str, id: &str, username: &str) -> (StatusCode, Value) {
+        let uri = format!("/api/v1/files/{id}/shares");
+        self.call(Method::POST, &uri, Some(token), Some(serde_json::json!({ "username": username }))).await
+    }
+
     /// Registers `username` (password `password1`) and answers the session body.
     pub async fn register_session(&self, username: &str) -> Value {
         let body = serde_json::json!({
@@ -106,15 +159,19 @@ impl TestApp {
         self.register_session(username).await["access_token"].as_str().unwrap().to_owned()
     }
 
+    /// Registers each of `usernames`, in order, and answers their access tokens.
+    pub async fn register_all<const N: usize>(&self, usernames: [&str; N]) -> [String; N] {
+        let mut tokens = Vec::with_capacity(N);
+        for username in usernames {
+            tokens.push(self.register(username).await);
+        }
+        tokens.try_into().unwrap()
+    }
+
     /// Uploads `content` as a raw body; answers status and body.
     pub async fn upload(&self, token: &str, folder: &str, name: &str, content: &[u8]) -> (StatusCode, Value) {
         let uri = format!("/api/v1/files?folder={}&name={}", encode(folder), encode(name));
-        let request = Request::post(uri)
-            .header(header::AUTHORIZATION, format!("Bearer {token}"))
-            .header(header::CONTENT_TYPE, "text/plain")
-            .body(Body::from(content.to_vec()))
-            .unwrap();
-        let response = self.send(request).await;
+        let response = self.post_as(token, &uri, Some("text/plain"), content.to_vec()).await;
         let status = response.status();
         (status, body_json(response).await)
     }

@@ -20,7 +20,7 @@ use crate::errors::{Op, StoreFailure, is_transient, map_store_error};
 use crate::gcs::{self, GCS_MIN_PART_SIZE, GcsConfig};
 use crate::keys::{self, KeyError, KeyStyle};
 use crate::local;
-use crate::upload::{self, PutFailure};
+use crate::upload::{self, OpenUploads, PutFailure};
 
 /// Size of the chunks a local file is streamed in.
 const FILE_CHUNK: usize = 64 * 1024;
@@ -138,6 +138,7 @@ pub struct ObjectStoreProvider {
     label: String,
     prefix: Option<Path>,
     uploads: UploadSettings,
+    open_uploads: OpenUploads,
 }
 
 impl fmt::Debug for ObjectStoreProvider {
@@ -153,7 +154,14 @@ impl fmt::Debug for ObjectStoreProvider {
 impl ObjectStoreProvider {
     fn new(store: Arc<dyn ObjectStore>, backend: Backend) -> Self {
         let label = backend.to_string();
-        Self { store, backend, label, prefix: None, uploads: UploadSettings::default() }
+        Self {
+            store,
+            backend,
+            label,
+            prefix: None,
+            uploads: UploadSettings::default(),
+            open_uploads: OpenUploads::default(),
+        }
     }
 
     /// An empty store in memory.
@@ -303,12 +311,12 @@ impl StorageProvider for ObjectStoreProvider {
     async fn put(&self, key: &StorageKey, content: ByteStream) -> Result<u64, StorageError> {
         let path = self.object_path(key)?;
         let UploadSettings { part_size, concurrency } = self.uploads;
-        upload::put_stream(&self.store, &path, content, part_size, concurrency).await.map_err(|failure| {
-            match failure {
+        upload::put_stream(&self.store, &path, content, part_size, concurrency, &self.open_uploads)
+            .await
+            .map_err(|failure| match failure {
                 PutFailure::Input(err) => StorageError::Input(err),
                 PutFailure::Store(err) => self.map(Op::Put, key, err),
-            }
-        })
+            })
     }
 
     async fn get(&self, key: &StorageKey, range: Option<Range<u64>>) -> Result<ByteStream, StorageError> {
@@ -352,5 +360,9 @@ impl StorageProvider for ObjectStoreProvider {
             return Err(StorageError::NotFound(key.to_string()));
         }
         self.store.delete(&path).await.map_err(|err| self.map(Op::Delete, key, err))
+    }
+
+    async fn settled(&self) {
+        self.open_uploads.settled().await;
     }
 }

@@ -11,6 +11,44 @@ use object_store::path::Path;
 use object_store::{
     MultipartUpload, ObjectStore, ObjectStoreExt, PutPayload, PutResult, UploadPart, WriteMultipart,
 };
+use tokio::sync::watch;
+
+/// Counts the multipart uploads begun and not yet ended (completed, failed or aborted,
+/// also in the background after a dropped put), so that [`OpenUploads::settled`] can wait
+/// for them. Clones share the count.
+#[derive(Debug, Clone)]
+pub(crate) struct OpenUploads(Arc<watch::Sender<usize>>);
+
+impl Default for OpenUploads {
+    fn default() -> Self {
+        Self(Arc::new(watch::Sender::new(0)))
+    }
+}
+
+impl OpenUploads {
+    /// Counts one more open upload, until the returned guard is dropped.
+    fn open(&self) -> OpenUpload {
+        self.0.send_modify(|open| *open += 1);
+        OpenUpload(Arc::clone(&self.0))
+    }
+
+    /// Waits until no upload is open.
+    pub(crate) async fn settled(&self) {
+        let mut open = self.0.subscribe();
+        // The sender lives in `self`: the wait cannot fail.
+        let _ = open.wait_for(|open| *open == 0).await;
+    }
+}
+
+/// One open upload of [`OpenUploads`]; dropping it ends it.
+#[derive(Debug)]
+struct OpenUpload(Arc<watch::Sender<usize>>);
+
+impl Drop for OpenUpload {
+    fn drop(&mut self) {
+        self.0.send_modify(|open| *open -= 1);
+    }
+}
 
 /// Why a streaming put failed.
 #[derive(Debug)]
@@ -32,12 +70,14 @@ impl From<object_store::Error> for PutFailure {
 /// At most `concurrency` parts are in flight and one more is being filled, so a transfer holds
 /// `concurrency + 1` parts at most, never the whole object. Every failure aborts the multipart
 /// upload before it is answered; dropping the returned future aborts it in the background.
+/// The upload counts in `open` until it has ended.
 pub(crate) async fn put_stream(
     store: &Arc<dyn ObjectStore>,
     path: &Path,
     mut content: ByteStream,
     part_size: usize,
     concurrency: usize,
+    open: &OpenUploads,
 ) -> Result<u64, PutFailure> {
     // Read until the content is known to need more than one part, or ends.
     let mut head = Vec::new();
@@ -56,7 +96,7 @@ pub(crate) async fn put_stream(
         }
     }
 
-    let upload = start_multipart(store, path).await?;
+    let upload = start_multipart(store, path, open.open()).await?;
     let mut parts = WriteMultipart::new_with_chunk_size(Box::new(upload), part_size);
     let mut size = 0_u64;
     let mut chunks = stream::iter(head.into_iter().map(Ok)).chain(content);
@@ -96,11 +136,19 @@ async fn write_bounded(
     Ok(())
 }
 
-/// Starts a multipart upload. The start runs in its own task: if the caller is dropped while
-/// it runs, the task's unclaimed output, the started upload, is dropped and so aborted.
-async fn start_multipart(store: &Arc<dyn ObjectStore>, path: &Path) -> object_store::Result<AbortOnDrop> {
+/// Starts a multipart upload, counted by `open` until it ends. The start runs in its own
+/// task: if the caller is dropped while it runs, the task's unclaimed output, the started
+/// upload, is dropped and so aborted.
+async fn start_multipart(
+    store: &Arc<dyn ObjectStore>,
+    path: &Path,
+    open: OpenUpload,
+) -> object_store::Result<AbortOnDrop> {
     let (store, path) = (Arc::clone(store), path.clone());
-    let started = tokio::spawn(async move { store.put_multipart(&path).await.map(AbortOnDrop::new) });
+    let started =
+        tokio::spawn(
+            async move { store.put_multipart(&path).await.map(|upload| AbortOnDrop::new(upload, open)) },
+        );
     started.await?
 }
 
@@ -110,11 +158,13 @@ async fn start_multipart(store: &Arc<dyn ObjectStore>, path: &Path) -> object_st
 struct AbortOnDrop {
     /// The upload, until it completed or was aborted.
     live: Option<Box<dyn MultipartUpload>>,
+    /// Counts the upload as open until it has ended (its background abort included).
+    open: Option<OpenUpload>,
 }
 
 impl AbortOnDrop {
-    fn new(upload: Box<dyn MultipartUpload>) -> Self {
-        Self { live: Some(upload) }
+    fn new(upload: Box<dyn MultipartUpload>, open: OpenUpload) -> Self {
+        Self { live: Some(upload), open: Some(open) }
     }
 }
 
@@ -146,12 +196,14 @@ impl MultipartUpload for AbortOnDrop {
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         let Some(mut upload) = self.live.take() else { return };
+        let open = self.open.take();
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 runtime.spawn(async move {
                     if let Err(err) = upload.abort().await {
                         warn_abort_failed(&err);
                     }
+                    drop(open);
                 });
             }
             Err(_) => tracing::warn!("multipart upload dropped outside a runtime; its parts stay behind"),
@@ -183,12 +235,11 @@ mod tests {
     use object_store::{
         CopyOptions, GetOptions, GetResult, ListResult, ObjectMeta, PutMultipartOptions, PutOptions,
     };
-    use tokio::sync::Notify;
 
     use super::*;
 
     /// Records part uploads over `InMemory`: how many are in flight (each takes 5 ms of
-    /// tokio's clock), the most at once, the size of each, and the aborts.
+    /// tokio's clock), the most at once, the size of each, and the aborts (5 ms each).
     #[derive(Debug, Default)]
     struct Recording {
         inner: InMemory,
@@ -201,7 +252,6 @@ mod tests {
         most: AtomicUsize,
         part_sizes: Mutex<Vec<usize>>,
         aborts: AtomicUsize,
-        aborted: Notify,
     }
 
     impl std::fmt::Display for Recording {
@@ -236,9 +286,10 @@ mod tests {
             self.inner.complete().await
         }
 
+        /// Takes 5 ms of tokio's clock, as a store's round trip would.
         async fn abort(&mut self) -> object_store::Result<()> {
+            tokio::time::sleep(Duration::from_millis(5)).await;
             self.log.aborts.fetch_add(1, Ordering::SeqCst);
-            self.log.aborted.notify_one();
             self.inner.abort().await
         }
     }
@@ -307,7 +358,8 @@ mod tests {
         let (log, store) = recording();
         let data: Vec<u8> = (0..100_003_u32).map(|i| (i % 253) as u8).collect();
         let path = Path::from("big");
-        let written = put_stream(&store, &path, chunked(&data, 997), 1000, 3).await.unwrap();
+        let written =
+            put_stream(&store, &path, chunked(&data, 997), 1000, 3, &OpenUploads::default()).await.unwrap();
         assert_eq!(written, data.len() as u64);
         assert_eq!(log.part_sizes.lock().unwrap().len(), 101);
         assert_eq!(log.most.load(Ordering::SeqCst), 3, "at most 3 parts in flight, and 3 used");
@@ -327,7 +379,10 @@ mod tests {
         ])
         .boxed();
         let path = Path::from("split");
-        assert_eq!(put_stream(&store, &path, content, 1000, 1).await.unwrap(), 2_600);
+        assert_eq!(
+            put_stream(&store, &path, content, 1000, 1, &OpenUploads::default()).await.unwrap(),
+            2_600
+        );
         assert_eq!(*log.part_sizes.lock().unwrap(), [1000, 1000, 600]);
         assert_eq!(log.most.load(Ordering::SeqCst), 1, "one part at a time");
         let stored = store.get(&path).await.unwrap().bytes().await.unwrap();
@@ -339,7 +394,9 @@ mod tests {
         let (log, store) = recording();
         let exact = vec![1_u8; 1000];
         assert_eq!(
-            put_stream(&store, &Path::from("one"), chunked(&exact, 300), 1000, 2).await.unwrap(),
+            put_stream(&store, &Path::from("one"), chunked(&exact, 300), 1000, 2, &OpenUploads::default())
+                .await
+                .unwrap(),
             1000
         );
         assert!(log.part_sizes.lock().unwrap().is_empty(), "no multipart upload");
@@ -347,7 +404,7 @@ mod tests {
         let failing = chunked(&[2_u8; 2500], 700)
             .chain(stream::iter([Err(std::io::Error::other("client went away"))]))
             .boxed();
-        let result = put_stream(&store, &Path::from("two"), failing, 1000, 2).await;
+        let result = put_stream(&store, &Path::from("two"), failing, 1000, 2, &OpenUploads::default()).await;
         assert!(matches!(result, Err(PutFailure::Input(_))), "{result:?}");
         assert_eq!(log.aborts.load(Ordering::SeqCst), 1, "aborted before answering");
         assert!(store.head(&Path::from("two")).await.is_err());
@@ -356,15 +413,20 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_dropped_upload_aborts_itself_and_a_finished_one_does_not() {
         let (log, store) = recording();
-        let started = start_multipart(&store, &Path::from("dropped")).await.unwrap();
+        let open = OpenUploads::default();
+        let started = start_multipart(&store, &Path::from("dropped"), open.open()).await.unwrap();
         drop(started);
-        tokio::time::timeout(Duration::from_secs(10), log.aborted.notified()).await.expect("aborted");
-        assert_eq!(log.aborts.load(Ordering::SeqCst), 1);
+        open.settled().await;
+        assert_eq!(log.aborts.load(Ordering::SeqCst), 1, "settled once the background abort ran");
 
-        let mut finished = start_multipart(&store, &Path::from("done")).await.unwrap();
+        let mut finished = start_multipart(&store, &Path::from("done"), open.open()).await.unwrap();
         finished.put_part(PutPayload::from_static(b"x")).await.unwrap();
         finished.complete().await.unwrap();
         assert!(finished.live.is_none(), "a completed upload has nothing left to abort");
+        assert_eq!(*open.0.borrow(), 1, "open until dropped");
+        drop(finished);
+        open.settled().await;
+        assert_eq!(log.aborts.load(Ordering::SeqCst), 1);
         assert!(store.head(&Path::from("done")).await.is_ok());
     }
 }

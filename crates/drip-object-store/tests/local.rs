@@ -12,7 +12,6 @@ use drip_core::ids::{Ksuid, MediaId};
 use drip_core::storage::model::{FileName, StorageKey};
 use drip_core::storage::ports::{ByteStream, StorageError, StorageProvider};
 use drip_object_store::{ConfigError, ObjectStoreProvider, UploadSettings};
-use drip_testkit::storage::eventually;
 use futures::{StreamExt, TryStreamExt, stream};
 use tokio::sync::oneshot;
 
@@ -138,7 +137,8 @@ async fn an_upload_in_progress_is_invisible_and_a_cancelled_one_leaves_nothing()
 
     uploading.abort();
     assert!(uploading.await.unwrap_err().is_cancelled());
-    eventually("the staging file to be removed", || files(dir.path()).is_empty()).await;
+    provider.settled().await;
+    assert!(files(dir.path()).is_empty(), "the staging file is removed once the provider settled");
 }
 
 #[tokio::test]

@@ -322,8 +322,9 @@ pub async fn cancelled_put_stores_nothing(fixture: StorageFixture) {
     uploading.abort();
     assert!(uploading.await.is_err_and(|e| e.is_cancelled()), "the put was cancelled");
     expect_absent(&*provider, &key).await;
+    tokio::time::timeout(PATIENCE, provider.settled()).await.expect("the cancelled upload ended");
     if let Some(unfinished) = &unfinished_uploads {
-        eventually("the cancelled upload to be aborted", || unfinished() == 0).await;
+        assert_eq!(unfinished(), 0, "the cancelled upload was aborted once the provider settled");
     }
     expect_absent(&*provider, &key).await;
 }

@@ -275,6 +275,12 @@ pub trait StorageProvider: Send + Sync + std::fmt::Debug + 'static {
     /// [`StorageError::NotFound`] when there is none; [`StorageError::Unavailable`] /
     /// [`StorageError::Other`] for store failures.
     async fn delete(&self, key: &StorageKey) -> Result<(), StorageError>;
+
+    /// Waits until every upload this provider began has ended — completed, failed or
+    /// aborted. A `put` dropped mid-way may abort what it began in the background (e.g. a
+    /// multipart upload); once this returns, nothing of it is left. Providers that leave
+    /// nothing running in the background answer at once.
+    async fn settled(&self) {}
 }
 
 /// A data key wrapped by a master key.

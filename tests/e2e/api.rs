@@ -253,6 +253,45 @@ pub(crate) async fn expect_error(response: Response, status: StatusCode, code: &
     error.clone()
 }
 
+/// Sends `request` and checks the `/api/v1` error it answers (see [`expect_error`]).
+pub(crate) async fn refused(request: RequestBuilder, status: StatusCode, code: &str) -> Value {
+    expect_error(request.send().await.expect("request"), status, code).await
+}
+
+/// Sends each request and checks that it is refused with `status` and `code`.
+pub(crate) async fn all_refused(
+    requests: impl IntoIterator<Item = RequestBuilder>,
+    status: StatusCode,
+    code: &str,
+) {
+    for request in requests {
+        refused(request, status, code).await;
+    }
+}
+
+/// Every change of the file at `path` that `user` can ask for: renames and moves, the
+/// delete, and a share with `sharee`.
+pub(crate) fn changes(api: &Api, path: &str, user: &User, sharee: &str) -> Vec<RequestBuilder> {
+    let token = Some(user.token.as_str());
+    let relocations =
+        [json!({ "name": "mine.bin" }), json!({ "folder": "$" }), json!({ "folder": "$", "name": "x" })];
+    let mut requests: Vec<RequestBuilder> =
+        relocations.iter().map(|body| api.request(Method::PATCH, path, token).json(body)).collect();
+    requests.push(api.request(Method::DELETE, path, token));
+    requests.push(
+        api.request(Method::POST, &format!("{path}/shares"), token).json(&json!({ "username": sharee })),
+    );
+    requests
+}
+
+/// Everything `user` can ask of the file at `path`: its metadata, its content, and every
+/// change (see [`changes`]).
+pub(crate) fn every_request(api: &Api, path: &str, user: &User, sharee: &str) -> Vec<RequestBuilder> {
+    let mut requests = vec![api.get(path, user), api.get(&format!("{path}/content"), user)];
+    requests.extend(changes(api, path, user, sharee));
+    requests
+}
+
 /// A user's event connection. Presence frames are skipped by [`Events::expect`] but
 /// remembered; every frame received is kept in `seen`.
 pub(crate) struct Events {
@@ -366,6 +405,12 @@ pub(crate) fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
 /// Whether `needle` occurs in `haystack`.
 pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The `Set-Cookie` headers of `response`.
+pub(crate) fn set_cookies(response: &Response) -> Vec<String> {
+    let values = response.headers().get_all(header::SET_COOKIE).iter();
+    values.map(|v| v.to_str().expect("a text cookie").to_owned()).collect()
 }
 
 /// One `Header: value` map.

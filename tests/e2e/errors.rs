@@ -7,10 +7,10 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::header::{self, HeaderMap};
-use reqwest::{Method, Response, StatusCode};
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::api::{self, Api, PASSWORD, User, expect_error, expect_json};
+use crate::api::{self, Api, PASSWORD, User, all_refused, every_request, expect_error, expect_json, refused};
 use crate::harness::{Launch, Server};
 
 /// A valid KSUID no server ever issued (the example of the KSUID specification).
@@ -32,11 +32,6 @@ async fn snapshot(api: &Api, user: &User) -> Snapshot {
         contents.push(api.content(user, file["id"].as_str().unwrap()).await);
     }
     Snapshot { root: api.folder(user, "$").await, docs: api.folder(user, "$/docs").await, files, contents }
-}
-
-/// Sends `request` and checks the error.
-async fn refused(response: Response, status: StatusCode, code: &str) -> Value {
-    expect_error(response, status, code).await
 }
 
 /// A well-formed HS256 token for `user`, signed with `secret`.
@@ -86,25 +81,29 @@ async fn invalid_paths_and_names(api: &Api, alice: &User, id: &str) {
     // Uploads into invalid folders or under invalid names.
     for folder in ["$/a//b", "/abc", "$abc", "$/abc/", "abc", "$/a/\u{1}", "$/a/../b"] {
         let response = api.try_upload(alice, folder, "x.txt", b"data".to_vec()).await;
-        refused(response, StatusCode::BAD_REQUEST, "invalid_path").await;
+        expect_error(response, StatusCode::BAD_REQUEST, "invalid_path").await;
     }
     let long = "n".repeat(256);
     for name in ["..", ".", "a/b", "bad\u{7}name", "nul\0", long.as_str(), ""] {
         let response = api.try_upload(alice, "$", name, b"data".to_vec()).await;
-        refused(response, StatusCode::BAD_REQUEST, "invalid_name").await;
+        expect_error(response, StatusCode::BAD_REQUEST, "invalid_name").await;
     }
-    let response = api
-        .request(Method::POST, "/api/v1/files", Some(&alice.token))
-        .query(&[("folder", "$")])
-        .body("no name")
-        .send()
-        .await
-        .unwrap();
-    refused(response, StatusCode::BAD_REQUEST, "invalid_request").await;
+    refused(
+        api.request(Method::POST, "/api/v1/files", Some(&alice.token))
+            .query(&[("folder", "$")])
+            .body("no name"),
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+    )
+    .await;
     // Listings.
     for path in ["$/docs/", "docs", "$/a//b"] {
-        let response = api.get("/api/v1/folders", alice).query(&[("path", path)]).send().await.unwrap();
-        refused(response, StatusCode::BAD_REQUEST, "invalid_path").await;
+        refused(
+            api.get("/api/v1/folders", alice).query(&[("path", path)]),
+            StatusCode::BAD_REQUEST,
+            "invalid_path",
+        )
+        .await;
     }
     // Move and rename.
     let file_path = format!("/api/v1/files/{id}");
@@ -116,9 +115,12 @@ async fn invalid_paths_and_names(api: &Api, alice: &User, id: &str) {
         (json!({ "name": "" }), "invalid_name"),
         (json!({}), "invalid_request"),
     ] {
-        let response =
-            api.request(Method::PATCH, &file_path, Some(&alice.token)).json(&body).send().await.unwrap();
-        refused(response, StatusCode::BAD_REQUEST, code).await;
+        refused(
+            api.request(Method::PATCH, &file_path, Some(&alice.token)).json(&body),
+            StatusCode::BAD_REQUEST,
+            code,
+        )
+        .await;
     }
     // The original's listing.
     for (query, details) in [
@@ -146,49 +148,47 @@ async fn malformed_json(api: &Api, alice: &User, id: &str) {
         (Method::PATCH, file_path.as_str(), token),
         (Method::POST, shares_path.as_str(), token),
     ] {
-        let response = raw(method.clone(), path, token, "{\"username\": ").send().await.unwrap();
-        refused(response, StatusCode::BAD_REQUEST, "invalid_json").await;
-        let response = raw(method.clone(), path, token, "[1, 2, 3]").send().await.unwrap();
-        refused(response, StatusCode::BAD_REQUEST, "invalid_request").await;
-        let response = api
-            .request(method, path, token)
-            .header(header::CONTENT_TYPE, "text/plain")
-            .body("{}")
-            .send()
-            .await
-            .unwrap();
-        refused(response, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type").await;
+        refused(raw(method.clone(), path, token, "{\"username\": "), StatusCode::BAD_REQUEST, "invalid_json")
+            .await;
+        refused(raw(method.clone(), path, token, "[1, 2, 3]"), StatusCode::BAD_REQUEST, "invalid_request")
+            .await;
+        refused(
+            api.request(method, path, token).header(header::CONTENT_TYPE, "text/plain").body("{}"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        )
+        .await;
     }
     // A JSON body over the limit (64 KiB).
     let huge = format!("{{\"name\":\"{}\"}}", "a".repeat(100 * 1024));
-    let response = api
-        .request(Method::PATCH, &file_path, token)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(huge)
-        .send()
-        .await
-        .unwrap();
-    refused(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    refused(
+        api.request(Method::PATCH, &file_path, token)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(huge),
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    )
+    .await;
     // Registration with invalid fields names them.
-    let response = api
-        .request(Method::POST, "/api/v1/users", None)
-        .json(&json!({ "username": "has space", "email": "nope", "password": "short" }))
-        .send()
-        .await
-        .unwrap();
-    let error = refused(response, StatusCode::BAD_REQUEST, "invalid_registration").await;
+    let error = refused(
+        api.request(Method::POST, "/api/v1/users", None)
+            .json(&json!({ "username": "has space", "email": "nope", "password": "short" })),
+        StatusCode::BAD_REQUEST,
+        "invalid_registration",
+    )
+    .await;
     let fields = error["details"]["fields"].to_string();
     for field in ["username", "email", "password"] {
         assert!(fields.contains(field), "{field} in {error}");
     }
     // Wrong credentials, malformed original login.
-    let response = api
-        .request(Method::POST, "/api/v1/sessions", None)
-        .json(&json!({ "username": "alice", "password": "wrong password" }))
-        .send()
-        .await
-        .unwrap();
-    refused(response, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    refused(
+        api.request(Method::POST, "/api/v1/sessions", None)
+            .json(&json!({ "username": "alice", "password": "wrong password" })),
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+    )
+    .await;
     let response = api
         .request(Method::POST, "/api/sessions", None)
         .json(&json!({ "username": "alice", "password": "wrong password" }))
@@ -213,7 +213,7 @@ async fn missing_and_bad_tokens(api: &Api, server: &Server, alice: &User) {
             response.headers().get(header::WWW_AUTHENTICATE).map(|v| v.to_str().unwrap().to_owned()),
             Some("Bearer".to_owned())
         );
-        refused(response, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+        expect_error(response, StatusCode::UNAUTHORIZED, "unauthenticated").await;
     }
     let response = api.request(Method::GET, "/api/files?path=$", None).send().await.unwrap();
     assert_eq!(
@@ -236,12 +236,16 @@ async fn missing_and_bad_tokens(api: &Api, server: &Server, alice: &User) {
         URL_SAFE_NO_PAD.encode(claims.to_string())
     );
     for token in [other_secret.as_str(), tampered.as_str(), unsigned.as_str(), "not-a-token", "a.b.c"] {
-        let response = api.request(Method::GET, "/api/v1/files", Some(token)).send().await.unwrap();
-        refused(response, StatusCode::UNAUTHORIZED, "invalid_token").await;
+        refused(
+            api.request(Method::GET, "/api/v1/files", Some(token)),
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+        )
+        .await;
         let response = api
             .try_upload(&User { token: token.to_owned(), ..alice.clone() }, "$", "forged.txt", b"x".to_vec())
             .await;
-        refused(response, StatusCode::UNAUTHORIZED, "invalid_token").await;
+        expect_error(response, StatusCode::UNAUTHORIZED, "invalid_token").await;
         let response = api.request(Method::GET, "/api/files?path=$", Some(token)).send().await.unwrap();
         assert_eq!(
             expect_json(response, StatusCode::UNAUTHORIZED).await,
@@ -260,85 +264,67 @@ async fn missing_and_bad_tokens(api: &Api, server: &Server, alice: &User) {
         }
     }
     // A plain GET to the events is not a WebSocket.
-    let response = api.get("/api/v1/events", alice).send().await.unwrap();
-    refused(response, StatusCode::BAD_REQUEST, "websocket_required").await;
+    refused(api.get("/api/v1/events", alice), StatusCode::BAD_REQUEST, "websocket_required").await;
 }
 
 async fn unknown_ids(api: &Api, alice: &User, bob: &User, id: &str) {
     for unknown in [UNKNOWN_ID, "not-a-ksuid", "zzzzzzzzzzzzzzzzzzzzzzzzzzz"] {
         let path = format!("/api/v1/files/{unknown}");
-        for method in [Method::GET, Method::DELETE] {
-            let response = api.request(method, &path, Some(&alice.token)).send().await.unwrap();
-            refused(response, StatusCode::NOT_FOUND, "not_found").await;
-        }
-        let response = api.download(alice, unknown, HeaderMap::new()).await;
-        refused(response, StatusCode::NOT_FOUND, "not_found").await;
-        let response = api
-            .request(Method::PATCH, &path, Some(&alice.token))
-            .json(&json!({ "name": "n.txt" }))
-            .send()
-            .await
-            .unwrap();
-        refused(response, StatusCode::NOT_FOUND, "not_found").await;
-        let response = api
-            .request(Method::POST, &format!("{path}/shares"), Some(&alice.token))
-            .json(&json!({ "username": "bob" }))
-            .send()
-            .await
-            .unwrap();
-        refused(response, StatusCode::NOT_FOUND, "not_found").await;
+        all_refused(every_request(api, &path, alice, "bob"), StatusCode::NOT_FOUND, "not_found").await;
     }
     // Someone else's file is unknown to them, whatever they try.
     let path = format!("/api/v1/files/{id}");
-    for method in [Method::GET, Method::DELETE] {
-        let response = api.request(method, &path, Some(&bob.token)).send().await.unwrap();
-        refused(response, StatusCode::NOT_FOUND, "not_found").await;
-    }
-    let response = api.download(bob, id, HeaderMap::new()).await;
-    refused(response, StatusCode::NOT_FOUND, "not_found").await;
+    all_refused(every_request(api, &path, bob, "alice"), StatusCode::NOT_FOUND, "not_found").await;
     // Unknown users, routes and methods.
-    let response = api
-        .request(Method::POST, &format!("{path}/shares"), Some(&alice.token))
-        .json(&json!({ "username": "nobody" }))
-        .send()
-        .await
-        .unwrap();
-    refused(response, StatusCode::NOT_FOUND, "user_not_found").await;
-    let response = api.request(Method::GET, "/api/v1/nothing-here", Some(&alice.token)).send().await.unwrap();
-    refused(response, StatusCode::NOT_FOUND, "not_found").await;
-    let response = api.request(Method::PUT, "/api/v1/files", Some(&alice.token)).send().await.unwrap();
-    refused(response, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+    let token = Some(alice.token.as_str());
+    let nobody = json!({ "username": "nobody" });
+    for (request, status, code) in [
+        (
+            api.request(Method::POST, &format!("{path}/shares"), token).json(&nobody),
+            StatusCode::NOT_FOUND,
+            "user_not_found",
+        ),
+        (api.request(Method::GET, "/api/v1/nothing-here", token), StatusCode::NOT_FOUND, "not_found"),
+        (
+            api.request(Method::PUT, "/api/v1/files", token),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+    ] {
+        refused(request, status, code).await;
+    }
 }
 
 async fn conflicts(api: &Api, alice: &User, id: &str) {
     // The same name in the same folder: refused, the stored content untouched.
     let response = api.try_upload(alice, "$/docs", "keep.bin", b"other content".to_vec()).await;
-    refused(response, StatusCode::CONFLICT, "already_exists").await;
-    let response = api
-        .request(Method::POST, "/api/v1/users", None)
-        .json(&json!({ "username": "ALICE", "email": "other@example.com", "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap();
-    refused(response, StatusCode::CONFLICT, "username_taken").await;
+    expect_error(response, StatusCode::CONFLICT, "already_exists").await;
+    refused(
+        api.request(Method::POST, "/api/v1/users", None)
+            .json(&json!({ "username": "ALICE", "email": "other@example.com", "password": PASSWORD })),
+        StatusCode::CONFLICT,
+        "username_taken",
+    )
+    .await;
     let shares = format!("/api/v1/files/{id}/shares");
-    let response = api
-        .request(Method::POST, &shares, Some(&alice.token))
-        .json(&json!({ "username": "alice" }))
-        .send()
-        .await
-        .unwrap();
-    refused(response, StatusCode::BAD_REQUEST, "self_share").await;
-    let response = api
-        .get(&format!("/api/v1/files/{id}/content"), alice)
-        .header(header::RANGE, "bytes=999999-")
-        .send()
-        .await
-        .unwrap();
-    refused(response, StatusCode::RANGE_NOT_SATISFIABLE, "range_not_satisfiable").await;
-    let response =
-        api.request(Method::DELETE, &format!("{shares}/bob"), Some(&alice.token)).send().await.unwrap();
-    refused(response, StatusCode::NOT_FOUND, "not_shared").await;
+    refused(
+        api.request(Method::POST, &shares, Some(&alice.token)).json(&json!({ "username": "alice" })),
+        StatusCode::BAD_REQUEST,
+        "self_share",
+    )
+    .await;
+    refused(
+        api.get(&format!("/api/v1/files/{id}/content"), alice).header(header::RANGE, "bytes=999999-"),
+        StatusCode::RANGE_NOT_SATISFIABLE,
+        "range_not_satisfiable",
+    )
+    .await;
+    refused(
+        api.request(Method::DELETE, &format!("{shares}/bob"), Some(&alice.token)),
+        StatusCode::NOT_FOUND,
+        "not_shared",
+    )
+    .await;
 }
 
 /// Tokens of a binary issuing one-second tokens expire: 401 `token_expired`, nothing is
@@ -361,7 +347,7 @@ async fn expired_tokens_are_refused() {
             stored = true;
             break;
         }
-        refused(response, StatusCode::UNAUTHORIZED, "token_expired").await;
+        expect_error(response, StatusCode::UNAUTHORIZED, "token_expired").await;
     }
     assert!(stored, "an upload went through with a fresh token");
     // The server says when the token expired: an events connection opened with it is
@@ -381,11 +367,11 @@ async fn expired_tokens_are_refused() {
     for (method, path) in
         [(Method::GET, "/api/v1/me"), (Method::GET, "/api/v1/files"), (Method::GET, "/api/v1/folders?path=$")]
     {
-        let response = api.request(method, path, Some(&expired.token)).send().await.unwrap();
-        refused(response, StatusCode::UNAUTHORIZED, "token_expired").await;
+        refused(api.request(method, path, Some(&expired.token)), StatusCode::UNAUTHORIZED, "token_expired")
+            .await;
     }
     let response = api.try_upload(&expired, "$", "late.txt", b"late".to_vec()).await;
-    refused(response, StatusCode::UNAUTHORIZED, "token_expired").await;
+    expect_error(response, StatusCode::UNAUTHORIZED, "token_expired").await;
     let response = api.request(Method::GET, "/api/files?path=$", Some(&expired.token)).send().await.unwrap();
     assert_eq!(
         expect_json(response, StatusCode::UNAUTHORIZED).await,
@@ -410,7 +396,7 @@ async fn expired_tokens_are_refused() {
     let renewed = expect_json(response, StatusCode::OK).await;
     assert_ne!(renewed["refresh_token"], expired.refresh.as_str());
     let response = refresh(expired.refresh.clone()).await.unwrap();
-    refused(response, StatusCode::UNAUTHORIZED, "refresh_token_reused").await;
+    expect_error(response, StatusCode::UNAUTHORIZED, "refresh_token_reused").await;
 
     // Only the upload made with a valid token is there.
     let mut names = Vec::new();
@@ -511,7 +497,7 @@ async fn tampered_content_is_never_served() {
 
     flip(100);
     let response = api.download(&alice, &id, HeaderMap::new()).await;
-    refused(response, StatusCode::INTERNAL_SERVER_ERROR, "integrity").await;
+    expect_error(response, StatusCode::INTERNAL_SERVER_ERROR, "integrity").await;
     let range = format!("bytes={}-{}", 5 * CHUNK, 5 * CHUNK + 99);
     let response = api.download(&alice, &id, api::headers(&[(header::RANGE, &range)])).await;
     assert_eq!(response.status(), StatusCode::PARTIAL_CONTENT);
@@ -530,7 +516,7 @@ async fn tampered_content_is_never_served() {
             body.map_or(0, |b| b.len())
         );
     } else {
-        refused(response, StatusCode::INTERNAL_SERVER_ERROR, "integrity").await;
+        expect_error(response, StatusCode::INTERNAL_SERVER_ERROR, "integrity").await;
     }
     // The metadata is untouched, and the server still serves.
     let info =

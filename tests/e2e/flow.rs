@@ -12,7 +12,7 @@ use reqwest::header::{self, HeaderMap};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::api::{self, Api, PASSWORD, User, expect_error, expect_json, headers};
+use crate::api::{self, Api, PASSWORD, User, all_refused, expect_error, expect_json, headers, refused};
 use crate::harness::Server;
 
 /// 5 MiB: more than one encryption chunk, and a multipart upload on GCS.
@@ -220,8 +220,7 @@ pub(crate) async fn run(server: &Server, store: &ObjectStore<'_>) {
     assert!(response.bytes().await.unwrap().is_empty());
 
     // Nobody else sees the file yet.
-    let response = api.get(&format!("/api/v1/files/{big_id}"), &bob).send().await.unwrap();
-    expect_error(response, StatusCode::NOT_FOUND, "not_found").await;
+    refused(api.get(&format!("/api/v1/files/{big_id}"), &bob), StatusCode::NOT_FOUND, "not_found").await;
 
     // Share: both sides hear of it live.
     let response = api
@@ -264,28 +263,12 @@ pub(crate) async fn run(server: &Server, store: &ObjectStore<'_>) {
 
     // ... but may not change it, nor share it on.
     let file_path = format!("/api/v1/files/{big_id}");
-    for body in
-        [json!({ "name": "mine.bin" }), json!({ "folder": "$" }), json!({ "folder": "$", "name": "x" })]
-    {
-        let response =
-            api.request(Method::PATCH, &file_path, Some(&bob.token)).json(&body).send().await.unwrap();
-        expect_error(response, StatusCode::FORBIDDEN, "forbidden").await;
-    }
-    let response = api.request(Method::DELETE, &file_path, Some(&bob.token)).send().await.unwrap();
-    expect_error(response, StatusCode::FORBIDDEN, "forbidden").await;
-    let response = api
-        .request(Method::POST, &format!("{file_path}/shares"), Some(&bob.token))
-        .json(&json!({ "username": "carol" }))
-        .send()
-        .await
-        .unwrap();
-    expect_error(response, StatusCode::FORBIDDEN, "forbidden").await;
+    all_refused(api::changes(&api, &file_path, &bob, "carol"), StatusCode::FORBIDDEN, "forbidden").await;
     let unchanged = expect_json(api.get(&file_path, &alice).send().await.unwrap(), StatusCode::OK).await;
     assert_eq!(unchanged, big_file, "refused changes change nothing");
 
     // The third user never saw any of it.
-    let response = api.get(&file_path, &carol).send().await.unwrap();
-    expect_error(response, StatusCode::NOT_FOUND, "not_found").await;
+    refused(api.get(&file_path, &carol), StatusCode::NOT_FOUND, "not_found").await;
     assert!(api.files(&carol).await.is_empty());
 
     // Rename, move, both at once; renaming to the current name is a conflict.
@@ -324,10 +307,9 @@ pub(crate) async fn run(server: &Server, store: &ObjectStore<'_>) {
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::NO_CONTENT);
-        let response = api.get(&format!("/api/v1/files/{media}"), &alice).send().await.unwrap();
-        expect_error(response, StatusCode::NOT_FOUND, "not_found").await;
-        let response = api.download(&alice, media, HeaderMap::new()).await;
-        expect_error(response, StatusCode::NOT_FOUND, "not_found").await;
+        let path = format!("/api/v1/files/{media}");
+        let reads = [api.get(&path, &alice), api.get(&format!("{path}/content"), &alice)];
+        all_refused(reads, StatusCode::NOT_FOUND, "not_found").await;
         assert!(
             !store.names().iter().any(|name| name.contains(media.as_str())),
             "object of {media} left behind"
@@ -399,12 +381,7 @@ async fn legacy_endpoints(api: &Api, alice: &User, docs: &Value) {
         .send()
         .await
         .unwrap();
-    let cookies: Vec<String> = response
-        .headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .collect();
+    let cookies = api::set_cookies(&response);
     assert_eq!(expect_json(response, StatusCode::OK).await, json!({ "response": "Logged in as alice" }));
     let cookie = |name: &str| -> String {
         let set = cookies
@@ -451,12 +428,7 @@ async fn legacy_endpoints(api: &Api, alice: &User, docs: &Value) {
         .send()
         .await
         .unwrap();
-    let cleared: Vec<String> = response
-        .headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .collect();
+    let cleared = api::set_cookies(&response);
     assert_eq!(expect_json(response, StatusCode::OK).await, json!({ "response": "Logged out" }));
     for name in ["drip_session=;", "drip_refresh=;"] {
         assert!(
@@ -466,13 +438,12 @@ async fn legacy_endpoints(api: &Api, alice: &User, docs: &Value) {
     }
     // The logged-out session's refresh token is revoked.
     let token = refresh.trim_start_matches("drip_refresh=");
-    let response = api
-        .request(Method::POST, "/api/v1/sessions/refresh", None)
-        .json(&json!({ "refresh_token": token }))
-        .send()
-        .await
-        .unwrap();
-    expect_error(response, StatusCode::UNAUTHORIZED, "refresh_token_revoked").await;
+    refused(
+        api.request(Method::POST, "/api/v1/sessions/refresh", None).json(&json!({ "refresh_token": token })),
+        StatusCode::UNAUTHORIZED,
+        "refresh_token_revoked",
+    )
+    .await;
 }
 
 /// The counters the flow must have moved (every failure reported at once).

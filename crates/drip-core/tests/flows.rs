@@ -5,12 +5,15 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use drip_core::accounts::model::{RegisterRequest, Username};
+use drip_core::UserId;
+use drip_core::accounts::AccountService;
+use drip_core::accounts::model::{Owner, RegisterRequest, Username};
 use drip_core::events::Event;
 use drip_core::storage::error::{ChangeError, DownloadError, StoreError};
 use drip_core::storage::model::{FileName, FolderPath, PageRequest};
 use drip_core::storage::ports::ByteStream;
-use drip_core::storage::{StorageSettings, StoreRequest};
+use drip_core::storage::{StorageService, StorageSettings, StoreRequest};
+use drip_mock::FakePorts;
 use futures::{StreamExt, TryStreamExt};
 
 fn stream_of(data: Vec<u8>, piece: usize) -> ByteStream {
@@ -32,34 +35,41 @@ fn name(n: &str) -> FileName {
     FileName::parse(n).unwrap()
 }
 
+/// Registers `username` (at example.com) and answers who they are.
+async fn register(accounts: &AccountService, username: &str, password: &str) -> Owner {
+    let email = format!("{username}@example.com");
+    accounts.register(RegisterRequest::parse(username, &email, password).unwrap()).await.unwrap().owner
+}
+
+/// The fakes (to look behind the services), a storage service on them with `settings`, and
+/// alice, registered.
+async fn alice_on_fakes(settings: StorageSettings) -> (FakePorts, StorageService, Owner) {
+    let fakes = drip_mock::fake_ports();
+    let alice = register(&fakes.account_service(), "alice", "password1").await;
+    let storage = fakes.storage_service(settings);
+    (fakes, storage, alice)
+}
+
+/// The request to store `content` as `folder`/`file` for `user`.
+fn upload(user: UserId, folder: FolderPath, file: &str, content: ByteStream) -> StoreRequest {
+    StoreRequest { user, name: name(file), folder, content_type: None, content }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn register_login_store_share_move_delete() {
     let fakes = drip_mock::fake_ports();
     let accounts = fakes.account_service();
     let storage = fakes.storage_service(StorageSettings::default());
 
-    let alice = accounts
-        .register(RegisterRequest::parse("alice", "alice@example.com", "correct horse").unwrap())
-        .await
-        .unwrap()
-        .owner;
-    let bob = accounts
-        .register(RegisterRequest::parse("bob", "bob@example.com", "battery staple").unwrap())
-        .await
-        .unwrap();
+    let alice = register(&accounts, "alice", "correct horse").await;
+    let bob = register(&accounts, "bob", "battery staple").await;
     let session = accounts.login("ALICE", "correct horse").await.unwrap();
     let claims = accounts.authenticate(session.access_token.as_str()).await.unwrap();
     assert_eq!(claims.user_id, alice.id);
 
     let content: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
     let media = storage
-        .store(StoreRequest {
-            user: alice.id,
-            name: name("report.txt"),
-            folder: path("$/work/2024"),
-            content_type: None,
-            content: stream_of(content.clone(), 7_000),
-        })
+        .store(upload(alice.id, path("$/work/2024"), "report.txt", stream_of(content.clone(), 7_000)))
         .await
         .unwrap();
     assert_eq!(media.size(), content.len() as u64);
@@ -75,21 +85,21 @@ async fn register_login_store_share_move_delete() {
     assert_eq!(leaf.files.len(), 1);
 
     // Bob cannot see it until it is shared; then he is told and can download it.
-    assert!(matches!(storage.download(&bob.owner.id, &media.id(), None).await, Err(DownloadError::NotFound)));
+    assert!(matches!(storage.download(&bob.id, &media.id(), None).await, Err(DownloadError::NotFound)));
     storage.share(&alice.id, &media.id(), &Username::parse("bob").unwrap()).await.unwrap();
-    let told = fakes.notifier.events_for(&bob.owner.id);
+    let told = fakes.notifier.events_for(&bob.id);
     assert_eq!(told.last().map(Event::message).as_deref(), Some("alice has just shared a file with you!"));
-    let download = storage.download(&bob.owner.id, &media.id(), None).await.unwrap();
+    let download = storage.download(&bob.id, &media.id(), None).await.unwrap();
     assert_eq!(read_all(download.content).await.unwrap(), content);
-    let part = storage.download(&bob.owner.id, &media.id(), Some(70_000..140_001)).await.unwrap();
+    let part = storage.download(&bob.id, &media.id(), Some(70_000..140_001)).await.unwrap();
     assert_eq!(read_all(part.content).await.unwrap(), &content[70_000..140_001]);
 
     // Only the creator may move, rename or delete.
     assert!(matches!(
-        storage.move_to(&bob.owner.id, &media.id(), &FolderPath::root()).await,
+        storage.move_to(&bob.id, &media.id(), &FolderPath::root()).await,
         Err(ChangeError::Forbidden)
     ));
-    assert!(matches!(storage.delete(&bob.owner.id, &media.id()).await, Err(ChangeError::Forbidden)));
+    assert!(matches!(storage.delete(&bob.id, &media.id()).await, Err(ChangeError::Forbidden)));
     let moved = storage.move_to(&alice.id, &media.id(), &path("$/archive")).await.unwrap();
     assert_eq!(moved.folder().as_str(), "$/archive");
     let renamed = storage.rename(&alice.id, &media.id(), &name("final.txt")).await.unwrap();
@@ -101,58 +111,35 @@ async fn register_login_store_share_move_delete() {
 
     storage.delete(&alice.id, &media.id()).await.unwrap();
     assert!(fakes.objects.is_empty(), "the stored object is gone");
-    assert!(matches!(storage.download(&bob.owner.id, &media.id(), None).await, Err(DownloadError::NotFound)));
+    assert!(matches!(storage.download(&bob.id, &media.id(), None).await, Err(DownloadError::NotFound)));
     assert_eq!(storage.usage(&alice.id).await.unwrap().media_count, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stored_objects_are_ciphertext_and_corruption_is_detected() {
-    let fakes = drip_mock::fake_ports();
-    let accounts = fakes.account_service();
-    let storage = fakes.storage_service(StorageSettings { cache_max_bytes: 0, ..StorageSettings::default() });
-    let alice = accounts
-        .register(RegisterRequest::parse("alice", "a@example.com", "password1").unwrap())
-        .await
-        .unwrap();
+    let (fakes, storage, alice) =
+        alice_on_fakes(StorageSettings { cache_max_bytes: 0, ..StorageSettings::default() }).await;
     let content = b"attack at dawn, attack at dawn, attack at dawn".repeat(100);
     let media = storage
-        .store(StoreRequest {
-            user: alice.owner.id,
-            name: name("plans.txt"),
-            folder: FolderPath::root(),
-            content_type: None,
-            content: stream_of(content.clone(), 1000),
-        })
+        .store(upload(alice.id, FolderPath::root(), "plans.txt", stream_of(content.clone(), 1000)))
         .await
         .unwrap();
     let mut object = fakes.objects.object(media.storage_key()).unwrap().to_vec();
     assert!(!object.windows(13).any(|w| w == &b"attack at dawn"[..13]), "plaintext found in the store");
     object[100] ^= 1;
     fakes.objects.insert(media.storage_key().clone(), Bytes::from(object));
-    let download = storage.download(&alice.owner.id, &media.id(), None).await.unwrap();
+    let download = storage.download(&alice.id, &media.id(), None).await.unwrap();
     let err = read_all(download.content).await.unwrap_err();
     assert!(err.to_string().contains("integrity"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_upload_leaves_nothing_behind() {
-    let fakes = drip_mock::fake_ports();
-    let accounts = fakes.account_service();
-    let storage = fakes.storage_service(StorageSettings::default());
-    let alice = accounts
-        .register(RegisterRequest::parse("alice", "a@example.com", "password1").unwrap())
-        .await
-        .unwrap();
+    let (fakes, storage, alice) = alice_on_fakes(StorageSettings::default()).await;
     // A client that sends one piece and then stalls forever.
     let stalled: ByteStream =
         futures::stream::iter([Ok(Bytes::from_static(b"partial"))]).chain(futures::stream::pending()).boxed();
-    let request = StoreRequest {
-        user: alice.owner.id,
-        name: name("stalled.bin"),
-        folder: FolderPath::root(),
-        content_type: None,
-        content: stalled,
-    };
+    let request = upload(alice.id, FolderPath::root(), "stalled.bin", stalled);
     let outcome = tokio::time::timeout(Duration::from_millis(200), storage.store(request)).await;
     assert!(outcome.is_err(), "the upload cannot finish");
     // The cleanup runs on a spawned task once the future is dropped.
@@ -166,50 +153,27 @@ async fn a_cancelled_upload_leaves_nothing_behind() {
     assert!(fakes.objects.is_empty());
     // And the name is free again.
     let again = storage
-        .store(StoreRequest {
-            user: alice.owner.id,
-            name: name("stalled.bin"),
-            folder: FolderPath::root(),
-            content_type: None,
-            content: stream_of(b"done".to_vec(), 2),
-        })
+        .store(upload(alice.id, FolderPath::root(), "stalled.bin", stream_of(b"done".to_vec(), 2)))
         .await;
     assert!(again.is_ok());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn busy_transfers_are_refused_not_queued_forever() {
-    let fakes = drip_mock::fake_ports();
-    let storage = fakes.storage_service(StorageSettings {
+    let (_fakes, storage, alice) = alice_on_fakes(StorageSettings {
         max_concurrent_transfers: 1,
         transfer_wait: Duration::from_millis(50),
         ..StorageSettings::default()
-    });
-    let accounts = fakes.account_service();
-    let alice = accounts
-        .register(RegisterRequest::parse("alice", "a@example.com", "password1").unwrap())
-        .await
-        .unwrap();
+    })
+    .await;
     let media = storage
-        .store(StoreRequest {
-            user: alice.owner.id,
-            name: name("a.bin"),
-            folder: FolderPath::root(),
-            content_type: None,
-            content: stream_of(vec![1; 10], 10),
-        })
+        .store(upload(alice.id, FolderPath::root(), "a.bin", stream_of(vec![1; 10], 10)))
         .await
         .unwrap();
-    let held = storage.download(&alice.owner.id, &media.id(), None).await.unwrap();
+    let held = storage.download(&alice.id, &media.id(), None).await.unwrap();
     assert_eq!(storage.transfers_in_flight(), 1);
     let err = storage
-        .store(StoreRequest {
-            user: alice.owner.id,
-            name: name("b.bin"),
-            folder: FolderPath::root(),
-            content_type: None,
-            content: stream_of(vec![1; 10], 10),
-        })
+        .store(upload(alice.id, FolderPath::root(), "b.bin", stream_of(vec![1; 10], 10)))
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Busy));
@@ -219,28 +183,16 @@ async fn busy_transfers_are_refused_not_queued_forever() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_finds_lines_and_reports_bad_patterns() {
-    let fakes = drip_mock::fake_ports();
-    let storage = fakes.storage_service(StorageSettings::default());
-    let accounts = fakes.account_service();
-    let alice = accounts
-        .register(RegisterRequest::parse("alice", "a@example.com", "password1").unwrap())
-        .await
-        .unwrap();
+    let (_fakes, storage, alice) = alice_on_fakes(StorageSettings::default()).await;
     for (file, text) in
         [("a.txt", "one\ntwo fish\nred fish\n"), ("b.txt", "no match here"), ("c.txt", "fish")]
     {
         storage
-            .store(StoreRequest {
-                user: alice.owner.id,
-                name: name(file),
-                folder: path("$/notes"),
-                content_type: None,
-                content: stream_of(text.as_bytes().to_vec(), 3),
-            })
+            .store(upload(alice.id, path("$/notes"), file, stream_of(text.as_bytes().to_vec(), 3)))
             .await
             .unwrap();
     }
-    let results = storage.search(&alice.owner.id, "fish$", &FolderPath::root()).await.unwrap();
+    let results = storage.search(&alice.id, "fish$", &FolderPath::root()).await.unwrap();
     let found: Vec<(String, Vec<u64>)> = results
         .matches
         .iter()
@@ -248,5 +200,5 @@ async fn search_finds_lines_and_reports_bad_patterns() {
         .collect();
     assert_eq!(found, vec![("a.txt".into(), vec![2, 3]), ("c.txt".into(), vec![1])]);
     assert!(results.timed_out.is_empty() && results.failed.is_empty());
-    assert!(storage.search(&alice.owner.id, "(", &FolderPath::root()).await.is_err());
+    assert!(storage.search(&alice.id, "(", &FolderPath::root()).await.is_err());
 }

@@ -75,6 +75,21 @@ fn failing_after(len: usize) -> ByteStream {
     zeros(len).chain(stream::iter([failure])).boxed()
 }
 
+/// A put of `len` bytes to a double that refuses every `operation`: the double and the
+/// put's result.
+async fn put_refused_at(operation: Operation, len: usize) -> (GcsDouble, Result<u64, StorageError>) {
+    let (double, provider) = start().await;
+    double.inject(Fault::always(400).on(operation));
+    let result = provider.put(&key("x.bin"), zeros(len)).await;
+    (double, result)
+}
+
+/// The failed upload left no parts and no object behind.
+fn assert_nothing_left(double: &GcsDouble) {
+    assert_eq!(double.in_progress_uploads(), 0, "no stray parts");
+    assert!(double.object_names().is_empty());
+}
+
 /// Each error of the chain of `error`, as anyhow's `{:#}` joins them.
 fn chain(error: &(dyn Error + 'static)) -> Vec<String> {
     std::iter::successors(Some(error), |&e| e.source()).map(ToString::to_string).collect()
@@ -114,32 +129,25 @@ async fn failing_input_aborts_the_multipart_upload() {
     assert!(matches!(result, Err(StorageError::Input(_))), "{result:?}");
     assert_eq!(double.count(Operation::InitiateUpload), 1);
     assert_eq!(double.count(Operation::AbortUpload), 1);
-    assert_eq!(double.in_progress_uploads(), 0, "no stray parts");
-    assert!(double.object_names().is_empty());
+    assert_nothing_left(&double);
 }
 
 #[tokio::test]
 async fn failing_part_upload_aborts_and_is_other() {
-    let (double, provider) = start().await;
-    double.inject(Fault::always(400).on(Operation::UploadPart));
-    let result = provider.put(&key("x.bin"), zeros(3 * PART)).await;
+    let (double, result) = put_refused_at(Operation::UploadPart, 3 * PART).await;
     match result {
         Err(StorageError::Other(err)) => assert!(err.to_string().contains("put"), "{err}"),
         other => panic!("expected Other, got {other:?}"),
     }
-    assert_eq!(double.in_progress_uploads(), 0, "no stray parts");
-    assert!(double.object_names().is_empty());
+    assert_nothing_left(&double);
 }
 
 #[tokio::test]
 async fn failing_completion_aborts() {
-    let (double, provider) = start().await;
-    double.inject(Fault::always(400).on(Operation::CompleteUpload));
-    let result = provider.put(&key("x.bin"), zeros(PART + 1)).await;
+    let (double, result) = put_refused_at(Operation::CompleteUpload, PART + 1).await;
     assert!(matches!(result, Err(StorageError::Other(_))), "{result:?}");
     assert_eq!(double.count(Operation::AbortUpload), 1);
-    assert_eq!(double.in_progress_uploads(), 0);
-    assert!(double.object_names().is_empty());
+    assert_nothing_left(&double);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

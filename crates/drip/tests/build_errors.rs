@@ -18,8 +18,20 @@ fn assert_source_kept_once(error: &BuildError) {
     assert!(!messages[0].contains(&messages[1]), "the message repeats its source: {messages:?}");
 }
 
-async fn build_error(config: &Config) -> BuildError {
-    Drip::build(config).await.expect_err("the build fails")
+/// Building `config` fails as `expected` says, keeping the cause as the source; answers
+/// the error.
+async fn failed_build(config: &Config, expected: fn(&BuildError) -> bool) -> BuildError {
+    let err = Drip::build(config).await.expect_err("the build fails");
+    assert!(expected(&err), "{err:?}");
+    assert_source_kept_once(&err);
+    err
+}
+
+/// The embedded configuration in a fresh directory (removed when the guard drops).
+fn embedded() -> (tempfile::TempDir, Config) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::embedded(dir.path()).unwrap();
+    (dir, config)
 }
 
 #[tokio::test]
@@ -27,37 +39,30 @@ async fn an_uncreatable_data_dir_keeps_the_io_error() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("a-file");
     std::fs::write(&file, "").unwrap();
-    let err = build_error(&Config::embedded(file.join("data")).unwrap()).await;
-    assert!(matches!(err, BuildError::DataDir { .. }), "{err:?}");
+    let config = Config::embedded(file.join("data")).unwrap();
+    let err = failed_build(&config, |e| matches!(e, BuildError::DataDir { .. })).await;
     assert!(err.to_string().contains("a-file"), "{err}");
-    assert_source_kept_once(&err);
 }
 
 #[tokio::test]
 async fn an_unreadable_secret_keeps_the_io_error() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, config) = embedded();
     std::fs::create_dir_all(dir.path().join("secrets").join("jwt_secret")).unwrap();
-    let err = build_error(&Config::embedded(dir.path()).unwrap()).await;
-    assert!(matches!(err, BuildError::Secrets(_)), "{err:?}");
-    assert_source_kept_once(&err);
+    failed_build(&config, |e| matches!(e, BuildError::Secrets(_))).await;
 }
 
 #[tokio::test]
 async fn an_unopenable_sqlite_file_keeps_the_adapter_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::embedded(dir.path()).unwrap();
+    let (dir, mut config) = embedded();
     // A directory where the database file should be.
     std::fs::create_dir_all(dir.path().join("db")).unwrap();
     config.database = DatabaseConfig::Sqlite { path: dir.path().join("db") };
-    let err = build_error(&config).await;
-    assert!(matches!(err, BuildError::Database { backend: "sqlite", .. }), "{err:?}");
-    assert_source_kept_once(&err);
+    failed_build(&config, |e| matches!(e, BuildError::Database { backend: "sqlite", .. })).await;
 }
 
 #[tokio::test]
 async fn bad_gcs_credentials_keep_the_decoding_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::embedded(dir.path()).unwrap();
+    let (_dir, mut config) = embedded();
     config.database = DatabaseConfig::Memory;
     config.storage = StorageConfig::Gcs {
         bucket: "drip".into(),
@@ -68,19 +73,14 @@ async fn bad_gcs_credentials_keep_the_decoding_error() {
     config.jwt_secret = Some(SecretString::from("an-explicit-jwt-secret-of-forty-characters"));
     config.master_keys =
         vec![("k1".into(), SecretString::from("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="))];
-    let err = build_error(&config).await;
-    assert!(matches!(err, BuildError::GcsCredentials(_)), "{err:?}");
-    assert_source_kept_once(&err);
+    failed_build(&config, |e| matches!(e, BuildError::GcsCredentials(_))).await;
 }
 
 #[tokio::test]
 async fn a_short_jwt_secret_keeps_the_reason() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::embedded(dir.path()).unwrap();
+    let (_dir, mut config) = embedded();
     config.database = DatabaseConfig::Memory;
     config.storage = StorageConfig::Memory;
     config.jwt_secret = Some(SecretString::from("short"));
-    let err = build_error(&config).await;
-    assert!(matches!(err, BuildError::JwtSecret(_)), "{err:?}");
-    assert_source_kept_once(&err);
+    failed_build(&config, |e| matches!(e, BuildError::JwtSecret(_))).await;
 }

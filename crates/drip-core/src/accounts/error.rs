@@ -4,37 +4,20 @@ use super::model::InvalidRegistration;
 use super::ports::{HashError, TokenError};
 use crate::error::BackendError;
 
-/// Why a session could not be opened (shared by register, login and refresh).
-#[derive(Debug, thiserror::Error)]
-pub enum SessionError {
-    /// Signing the access token failed.
-    #[error("could not sign the access token")]
-    Token(#[source] TokenError),
-    /// Persisting the refresh token failed.
-    #[error(transparent)]
-    Backend(#[from] BackendError),
-}
-
-impl From<TokenError> for SessionError {
-    fn from(e: TokenError) -> Self {
-        match e {
-            TokenError::Backend(b) => Self::Backend(b),
-            other => Self::Token(other),
-        }
-    }
-}
-
-fn hash_to_backend(e: HashError) -> BackendError {
+/// The infrastructure failure behind a failed password hash or verification (a stored
+/// hash the hasher cannot read is one too: nothing a user can fix).
+pub(super) fn hash_failure(e: HashError) -> BackendError {
     match e {
         HashError::MalformedHash => BackendError::msg("stored password hash is malformed"),
         HashError::Backend(b) => b,
     }
 }
 
-fn session_to_backend(e: SessionError) -> BackendError {
+/// The infrastructure failure behind an access token that could not be signed.
+pub(super) fn signing_failure(e: TokenError) -> BackendError {
     match e {
-        SessionError::Token(t) => BackendError::new("could not sign the access token", t),
-        SessionError::Backend(b) => b,
+        TokenError::Backend(b) => b,
+        other => BackendError::new("could not sign the access token", other),
     }
 }
 
@@ -52,18 +35,6 @@ pub enum RegisterError {
     Backend(#[from] BackendError),
 }
 
-impl From<HashError> for RegisterError {
-    fn from(e: HashError) -> Self {
-        Self::Backend(hash_to_backend(e))
-    }
-}
-
-impl From<SessionError> for RegisterError {
-    fn from(e: SessionError) -> Self {
-        Self::Backend(session_to_backend(e))
-    }
-}
-
 /// Why login failed.
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError {
@@ -73,18 +44,6 @@ pub enum LoginError {
     /// Infrastructure failure.
     #[error(transparent)]
     Backend(#[from] BackendError),
-}
-
-impl From<HashError> for LoginError {
-    fn from(e: HashError) -> Self {
-        Self::Backend(hash_to_backend(e))
-    }
-}
-
-impl From<SessionError> for LoginError {
-    fn from(e: SessionError) -> Self {
-        Self::Backend(session_to_backend(e))
-    }
 }
 
 /// Why a refresh failed.
@@ -107,12 +66,6 @@ pub enum RefreshError {
     Backend(#[from] BackendError),
 }
 
-impl From<SessionError> for RefreshError {
-    fn from(e: SessionError) -> Self {
-        Self::Backend(session_to_backend(e))
-    }
-}
-
 /// Why logout failed.
 #[derive(Debug, thiserror::Error)]
 pub enum LogoutError {
@@ -133,14 +86,4 @@ pub enum AuthError {
     /// Infrastructure failure.
     #[error(transparent)]
     Backend(#[from] BackendError),
-}
-
-impl From<TokenError> for AuthError {
-    fn from(e: TokenError) -> Self {
-        match e {
-            TokenError::Invalid => Self::Invalid,
-            TokenError::Expired => Self::Expired,
-            TokenError::Backend(b) => Self::Backend(b),
-        }
-    }
 }

@@ -8,4 +8,4 @@ pub mod service;
 pub use service::{AccountPorts, AccountService, SessionSettings};
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -5,12 +5,17 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::error::{AuthError, LoginError, LogoutError, RefreshError, RegisterError};
+use super::error::{
+    AuthError, LoginError, LogoutError, RefreshError, RegisterError, hash_failure, signing_failure,
+};
 use super::model::{
     Claims, Owner, Password, RefreshToken, RefreshTokenRecord, RegisterRequest, Session, User, Username,
 };
-use super::ports::{AccountRepository, ConsumeOutcome, CreateUserError, PasswordHasher, TokenIssuer};
+use super::ports::{
+    AccountRepository, ConsumeOutcome, CreateUserError, PasswordHasher, TokenError, TokenIssuer,
+};
 use crate::clock::{Clock, ClockExt};
+use crate::error::BackendError;
 use crate::ids::TokenFamilyId;
 
 /// Lifetimes of the tokens a session is made of.
@@ -67,13 +72,13 @@ impl AccountService {
     /// [`RegisterError::UsernameTaken`] when the name is taken (case-insensitively);
     /// [`RegisterError::Backend`] for infrastructure failures.
     pub async fn register(&self, request: RegisterRequest) -> Result<Session, RegisterError> {
-        let password_hash = self.ports.hasher.hash(&request.password).await?;
+        let password_hash = self.ports.hasher.hash(&request.password).await.map_err(hash_failure)?;
         let owner =
             Owner { id: self.ports.clock.new_user_id(), username: request.username, email: request.email };
         let user = User { owner: owner.clone(), password_hash, created_at: self.ports.clock.now() };
         self.ports.accounts.create_user(&user).await.map_err(|e| match e {
             CreateUserError::UsernameTaken => RegisterError::UsernameTaken,
-            CreateUserError::IdTaken => RegisterError::Backend(crate::BackendError::msg("user id collision")),
+            CreateUserError::IdTaken => RegisterError::Backend(BackendError::msg("user id collision")),
             CreateUserError::Backend(e) => RegisterError::Backend(e),
         })?;
         Ok(self.open_session(owner, None).await?)
@@ -96,7 +101,9 @@ impl AccountService {
             Err(_) => None,
         };
         let verified = match (&user, &candidate) {
-            (Some(user), Some(candidate)) => self.ports.hasher.verify(candidate, &user.password_hash).await?,
+            (Some(user), Some(candidate)) => {
+                self.ports.hasher.verify(candidate, &user.password_hash).await.map_err(hash_failure)?
+            }
             _ => {
                 let dummy = candidate.unwrap_or_else(filler_password);
                 self.ports.hasher.dummy_verify(&dummy).await;
@@ -154,7 +161,11 @@ impl AccountService {
     /// # Errors
     /// [`AuthError::Invalid`] or [`AuthError::Expired`]; [`AuthError::Backend`].
     pub async fn authenticate(&self, token: &str) -> Result<Claims, AuthError> {
-        Ok(self.ports.tokens.verify(token, self.ports.clock.now()).await?)
+        self.ports.tokens.verify(token, self.ports.clock.now()).await.map_err(|e| match e {
+            TokenError::Invalid => AuthError::Invalid,
+            TokenError::Expired => AuthError::Expired,
+            TokenError::Backend(b) => AuthError::Backend(b),
+        })
     }
 
     /// The user behind an id, if they exist.
@@ -175,7 +186,7 @@ impl AccountService {
         &self,
         owner: Owner,
         family: Option<TokenFamilyId>,
-    ) -> Result<Session, super::error::SessionError> {
+    ) -> Result<Session, BackendError> {
         let now = self.ports.clock.now();
         let claims = Claims {
             user_id: owner.id,
@@ -183,7 +194,7 @@ impl AccountService {
             issued_at: now,
             expires_at: now + self.settings.access_ttl,
         };
-        let access_token = self.ports.tokens.issue(&claims).await?;
+        let access_token = self.ports.tokens.issue(&claims).await.map_err(signing_failure)?;
         let refresh_token = RefreshToken::generate();
         let record = RefreshTokenRecord {
             hash: refresh_token.hash(),

@@ -12,8 +12,17 @@ use super::{AccountPorts, AccountService, SessionSettings};
 use crate::clock::MockClock;
 use crate::ids::{Ksuid, TokenFamilyId, UserId};
 
-fn at() -> DateTime<Utc> {
+/// The fixed time of the service tests.
+pub(crate) fn at() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2024-05-01T12:00:00Z").unwrap().with_timezone(&Utc)
+}
+
+/// A clock stopped at [`at`] that hands out `id` as every new id.
+pub(crate) fn fixed_clock(id: Ksuid) -> MockClock {
+    let mut clock = MockClock::new();
+    clock.expect_now().returning(at);
+    clock.expect_new_ksuid().returning(move || id);
+    clock
 }
 
 fn uid() -> UserId {
@@ -45,14 +54,11 @@ struct Mocks {
 
 impl Mocks {
     fn new() -> Self {
-        let mut clock = MockClock::new();
-        clock.expect_now().returning(at);
-        clock.expect_new_ksuid().returning(|| Ksuid::from_parts(at(), [9; 16]));
         Self {
             accounts: MockAccountRepository::new(),
             hasher: MockPasswordHasher::new(),
             tokens: MockTokenIssuer::new(),
-            clock,
+            clock: fixed_clock(Ksuid::from_parts(at(), [9; 16])),
         }
     }
 

@@ -69,28 +69,47 @@ async fn round_trips_at_boundary_sizes() {
     }
 }
 
+/// Ciphertext bytes of one full chunk: its plaintext and the AEAD tag.
+const SEALED_CHUNK: usize = CHUNK as usize + 16;
+
+/// A file of pattern bytes, sealed under a fresh key: the target of the attack cases.
+struct Sealed {
+    key: DataKey,
+    size: u64,
+    cipher: Vec<u8>,
+    digest: Digest,
+}
+
+impl Sealed {
+    async fn new(len: usize) -> Self {
+        let key = DataKey::generate();
+        let (cipher, summary) = seal(&pattern(len), &key).await;
+        Self { key, size: len as u64, cipher, digest: summary.digest }
+    }
+
+    /// Decrypting the attacked `cipher` as `size` bytes with the right key fails its
+    /// integrity check.
+    async fn assert_detected(&self, cipher: Vec<u8>, size: u64, digest: Option<Digest>, attack: &str) {
+        let err = open(cipher, &self.key, size, digest).await.unwrap_err();
+        assert!(is_integrity(&err), "{attack}: {err}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tampering_is_detected() {
-    let key = DataKey::generate();
-    let data = pattern(3 * CHUNK as usize + 10);
-    let (cipher, summary) = seal(&data, &key).await;
-    for position in [0, 5, CHUNK as usize + 3, cipher.len() - 1] {
-        let mut bad = cipher.clone();
+    let file = Sealed::new(3 * CHUNK as usize + 10).await;
+    for position in [0, 5, CHUNK as usize + 3, file.cipher.len() - 1] {
+        let mut bad = file.cipher.clone();
         bad[position] ^= 0x01;
-        let err = open(bad, &key, data.len() as u64, Some(summary.digest)).await.unwrap_err();
-        assert!(is_integrity(&err), "flip at {position}: {err}");
+        file.assert_detected(bad, file.size, Some(file.digest), &format!("flip at {position}")).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn truncation_is_detected() {
-    let key = DataKey::generate();
-    let data = pattern(3 * CHUNK as usize);
-    let (cipher, _) = seal(&data, &key).await;
-    let sealed = CHUNK as usize + 16;
-    for cut in [0, 1, sealed, 2 * sealed, cipher.len() - 1] {
-        let err = open(cipher[..cut].to_vec(), &key, data.len() as u64, None).await.unwrap_err();
-        assert!(is_integrity(&err), "cut at {cut}: {err}");
+    let file = Sealed::new(3 * CHUNK as usize).await;
+    for cut in [0, 1, SEALED_CHUNK, 2 * SEALED_CHUNK, file.cipher.len() - 1] {
+        file.assert_detected(file.cipher[..cut].to_vec(), file.size, None, &format!("cut at {cut}")).await;
     }
 }
 
@@ -98,27 +117,21 @@ async fn truncation_is_detected() {
 async fn truncation_at_a_chunk_boundary_is_detected_even_with_a_lying_size() {
     // An attacker who also shrinks the recorded size still cannot pass a non-final chunk
     // off as the final one.
-    let key = DataKey::generate();
-    let data = pattern(3 * CHUNK as usize);
-    let (cipher, _) = seal(&data, &key).await;
-    let sealed = CHUNK as usize + 16;
-    let err = open(cipher[..sealed].to_vec(), &key, u64::from(CHUNK), None).await.unwrap_err();
-    assert!(is_integrity(&err));
+    let file = Sealed::new(3 * CHUNK as usize).await;
+    let first_chunk = file.cipher[..SEALED_CHUNK].to_vec();
+    file.assert_detected(first_chunk, u64::from(CHUNK), None, "one chunk of three").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reordering_and_extension_are_detected() {
-    let key = DataKey::generate();
-    let data = pattern(3 * CHUNK as usize + 10);
-    let (cipher, _) = seal(&data, &key).await;
-    let sealed = CHUNK as usize + 16;
-    let mut swapped = cipher.clone();
-    let (a, b) = swapped.split_at_mut(sealed);
-    a.swap_with_slice(&mut b[..sealed]);
-    assert!(is_integrity(&open(swapped, &key, data.len() as u64, None).await.unwrap_err()));
-    let mut extended = cipher.clone();
-    extended.extend_from_slice(&cipher[..sealed]);
-    assert!(is_integrity(&open(extended, &key, data.len() as u64, None).await.unwrap_err()));
+    let file = Sealed::new(3 * CHUNK as usize + 10).await;
+    let mut swapped = file.cipher.clone();
+    let (a, b) = swapped.split_at_mut(SEALED_CHUNK);
+    a.swap_with_slice(&mut b[..SEALED_CHUNK]);
+    file.assert_detected(swapped, file.size, None, "the first two chunks swapped").await;
+    let mut extended = file.cipher.clone();
+    extended.extend_from_slice(&file.cipher[..SEALED_CHUNK]);
+    file.assert_detected(extended, file.size, None, "the first chunk appended").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

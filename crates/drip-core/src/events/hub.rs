@@ -162,42 +162,33 @@ impl HubSubscription {
     /// The user's next event; `None` once the hub is gone. Events missed by a connection
     /// that fell more than the buffer behind are skipped.
     pub async fn next_event(&mut self) -> Option<Event> {
-        loop {
-            match self.events.recv().await {
-                Ok(event) => return Some(event),
-                Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => return None,
-            }
-        }
+        next_skipping_lag(&mut self.events).await
     }
 
     /// Whichever comes first: the user's next event or the next presence change; `None`
     /// once the hub is gone. Cancel-safe (usable in `select!`).
     pub async fn next(&mut self) -> Option<HubMessage> {
-        loop {
-            tokio::select! {
-                event = self.events.recv() => match event {
-                    Ok(event) => return Some(HubMessage::Event(event)),
-                    Err(broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(broadcast::error::RecvError::Closed) => return None,
-                },
-                change = self.presence.recv() => match change {
-                    Ok(change) => return Some(HubMessage::Presence(change)),
-                    Err(broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(broadcast::error::RecvError::Closed) => return None,
-                },
-            }
+        tokio::select! {
+            event = next_skipping_lag(&mut self.events) => event.map(HubMessage::Event),
+            change = next_skipping_lag(&mut self.presence) => change.map(HubMessage::Presence),
         }
     }
 
     /// The next presence change; `None` once the hub is gone.
     pub async fn next_presence(&mut self) -> Option<PresenceChange> {
-        loop {
-            match self.presence.recv().await {
-                Ok(change) => return Some(change),
-                Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => return None,
-            }
+        next_skipping_lag(&mut self.presence).await
+    }
+}
+
+/// The next message of a broadcast channel, skipping what a lagging receiver missed;
+/// `None` once the channel is closed. Cancel-safe, as `recv` is: a message is only taken
+/// when it is returned.
+async fn next_skipping_lag<T: Clone>(receiver: &mut broadcast::Receiver<T>) -> Option<T> {
+    loop {
+        match receiver.recv().await {
+            Ok(message) => return Some(message),
+            Err(broadcast::error::RecvError::Lagged(_)) => {}
+            Err(broadcast::error::RecvError::Closed) => return None,
         }
     }
 }

@@ -27,7 +27,7 @@ pub struct InvalidName;
 pub struct InvalidPath;
 
 /// A file name: non-empty, no `/`, not `.` or `..`, no control characters, at most 255 bytes.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FileName(String);
 
 impl FileName {
@@ -62,20 +62,8 @@ impl FileName {
     }
 }
 
-impl fmt::Display for FileName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for FileName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "FileName({:?})", self.0)
-    }
-}
-
 /// A virtual folder: `$` (the user's root) or `$/seg/seg/...`.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FolderPath(String);
 
 impl FolderPath {
@@ -169,25 +157,13 @@ impl FolderPath {
     }
 }
 
-impl fmt::Display for FolderPath {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for FolderPath {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "FolderPath({:?})", self.0)
-    }
-}
-
 /// Why a storage key was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid storage key")]
 pub struct InvalidStorageKey;
 
 /// Where a media's content lives in the object store: `{media_id}_{YYYYMMDDTHHMMSS}{.ext}`.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct StorageKey(String);
 
 impl StorageKey {
@@ -224,25 +200,13 @@ impl StorageKey {
     }
 }
 
-impl fmt::Display for StorageKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for StorageKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "StorageKey({:?})", self.0)
-    }
-}
-
 /// Why a content type was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid content type")]
 pub struct InvalidContentType;
 
 /// A MIME type such as `text/plain` (parameters allowed, at most 255 bytes).
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ContentType(String);
 
 impl ContentType {
@@ -302,11 +266,18 @@ impl ContentType {
     }
 }
 
-impl fmt::Debug for ContentType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ContentType({:?})", self.0)
-    }
+/// `Display` of the text newtypes: the text as is (`Debug`, derived, quotes it).
+macro_rules! display_as_text {
+    ($($name:ident),+) => {
+        $(impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        })+
+    };
 }
+
+display_as_text!(FileName, FolderPath, StorageKey);
 
 /// Why an encryption envelope was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use mockall::predicate::{always, eq};
 
@@ -12,15 +11,12 @@ use super::ports::*;
 use super::{StoragePorts, StorageService, StorageSettings, StoreRequest};
 use crate::accounts::model::{Email, Owner, PasswordHash, User, Username};
 use crate::accounts::ports::MockAccountRepository;
+use crate::accounts::tests::{at, fixed_clock};
 use crate::clock::MockClock;
 use crate::content::DataKey;
 use crate::events::{Event, MockNotifier};
 use crate::ids::{Ksuid, MediaId, UserId};
 use crate::storage::error::{ChangeError, ShareError, StoreError};
-
-fn at() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2024-05-01T12:00:00Z").unwrap().with_timezone(&Utc)
-}
 
 fn ksuid(n: u8) -> Ksuid {
     Ksuid::from_parts(at(), [n; 16])
@@ -47,9 +43,6 @@ struct Mocks {
 
 impl Mocks {
     fn new() -> Self {
-        let mut clock = MockClock::new();
-        clock.expect_now().returning(at);
-        clock.expect_new_ksuid().returning(|| ksuid(MEDIA_BYTE));
         let mut keys = MockKeyWrapper::new();
         keys.expect_current_key_id().returning(|| "k1".into());
         keys.expect_wrap()
@@ -65,7 +58,7 @@ impl Mocks {
             storage: MockStorageProvider::new(),
             keys,
             notifier: MockNotifier::new(),
-            clock,
+            clock: fixed_clock(ksuid(MEDIA_BYTE)),
         }
     }
 
@@ -81,6 +74,15 @@ impl Mocks {
             },
             StorageSettings { max_upload_bytes: 1000, ..StorageSettings::default() },
         )
+    }
+
+    /// A service in which every lookup finds `visible` and nothing may be removed or moved.
+    fn service_refusing_changes(mut self, visible: Option<Media>) -> StorageService {
+        self.media.expect_find_visible().returning(move |_, _| Ok(visible.clone()));
+        self.media.expect_delete().never();
+        self.media.expect_relocate().never();
+        self.storage.expect_delete().never();
+        self.service()
     }
 }
 
@@ -196,12 +198,7 @@ async fn share_by_a_non_creator_is_forbidden_and_writes_nothing() {
 
 #[tokio::test]
 async fn invisible_media_answer_not_found_everywhere() {
-    let mut m = Mocks::new();
-    m.media.expect_find_visible().returning(|_, _| Ok(None));
-    m.media.expect_delete().never();
-    m.media.expect_relocate().never();
-    m.storage.expect_delete().never();
-    let s = m.service();
+    let s = Mocks::new().service_refusing_changes(None);
     let u = user(1);
     assert!(matches!(s.info(&u, &media_id()).await, Err(crate::storage::error::LookupError::NotFound)));
     assert!(matches!(
@@ -219,12 +216,7 @@ async fn invisible_media_answer_not_found_everywhere() {
 
 #[tokio::test]
 async fn non_creator_cannot_move_rename_or_delete() {
-    let mut m = Mocks::new();
-    m.media.expect_find_visible().returning(|_, _| Ok(Some(stored(user(2)))));
-    m.media.expect_delete().never();
-    m.media.expect_relocate().never();
-    m.storage.expect_delete().never();
-    let s = m.service();
+    let s = Mocks::new().service_refusing_changes(Some(stored(user(2))));
     let u = user(1);
     assert!(matches!(s.delete(&u, &media_id()).await, Err(ChangeError::Forbidden)));
     assert!(matches!(s.move_to(&u, &media_id(), &FolderPath::root()).await, Err(ChangeError::Forbidden)));

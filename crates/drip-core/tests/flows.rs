@@ -143,12 +143,7 @@ async fn a_cancelled_upload_leaves_nothing_behind() {
     let outcome = tokio::time::timeout(Duration::from_millis(200), storage.store(request)).await;
     assert!(outcome.is_err(), "the upload cannot finish");
     // The cleanup runs on a spawned task once the future is dropped.
-    for _ in 0..100 {
-        if fakes.repositories.all_media().unwrap().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    storage.cleanups_finished().await;
     assert!(fakes.repositories.all_media().unwrap().is_empty(), "the reserved record was removed");
     assert!(fakes.objects.is_empty());
     // And the name is free again.

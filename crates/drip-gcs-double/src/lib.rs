@@ -239,6 +239,12 @@ impl GcsDouble {
         self.shared.requests()
     }
 
+    /// Waits until the request log satisfies `done` (checked after every request): for a
+    /// test that must see the client reach a point of its work.
+    pub async fn requests_until(&self, done: impl Fn(&[RecordedRequest]) -> bool) {
+        self.shared.requests_until(done).await;
+    }
+
     /// How many requests of one kind were received.
     #[must_use]
     pub fn count(&self, operation: Operation) -> usize {

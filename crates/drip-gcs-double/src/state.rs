@@ -86,6 +86,8 @@ pub(crate) struct Shared {
     base_url: String,
     min_part_size: usize,
     memory: Mutex<Memory>,
+    /// How many requests the log holds, for [`Shared::requests_until`].
+    logged: tokio::sync::watch::Sender<usize>,
 }
 
 impl Shared {
@@ -95,6 +97,7 @@ impl Shared {
             base_url,
             min_part_size: options.min_part_size,
             memory: Mutex::default(),
+            logged: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -154,7 +157,21 @@ impl Shared {
     }
 
     pub(crate) fn record(&self, request: RecordedRequest) {
-        self.lock().log.push(request);
+        let logged = {
+            let mut memory = self.lock();
+            memory.log.push(request);
+            memory.log.len()
+        };
+        self.logged.send_replace(logged);
+    }
+
+    /// Waits until the request log satisfies `done`, checking it after each request.
+    pub(crate) async fn requests_until(&self, done: impl Fn(&[RecordedRequest]) -> bool) {
+        let mut logged = self.logged.subscribe();
+        while !done(&self.lock().log) {
+            // The sender lives in `self`: the wait cannot fail.
+            let _ = logged.changed().await;
+        }
     }
 
     /// The status of the first fault rule matching `operation`, consuming one use of it.

@@ -16,11 +16,10 @@ use bytes::Bytes;
 use drip_core::ids::{Ksuid, MediaId};
 use drip_core::storage::model::{FileName, StorageKey};
 use drip_core::storage::ports::{ByteStream, StorageError, StorageProvider};
-use drip_gcs_double::{Fault, GcsDouble, Operation};
+use drip_gcs_double::{Fault, GcsDouble, Operation, RecordedRequest};
 use drip_object_store::{
     ConfigError, GcsConfig, GcsCredentials, GcsRetry, ObjectStoreProvider, UploadSettings,
 };
-use drip_testkit::storage::eventually;
 use futures::{StreamExt, TryStreamExt, stream};
 
 const PART: usize = 5 * 1024 * 1024;
@@ -160,19 +159,18 @@ async fn dropped_put_aborts_the_multipart_upload() {
         let (provider, key) = (Arc::clone(&provider), key.clone());
         tokio::spawn(async move { provider.put(&key, content).await })
     };
-    eventually("two parts uploaded", || {
-        double.requests().iter().filter(|r| r.operation == Operation::UploadPart && r.status == 200).count()
-            == 2
-    })
-    .await;
+    let two_parts = |log: &[RecordedRequest]| {
+        log.iter().filter(|r| r.operation == Operation::UploadPart && r.status == 200).count() == 2
+    };
+    tokio::time::timeout(Duration::from_secs(30), double.requests_until(two_parts))
+        .await
+        .expect("two parts uploaded");
     assert_eq!(double.in_progress_uploads(), 1);
     uploading.abort();
     assert!(uploading.await.unwrap_err().is_cancelled());
-    // The double logs a request after serving it: wait for the log entry, not just the state.
-    eventually("the upload aborted", || {
-        double.in_progress_uploads() == 0 && double.count(Operation::AbortUpload) > 0
-    })
-    .await;
+    // The double logs each request before it answers: settled, the abort is in the log.
+    provider.settled().await;
+    assert_eq!(double.in_progress_uploads(), 0);
     assert_eq!(double.count(Operation::AbortUpload), 1);
     assert!(double.object_names().is_empty());
     assert_eq!(provider.size(&key).await.unwrap(), None);

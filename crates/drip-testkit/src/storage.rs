@@ -10,7 +10,7 @@
 use std::io;
 use std::ops::Range;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::Utc;
@@ -87,16 +87,6 @@ fn key(name: &str) -> StorageKey {
         now,
         &FileName::parse(name).expect("valid name"),
     )
-}
-
-/// Polls `done` until it holds, panicking with `what` after 30 s: for effects that happen in
-/// the background (an abort spawned by a dropped upload), which no event announces.
-pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + PATIENCE;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 fn splitmix(mut x: u64) -> u64 {

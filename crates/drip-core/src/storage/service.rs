@@ -189,10 +189,13 @@ impl StorageService {
 
     /// Waits until the removals started for cancelled uploads have finished: a dropped
     /// [`store`](Self::store) future removes what it reserved on a spawned task, which the
-    /// runtime must outlive. For shutdown, once no request runs any more.
+    /// runtime must outlive, and the storage provider may abort what the upload began in
+    /// the background ([`StorageProvider::settled`]). For shutdown, once no request runs
+    /// any more.
     pub async fn cleanups_finished(&self) {
         self.cleanups.close();
         self.cleanups.wait().await;
+        self.ports.storage.settled().await;
     }
 
     async fn transfer_slot(&self) -> Option<OwnedSemaphorePermit> {

@@ -333,3 +333,21 @@ fn database_urls_keep_credentials_and_options() {
     assert_eq!(with_database("postgres://h/db?sslmode=disable", "x"), "postgres://h/x?sslmode=disable");
     assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
 }
+
+/// Polls `check` until it answers `Ok`, panicking with its last answer after `limit`: for
+/// what the binary does in the background (a job run, a closed connection counted), which
+/// a black-box test can only observe from outside.
+pub(crate) async fn within<F, Fut>(limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match check().await {
+            Ok(()) => return,
+            Err(why) if tokio::time::Instant::now() > deadline => panic!("not within {limit:?}: {why}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}

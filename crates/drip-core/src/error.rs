@@ -69,6 +69,23 @@ impl StdError for BackendError {
     }
 }
 
+/// An error and its chain of causes as one line, `error: cause: cause`, each cause once:
+/// a cause whose message the text so far already holds (an error that prints its source
+/// itself) is skipped.
+#[must_use]
+pub fn report(error: &(dyn StdError + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        let message = error.to_string();
+        if !text.contains(&message) {
+            text = format!("{text}: {message}");
+        }
+        cause = error.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,17 +97,6 @@ mod tests {
     #[derive(Debug, thiserror::Error)]
     #[error("pool timed out")]
     struct Pool(#[source] Refused);
-
-    /// What anyhow's `{:#}` prints: each error of the chain, joined by `: `.
-    fn report(error: &(dyn StdError + 'static)) -> String {
-        let mut parts = Vec::new();
-        let mut current = Some(error);
-        while let Some(error) = current {
-            parts.push(error.to_string());
-            current = error.source();
-        }
-        parts.join(": ")
-    }
 
     #[test]
     fn a_report_of_the_chain_prints_each_cause_once() {

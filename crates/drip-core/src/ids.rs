@@ -188,6 +188,15 @@ ksuid_newtype!(
     /// Identifies a family of rotated refresh tokens.
     TokenFamilyId
 );
+ksuid_newtype!(
+    /// Identifies a background job.
+    JobId
+);
+ksuid_newtype!(
+    /// Identifies one claim of a job by a worker: only the holder of the current claim can
+    /// finish the job.
+    ClaimToken
+);
 
 #[cfg(test)]
 mod tests {

@@ -10,7 +10,9 @@ mod crypto;
 pub mod error;
 pub mod events;
 pub mod ids;
+pub mod jobs;
 pub mod storage;
+pub mod supervisor;
 
 pub use error::BackendError;
-pub use ids::{IdError, Ksuid, MediaId, TokenFamilyId, UserId};
+pub use ids::{ClaimToken, IdError, JobId, Ksuid, MediaId, TokenFamilyId, UserId};

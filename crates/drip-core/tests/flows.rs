@@ -110,6 +110,8 @@ async fn register_login_store_share_move_delete() {
     ));
 
     storage.delete(&alice.id, &media.id()).await.unwrap();
+    assert_eq!(fakes.objects.len(), 1, "the object goes by a job");
+    assert_eq!(fakes.run_jobs().await, 1);
     assert!(fakes.objects.is_empty(), "the stored object is gone");
     assert!(matches!(storage.download(&bob.id, &media.id(), None).await, Err(DownloadError::NotFound)));
     assert_eq!(storage.usage(&alice.id).await.unwrap().media_count, 0);

@@ -232,16 +232,7 @@ struct Causes<'a>(&'a (dyn std::error::Error + 'static));
 
 impl fmt::Display for Causes<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut text = self.0.to_string();
-        let mut cause = self.0.source();
-        while let Some(error) = cause {
-            let message = error.to_string();
-            if !text.contains(&message) {
-                text = format!("{text}: {message}");
-            }
-            cause = error.source();
-        }
-        f.write_str(&text)
+        f.write_str(&drip_core::error::report(self.0))
     }
 }
 

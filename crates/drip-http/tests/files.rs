@@ -342,6 +342,8 @@ async fn move_rename_and_delete() {
     assert_eq!(body, serde_json::Value::Null);
     let (status, _) = app.get(&uri, &alice).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(app.fakes.objects.len(), 2, "the object goes by a job");
+    assert_eq!(app.fakes.run_jobs().await, 1);
     assert_eq!(app.fakes.objects.len(), 1, "the stored object went with it");
 }
 

@@ -15,8 +15,9 @@
 //! # }
 //! ```
 
+mod jobs;
 mod repository;
 mod storage;
 
-pub use repository::{MemoryAccountRepository, MemoryMediaRepository, MemoryRepositories};
+pub use repository::{MemoryAccountRepository, MemoryJobQueue, MemoryMediaRepository, MemoryRepositories};
 pub use storage::{DEFAULT_READ_CHUNK, MemoryStorage};

@@ -8,12 +8,16 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use drip_core::accounts::model::{Owner, RefreshTokenHash, RefreshTokenRecord, User, Username};
 use drip_core::accounts::ports::{AccountRepository, ConsumeOutcome, CreateUserError};
+use drip_core::jobs::model::{Claim, Job, JobState, JobStats, NewJob};
+use drip_core::jobs::ports::JobQueue;
 use drip_core::storage::model::{
     Envelope, FileCursor, FileName, FolderListing, FolderPath, FolderSummary, Media, MediaPage, PageRequest,
     Share, SortOrder, UploadedContent, Usage, UsageSort, UserUsage,
 };
 use drip_core::storage::ports::{AddShareError, InsertMediaError, MediaRepository, RelocateError};
-use drip_core::{BackendError, MediaId, TokenFamilyId, UserId};
+use drip_core::{BackendError, ClaimToken, JobId, MediaId, TokenFamilyId, UserId};
+
+use crate::jobs::JobTable;
 
 /// Everything the two repositories hold, guarded by one lock so that every operation is
 /// atomic (and transactions spanning users and media are trivially consistent).
@@ -26,6 +30,8 @@ struct State {
     media: BTreeMap<MediaId, Media>,
     /// (media, sharee) → when it was shared.
     shares: BTreeMap<(MediaId, UserId), DateTime<Utc>>,
+    /// Background jobs, enqueued with the writes that need them.
+    jobs: JobTable,
 }
 
 impl State {
@@ -114,6 +120,12 @@ impl MemoryRepositories {
         MemoryMediaRepository { state: Arc::clone(&self.state) }
     }
 
+    /// The job queue over this store (the media repository enqueues into it).
+    #[must_use]
+    pub fn jobs(&self) -> MemoryJobQueue {
+        MemoryJobQueue { state: Arc::clone(&self.state) }
+    }
+
     /// Every media record whatever its state (e.g. to check that a failed upload left
     /// nothing behind), by id.
     ///
@@ -141,6 +153,53 @@ impl MemoryRepositories {
     /// [`BackendError`] if a panic poisoned the store.
     pub fn share_count(&self) -> Result<usize, BackendError> {
         Ok(lock(&self.state)?.shares.len())
+    }
+}
+
+/// [`JobQueue`] in memory; get one from [`MemoryRepositories::jobs`].
+#[derive(Debug, Clone)]
+pub struct MemoryJobQueue {
+    state: Arc<Mutex<State>>,
+}
+
+#[async_trait]
+impl JobQueue for MemoryJobQueue {
+    async fn enqueue(&self, job: &NewJob) -> Result<(), BackendError> {
+        lock(&self.state)?.jobs.enqueue(job)
+    }
+
+    async fn claim(
+        &self,
+        token: &ClaimToken,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Option<Job>, BackendError> {
+        Ok(lock(&self.state)?.jobs.claim(token, now, lease_until))
+    }
+
+    async fn complete(&self, claim: &Claim) -> Result<bool, BackendError> {
+        Ok(lock(&self.state)?.jobs.complete(claim))
+    }
+
+    async fn fail(
+        &self,
+        claim: &Claim,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<bool, BackendError> {
+        Ok(lock(&self.state)?.jobs.fail(claim, error, retry_at))
+    }
+
+    async fn list(&self, state: Option<JobState>, limit: u32) -> Result<Vec<Job>, BackendError> {
+        Ok(lock(&self.state)?.jobs.list(state, limit))
+    }
+
+    async fn retry(&self, id: &JobId, now: DateTime<Utc>) -> Result<bool, BackendError> {
+        Ok(lock(&self.state)?.jobs.retry(id, now))
+    }
+
+    async fn stats(&self) -> Result<JobStats, BackendError> {
+        Ok(lock(&self.state)?.jobs.stats())
     }
 }
 
@@ -350,13 +409,14 @@ impl MediaRepository for MemoryMediaRepository {
         Ok(true)
     }
 
-    async fn delete(&self, id: &MediaId) -> Result<Option<Media>, BackendError> {
+    async fn delete(&self, id: &MediaId, then: &NewJob) -> Result<Option<Media>, BackendError> {
         let mut state = lock(&self.state)?;
-        let deleted = state.media.remove(id);
-        if deleted.is_some() {
-            state.shares.retain(|(media, _), _| media != id);
+        if !state.media.contains_key(id) {
+            return Ok(None);
         }
-        Ok(deleted)
+        state.jobs.enqueue(then)?;
+        state.shares.retain(|(media, _), _| media != id);
+        Ok(state.media.remove(id))
     }
 
     async fn add_share(

@@ -9,7 +9,12 @@ use drip_testkit::repository::Repos;
 
 async fn setup() -> Repos {
     let store = MemoryRepositories::new();
-    Repos { accounts: Arc::new(store.accounts()), media: Arc::new(store.media()), guard: None }
+    Repos {
+        accounts: Arc::new(store.accounts()),
+        media: Arc::new(store.media()),
+        jobs: Arc::new(store.jobs()),
+        guard: None,
+    }
 }
 
 drip_testkit::repository_conformance!(setup);

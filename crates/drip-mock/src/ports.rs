@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use drip_core::accounts::{AccountPorts, AccountService, SessionSettings};
+use drip_core::jobs::runner::{JobPorts, JobRunner, JobSettings, JobWaker};
 use drip_core::storage::{StoragePorts, StorageService, StorageSettings};
 
 use crate::auth::{FakeTokenIssuer, FastPasswordHasher};
@@ -20,6 +21,8 @@ pub struct FakePorts {
     pub account_ports: AccountPorts,
     /// The storage service's ports.
     pub storage_ports: StoragePorts,
+    /// The job runner's ports (the repositories' queue, the object store, the clock).
+    pub job_ports: JobPorts,
     /// The repositories behind both (for inspection, e.g. `all_media`).
     pub repositories: MemoryRepositories,
     /// The clock of both services: set or advance it.
@@ -50,6 +53,17 @@ impl FakePorts {
     #[must_use]
     pub fn account_service(&self) -> AccountService {
         AccountService::new(self.account_ports.clone(), SessionSettings::default())
+    }
+
+    /// Runs every job due now (e.g. the removal of a deleted file's object) with the
+    /// default retry policy; answers how many attempts ran.
+    ///
+    /// # Panics
+    /// If the memory queue fails (a panic poisoned it).
+    #[allow(clippy::expect_used)]
+    pub async fn run_jobs(&self) -> usize {
+        let runner = JobRunner::new(self.job_ports.clone(), JobSettings::default(), JobWaker::default());
+        runner.run_due().await.expect("the memory job queue does not fail")
     }
 
     /// A [`StorageService`] over these ports with `settings`.
@@ -90,5 +104,18 @@ pub fn fake_ports_at(now: DateTime<Utc>) -> FakePorts {
         notifier: notifier.clone(),
         clock: clock.clone(),
     };
-    FakePorts { account_ports, storage_ports, repositories, clock, objects, notifier, keys, tokens, hasher }
+    let job_ports =
+        JobPorts { queue: Arc::new(repositories.jobs()), storage: objects.clone(), clock: clock.clone() };
+    FakePorts {
+        account_ports,
+        storage_ports,
+        job_ports,
+        repositories,
+        clock,
+        objects,
+        notifier,
+        keys,
+        tokens,
+        hasher,
+    }
 }

@@ -26,6 +26,7 @@ impl Dialect for Postgres {
     /// A key-share lock: shares referencing the media may still be inserted meanwhile.
     const LOCK: &'static str = " FOR NO KEY UPDATE";
     const LOCK_TO_DELETE: &'static str = " FOR UPDATE";
+    const CLAIM_LOCK: &'static str = " FOR UPDATE SKIP LOCKED";
 
     /// Serialization failure, deadlock, too many connections, the server shutting down or
     /// starting up.

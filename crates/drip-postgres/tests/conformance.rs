@@ -14,7 +14,12 @@ use drip_testkit::repository::Repos;
 async fn setup() -> Option<Repos> {
     let db = common::fresh_database(10).await?;
     let repos = Arc::new(db.repos);
-    Some(Repos { accounts: repos.clone(), media: repos, guard: Some(Box::new(db.guard)) })
+    Some(Repos {
+        accounts: repos.clone(),
+        media: repos.clone(),
+        jobs: repos,
+        guard: Some(Box::new(db.guard)),
+    })
 }
 
 drip_testkit::repository_conformance!(setup);

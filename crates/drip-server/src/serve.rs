@@ -62,6 +62,8 @@ pub(crate) async fn serve(config: Config) -> Result<()> {
     println!("  data dir: {}", config.data_dir.display());
     info!(%address, database = %drip.wiring.database, storage = %drip.wiring.storage, "serving");
 
+    let workers_stop = CancellationToken::new();
+    let workers = drip.spawn_workers(workers_stop.clone());
     let stop = CancellationToken::new();
     let mut server = tokio::spawn(
         axum::serve(listener, app).with_graceful_shutdown(stop.clone().cancelled_owned()).into_future(),
@@ -90,6 +92,11 @@ pub(crate) async fn serve(config: Config) -> Result<()> {
     };
     if tokio::time::timeout(config.shutdown_grace, cleanup).await.is_err() {
         warn!("the removal of cut-off uploads did not finish in time; their records may stay behind");
+    }
+    // Jobs are durable: what is left runs at the next start.
+    workers_stop.cancel();
+    if tokio::time::timeout(config.shutdown_grace, workers).await.is_err() {
+        warn!("a background job did not finish in time; it runs again after its lease");
     }
     info!("stopped");
     Ok(())

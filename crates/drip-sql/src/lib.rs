@@ -35,6 +35,14 @@ macro_rules! media_columns {
     };
 }
 
+/// The columns [`Dialect::job`] reads.
+#[macro_export]
+macro_rules! job_columns {
+    () => {
+        "id, kind, payload, state, attempts, run_at, lease_until, last_error, created_at"
+    };
+}
+
 /// The columns [`Dialect::media`] reads, unqualified (for `RETURNING`, where SQLite knows
 /// no table alias).
 #[macro_export]

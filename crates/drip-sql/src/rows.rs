@@ -9,11 +9,12 @@ use chrono::{DateTime, Utc};
 use drip_core::accounts::model::{
     Email, Owner, PasswordHash, RefreshTokenHash, RefreshTokenRecord, User, Username,
 };
+use drip_core::jobs::model::{Job, JobState, Task};
 use drip_core::storage::model::{
     ContentType, Digest, Envelope, FileName, FolderPath, FolderSummary, Media, MediaParts, Share, StorageKey,
     UploadedContent, Usage, UserUsage,
 };
-use drip_core::{BackendError, MediaId, TokenFamilyId, UserId};
+use drip_core::{BackendError, JobId, MediaId, TokenFamilyId, UserId};
 use sqlx::error::DatabaseError;
 use sqlx::migrate::{Migrate, Migrator};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Type};
@@ -46,10 +47,18 @@ where
 }
 
 /// A driver's row that decodes the column types both dialects store natively.
-pub trait SqlRow: Reads<String> + Reads<i64> + Reads<bool> + Reads<Vec<u8>> + Reads<Option<Vec<u8>>> {}
+pub trait SqlRow:
+    Reads<String> + Reads<Option<String>> + Reads<i64> + Reads<bool> + Reads<Vec<u8>> + Reads<Option<Vec<u8>>>
+{
+}
 
 impl<R> SqlRow for R where
-    R: Reads<String> + Reads<i64> + Reads<bool> + Reads<Vec<u8>> + Reads<Option<Vec<u8>>>
+    R: Reads<String>
+        + Reads<Option<String>>
+        + Reads<i64>
+        + Reads<bool>
+        + Reads<Vec<u8>>
+        + Reads<Option<Vec<u8>>>
 {
 }
 
@@ -198,6 +207,10 @@ pub trait Dialect: Send + Sync + Sized + 'static {
 
     /// What follows a `SELECT` of one `storage_media` row about to be deleted.
     const LOCK_TO_DELETE: &'static str;
+
+    /// What follows the `SELECT` of the job to claim: a lock that concurrent claimers skip
+    /// (empty where the write transaction already excludes them).
+    const CLAIM_LOCK: &'static str;
 
     /// Whether a database error code says the same statement may succeed later.
     fn is_transient_code(code: &str) -> bool;
@@ -418,6 +431,31 @@ pub trait Dialect: Send + Sync + Sized + 'static {
             media_id: media,
             sharee: Self::owner(row)?,
             created_at: Self::read_time(row, "media_owners", "created_at")?,
+        })
+    }
+
+    /// A job from a row with the [`job_columns`](crate::job_columns).
+    ///
+    /// # Errors
+    /// [`BackendError`] for a column that does not decode or a value the domain refuses.
+    fn job(row: &Row<Self>) -> Result<Job, BackendError> {
+        const T: &str = "jobs";
+        let id: String = row.read(T, "id")?;
+        let kind: String = row.read(T, "kind")?;
+        let serde_json::Value::Object(payload) = Self::read_json(row, T, "payload")? else {
+            return Err(corrupt_msg(T, "payload", "not a json object"));
+        };
+        let state: String = row.read(T, "state")?;
+        let attempts: i64 = row.read(T, "attempts")?;
+        Ok(Job {
+            id: JobId::parse(&id).map_err(|e| corrupt(T, "id", e))?,
+            task: Task::from_stored(&kind, &payload).map_err(|e| corrupt(T, "payload", e))?,
+            state: JobState::parse(&state).map_err(|e| corrupt(T, "state", e))?,
+            attempts: u32::try_from(attempts).map_err(|e| corrupt(T, "attempts", e))?,
+            run_at: Self::read_time(row, T, "run_at")?,
+            lease_until: Self::read_maybe_time(row, T, "lease_until")?,
+            last_error: row.read(T, "last_error")?,
+            created_at: Self::read_time(row, T, "created_at")?,
         })
     }
 

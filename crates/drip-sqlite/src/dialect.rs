@@ -28,6 +28,7 @@ impl Dialect for Sqlite {
     /// The write transaction already excludes every other writer.
     const LOCK: &'static str = "";
     const LOCK_TO_DELETE: &'static str = "";
+    const CLAIM_LOCK: &'static str = "";
 
     /// SQLITE_BUSY, SQLITE_LOCKED and their extended codes.
     fn is_transient_code(code: &str) -> bool {

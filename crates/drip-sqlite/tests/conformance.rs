@@ -12,7 +12,7 @@ async fn setup() -> Repos {
     let file = dir.path().join("drip.db");
     let repos = drip_sqlite::open(file.to_str().expect("a utf-8 temp path")).await.expect("opening sqlite");
     let repos = Arc::new(repos);
-    Repos { accounts: repos.clone(), media: repos, guard: Some(Box::new(dir)) }
+    Repos { accounts: repos.clone(), media: repos.clone(), jobs: repos, guard: Some(Box::new(dir)) }
 }
 
 drip_testkit::repository_conformance!(setup);

@@ -20,11 +20,15 @@ use drip_core::accounts::model::{
     Email, Owner, PasswordHash, RefreshToken, RefreshTokenRecord, User, Username,
 };
 use drip_core::accounts::ports::{AccountRepository, ConsumeOutcome, CreateUserError};
+use drip_core::jobs::model::JobState;
+use drip_core::jobs::ports::JobQueue;
 use drip_core::storage::model::{
     ContentType, Digest, Envelope, FileName, FolderListing, FolderPath, FolderSummary, Media, MediaParts,
     PageRequest, SortOrder, StorageKey, UploadedContent, Usage, UsageSort,
 };
 use drip_core::storage::ports::{AddShareError, InsertMediaError, MediaRepository, RelocateError};
+
+use crate::workload::object_deletion;
 use drip_core::{Ksuid, MediaId, TokenFamilyId, UserId};
 use tokio::sync::Barrier;
 
@@ -34,6 +38,8 @@ pub struct Repos {
     pub accounts: Arc<dyn AccountRepository>,
     /// Media and shares (over the same store as `accounts`).
     pub media: Arc<dyn MediaRepository>,
+    /// The job queue the media repository enqueues into (the same store).
+    pub jobs: Arc<dyn JobQueue>,
     /// Kept alive for the scenario, dropped after it (e.g. a throwaway database).
     pub guard: Option<Box<dyn std::any::Any + Send + Sync>>,
 }
@@ -743,7 +749,8 @@ pub async fn unknown_media_ids_are_none_or_not_found(repos: Repos) {
     let result = repos.media.relocate(&unknown, &path("$"), &name("x"), at(40)).await;
     assert!(matches!(result, Err(RelocateError::NotFound)), "{result:?}");
     assert!(!repos.media.update_envelope(&unknown, &envelope("k2", 2), at(40)).await.unwrap());
-    assert!(repos.media.delete(&unknown).await.unwrap().is_none());
+    assert!(repos.media.delete(&unknown, &object_deletion(unknown)).await.unwrap().is_none());
+    assert!(repos.jobs.list(None, 10).await.unwrap().is_empty(), "deleting nothing enqueues nothing");
     let result = repos.media.add_share(&unknown, &alice.id, at(40)).await;
     assert!(matches!(result, Err(AddShareError::MediaNotFound)), "{result:?}");
     assert!(!repos.media.remove_share(&unknown, &alice.id).await.unwrap());
@@ -909,10 +916,16 @@ pub async fn delete_cascades_to_shares(repos: Repos) {
     share(&repos, &file, &carol).await;
     share(&repos, &kept, &bob).await;
 
-    let deleted = repos.media.delete(&file.id()).await.unwrap().expect("deleting an existing media");
+    let removal = object_deletion(file.id());
+    let deleted =
+        repos.media.delete(&file.id(), &removal).await.unwrap().expect("deleting an existing media");
     assert_same_media(&deleted, &file);
     assert!(repos.media.find(&file.id()).await.unwrap().is_none());
-    assert!(repos.media.delete(&file.id()).await.unwrap().is_none(), "deleting twice");
+    let again = object_deletion(file.id());
+    assert!(repos.media.delete(&file.id(), &again).await.unwrap().is_none(), "deleting twice");
+    let queued = repos.jobs.list(None, 10).await.unwrap();
+    let queued: Vec<_> = queued.iter().map(|job| (job.id, &job.task, job.state)).collect();
+    assert_eq!(queued, [(removal.id, &removal.task, JobState::Queued)], "the delete enqueued its job, once");
     assert!(repos.media.list_shares(&file.id()).await.unwrap().is_empty(), "shares are gone");
     for user in [&alice, &bob, &carol] {
         assert!(!visible_to(&repos, user, &file).await);
@@ -924,7 +937,8 @@ pub async fn delete_cascades_to_shares(repos: Repos) {
     add_pending(&repos, bob.id, "$/d", "f.txt").await;
     add_pending(&repos, alice.id, "$/d", "f.txt").await;
     let pending = add_pending(&repos, alice.id, "$/p", "p.txt").await;
-    assert!(repos.media.delete(&pending.id()).await.unwrap().is_some(), "deleting a media still uploading");
+    let deleted = repos.media.delete(&pending.id(), &object_deletion(pending.id())).await.unwrap();
+    assert!(deleted.is_some(), "deleting a media still uploading");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1219,8 +1233,18 @@ pub async fn list_folder_pages_are_complete_and_stable(repos: Repos) {
     // own file and one on the next page go.
     add_file(&repos, alice.id, "$/p", "a-early", 1).await;
     let late = add_file(&repos, alice.id, "$/p", "z-late", 1).await;
-    repos.media.delete(&expected[2]).await.unwrap().expect("delete the cursor's file");
-    repos.media.delete(&expected[4]).await.unwrap().expect("delete a later file");
+    repos
+        .media
+        .delete(&expected[2], &object_deletion(expected[2]))
+        .await
+        .unwrap()
+        .expect("delete the cursor's file");
+    repos
+        .media
+        .delete(&expected[4], &object_deletion(expected[4]))
+        .await
+        .unwrap()
+        .expect("delete a later file");
     let mut rest = Vec::new();
     let mut page = PageRequest::after(3, cursor);
     for _ in 0..MAX_PAGES {
@@ -1418,7 +1442,7 @@ pub async fn top_users_sorts_orders_and_limits(repos: Repos) {
     }
     add_pending(&repos, users["eve"].id, "$", "pending").await;
     let deleted = add_file(&repos, users["bob"].id, "$", "b2", 1000).await;
-    repos.media.delete(&deleted.id()).await.unwrap();
+    repos.media.delete(&deleted.id(), &object_deletion(deleted.id())).await.unwrap();
 
     let ranking = |sort, order, limit| {
         let repos = &repos;

@@ -9,12 +9,13 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use drip_core::accounts::model::{Email, Owner, PasswordHash, User, Username};
 use drip_core::accounts::ports::AccountRepository;
+use drip_core::jobs::model::{NewJob, Task};
 use drip_core::storage::model::{
     ContentType, Digest, Envelope, FileName, FolderPath, FolderSummary, Media, MediaParts, PageRequest,
     StorageKey, UploadedContent,
 };
 use drip_core::storage::ports::MediaRepository;
-use drip_core::{Ksuid, MediaId, UserId};
+use drip_core::{JobId, Ksuid, MediaId, UserId};
 
 /// Folders the workload uses: prefixes of each other, look-alikes and LIKE wildcards.
 pub const FOLDERS: &[&str] =
@@ -44,6 +45,18 @@ impl Rng {
 /// A fixture time: a fixed base plus `secs` seconds.
 pub fn at(secs: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(1_709_251_200 + secs, 0).unwrap()
+}
+
+/// The job that removes the object of media `id` once the media is deleted (a key of that
+/// media: repository fixtures store no objects).
+pub fn object_deletion(id: MediaId) -> NewJob {
+    let key = StorageKey::new(id, at(0), &FileName::parse("f").unwrap());
+    NewJob {
+        id: JobId::from_ksuid(Ksuid::generate(at(0))),
+        task: Task::DeleteObject { key },
+        run_at: at(0),
+        created_at: at(0),
+    }
 }
 
 /// Creates users with these names (and fixture emails and hashes).
@@ -114,7 +127,7 @@ pub async fn random_operations(media: Arc<dyn MediaRepository>, users: &[Owner],
                 let _ = media.relocate(&id, &folder, &name, at(10 + step as i64)).await;
             }
             (6, Some(id)) => {
-                media.delete(&id).await.unwrap();
+                media.delete(&id, &object_deletion(id)).await.unwrap();
                 known.retain(|k| *k != id);
             }
             (7 | 8, Some(id)) => {

@@ -30,10 +30,14 @@ use drip_core::accounts::ports::AccountRepository;
 use drip_core::accounts::{AccountPorts, AccountService, SessionSettings};
 use drip_core::clock::SystemClock;
 use drip_core::events::Hub;
+use drip_core::jobs::ports::JobQueue;
+use drip_core::jobs::runner::{JobPorts, JobRunner, JobSettings, JobWaker};
 use drip_core::storage::model::StorageKey;
 use drip_core::storage::ports::{MediaRepository, StorageProvider};
 use drip_core::storage::{StoragePorts, StorageService, StorageSettings};
+use drip_core::supervisor::{Backoff, Restarts, supervise};
 use drip_core::{Ksuid, MediaId, UserId};
+use tokio_util::sync::CancellationToken;
 
 pub use config::{
     Config, ConfigError, CookieConfig, DatabaseConfig, GcsCredentials, HttpConfig, StorageConfig,
@@ -157,6 +161,10 @@ pub struct Drip {
     pub storage: StorageService,
     /// The in-process event hub (also the services' notifier).
     pub hub: Hub,
+    /// Runs the background jobs (object removals); the services wake it.
+    pub jobs: Arc<JobRunner>,
+    /// How often each background worker was restarted (see [`Drip::spawn_workers`]).
+    pub restarts: Restarts,
     /// What was chosen.
     pub wiring: Wiring,
     probe: Probe,
@@ -179,6 +187,7 @@ struct Probe {
 struct Repositories {
     accounts: Arc<dyn AccountRepository>,
     media: Arc<dyn MediaRepository>,
+    jobs: Arc<dyn JobQueue>,
     label: String,
 }
 
@@ -215,6 +224,12 @@ impl Drip {
                 refresh_ttl: chrono_duration(config.refresh_ttl),
             },
         );
+        let waker = JobWaker::default();
+        let jobs = JobRunner::new(
+            JobPorts { queue: repositories.jobs, storage: Arc::clone(&storage), clock: clock.clone() },
+            JobSettings::default(),
+            waker.clone(),
+        );
         let storage_service = StorageService::new(
             StoragePorts {
                 media: repositories.media,
@@ -232,17 +247,40 @@ impl Drip {
                 cache_max_entry_bytes: config.cache_max_entry_bytes,
                 ..StorageSettings::default()
             },
-        );
+        )
+        .with_job_waker(waker);
         Ok(Self {
             accounts,
             storage: storage_service,
             hub,
+            jobs: Arc::new(jobs),
+            restarts: Restarts::default(),
             wiring: Wiring {
                 database: repositories.label,
                 storage: storage_label,
                 generated_secrets: secrets.generated,
             },
             probe: Probe { accounts: repositories.accounts, storage },
+        })
+    }
+
+    /// Starts the background workers — the job runner — each under a supervisor that
+    /// restarts it after a failure or a panic (counted in [`Drip::restarts`]). They run
+    /// until `stop` is cancelled; the returned handle ends once they all have (a job under
+    /// way is finished first).
+    #[must_use]
+    pub fn spawn_workers(&self, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
+        let runner = Arc::clone(&self.jobs);
+        let restarts = self.restarts.clone();
+        tokio::spawn(async move {
+            let start = {
+                let stop = stop.clone();
+                move || {
+                    let (runner, stop) = (Arc::clone(&runner), stop.clone());
+                    async move { runner.run(stop).await }
+                }
+            };
+            supervise("jobs", stop, Backoff::default(), restarts, start).await;
         })
     }
 
@@ -259,25 +297,13 @@ impl Drip {
                 .find_owner(&UserId::from_ksuid(zero))
                 .await
                 .map(|_| ())
-                .map_err(|e| report(&e)),
+                .map_err(|e| drip_core::error::report(&e)),
             Component::Storage => {
                 let key = StorageKey::new(MediaId::from_ksuid(zero), chrono_epoch(), &probe_name());
-                self.probe.storage.size(&key).await.map(|_| ()).map_err(|e| report(&e))
+                self.probe.storage.size(&key).await.map(|_| ()).map_err(|e| drip_core::error::report(&e))
             }
         }
     }
-}
-
-/// An error and its sources, `: `-separated, for a report that is text.
-fn report(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 fn chrono_epoch() -> chrono::DateTime<chrono::Utc> {
@@ -325,6 +351,7 @@ async fn open_database(config: &DatabaseConfig) -> Result<Repositories, BuildErr
             Ok(Repositories {
                 accounts: Arc::new(store.accounts()),
                 media: Arc::new(store.media()),
+                jobs: Arc::new(store.jobs()),
                 label: "memory (lost on exit)".into(),
             })
         }
@@ -342,7 +369,8 @@ async fn open_sqlite(path: &std::path::Path) -> Result<Repositories, BuildError>
     let repos = drip_sqlite::open(location).await.map_err(|e| BuildError::database("sqlite", e))?;
     Ok(Repositories {
         accounts: Arc::new(repos.clone()),
-        media: Arc::new(repos),
+        media: Arc::new(repos.clone()),
+        jobs: Arc::new(repos),
         label: format!("sqlite {}", path.display()),
     })
 }
@@ -358,7 +386,12 @@ async fn open_postgres(url: &SecretString, pool_size: u32) -> Result<Repositorie
         .await
         .map_err(|e| BuildError::database("postgres", e))?;
     repos.migrate().await.map_err(|e| BuildError::database("postgres", e))?;
-    Ok(Repositories { accounts: Arc::new(repos.clone()), media: Arc::new(repos), label: "postgres".into() })
+    Ok(Repositories {
+        accounts: Arc::new(repos.clone()),
+        media: Arc::new(repos.clone()),
+        jobs: Arc::new(repos),
+        label: "postgres".into(),
+    })
 }
 
 #[cfg(not(feature = "postgres"))]

@@ -13,6 +13,7 @@ pub use crate::content::ByteStream;
 use crate::content::DataKey;
 use crate::error::BackendError;
 use crate::ids::{MediaId, UserId};
+use crate::jobs::model::NewJob;
 
 /// Why a media could not be inserted.
 #[derive(Debug, thiserror::Error)]
@@ -156,11 +157,14 @@ pub trait MediaRepository: Send + Sync + 'static {
         at: DateTime<Utc>,
     ) -> Result<bool, BackendError>;
 
-    /// Deletes a media and, with it, all its shares; answers the deleted media.
+    /// Deletes a media and, with it, all its shares, and enqueues `then` (the removal of
+    /// its object) in the same transaction: either both happen or neither does. Answers
+    /// the deleted media.
     ///
     /// # Errors
-    /// [`BackendError`] for infrastructure failures; unknown id is `Ok(None)`.
-    async fn delete(&self, id: &MediaId) -> Result<Option<Media>, BackendError>;
+    /// [`BackendError`] for infrastructure failures; unknown id is `Ok(None)` and
+    /// enqueues nothing.
+    async fn delete(&self, id: &MediaId, then: &NewJob) -> Result<Option<Media>, BackendError>;
 
     /// Shares a media with a user.
     ///

@@ -16,8 +16,8 @@ use super::model::{
     PageRequest, Share, SortOrder, StorageKey, UploadedContent, Usage, UsageSort, UserUsage,
 };
 use super::ports::{
-    AddShareError, ByteStream, InsertMediaError, KeyWrapper, MediaRepository, RelocateError, StorageError,
-    StorageProvider, WrappedKey,
+    AddShareError, ByteStream, InsertMediaError, KeyWrapper, MediaRepository, RelocateError, StorageProvider,
+    WrappedKey,
 };
 use super::search::SearchCache;
 use crate::accounts::model::Username;
@@ -27,6 +27,8 @@ use crate::content::{self, ContentCache, ContentError, DataKey, DecryptSpec};
 use crate::error::BackendError;
 use crate::events::{Event, Notifier};
 use crate::ids::{MediaId, UserId};
+use crate::jobs::model::Task;
+use crate::jobs::runner::{JobWaker, due_now};
 
 /// Tunables of the storage service.
 #[derive(Debug, Clone)]
@@ -145,6 +147,7 @@ pub struct StorageService {
     pub(super) search_cache: Arc<SearchCache>,
     transfers: Arc<Semaphore>,
     cleanups: TaskTracker,
+    jobs: JobWaker,
 }
 
 impl std::fmt::Debug for StorageService {
@@ -164,9 +167,17 @@ impl StorageService {
             search_cache: Arc::new(SearchCache::new(settings.search_cache_ttl)),
             transfers: Arc::new(Semaphore::new(settings.max_concurrent_transfers.max(1))),
             cleanups: TaskTracker::new(),
+            jobs: JobWaker::default(),
             ports,
             settings,
         }
+    }
+
+    /// The same service, waking `jobs` whenever it enqueues a job (an object to delete).
+    #[must_use]
+    pub fn with_job_waker(mut self, jobs: JobWaker) -> Self {
+        self.jobs = jobs;
+        self
     }
 
     /// The content cache (for metrics).
@@ -588,13 +599,16 @@ impl StorageService {
     /// See [`ChangeError`].
     pub async fn delete(&self, user: &UserId, id: &MediaId) -> Result<Media, ChangeError> {
         let media = self.creators_media(user, id).await?;
-        match self.ports.storage.delete(media.storage_key()).await {
-            Ok(()) | Err(StorageError::NotFound(_)) => {}
-            Err(e) => return Err(ChangeError::Backend(BackendError::new("deleting the stored object", e))),
-        }
+        // The object goes by a job enqueued with the delete: a crash after the delete
+        // leaves an object for the job, never a listed file without its object.
+        let remove_object =
+            due_now(&*self.ports.clock, Task::DeleteObject { key: media.storage_key().clone() });
+        let deleted =
+            self.ports.media.delete(&media.id(), &remove_object).await?.ok_or(ChangeError::NotFound)?;
+        self.jobs.wake();
         self.cache.evict(&media.id());
         self.search_cache.evict(&media.id());
-        self.ports.media.delete(&media.id()).await?.ok_or(ChangeError::NotFound)
+        Ok(deleted)
     }
 
     /// Files and bytes the user created.
@@ -661,12 +675,13 @@ impl StorageService {
     }
 }
 
-/// Removes a reserved media's metadata and object unless disarmed; if dropped armed
-/// (the store future was cancelled), the removal runs on a spawned task, tracked for
-/// [`StorageService::cleanups_finished`].
+/// Removes a reserved media's metadata, and enqueues the removal of its object, unless
+/// disarmed; if dropped armed (the store future was cancelled), the removal runs on a
+/// spawned task, tracked for [`StorageService::cleanups_finished`].
 struct Cleanup {
     media: Arc<dyn MediaRepository>,
-    storage: Arc<dyn StorageProvider>,
+    clock: Arc<dyn Clock>,
+    jobs: JobWaker,
     tracker: TaskTracker,
     target: Option<(MediaId, StorageKey)>,
 }
@@ -675,7 +690,8 @@ impl Cleanup {
     fn armed(service: &StorageService, media: &Media) -> Self {
         Self {
             media: Arc::clone(&service.ports.media),
-            storage: Arc::clone(&service.ports.storage),
+            clock: Arc::clone(&service.ports.clock),
+            jobs: service.jobs.clone(),
             tracker: service.cleanups.clone(),
             target: Some((media.id(), media.storage_key().clone())),
         }
@@ -687,7 +703,7 @@ impl Cleanup {
 
     async fn run(&mut self) {
         if let Some((id, key)) = self.target.take() {
-            remove(&*self.media, &*self.storage, id, key).await;
+            remove(&*self.media, &*self.clock, &self.jobs, id, key).await;
         }
     }
 }
@@ -695,22 +711,27 @@ impl Cleanup {
 impl Drop for Cleanup {
     fn drop(&mut self) {
         if let Some((id, key)) = self.target.take() {
-            let (media, storage) = (Arc::clone(&self.media), Arc::clone(&self.storage));
+            let (media, clock, jobs) = (Arc::clone(&self.media), Arc::clone(&self.clock), self.jobs.clone());
             if let Ok(handle) = tokio::runtime::Handle::try_current() {
-                self.tracker.spawn_on(async move { remove(&*media, &*storage, id, key).await }, &handle);
+                self.tracker.spawn_on(async move { remove(&*media, &*clock, &jobs, id, key).await }, &handle);
             }
         }
     }
 }
 
-async fn remove(media: &dyn MediaRepository, storage: &dyn StorageProvider, id: MediaId, key: StorageKey) {
-    match storage.delete(&key).await {
-        Ok(()) | Err(StorageError::NotFound(_)) => {}
+/// Removes the record of a failed upload and, by a job enqueued with it, whatever of its
+/// object the store holds.
+async fn remove(
+    media: &dyn MediaRepository,
+    clock: &dyn Clock,
+    jobs: &JobWaker,
+    id: MediaId,
+    key: StorageKey,
+) {
+    match media.delete(&id, &due_now(clock, Task::DeleteObject { key })).await {
+        Ok(_) => jobs.wake(),
         Err(e) => {
-            tracing::warn!(%key, error = &e as &dyn std::error::Error, "could not remove the object of a failed upload");
+            tracing::warn!(%id, error = &e as &dyn std::error::Error, "could not remove the record of a failed upload");
         }
-    }
-    if let Err(e) = media.delete(&id).await {
-        tracing::warn!(%id, error = &e as &dyn std::error::Error, "could not remove the record of a failed upload");
     }
 }

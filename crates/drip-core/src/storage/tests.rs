@@ -16,6 +16,7 @@ use crate::clock::MockClock;
 use crate::content::DataKey;
 use crate::events::{Event, MockNotifier};
 use crate::ids::{Ksuid, MediaId, UserId};
+use crate::jobs::model::{NewJob, Task};
 use crate::storage::error::{ChangeError, ShareError, StoreError};
 
 fn ksuid(n: u8) -> Ksuid {
@@ -155,8 +156,13 @@ async fn failed_put_removes_the_metadata() {
     m.storage.expect_put().times(1).returning(|_, _| {
         Err(StorageError::Unavailable(crate::BackendError::msg("bucket down").transient()))
     });
-    m.storage.expect_delete().returning(|k| Err(StorageError::NotFound(k.to_string())));
-    m.media.expect_delete().with(eq(media_id())).times(1).returning(|_| Ok(None));
+    // The object, if any, goes by the job enqueued with the record's removal.
+    m.storage.expect_delete().never();
+    m.media
+        .expect_delete()
+        .withf(|id, job| *id == media_id() && removes_an_object(job))
+        .times(1)
+        .returning(|_, _| Ok(None));
     m.media.expect_mark_uploaded().never();
     m.notifier.expect_publish().never();
     let err = m.service().store(request(b"hello")).await.unwrap_err();
@@ -168,8 +174,8 @@ async fn oversized_upload_is_refused_and_removed() {
     let mut m = Mocks::new();
     m.media.expect_insert().times(1).returning(|_| Ok(()));
     m.storage.expect_put().times(1).returning(|_, s| drain(s));
-    m.storage.expect_delete().times(1).returning(|_| Ok(()));
-    m.media.expect_delete().times(1).returning(|_| Ok(None));
+    m.storage.expect_delete().never();
+    m.media.expect_delete().withf(|_, job| removes_an_object(job)).times(1).returning(|_, _| Ok(None));
     m.media.expect_mark_uploaded().never();
     let big: &'static [u8] = Box::leak(vec![7u8; 1001].into_boxed_slice());
     let err = m.service().store(request(big)).await.unwrap_err();
@@ -262,23 +268,30 @@ async fn share_notifies_both_sides() {
 }
 
 #[tokio::test]
-async fn delete_removes_the_object_then_the_record() {
+async fn delete_removes_the_record_and_enqueues_the_removal_of_its_object() {
     let mut m = Mocks::new();
     m.media.expect_find_visible().returning(|_, _| Ok(Some(stored(user(1)))));
-    let mut seq = mockall::Sequence::new();
-    m.storage.expect_delete().with(eq(expected_key())).times(1).in_sequence(&mut seq).returning(|_| Ok(()));
-    m.media.expect_delete().times(1).in_sequence(&mut seq).returning(|_| Ok(Some(stored(user(1)))));
+    m.storage.expect_delete().never();
+    m.media
+        .expect_delete()
+        .withf(|id, job| *id == media_id() && job.task == Task::DeleteObject { key: expected_key() })
+        .times(1)
+        .returning(|_, _| Ok(Some(stored(user(1)))));
     let deleted = m.service().delete(&user(1), &media_id()).await.unwrap();
     assert_eq!(deleted.id(), media_id());
 }
 
 #[tokio::test]
-async fn failing_object_delete_keeps_the_record() {
+async fn failing_record_delete_is_a_backend_error() {
     let mut m = Mocks::new();
     m.media.expect_find_visible().returning(|_, _| Ok(Some(stored(user(1)))));
-    m.storage.expect_delete().returning(|_| Err(StorageError::Other(crate::BackendError::msg("boom"))));
-    m.media.expect_delete().never();
+    m.storage.expect_delete().never();
+    m.media.expect_delete().returning(|_, _| Err(crate::BackendError::msg("boom")));
     assert!(matches!(m.service().delete(&user(1), &media_id()).await, Err(ChangeError::Backend(_))));
+}
+
+fn removes_an_object(job: &NewJob) -> bool {
+    matches!(job.task, Task::DeleteObject { .. })
 }
 
 #[tokio::test]

@@ -11,6 +11,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use drip_core::jobs::model::NewJob;
 use drip_core::storage::model::{
     Envelope, FileName, FolderListing, FolderPath, MAX_TOP_USERS, Media, MediaPage, PageRequest, Share,
     SortOrder, UploadedContent, Usage, UsageSort, UserUsage,
@@ -20,6 +21,7 @@ use drip_core::{BackendError, MediaId, UserId};
 use sqlx::{AssertSqlSafe, QueryBuilder};
 
 use super::Repositories;
+use super::jobs::insert_job;
 use crate::error::{FOREIGN_KEY, to_i64, violated};
 use crate::folder_stats::{FolderDelta, Viewers, file_deltas, move_deltas};
 use crate::page::{self, Scope};
@@ -347,7 +349,7 @@ where
         Ok(updated.is_some())
     }
 
-    async fn delete(&self, id: &MediaId) -> Result<Option<Media>, BackendError> {
+    async fn delete(&self, id: &MediaId, then: &NewJob) -> Result<Option<Media>, BackendError> {
         let mut tx = self.write().await?;
         let sql = format!(
             concat!("SELECT ", media_columns!(), " FROM storage_media m WHERE m.id = $1{}"),
@@ -371,6 +373,7 @@ where
             .execute(D::on(&mut tx))
             .await
             .map_err(|e| D::backend("deleting a media", e))?;
+        insert_job::<D>(&mut tx, then).await?;
         tx.commit().await.map_err(|e| D::backend("committing a delete", e))?;
         Ok(Some(media))
     }

@@ -1,0 +1,228 @@
+//! Jobs: what to do ([`Task`]), where a job stands ([`JobState`]), and the records the
+//! queue keeps ([`Job`], [`NewJob`], [`JobStats`]).
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use crate::ids::{ClaimToken, JobId};
+use crate::storage::model::StorageKey;
+
+/// What a job does. A closed set: a new kind of work is a new variant and its handler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Task {
+    /// Delete the object of a media whose metadata is already gone.
+    DeleteObject {
+        /// The object.
+        key: StorageKey,
+    },
+}
+
+/// The kind of a [`Task`], as stored and shown (`delete_object`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TaskKind {
+    /// [`Task::DeleteObject`].
+    DeleteObject,
+}
+
+impl TaskKind {
+    /// Every kind, in a fixed order.
+    pub const ALL: [Self; 1] = [Self::DeleteObject];
+
+    /// The stored name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DeleteObject => "delete_object",
+        }
+    }
+
+    /// The kind of a stored name.
+    ///
+    /// # Errors
+    /// [`InvalidTask`] for an unknown name.
+    pub fn parse(text: &str) -> Result<Self, InvalidTask> {
+        Self::ALL.into_iter().find(|k| k.as_str() == text).ok_or(InvalidTask("unknown kind"))
+    }
+}
+
+impl std::fmt::Display for TaskKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A stored task that does not describe one (unknown kind, missing or invalid field).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("invalid task: {0}")]
+pub struct InvalidTask(&'static str);
+
+impl Task {
+    /// Its kind.
+    #[must_use]
+    pub fn kind(&self) -> TaskKind {
+        match self {
+            Self::DeleteObject { .. } => TaskKind::DeleteObject,
+        }
+    }
+
+    /// Its arguments as a JSON object, as a queue stores them next to the kind.
+    #[must_use]
+    pub fn payload(&self) -> Map<String, Value> {
+        let mut out = Map::new();
+        match self {
+            Self::DeleteObject { key } => {
+                out.insert("key".into(), key.as_str().into());
+            }
+        }
+        out
+    }
+
+    /// The task a queue stored as `kind` and `payload`.
+    ///
+    /// # Errors
+    /// [`InvalidTask`] when they do not describe a task.
+    pub fn from_stored(kind: &str, payload: &Map<String, Value>) -> Result<Self, InvalidTask> {
+        let text = |field: &'static str| payload.get(field).and_then(Value::as_str).ok_or(InvalidTask(field));
+        let key = || StorageKey::parse(text("key")?).map_err(|_| InvalidTask("key"));
+        Ok(match TaskKind::parse(kind)? {
+            TaskKind::DeleteObject => Self::DeleteObject { key: key()? },
+        })
+    }
+}
+
+/// Where a job stands. A job that succeeds is removed from the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum JobState {
+    /// Waiting for its `run_at`, then for a worker.
+    Queued,
+    /// Claimed by a worker until its lease ends (then claimable again).
+    Running,
+    /// Failed too often; kept with its last error until retried by hand.
+    Dead,
+}
+
+impl JobState {
+    /// Every state, in a fixed order.
+    pub const ALL: [Self; 3] = [Self::Queued, Self::Running, Self::Dead];
+
+    /// The stored name (`queued`, `running`, `dead`).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Dead => "dead",
+        }
+    }
+
+    /// The state of a stored name.
+    ///
+    /// # Errors
+    /// [`InvalidTask`] for an unknown name.
+    pub fn parse(text: &str) -> Result<Self, InvalidTask> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text).ok_or(InvalidTask("unknown state"))
+    }
+}
+
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A job to enqueue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewJob {
+    /// Its id.
+    pub id: JobId,
+    /// What it does.
+    pub task: Task,
+    /// When it is due.
+    pub run_at: DateTime<Utc>,
+    /// When it was enqueued.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A worker's hold on a job: the job and the token of the claim (see
+/// [`JobQueue::claim`](super::ports::JobQueue::claim)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim {
+    /// The job.
+    pub job: JobId,
+    /// The token it was claimed under.
+    pub token: ClaimToken,
+}
+
+/// A job as the queue keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    /// Its id.
+    pub id: JobId,
+    /// What it does.
+    pub task: Task,
+    /// Where it stands.
+    pub state: JobState,
+    /// How many times it was claimed.
+    pub attempts: u32,
+    /// When it is (or was) due.
+    pub run_at: DateTime<Utc>,
+    /// While running: when its claim lapses.
+    pub lease_until: Option<DateTime<Utc>>,
+    /// The error of its last failed attempt.
+    pub last_error: Option<String>,
+    /// When it was enqueued.
+    pub created_at: DateTime<Utc>,
+}
+
+/// How many jobs of one kind are in one state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobCount {
+    /// The kind.
+    pub kind: TaskKind,
+    /// The state.
+    pub state: JobState,
+    /// How many.
+    pub count: u64,
+}
+
+/// The queue at a glance (for metrics).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobStats {
+    /// Counts per kind and state; kinds and states without jobs are left out.
+    pub counts: Vec<JobCount>,
+    /// The `run_at` of the oldest queued job.
+    pub oldest_queued: Option<DateTime<Utc>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{Ksuid, MediaId};
+    use crate::storage::model::FileName;
+
+    fn key() -> StorageKey {
+        let now = Utc::now();
+        StorageKey::new(MediaId::from_ksuid(Ksuid::generate(now)), now, &FileName::parse("a.txt").unwrap())
+    }
+
+    #[test]
+    fn tasks_round_trip_through_their_stored_form() {
+        let task = Task::DeleteObject { key: key() };
+        assert_eq!(Task::from_stored(task.kind().as_str(), &task.payload()), Ok(task));
+    }
+
+    #[test]
+    fn stored_tasks_are_validated() {
+        let mut payload = Map::new();
+        assert_eq!(Task::from_stored("nope", &payload), Err(InvalidTask("unknown kind")));
+        assert_eq!(Task::from_stored("delete_object", &payload), Err(InvalidTask("key")));
+        payload.insert("key".into(), "not a key".into());
+        assert_eq!(Task::from_stored("delete_object", &payload), Err(InvalidTask("key")));
+        payload.insert("key".into(), key().as_str().into());
+        assert!(Task::from_stored("delete_object", &payload).is_ok());
+        for state in JobState::ALL {
+            assert_eq!(JobState::parse(state.as_str()), Ok(state));
+        }
+        assert!(JobState::parse("done").is_err());
+    }
+}

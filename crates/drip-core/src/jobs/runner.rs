@@ -1,0 +1,234 @@
+//! The job runner: claims due jobs one at a time, runs their handlers, and completes them
+//! or schedules a retry with exponential backoff (dead after too many attempts).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::model::{Claim, Job, NewJob, Task, TaskKind};
+use super::ports::JobQueue;
+use crate::clock::Clock;
+use crate::error::{BackendError, report};
+use crate::ids::{ClaimToken, JobId};
+use crate::storage::ports::{StorageError, StorageProvider};
+
+/// How jobs are claimed and retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobSettings {
+    /// How long a claim lasts: a job whose worker died runs again this long after it was
+    /// claimed.
+    pub lease: Duration,
+    /// How long the runner waits for work between passes when nothing wakes it.
+    pub poll_interval: Duration,
+    /// Attempts after which a failing job is dead.
+    pub max_attempts: u32,
+    /// The delay before the first retry; each further retry waits twice as long ...
+    pub backoff_base: Duration,
+    /// ... but never longer than this.
+    pub backoff_cap: Duration,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        Self {
+            lease: Duration::from_secs(60),
+            poll_interval: Duration::from_secs(5),
+            max_attempts: 10,
+            backoff_base: Duration::from_secs(1),
+            backoff_cap: Duration::from_secs(300),
+        }
+    }
+}
+
+impl JobSettings {
+    /// The delay before retrying a job that failed its `attempts`-th attempt:
+    /// `backoff_base × 2^(attempts − 1)`, capped at `backoff_cap`.
+    #[must_use]
+    pub fn backoff(&self, attempts: u32) -> Duration {
+        let doublings = attempts.saturating_sub(1).min(31);
+        self.backoff_base.saturating_mul(1 << doublings).min(self.backoff_cap)
+    }
+}
+
+/// What the runner needs: the queue and what the handlers act on.
+#[derive(Clone)]
+pub struct JobPorts {
+    /// The queue.
+    pub queue: Arc<dyn JobQueue>,
+    /// Object storage (object deletions).
+    pub storage: Arc<dyn StorageProvider>,
+    /// Time and ids.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Wakes a runner as soon as a job was enqueued, so that it need not wait for its next
+/// poll. Clones wake the same runner.
+#[derive(Debug, Clone, Default)]
+pub struct JobWaker(Arc<Notify>);
+
+impl JobWaker {
+    /// Wakes the runner (or makes its next wait return at once).
+    pub fn wake(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Outcome {
+    /// The handler succeeded and the job is gone.
+    Succeeded,
+    /// The handler failed; the job runs again later.
+    Retried,
+    /// The handler failed for the last time; the job is dead.
+    Dead,
+    /// The claim lapsed before the attempt ended: another worker holds the job now.
+    Lost,
+}
+
+impl Outcome {
+    /// The name shown in metrics (`succeeded`, `retried`, `dead`, `lost`).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Retried => "retried",
+            Self::Dead => "dead",
+            Self::Lost => "lost",
+        }
+    }
+}
+
+/// Claims and runs jobs.
+pub struct JobRunner {
+    ports: JobPorts,
+    settings: JobSettings,
+    waker: JobWaker,
+    outcomes: Mutex<BTreeMap<(TaskKind, Outcome), u64>>,
+}
+
+impl std::fmt::Debug for JobRunner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobRunner").field("settings", &self.settings).finish_non_exhaustive()
+    }
+}
+
+impl JobRunner {
+    /// A runner over `ports`, woken by `waker`.
+    #[must_use]
+    pub fn new(ports: JobPorts, settings: JobSettings, waker: JobWaker) -> Self {
+        Self { ports, settings, waker, outcomes: Mutex::default() }
+    }
+
+    /// The settings in force.
+    #[must_use]
+    pub fn settings(&self) -> &JobSettings {
+        &self.settings
+    }
+
+    /// How many attempts ended how, per kind, since the runner started (for metrics).
+    #[must_use]
+    pub fn outcomes(&self) -> Vec<(TaskKind, Outcome, u64)> {
+        let outcomes = self.outcomes.lock().unwrap_or_else(PoisonError::into_inner);
+        outcomes.iter().map(|(&(kind, outcome), &n)| (kind, outcome, n)).collect()
+    }
+
+    /// Runs the jobs due now, one after another, until none is claimable; answers how
+    /// many attempts it made.
+    ///
+    /// # Errors
+    /// [`BackendError`] when the queue fails (a failing handler is not an error: its job
+    /// is retried or dead).
+    pub async fn run_due(&self) -> Result<usize, BackendError> {
+        self.pass(&CancellationToken::new()).await
+    }
+
+    /// Runs due jobs until `stop` is cancelled: a pass, then a wait for a wake-up or the
+    /// poll interval, and again. A job under way when `stop` is cancelled is finished.
+    ///
+    /// # Errors
+    /// [`BackendError`] when the queue fails (for a supervisor to restart the runner).
+    pub async fn run(&self, stop: CancellationToken) -> Result<(), BackendError> {
+        while !stop.is_cancelled() {
+            self.pass(&stop).await?;
+            tokio::select! {
+                () = stop.cancelled() => {}
+                () = self.waker.0.notified() => {}
+                () = tokio::time::sleep(self.settings.poll_interval) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs due jobs until none is claimable or `stop` is cancelled.
+    async fn pass(&self, stop: &CancellationToken) -> Result<usize, BackendError> {
+        let mut attempts = 0;
+        while !stop.is_cancelled() {
+            let Some((job, token)) = self.claim().await? else { break };
+            let outcome = self.attempt(&job, &token).await?;
+            self.count(job.task.kind(), outcome);
+            attempts += 1;
+        }
+        Ok(attempts)
+    }
+
+    async fn claim(&self) -> Result<Option<(Job, ClaimToken)>, BackendError> {
+        let token = ClaimToken::from_ksuid(self.ports.clock.new_ksuid());
+        let now = self.ports.clock.now();
+        let job = self.ports.queue.claim(&token, now, later(now, self.settings.lease)).await?;
+        Ok(job.map(|job| (job, token)))
+    }
+
+    /// One attempt at `job`: its handler, then its completion or its retry.
+    async fn attempt(&self, job: &Job, token: &ClaimToken) -> Result<Outcome, BackendError> {
+        let queue = &self.ports.queue;
+        let claim = Claim { job: job.id, token: *token };
+        let held = match self.handle(&job.task).await {
+            Ok(()) => {
+                return Ok(if queue.complete(&claim).await? { Outcome::Succeeded } else { Outcome::Lost });
+            }
+            Err(error) => {
+                let text = report(&error);
+                let retry_at = (job.attempts < self.settings.max_attempts)
+                    .then(|| later(self.ports.clock.now(), self.settings.backoff(job.attempts)));
+                tracing::warn!(job = %job.id, kind = %job.task.kind(), attempts = job.attempts, error = %text, dead = retry_at.is_none(), "a job failed");
+                (queue.fail(&claim, &text, retry_at).await?, retry_at.is_some())
+            }
+        };
+        Ok(match held {
+            (false, _) => Outcome::Lost,
+            (true, true) => Outcome::Retried,
+            (true, false) => Outcome::Dead,
+        })
+    }
+
+    /// Does what `task` says. Idempotent: an object already gone is deleted.
+    async fn handle(&self, task: &Task) -> Result<(), BackendError> {
+        match task {
+            Task::DeleteObject { key } => match self.ports.storage.delete(key).await {
+                Ok(()) | Err(StorageError::NotFound(_)) => Ok(()),
+                Err(e) => Err(BackendError::new(format!("deleting the object {key}"), e)),
+            },
+        }
+    }
+
+    fn count(&self, kind: TaskKind, outcome: Outcome) {
+        let mut outcomes = self.outcomes.lock().unwrap_or_else(PoisonError::into_inner);
+        *outcomes.entry((kind, outcome)).or_default() += 1;
+    }
+}
+
+/// A job doing `task`, due now.
+#[must_use]
+pub fn due_now(clock: &dyn Clock, task: Task) -> NewJob {
+    let now = clock.now();
+    NewJob { id: JobId::from_ksuid(clock.new_ksuid()), task, run_at: now, created_at: now }
+}
+
+fn later(now: DateTime<Utc>, by: Duration) -> DateTime<Utc> {
+    now + chrono::Duration::from_std(by).unwrap_or(chrono::Duration::MAX)
+}

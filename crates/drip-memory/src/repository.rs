@@ -32,6 +32,8 @@ struct State {
     shares: BTreeMap<(MediaId, UserId), DateTime<Utc>>,
     /// Background jobs, enqueued with the writes that need them.
     jobs: JobTable,
+    /// Until when each pending media holds its name (absent: abandoned).
+    leases: HashMap<MediaId, DateTime<Utc>>,
 }
 
 impl State {
@@ -57,6 +59,11 @@ impl State {
                 && m.name() == name
                 && (m.creator() == creator || (m.uploaded_at().is_some() && self.is_shared(m.id(), creator)))
         })
+    }
+
+    /// Whether `media` is an abandoned upload at `now`: pending, its lease lapsed or absent.
+    fn is_abandoned(&self, media: &Media, now: DateTime<Utc>) -> bool {
+        media.uploaded_at().is_none() && self.leases.get(&media.id()).is_none_or(|until| *until <= now)
     }
 
     fn usage_by_creator(&self) -> HashMap<UserId, Usage> {
@@ -300,7 +307,11 @@ pub struct MemoryMediaRepository {
 
 #[async_trait]
 impl MediaRepository for MemoryMediaRepository {
-    async fn insert(&self, media: &Media) -> Result<(), InsertMediaError> {
+    async fn insert(
+        &self,
+        media: &Media,
+        lease_until: Option<DateTime<Utc>>,
+    ) -> Result<(), InsertMediaError> {
         let mut state = lock(&self.state)?;
         if !state.users.contains_key(&media.creator()) {
             return Err(InsertMediaError::UnknownCreator);
@@ -312,6 +323,9 @@ impl MediaRepository for MemoryMediaRepository {
             return Err(BackendError::msg(format!("duplicate media id {}", media.id())).into());
         }
         state.media.insert(media.id(), media.clone());
+        if let Some(until) = lease_until.filter(|_| media.uploaded_at().is_none()) {
+            state.leases.insert(media.id(), until);
+        }
         Ok(())
     }
 
@@ -323,7 +337,57 @@ impl MediaRepository for MemoryMediaRepository {
         let mut state = lock(&self.state)?;
         let Some(slot) = state.media.get_mut(id) else { return Ok(None) };
         *slot = slot.clone().with_uploaded(uploaded);
-        Ok(Some(slot.clone()))
+        let updated = slot.clone();
+        state.leases.remove(id);
+        Ok(Some(updated))
+    }
+
+    async fn renew_lease(&self, id: &MediaId, until: DateTime<Utc>) -> Result<bool, BackendError> {
+        let mut state = lock(&self.state)?;
+        let pending = state.media.get(id).is_some_and(|m| m.uploaded_at().is_none());
+        if pending {
+            state.leases.insert(*id, until);
+        }
+        Ok(pending)
+    }
+
+    async fn abandoned_upload(
+        &self,
+        creator: &UserId,
+        folder: &FolderPath,
+        name: &FileName,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Media>, BackendError> {
+        let state = lock(&self.state)?;
+        let at_name = |m: &&Media| m.creator() == *creator && m.folder() == folder && m.name() == name;
+        Ok(state.media.values().filter(at_name).find(|m| state.is_abandoned(m, now)).cloned())
+    }
+
+    async fn abandoned_uploads(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Media>, BackendError> {
+        let state = lock(&self.state)?;
+        Ok(state
+            .media
+            .values()
+            .filter(|m| state.is_abandoned(m, now))
+            .take(limit as usize)
+            .cloned()
+            .collect())
+    }
+
+    async fn reclaim(
+        &self,
+        id: &MediaId,
+        now: DateTime<Utc>,
+        then: &NewJob,
+    ) -> Result<Option<Media>, BackendError> {
+        let mut state = lock(&self.state)?;
+        if !state.media.get(id).is_some_and(|m| state.is_abandoned(m, now)) {
+            return Ok(None);
+        }
+        state.jobs.enqueue(then)?;
+        state.leases.remove(id);
+        state.shares.retain(|(media, _), _| media != id);
+        Ok(state.media.remove(id))
     }
 
     async fn find(&self, id: &MediaId) -> Result<Option<Media>, BackendError> {
@@ -415,6 +479,7 @@ impl MediaRepository for MemoryMediaRepository {
             return Ok(None);
         }
         state.jobs.enqueue(then)?;
+        state.leases.remove(id);
         state.shares.retain(|(media, _), _| media != id);
         Ok(state.media.remove(id))
     }

@@ -71,6 +71,34 @@ pub(crate) fn sweep_staging_files(dir: &Path, age: Duration) -> usize {
     removed
 }
 
+/// Deletes the staging files of the object at `file` (`<file>#<n>` in its directory);
+/// answers how many.
+pub(crate) fn remove_staging_files_of(file: &Path) -> std::io::Result<usize> {
+    let (Some(dir), Some(name)) = (file.parent(), file.file_name().and_then(|n| n.to_str())) else {
+        return Ok(0);
+    };
+    let prefix = format!("{name}#");
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(err) => return Err(err),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry?;
+        let staging =
+            entry.file_name().to_str().is_some_and(|n| n.starts_with(&prefix) && is_staging_name(n));
+        if staging {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => removed += 1,
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                Err(err) => return Err(err),
+            }
+        }
+    }
+    Ok(removed)
+}
+
 fn is_older_than(entry: &std::fs::DirEntry, age: Duration) -> bool {
     entry
         .metadata()

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use drip_core::BackendError;
 use drip_core::storage::model::StorageKey;
 use drip_core::storage::ports::{ByteStream, StorageError, StorageProvider};
 use futures::{StreamExt, TryStreamExt};
@@ -360,6 +361,25 @@ impl StorageProvider for ObjectStoreProvider {
             return Err(StorageError::NotFound(key.to_string()));
         }
         self.store.delete(&path).await.map_err(|err| self.map(Op::Delete, key, err))
+    }
+
+    /// On local disk, the upload's staging files. GCS keeps an unfinished multipart
+    /// upload's parts until they are aborted by upload id, which only the upload knew; a
+    /// bucket lifecycle rule (`AbortIncompleteMultipartUpload`) expires those of a
+    /// process that died. Memory keeps nothing of a dropped put.
+    async fn remove_unfinished(&self, key: &StorageKey) -> Result<(), StorageError> {
+        let Backend::Local { root } = &self.backend else { return Ok(()) };
+        let file = root.join(self.object_path(key)?.as_ref());
+        let removed = tokio::task::spawn_blocking(move || local::remove_staging_files_of(&file))
+            .await
+            .map_err(|e| StorageError::Other(BackendError::new("removing staging files", e)))?
+            .map_err(|e| {
+                StorageError::Other(BackendError::new(format!("removing the staging files of {key}"), e))
+            })?;
+        if removed > 0 {
+            tracing::info!(%key, removed, "removed the staging files of an abandoned upload");
+        }
+        Ok(())
     }
 
     async fn settled(&self) {

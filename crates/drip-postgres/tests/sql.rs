@@ -92,7 +92,7 @@ async fn corrupt_rows_are_backend_errors_with_context() {
     with_db!(2, |db| {
         let users = workload::add_users(&db.repos, &["alice"]).await;
         let media = workload::new_media(users[0].id, "$/a", "f");
-        db.repos.insert(&media).await.unwrap();
+        db.repos.insert(&media, None).await.unwrap();
 
         sqlx::query("UPDATE users SET username = 'not a name!' WHERE id = $1")
             .bind(users[0].id.to_string())

@@ -71,7 +71,7 @@ async fn corrupt_rows_are_backend_errors_with_context() {
     let repos = open_in(&dir).await;
     let users = workload::add_users(&repos, &["alice"]).await;
     let media = workload::new_media(users[0].id, "$/a", "f");
-    repos.insert(&media).await.unwrap();
+    repos.insert(&media, None).await.unwrap();
 
     sqlx::query("UPDATE users SET username = 'not a name!' WHERE id = ?1")
         .bind(users[0].id.to_string())

@@ -312,7 +312,7 @@ async fn store(
             uploaded_at: Utc::now(),
         };
         let started = Instant::now();
-        repos.insert(&media).await.unwrap();
+        repos.insert(&media, None).await.unwrap();
         repos.mark_uploaded(&media.id(), uploaded).await.unwrap().unwrap();
         if k >= WARM_UP {
             times.push(started.elapsed());

@@ -28,7 +28,7 @@ use drip_core::storage::model::{
 };
 use drip_core::storage::ports::{AddShareError, InsertMediaError, MediaRepository, RelocateError};
 
-use crate::workload::object_deletion;
+use crate::workload::{held, object_deletion};
 use drip_core::{Ksuid, MediaId, TokenFamilyId, UserId};
 use tokio::sync::Barrier;
 
@@ -239,7 +239,7 @@ fn content(size: u64) -> UploadedContent {
 /// Inserts a media that is not uploaded yet.
 async fn add_pending(repos: &Repos, creator: UserId, folder: &str, file: &str) -> Media {
     let media = media(creator, folder, file);
-    repos.media.insert(&media).await.unwrap_or_else(|e| panic!("inserting {folder}/{file}: {e}"));
+    repos.media.insert(&media, held()).await.unwrap_or_else(|e| panic!("inserting {folder}/{file}: {e}"));
     media
 }
 
@@ -634,7 +634,7 @@ pub async fn insert_then_find_round_trips_every_field(repos: Repos) {
     parts.content_type = ContentType::parse("text/plain; charset=utf-8").expect("fixture content type");
     parts.updated_at = at(2);
     let pending = Media::from_parts(parts);
-    repos.media.insert(&pending).await.expect("insert");
+    repos.media.insert(&pending, held()).await.expect("insert");
     let found = repos.media.find(&pending.id()).await.unwrap().expect("find a pending media");
     assert_same_media(&found, &pending);
     assert_eq!(found.uploaded_at(), None);
@@ -658,7 +658,7 @@ pub async fn insert_then_find_round_trips_every_field(repos: Repos) {
 /// `UnknownCreator` when the creator is not a user.
 pub async fn insert_with_unknown_creator_fails(repos: Repos) {
     let orphan = media(new_user_id(), "$", "a.txt");
-    let result = repos.media.insert(&orphan).await;
+    let result = repos.media.insert(&orphan, held()).await;
     assert!(matches!(result, Err(InsertMediaError::UnknownCreator)), "{result:?}");
     assert!(repos.media.find(&orphan.id()).await.unwrap().is_none());
 }
@@ -671,10 +671,10 @@ pub async fn insert_conflicts_with_own_media_in_any_state(repos: Repos) {
     let first = add_pending(&repos, alice.id, "$/docs", "a.txt").await;
 
     let again = media(alice.id, "$/docs", "a.txt");
-    let result = repos.media.insert(&again).await;
+    let result = repos.media.insert(&again, held()).await;
     assert!(matches!(result, Err(InsertMediaError::AlreadyExists)), "while uploading: {result:?}");
     upload(&repos, &first, 3).await;
-    let result = repos.media.insert(&again).await;
+    let result = repos.media.insert(&again, held()).await;
     assert!(matches!(result, Err(InsertMediaError::AlreadyExists)), "once uploaded: {result:?}");
     assert!(repos.media.find(&again.id()).await.unwrap().is_none(), "the loser is not stored");
 
@@ -696,7 +696,7 @@ pub async fn insert_conflicts_with_uploaded_media_shared_with_the_creator(repos:
     let draft = add_pending(&repos, alice.id, "$/x", "draft.txt").await;
     share(&repos, &draft, &bob).await;
 
-    let result = repos.media.insert(&media(bob.id, "$/x", "report.pdf")).await;
+    let result = repos.media.insert(&media(bob.id, "$/x", "report.pdf"), held()).await;
     assert!(matches!(result, Err(InsertMediaError::AlreadyExists)), "{result:?}");
     add_pending(&repos, bob.id, "$/x", "draft.txt").await;
     add_pending(&repos, carol.id, "$/x", "report.pdf").await;
@@ -717,7 +717,7 @@ pub async fn concurrent_duplicate_inserts_one_wins(repos: Repos) {
                 (Arc::clone(&repos.media), Arc::clone(&barrier), candidate.clone());
             tokio::spawn(async move {
                 barrier.wait().await;
-                repo.insert(&candidate).await
+                repo.insert(&candidate, held()).await
             })
         })
         .collect();
@@ -1490,7 +1490,7 @@ pub async fn update_envelope_and_media_not_wrapped_with(repos: Repos) {
     let mut newer = media(alice.id, "$", "m4").parts().clone();
     newer.envelope = envelope("k2", 2);
     let newer = Media::from_parts(newer);
-    repos.media.insert(&newer).await.expect("insert");
+    repos.media.insert(&newer, held()).await.expect("insert");
     let newer = upload(&repos, &newer, 1).await;
 
     let not_k2: BTreeSet<_> =

@@ -47,6 +47,12 @@ pub fn at(secs: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(1_709_251_200 + secs, 0).unwrap()
 }
 
+/// The lease of fixture uploads: far beyond every fixture time, so a pending fixture
+/// holds its name.
+pub fn held() -> Option<DateTime<Utc>> {
+    Some(at(1_000_000_000))
+}
+
 /// The job that removes the object of media `id` once the media is deleted (a key of that
 /// media: repository fixtures store no objects).
 pub fn object_deletion(id: MediaId) -> NewJob {
@@ -114,7 +120,7 @@ pub async fn random_operations(media: Arc<dyn MediaRepository>, users: &[Owner],
         match (rng.below(10), target) {
             (0..=2, _) | (_, None) => {
                 let m = new_media(user, rng.pick(FOLDERS), rng.pick(NAMES));
-                if media.insert(&m).await.is_ok() {
+                if media.insert(&m, held()).await.is_ok() {
                     known.push(m.id());
                 }
             }

@@ -36,7 +36,7 @@ use drip_core::storage::model::StorageKey;
 use drip_core::storage::ports::{MediaRepository, StorageProvider};
 use drip_core::storage::{StoragePorts, StorageService, StorageSettings};
 use drip_core::supervisor::{Backoff, Restarts, supervise};
-use drip_core::{Ksuid, MediaId, UserId};
+use drip_core::{BackendError, Ksuid, MediaId, UserId};
 use tokio_util::sync::CancellationToken;
 
 pub use config::{
@@ -183,6 +183,20 @@ struct Probe {
     storage: Arc<dyn StorageProvider>,
 }
 
+/// Reclaims abandoned uploads (their nodes died mid-upload) at once and then every lease
+/// period, until `stop` is cancelled.
+async fn reclaim_abandoned_uploads(storage: StorageService, stop: CancellationToken) -> Result<(), BackendError> {
+    let every = storage.settings().upload_lease;
+    while !stop.is_cancelled() {
+        storage.reclaim_abandoned().await?;
+        tokio::select! {
+            () = stop.cancelled() => {}
+            () = tokio::time::sleep(every) => {}
+        }
+    }
+    Ok(())
+}
+
 /// Repositories chosen by the configuration, and how to migrate them.
 struct Repositories {
     accounts: Arc<dyn AccountRepository>,
@@ -264,23 +278,30 @@ impl Drip {
         })
     }
 
-    /// Starts the background workers — the job runner — each under a supervisor that
+    /// Starts the background workers — the job runner and the reclaimer of abandoned
+    /// uploads — each under a supervisor that
     /// restarts it after a failure or a panic (counted in [`Drip::restarts`]). They run
     /// until `stop` is cancelled; the returned handle ends once they all have (a job under
     /// way is finished first).
     #[must_use]
     pub fn spawn_workers(&self, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
-        let runner = Arc::clone(&self.jobs);
+        let jobs = {
+            let (runner, stop) = (Arc::clone(&self.jobs), stop.clone());
+            move || {
+                let (runner, stop) = (Arc::clone(&runner), stop.clone());
+                async move { runner.run(stop).await }
+            }
+        };
+        let reclaimer = {
+            let (storage, stop) = (self.storage.clone(), stop.clone());
+            move || reclaim_abandoned_uploads(storage.clone(), stop.clone())
+        };
         let restarts = self.restarts.clone();
         tokio::spawn(async move {
-            let start = {
-                let stop = stop.clone();
-                move || {
-                    let (runner, stop) = (Arc::clone(&runner), stop.clone());
-                    async move { runner.run(stop).await }
-                }
-            };
-            supervise("jobs", stop, Backoff::default(), restarts, start).await;
+            tokio::join!(
+                supervise("jobs", stop.clone(), Backoff::default(), restarts.clone(), jobs),
+                supervise("reclaimer", stop, Backoff::default(), restarts, reclaimer),
+            );
         })
     }
 

@@ -15,24 +15,33 @@ pub enum Task {
         /// The object.
         key: StorageKey,
     },
+    /// Remove what an abandoned upload (its record already reclaimed) left in the store:
+    /// its object, if it was complete, and its unfinished parts or staging files.
+    ReclaimUpload {
+        /// The upload's object.
+        key: StorageKey,
+    },
 }
 
-/// The kind of a [`Task`], as stored and shown (`delete_object`).
+/// The kind of a [`Task`], as stored and shown (`delete_object`, `reclaim_upload`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TaskKind {
     /// [`Task::DeleteObject`].
     DeleteObject,
+    /// [`Task::ReclaimUpload`].
+    ReclaimUpload,
 }
 
 impl TaskKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [Self; 1] = [Self::DeleteObject];
+    pub const ALL: [Self; 2] = [Self::DeleteObject, Self::ReclaimUpload];
 
     /// The stored name.
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
             Self::DeleteObject => "delete_object",
+            Self::ReclaimUpload => "reclaim_upload",
         }
     }
 
@@ -62,6 +71,7 @@ impl Task {
     pub fn kind(&self) -> TaskKind {
         match self {
             Self::DeleteObject { .. } => TaskKind::DeleteObject,
+            Self::ReclaimUpload { .. } => TaskKind::ReclaimUpload,
         }
     }
 
@@ -70,7 +80,7 @@ impl Task {
     pub fn payload(&self) -> Map<String, Value> {
         let mut out = Map::new();
         match self {
-            Self::DeleteObject { key } => {
+            Self::DeleteObject { key } | Self::ReclaimUpload { key } => {
                 out.insert("key".into(), key.as_str().into());
             }
         }
@@ -86,6 +96,7 @@ impl Task {
         let key = || StorageKey::parse(text("key")?).map_err(|_| InvalidTask("key"));
         Ok(match TaskKind::parse(kind)? {
             TaskKind::DeleteObject => Self::DeleteObject { key: key()? },
+            TaskKind::ReclaimUpload => Self::ReclaimUpload { key: key()? },
         })
     }
 }
@@ -207,8 +218,9 @@ mod tests {
 
     #[test]
     fn tasks_round_trip_through_their_stored_form() {
-        let task = Task::DeleteObject { key: key() };
-        assert_eq!(Task::from_stored(task.kind().as_str(), &task.payload()), Ok(task));
+        for task in [Task::DeleteObject { key: key() }, Task::ReclaimUpload { key: key() }] {
+            assert_eq!(Task::from_stored(task.kind().as_str(), &task.payload()), Ok(task));
+        }
     }
 
     #[test]

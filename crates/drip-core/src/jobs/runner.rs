@@ -14,6 +14,7 @@ use super::ports::JobQueue;
 use crate::clock::Clock;
 use crate::error::{BackendError, report};
 use crate::ids::{ClaimToken, JobId};
+use crate::storage::model::StorageKey;
 use crate::storage::ports::{StorageError, StorageProvider};
 
 /// How jobs are claimed and retried.
@@ -208,17 +209,29 @@ impl JobRunner {
 
     /// Does what `task` says. Idempotent: an object already gone is deleted.
     async fn handle(&self, task: &Task) -> Result<(), BackendError> {
+        let storage = &self.ports.storage;
         match task {
-            Task::DeleteObject { key } => match self.ports.storage.delete(key).await {
-                Ok(()) | Err(StorageError::NotFound(_)) => Ok(()),
-                Err(e) => Err(BackendError::new(format!("deleting the object {key}"), e)),
-            },
+            Task::DeleteObject { key } => delete_object(&**storage, key).await,
+            Task::ReclaimUpload { key } => {
+                storage
+                    .remove_unfinished(key)
+                    .await
+                    .map_err(|e| BackendError::new(format!("removing the unfinished upload of {key}"), e))?;
+                delete_object(&**storage, key).await
+            }
         }
     }
 
     fn count(&self, kind: TaskKind, outcome: Outcome) {
         let mut outcomes = self.outcomes.lock().unwrap_or_else(PoisonError::into_inner);
         *outcomes.entry((kind, outcome)).or_default() += 1;
+    }
+}
+
+async fn delete_object(storage: &dyn StorageProvider, key: &StorageKey) -> Result<(), BackendError> {
+    match storage.delete(key).await {
+        Ok(()) | Err(StorageError::NotFound(_)) => Ok(()),
+        Err(e) => Err(BackendError::new(format!("deleting the object {key}"), e)),
     }
 }
 

@@ -106,11 +106,7 @@ async fn a_failing_attempt_is_retried_after_its_backoff() {
 #[tokio::test]
 async fn the_last_failing_attempt_makes_the_job_dead() {
     let mut queue = queue_with(job(JobSettings::default().max_attempts));
-    queue
-        .expect_fail()
-        .withf(|_, _, retry_at| retry_at.is_none())
-        .times(1)
-        .returning(|_, _, _| Ok(true));
+    queue.expect_fail().withf(|_, _, retry_at| retry_at.is_none()).times(1).returning(|_, _, _| Ok(true));
     let mut storage = MockStorageProvider::new();
     storage.expect_delete().returning(|_| Err(StorageError::Other(BackendError::msg("refused"))));
     let runner = runner(queue, storage);

@@ -65,12 +65,16 @@ pub enum AddShareError {
 ///
 /// "Visible to a user" means: the user created the media or it is shared with them.
 /// Media whose upload has not finished (`uploaded_at` absent) are visible to no query
-/// except [`MediaRepository::find`], but still claim their folder and name.
+/// except [`MediaRepository::find`], but still claim their folder and name while their
+/// *lease* runs: the uploading node renews it while the upload is under way. A pending
+/// media whose lease lapsed (or that has none) is *abandoned*: [`MediaRepository::reclaim`]
+/// removes it.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait MediaRepository: Send + Sync + 'static {
     /// Inserts a media record (normally not yet uploaded) and the creator's ownership, in
-    /// one transaction.
+    /// one transaction; a pending media holds its name until `lease_until` (ignored for an
+    /// uploaded one).
     ///
     /// # Errors
     /// - [`InsertMediaError::AlreadyExists`] when the creator already has a media (uploaded
@@ -78,9 +82,10 @@ pub trait MediaRepository: Send + Sync + 'static {
     ///   there; of concurrent inserts of the same creator, folder and name exactly one wins;
     /// - [`InsertMediaError::UnknownCreator`] when the creator is not a user;
     /// - [`InsertMediaError::Backend`] otherwise.
-    async fn insert(&self, media: &Media) -> Result<(), InsertMediaError>;
+    async fn insert(&self, media: &Media, lease_until: Option<DateTime<Utc>>)
+    -> Result<(), InsertMediaError>;
 
-    /// Records that a media's content is stored; answers the updated media.
+    /// Records that a media's content is stored (its lease ends); answers the updated media.
     ///
     /// # Errors
     /// [`BackendError`] for infrastructure failures; an unknown id is `Ok(None)`.
@@ -88,6 +93,45 @@ pub trait MediaRepository: Send + Sync + 'static {
         &self,
         id: &MediaId,
         uploaded: UploadedContent,
+    ) -> Result<Option<Media>, BackendError>;
+
+    /// Extends the lease of a pending media to `until`; `false` when the media is gone or
+    /// uploaded (the upload lost its reservation).
+    ///
+    /// # Errors
+    /// [`BackendError`] for infrastructure failures.
+    async fn renew_lease(&self, id: &MediaId, until: DateTime<Utc>) -> Result<bool, BackendError>;
+
+    /// The abandoned upload — pending, its lease lapsed at `now` or absent — of `creator` at
+    /// `folder`/`name`, if there is one.
+    ///
+    /// # Errors
+    /// [`BackendError`] for infrastructure failures.
+    async fn abandoned_upload(
+        &self,
+        creator: &UserId,
+        folder: &FolderPath,
+        name: &FileName,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Media>, BackendError>;
+
+    /// At most `limit` abandoned uploads (pending, lease lapsed at `now` or absent), by id.
+    ///
+    /// # Errors
+    /// [`BackendError`] for infrastructure failures.
+    async fn abandoned_uploads(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Media>, BackendError>;
+
+    /// Removes a media if it is an abandoned upload at `now`, and enqueues `then` (the
+    /// removal of what the store holds of it) in the same transaction; answers the removed
+    /// media, `None` (and nothing enqueued) when it is not abandoned or gone.
+    ///
+    /// # Errors
+    /// [`BackendError`] for infrastructure failures.
+    async fn reclaim(
+        &self,
+        id: &MediaId,
+        now: DateTime<Utc>,
+        then: &NewJob,
     ) -> Result<Option<Media>, BackendError>;
 
     /// The media with this id whatever its state or owner (for the services' own
@@ -279,6 +323,14 @@ pub trait StorageProvider: Send + Sync + std::fmt::Debug + 'static {
     /// [`StorageError::NotFound`] when there is none; [`StorageError::Unavailable`] /
     /// [`StorageError::Other`] for store failures.
     async fn delete(&self, key: &StorageKey) -> Result<(), StorageError>;
+
+    /// Removes what unfinished uploads of `key` left in the store (staging files, parts) —
+    /// for an upload whose process died, never one under way (the caller knows it is
+    /// abandoned). A store where nothing outlives a dropped `put` has nothing to remove.
+    ///
+    /// # Errors
+    /// [`StorageError::Unavailable`] / [`StorageError::Other`] for store failures.
+    async fn remove_unfinished(&self, key: &StorageKey) -> Result<(), StorageError>;
 
     /// Waits until every upload this provider began has ended — completed, failed or
     /// aborted. A `put` dropped mid-way may abort what it began in the background (e.g. a

@@ -1,9 +1,12 @@
 //! `StorageService`: store, download, list, share, move, rename, delete, usage, search —
 //! with visibility and creator-only rules enforced here.
 
+use std::future::Future;
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 
 use bytes::BytesMut;
 use futures::StreamExt;
@@ -58,6 +61,11 @@ pub struct StorageSettings {
     /// (tag, counter and last flag against the recorded size), and the digest check caps a
     /// download at SHA-256's speed (see docs/decisions/0002).
     pub verify_digest_on_download: bool,
+    /// How long a pending upload holds its name without a renewal: a node that dies
+    /// mid-upload frees the name this long after its last renewal.
+    pub upload_lease: Duration,
+    /// How often an upload under way renews its lease (well below `upload_lease`).
+    pub lease_renewal: Duration,
 }
 
 impl Default for StorageSettings {
@@ -73,6 +81,8 @@ impl Default for StorageSettings {
             search_concurrency: 4,
             search_timeout: Duration::from_secs(10),
             search_cache_ttl: Duration::from_secs(60),
+            upload_lease: Duration::from_secs(30),
+            lease_renewal: Duration::from_secs(10),
             verify_digest_on_download: false,
         }
     }
@@ -226,7 +236,7 @@ impl StorageService {
         let (reserved, data_key) = self.reserve(user, name, folder, content_type).await?;
         let mut cleanup = Cleanup::armed(self, &reserved);
         let stored = async {
-            let uploaded = self.upload(&reserved, &data_key, content).await?;
+            let uploaded = self.holding_lease(&reserved, self.upload(&reserved, &data_key, content)).await?;
             self.finish(&reserved, uploaded).await
         };
         match stored.await {
@@ -277,12 +287,86 @@ impl StorageService {
             created_at: now,
             updated_at: now,
         });
-        self.ports.media.insert(&media).await.map_err(|e| match e {
+        let lease_until = Some(later(now, self.settings.upload_lease));
+        let inserted = match self.ports.media.insert(&media, lease_until).await {
+            // An abandoned upload (its node died) never blocks the name: take it over.
+            Err(InsertMediaError::AlreadyExists) if self.reclaim_name(&media, now).await? => {
+                self.ports.media.insert(&media, lease_until).await
+            }
+            inserted => inserted,
+        };
+        inserted.map_err(|e| match e {
             InsertMediaError::AlreadyExists => StoreError::AlreadyExists,
             InsertMediaError::UnknownCreator => StoreError::UnknownUser,
             InsertMediaError::Backend(b) => StoreError::Backend(b),
         })?;
         Ok((media, data_key))
+    }
+
+    /// Reclaims the abandoned upload holding `media`'s name, if there is one (its object
+    /// goes by a job); whether one was reclaimed.
+    async fn reclaim_name(&self, media: &Media, now: DateTime<Utc>) -> Result<bool, BackendError> {
+        let repository = &self.ports.media;
+        let Some(abandoned) =
+            repository.abandoned_upload(&media.creator(), media.folder(), media.name(), now).await?
+        else {
+            return Ok(false);
+        };
+        Ok(reclaim(&**repository, &*self.ports.clock, &self.jobs, &abandoned, now).await?.is_some())
+    }
+
+    /// Reclaims every upload abandoned at the clock's now (their nodes died: no renewal
+    /// within the lease): their records go, their objects and parts by jobs. Answers how
+    /// many were reclaimed. For a periodic sweep.
+    ///
+    /// # Errors
+    /// [`BackendError`] when the repository fails.
+    pub async fn reclaim_abandoned(&self) -> Result<usize, BackendError> {
+        const BATCH: u32 = 100;
+        let mut reclaimed = 0;
+        loop {
+            let now = self.ports.clock.now();
+            let abandoned = self.ports.media.abandoned_uploads(now, BATCH).await?;
+            for media in &abandoned {
+                if reclaim(&*self.ports.media, &*self.ports.clock, &self.jobs, media, now).await?.is_some() {
+                    reclaimed += 1;
+                }
+            }
+            if abandoned.len() < BATCH as usize {
+                return Ok(reclaimed);
+            }
+        }
+    }
+
+    /// Runs `upload` while renewing the reservation's lease every
+    /// [`StorageSettings::lease_renewal`]; an upload whose reservation was lost (taken
+    /// over after a lapse) fails.
+    async fn holding_lease<T>(
+        &self,
+        reserved: &Media,
+        upload: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let renewals = async {
+            loop {
+                tokio::time::sleep(self.settings.lease_renewal).await;
+                let until = later(self.ports.clock.now(), self.settings.upload_lease);
+                match self.ports.media.renew_lease(&reserved.id(), until).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        return StoreError::from(BackendError::msg("the upload lost its reservation"));
+                    }
+                    // A failed renewal is retried at the next one; the lease outlasts a few.
+                    Err(e) => tracing::warn!(
+                        error = &e as &dyn std::error::Error,
+                        "could not renew an upload's lease"
+                    ),
+                }
+            }
+        };
+        tokio::select! {
+            done = upload => done,
+            lost = renewals => Err(lost),
+        }
     }
 
     /// Streams the plaintext through hashing and encryption into the object store; what
@@ -717,6 +801,28 @@ impl Drop for Cleanup {
             }
         }
     }
+}
+
+/// Reclaims `media` if it is still an abandoned upload at `now`, its object and parts
+/// going by a job enqueued with the removal (the runner is woken).
+async fn reclaim(
+    repository: &dyn MediaRepository,
+    clock: &dyn Clock,
+    jobs: &JobWaker,
+    media: &Media,
+    now: DateTime<Utc>,
+) -> Result<Option<Media>, BackendError> {
+    let job = due_now(clock, Task::ReclaimUpload { key: media.storage_key().clone() });
+    let reclaimed = repository.reclaim(&media.id(), now, &job).await?;
+    if reclaimed.is_some() {
+        tracing::info!(media = %media.id(), key = %media.storage_key(), "reclaimed an abandoned upload");
+        jobs.wake();
+    }
+    Ok(reclaimed)
+}
+
+fn later(now: DateTime<Utc>, by: Duration) -> DateTime<Utc> {
+    now + chrono::Duration::from_std(by).unwrap_or(chrono::Duration::MAX)
 }
 
 /// Removes the record of a failed upload and, by a job enqueued with it, whatever of its

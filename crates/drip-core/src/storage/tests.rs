@@ -1,6 +1,7 @@
 //! Storage service tests against mockall mocks of every port.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -63,17 +64,31 @@ impl Mocks {
         }
     }
 
-    fn service(self) -> StorageService {
+    fn service(mut self) -> StorageService {
+        let storage = Arc::new(std::mem::replace(&mut self.storage, MockStorageProvider::new()));
+        self.service_storing_in(
+            storage,
+            StorageSettings { max_upload_bytes: 1000, ..StorageSettings::default() },
+        )
+    }
+
+    /// The service over these mocks with `settings`, storing objects in `storage` instead of
+    /// the mock.
+    fn service_storing_in(
+        self,
+        storage: Arc<dyn StorageProvider>,
+        settings: StorageSettings,
+    ) -> StorageService {
         StorageService::new(
             StoragePorts {
                 media: Arc::new(self.media),
                 accounts: Arc::new(self.accounts),
-                storage: Arc::new(self.storage),
+                storage,
                 keys: Arc::new(self.keys),
                 notifier: Arc::new(self.notifier),
                 clock: Arc::new(self.clock),
             },
-            StorageSettings { max_upload_bytes: 1000, ..StorageSettings::default() },
+            settings,
         )
     }
 
@@ -133,7 +148,11 @@ fn drain(stream: ByteStream) -> Result<u64, StorageError> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_puts_once_under_the_storage_key_then_marks_uploaded_and_notifies() {
     let mut m = Mocks::new();
-    m.media.expect_insert().times(1).returning(|_| Ok(()));
+    m.media
+        .expect_insert()
+        .withf(|_, lease| *lease == Some(at() + chrono::Duration::seconds(30)))
+        .times(1)
+        .returning(|_, _| Ok(()));
     m.storage.expect_put().with(eq(expected_key()), always()).times(1).returning(|_, s| drain(s));
     m.media.expect_mark_uploaded().with(eq(media_id()), always()).times(1).returning(|_, up| {
         assert_eq!(up.size, 5);
@@ -152,7 +171,7 @@ async fn store_puts_once_under_the_storage_key_then_marks_uploaded_and_notifies(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_put_removes_the_metadata() {
     let mut m = Mocks::new();
-    m.media.expect_insert().times(1).returning(|_| Ok(()));
+    m.media.expect_insert().times(1).returning(|_, _| Ok(()));
     m.storage.expect_put().times(1).returning(|_, _| {
         Err(StorageError::Unavailable(crate::BackendError::msg("bucket down").transient()))
     });
@@ -172,7 +191,7 @@ async fn failed_put_removes_the_metadata() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_upload_is_refused_and_removed() {
     let mut m = Mocks::new();
-    m.media.expect_insert().times(1).returning(|_| Ok(()));
+    m.media.expect_insert().times(1).returning(|_, _| Ok(()));
     m.storage.expect_put().times(1).returning(|_, s| drain(s));
     m.storage.expect_delete().never();
     m.media.expect_delete().withf(|_, job| removes_an_object(job)).times(1).returning(|_, _| Ok(None));
@@ -185,10 +204,106 @@ async fn oversized_upload_is_refused_and_removed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn name_conflict_stores_nothing() {
     let mut m = Mocks::new();
-    m.media.expect_insert().times(1).returning(|_| Err(InsertMediaError::AlreadyExists));
+    m.media.expect_insert().times(1).returning(|_, _| Err(InsertMediaError::AlreadyExists));
+    // Held by a live upload or a file: nothing abandoned to take over.
+    m.media.expect_abandoned_upload().times(1).returning(|_, _, _, _| Ok(None));
+    m.media.expect_reclaim().never();
     m.storage.expect_put().never();
     let err = m.service().store(request(b"hello")).await.unwrap_err();
     assert!(matches!(err, StoreError::AlreadyExists));
+}
+
+/// The abandoned upload of a dead node holding the name is reclaimed (its object and parts
+/// going by a job) and the store takes the name over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_upload_does_not_block_its_name() {
+    let mut m = Mocks::new();
+    let mut seq = mockall::Sequence::new();
+    m.media
+        .expect_insert()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _| Err(InsertMediaError::AlreadyExists));
+    let abandoned = stored(user(1));
+    let old_key = abandoned.storage_key().clone();
+    m.media
+        .expect_abandoned_upload()
+        .withf(|creator, folder, name, now| {
+            *creator == user(1) && folder.as_str() == "$/docs" && name.as_str() == "notes.txt" && *now == at()
+        })
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(move |_, _, _, _| Ok(Some(abandoned.clone())));
+    m.media
+        .expect_reclaim()
+        .withf(move |id, now, job| {
+            *id == media_id() && *now == at() && job.task == Task::ReclaimUpload { key: old_key.clone() }
+        })
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _, _| Ok(Some(stored(user(1)))));
+    m.media.expect_insert().times(1).in_sequence(&mut seq).returning(|_, _| Ok(()));
+    m.storage.expect_put().times(1).returning(|_, s| drain(s));
+    m.media.expect_mark_uploaded().times(1).returning(|_, up| Ok(Some(stored(user(1)).with_uploaded(up))));
+    m.notifier.expect_publish().returning(|_, _| Ok(()));
+    assert!(m.service().store(request(b"hello")).await.is_ok());
+}
+
+/// An upload renews its lease while it runs; one whose reservation was taken over (its
+/// lease lapsed) fails and removes what it reserved. (Real time: the pipeline's threads
+/// keep a paused clock from advancing; the renewal interval is a millisecond.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_that_lost_its_reservation_fails() {
+    let mut m = Mocks::new();
+    m.media.expect_insert().times(1).returning(|_, _| Ok(()));
+    m.media
+        .expect_renew_lease()
+        .withf(|id, until| *id == media_id() && *until == at() + chrono::Duration::seconds(30))
+        .times(1)
+        .returning(|_, _| Ok(false));
+    m.media.expect_delete().withf(|_, job| removes_an_object(job)).times(1).returning(|_, _| Ok(None));
+    m.media.expect_mark_uploaded().never();
+    // The client never finishes its upload: only the lost lease stops it.
+    let mut request = request(b"");
+    request.content = futures::stream::pending().boxed();
+    let settings = StorageSettings { lease_renewal: Duration::from_millis(1), ..StorageSettings::default() };
+    let err = m.service_storing_in(Arc::new(Draining), settings).store(request).await.unwrap_err();
+    assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+}
+
+/// A store that reads its input to the end (awaiting it, unlike the mock) and keeps nothing.
+#[derive(Debug)]
+struct Draining;
+
+#[async_trait::async_trait]
+impl StorageProvider for Draining {
+    async fn put(&self, _key: &StorageKey, mut content: ByteStream) -> Result<u64, StorageError> {
+        let mut n = 0;
+        while let Some(chunk) = content.next().await {
+            n += chunk.map_err(StorageError::Input)?.len() as u64;
+        }
+        Ok(n)
+    }
+
+    async fn get(
+        &self,
+        key: &StorageKey,
+        _range: Option<std::ops::Range<u64>>,
+    ) -> Result<ByteStream, StorageError> {
+        Err(StorageError::NotFound(key.to_string()))
+    }
+
+    async fn size(&self, _key: &StorageKey) -> Result<Option<u64>, StorageError> {
+        Ok(None)
+    }
+
+    async fn delete(&self, key: &StorageKey) -> Result<(), StorageError> {
+        Err(StorageError::NotFound(key.to_string()))
+    }
+
+    async fn remove_unfinished(&self, _key: &StorageKey) -> Result<(), StorageError> {
+        Ok(())
+    }
 }
 
 #[tokio::test]

@@ -112,15 +112,19 @@ where
     Vec<u8>: Param<D::Db>,
     Option<Vec<u8>>: Param<D::Db>,
 {
-    async fn insert(&self, media: &Media) -> Result<(), InsertMediaError> {
+    async fn insert(
+        &self,
+        media: &Media,
+        lease_until: Option<DateTime<Utc>>,
+    ) -> Result<(), InsertMediaError> {
         let p = media.parts();
         let size = to_i64(media.size(), "media size")?;
         let mut tx = self.write().await?;
         let sql = format!(
             "INSERT INTO storage_media (id, creator_id, file_name, full_path, content_type, storage_key, \
                  algorithm, chunk_size, key_id, wrapped_key, metadata, file_size, digest, uploaded_at, \
-                 created_at, updated_at) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16 \
+                 created_at, updated_at, lease_until) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17 \
              WHERE NOT EXISTS (SELECT 1 FROM media_owners o \
                  WHERE o.user_id = $2 AND o.full_path = $4 AND o.file_name = $3 AND {}) \
              RETURNING id",
@@ -143,6 +147,7 @@ where
             .bind(D::maybe_time(media.uploaded_at()))
             .bind(D::time(p.created_at))
             .bind(D::time(p.updated_at))
+            .bind(D::maybe_time(lease_until.filter(|_| p.uploaded.is_none())))
             .fetch_optional(D::on(&mut tx))
             .await
             .map_err(|e| match violated::<D>(&e) {
@@ -187,7 +192,7 @@ where
         let mut tx = self.write().await?;
         let Some(before) = lock_media::<D>(&mut tx, id).await? else { return Ok(None) };
         let row = sqlx::query(concat!(
-            "UPDATE storage_media SET file_size = $2, digest = $3, uploaded_at = $4, updated_at = $4 \
+            "UPDATE storage_media SET file_size = $2, digest = $3, uploaded_at = $4, updated_at = $4, lease_until = NULL \
              WHERE id = $1 RETURNING ",
             returning_media_columns!()
         ))
@@ -208,6 +213,82 @@ where
         apply_deltas::<D>(&mut tx, Viewers::OfMedia(id), &file_deltas(&before.folder, count, grown)).await?;
         add_usage::<D>(&mut tx, &before.creator, count, grown).await?;
         tx.commit().await.map_err(|e| D::backend("committing an upload", e))?;
+        Ok(Some(media))
+    }
+
+    async fn renew_lease(&self, id: &MediaId, until: DateTime<Utc>) -> Result<bool, BackendError> {
+        let renewed = sqlx::query(
+            "UPDATE storage_media SET lease_until = $2 WHERE id = $1 AND uploaded_at IS NULL RETURNING id",
+        )
+        .bind(id.to_string())
+        .bind(D::time(until))
+        .fetch_optional(D::on_pool(&self.pool))
+        .await
+        .map_err(|e| D::backend("renewing an upload's lease", e))?;
+        Ok(renewed.is_some())
+    }
+
+    async fn abandoned_upload(
+        &self,
+        creator: &UserId,
+        folder: &FolderPath,
+        name: &FileName,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Media>, BackendError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            media_columns!(),
+            " FROM storage_media m WHERE m.creator_id = $1 AND m.full_path = $2 AND m.file_name = $3 \
+             AND m.uploaded_at IS NULL AND (m.lease_until IS NULL OR m.lease_until <= $4)"
+        ))
+        .bind(creator.to_string())
+        .bind(folder.as_str().to_owned())
+        .bind(name.as_str().to_owned())
+        .bind(D::time(now))
+        .fetch_optional(D::on_pool(&self.pool))
+        .await
+        .map_err(|e| D::backend("finding an abandoned upload", e))?;
+        row.as_ref().map(D::media).transpose()
+    }
+
+    async fn abandoned_uploads(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Media>, BackendError> {
+        let found = sqlx::query(concat!(
+            "SELECT ",
+            media_columns!(),
+            " FROM storage_media m WHERE m.uploaded_at IS NULL AND (m.lease_until IS NULL OR m.lease_until <= $1) \
+             ORDER BY m.id LIMIT $2"
+        ))
+        .bind(D::time(now))
+        .bind(i64::from(limit))
+        .fetch_all(D::on_pool(&self.pool))
+        .await
+        .map_err(|e| D::backend("listing abandoned uploads", e))?;
+        D::all_media(&found)
+    }
+
+    async fn reclaim(
+        &self,
+        id: &MediaId,
+        now: DateTime<Utc>,
+        then: &NewJob,
+    ) -> Result<Option<Media>, BackendError> {
+        let mut tx = self.write().await?;
+        // A pending media has no shares and counts in no statistics: removing its row (and
+        // the creator's ownership, by cascade) is all.
+        let row = sqlx::query(concat!(
+            "DELETE FROM storage_media WHERE id = $1 AND uploaded_at IS NULL \
+             AND (lease_until IS NULL OR lease_until <= $2) RETURNING ",
+            returning_media_columns!()
+        ))
+        .bind(id.to_string())
+        .bind(D::time(now))
+        .fetch_optional(D::on(&mut tx))
+        .await
+        .map_err(|e| D::backend("reclaiming an abandoned upload", e))?;
+        let Some(row) = row else { return Ok(None) };
+        let media = D::media(&row)?;
+        insert_job::<D>(&mut tx, then).await?;
+        tx.commit().await.map_err(|e| D::backend("committing a reclaim", e))?;
         Ok(Some(media))
     }
 

@@ -10,6 +10,9 @@
 //!
 //! async fn storage() -> drip_testkit::storage::StorageFixture { /* fresh, empty store */ }
 //! drip_testkit::storage_conformance!(storage);
+//!
+//! async fn queue() -> drip_testkit::jobs::Queue { /* fresh, empty job queue */ }
+//! drip_testkit::job_queue_conformance!(queue);
 //! ```
 //! Each macro expands to one `#[tokio::test]` per scenario, each with its own fresh setup.
 //!
@@ -21,6 +24,27 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod bench;
+pub mod jobs;
 pub mod repository;
 pub mod storage;
 pub mod workload;
+
+/// What a suite's setup function may answer: its fixture `F`, or `None` when the backend
+/// is not available here (the scenario then passes without running; the setup reports the
+/// skip).
+pub trait MaybeFixture<F> {
+    /// The fixture, if there is one.
+    fn into_fixture(self) -> Option<F>;
+}
+
+impl<F> MaybeFixture<F> for F {
+    fn into_fixture(self) -> Option<F> {
+        Some(self)
+    }
+}
+
+impl<F> MaybeFixture<F> for Option<F> {
+    fn into_fixture(self) -> Option<F> {
+        self
+    }
+}

@@ -44,25 +44,6 @@ pub struct Repos {
     pub guard: Option<Box<dyn std::any::Any + Send + Sync>>,
 }
 
-/// What a setup function may answer: repositories, or `None` when the backend is not
-/// available here (the scenario then passes without running; the setup reports the skip).
-pub trait MaybeRepos {
-    /// The repositories, if there are any.
-    fn into_repos(self) -> Option<Repos>;
-}
-
-impl MaybeRepos for Repos {
-    fn into_repos(self) -> Option<Repos> {
-        Some(self)
-    }
-}
-
-impl MaybeRepos for Option<Repos> {
-    fn into_repos(self) -> Option<Repos> {
-        self
-    }
-}
-
 /// Expands to one `#[tokio::test(flavor = "multi_thread", worker_threads = 2)]` per
 /// repository scenario, each calling `$setup().await` for fresh, empty repositories.
 ///
@@ -123,7 +104,7 @@ macro_rules! repository_conformance {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $scenario() {
-                if let Some(repos) = $crate::repository::MaybeRepos::into_repos($setup().await) {
+                if let Some(repos) = $crate::MaybeFixture::<$crate::repository::Repos>::into_fixture($setup().await) {
                     $crate::repository::$scenario(repos).await;
                 }
             }

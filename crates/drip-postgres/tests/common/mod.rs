@@ -53,6 +53,19 @@ impl Drop for DropDatabase {
     }
 }
 
+impl DropDatabase {
+    /// A new pool of `pool_size` connections to this database, beside the one its
+    /// [`FreshDatabase`] holds (as a second process on the same database would have).
+    pub(crate) async fn connect(&self, pool_size: u32) -> PgRepositories {
+        let pool = PgPoolOptions::new()
+            .max_connections(pool_size)
+            .connect_with(self.admin.clone().database(&self.name))
+            .await
+            .expect("connecting to the test database");
+        PgRepositories::from_pool(pool)
+    }
+}
+
 /// The options of the server under test.
 pub(crate) fn admin_options() -> PgConnectOptions {
     let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned());
@@ -83,13 +96,8 @@ pub(crate) async fn fresh_database(pool_size: u32) -> Option<FreshDatabase> {
         .await
         .expect("creating a test database");
     conn.close().await.ok();
-    let guard = DropDatabase { admin: admin.clone(), name: name.clone() };
-    let pool = PgPoolOptions::new()
-        .max_connections(pool_size)
-        .connect_with(admin.database(&name))
-        .await
-        .expect("connecting to the test database");
-    let repos = PgRepositories::from_pool(pool);
+    let guard = DropDatabase { admin, name };
+    let repos = guard.connect(pool_size).await;
     repos.migrate().await.expect("migrating the test database");
     Some(FreshDatabase { repos, guard })
 }

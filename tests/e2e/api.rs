@@ -133,6 +133,35 @@ impl Api {
     }
 
     /// `GET /api/v1/files` (200); answers the items.
+    /// Starts an upload of `folder`/`name` that announces `announced` bytes, sends `sent`
+    /// of them and stalls, over a raw connection (answered once the server reads the body:
+    /// `Expect: 100-continue` makes hyper say `100 Continue` after authentication and the
+    /// transfer slot). The upload runs while the connection is open.
+    pub(crate) async fn stalled_upload(
+        &self,
+        server: &Server,
+        user: &User,
+        name: &str,
+        announced: usize,
+        sent: usize,
+    ) -> TcpStream {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let mut upload = TcpStream::connect(server.addr()).await.expect("connecting");
+        let head = format!(
+            "POST /api/v1/files?folder=%24&name={name} HTTP/1.1\r\nhost: drip\r\nauthorization: Bearer {}\r\n\
+             content-type: application/octet-stream\r\ncontent-length: {announced}\r\nexpect: 100-continue\r\n\r\n",
+            user.token,
+        );
+        upload.write_all(head.as_bytes()).await.expect("sending the head");
+        let mut answer = [0u8; 64];
+        let read = tokio::time::timeout(Duration::from_secs(10), upload.read(&mut answer)).await;
+        let read = read.expect("the server answers the upload's Expect").expect("reading the answer");
+        let answer = String::from_utf8_lossy(&answer[..read]);
+        assert!(answer.starts_with("HTTP/1.1 100 Continue"), "the upload started: {answer:?}");
+        upload.write_all(&vec![7u8; sent]).await.expect("sending the first bytes");
+        upload
+    }
+
     pub(crate) async fn files(&self, user: &User) -> Vec<Value> {
         let response = self.get("/api/v1/files", user).send().await.expect("files");
         let page = expect_json(response, StatusCode::OK).await;

@@ -54,7 +54,16 @@ impl ObjectStore<'_> {
         found.remove(0).1
     }
 
-    fn names(&self) -> Vec<String> {
+    /// Uploads begun and not finished: staging files on disk (`<name>#<n>`), multipart
+    /// uploads in progress on GCS.
+    pub(crate) fn partial_uploads(&self) -> usize {
+        match self {
+            Self::Local(_) => self.names().iter().filter(|n| n.contains('#')).count(),
+            Self::Gcs(double) => double.in_progress_uploads(),
+        }
+    }
+
+    pub(crate) fn names(&self) -> Vec<String> {
         self.objects().into_iter().map(|(name, _)| name).collect()
     }
 }

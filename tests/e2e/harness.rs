@@ -186,6 +186,14 @@ impl Server {
         self.stdout.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
+    /// Kills the process with SIGKILL (a crash: nothing runs on the way out) and reaps it.
+    pub(crate) fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            signal(child.id(), "KILL");
+            let _ = child.wait();
+        }
+    }
+
     /// Sends SIGTERM and waits up to `limit` for the process to exit.
     pub(crate) async fn terminate(&mut self, limit: Duration) -> Option<ExitStatus> {
         let mut child = self.child.take()?;

@@ -5,9 +5,11 @@
 //! - `flow`: the user story against SQLite + local disk and against PostgreSQL + GCS.
 //! - `errors`: bad inputs get the documented status and JSON error and leave data intact.
 //! - `ops`: shutdown, refused production start without secrets, `migrate`, `user create`.
+//! - `crash`: `kill -9` during uploads and deletes, then a restart, on both stacks.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a broken fixture fails the test
 
 mod api;
+mod crash;
 mod errors;
 mod flow;
 mod harness;
@@ -34,18 +36,7 @@ async fn flow_on_sqlite_and_local_disk() {
 async fn flow_on_postgres_and_gcs() {
     let Some(database) = FreshDatabase::create().await else { return };
     let gcs = GcsDouble::start().await.expect("the GCS double");
-    let server = Launch::embedded()
-        .env("DRIP_DATABASE__KIND", "postgres")
-        .env("DRIP_DATABASE__URL", database.url())
-        .env("DRIP_DATABASE__POOL_SIZE", "4")
-        .env("DRIP_STORAGE__KIND", "gcs")
-        .env("DRIP_STORAGE__BUCKET", gcs.bucket())
-        .env("DRIP_STORAGE__CREDENTIALS_BASE64", STANDARD.encode(gcs.service_account_json()))
-        .env("DRIP_STORAGE__PART_SIZE_MIB", "5")
-        .env("DRIP_AUTH__JWT_SECRET", JWT_SECRET)
-        .env("DRIP_KEYS__MASTER_KEYS", harness::random_master_keys())
-        .start()
-        .await;
+    let server = production(&database, &gcs).start().await;
     assert!(
         server.stdout().iter().any(|l| l.contains("database: postgres")),
         "the banner names PostgreSQL: {:?}",
@@ -58,4 +49,47 @@ async fn flow_on_postgres_and_gcs() {
     assert_eq!(gcs.in_progress_uploads(), 0);
     drop(server);
     drop(database);
+}
+
+/// PostgreSQL and GCS (the in-process double), configured through the environment only,
+/// with explicit secrets.
+fn production(database: &FreshDatabase, gcs: &GcsDouble) -> Launch {
+    Launch::embedded()
+        .env("DRIP_DATABASE__KIND", "postgres")
+        .env("DRIP_DATABASE__URL", database.url())
+        .env("DRIP_DATABASE__POOL_SIZE", "4")
+        .env("DRIP_STORAGE__KIND", "gcs")
+        .env("DRIP_STORAGE__BUCKET", gcs.bucket())
+        .env("DRIP_STORAGE__CREDENTIALS_BASE64", STANDARD.encode(gcs.service_account_json()))
+        .env("DRIP_STORAGE__PART_SIZE_MIB", "5")
+        .env("DRIP_AUTH__JWT_SECRET", JWT_SECRET)
+        .env("DRIP_KEYS__MASTER_KEYS", harness::random_master_keys())
+}
+
+/// `kill -9` during uploads, then a restart, on SQLite and the local disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_during_uploads_on_sqlite_and_local_disk() {
+    crash::kill_during_uploads(crash::crash_settings(Launch::embedded()), None).await;
+}
+
+/// `kill -9` during uploads, then a restart, on PostgreSQL and GCS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_during_uploads_on_postgres_and_gcs() {
+    let Some(database) = FreshDatabase::create().await else { return };
+    let gcs = GcsDouble::start().await.expect("the GCS double");
+    crash::kill_during_uploads(crash::crash_settings(production(&database, &gcs)), Some(&gcs)).await;
+}
+
+/// `kill -9` during a burst of deletes, then a restart, on SQLite and the local disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_during_deletes_on_sqlite_and_local_disk() {
+    crash::kill_during_deletes(crash::crash_settings(Launch::embedded()), None).await;
+}
+
+/// `kill -9` during a burst of deletes, then a restart, on PostgreSQL and GCS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_during_deletes_on_postgres_and_gcs() {
+    let Some(database) = FreshDatabase::create().await else { return };
+    let gcs = GcsDouble::start().await.expect("the GCS double");
+    crash::kill_during_deletes(crash::crash_settings(production(&database, &gcs)), Some(&gcs)).await;
 }

@@ -72,27 +72,11 @@ async fn health_ready_and_graceful_shutdown() {
 /// is removed before the process exits: after a restart, its name is free again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_cuts_off_a_stalled_upload_and_removes_its_reservation() {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let mut server = Launch::embedded().env("DRIP_SERVER__SHUTDOWN_GRACE_SECS", "1").start().await;
     let api = Api::new(&server);
     let alice = api.register("alice").await;
-    // An upload that announces 1 MiB, sends 64 KiB and stalls. `Expect: 100-continue`
-    // makes the server say when the upload has started: hyper answers `100 Continue` when
-    // the handler first reads the body, after authentication and the transfer slot.
-    let mut upload = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
-    let head = format!(
-        "POST /api/v1/files?folder=%24&name=stalled.bin HTTP/1.1\r\nhost: drip\r\nauthorization: Bearer {}\r\n\
-         content-type: application/octet-stream\r\ncontent-length: {}\r\nexpect: 100-continue\r\n\r\n",
-        alice.token,
-        1024 * 1024
-    );
-    upload.write_all(head.as_bytes()).await.unwrap();
-    let mut answer = [0u8; 64];
-    let read = tokio::time::timeout(Duration::from_secs(10), upload.read(&mut answer)).await;
-    let read = read.expect("the server answers the upload's Expect").unwrap();
-    let answer = String::from_utf8_lossy(&answer[..read]);
-    assert!(answer.starts_with("HTTP/1.1 100 Continue"), "the upload started: {answer:?}");
-    upload.write_all(&[7u8; 64 * 1024]).await.unwrap();
+    // An upload that announces 1 MiB, sends 64 KiB and stalls.
+    let upload = api.stalled_upload(&server, &alice, "stalled.bin", 1024 * 1024, 64 * 1024).await;
     assert!(api.metrics().await.contains("drip_transfers_in_flight 1"), "the upload holds a transfer slot");
 
     let status = server.terminate(Duration::from_secs(10)).await;

@@ -80,6 +80,9 @@ macro_rules! repository_conformance {
             list_shares_orders_by_username_without_the_creator,
             remove_share_never_removes_the_creator,
             delete_cascades_to_shares,
+            pending_uploads_hold_their_name_while_their_lease_runs,
+            renewing_a_lease_keeps_a_pending_upload,
+            reclaim_removes_only_abandoned_uploads_with_their_job,
             relocate_moves_and_renames,
             relocate_conflicts,
             list_folder_of_empty_or_unknown_folder_is_empty,
@@ -920,6 +923,97 @@ pub async fn delete_cascades_to_shares(repos: Repos) {
     let pending = add_pending(&repos, alice.id, "$/p", "p.txt").await;
     let deleted = repos.media.delete(&pending.id(), &object_deletion(pending.id())).await.unwrap();
     assert!(deleted.is_some(), "deleting a media still uploading");
+}
+
+/// A pending upload is abandoned once its lease lapsed (at `lease_until` exactly) or when
+/// it has none; an uploaded media never is.
+pub async fn pending_uploads_hold_their_name_while_their_lease_runs(repos: Repos) {
+    let alice = add_user(&repos, "alice").await;
+    let leased = media(alice.id, "$/u", "leased.bin");
+    repos.media.insert(&leased, Some(at(100))).await.expect("insert");
+    let unleased = media(alice.id, "$/u", "unleased.bin");
+    repos.media.insert(&unleased, None).await.expect("insert");
+    let done = add_file(&repos, alice.id, "$/u", "done.bin", 3).await;
+
+    let abandoned_at = |name: &'static str, now| {
+        let repos = &repos;
+        async move { repos.media.abandoned_upload(&alice.id, &path("$/u"), &self::name(name), now).await.unwrap() }
+    };
+    assert!(abandoned_at("leased.bin", at(99)).await.is_none(), "its lease runs");
+    assert_eq!(
+        abandoned_at("leased.bin", at(100)).await.map(|m| m.id()),
+        Some(leased.id()),
+        "lapsed at its end"
+    );
+    assert_eq!(abandoned_at("unleased.bin", at(0)).await.map(|m| m.id()), Some(unleased.id()), "no lease");
+    assert!(abandoned_at("done.bin", at(10_000)).await.is_none(), "uploaded");
+    assert!(abandoned_at("other.bin", at(10_000)).await.is_none());
+    let bob = add_user(&repos, "bob").await;
+    let by_bob =
+        repos.media.abandoned_upload(&bob.id, &path("$/u"), &name("unleased.bin"), at(0)).await.unwrap();
+    assert!(by_bob.is_none(), "another creator's name");
+
+    let ids = |found: Vec<Media>| found.iter().map(Media::id).collect::<BTreeSet<_>>();
+    assert_eq!(
+        ids(repos.media.abandoned_uploads(at(99), 10).await.unwrap()),
+        BTreeSet::from([unleased.id()])
+    );
+    assert_eq!(
+        ids(repos.media.abandoned_uploads(at(100), 10).await.unwrap()),
+        BTreeSet::from([unleased.id(), leased.id()])
+    );
+    assert_eq!(repos.media.abandoned_uploads(at(100), 1).await.unwrap().len(), 1, "the limit holds");
+    // Abandoned, it still claims its name until reclaimed.
+    let result = repos.media.insert(&media(alice.id, "$/u", "leased.bin"), held()).await;
+    assert!(matches!(result, Err(InsertMediaError::AlreadyExists)), "{result:?}");
+    assert!(repos.media.find(&done.id()).await.unwrap().is_some());
+}
+
+/// Renewing extends a pending upload's lease; an uploaded or unknown media has none to
+/// renew, and uploading ends the lease.
+pub async fn renewing_a_lease_keeps_a_pending_upload(repos: Repos) {
+    let alice = add_user(&repos, "alice").await;
+    let pending = media(alice.id, "$", "p.bin");
+    repos.media.insert(&pending, Some(at(100))).await.expect("insert");
+    assert!(repos.media.renew_lease(&pending.id(), at(200)).await.unwrap());
+    assert!(repos.media.abandoned_uploads(at(150), 10).await.unwrap().is_empty(), "renewed until 200");
+    assert_eq!(repos.media.abandoned_uploads(at(200), 10).await.unwrap().len(), 1);
+    assert!(!repos.media.renew_lease(&new_media_id(), at(300)).await.unwrap(), "unknown");
+    upload(&repos, &pending, 4).await;
+    assert!(!repos.media.renew_lease(&pending.id(), at(300)).await.unwrap(), "uploaded: nothing to renew");
+    assert!(repos.media.abandoned_uploads(at(10_000), 10).await.unwrap().is_empty(), "the lease ended");
+}
+
+/// `reclaim` removes an abandoned upload and enqueues its job in the same transaction; a
+/// live, uploaded or unknown media is left alone and nothing is enqueued. The name is free.
+pub async fn reclaim_removes_only_abandoned_uploads_with_their_job(repos: Repos) {
+    let alice = add_user(&repos, "alice").await;
+    let pending = media(alice.id, "$/r", "r.bin");
+    repos.media.insert(&pending, Some(at(100))).await.expect("insert");
+    let done = add_file(&repos, alice.id, "$/r", "done.bin", 2).await;
+
+    assert!(
+        repos.media.reclaim(&pending.id(), at(99), &object_deletion(pending.id())).await.unwrap().is_none()
+    );
+    assert!(
+        repos.media.reclaim(&done.id(), at(10_000), &object_deletion(done.id())).await.unwrap().is_none()
+    );
+    let unknown = new_media_id();
+    assert!(repos.media.reclaim(&unknown, at(10_000), &object_deletion(unknown)).await.unwrap().is_none());
+    assert!(repos.jobs.list(None, 10).await.unwrap().is_empty(), "nothing reclaimed, nothing enqueued");
+
+    let job = object_deletion(pending.id());
+    let reclaimed =
+        repos.media.reclaim(&pending.id(), at(100), &job).await.unwrap().expect("abandoned at 100");
+    assert_eq!(reclaimed.id(), pending.id());
+    assert!(repos.media.find(&pending.id()).await.unwrap().is_none());
+    let queued: Vec<_> = repos.jobs.list(None, 10).await.unwrap().into_iter().map(|j| j.id).collect();
+    assert_eq!(queued, [job.id], "its job, once");
+    assert!(
+        repos.media.reclaim(&pending.id(), at(200), &object_deletion(pending.id())).await.unwrap().is_none()
+    );
+    repos.media.insert(&media(alice.id, "$/r", "r.bin"), held()).await.expect("the name is free again");
+    assert!(repos.media.find(&done.id()).await.unwrap().is_some());
 }
 
 // ---------------------------------------------------------------------------------------

@@ -160,6 +160,9 @@ pub struct Config {
     pub max_concurrent_transfers: usize,
     /// How long a transfer waits for a slot before answering busy.
     pub transfer_wait: Duration,
+    /// How long a pending upload holds its name without a renewal (its node renews it
+    /// every third of this while the upload runs).
+    pub upload_lease: Duration,
     /// Bytes of decrypted content cached.
     pub cache_max_bytes: u64,
     /// Largest file cached.
@@ -302,6 +305,7 @@ impl Config {
             max_upload_bytes: limits.max_upload_mib.saturating_mul(1024 * 1024),
             max_concurrent_transfers: limits.max_concurrent_transfers.max(1),
             transfer_wait: Duration::from_secs(limits.transfer_wait_secs),
+            upload_lease: Duration::from_secs(limits.upload_lease_secs.max(1)),
             cache_max_bytes: limits.cache_max_mib.saturating_mul(1024 * 1024),
             cache_max_entry_bytes: limits.cache_max_entry_kib.saturating_mul(1024),
             http: HttpConfig {
@@ -460,6 +464,7 @@ impl Default for Raw {
                 max_concurrent_transfers: 64,
                 max_transfers_per_user: 16,
                 transfer_wait_secs: 5,
+                upload_lease_secs: 30,
                 cache_max_mib: 64,
                 cache_max_entry_kib: 1024,
                 max_json_kib: 64,
@@ -566,6 +571,7 @@ struct RawLimits {
     max_concurrent_transfers: usize,
     max_transfers_per_user: usize,
     transfer_wait_secs: u64,
+    upload_lease_secs: u64,
     cache_max_mib: u64,
     cache_max_entry_kib: u64,
     max_json_kib: usize,

@@ -185,7 +185,10 @@ struct Probe {
 
 /// Reclaims abandoned uploads (their nodes died mid-upload) at once and then every lease
 /// period, until `stop` is cancelled.
-async fn reclaim_abandoned_uploads(storage: StorageService, stop: CancellationToken) -> Result<(), BackendError> {
+async fn reclaim_abandoned_uploads(
+    storage: StorageService,
+    stop: CancellationToken,
+) -> Result<(), BackendError> {
     let every = storage.settings().upload_lease;
     while !stop.is_cancelled() {
         storage.reclaim_abandoned().await?;
@@ -257,6 +260,8 @@ impl Drip {
                 max_upload_bytes: config.max_upload_bytes,
                 max_concurrent_transfers: config.max_concurrent_transfers,
                 transfer_wait: config.transfer_wait,
+                upload_lease: config.upload_lease,
+                lease_renewal: config.upload_lease / 3,
                 cache_max_bytes: config.cache_max_bytes,
                 cache_max_entry_bytes: config.cache_max_entry_bytes,
                 ..StorageSettings::default()

@@ -1,0 +1,148 @@
+//! Crash consistency of the real binary: `kill -9` while uploads and deletes are under way,
+//! then a restart. No name stays blocked, no listed file loses its content, and what the
+//! crash left in the store (partial uploads, objects of deleted files) is removed by the
+//! jobs of the restarted node.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+
+use crate::api::{Api, PASSWORD, User};
+use crate::flow::ObjectStore;
+use drip_gcs_double::GcsDouble;
+
+use crate::harness::{Launch, Server, within};
+
+/// The upload lease of these tests: a crashed node's names are free this long after its
+/// last renewal.
+const LEASE_SECS: u64 = 2;
+
+/// Bytes each interrupted upload sends before the crash: more than one 5 MiB part, so the
+/// store holds a partial upload (a staging file on disk, parts on GCS).
+const SENT: usize = 6 * 1024 * 1024;
+
+/// What both stacks run with for these tests.
+pub(crate) fn crash_settings(launch: Launch) -> Launch {
+    launch
+        .env("DRIP_LIMITS__UPLOAD_LEASE_SECS", LEASE_SECS.to_string())
+        .env("DRIP_STORAGE__PART_SIZE_MIB", "5")
+}
+
+/// The store the server keeps objects in: the GCS double when there is one, else the
+/// local disk under its data directory.
+fn store_of<'a>(server: &Server, gcs: Option<&'a GcsDouble>) -> ObjectStore<'a> {
+    gcs.map_or_else(|| ObjectStore::Local(server.objects_dir()), ObjectStore::Gcs)
+}
+
+/// The ids of `user`'s listed files.
+async fn listed(api: &Api, user: &User) -> BTreeSet<String> {
+    api.files(user).await.iter().map(|f| f["id"].as_str().expect("id").to_owned()).collect()
+}
+
+/// Waits until the store holds exactly one object per listed file (storage keys start
+/// with the media id) and nothing else: no partial upload, no object of a deleted file.
+async fn store_matches_listing(store: &ObjectStore<'_>, ids: &BTreeSet<String>) {
+    within(Duration::from_secs(20), || async {
+        let names = store.names();
+        let orphans: Vec<_> =
+            names.iter().filter(|n| !ids.iter().any(|id| n.contains(id.as_str()))).collect();
+        let backed: BTreeSet<_> =
+            ids.iter().filter(|id| names.iter().any(|n| n.contains(id.as_str()))).collect();
+        match (orphans.is_empty(), backed.len() == ids.len() && names.len() == ids.len()) {
+            (true, true) => Ok(()),
+            _ => Err(format!("store {names:?} for listed files {ids:?}")),
+        }
+    })
+    .await;
+}
+
+/// `kill -9` during several uploads: after a restart, within the lease and a job cycle,
+/// each of those names can be uploaded again (201), and the store holds exactly the
+/// objects of listed files.
+pub(crate) async fn kill_during_uploads(launch: Launch, gcs: Option<&GcsDouble>) {
+    let mut server = launch.clone().start().await;
+    let store = &store_of(&server, gcs);
+    let api = Api::new(&server);
+    let alice = api.register("alice").await;
+    api.upload(&alice, "$", "kept.txt", b"survives the crash").await;
+    let names = ["big0.bin", "big1.bin", "big2.bin"];
+    let mut uploads = Vec::new();
+    for name in names {
+        uploads.push(api.stalled_upload(&server, &alice, name, 2 * SENT, SENT).await);
+    }
+    // Each upload holds its name (its record is written before its body is read) and has
+    // its partial upload in the store.
+    let response = api.try_upload(&alice, "$", names[0], b"x".to_vec()).await;
+    assert_eq!(response.status(), StatusCode::CONFLICT, "the name is held while the upload runs");
+    within(Duration::from_secs(20), || async {
+        match store.partial_uploads() {
+            n if n >= names.len() => Ok(()),
+            n => Err(format!("{n} partial uploads in the store")),
+        }
+    })
+    .await;
+    server.kill();
+    drop(uploads);
+
+    let restarted = launch.data_dir(server.data_dir().to_owned()).start().await;
+    let started = Instant::now();
+    let api = Api::new(&restarted);
+    let alice = api.login("alice", PASSWORD).await;
+    for name in names {
+        within(Duration::from_secs(LEASE_SECS + 20), || async {
+            let response = api.try_upload(&alice, "$", name, format!("{name} again").into_bytes()).await;
+            match response.status() {
+                StatusCode::CREATED => Ok(()),
+                status => Err(format!("re-uploading {name}: {status}")),
+            }
+        })
+        .await;
+    }
+    println!("crash during uploads: names free {:?} after the restart", started.elapsed());
+    let ids = listed(&api, &alice).await;
+    assert_eq!(ids.len(), 4, "the kept file and the three new ones");
+    store_matches_listing(store, &ids).await;
+    println!("crash during uploads: store clean {:?} after the restart", started.elapsed());
+}
+
+/// `kill -9` during a burst of deletes: after a restart every listed file downloads, and
+/// the objects of the deleted ones are gone once the jobs ran.
+pub(crate) async fn kill_during_deletes(launch: Launch, gcs: Option<&GcsDouble>) {
+    const FILES: usize = 40;
+    let mut server = launch.clone().start().await;
+    let store = &store_of(&server, gcs);
+    let api = Api::new(&server);
+    let alice = api.register("alice").await;
+    let mut ids = Vec::new();
+    for n in 0..FILES {
+        let file = api.upload(&alice, "$", &format!("f{n}.txt"), format!("content {n}").as_bytes()).await;
+        ids.push(file["id"].as_str().expect("id").to_owned());
+    }
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
+    for id in ids.iter().take(30) {
+        let (api, token, done, id) = (api.clone(), alice.token.clone(), done_tx.clone(), id.clone());
+        tokio::spawn(async move {
+            let path = format!("/api/v1/files/{id}");
+            let status = api.request(Method::DELETE, &path, Some(&token)).send().await.map(|r| r.status());
+            let _ = done.send(status.ok());
+        });
+    }
+    // Crash in the middle of the burst: once a few deletes were answered.
+    for _ in 0..5 {
+        done_rx.recv().await.expect("a delete answered");
+    }
+    server.kill();
+
+    let restarted = launch.data_dir(server.data_dir().to_owned()).start().await;
+    let api = Api::new(&restarted);
+    let alice = api.login("alice", PASSWORD).await;
+    let remaining = listed(&api, &alice).await;
+    assert!(remaining.len() >= FILES - 30 && remaining.len() <= FILES - 5, "{} files left", remaining.len());
+    for id in &remaining {
+        let response = api.download(&alice, id, HeaderMap::new()).await;
+        assert_eq!(response.status(), StatusCode::OK, "every listed file downloads: {id}");
+    }
+    store_matches_listing(store, &remaining).await;
+}

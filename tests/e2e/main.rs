@@ -34,8 +34,7 @@ async fn flow_on_sqlite_and_local_disk() {
 /// configured through the environment only, with explicit secrets.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flow_on_postgres_and_gcs() {
-    let Some(database) = FreshDatabase::create().await else { return };
-    let gcs = GcsDouble::start().await.expect("the GCS double");
+    let Some((database, gcs)) = production_services().await else { return };
     let server = production(&database, &gcs).start().await;
     assert!(
         server.stdout().iter().any(|l| l.contains("database: postgres")),
@@ -49,6 +48,13 @@ async fn flow_on_postgres_and_gcs() {
     assert_eq!(gcs.in_progress_uploads(), 0);
     drop(server);
     drop(database);
+}
+
+/// A fresh PostgreSQL database and a GCS double; `None` (the test is skipped) without a
+/// PostgreSQL server.
+async fn production_services() -> Option<(FreshDatabase, GcsDouble)> {
+    let database = FreshDatabase::create().await?;
+    Some((database, GcsDouble::start().await.expect("the GCS double")))
 }
 
 /// PostgreSQL and GCS (the in-process double), configured through the environment only,
@@ -66,30 +72,19 @@ fn production(database: &FreshDatabase, gcs: &GcsDouble) -> Launch {
         .env("DRIP_KEYS__MASTER_KEYS", harness::random_master_keys())
 }
 
-/// `kill -9` during uploads, then a restart, on SQLite and the local disk.
+/// `kill -9` during uploads, then during a burst of deletes, each followed by a restart,
+/// on SQLite and the local disk.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn crash_during_uploads_on_sqlite_and_local_disk() {
+async fn crashes_on_sqlite_and_local_disk() {
     crash::kill_during_uploads(crash::crash_settings(Launch::embedded()), None).await;
-}
-
-/// `kill -9` during uploads, then a restart, on PostgreSQL and GCS.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn crash_during_uploads_on_postgres_and_gcs() {
-    let Some(database) = FreshDatabase::create().await else { return };
-    let gcs = GcsDouble::start().await.expect("the GCS double");
-    crash::kill_during_uploads(crash::crash_settings(production(&database, &gcs)), Some(&gcs)).await;
-}
-
-/// `kill -9` during a burst of deletes, then a restart, on SQLite and the local disk.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn crash_during_deletes_on_sqlite_and_local_disk() {
     crash::kill_during_deletes(crash::crash_settings(Launch::embedded()), None).await;
 }
 
-/// `kill -9` during a burst of deletes, then a restart, on PostgreSQL and GCS.
+/// The same crashes on PostgreSQL and GCS.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn crash_during_deletes_on_postgres_and_gcs() {
-    let Some(database) = FreshDatabase::create().await else { return };
-    let gcs = GcsDouble::start().await.expect("the GCS double");
+async fn crashes_on_postgres_and_gcs() {
+    let Some((database, gcs)) = production_services().await else { return };
+    crash::kill_during_uploads(crash::crash_settings(production(&database, &gcs)), Some(&gcs)).await;
+    let Some((database, gcs)) = production_services().await else { return };
     crash::kill_during_deletes(crash::crash_settings(production(&database, &gcs)), Some(&gcs)).await;
 }

@@ -241,6 +241,18 @@ impl ObjectStoreProvider {
         self.prefix.as_ref().map(AsRef::as_ref)
     }
 
+    /// Removes every staging file a local store holds — what uploads of a process that
+    /// died left — and answers how many. Only for a process about to serve the store, before
+    /// any upload of its own started (two processes never serve one local store). Other
+    /// backends have none: 0.
+    #[must_use]
+    pub fn remove_staging_files(&self) -> usize {
+        match &self.backend {
+            Backend::Local { root } => local::sweep_staging_files(root, std::time::Duration::ZERO),
+            Backend::Memory | Backend::Gcs { .. } => 0,
+        }
+    }
+
     /// The upload settings.
     #[must_use]
     pub fn uploads(&self) -> UploadSettings {

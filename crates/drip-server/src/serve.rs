@@ -36,6 +36,12 @@ pub(crate) async fn serve(config: Config) -> Result<()> {
     for path in &drip.wiring.generated_secrets {
         warn!(path = %path.display(), "generated a new secret on first run (mode 0600); back it up");
     }
+    // Nothing of this process uploads yet: what the store holds of unfinished uploads was
+    // left by a process that died.
+    let removed = drip.remove_partial_uploads();
+    if removed > 0 {
+        info!(removed, "removed partial uploads left by a previous process");
+    }
     let settings = http_settings(&config);
     let checks: Vec<Arc<dyn drip_http::Readiness>> = Component::ALL
         .into_iter()

@@ -165,6 +165,7 @@ pub struct Drip {
     pub jobs: Arc<JobRunner>,
     /// How often each background worker was restarted (see [`Drip::spawn_workers`]).
     pub restarts: Restarts,
+    staging: Staging,
     /// What was chosen.
     pub wiring: Wiring,
     probe: Probe,
@@ -200,6 +201,9 @@ async fn reclaim_abandoned_uploads(
     Ok(())
 }
 
+/// Removes what uploads of a dead process left in the store (`None`: nothing can be left).
+type Staging = Option<Arc<dyn Fn() -> usize + Send + Sync>>;
+
 /// Repositories chosen by the configuration, and how to migrate them.
 struct Repositories {
     accounts: Arc<dyn AccountRepository>,
@@ -220,7 +224,7 @@ impl Drip {
         }
         let secrets = secrets::provide(config)?;
         let repositories = open_database(&config.database).await?;
-        let (storage, storage_label) = open_storage(config)?;
+        let (storage, storage_label, staging) = open_storage(config)?;
         let tokens = drip_auth::JwtTokenIssuer::new(
             drip_auth::JwtSecret::new(secrets.jwt_secret.expose_secret().as_bytes().to_vec())
                 .map_err(BuildError::JwtSecret)?,
@@ -274,6 +278,7 @@ impl Drip {
             hub,
             jobs: Arc::new(jobs),
             restarts: Restarts::default(),
+            staging,
             wiring: Wiring {
                 database: repositories.label,
                 storage: storage_label,
@@ -308,6 +313,15 @@ impl Drip {
                 supervise("reclaimer", stop, Backoff::default(), restarts, reclaimer),
             );
         })
+    }
+
+    /// Removes the staging files of uploads that a previous process of this local store left
+    /// when it died, answering how many; nothing for other stores. Call it once before
+    /// serving: an upload under way would lose its staging file. (Abandoned uploads whose
+    /// record is left are also reclaimed by the reclaimer, file by file.)
+    #[must_use]
+    pub fn remove_partial_uploads(&self) -> usize {
+        self.staging.as_ref().map_or(0, |sweep| sweep())
     }
 
     /// Checks that a component answers with one cheap round trip through its port.
@@ -426,7 +440,7 @@ async fn open_postgres(_url: &SecretString, _pool_size: u32) -> Result<Repositor
 }
 
 #[cfg(feature = "object-store")]
-fn open_storage(config: &Config) -> Result<(Arc<dyn StorageProvider>, String), BuildError> {
+fn open_storage(config: &Config) -> Result<(Arc<dyn StorageProvider>, String, Staging), BuildError> {
     use base64::Engine as _;
     use drip_object_store::{GcsConfig, ObjectStoreProvider, UploadSettings};
     let uploads =
@@ -458,14 +472,16 @@ fn open_storage(config: &Config) -> Result<(Arc<dyn StorageProvider>, String), B
         StorageConfig::Memory => (ObjectStoreProvider::memory(), "memory (lost on exit)".to_owned()),
     };
     let provider = provider.with_uploads(uploads).map_err(|e| BuildError::storage("object", e))?;
-    Ok((Arc::new(provider), label))
+    let sweeper = provider.clone();
+    let staging: Staging = Some(Arc::new(move || sweeper.remove_staging_files()));
+    Ok((Arc::new(provider), label, staging))
 }
 
 #[cfg(not(feature = "object-store"))]
-fn open_storage(config: &Config) -> Result<(Arc<dyn StorageProvider>, String), BuildError> {
+fn open_storage(config: &Config) -> Result<(Arc<dyn StorageProvider>, String, Staging), BuildError> {
     match &config.storage {
         StorageConfig::Memory => {
-            Ok((Arc::new(drip_memory::MemoryStorage::new()), "memory (lost on exit)".into()))
+            Ok((Arc::new(drip_memory::MemoryStorage::new()), "memory (lost on exit)".into(), None))
         }
         StorageConfig::Local { .. } | StorageConfig::Gcs { .. } => {
             Err(BuildError::NotCompiled("local disk and GCS", "object-store"))

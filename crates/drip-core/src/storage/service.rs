@@ -19,8 +19,8 @@ use super::model::{
     PageRequest, Share, SortOrder, StorageKey, UploadedContent, Usage, UsageSort, UserUsage,
 };
 use super::ports::{
-    AddShareError, ByteStream, InsertMediaError, KeyWrapper, MediaRepository, RelocateError, StorageProvider,
-    WrappedKey,
+    AddShareError, ByteStream, InsertMediaError, KeyWrapper, MediaRepository, RelocateError, StorageError,
+    StorageProvider, WrappedKey,
 };
 use super::search::SearchCache;
 use crate::accounts::model::Username;
@@ -764,6 +764,7 @@ impl StorageService {
 /// spawned task, tracked for [`StorageService::cleanups_finished`].
 struct Cleanup {
     media: Arc<dyn MediaRepository>,
+    storage: Arc<dyn StorageProvider>,
     clock: Arc<dyn Clock>,
     jobs: JobWaker,
     tracker: TaskTracker,
@@ -774,6 +775,7 @@ impl Cleanup {
     fn armed(service: &StorageService, media: &Media) -> Self {
         Self {
             media: Arc::clone(&service.ports.media),
+            storage: Arc::clone(&service.ports.storage),
             clock: Arc::clone(&service.ports.clock),
             jobs: service.jobs.clone(),
             tracker: service.cleanups.clone(),
@@ -787,7 +789,7 @@ impl Cleanup {
 
     async fn run(&mut self) {
         if let Some((id, key)) = self.target.take() {
-            remove(&*self.media, &*self.clock, &self.jobs, id, key).await;
+            remove(&*self.media, &*self.storage, &*self.clock, &self.jobs, id, key).await;
         }
     }
 }
@@ -795,9 +797,11 @@ impl Cleanup {
 impl Drop for Cleanup {
     fn drop(&mut self) {
         if let Some((id, key)) = self.target.take() {
-            let (media, clock, jobs) = (Arc::clone(&self.media), Arc::clone(&self.clock), self.jobs.clone());
+            let (media, storage) = (Arc::clone(&self.media), Arc::clone(&self.storage));
+            let (clock, jobs) = (Arc::clone(&self.clock), self.jobs.clone());
             if let Ok(handle) = tokio::runtime::Handle::try_current() {
-                self.tracker.spawn_on(async move { remove(&*media, &*clock, &jobs, id, key).await }, &handle);
+                let removal = async move { remove(&*media, &*storage, &*clock, &jobs, id, key).await };
+                self.tracker.spawn_on(removal, &handle);
             }
         }
     }
@@ -826,16 +830,25 @@ fn later(now: DateTime<Utc>, by: Duration) -> DateTime<Utc> {
 }
 
 /// Removes the record of a failed upload and, by a job enqueued with it, whatever of its
-/// object the store holds.
+/// object the store holds. When the record is already gone (its lease lapsed and another
+/// upload reclaimed it, perhaps before this one wrote its object), what this upload stored
+/// is removed here.
 async fn remove(
     media: &dyn MediaRepository,
+    storage: &dyn StorageProvider,
     clock: &dyn Clock,
     jobs: &JobWaker,
     id: MediaId,
     key: StorageKey,
 ) {
-    match media.delete(&id, &due_now(clock, Task::DeleteObject { key })).await {
-        Ok(_) => jobs.wake(),
+    match media.delete(&id, &due_now(clock, Task::DeleteObject { key: key.clone() })).await {
+        Ok(Some(_)) => jobs.wake(),
+        Ok(None) => match storage.delete(&key).await {
+            Ok(()) | Err(StorageError::NotFound(_)) => {}
+            Err(e) => {
+                tracing::warn!(%key, error = &e as &dyn std::error::Error, "could not remove the object of a reclaimed upload");
+            }
+        },
         Err(e) => {
             tracing::warn!(%id, error = &e as &dyn std::error::Error, "could not remove the record of a failed upload");
         }

@@ -181,7 +181,7 @@ async fn failed_put_removes_the_metadata() {
         .expect_delete()
         .withf(|id, job| *id == media_id() && removes_an_object(job))
         .times(1)
-        .returning(|_, _| Ok(None));
+        .returning(|_, _| Ok(Some(stored(user(1)))));
     m.media.expect_mark_uploaded().never();
     m.notifier.expect_publish().never();
     let err = m.service().store(request(b"hello")).await.unwrap_err();
@@ -194,11 +194,28 @@ async fn oversized_upload_is_refused_and_removed() {
     m.media.expect_insert().times(1).returning(|_, _| Ok(()));
     m.storage.expect_put().times(1).returning(|_, s| drain(s));
     m.storage.expect_delete().never();
-    m.media.expect_delete().withf(|_, job| removes_an_object(job)).times(1).returning(|_, _| Ok(None));
+    m.media
+        .expect_delete()
+        .withf(|_, job| removes_an_object(job))
+        .times(1)
+        .returning(|_, _| Ok(Some(stored(user(1)))));
     m.media.expect_mark_uploaded().never();
     let big: &'static [u8] = Box::leak(vec![7u8; 1001].into_boxed_slice());
     let err = m.service().store(request(big)).await.unwrap_err();
     assert!(matches!(err, StoreError::TooLarge { limit: 1000 }), "{err:?}");
+}
+
+/// A failed upload whose record is already gone (reclaimed after its lease lapsed) removes
+/// what it stored itself: no job was enqueued for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_upload_whose_record_was_reclaimed_removes_its_object() {
+    let mut m = Mocks::new();
+    m.media.expect_insert().times(1).returning(|_, _| Ok(()));
+    m.storage.expect_put().times(1).returning(|_, s| drain(s));
+    m.media.expect_mark_uploaded().times(1).returning(|_, _| Ok(None));
+    m.media.expect_delete().times(1).returning(|_, _| Ok(None));
+    m.storage.expect_delete().with(eq(expected_key())).times(1).returning(|_| Ok(()));
+    assert!(m.service().store(request(b"hello")).await.is_err());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,8 +10,8 @@ use std::time::Duration;
 use drip_gcs_double::{Fault, GcsDouble, Operation};
 use reqwest::{Method, StatusCode};
 
-use crate::api::{Api, User};
-use crate::harness::{Launch, within};
+use crate::api::Api;
+use crate::harness::{Launch, Server, within};
 use crate::ops::{run_drip, text};
 
 /// The store refuses deletes with a status the client does not retry itself (it retries
@@ -72,20 +72,33 @@ fn deletion_attempts(metrics: &str, outcome: &str) -> f64 {
     sample(metrics, &format!("drip_job_attempts_total{{kind=\"delete_object\",outcome=\"{outcome}\"}}"))
 }
 
-/// Uploads a file and answers its id and the name of its object in the double.
-async fn upload_one(api: &Api, user: &User, gcs: &GcsDouble) -> (String, String) {
-    let file = api.upload(user, "$", "doomed.txt", b"deleted while the store refuses").await;
-    let id = file["id"].as_str().expect("id").to_owned();
-    let object = gcs.object_names().into_iter().find(|n| n.contains(&id)).expect("the file's object");
-    (id, object)
+/// A deletion under way while the store refuses it.
+struct RefusedDeletion {
+    /// The server (stopped when this is dropped).
+    _server: Server,
+    api: Api,
+    /// The deleted file's id.
+    id: String,
+    /// The name of its object in the double.
+    object: String,
 }
 
-/// Deletes the file `id`: answered 204, and at once out of the listing.
-async fn delete(api: &Api, user: &User, id: &str) {
+/// Starts `launch`, uploads a file, makes the double refuse deletes and deletes the file:
+/// answered 204, and at once out of the listing.
+async fn delete_while_refused(launch: &Launch, gcs: &GcsDouble) -> RefusedDeletion {
+    let server = launch.clone().start().await;
+    let api = Api::new(&server);
+    let alice = api.register("alice").await;
+    let file = api.upload(&alice, "$", "doomed.txt", b"deleted while the store refuses").await;
+    let id = file["id"].as_str().expect("id").to_owned();
+    let object = gcs.object_names().into_iter().find(|n| n.contains(&id)).expect("the file's object");
+
+    gcs.inject(Fault::always(REFUSED).on(Operation::DeleteObject));
     let response =
-        api.request(Method::DELETE, &format!("/api/v1/files/{id}"), Some(&user.token)).send().await.unwrap();
+        api.request(Method::DELETE, &format!("/api/v1/files/{id}"), Some(&alice.token)).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    assert!(api.files(user).await.is_empty(), "the deleted file is no longer listed");
+    assert!(api.files(&alice).await.is_empty(), "the deleted file is no longer listed");
+    RefusedDeletion { _server: server, api, id, object }
 }
 
 /// Waits until `object` is gone from the double and no deletion job is left.
@@ -108,13 +121,7 @@ async fn removed(api: &Api, gcs: &GcsDouble, object: &str) {
 async fn a_storage_failure_during_an_object_deletion_is_retried_until_the_store_is_back() {
     let Some((database, gcs)) = crate::production_services().await else { return };
     let launch = quick_jobs(&database, &gcs);
-    let server = launch.clone().start().await;
-    let api = Api::new(&server);
-    let alice = api.register("alice").await;
-    let (id, object) = upload_one(&api, &alice, &gcs).await;
-
-    gcs.inject(Fault::always(REFUSED).on(Operation::DeleteObject));
-    delete(&api, &alice, &id).await;
+    let RefusedDeletion { _server, api, id, object } = delete_while_refused(&launch, &gcs).await;
     within(Duration::from_secs(10), || async {
         match deletion_attempts(&api.metrics().await, "retried") {
             n if n >= 2.0 => Ok(()),
@@ -145,13 +152,7 @@ async fn a_storage_failure_during_an_object_deletion_is_retried_until_the_store_
 async fn a_dead_job_is_listed_and_retried_by_hand() {
     let Some((database, gcs)) = crate::production_services().await else { return };
     let launch = quick_jobs(&database, &gcs).env("DRIP_JOBS__MAX_ATTEMPTS", "2");
-    let server = launch.clone().start().await;
-    let api = Api::new(&server);
-    let alice = api.register("alice").await;
-    let (id, object) = upload_one(&api, &alice, &gcs).await;
-
-    gcs.inject(Fault::always(REFUSED).on(Operation::DeleteObject));
-    delete(&api, &alice, &id).await;
+    let RefusedDeletion { _server, api, id, object } = delete_while_refused(&launch, &gcs).await;
     within(Duration::from_secs(10), || async {
         match deletions(&api.metrics().await, "dead") {
             1.0 => Ok(()),

@@ -76,6 +76,12 @@ impl Launch {
         self
     }
 
+    /// The environment variables it sets (to run another `drip` command against the same
+    /// stack).
+    pub(crate) fn vars(&self) -> Vec<(&str, &str)> {
+        self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+    }
+
     /// Serves an existing data directory instead of a fresh one.
     pub(crate) fn data_dir(mut self, dir: PathBuf) -> Self {
         self.data_dir = Some(dir);

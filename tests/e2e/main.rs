@@ -6,6 +6,8 @@
 //! - `errors`: bad inputs get the documented status and JSON error and leave data intact.
 //! - `ops`: shutdown, refused production start without secrets, `migrate`, `user create`.
 //! - `crash`: `kill -9` during uploads and deletes, then a restart, on both stacks.
+//! - `jobs`: a storage failure during an object deletion is retried until the store is
+//!   back; `drip jobs list` and `drip jobs retry` on a dead job (PostgreSQL + GCS).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a broken fixture fails the test
 
 mod api;
@@ -13,6 +15,7 @@ mod crash;
 mod errors;
 mod flow;
 mod harness;
+mod jobs;
 mod ops;
 
 use base64::Engine as _;

@@ -15,7 +15,7 @@ use crate::api::{Api, expect_json};
 use crate::harness::{Launch, drip_command};
 
 /// Runs `drip` with `args` in a clean environment plus `env`, `stdin` as its input.
-fn run_drip(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)], stdin: &str) -> Output {
+pub(crate) fn run_drip(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)], stdin: &str) -> Output {
     let mut child = drip_command(dir)
         .args(args)
         .envs(env.iter().copied())
@@ -28,7 +28,7 @@ fn run_drip(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)], stdin: &
     child.wait_with_output().expect("drip's output")
 }
 
-fn text(bytes: &[u8]) -> String {
+pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 

@@ -3,8 +3,9 @@
 //! operational endpoints `/health`, `/ready` and `/metrics`.
 //!
 //! The crate depends on `drip-core` only: it drives [`AccountService`] and
-//! [`StorageService`], subscribes connections to the [`Hub`], and asks the facade's
-//! [`Readiness`] checks whether the database and the object store answer. It owns its
+//! [`StorageService`], subscribes connections to the [`Hub`], asks the facade's
+//! [`Readiness`] checks whether the database and the object store answer, and reads the
+//! job queue, the job runner and the workers' restarts ([`Workers`]) for `/metrics`. It owns its
 //! DTOs and its error type; domain types never see serde.
 //!
 //! ```no_run
@@ -32,4 +33,4 @@ mod transfers;
 
 pub use openapi::openapi_json;
 pub use routes::{api_v1_routes, router};
-pub use state::{AppState, CookieSettings, HttpSettings, Readiness};
+pub use state::{AppState, CookieSettings, HttpSettings, Readiness, Workers};

@@ -1,7 +1,8 @@
 //! Prometheus metrics through `prometheus-client`, written in the Prometheus text format:
 //! requests by route template and status class, transfer durations, content bytes in and
-//! out, (read at scrape time) cache counters, transfers in flight and connections, and the
-//! standard `process_*` metrics.
+//! out, (read at scrape time) cache counters, transfers in flight and connections, the
+//! background jobs (queued, running and dead per kind, the oldest queued one's wait,
+//! attempts by outcome) and the workers' restarts, and the standard `process_*` metrics.
 
 #[cfg(target_os = "linux")]
 mod process;
@@ -11,10 +12,12 @@ use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
 use drip_core::content::CacheStats;
+use drip_core::jobs::model::{JobCount, JobState, TaskKind};
+use drip_core::jobs::runner::Outcome as JobOutcome;
 use prometheus_client::encoding::{EncodeLabelSet, prometheus_text};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
@@ -63,8 +66,37 @@ struct OutcomeLabels {
     outcome: &'static str,
 }
 
+/// The labels of a job count: its kind and state.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct JobLabels {
+    kind: &'static str,
+    state: &'static str,
+}
+
+/// The labels of job attempts: the job's kind and how the attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct AttemptLabels {
+    kind: &'static str,
+    outcome: &'static str,
+}
+
+/// The label of a background worker: its name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct WorkerLabels {
+    worker: &'static str,
+}
+
+/// The job queue at scrape time.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct JobGauges {
+    /// Jobs per kind and state (those left out are 0).
+    pub(crate) counts: Vec<JobCount>,
+    /// How long the oldest queued job has been due (0 when none is).
+    pub(crate) oldest_queued_age: Duration,
+}
+
 /// What is read from elsewhere at scrape time.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Gauges {
     /// The content cache's counters.
     pub(crate) cache: CacheStats,
@@ -74,6 +106,12 @@ pub(crate) struct Gauges {
     pub(crate) connections: usize,
     /// Users with at least one open event connection.
     pub(crate) online_users: usize,
+    /// The job queue; `None` when it could not be read (its families are left out).
+    pub(crate) jobs: Option<JobGauges>,
+    /// Job attempts by kind and outcome since the start (those left out are 0).
+    pub(crate) job_attempts: Vec<(TaskKind, JobOutcome, u64)>,
+    /// Restarts of each background worker since the start.
+    pub(crate) worker_restarts: Vec<(&'static str, u64)>,
 }
 
 type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
@@ -207,11 +245,54 @@ impl Metrics {
         for (name, help, value) in levels {
             scraped.register(name, help, ConstGauge::new(value));
         }
+        register_jobs(&mut scraped, &gauges);
         let mut out = String::with_capacity(8 * 1024);
         prometheus_text::encode(&mut out, &self.registry)?;
         prometheus_text::encode(&mut out, &scraped)?;
         Ok(out)
     }
+}
+
+/// The job and worker families: every kind × state and kind × outcome is written, 0 when
+/// absent, so that series do not come and go; the queue's families are left out when it
+/// could not be read.
+fn register_jobs(scraped: &mut Registry, gauges: &Gauges) {
+    if let Some(jobs) = &gauges.jobs {
+        let counts = Family::<JobLabels, Gauge>::default();
+        for kind in TaskKind::ALL {
+            for state in JobState::ALL {
+                let count =
+                    jobs.counts.iter().find(|c| c.kind == kind && c.state == state).map_or(0, |c| c.count);
+                let labels = JobLabels { kind: kind.as_str(), state: state.as_str() };
+                counts.get_or_create(&labels).set(i64::try_from(count).unwrap_or(i64::MAX));
+            }
+        }
+        scraped.register("drip_jobs", "Background jobs by kind and state", counts);
+        scraped.register_with_unit(
+            "drip_jobs_oldest_queued_age",
+            "How long the oldest queued job has been due (0 when none is)",
+            Unit::Seconds,
+            ConstGauge::new(jobs.oldest_queued_age.as_secs_f64()),
+        );
+    }
+    let attempts = Family::<AttemptLabels, Counter>::default();
+    for kind in TaskKind::ALL {
+        for outcome in JobOutcome::ALL {
+            let labels = AttemptLabels { kind: kind.as_str(), outcome: outcome.as_str() };
+            let n = gauges.job_attempts.iter().find(|a| a.0 == kind && a.1 == outcome).map_or(0, |a| a.2);
+            attempts.get_or_create(&labels).inc_by(n);
+        }
+    }
+    scraped.register("drip_job_attempts", "Job attempts by kind and outcome", attempts);
+    let restarts = Family::<WorkerLabels, Counter>::default();
+    for &(worker, n) in &gauges.worker_restarts {
+        restarts.get_or_create(&WorkerLabels { worker }).inc_by(n);
+    }
+    scraped.register(
+        "drip_worker_restarts",
+        "Restarts of background workers after a failure or a panic",
+        restarts,
+    );
 }
 
 #[cfg(test)]
@@ -250,6 +331,36 @@ mod tests {
         assert!(text.contains("drip_store_duration_seconds_count{outcome=\"ok\"} 1"));
         assert!(text.contains("drip_bytes_in_total 5"));
         assert!(text.contains("drip_transfers_in_flight 2"));
+    }
+
+    #[test]
+    fn renders_the_jobs_and_the_workers() {
+        let metrics = Metrics::new();
+        let gauges = Gauges {
+            jobs: Some(JobGauges {
+                counts: vec![JobCount { kind: TaskKind::DeleteObject, state: JobState::Dead, count: 3 }],
+                oldest_queued_age: Duration::from_millis(1500),
+            }),
+            job_attempts: vec![(TaskKind::ReclaimUpload, JobOutcome::Retried, 4)],
+            worker_restarts: vec![("jobs", 2), ("reclaimer", 0)],
+            ..Gauges::default()
+        };
+        let text = metrics.render(gauges.clone()).unwrap();
+        for expected in [
+            "drip_jobs{kind=\"delete_object\",state=\"dead\"} 3",
+            "drip_jobs{kind=\"delete_object\",state=\"queued\"} 0",
+            "drip_jobs_oldest_queued_age_seconds 1.5",
+            "drip_job_attempts_total{kind=\"reclaim_upload\",outcome=\"retried\"} 4",
+            "drip_job_attempts_total{kind=\"delete_object\",outcome=\"dead\"} 0",
+            "drip_worker_restarts_total{worker=\"jobs\"} 2",
+            "drip_worker_restarts_total{worker=\"reclaimer\"} 0",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+        }
+        // A queue that could not be read: its families are left out, the rest stays.
+        let text = metrics.render(Gauges { jobs: None, ..gauges }).unwrap();
+        assert!(!text.contains("drip_jobs"), "{text}");
+        assert!(text.contains("drip_worker_restarts_total{worker=\"jobs\"} 2"), "{text}");
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The state every handler shares: the core services, the event hub, readiness checks,
-//! the HTTP settings, the metrics registry and the per-user transfer counts.
+//! The state every handler shares: the core services, the event hub, the background
+//! workers (for metrics), readiness checks, the HTTP settings, the metrics registry and the
+//! per-user transfer counts.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,7 +8,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use drip_core::accounts::AccountService;
 use drip_core::events::Hub;
+use drip_core::jobs::ports::JobQueue;
+use drip_core::jobs::runner::JobRunner;
 use drip_core::storage::StorageService;
+use drip_core::supervisor::Restarts;
 
 use crate::metrics::Metrics;
 use crate::transfers::UserTransfers;
@@ -24,6 +28,20 @@ pub trait Readiness: Send + Sync + 'static {
     /// # Errors
     /// A description of what is wrong; it is logged, never sent to the client.
     async fn check(&self) -> Result<(), String>;
+}
+
+/// The background work `/metrics` reports on: the durable job queue (its counts are read
+/// at scrape time), the runner whose attempts are counted, and the restarts of the
+/// supervised workers. The facade hands over its own (`Drip::queue`, `Drip::jobs`,
+/// `Drip::restarts`).
+#[derive(Clone)]
+pub struct Workers {
+    /// The job queue.
+    pub queue: Arc<dyn JobQueue>,
+    /// The job runner.
+    pub runner: Arc<JobRunner>,
+    /// How often each background worker was restarted.
+    pub restarts: Restarts,
 }
 
 /// The session cookies of the original's endpoints (`POST /api/sessions`).
@@ -103,6 +121,7 @@ struct Shared {
     accounts: AccountService,
     storage: StorageService,
     hub: Hub,
+    workers: Workers,
     readiness: Vec<Arc<dyn Readiness>>,
     settings: HttpSettings,
     metrics: Metrics,
@@ -123,12 +142,14 @@ impl AppState {
     /// The state of a router over these services. `readiness` lists what `/ready`
     /// checks (typically the database and the object store); `hub` must be the
     /// [`Hub`] the storage service's notifier delivers to, so that connections receive
-    /// the events the services publish.
+    /// the events the services publish; `workers` are the background workers `/metrics`
+    /// reports on.
     #[must_use]
     pub fn new(
         accounts: AccountService,
         storage: StorageService,
         hub: Hub,
+        workers: Workers,
         readiness: Vec<Arc<dyn Readiness>>,
         settings: HttpSettings,
     ) -> Self {
@@ -138,6 +159,7 @@ impl AppState {
                 accounts,
                 storage,
                 hub,
+                workers,
                 readiness,
                 settings,
                 metrics: Metrics::new(),
@@ -168,6 +190,10 @@ impl AppState {
     #[must_use]
     pub fn settings(&self) -> &HttpSettings {
         &self.inner.settings
+    }
+
+    pub(crate) fn workers(&self) -> &Workers {
+        &self.inner.workers
     }
 
     pub(crate) fn readiness(&self) -> &[Arc<dyn Readiness>] {

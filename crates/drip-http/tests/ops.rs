@@ -1,5 +1,5 @@
-//! Operational behaviour: health, readiness, metrics, request ids, CORS, timeouts, and
-//! JSON answers for unknown routes.
+//! Operational behaviour: health, readiness, metrics (the background jobs' included),
+//! request ids, CORS, timeouts, and JSON answers for unknown routes.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a broken fixture fails the test
 
@@ -11,7 +11,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
-use common::{app, app_with, body_bytes, body_json, code};
+use common::{app, app_with, app_with_job_queue, body_bytes, body_json, code};
+use drip_core::BackendError;
+use drip_core::jobs::ports::MockJobQueue;
 use drip_core::storage::StorageSettings;
 use drip_http::{HttpSettings, Readiness};
 use serde_json::json;
@@ -276,6 +278,100 @@ async fn metrics_keep_every_series_dashboards_use() {
     ] {
         assert_eq!(sample(&text, name), Some(value), "{name} in\n{text}");
     }
+}
+
+async fn scrape(app: &common::TestApp) -> String {
+    let response = get(app, "/metrics").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    String::from_utf8(body_bytes(response).await.to_vec()).unwrap()
+}
+
+/// Asserts that the scrape `text` holds each of the `expected` lines (or line starts).
+fn assert_series(text: &str, expected: &[&str]) {
+    for series in expected {
+        assert!(text.contains(series), "missing {series:?} in\n{text}");
+    }
+}
+
+/// A scrape of `app`, which must hold each of the `expected` lines.
+async fn scrape_showing(app: &common::TestApp, expected: &[&str]) -> String {
+    let text = scrape(app).await;
+    assert_series(&text, expected);
+    text
+}
+
+/// A deleted file's object removal shows as a queued job; an attempt while the store fails
+/// counts as retried and leaves it queued; once the store is back and the retry is due,
+/// the attempt succeeds and the queue is empty. Every kind × state and kind × outcome is
+/// written, 0 when there is none. (No worker is supervised here, so there are no restart
+/// series: the unit tests of the rendering and the e2e tests cover those.)
+#[tokio::test]
+async fn metrics_count_jobs_by_state_and_attempts_by_outcome() {
+    let app = app();
+    let token = app.register("alice").await;
+    let id = app.upload_ok(&token, "$", "a.txt", b"hello").await;
+    let (status, _) = app.call(Method::DELETE, &format!("/api/v1/files/{id}"), Some(&token), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    let text = scrape_showing(
+        &app,
+        &[
+            "# TYPE drip_jobs gauge\n",
+            "# TYPE drip_jobs_oldest_queued_age_seconds gauge\n",
+            "# TYPE drip_job_attempts_total counter\n",
+            r#"drip_jobs{kind="delete_object",state="queued"} 1"#,
+            r#"drip_jobs{kind="delete_object",state="dead"} 0"#,
+            r#"drip_jobs{kind="reclaim_upload",state="running"} 0"#,
+            r#"drip_job_attempts_total{kind="delete_object",outcome="succeeded"} 0"#,
+            r#"drip_job_attempts_total{kind="reclaim_upload",outcome="lost"} 0"#,
+        ],
+    )
+    .await;
+    // The fakes' clock stands at the epoch: the job has been due for a long time.
+    assert!(sample(&text, "drip_jobs_oldest_queued_age_seconds").unwrap() > 0.0, "{text}");
+
+    app.fakes.objects.set_failing(true);
+    assert_eq!(app.runner.run_due().await.unwrap(), 1);
+    scrape_showing(
+        &app,
+        &[
+            r#"drip_jobs{kind="delete_object",state="queued"} 1"#,
+            r#"drip_job_attempts_total{kind="delete_object",outcome="retried"} 1"#,
+            r#"drip_job_attempts_total{kind="delete_object",outcome="succeeded"} 0"#,
+        ],
+    )
+    .await;
+
+    // The store is back and, a second later on the fakes' clock, the retry is due.
+    app.fakes.objects.set_failing(false);
+    app.fakes.clock.advance(chrono::Duration::seconds(1));
+    assert_eq!(app.runner.run_due().await.unwrap(), 1);
+    let text = scrape_showing(
+        &app,
+        &[
+            r#"drip_jobs{kind="delete_object",state="queued"} 0"#,
+            r#"drip_job_attempts_total{kind="delete_object",outcome="retried"} 1"#,
+            r#"drip_job_attempts_total{kind="delete_object",outcome="succeeded"} 1"#,
+        ],
+    )
+    .await;
+    assert_eq!(sample(&text, "drip_jobs_oldest_queued_age_seconds"), Some(0.0), "no job is queued");
+    assert!(app.fakes.objects.is_empty(), "the object is gone");
+}
+
+/// A queue that cannot be read leaves its families out of the scrape, which still answers
+/// with everything else.
+#[tokio::test]
+async fn a_scrape_answers_while_the_job_queue_is_down() {
+    let mut queue = MockJobQueue::new();
+    queue.expect_stats().returning(|| Err(BackendError::msg("the database is down")));
+    let app = app_with_job_queue(Arc::new(queue));
+    let text = scrape(&app).await;
+    assert!(!text.contains("drip_jobs{") && !text.contains("drip_jobs_oldest"), "{text}");
+    assert_series(
+        &text,
+        &["# TYPE drip_job_attempts_total counter", "# TYPE drip_transfers_in_flight gauge"],
+    );
 }
 
 #[cfg(target_os = "linux")]

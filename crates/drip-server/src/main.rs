@@ -1,7 +1,9 @@
 //! The `drip` binary: loads the configuration, wires Drip through the facade, and serves
 //! the HTTP API (`drip serve`, the default), migrates (`drip migrate`), or runs an admin
-//! command (`drip user create`, `drip top-users`, `drip rewrap-keys`).
+//! command (`drip user create`, `drip top-users`, `drip rewrap-keys`, `drip jobs list`,
+//! `drip jobs retry`).
 
+mod jobs;
 mod logging;
 mod serve;
 mod shutdown;
@@ -13,6 +15,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use drip::{Config, Drip};
 use drip_core::accounts::model::RegisterRequest;
+use drip_core::jobs::model::JobState;
 use drip_core::storage::model::{SortOrder, UsageSort};
 use tracing::info;
 
@@ -59,6 +62,29 @@ enum Command {
     },
     /// Re-wrap every data key with the current master key (after adding a new one).
     RewrapKeys,
+    /// Inspect and retry the durable background jobs.
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum JobsCommand {
+    /// List jobs, due first: id, kind, state, attempts, due time and last error.
+    List {
+        /// Only jobs in this state: queued, running or dead.
+        #[arg(long, value_parser = jobs::parse_state)]
+        state: Option<JobState>,
+        /// How many jobs at most.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Queue a dead job again, due now, with its attempts reset.
+    Retry {
+        /// The job's id (as `drip jobs list` shows it).
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -156,6 +182,13 @@ async fn run(cli: Cli) -> Result<()> {
             }
             println!("re-wrapped {total} data keys");
             Ok(())
+        }
+        Command::Jobs { command } => {
+            let drip = Drip::build(&config).await.context("cannot open Drip")?;
+            match command {
+                JobsCommand::List { state, limit } => jobs::list(&drip, state, limit).await,
+                JobsCommand::Retry { id } => jobs::retry(&drip, &id).await,
+            }
         }
     }
 }

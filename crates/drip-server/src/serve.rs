@@ -53,6 +53,11 @@ pub(crate) async fn serve(config: Config) -> Result<()> {
         drip.accounts.clone(),
         drip.storage.clone(),
         drip.hub.clone(),
+        drip_http::Workers {
+            queue: Arc::clone(&drip.queue),
+            runner: Arc::clone(&drip.jobs),
+            restarts: drip.restarts.clone(),
+        },
         checks,
         settings,
     );

@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use drip_core::jobs::runner::JobSettings;
 use figment::providers::{Env, Format as _, Serialized, Toml};
 use figment::value::{Dict, Map};
 use figment::{Figment, Metadata, Profile, Provider};
@@ -167,6 +168,8 @@ pub struct Config {
     pub cache_max_bytes: u64,
     /// Largest file cached.
     pub cache_max_entry_bytes: u64,
+    /// How background jobs are claimed and retried (`[jobs]`).
+    pub jobs: JobSettings,
     /// The HTTP layer's settings.
     pub http: HttpConfig,
 }
@@ -240,7 +243,7 @@ impl Config {
     }
 
     fn resolve(raw: Raw, original: OriginalNames) -> Result<Self, ConfigError> {
-        let Raw { data_dir, server, database, storage, auth, keys, limits, http } = raw;
+        let Raw { data_dir, server, database, storage, auth, keys, limits, jobs, http } = raw;
         let listen = match (server.listen, original.port) {
             (Some(listen), _) => listen,
             (None, Some(port)) => SocketAddr::from(([0, 0, 0, 0], port)),
@@ -308,6 +311,13 @@ impl Config {
             upload_lease: Duration::from_secs(limits.upload_lease_secs.max(1)),
             cache_max_bytes: limits.cache_max_mib.saturating_mul(1024 * 1024),
             cache_max_entry_bytes: limits.cache_max_entry_kib.saturating_mul(1024),
+            jobs: JobSettings {
+                lease: Duration::from_secs(jobs.lease_secs.max(1)),
+                poll_interval: Duration::from_secs(jobs.poll_secs.max(1)),
+                max_attempts: jobs.max_attempts.max(1),
+                backoff_base: Duration::from_millis(jobs.backoff_base_ms),
+                backoff_cap: Duration::from_secs(jobs.backoff_cap_secs),
+            },
             http: HttpConfig {
                 max_json_bytes: limits.max_json_kib.saturating_mul(1024),
                 request_timeout: Duration::from_secs(http.request_timeout_secs),
@@ -443,6 +453,7 @@ struct Raw {
     auth: RawAuth,
     keys: RawKeys,
     limits: RawLimits,
+    jobs: RawJobs,
     http: RawHttp,
 }
 
@@ -468,6 +479,13 @@ impl Default for Raw {
                 cache_max_mib: 64,
                 cache_max_entry_kib: 1024,
                 max_json_kib: 64,
+            },
+            jobs: RawJobs {
+                lease_secs: 60,
+                poll_secs: 5,
+                max_attempts: 10,
+                backoff_base_ms: 1000,
+                backoff_cap_secs: 300,
             },
             http: RawHttp {
                 request_timeout_secs: 30,
@@ -575,6 +593,17 @@ struct RawLimits {
     cache_max_mib: u64,
     cache_max_entry_kib: u64,
     max_json_kib: usize,
+}
+
+/// `[jobs]`: the job runner's lease, poll and retry policy (see [`JobSettings`]).
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct RawJobs {
+    lease_secs: u64,
+    poll_secs: u64,
+    max_attempts: u32,
+    backoff_base_ms: u64,
+    backoff_cap_secs: u64,
 }
 
 #[derive(Debug, Deserialize, Serialize)]

@@ -31,7 +31,7 @@ use drip_core::accounts::{AccountPorts, AccountService, SessionSettings};
 use drip_core::clock::SystemClock;
 use drip_core::events::Hub;
 use drip_core::jobs::ports::JobQueue;
-use drip_core::jobs::runner::{JobPorts, JobRunner, JobSettings, JobWaker};
+use drip_core::jobs::runner::{JobPorts, JobRunner, JobWaker};
 use drip_core::storage::model::StorageKey;
 use drip_core::storage::ports::{MediaRepository, StorageProvider};
 use drip_core::storage::{StoragePorts, StorageService, StorageSettings};
@@ -43,6 +43,7 @@ pub use config::{
     Config, ConfigError, CookieConfig, DatabaseConfig, GcsCredentials, HttpConfig, StorageConfig,
     UploadTuning,
 };
+pub use drip_core::jobs::runner::JobSettings;
 pub use secrecy::{ExposeSecret, SecretString};
 pub use secrets::{Secrets, SecretsError};
 
@@ -163,6 +164,9 @@ pub struct Drip {
     pub hub: Hub,
     /// Runs the background jobs (object removals); the services wake it.
     pub jobs: Arc<JobRunner>,
+    /// The durable job queue the runner works through (to list and retry jobs, and for
+    /// metrics).
+    pub queue: Arc<dyn JobQueue>,
     /// How often each background worker was restarted (see [`Drip::spawn_workers`]).
     pub restarts: Restarts,
     staging: Staging,
@@ -247,8 +251,12 @@ impl Drip {
         );
         let waker = JobWaker::default();
         let jobs = JobRunner::new(
-            JobPorts { queue: repositories.jobs, storage: Arc::clone(&storage), clock: clock.clone() },
-            JobSettings::default(),
+            JobPorts {
+                queue: Arc::clone(&repositories.jobs),
+                storage: Arc::clone(&storage),
+                clock: clock.clone(),
+            },
+            config.jobs,
             waker.clone(),
         );
         let storage_service = StorageService::new(
@@ -277,6 +285,7 @@ impl Drip {
             storage: storage_service,
             hub,
             jobs: Arc::new(jobs),
+            queue: repositories.jobs,
             restarts: Restarts::default(),
             staging,
             wiring: Wiring {

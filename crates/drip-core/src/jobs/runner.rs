@@ -92,6 +92,9 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every outcome, in a fixed order.
+    pub const ALL: [Self; 4] = [Self::Succeeded, Self::Retried, Self::Dead, Self::Lost];
+
     /// The name shown in metrics (`succeeded`, `retried`, `dead`, `lost`).
     #[must_use]
     pub fn as_str(self) -> &'static str {

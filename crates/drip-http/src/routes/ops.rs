@@ -13,7 +13,7 @@ use futures::future::join_all;
 use crate::dto::{HealthDto, ReadyDto, timestamp};
 use crate::error::ApiError;
 use crate::extract::bearer;
-use crate::metrics::{self, Gauges};
+use crate::metrics::{self, Gauges, JobGauges};
 use crate::state::AppState;
 
 /// Liveness: answers as long as the process serves requests; checks nothing else.
@@ -58,15 +58,42 @@ pub(crate) async fn metrics(State(state): State<AppState>, headers: HeaderMap) -
         return Err(ApiError::unauthenticated());
     }
     let online = state.hub().online();
+    let workers = state.workers();
     let gauges = Gauges {
         cache: state.storage().cache().stats(),
         transfers_in_flight: state.storage().transfers_in_flight(),
         connections: online.iter().map(|e| e.connections).sum(),
         online_users: online.len(),
+        jobs: job_gauges(&state).await,
+        job_attempts: workers.runner.outcomes(),
+        worker_restarts: workers.restarts.snapshot(),
     };
     let text =
         state.metrics().render(gauges).map_err(|_| ApiError::internal("encoding the metrics failed"))?;
     Ok(([(header::CONTENT_TYPE, HeaderValue::from_static(metrics::CONTENT_TYPE))], text).into_response())
+}
+
+/// The job queue's counts, read within the readiness timeout; `None` (logged) when the
+/// queue fails or is too slow, so that a scrape still answers.
+async fn job_gauges(state: &AppState) -> Option<JobGauges> {
+    let stats = match tokio::time::timeout(state.settings().ready_timeout, state.workers().queue.stats())
+        .await
+    {
+        Ok(Ok(stats)) => stats,
+        Ok(Err(error)) => {
+            tracing::warn!(error = %drip_core::error::report(&error), "metrics: cannot read the job queue");
+            return None;
+        }
+        Err(_) => {
+            tracing::warn!("metrics: the job queue did not answer in time");
+            return None;
+        }
+    };
+    let waited = stats.oldest_queued.map(|due| chrono::Utc::now() - due);
+    Some(JobGauges {
+        counts: stats.counts,
+        oldest_queued_age: waited.and_then(|w| w.to_std().ok()).unwrap_or_default(),
+    })
 }
 
 /// The OpenAPI description of `/api/v1`.

@@ -9,8 +9,11 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::http::{Method, Request, Response, StatusCode, header};
 use drip_core::events::Hub;
+use drip_core::jobs::ports::JobQueue;
+use drip_core::jobs::runner::{JobRunner, JobSettings, JobWaker};
 use drip_core::storage::{StorageService, StorageSettings};
-use drip_http::{AppState, HttpSettings, Readiness};
+use drip_core::supervisor::Restarts;
+use drip_http::{AppState, HttpSettings, Readiness, Workers};
 use drip_mock::FakePorts;
 use serde_json::Value;
 use tower::ServiceExt as _;
@@ -19,6 +22,8 @@ use tower::ServiceExt as _;
 pub struct TestApp {
     pub fakes: FakePorts,
     pub hub: Hub,
+    /// The job runner whose attempts `/metrics` counts (run it with `run_due`).
+    pub runner: Arc<JobRunner>,
     pub state: AppState,
     pub router: Router,
 }
@@ -41,13 +46,33 @@ pub fn app_with_storage(storage: StorageSettings) -> TestApp {
 
 pub fn app_with(http: HttpSettings, storage: StorageSettings, readiness: Vec<Arc<dyn Readiness>>) -> TestApp {
     let fakes = drip_mock::fake_ports();
+    let queue = Arc::clone(&fakes.job_ports.queue);
+    app_over(fakes, queue, http, storage, readiness)
+}
+
+/// An application over fakes whose `/metrics` reads the job counts from `queue` (e.g. one
+/// that fails); the runner works through the fakes' own queue.
+pub fn app_with_job_queue(queue: Arc<dyn JobQueue>) -> TestApp {
+    app_over(drip_mock::fake_ports(), queue, HttpSettings::default(), StorageSettings::default(), Vec::new())
+}
+
+fn app_over(
+    fakes: FakePorts,
+    queue: Arc<dyn JobQueue>,
+    http: HttpSettings,
+    storage: StorageSettings,
+    readiness: Vec<Arc<dyn Readiness>>,
+) -> TestApp {
     let hub = Hub::new();
     let mut ports = fakes.storage_ports.clone();
     ports.notifier = Arc::new(hub.clone());
     let storage = StorageService::new(ports, storage);
-    let state = AppState::new(fakes.account_service(), storage, hub.clone(), readiness, http);
+    let runner =
+        Arc::new(JobRunner::new(fakes.job_ports.clone(), JobSettings::default(), JobWaker::default()));
+    let workers = Workers { queue, runner: Arc::clone(&runner), restarts: Restarts::default() };
+    let state = AppState::new(fakes.account_service(), storage, hub.clone(), workers, readiness, http);
     let router = drip_http::router(state.clone());
-    TestApp { fakes, hub, state, router }
+    TestApp { fakes, hub, runner, state, router }
 }
 
 pub async fn body_bytes(response: Response<Body>) -> Bytes {

@@ -47,6 +47,31 @@ fn defaults_are_embedded() {
 }
 
 #[test]
+fn job_settings_default_to_the_runner_defaults_and_are_configurable() {
+    loaded(&[], |c| assert_eq!(c.jobs, JobSettings::default()));
+    let vars = [
+        ("DRIP_JOBS__MAX_ATTEMPTS", "2"),
+        ("DRIP_JOBS__BACKOFF_BASE_MS", "100"),
+        ("DRIP_JOBS__BACKOFF_CAP_SECS", "1"),
+        ("DRIP_JOBS__POLL_SECS", "0"),
+        ("DRIP_JOBS__LEASE_SECS", "7"),
+    ];
+    loaded(&vars, |c| {
+        assert_eq!(
+            c.jobs,
+            JobSettings {
+                lease: Duration::from_secs(7),
+                poll_interval: Duration::from_secs(1),
+                max_attempts: 2,
+                backoff_base: Duration::from_millis(100),
+                backoff_cap: Duration::from_secs(1),
+            },
+            "a zero poll interval is raised to a second"
+        );
+    });
+}
+
+#[test]
 fn embedded_is_the_defaults_without_reading_the_environment() {
     jailed(&[("DRIP_DATABASE__KIND", "memory"), ("PORT", "8080")], |_| {
         let c = Config::embedded("/srv/drip").unwrap();

@@ -20,19 +20,7 @@ impl JobTable {
         if self.jobs.contains_key(&job.id) {
             return Err(BackendError::msg(format!("a job with id {} exists", job.id)));
         }
-        self.jobs.insert(
-            job.id,
-            Job {
-                id: job.id,
-                task: job.task.clone(),
-                state: JobState::Queued,
-                attempts: 0,
-                run_at: job.run_at,
-                lease_until: None,
-                last_error: None,
-                created_at: job.created_at,
-            },
-        );
+        self.jobs.insert(job.id, job.queued());
         Ok(())
     }
 }

@@ -107,18 +107,9 @@ fn new_job(n: u8, run_at: i64) -> NewJob {
     }
 }
 
-/// The job as the queue keeps it right after `enqueue`.
+/// The job as the queue keeps it right after `enqueue` (the domain's definition).
 fn queued(job: &NewJob) -> Job {
-    Job {
-        id: job.id,
-        task: job.task.clone(),
-        state: JobState::Queued,
-        attempts: 0,
-        run_at: job.run_at,
-        lease_until: None,
-        last_error: None,
-        created_at: job.created_at,
-    }
+    job.queued()
 }
 
 /// `job` with its timestamps truncated to microseconds.

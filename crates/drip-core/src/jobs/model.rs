@@ -154,6 +154,23 @@ pub struct NewJob {
     pub created_at: DateTime<Utc>,
 }
 
+impl NewJob {
+    /// The job as a queue keeps it once enqueued: queued, due at `run_at`, never attempted.
+    #[must_use]
+    pub fn queued(&self) -> Job {
+        Job {
+            id: self.id,
+            task: self.task.clone(),
+            state: JobState::Queued,
+            attempts: 0,
+            run_at: self.run_at,
+            lease_until: None,
+            last_error: None,
+            created_at: self.created_at,
+        }
+    }
+}
+
 /// A worker's hold on a job: the job and the token of the claim (see
 /// [`JobQueue::claim`](super::ports::JobQueue::claim)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

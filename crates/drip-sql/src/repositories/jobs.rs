@@ -76,15 +76,12 @@ where
     }
 
     async fn complete(&self, claim: &Claim) -> Result<bool, BackendError> {
-        let done = sqlx::query(
+        let query = sqlx::query(
             "DELETE FROM jobs WHERE id = $1 AND claim_token = $2 AND state = 'running' RETURNING id",
         )
         .bind(claim.job.to_string())
-        .bind(claim.token.to_string())
-        .fetch_optional(D::on_pool(&self.pool))
-        .await
-        .map_err(|e| D::backend("completing a job", e))?;
-        Ok(done.is_some())
+        .bind(claim.token.to_string());
+        self.changed(query, "completing a job").await
     }
 
     async fn fail(
@@ -94,7 +91,7 @@ where
         retry_at: Option<DateTime<Utc>>,
     ) -> Result<bool, BackendError> {
         let state = if retry_at.is_some() { JobState::Queued } else { JobState::Dead };
-        let done = sqlx::query(
+        let query = sqlx::query(
             "UPDATE jobs SET state = $3, run_at = COALESCE($5, run_at), last_error = $4, lease_until = NULL, \
                  claim_token = NULL \
              WHERE id = $1 AND claim_token = $2 AND state = 'running' RETURNING id",
@@ -103,11 +100,8 @@ where
         .bind(claim.token.to_string())
         .bind(state.as_str().to_owned())
         .bind(error.to_owned())
-        .bind(D::maybe_time(retry_at))
-        .fetch_optional(D::on_pool(&self.pool))
-        .await
-        .map_err(|e| D::backend("recording a failed job", e))?;
-        Ok(done.is_some())
+        .bind(D::maybe_time(retry_at));
+        self.changed(query, "recording a failed job").await
     }
 
     async fn list(&self, state: Option<JobState>, limit: u32) -> Result<Vec<Job>, BackendError> {
@@ -125,15 +119,13 @@ where
     }
 
     async fn retry(&self, id: &JobId, now: DateTime<Utc>) -> Result<bool, BackendError> {
-        let done = sqlx::query(
-            "UPDATE jobs SET state = 'queued', attempts = 0, run_at = $2 WHERE id = $1 AND state = 'dead' RETURNING id",
+        let query = sqlx::query(
+            "UPDATE jobs SET state = 'queued', attempts = 0, run_at = $2 \
+             WHERE id = $1 AND state = 'dead' RETURNING id",
         )
         .bind(id.to_string())
-        .bind(D::time(now))
-        .fetch_optional(D::on_pool(&self.pool))
-        .await
-        .map_err(|e| D::backend("retrying a job", e))?;
-        Ok(done.is_some())
+        .bind(D::time(now));
+        self.changed(query, "retrying a job").await
     }
 
     async fn stats(&self) -> Result<JobStats, BackendError> {

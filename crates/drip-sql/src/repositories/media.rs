@@ -217,15 +217,12 @@ where
     }
 
     async fn renew_lease(&self, id: &MediaId, until: DateTime<Utc>) -> Result<bool, BackendError> {
-        let renewed = sqlx::query(
+        let query = sqlx::query(
             "UPDATE storage_media SET lease_until = $2 WHERE id = $1 AND uploaded_at IS NULL RETURNING id",
         )
         .bind(id.to_string())
-        .bind(D::time(until))
-        .fetch_optional(D::on_pool(&self.pool))
-        .await
-        .map_err(|e| D::backend("renewing an upload's lease", e))?;
-        Ok(renewed.is_some())
+        .bind(D::time(until));
+        self.changed(query, "renewing an upload's lease").await
     }
 
     async fn abandoned_upload(
@@ -414,7 +411,7 @@ where
         envelope: &Envelope,
         at: DateTime<Utc>,
     ) -> Result<bool, BackendError> {
-        let updated = sqlx::query(
+        let query = sqlx::query(
             "UPDATE storage_media SET algorithm = $2, chunk_size = $3, key_id = $4, wrapped_key = $5, \
              updated_at = $6 WHERE id = $1 RETURNING id",
         )
@@ -423,11 +420,8 @@ where
         .bind(i64::from(envelope.chunk_size()))
         .bind(envelope.key_id().to_owned())
         .bind(envelope.wrapped_key().to_vec())
-        .bind(D::time(at))
-        .fetch_optional(D::on_pool(&self.pool))
-        .await
-        .map_err(|e| D::backend("updating an envelope", e))?;
-        Ok(updated.is_some())
+        .bind(D::time(at));
+        self.changed(query, "updating an envelope").await
     }
 
     async fn delete(&self, id: &MediaId, then: &NewJob) -> Result<Option<Media>, BackendError> {

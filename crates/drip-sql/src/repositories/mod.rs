@@ -37,7 +37,7 @@ use drip_core::BackendError;
 use sqlx::migrate::MigrateError;
 use sqlx::{Pool, Transaction};
 
-use crate::Dialect;
+use crate::{Dialect, Query};
 
 /// Users, refresh tokens, media and shares in one SQL database of dialect `D`.
 ///
@@ -78,6 +78,13 @@ impl<D: Dialect> Repositories<D> {
     /// [`MigrateError`] when a migration fails or an applied one was changed.
     pub async fn migrate(&self) -> Result<(), MigrateError> {
         D::MIGRATOR.run(&self.pool).await
+    }
+
+    /// Runs `query` — a statement answering a row per change (`RETURNING`) — on the pool;
+    /// whether it changed anything. `context` says what failed.
+    async fn changed(&self, query: Query<'_, D::Db>, context: &str) -> Result<bool, BackendError> {
+        let row = query.fetch_optional(D::on_pool(&self.pool)).await.map_err(|e| D::backend(context, e))?;
+        Ok(row.is_some())
     }
 
     /// Begins a transaction that writes ([`Dialect::BEGIN_WRITE`]).

@@ -42,7 +42,8 @@ async fn listed(api: &Api, user: &User) -> BTreeSet<String> {
 }
 
 /// Waits until the store holds exactly one object per listed file (storage keys start
-/// with the media id) and nothing else: no partial upload, no object of a deleted file.
+/// with the media id) and nothing else: no partial upload (staging file, open multipart
+/// upload), no object of a deleted file.
 async fn store_matches_listing(store: &ObjectStore<'_>, ids: &BTreeSet<String>) {
     within(Duration::from_secs(20), || async {
         let names = store.names();
@@ -50,9 +51,10 @@ async fn store_matches_listing(store: &ObjectStore<'_>, ids: &BTreeSet<String>) 
             names.iter().filter(|n| !ids.iter().any(|id| n.contains(id.as_str()))).collect();
         let backed: BTreeSet<_> =
             ids.iter().filter(|id| names.iter().any(|n| n.contains(id.as_str()))).collect();
-        match (orphans.is_empty(), backed.len() == ids.len() && names.len() == ids.len()) {
+        let partial = store.partial_uploads();
+        match (orphans.is_empty() && partial == 0, backed.len() == ids.len() && names.len() == ids.len()) {
             (true, true) => Ok(()),
-            _ => Err(format!("store {names:?} for listed files {ids:?}")),
+            _ => Err(format!("store {names:?} ({partial} partial uploads) for listed files {ids:?}")),
         }
     })
     .await;

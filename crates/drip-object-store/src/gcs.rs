@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
-use object_store::gcp::GoogleCloudStorageBuilder;
-use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig};
+use object_store::gcp::{GoogleCloudStorage, GoogleCloudStorageBuilder};
+use object_store::{BackoffConfig, ClientOptions, RetryConfig};
 
 use crate::provider::ConfigError;
 
@@ -132,7 +132,7 @@ struct KeyEndpoint {
 pub(crate) fn build(
     config: &GcsConfig,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Arc<dyn ObjectStore>, ConfigError> {
+) -> Result<Arc<GoogleCloudStorage>, ConfigError> {
     let key_json = credentials_json(&config.credentials, env)?;
     let endpoint: KeyEndpoint = serde_json::from_str(&key_json).map_err(ConfigError::InvalidCredentials)?;
     let base_url = config.base_url.clone().or(endpoint.gcs_base_url);

@@ -45,6 +45,7 @@ mod errors;
 mod gcs;
 mod keys;
 mod local;
+mod marked;
 mod provider;
 mod upload;
 

@@ -21,7 +21,8 @@ use crate::errors::{Op, StoreFailure, is_transient, map_store_error};
 use crate::gcs::{self, GCS_MIN_PART_SIZE, GcsConfig};
 use crate::keys::{self, KeyError, KeyStyle};
 use crate::local;
-use crate::upload::{self, OpenUploads, PutFailure};
+use crate::marked::UploadIds;
+use crate::upload::{self, PutFailure, Uploads};
 
 /// Size of the chunks a local file is streamed in.
 const FILE_CHUNK: usize = 64 * 1024;
@@ -139,7 +140,7 @@ pub struct ObjectStoreProvider {
     label: String,
     prefix: Option<Path>,
     uploads: UploadSettings,
-    open_uploads: OpenUploads,
+    multipart: Uploads,
 }
 
 impl fmt::Debug for ObjectStoreProvider {
@@ -161,7 +162,7 @@ impl ObjectStoreProvider {
             label,
             prefix: None,
             uploads: UploadSettings::default(),
-            open_uploads: OpenUploads::default(),
+            multipart: Uploads::default(),
         }
     }
 
@@ -200,8 +201,10 @@ impl ObjectStoreProvider {
         config: &GcsConfig,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let store = gcs::build(config, &env)?;
-        let provider = Self::new(store, Backend::Gcs { bucket: config.bucket.clone() });
+        let gcs = gcs::build(config, &env)?;
+        let store: Arc<dyn ObjectStore> = gcs.clone();
+        let mut provider = Self::new(Arc::clone(&store), Backend::Gcs { bucket: config.bucket.clone() });
+        provider.multipart.ids = Some(UploadIds::new(gcs, store));
         match &config.prefix {
             Some(prefix) => provider.with_prefix(prefix),
             None => Ok(provider),
@@ -324,7 +327,7 @@ impl StorageProvider for ObjectStoreProvider {
     async fn put(&self, key: &StorageKey, content: ByteStream) -> Result<u64, StorageError> {
         let path = self.object_path(key)?;
         let UploadSettings { part_size, concurrency } = self.uploads;
-        upload::put_stream(&self.store, &path, content, part_size, concurrency, &self.open_uploads)
+        upload::put_stream(&self.store, &path, content, part_size, concurrency, &self.multipart)
             .await
             .map_err(|failure| match failure {
                 PutFailure::Input(err) => StorageError::Input(err),
@@ -375,11 +378,17 @@ impl StorageProvider for ObjectStoreProvider {
         self.store.delete(&path).await.map_err(|err| self.map(Op::Delete, key, err))
     }
 
-    /// On local disk, the upload's staging files. GCS keeps an unfinished multipart
-    /// upload's parts until they are aborted by upload id, which only the upload knew; a
-    /// bucket lifecycle rule (`AbortIncompleteMultipartUpload`) expires those of a
-    /// process that died. Memory keeps nothing of a dropped put.
+    /// On local disk, the upload's staging files; on GCS, the multipart upload whose id
+    /// the upload wrote down (its parts stay until it is aborted). Memory keeps nothing of a
+    /// dropped put.
     async fn remove_unfinished(&self, key: &StorageKey) -> Result<(), StorageError> {
+        if let Some(ids) = &self.multipart.ids {
+            let path = self.object_path(key)?;
+            if ids.abort_left(&path).await.map_err(|err| self.map(Op::Delete, key, err))? {
+                tracing::info!(%key, "aborted the multipart upload of an abandoned upload");
+            }
+            return Ok(());
+        }
         let Backend::Local { root } = &self.backend else { return Ok(()) };
         let file = root.join(self.object_path(key)?.as_ref());
         let removed = tokio::task::spawn_blocking(move || local::remove_staging_files_of(&file))
@@ -395,6 +404,6 @@ impl StorageProvider for ObjectStoreProvider {
     }
 
     async fn settled(&self) {
-        self.open_uploads.settled().await;
+        self.multipart.open.settled().await;
     }
 }

@@ -13,6 +13,8 @@ use object_store::{
 };
 use tokio::sync::watch;
 
+use crate::marked::UploadIds;
+
 /// Counts the multipart uploads begun and not yet ended (completed, failed or aborted,
 /// also in the background after a dropped put), so that [`OpenUploads::settled`] can wait
 /// for them. Clones share the count.
@@ -38,6 +40,16 @@ impl OpenUploads {
         // The sender lives in `self`: the wait cannot fail.
         let _ = open.wait_for(|open| *open == 0).await;
     }
+}
+
+/// How a provider runs its multipart uploads: counted while open, and started through
+/// [`UploadIds`] where the store needs their ids written down (GCS).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Uploads {
+    /// The uploads under way.
+    pub(crate) open: OpenUploads,
+    /// Where upload ids are written down, if the store needs it.
+    pub(crate) ids: Option<UploadIds>,
 }
 
 /// One open upload of [`OpenUploads`]; dropping it ends it.
@@ -70,14 +82,14 @@ impl From<object_store::Error> for PutFailure {
 /// At most `concurrency` parts are in flight and one more is being filled, so a transfer holds
 /// `concurrency + 1` parts at most, never the whole object. Every failure aborts the multipart
 /// upload before it is answered; dropping the returned future aborts it in the background.
-/// The upload counts in `open` until it has ended.
+/// The upload counts in `uploads.open` until it has ended.
 pub(crate) async fn put_stream(
     store: &Arc<dyn ObjectStore>,
     path: &Path,
     mut content: ByteStream,
     part_size: usize,
     concurrency: usize,
-    open: &OpenUploads,
+    uploads: &Uploads,
 ) -> Result<u64, PutFailure> {
     // Read until the content is known to need more than one part, or ends.
     let mut head = Vec::new();
@@ -96,7 +108,7 @@ pub(crate) async fn put_stream(
         }
     }
 
-    let upload = start_multipart(store, path, open.open()).await?;
+    let upload = start_multipart(store, path, uploads.open.open(), uploads.ids.clone()).await?;
     let mut parts = WriteMultipart::new_with_chunk_size(Box::new(upload), part_size);
     let mut size = 0_u64;
     let mut chunks = stream::iter(head.into_iter().map(Ok)).chain(content);
@@ -143,12 +155,16 @@ async fn start_multipart(
     store: &Arc<dyn ObjectStore>,
     path: &Path,
     open: OpenUpload,
+    ids: Option<UploadIds>,
 ) -> object_store::Result<AbortOnDrop> {
     let (store, path) = (Arc::clone(store), path.clone());
-    let started =
-        tokio::spawn(
-            async move { store.put_multipart(&path).await.map(|upload| AbortOnDrop::new(upload, open)) },
-        );
+    let started = tokio::spawn(async move {
+        let upload = match ids {
+            Some(ids) => ids.start(&path).await?,
+            None => store.put_multipart(&path).await?,
+        };
+        Ok(AbortOnDrop::new(upload, open))
+    });
     started.await?
 }
 
@@ -359,7 +375,7 @@ mod tests {
         let data: Vec<u8> = (0..100_003_u32).map(|i| (i % 253) as u8).collect();
         let path = Path::from("big");
         let written =
-            put_stream(&store, &path, chunked(&data, 997), 1000, 3, &OpenUploads::default()).await.unwrap();
+            put_stream(&store, &path, chunked(&data, 997), 1000, 3, &Uploads::default()).await.unwrap();
         assert_eq!(written, data.len() as u64);
         assert_eq!(log.part_sizes.lock().unwrap().len(), 101);
         assert_eq!(log.most.load(Ordering::SeqCst), 3, "at most 3 parts in flight, and 3 used");
@@ -379,10 +395,7 @@ mod tests {
         ])
         .boxed();
         let path = Path::from("split");
-        assert_eq!(
-            put_stream(&store, &path, content, 1000, 1, &OpenUploads::default()).await.unwrap(),
-            2_600
-        );
+        assert_eq!(put_stream(&store, &path, content, 1000, 1, &Uploads::default()).await.unwrap(), 2_600);
         assert_eq!(*log.part_sizes.lock().unwrap(), [1000, 1000, 600]);
         assert_eq!(log.most.load(Ordering::SeqCst), 1, "one part at a time");
         let stored = store.get(&path).await.unwrap().bytes().await.unwrap();
@@ -394,7 +407,7 @@ mod tests {
         let (log, store) = recording();
         let exact = vec![1_u8; 1000];
         assert_eq!(
-            put_stream(&store, &Path::from("one"), chunked(&exact, 300), 1000, 2, &OpenUploads::default())
+            put_stream(&store, &Path::from("one"), chunked(&exact, 300), 1000, 2, &Uploads::default())
                 .await
                 .unwrap(),
             1000
@@ -404,7 +417,7 @@ mod tests {
         let failing = chunked(&[2_u8; 2500], 700)
             .chain(stream::iter([Err(std::io::Error::other("client went away"))]))
             .boxed();
-        let result = put_stream(&store, &Path::from("two"), failing, 1000, 2, &OpenUploads::default()).await;
+        let result = put_stream(&store, &Path::from("two"), failing, 1000, 2, &Uploads::default()).await;
         assert!(matches!(result, Err(PutFailure::Input(_))), "{result:?}");
         assert_eq!(log.aborts.load(Ordering::SeqCst), 1, "aborted before answering");
         assert!(store.head(&Path::from("two")).await.is_err());
@@ -414,12 +427,12 @@ mod tests {
     async fn a_dropped_upload_aborts_itself_and_a_finished_one_does_not() {
         let (log, store) = recording();
         let open = OpenUploads::default();
-        let started = start_multipart(&store, &Path::from("dropped"), open.open()).await.unwrap();
+        let started = start_multipart(&store, &Path::from("dropped"), open.open(), None).await.unwrap();
         drop(started);
         open.settled().await;
         assert_eq!(log.aborts.load(Ordering::SeqCst), 1, "settled once the background abort ran");
 
-        let mut finished = start_multipart(&store, &Path::from("done"), open.open()).await.unwrap();
+        let mut finished = start_multipart(&store, &Path::from("done"), open.open(), None).await.unwrap();
         finished.put_part(PutPayload::from_static(b"x")).await.unwrap();
         finished.complete().await.unwrap();
         assert!(finished.live.is_none(), "a completed upload has nothing left to abort");

@@ -108,16 +108,54 @@ async fn objects_are_named_prefix_slash_key() {
 #[tokio::test]
 async fn content_up_to_one_part_is_one_put_and_more_is_a_multipart_upload() {
     let (double, provider) = start().await;
-    provider.put(&key("a.bin"), zeros(PART)).await.unwrap();
+    let (small, big) = (key("a.bin"), key("b.bin"));
+    provider.put(&small, zeros(PART)).await.unwrap();
     assert_eq!(double.count(Operation::PutObject), 1);
     assert_eq!(double.count(Operation::InitiateUpload), 0);
 
-    provider.put(&key("b.bin"), zeros(2 * PART + 1)).await.unwrap();
-    assert_eq!(double.count(Operation::PutObject), 1);
+    provider.put(&big, zeros(2 * PART + 1)).await.unwrap();
     assert_eq!(double.count(Operation::InitiateUpload), 1);
     assert_eq!(double.count(Operation::UploadPart), 3);
     assert_eq!(double.count(Operation::CompleteUpload), 1);
     assert_eq!(double.in_progress_uploads(), 0);
+    // The upload's id was written down while it ran (one more put), and forgotten after.
+    assert_eq!(double.count(Operation::PutObject), 2);
+    assert_eq!(double.count(Operation::DeleteObject), 1);
+    let mut expected = [small.to_string(), big.to_string()];
+    expected.sort();
+    assert_eq!(double.object_names(), expected, "no id left written down");
+}
+
+/// An upload whose process died leaves its parts on GCS; `remove_unfinished` aborts it by
+/// the id it wrote down. The "process" is a runtime of its own, shut down mid-upload: its
+/// tasks are dropped and the upload's abort never runs, as after `kill -9`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remove_unfinished_aborts_an_upload_left_by_a_dead_process() {
+    let (double, provider) = start().await;
+    let (double, provider) = (Arc::new(double), Arc::new(provider));
+    let key = key("left.bin");
+    let dead = {
+        let (provider, key, double) = (Arc::clone(&provider), key.clone(), Arc::clone(&double));
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Runtime::new().unwrap();
+            runtime.block_on(async {
+                let content = zeros(2 * PART + 5).chain(stream::pending()).boxed();
+                tokio::spawn(async move { provider.put(&key, content).await });
+                let two_parts = |log: &[RecordedRequest]| {
+                    log.iter().filter(|r| r.operation == Operation::UploadPart && r.status == 200).count()
+                        == 2
+                };
+                double.requests_until(two_parts).await;
+            });
+            runtime.shutdown_background();
+        })
+    };
+    dead.join().unwrap();
+    assert_eq!(double.in_progress_uploads(), 1, "the dead process left its upload");
+    provider.remove_unfinished(&key).await.unwrap();
+    assert_eq!(double.in_progress_uploads(), 0, "aborted by its written-down id");
+    assert!(double.object_names().is_empty(), "and the id forgotten");
+    provider.remove_unfinished(&key).await.unwrap();
 }
 
 #[tokio::test]

@@ -5,14 +5,18 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use drip_core::UserId;
 use drip_core::accounts::AccountService;
 use drip_core::accounts::model::{Owner, RegisterRequest, Username};
+use drip_core::clock::Clock;
 use drip_core::events::Event;
 use drip_core::storage::error::{ChangeError, DownloadError, StoreError};
-use drip_core::storage::model::{FileName, FolderPath, PageRequest};
-use drip_core::storage::ports::ByteStream;
+use drip_core::storage::model::{
+    ContentType, Envelope, FileName, FolderPath, Media, MediaParts, PageRequest, StorageKey,
+};
+use drip_core::storage::ports::MediaRepository;
+use drip_core::storage::ports::{ByteStream, StorageProvider};
 use drip_core::storage::{StorageService, StorageSettings, StoreRequest};
+use drip_core::{Ksuid, MediaId, UserId};
 use drip_mock::FakePorts;
 use futures::{StreamExt, TryStreamExt};
 
@@ -198,4 +202,51 @@ async fn search_finds_lines_and_reports_bad_patterns() {
     assert_eq!(found, vec![("a.txt".into(), vec![2, 3]), ("c.txt".into(), vec![1])]);
     assert!(results.timed_out.is_empty() && results.failed.is_empty());
     assert!(storage.search(&alice.id, "(", &FolderPath::root()).await.is_err());
+}
+
+/// An upload whose node died (its record left pending, its lease never renewed) does not
+/// block its name once the lease lapsed: of concurrent stores of that name exactly one
+/// takes it over, the others find it taken; the abandoned object goes by the reclaim job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_stores_take_over_an_abandoned_name_once() {
+    let (fakes, storage, alice) = alice_on_fakes(StorageSettings::default()).await;
+    let now = fakes.clock.now();
+    let id = MediaId::from_ksuid(Ksuid::generate(now));
+    let key = StorageKey::new(id, now, &name("big.bin"));
+    let abandoned = Media::from_parts(MediaParts {
+        id,
+        creator: alice.id,
+        name: name("big.bin"),
+        folder: FolderPath::root(),
+        content_type: ContentType::octet_stream(),
+        storage_key: key.clone(),
+        envelope: Envelope::new(drip_core::content::ALGORITHM, 64 * 1024, "k1", vec![0; 44]).unwrap(),
+        metadata: serde_json::Map::new(),
+        uploaded: None,
+        created_at: now,
+        updated_at: now,
+    });
+    let lease_until = now + chrono::Duration::seconds(30);
+    fakes.repositories.media().insert(&abandoned, Some(lease_until)).await.unwrap();
+    fakes.objects.put(&key, stream_of(b"what the dead node wrote".to_vec(), 8)).await.unwrap();
+    let held =
+        storage.store(upload(alice.id, FolderPath::root(), "big.bin", stream_of(b"x".to_vec(), 1))).await;
+    assert!(matches!(held, Err(StoreError::AlreadyExists)), "the lease runs: {held:?}");
+
+    fakes.clock.advance(chrono::Duration::seconds(30));
+    let stores = (0..8).map(|n| {
+        let storage = storage.clone();
+        let content = stream_of(format!("take {n}").into_bytes(), 3);
+        tokio::spawn(
+            async move { storage.store(upload(alice.id, FolderPath::root(), "big.bin", content)).await },
+        )
+    });
+    let outcomes = futures::future::join_all(stores).await;
+    let won = outcomes.iter().filter(|o| matches!(o, Ok(Ok(_)))).count();
+    let refused = outcomes.iter().filter(|o| matches!(o, Ok(Err(StoreError::AlreadyExists)))).count();
+    assert_eq!((won, refused), (1, 7), "{outcomes:?}");
+    let records = fakes.repositories.all_media().unwrap();
+    assert!(records.len() == 1 && records[0].id() != id, "only the winner's record is left");
+    assert_eq!(fakes.run_jobs().await, 1, "the reclaim job ran");
+    assert_eq!(fakes.objects.size(&key).await.unwrap(), None, "the abandoned object is gone");
 }

@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::ops::Range;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -236,7 +237,9 @@ impl StorageService {
         let (reserved, data_key) = self.reserve(user, name, folder, content_type).await?;
         let mut cleanup = Cleanup::armed(self, &reserved);
         let stored = async {
-            let uploaded = self.holding_lease(&reserved, self.upload(&reserved, &data_key, content)).await?;
+            let (content, progress) = Progress::watch(content);
+            let upload = self.upload(&reserved, &data_key, content);
+            let uploaded = self.holding_lease(&reserved, &progress, upload).await?;
             self.finish(&reserved, uploaded).await
         };
         match stored.await {
@@ -339,16 +342,24 @@ impl StorageService {
     }
 
     /// Runs `upload` while renewing the reservation's lease every
-    /// [`StorageSettings::lease_renewal`]; an upload whose reservation was lost (taken
-    /// over after a lapse) fails.
+    /// [`StorageSettings::lease_renewal`] in which bytes flowed (or after the input ended,
+    /// while the store finishes): a client that stalls for a whole lease loses the name. An
+    /// upload whose reservation was lost (taken over after a lapse) fails.
     async fn holding_lease<T>(
         &self,
         reserved: &Media,
+        progress: &Progress,
         upload: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
         let renewals = async {
+            let mut seen = progress.bytes();
             loop {
                 tokio::time::sleep(self.settings.lease_renewal).await;
+                let read = progress.bytes();
+                if read == seen && !progress.ended() {
+                    continue;
+                }
+                seen = read;
                 let until = later(self.ports.clock.now(), self.settings.upload_lease);
                 match self.ports.media.renew_lease(&reserved.id(), until).await {
                     Ok(true) => {}
@@ -804,6 +815,46 @@ impl Drop for Cleanup {
                 self.tracker.spawn_on(removal, &handle);
             }
         }
+    }
+}
+
+/// How far an upload has read its input: bytes so far, and whether the input ended.
+#[derive(Debug, Default)]
+struct Progress {
+    bytes: AtomicU64,
+    ended: AtomicBool,
+}
+
+impl Progress {
+    /// `content`, counting what is read of it into the answered progress.
+    fn watch(content: ByteStream) -> (ByteStream, Arc<Self>) {
+        let progress = Arc::new(Self::default());
+        let counted = Arc::clone(&progress);
+        let content = content
+            .inspect(move |item| {
+                if let Ok(chunk) = item {
+                    counted.bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                }
+            })
+            .map(Some)
+            .chain(futures::stream::once({
+                let ended = Arc::clone(&progress);
+                async move {
+                    ended.ended.store(true, Ordering::Relaxed);
+                    None
+                }
+            }))
+            .filter_map(std::future::ready)
+            .boxed();
+        (content, progress)
+    }
+
+    fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    fn ended(&self) -> bool {
+        self.ended.load(Ordering::Relaxed)
     }
 }
 

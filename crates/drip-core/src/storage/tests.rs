@@ -280,12 +280,39 @@ async fn an_upload_that_lost_its_reservation_fails() {
         .returning(|_, _| Ok(false));
     m.media.expect_delete().withf(|_, job| removes_an_object(job)).times(1).returning(|_, _| Ok(None));
     m.media.expect_mark_uploaded().never();
-    // The client never finishes its upload: only the lost lease stops it.
+    // The client keeps sending and never finishes: only the lost lease stops it.
     let mut request = request(b"");
-    request.content = futures::stream::pending().boxed();
+    request.content = endless_trickle();
     let settings = StorageSettings { lease_renewal: Duration::from_millis(1), ..StorageSettings::default() };
     let err = m.service_storing_in(Arc::new(Draining), settings).store(request).await.unwrap_err();
     assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+}
+
+/// A client that sends nothing keeps no lease: its reservation is not renewed (so it lapses
+/// and the name can be taken over), however long the request stays open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_upload_does_not_renew_its_lease() {
+    let mut m = Mocks::new();
+    m.media.expect_insert().times(1).returning(|_, _| Ok(()));
+    m.media.expect_renew_lease().never();
+    m.media.expect_delete().returning(|_, _| Ok(Some(stored(user(1)))));
+    let mut request = request(b"");
+    request.content = futures::stream::pending().boxed();
+    let settings = StorageSettings { lease_renewal: Duration::from_millis(1), ..StorageSettings::default() };
+    let service = m.service_storing_in(Arc::new(Draining), settings);
+    // Give the renewal timer many ticks, then hang up (the request cannot end by itself).
+    let stalled = tokio::time::timeout(Duration::from_millis(50), service.store(request)).await;
+    assert!(stalled.is_err(), "a stalled upload does not finish");
+    service.cleanups_finished().await;
+}
+
+/// One byte per millisecond, forever.
+fn endless_trickle() -> ByteStream {
+    futures::stream::unfold((), |()| async {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        Some((Ok(Bytes::from_static(b"x")), ()))
+    })
+    .boxed()
 }
 
 /// A store that reads its input to the end (awaiting it, unlike the mock) and keeps nothing.

@@ -17,7 +17,7 @@ use crate::harness::{Launch, Server, within};
 
 /// The upload lease of these tests: a crashed node's names are free this long after its
 /// last renewal.
-const LEASE_SECS: u64 = 2;
+const LEASE_SECS: u64 = 4;
 
 /// Bytes each interrupted upload sends before the crash: more than one 5 MiB part, so the
 /// store holds a partial upload (a staging file on disk, parts on GCS).

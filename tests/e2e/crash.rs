@@ -13,7 +13,7 @@ use crate::api::{Api, PASSWORD, User};
 use crate::flow::ObjectStore;
 use drip_gcs_double::GcsDouble;
 
-use crate::harness::{Launch, Server, within};
+use crate::harness::{Launch, Server};
 
 /// The upload lease of these tests: a crashed node's names are free this long after its
 /// last renewal.
@@ -41,23 +41,18 @@ async fn listed(api: &Api, user: &User) -> BTreeSet<String> {
     api.files(user).await.iter().map(|f| f["id"].as_str().expect("id").to_owned()).collect()
 }
 
-/// Waits until the store holds exactly one object per listed file (storage keys start
-/// with the media id) and nothing else: no partial upload (staging file, open multipart
-/// upload), no object of a deleted file.
-async fn store_matches_listing(store: &ObjectStore<'_>, ids: &BTreeSet<String>) {
-    within(Duration::from_secs(20), || async {
-        let names = store.names();
-        let orphans: Vec<_> =
-            names.iter().filter(|n| !ids.iter().any(|id| n.contains(id.as_str()))).collect();
-        let backed: BTreeSet<_> =
-            ids.iter().filter(|id| names.iter().any(|n| n.contains(id.as_str()))).collect();
-        let partial = store.partial_uploads();
-        match (orphans.is_empty() && partial == 0, backed.len() == ids.len() && names.len() == ids.len()) {
-            (true, true) => Ok(()),
-            _ => Err(format!("store {names:?} ({partial} partial uploads) for listed files {ids:?}")),
-        }
-    })
-    .await;
+/// The store holds exactly one object per listed file (storage keys start with the media
+/// id) and nothing else: no partial upload (staging file, open multipart upload), no object
+/// of a deleted file.
+fn store_matches_listing(store: &ObjectStore<'_>, ids: &BTreeSet<String>) {
+    let names = store.names();
+    let orphans: Vec<_> = names.iter().filter(|n| !ids.iter().any(|id| n.contains(id.as_str()))).collect();
+    let backed = ids.iter().filter(|id| names.iter().any(|n| n.contains(id.as_str()))).count();
+    let partial = store.partial_uploads();
+    assert!(
+        orphans.is_empty() && partial == 0 && backed == ids.len() && names.len() == ids.len(),
+        "store {names:?} ({partial} partial uploads) for listed files {ids:?}"
+    );
 }
 
 /// `kill -9` during several uploads: after a restart, within the lease and a job cycle,
@@ -78,13 +73,11 @@ pub(crate) async fn kill_during_uploads(launch: Launch, gcs: Option<&GcsDouble>)
     // its partial upload in the store.
     let response = api.try_upload(&alice, "$", names[0], b"x".to_vec()).await;
     assert_eq!(response.status(), StatusCode::CONFLICT, "the name is held while the upload runs");
-    within(Duration::from_secs(20), || async {
-        match store.partial_uploads() {
-            n if n >= names.len() => Ok(()),
-            n => Err(format!("{n} partial uploads in the store")),
-        }
-    })
-    .await;
+    server
+        .wait_for_log("the multipart uploads", Duration::from_secs(20), |lines| {
+            Server::logged_lines(lines, &["started a multipart upload"]) >= names.len()
+        })
+        .await;
     server.kill();
     drop(uploads);
     if gcs.is_none() {
@@ -97,21 +90,26 @@ pub(crate) async fn kill_during_uploads(launch: Launch, gcs: Option<&GcsDouble>)
     let started = Instant::now();
     let api = Api::new(&restarted);
     let alice = api.login("alice", PASSWORD).await;
-    for name in names {
-        within(Duration::from_secs(LEASE_SECS + 20), || async {
-            let response = api.try_upload(&alice, "$", name, format!("{name} again").into_bytes()).await;
-            match response.status() {
-                StatusCode::CREATED => Ok(()),
-                status => Err(format!("re-uploading {name}: {status}")),
-            }
+    // Once their leases lapsed, the reclaimer frees the names; the reclaim jobs clean up.
+    restarted
+        .wait_for_log("the reclaim of the abandoned uploads", Duration::from_secs(LEASE_SECS + 20), |lines| {
+            Server::logged_lines(lines, &["reclaimed an abandoned upload"]) >= names.len()
         })
         .await;
-    }
     println!("crash during uploads: names free {:?} after the restart", started.elapsed());
+    for name in names {
+        let response = api.try_upload(&alice, "$", name, format!("{name} again").into_bytes()).await;
+        assert_eq!(response.status(), StatusCode::CREATED, "re-uploading {name}");
+    }
+    restarted
+        .wait_for_log("the reclaim jobs", Duration::from_secs(20), |lines| {
+            Server::logged_lines(lines, &["a job succeeded", "ReclaimUpload"]) >= names.len()
+        })
+        .await;
+    println!("crash during uploads: store clean {:?} after the restart", started.elapsed());
     let ids = listed(&api, &alice).await;
     assert_eq!(ids.len(), 4, "the kept file and the three new ones");
-    store_matches_listing(store, &ids).await;
-    println!("crash during uploads: store clean {:?} after the restart", started.elapsed());
+    store_matches_listing(store, &ids);
 }
 
 /// `kill -9` during a burst of deletes: after a restart every listed file downloads, and
@@ -151,5 +149,11 @@ pub(crate) async fn kill_during_deletes(launch: Launch, gcs: Option<&GcsDouble>)
         let response = api.download(&alice, id, HeaderMap::new()).await;
         assert_eq!(response.status(), StatusCode::OK, "every listed file downloads: {id}");
     }
-    store_matches_listing(store, &remaining).await;
+    // The deletes committed before the crash left their jobs; the restart runs them.
+    restarted
+        .wait_for_log("the jobs due at start", Duration::from_secs(20), |lines| {
+            Server::logged_lines(lines, &["ran the jobs due at start"]) >= 1
+        })
+        .await;
+    store_matches_listing(store, &remaining);
 }

@@ -13,7 +13,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::api::{self, Api, PASSWORD, User, all_refused, expect_error, expect_json, headers, refused};
-use crate::harness::{Server, within};
+use crate::harness::Server;
 
 /// 5 MiB: more than one encryption chunk, and a multipart upload on GCS.
 const BIG: usize = 5 * 1024 * 1024;
@@ -320,13 +320,15 @@ pub(crate) async fn run(server: &Server, store: &ObjectStore<'_>) {
         let reads = [api.get(&path, &alice), api.get(&format!("{path}/content"), &alice)];
         all_refused(reads, StatusCode::NOT_FOUND, "not_found").await;
         // The object goes by the job the delete enqueued, woken at once.
-        within(Duration::from_secs(10), || async {
-            match store.names().iter().any(|name| name.contains(media.as_str())) {
-                true => Err(format!("object of {media} left behind")),
-                false => Ok(()),
-            }
-        })
-        .await;
+        server
+            .wait_for_log("the removal of the object", Duration::from_secs(10), |lines| {
+                Server::logged_lines(lines, &["a job succeeded", media.as_str()]) >= 1
+            })
+            .await;
+        assert!(
+            !store.names().iter().any(|name| name.contains(media.as_str())),
+            "object of {media} left behind"
+        );
     }
     let response = api.download(&bob, &big_id, HeaderMap::new()).await;
     expect_error(response, StatusCode::NOT_FOUND, "not_found").await;
@@ -359,17 +361,19 @@ pub(crate) async fn run(server: &Server, store: &ObjectStore<'_>) {
     check_metrics(&api, &[&empty_id, &one_id, &big_id]).await;
 
     // Closed connections leave the gauges.
+    let closed_before = server.logged(&["an event connection closed"]);
     alice_events.close().await;
     bob_events.close().await;
     carol_events.close().await;
-    within(Duration::from_secs(5), || async {
-        let metrics = api.metrics().await;
-        metric(&metrics, "drip_event_connections", &[], |n| n == 0.0)
-            .and_then(|_| metric(&metrics, "drip_online_users", &[], |n| n == 0.0))
-            .map(|_| ())
-            .map_err(|why| format!("after closing: {why}"))
-    })
-    .await;
+    server
+        .wait_for_log("the three closed event connections", Duration::from_secs(5), |lines| {
+            Server::logged_lines(lines, &["an event connection closed"]) >= closed_before + 3
+        })
+        .await;
+    let metrics = api.metrics().await;
+    metric(&metrics, "drip_event_connections", &[], |n| n == 0.0)
+        .and_then(|_| metric(&metrics, "drip_online_users", &[], |n| n == 0.0))
+        .unwrap_or_else(|why| panic!("after closing: {why}"));
 }
 
 async fn patch(api: &Api, user: &User, id: &str, body: Value, status: StatusCode) -> Value {

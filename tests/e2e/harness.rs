@@ -93,7 +93,7 @@ impl Launch {
         let root = tempfile::Builder::new().prefix("drip-e2e-").tempdir().expect("a temporary directory");
         let data_dir = self.data_dir.clone().unwrap_or_else(|| root.path().join("data"));
         let log_path = root.path().join("drip.log");
-        let log = std::fs::File::create(&log_path).expect("the log file");
+        let mut log = std::fs::File::create(&log_path).expect("the log file");
         let mut command = drip_command(root.path());
         command
             .arg("--data-dir")
@@ -102,7 +102,7 @@ impl Launch {
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::from(log));
+            .stderr(Stdio::piped());
         let mut child = command.spawn().expect("spawning the drip binary");
         let stdout = child.stdout.take().expect("piped stdout");
         let lines = Arc::new(Mutex::new(Vec::new()));
@@ -118,8 +118,18 @@ impl Launch {
                 collected.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(line);
             }
         });
+        // Copies stderr to the log file line by line, announcing each line to `wait_for_log`.
+        let stderr = child.stderr.take().expect("piped stderr");
+        let logged = Logged::default();
+        let announced = logged.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = writeln!(log, "{line}");
+                announced.push(line);
+            }
+        });
         let mut server =
-            Server { child: Some(child), addr: None, _root: root, data_dir, log_path, stdout: lines };
+            Server { child: Some(child), addr: None, _root: root, data_dir, log_path, stdout: lines, logged };
         match tokio::time::timeout(START_TIMEOUT, address_rx.recv()).await {
             Ok(Some(address)) => {
                 server.addr =
@@ -154,6 +164,31 @@ pub(crate) struct Server {
     data_dir: PathBuf,
     log_path: PathBuf,
     stdout: Arc<Mutex<Vec<String>>>,
+    logged: Logged,
+}
+
+/// The stderr lines of a server so far, and a signal for each new one.
+#[derive(Debug, Clone)]
+struct Logged {
+    lines: Arc<Mutex<Vec<String>>>,
+    count: Arc<tokio::sync::watch::Sender<usize>>,
+}
+
+impl Default for Logged {
+    fn default() -> Self {
+        Self { lines: Arc::default(), count: Arc::new(tokio::sync::watch::Sender::new(0)) }
+    }
+}
+
+impl Logged {
+    fn push(&self, line: String) {
+        let count = {
+            let mut lines = self.lines.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            lines.push(line);
+            lines.len()
+        };
+        self.count.send_replace(count);
+    }
 }
 
 impl Server {
@@ -180,6 +215,34 @@ impl Server {
     /// Where the embedded local store keeps objects.
     pub(crate) fn objects_dir(&self) -> PathBuf {
         self.data_dir.join("objects")
+    }
+
+    /// Waits until the lines the binary logged to stderr satisfy `done` (checked after each
+    /// new line): the event a black-box test waits for when the binary works in the
+    /// background (a job done, an upload reclaimed). Panics naming `what` after `limit`.
+    pub(crate) async fn wait_for_log(&self, what: &str, limit: Duration, done: impl Fn(&[String]) -> bool) {
+        let mut count = self.logged.count.subscribe();
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let lines = self.logged.lines.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+            if done(&lines) {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, count.changed()).await.is_err() {
+                panic!("drip did not log {what} within {limit:?}; stderr:\n{}", lines.join("\n"));
+            }
+        }
+    }
+
+    /// How many stderr lines logged so far contain every one of `parts`.
+    pub(crate) fn logged(&self, parts: &[&str]) -> usize {
+        let lines = self.logged.lines.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        Self::logged_lines(&lines, parts)
+    }
+
+    /// How many of `lines` contain every one of `parts`.
+    pub(crate) fn logged_lines(lines: &[String], parts: &[&str]) -> usize {
+        lines.iter().filter(|l| parts.iter().all(|p| l.contains(p))).count()
     }
 
     /// What the binary wrote to stderr so far.
@@ -346,22 +409,4 @@ fn database_urls_keep_credentials_and_options() {
     assert_eq!(with_database("postgres://u:p@h:5432/postgres", "x"), "postgres://u:p@h:5432/x");
     assert_eq!(with_database("postgres://h/db?sslmode=disable", "x"), "postgres://h/x?sslmode=disable");
     assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
-}
-
-/// Polls `check` until it answers `Ok`, panicking with its last answer after `limit`: for
-/// what the binary does in the background (a job run, a closed connection counted), which
-/// a black-box test can only observe from outside.
-pub(crate) async fn within<F, Fut>(limit: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(), String>>,
-{
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        match check().await {
-            Ok(()) => return,
-            Err(why) if tokio::time::Instant::now() > deadline => panic!("not within {limit:?}: {why}"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-        }
-    }
 }

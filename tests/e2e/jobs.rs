@@ -11,7 +11,7 @@ use drip_gcs_double::{Fault, GcsDouble, Operation};
 use reqwest::{Method, StatusCode};
 
 use crate::api::Api;
-use crate::harness::{Launch, Server, within};
+use crate::harness::{Launch, Server};
 use crate::ops::{run_drip, text};
 
 /// The store refuses deletes with a status the client does not retry itself (it retries
@@ -75,7 +75,7 @@ fn deletion_attempts(metrics: &str, outcome: &str) -> f64 {
 /// A deletion under way while the store refuses it.
 struct RefusedDeletion {
     /// The server (stopped when this is dropped).
-    _server: Server,
+    server: Server,
     api: Api,
     /// The deleted file's id.
     id: String,
@@ -98,20 +98,21 @@ async fn delete_while_refused(launch: &Launch, gcs: &GcsDouble) -> RefusedDeleti
         api.request(Method::DELETE, &format!("/api/v1/files/{id}"), Some(&alice.token)).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     assert!(api.files(&alice).await.is_empty(), "the deleted file is no longer listed");
-    RefusedDeletion { _server: server, api, id, object }
+    RefusedDeletion { server, api, id, object }
 }
 
-/// Waits until `object` is gone from the double and no deletion job is left.
-async fn removed(api: &Api, gcs: &GcsDouble, object: &str) {
-    within(Duration::from_secs(15), || async {
-        let metrics = api.metrics().await;
-        let left: f64 = ["queued", "running", "dead"].iter().map(|s| deletions(&metrics, s)).sum();
-        match (gcs.object(object).is_some(), left) {
-            (false, 0.0) => Ok(()),
-            (present, left) => Err(format!("object present: {present}, {left} deletion jobs left")),
-        }
-    })
-    .await;
+/// Waits until the deletion job of file `id` succeeded; then `object` is gone from the
+/// double and no deletion job is left.
+async fn removed(server: &Server, api: &Api, gcs: &GcsDouble, id: &str, object: &str) {
+    server
+        .wait_for_log("the deletion job's success", Duration::from_secs(15), |lines| {
+            Server::logged_lines(lines, &["a job succeeded", id]) >= 1
+        })
+        .await;
+    let metrics = api.metrics().await;
+    let left: f64 = ["queued", "running", "dead"].iter().map(|s| deletions(&metrics, s)).sum();
+    assert!(gcs.object(object).is_none(), "the object is gone");
+    assert_eq!(left, 0.0, "no deletion job is left: {metrics}");
 }
 
 /// The object deletion of a deleted file fails while the store refuses it and is retried,
@@ -121,15 +122,14 @@ async fn removed(api: &Api, gcs: &GcsDouble, object: &str) {
 async fn a_storage_failure_during_an_object_deletion_is_retried_until_the_store_is_back() {
     let Some((database, gcs)) = crate::production_services().await else { return };
     let launch = quick_jobs(&database, &gcs);
-    let RefusedDeletion { _server, api, id, object } = delete_while_refused(&launch, &gcs).await;
-    within(Duration::from_secs(10), || async {
-        match deletion_attempts(&api.metrics().await, "retried") {
-            n if n >= 2.0 => Ok(()),
-            n => Err(format!("{n} retried attempts")),
-        }
-    })
-    .await;
+    let RefusedDeletion { server, api, id, object } = delete_while_refused(&launch, &gcs).await;
+    server
+        .wait_for_log("two failed attempts", Duration::from_secs(10), |lines| {
+            Server::logged_lines(lines, &["a job failed", "dead=false"]) >= 2
+        })
+        .await;
     let metrics = api.metrics().await;
+    assert!(deletion_attempts(&metrics, "retried") >= 2.0, "{metrics}");
     assert_eq!(deletion_attempts(&metrics, "succeeded"), 0.0, "{metrics}");
     assert_eq!(deletions(&metrics, "dead"), 0.0, "{metrics}");
     assert!(metrics.contains("drip_worker_restarts_total{worker=\"jobs\"} 0"), "{metrics}");
@@ -139,7 +139,7 @@ async fn a_storage_failure_during_an_object_deletion_is_retried_until_the_store_
     assert!(gcs.object(&object).is_some(), "the store refused to delete it");
 
     gcs.clear_faults();
-    removed(&api, &gcs, &object).await;
+    removed(&server, &api, &gcs, &id, &object).await;
     assert!(deletion_attempts(&api.metrics().await, "succeeded") >= 1.0);
     assert_eq!(drip_jobs_ok(&launch, &["list"]).await.trim(), "no jobs");
 }
@@ -152,14 +152,13 @@ async fn a_storage_failure_during_an_object_deletion_is_retried_until_the_store_
 async fn a_dead_job_is_listed_and_retried_by_hand() {
     let Some((database, gcs)) = crate::production_services().await else { return };
     let launch = quick_jobs(&database, &gcs).env("DRIP_JOBS__MAX_ATTEMPTS", "2");
-    let RefusedDeletion { _server, api, id, object } = delete_while_refused(&launch, &gcs).await;
-    within(Duration::from_secs(10), || async {
-        match deletions(&api.metrics().await, "dead") {
-            1.0 => Ok(()),
-            n => Err(format!("{n} dead deletion jobs")),
-        }
-    })
-    .await;
+    let RefusedDeletion { server, api, id, object } = delete_while_refused(&launch, &gcs).await;
+    server
+        .wait_for_log("the job's death", Duration::from_secs(10), |lines| {
+            Server::logged_lines(lines, &["a job failed", "dead=true"]) >= 1
+        })
+        .await;
+    assert_eq!(deletions(&api.metrics().await, "dead"), 1.0);
     assert_eq!(deletion_attempts(&api.metrics().await, "dead"), 1.0);
     let listing = drip_jobs_ok(&launch, &["list", "--state", "dead"]).await;
     let line = listing.lines().find(|l| l.contains("delete_object")).unwrap_or_else(|| panic!("{listing}"));
@@ -180,7 +179,7 @@ async fn a_dead_job_is_listed_and_retried_by_hand() {
     assert!(stdout.contains(&format!("queued job {job} again")), "{stdout}");
     let stderr = drip_jobs_refused(&launch, &["retry", job]).await;
     assert!(stderr.contains("there is no dead job"), "a job is retried once: {stderr}");
-    removed(&api, &gcs, &object).await;
+    removed(&server, &api, &gcs, &id, &object).await;
     assert_eq!(drip_jobs_ok(&launch, &["list"]).await.trim(), "no jobs");
 }
 

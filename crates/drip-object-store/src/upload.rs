@@ -109,6 +109,7 @@ pub(crate) async fn put_stream(
     }
 
     let upload = start_multipart(store, path, uploads.open.open(), uploads.ids.clone()).await?;
+    tracing::info!(%path, "started a multipart upload");
     let mut parts = WriteMultipart::new_with_chunk_size(Box::new(upload), part_size);
     let mut size = 0_u64;
     let mut chunks = stream::iter(head.into_iter().map(Ok)).chain(content);

@@ -157,24 +157,38 @@ impl JobRunner {
     /// # Errors
     /// [`BackendError`] when the queue fails (for a supervisor to restart the runner).
     pub async fn run(&self, stop: CancellationToken) -> Result<(), BackendError> {
+        let attempts = self.pass(&stop).await?;
+        tracing::info!(attempts, "ran the jobs due at start");
         while !stop.is_cancelled() {
-            self.pass(&stop).await?;
             tokio::select! {
                 () = stop.cancelled() => {}
                 () = self.waker.0.notified() => {}
                 () = tokio::time::sleep(self.settings.poll_interval) => {}
             }
+            self.pass(&stop).await?;
         }
         Ok(())
     }
 
-    /// Runs due jobs until none is claimable or `stop` is cancelled.
+    /// Runs due jobs until none is claimable or `stop` is cancelled. Each attempt is
+    /// logged once its outcome is recorded (queue and counters), so a line says both.
     async fn pass(&self, stop: &CancellationToken) -> Result<usize, BackendError> {
         let mut attempts = 0;
         while !stop.is_cancelled() {
             let Some((job, token)) = self.claim().await? else { break };
-            let outcome = self.attempt(&job, &token).await?;
+            let (outcome, error) = self.attempt(&job, &token).await?;
             self.count(job.task.kind(), outcome);
+            let (id, kind, task) = (&job.id, job.task.kind(), &job.task);
+            match (outcome, error) {
+                (Outcome::Succeeded, _) => tracing::info!(job = %id, %kind, ?task, "a job succeeded"),
+                (Outcome::Lost, _) => {
+                    tracing::warn!(job = %id, %kind, "a job's claim lapsed before it ended")
+                }
+                (outcome, error) => tracing::warn!(
+                    job = %id, %kind, attempts = job.attempts, error = error.as_deref().unwrap_or(""),
+                    dead = outcome == Outcome::Dead, "a job failed"
+                ),
+            }
             attempts += 1;
         }
         Ok(attempts)
@@ -187,27 +201,30 @@ impl JobRunner {
         Ok(job.map(|job| (job, token)))
     }
 
-    /// One attempt at `job`: its handler, then its completion or its retry.
-    async fn attempt(&self, job: &Job, token: &ClaimToken) -> Result<Outcome, BackendError> {
+    /// One attempt at `job`: its handler, then its completion or its retry; the error of a
+    /// failed handler.
+    async fn attempt(
+        &self,
+        job: &Job,
+        token: &ClaimToken,
+    ) -> Result<(Outcome, Option<String>), BackendError> {
         let queue = &self.ports.queue;
         let claim = Claim { job: job.id, token: *token };
-        let held = match self.handle(&job.task).await {
+        let error = match self.handle(&job.task).await {
             Ok(()) => {
-                return Ok(if queue.complete(&claim).await? { Outcome::Succeeded } else { Outcome::Lost });
+                let held = queue.complete(&claim).await?;
+                return Ok((if held { Outcome::Succeeded } else { Outcome::Lost }, None));
             }
-            Err(error) => {
-                let text = report(&error);
-                let retry_at = (job.attempts < self.settings.max_attempts)
-                    .then(|| later(self.ports.clock.now(), self.settings.backoff(job.attempts)));
-                tracing::warn!(job = %job.id, kind = %job.task.kind(), attempts = job.attempts, error = %text, dead = retry_at.is_none(), "a job failed");
-                (queue.fail(&claim, &text, retry_at).await?, retry_at.is_some())
-            }
+            Err(error) => report(&error),
         };
-        Ok(match held {
+        let retry_at = (job.attempts < self.settings.max_attempts)
+            .then(|| later(self.ports.clock.now(), self.settings.backoff(job.attempts)));
+        let outcome = match (queue.fail(&claim, &error, retry_at).await?, retry_at) {
             (false, _) => Outcome::Lost,
-            (true, true) => Outcome::Retried,
-            (true, false) => Outcome::Dead,
-        })
+            (true, Some(_)) => Outcome::Retried,
+            (true, None) => Outcome::Dead,
+        };
+        Ok((outcome, Some(error)))
     }
 
     /// Does what `task` says. Idempotent: an object already gone is deleted.

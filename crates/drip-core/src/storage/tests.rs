@@ -280,9 +280,11 @@ async fn an_upload_that_lost_its_reservation_fails() {
         .returning(|_, _| Ok(false));
     m.media.expect_delete().withf(|_, job| removes_an_object(job)).times(1).returning(|_, _| Ok(None));
     m.media.expect_mark_uploaded().never();
-    // The client keeps sending and never finishes: only the lost lease stops it.
+    // The client sent bytes, then never finishes: the renewal sees them flow (and is
+    // refused), so only the lost lease stops the upload.
     let mut request = request(b"");
-    request.content = endless_trickle();
+    request.content =
+        futures::stream::iter([Ok(Bytes::from_static(b"some"))]).chain(futures::stream::pending()).boxed();
     let settings = StorageSettings { lease_renewal: Duration::from_millis(1), ..StorageSettings::default() };
     let err = m.service_storing_in(Arc::new(Draining), settings).store(request).await.unwrap_err();
     assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
@@ -304,15 +306,6 @@ async fn a_stalled_upload_does_not_renew_its_lease() {
     let stalled = tokio::time::timeout(Duration::from_millis(50), service.store(request)).await;
     assert!(stalled.is_err(), "a stalled upload does not finish");
     service.cleanups_finished().await;
-}
-
-/// One byte per millisecond, forever.
-fn endless_trickle() -> ByteStream {
-    futures::stream::unfold((), |()| async {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-        Some((Ok(Bytes::from_static(b"x")), ()))
-    })
-    .boxed()
 }
 
 /// A store that reads its input to the end (awaiting it, unlike the mock) and keeps nothing.

@@ -150,6 +150,9 @@ async fn run(state: AppState, user: AuthUser, token: String, mut socket: WebSock
             }
         }
     }
+    // Leaving the hub (and the connection gauges) first, so the line means both are done.
+    drop(subscription);
+    tracing::info!(user = %user.username, "an event connection closed");
 }
 
 async fn send(socket: &mut WebSocket, frame: &Value) -> Result<(), axum::Error> {

@@ -262,6 +262,7 @@ pub fn due_now(clock: &dyn Clock, task: Task) -> NewJob {
     NewJob { id: JobId::from_ksuid(clock.new_ksuid()), task, run_at: now, created_at: now }
 }
 
-fn later(now: DateTime<Utc>, by: Duration) -> DateTime<Utc> {
+/// `now` plus `by` (the far future when `by` does not fit).
+pub(crate) fn later(now: DateTime<Utc>, by: Duration) -> DateTime<Utc> {
     now + chrono::Duration::from_std(by).unwrap_or(chrono::Duration::MAX)
 }

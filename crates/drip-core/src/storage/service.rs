@@ -32,7 +32,7 @@ use crate::error::BackendError;
 use crate::events::{Event, Notifier};
 use crate::ids::{MediaId, UserId};
 use crate::jobs::model::Task;
-use crate::jobs::runner::{JobWaker, due_now};
+use crate::jobs::runner::{JobWaker, due_now, later};
 
 /// Tunables of the storage service.
 #[derive(Debug, Clone)]
@@ -874,10 +874,6 @@ async fn reclaim(
         jobs.wake();
     }
     Ok(reclaimed)
-}
-
-fn later(now: DateTime<Utc>, by: Duration) -> DateTime<Utc> {
-    now + chrono::Duration::from_std(by).unwrap_or(chrono::Duration::MAX)
 }
 
 /// Removes the record of a failed upload and, by a job enqueued with it, whatever of its

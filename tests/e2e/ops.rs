@@ -68,6 +68,43 @@ async fn health_ready_and_graceful_shutdown() {
     drop(events);
 }
 
+/// Everything under the data dir is its owner's only (directories 0700, files 0600),
+/// whatever the shell's umask, also when an earlier version left the directory 0755; and
+/// names whose extension no file system takes (a backslash, 230 bytes, 70 CJK characters)
+/// are stored on local disk.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_data_dir_is_private_and_every_valid_name_stores() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let root = tempfile::tempdir().unwrap();
+    let data_dir = root.path().join("data");
+    std::fs::create_dir(&data_dir).unwrap();
+    std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let server = Launch::embedded().data_dir(data_dir.clone()).start().await;
+    let api = Api::new(&server);
+    let alice = api.register("alice").await;
+    let cjk = format!("文件.{}", "漢".repeat(70));
+    for name in ["a.\\x", "..\\..\\etc\\passwd", &format!("x.{}", "b".repeat(230)), &cjk] {
+        let file = api.upload(&alice, "$", name, name.as_bytes()).await;
+        let id = file["id"].as_str().unwrap();
+        assert_eq!(api.content(&alice, id).await, name.as_bytes(), "{name:?}");
+    }
+    let mut pending = vec![data_dir];
+    let mut seen = 0;
+    while let Some(path) = pending.pop() {
+        let metadata = std::fs::symlink_metadata(&path).unwrap();
+        let mode = metadata.permissions().mode() & 0o777;
+        if metadata.is_dir() {
+            assert_eq!(mode, 0o700, "{}", path.display());
+            pending.extend(std::fs::read_dir(&path).unwrap().map(|entry| entry.unwrap().path()));
+        } else {
+            assert_eq!(mode & 0o077, 0, "{} is {mode:o}", path.display());
+            seen += 1;
+        }
+    }
+    assert!(seen >= 6, "the database, the secrets and the objects were checked");
+}
+
 /// An upload still running when the grace period ends is cut off, and what it reserved
 /// is removed before the process exits: after a restart, its name is free again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -467,6 +467,11 @@ impl LegacyError {
         Self::new(StatusCode::UNAUTHORIZED, "Invalid username/password combination.")
     }
 
+    /// 403 `{"error":"Cross-site login refused."}`.
+    pub(crate) fn cross_site_login() -> Self {
+        Self::new(StatusCode::FORBIDDEN, "Cross-site login refused.")
+    }
+
     /// 500 `{"error":"Unexpected error."}`, logging `cause`.
     pub(crate) fn unexpected(cause: impl fmt::Display) -> Self {
         Self {

@@ -149,3 +149,34 @@ async fn json_bodies_are_checked() {
     let response = send(None, "{}".to_owned()).await;
     assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
 }
+
+#[tokio::test]
+async fn token_responses_are_never_stored_and_nothing_is_sniffed() {
+    let app = app();
+    let register =
+        Request::post("/api/v1/users").header(header::CONTENT_TYPE, "application/json").body(Body::from(
+            json!({"username": "alice", "email": "alice@example.com", "password": "password1"}).to_string(),
+        ));
+    let login = Request::post("/api/v1/sessions")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(json!({"username": "alice", "password": "password1"}).to_string()));
+    let mut refresh_token = String::new();
+    for request in [register.unwrap(), login.unwrap()] {
+        let response = app.send(request).await;
+        assert!(response.status().is_success());
+        assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
+        assert_eq!(response.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        refresh_token = common::body_json(response).await["refresh_token"].as_str().unwrap().to_owned();
+    }
+    let refresh = Request::post("/api/v1/sessions/refresh")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(json!({ "refresh_token": refresh_token }).to_string()))
+        .unwrap();
+    let response = app.send(refresh).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
+    for uri in ["/api/v1/me", "/health", "/api/v1/nothing", "/api/files"] {
+        let response = app.send(Request::get(uri).body(Body::empty()).unwrap()).await;
+        assert_eq!(response.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff", "{uri}");
+    }
+}

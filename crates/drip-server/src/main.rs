@@ -101,6 +101,11 @@ enum UserCommand {
 }
 
 fn main() -> std::process::ExitCode {
+    // What Drip writes (the SQLite database and its journal, objects on local disk,
+    // secrets) holds password hashes, emails and wrapped keys: nobody but this user reads
+    // it, whatever umask the shell had.
+    #[cfg(unix)]
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = Cli::parse();
     logging::init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

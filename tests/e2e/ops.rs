@@ -188,7 +188,12 @@ async fn migrate_and_user_create_then_log_in() {
     assert!(!output.status.success());
     assert!(!text(&output.stderr).contains("panicked"), "{}", text(&output.stderr));
 
-    let server = Launch::embedded().data_dir(dir.path().join("data")).start().await;
+    // Every request asks the database about its session: the CLI's delete is seen at once.
+    let server = Launch::embedded()
+        .data_dir(dir.path().join("data"))
+        .env("DRIP_AUTH__SESSION_CHECK_SECS", "0")
+        .start()
+        .await;
     let api = Api::new(&server);
     let user = api.login("u", "a long password").await;
     let me = expect_json(api.get("/api/v1/me", &user).send().await.unwrap(), StatusCode::OK).await;
@@ -200,6 +205,21 @@ async fn migrate_and_user_create_then_log_in() {
         .await
         .unwrap();
     assert_eq!(expect_json(response, StatusCode::OK).await, json!({ "response": "Logged in as u" }));
+
+    // `drip user delete` removes the user, their files and objects; their token is dead.
+    api.upload(&user, "$", "notes.txt", b"to be deleted").await;
+    let objects = || std::fs::read_dir(server.objects_dir()).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(objects(), 1);
+    let output = run_drip(dir.path(), &["--data-dir", data, "user", "delete", "u"], &[], "");
+    assert!(output.status.success(), "user delete: {}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("deleted user u"), "{}", text(&output.stdout));
+    assert_eq!(objects(), 0, "the object went with the user");
+    for path in ["/api/v1/me", "/api/v1/me/usage", "/api/v1/files", "/api/v1/users/top"] {
+        let response = api.get(path, &user).send().await.unwrap();
+        crate::api::expect_error(response, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    }
+    let again = run_drip(dir.path(), &["--data-dir", data, "user", "delete", "u"], &[], "");
+    assert!(!again.status.success() && text(&again.stderr).contains("no user u"), "{}", text(&again.stderr));
 }
 
 /// `DRIP_LOG` and `DRIP_LOG_FORMAT` select logging (see `main.rs`); they are not

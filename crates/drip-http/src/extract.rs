@@ -7,8 +7,8 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
-use drip_core::UserId;
 use drip_core::accounts::model::Username;
+use drip_core::{TokenFamilyId, UserId};
 use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, LegacyError};
@@ -41,6 +41,8 @@ pub(crate) struct AuthUser {
     pub(crate) id: UserId,
     /// Their username when the token was issued.
     pub(crate) username: Username,
+    /// The session the token belongs to.
+    pub(crate) session: TokenFamilyId,
 }
 
 /// Checks an access token.
@@ -49,7 +51,7 @@ pub(crate) struct AuthUser {
 /// 401 `invalid_token` / `token_expired`, or a backend failure.
 pub(crate) async fn authenticate(state: &AppState, token: &str) -> Result<AuthUser, ApiError> {
     let claims = state.accounts().authenticate(token).await?;
-    Ok(AuthUser { id: claims.user_id, username: claims.username })
+    Ok(AuthUser { id: claims.user_id, username: claims.username, session: claims.session })
 }
 
 impl FromRequestParts<AppState> for AuthUser {

@@ -247,6 +247,7 @@ impl Drip {
             SessionSettings {
                 access_ttl: chrono_duration(config.access_ttl),
                 refresh_ttl: chrono_duration(config.refresh_ttl),
+                session_check: chrono_duration(config.session_check),
             },
         );
         let waker = JobWaker::default();

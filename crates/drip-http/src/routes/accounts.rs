@@ -8,7 +8,9 @@ use axum::response::{IntoResponse as _, Response};
 use drip_core::accounts::error::RegisterError;
 use drip_core::accounts::model::{RefreshToken, RegisterRequest, Session};
 
-use crate::dto::{ErrorBody, LoginBody, RefreshBody, RegisterBody, SessionDto, UsageDto, UserDto};
+use crate::dto::{
+    CloseAccountBody, ErrorBody, LoginBody, RefreshBody, RegisterBody, SessionDto, UsageDto, UserDto,
+};
 use crate::error::ApiError;
 use crate::extract::{AuthUser, JsonBody};
 use crate::middleware::no_store;
@@ -106,6 +108,29 @@ pub(crate) async fn logout(
 pub(crate) async fn me(State(state): State<AppState>, user: AuthUser) -> Result<Json<UserDto>, ApiError> {
     let owner = state.accounts().owner(&user.id).await?.ok_or_else(ApiError::invalid_token)?;
     Ok(Json(UserDto::from(&owner)))
+}
+
+/// Closes the authenticated user's account: every file they created (and its content),
+/// the shares they received, their sessions and the user go. Needs their password.
+#[utoipa::path(
+    delete, path = "/api/v1/me",
+    security(("bearer" = [])),
+    request_body = CloseAccountBody,
+    responses(
+        (status = 204, description = "The account is closed; its tokens are no longer valid"),
+        (status = 400, description = "`invalid_json`, `invalid_request`", body = ErrorBody),
+        (status = 401, description = "`invalid_credentials` (wrong password), `unauthenticated`, `invalid_token`, `token_expired`", body = ErrorBody),
+        (status = 409, description = "`uploads_running`: files kept arriving while closing; try again", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
+    )
+)]
+pub(crate) async fn close(
+    State(state): State<AppState>,
+    user: AuthUser,
+    JsonBody(body): JsonBody<CloseAccountBody>,
+) -> Result<StatusCode, ApiError> {
+    state.accounts().close_account(state.storage(), &user.id, Some(&body.password)).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Files and bytes the authenticated user stored.

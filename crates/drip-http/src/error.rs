@@ -10,6 +10,7 @@ use axum::Json;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use drip_core::BackendError;
+use drip_core::accounts::Throttled;
 use drip_core::accounts::error::{
     AuthError, CloseAccountError, LoginError, LogoutError, RefreshError, RegisterError,
 };
@@ -181,6 +182,19 @@ impl ApiError {
         .retry_later()
     }
 
+    /// 429 `too_many_attempts`: too many failed logins (or unknown refresh tokens) lately
+    /// for the account or the client; `Retry-After` says when the next is accepted.
+    pub(crate) fn too_many_attempts(throttled: Throttled) -> Self {
+        let seconds = throttled.retry_after.num_seconds().max(1);
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            format!("too many failed attempts; try again in {seconds} s"),
+        )
+        .with_details(json!({ "retry_after": seconds }))
+        .with_header(header::RETRY_AFTER, HeaderValue::from(seconds))
+    }
+
     /// 503 `busy`: the server runs as many transfers as it may.
     pub(crate) fn busy() -> Self {
         Self::unavailable("busy", "too many transfers in progress; try again shortly")
@@ -320,6 +334,7 @@ impl From<LoginError> for ApiError {
             LoginError::InvalidCredentials => {
                 Self::unauthorized("invalid_credentials", "Invalid username/password combination.")
             }
+            LoginError::Throttled(t) => Self::too_many_attempts(t),
             LoginError::Backend(b) => Self::backend(&b),
         }
     }
@@ -333,6 +348,7 @@ impl From<CloseAccountError> for ApiError {
             }
             // The token's user is gone: the token is no longer anybody's.
             CloseAccountError::NotFound => Self::invalid_token(),
+            CloseAccountError::Throttled(t) => Self::too_many_attempts(t),
             CloseAccountError::StillUploading => Self::new(
                 StatusCode::CONFLICT,
                 "uploads_running",
@@ -348,6 +364,7 @@ impl From<RefreshError> for ApiError {
         let unauthorized = Self::unauthorized;
         match e {
             RefreshError::Invalid => unauthorized("invalid_refresh_token", "the refresh token is invalid"),
+            RefreshError::Throttled(t) => Self::too_many_attempts(t),
             RefreshError::Expired => unauthorized("refresh_token_expired", "the refresh token has expired"),
             RefreshError::Revoked => unauthorized("refresh_token_revoked", "the refresh token was revoked"),
             RefreshError::Reused => unauthorized(
@@ -462,12 +479,13 @@ pub(crate) struct LegacyError {
     status: StatusCode,
     body: Value,
     internal: Option<String>,
+    retry_after: Option<i64>,
 }
 
 impl LegacyError {
     /// `{"error": error}` with `status`.
     fn new(status: StatusCode, error: &str) -> Self {
-        Self { status, body: json!({ "error": error }), internal: None }
+        Self { status, body: json!({ "error": error }), internal: None, retry_after: None }
     }
 
     /// 401 `{"error":"Unauthenticated user."}`.
@@ -492,6 +510,15 @@ impl LegacyError {
         Self::new(StatusCode::FORBIDDEN, "Cross-site login refused.")
     }
 
+    /// 429 `{"error":"Too many failed attempts. Try again later."}` with `Retry-After`.
+    pub(crate) fn too_many_attempts(throttled: Throttled) -> Self {
+        let seconds = throttled.retry_after.num_seconds().max(1);
+        Self {
+            retry_after: Some(seconds),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "Too many failed attempts. Try again later.")
+        }
+    }
+
     /// 500 `{"error":"Unexpected error."}`, logging `cause`.
     pub(crate) fn unexpected(cause: impl fmt::Display) -> Self {
         Self {
@@ -507,7 +534,11 @@ impl IntoResponse for LegacyError {
             let id = middleware::current().map(|c| c.id).unwrap_or_default();
             tracing::error!(request_id = %id, error = %cause, "request failed");
         }
-        (self.status, Json(self.body)).into_response()
+        let mut response = (self.status, Json(self.body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 

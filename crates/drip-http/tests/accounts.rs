@@ -260,3 +260,60 @@ async fn closing_an_account_removes_its_files_shares_and_sessions() {
     assert_eq!(app.fakes.objects.len(), objects_before - 1, "alice's object is removed by its job");
     app.register("alice").await; // the name is free again
 }
+
+/// Logs in as `username`; answers the status, `Retry-After` (if any) and the body.
+async fn login_as(
+    app: &common::TestApp,
+    username: &str,
+    password: &str,
+) -> (StatusCode, Option<u64>, String) {
+    let request = Request::post("/api/v1/sessions")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(json!({ "username": username, "password": password }).to_string()))
+        .unwrap();
+    let response = app.send(request).await;
+    let status = response.status();
+    let retry = response.headers().get(header::RETRY_AFTER).map(|v| v.to_str().unwrap().parse().unwrap());
+    let body = common::body_json(response).await;
+    (status, retry, body["error"]["code"].as_str().unwrap_or_default().to_owned())
+}
+
+#[tokio::test]
+async fn password_guessing_is_throttled_per_account_alike_for_unknown_names() {
+    let app = app();
+    app.register("alice").await;
+    for username in ["alice", "nobody"] {
+        for _ in 0..5 {
+            let (status, retry, code) = login_as(&app, username, "wrong-password").await;
+            assert_eq!(
+                (status, retry, code.as_str()),
+                (StatusCode::UNAUTHORIZED, None, "invalid_credentials")
+            );
+        }
+        // The sixth waits a second, whatever the password, and costs no hash.
+        let (status, retry, code) = login_as(&app, username, "password1").await;
+        assert_eq!(
+            (status, retry, code.as_str()),
+            (StatusCode::TOO_MANY_REQUESTS, Some(1), "too_many_attempts")
+        );
+    }
+    let hashes = app.fakes.hasher.verifications() + app.fakes.hasher.dummy_verifications();
+    let (status, ..) = login_as(&app, "alice", "password1").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let after = app.fakes.hasher.verifications() + app.fakes.hasher.dummy_verifications();
+    assert_eq!(after, hashes, "a throttled attempt is not checked");
+
+    app.fakes.clock.advance(chrono::Duration::seconds(1));
+    let (status, ..) = login_as(&app, "alice", "wrong-password").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "one more guess after the wait");
+    let (status, retry, _) = login_as(&app, "alice", "password1").await;
+    assert_eq!((status, retry), (StatusCode::TOO_MANY_REQUESTS, Some(2)), "and the wait doubles");
+    app.fakes.clock.advance(chrono::Duration::seconds(2));
+    let (status, ..) = login_as(&app, "alice", "password1").await;
+    assert_eq!(status, StatusCode::OK, "the right password after the wait");
+    for _ in 0..5 {
+        assert_eq!(login_as(&app, "alice", "wrong-password").await.0, StatusCode::UNAUTHORIZED, "reset");
+    }
+    let (status, ..) = login_as(&app, "alice", "password1").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+}

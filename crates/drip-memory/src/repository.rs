@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use drip_core::accounts::model::{Owner, RefreshTokenHash, RefreshTokenRecord, User, Username};
+use drip_core::accounts::model::{
+    AttemptKey, Failures, Owner, RefreshTokenHash, RefreshTokenRecord, User, Username,
+};
 use drip_core::accounts::ports::{AccountRepository, ConsumeOutcome, CreateUserError, DeleteUserError};
 use drip_core::jobs::model::{Claim, Job, JobState, JobStats, NewJob};
 use drip_core::jobs::ports::JobQueue;
@@ -34,6 +36,8 @@ struct State {
     jobs: JobTable,
     /// Until when each pending media holds its name (absent: abandoned).
     leases: HashMap<MediaId, DateTime<Utc>>,
+    /// Failed logins per account and client.
+    failures: HashMap<AttemptKey, Failures>,
 }
 
 impl State {
@@ -311,6 +315,33 @@ impl AccountRepository for MemoryAccountRepository {
         state.tokens.retain(|_, t| t.user_id != *id);
         state.shares.retain(|(_, sharee), _| sharee != id);
         Ok(true)
+    }
+
+    async fn failures(
+        &self,
+        key: &AttemptKey,
+        since: DateTime<Utc>,
+    ) -> Result<Option<Failures>, BackendError> {
+        Ok(lock(&self.state)?.failures.get(key).filter(|f| f.last > since).copied())
+    }
+
+    async fn record_failure(
+        &self,
+        key: &AttemptKey,
+        now: DateTime<Utc>,
+        since: DateTime<Utc>,
+    ) -> Result<u32, BackendError> {
+        let mut state = lock(&self.state)?;
+        state.failures.retain(|k, f| k == key || f.last > since);
+        let entry = state.failures.entry(key.clone()).or_insert(Failures { count: 0, last: now });
+        entry.count = if entry.last <= since { 1 } else { entry.count + 1 };
+        entry.last = now;
+        Ok(entry.count)
+    }
+
+    async fn clear_failures(&self, key: &AttemptKey) -> Result<(), BackendError> {
+        lock(&self.state)?.failures.remove(key);
+        Ok(())
     }
 
     async fn list_owners(&self) -> Result<Vec<Owner>, BackendError> {

@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, Utc};
 use drip_core::accounts::model::{
-    Email, Owner, PasswordHash, RefreshTokenHash, RefreshTokenRecord, User, Username,
+    Email, Failures, Owner, PasswordHash, RefreshTokenHash, RefreshTokenRecord, User, Username,
 };
 use drip_core::jobs::model::{Job, JobState, Task};
 use drip_core::storage::model::{
@@ -331,6 +331,19 @@ pub trait Dialect: Send + Sync + Sized + 'static {
             expires_at: Self::read_time(row, T, "expires_at")?,
             used_at: Self::read_maybe_time(row, T, "used_at")?,
             revoked_at: Self::read_maybe_time(row, T, "revoked_at")?,
+        })
+    }
+
+    /// The counters of a row of `login_failures` (`failures`, `last_failure`).
+    ///
+    /// # Errors
+    /// [`BackendError`] for a column that does not decode or is out of range.
+    fn failures(row: &Row<Self>) -> Result<Failures, BackendError> {
+        const T: &str = "login_failures";
+        let count: i64 = row.read(T, "failures")?;
+        Ok(Failures {
+            count: u32::try_from(count).map_err(|e| corrupt(T, "failures", e))?,
+            last: Self::read_time(row, T, "last_failure")?,
         })
     }
 

@@ -67,6 +67,8 @@ macro_rules! repository_conformance {
             revoke_token_family_counts_changed_tokens,
             find_token_family_in_any_state,
             sessions_are_active_until_revoked_or_their_user_is_gone,
+            login_failures_count_per_key_and_are_forgotten,
+            concurrent_login_failures_all_count,
             delete_user_refuses_while_files_remain_and_takes_tokens_and_received_shares,
             concurrent_consumes_of_one_token_one_wins,
             insert_then_find_round_trips_every_field,
@@ -1658,4 +1660,50 @@ pub async fn delete_user_refuses_while_files_remain_and_takes_tokens_and_receive
     assert!(repos.media.find_visible(&bob.id, &bobs.id()).await.unwrap().is_some(), "bob keeps his file");
     assert_eq!(repos.media.usage(&bob.id).await.unwrap().media_count, 1);
     add_user(&repos, "alice").await;
+}
+
+/// `record_failure` counts per key and answers the count; a failure after the window
+/// starts again at 1; `failures` sees only failures after `since`; `clear_failures`
+/// forgets one key.
+pub async fn login_failures_count_per_key_and_are_forgotten(repos: Repos) {
+    use drip_core::accounts::model::{AttemptKey, Failures};
+    let accounts = &repos.accounts;
+    let alice = AttemptKey::account("alice");
+    let client = AttemptKey::client("192.0.2.7".parse().unwrap());
+    assert_eq!(accounts.failures(&alice, at(0)).await.unwrap(), None);
+    for n in 1..=3 {
+        assert_eq!(accounts.record_failure(&alice, at(10 + n), at(0)).await.unwrap(), n as u32);
+    }
+    assert_eq!(accounts.record_failure(&client, at(60), at(0)).await.unwrap(), 1, "keys count apart");
+    assert_eq!(accounts.failures(&alice, at(0)).await.unwrap(), Some(Failures { count: 3, last: at(13) }));
+    assert_eq!(accounts.failures(&alice, at(13)).await.unwrap(), None, "the last failure is not after since");
+    // A window that starts after the last failure: counting starts again.
+    assert_eq!(accounts.record_failure(&alice, at(100), at(50)).await.unwrap(), 1);
+    assert_eq!(accounts.failures(&alice, at(50)).await.unwrap(), Some(Failures { count: 1, last: at(100) }));
+    accounts.clear_failures(&alice).await.unwrap();
+    assert_eq!(accounts.failures(&alice, at(0)).await.unwrap(), None);
+    assert_eq!(accounts.failures(&client, at(0)).await.unwrap().map(|f| f.count), Some(1), "untouched");
+    accounts.clear_failures(&alice).await.unwrap(); // clearing nothing is fine
+    let long = AttemptKey::account(&"x".repeat(10_000));
+    assert_eq!(accounts.record_failure(&long, at(1), at(0)).await.unwrap(), 1, "long names are bounded keys");
+}
+
+/// Concurrent failures against one key all count.
+pub async fn concurrent_login_failures_all_count(repos: Repos) {
+    use drip_core::accounts::model::AttemptKey;
+    let key = AttemptKey::account("target");
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let accounts = Arc::clone(&repos.accounts);
+            let key = key.clone();
+            tokio::spawn(async move { accounts.record_failure(&key, at(10 + i), at(0)).await.unwrap() })
+        })
+        .collect();
+    let mut counts = Vec::new();
+    for task in tasks {
+        counts.push(task.await.unwrap());
+    }
+    counts.sort_unstable();
+    assert_eq!(counts, (1..=8).collect::<Vec<u32>>(), "each failure counted once");
+    assert_eq!(repos.accounts.failures(&key, at(0)).await.unwrap().map(|f| f.count), Some(8));
 }

@@ -154,6 +154,15 @@ pub struct Config {
     /// How long a session found open is trusted before it is checked again (a logout
     /// on another node ends its access tokens within this time).
     pub session_check: Duration,
+    /// Failed logins an account may have before each further attempt waits.
+    pub login_free_failures: u32,
+    /// Failed logins and refresh-token guesses a client address may have before each
+    /// further attempt waits.
+    pub login_free_failures_per_client: u32,
+    /// The longest wait imposed after failed logins.
+    pub login_max_delay: Duration,
+    /// How long after the last failure the count is forgotten.
+    pub login_failure_window: Duration,
     /// Master keys as `(id, base64 key)`; generated on first run when embedded.
     pub master_keys: Vec<(String, SecretString)>,
     /// Id of the master key new data keys are wrapped with (default: the last one).
@@ -307,6 +316,10 @@ impl Config {
             access_ttl: Duration::from_secs(auth.access_ttl_secs),
             refresh_ttl: Duration::from_secs(auth.refresh_ttl_secs),
             session_check: Duration::from_secs(auth.session_check_secs),
+            login_free_failures: auth.login_free_failures,
+            login_free_failures_per_client: auth.login_free_failures_per_client,
+            login_max_delay: Duration::from_secs(auth.login_max_delay_secs.max(1)),
+            login_failure_window: Duration::from_secs(auth.login_failure_window_secs.max(1)),
             master_keys,
             current_master_key: keys.current,
             max_upload_bytes: limits.max_upload_mib.saturating_mul(1024 * 1024),
@@ -477,6 +490,10 @@ impl Default for Raw {
                 access_ttl_secs: 15 * 60,
                 refresh_ttl_secs: 30 * 24 * 3600,
                 session_check_secs: 2,
+                login_free_failures: 5,
+                login_free_failures_per_client: 20,
+                login_max_delay_secs: 900,
+                login_failure_window_secs: 3600,
             },
             keys: RawKeys { master_keys: None, current: None },
             limits: RawLimits {
@@ -582,6 +599,10 @@ struct RawAuth {
     access_ttl_secs: u64,
     refresh_ttl_secs: u64,
     session_check_secs: u64,
+    login_free_failures: u32,
+    login_free_failures_per_client: u32,
+    login_max_delay_secs: u64,
+    login_failure_window_secs: u64,
 }
 
 #[derive(Debug, Deserialize, Serialize)]

@@ -27,7 +27,7 @@ pub mod secrets;
 use std::sync::Arc;
 
 use drip_core::accounts::ports::AccountRepository;
-use drip_core::accounts::{AccountPorts, AccountService, SessionSettings};
+use drip_core::accounts::{AccountPorts, AccountService, SessionSettings, ThrottleSettings};
 use drip_core::clock::SystemClock;
 use drip_core::events::Hub;
 use drip_core::jobs::ports::JobQueue;
@@ -248,6 +248,13 @@ impl Drip {
                 access_ttl: chrono_duration(config.access_ttl),
                 refresh_ttl: chrono_duration(config.refresh_ttl),
                 session_check: chrono_duration(config.session_check),
+                throttle: ThrottleSettings {
+                    free_per_account: config.login_free_failures,
+                    free_per_client: config.login_free_failures_per_client,
+                    base_delay: chrono::Duration::seconds(1),
+                    max_delay: chrono_duration(config.login_max_delay),
+                    window: chrono_duration(config.login_failure_window),
+                },
             },
         );
         let waker = JobWaker::default();

@@ -2,6 +2,7 @@
 
 use super::model::InvalidRegistration;
 use super::ports::{HashError, TokenError};
+use super::throttle::{Refused, Throttled};
 use crate::error::BackendError;
 
 /// The infrastructure failure behind a failed password hash or verification (a stored
@@ -41,6 +42,9 @@ pub enum LoginError {
     /// Unknown user or wrong password (deliberately not told apart).
     #[error("Invalid username/password combination.")]
     InvalidCredentials,
+    /// Too many failures lately for this account or client; nothing was checked.
+    #[error(transparent)]
+    Throttled(#[from] Throttled),
     /// Infrastructure failure.
     #[error(transparent)]
     Backend(#[from] BackendError),
@@ -52,6 +56,9 @@ pub enum RefreshError {
     /// Unknown token, or its user is gone.
     #[error("invalid refresh token")]
     Invalid,
+    /// Too many unknown tokens from this client lately; nothing was checked.
+    #[error(transparent)]
+    Throttled(#[from] Throttled),
     /// The token expired.
     #[error("refresh token expired")]
     Expired,
@@ -94,6 +101,9 @@ pub enum CloseAccountError {
     /// The password is not the user's.
     #[error("Invalid username/password combination.")]
     InvalidCredentials,
+    /// Too many wrong passwords lately; nothing was checked.
+    #[error(transparent)]
+    Throttled(#[from] Throttled),
     /// No such user.
     #[error("no such user")]
     NotFound,
@@ -104,3 +114,19 @@ pub enum CloseAccountError {
     #[error(transparent)]
     Backend(#[from] BackendError),
 }
+
+/// A refused attempt becomes each use case's own `Throttled` or `Backend` variant.
+macro_rules! from_refused {
+    ($($error:ident),*) => {$(
+        impl From<Refused> for $error {
+            fn from(e: Refused) -> Self {
+                match e {
+                    Refused::Throttled(t) => Self::Throttled(t),
+                    Refused::Backend(b) => Self::Backend(b),
+                }
+            }
+        }
+    )*};
+}
+
+from_refused!(LoginError, RefreshError, CloseAccountError);

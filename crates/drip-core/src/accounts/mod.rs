@@ -4,8 +4,10 @@ pub mod error;
 pub mod model;
 pub mod ports;
 pub mod service;
+pub mod throttle;
 
 pub use service::{AccountPorts, AccountService, SessionSettings};
+pub use throttle::{ThrottleSettings, Throttled};
 
 #[cfg(test)]
 pub(crate) mod tests;

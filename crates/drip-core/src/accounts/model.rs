@@ -435,3 +435,64 @@ mod tests {
         }
     }
 }
+
+/// What failed logins are counted against: an account (by its normalized username, also
+/// for names nobody has, so that throttling does not tell which exist) or a client
+/// address (IPv6 addresses by their /64, which one client usually holds whole).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AttemptKey(String);
+
+impl AttemptKey {
+    /// The key of the account `username` names (whether or not it exists).
+    #[must_use]
+    pub fn account(username: &str) -> Self {
+        let normalized =
+            Username::parse(username).map_or_else(|_| username.to_lowercase(), |u| u.normalized());
+        // Bounded whatever the input: the stored key of a 10 kB "username" stays short.
+        let mut key = format!("account:{normalized}");
+        if key.len() > MAX_ATTEMPT_KEY {
+            let mut cut = MAX_ATTEMPT_KEY;
+            while !key.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            key.truncate(cut);
+        }
+        Self(key)
+    }
+
+    /// The key of a client address.
+    #[must_use]
+    pub fn client(address: std::net::IpAddr) -> Self {
+        match address.to_canonical() {
+            std::net::IpAddr::V4(v4) => Self(format!("ip:{v4}")),
+            std::net::IpAddr::V6(v6) => {
+                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                Self(format!("ip:{}/64", std::net::Ipv6Addr::from(prefix)))
+            }
+        }
+    }
+
+    /// Reads a stored key back.
+    #[must_use]
+    pub fn from_stored(text: &str) -> Self {
+        Self(text.to_owned())
+    }
+
+    /// The key as stored.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Longest stored [`AttemptKey`] in bytes.
+const MAX_ATTEMPT_KEY: usize = 200;
+
+/// Failed attempts counted against a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failures {
+    /// How many, since the count was last forgotten.
+    pub count: u32,
+    /// When the last one was.
+    pub last: DateTime<Utc>,
+}

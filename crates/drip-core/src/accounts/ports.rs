@@ -4,7 +4,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::model::{
-    AccessToken, Claims, Owner, Password, PasswordHash, RefreshTokenHash, RefreshTokenRecord, User, Username,
+    AccessToken, AttemptKey, Claims, Failures, Owner, Password, PasswordHash, RefreshTokenHash,
+    RefreshTokenRecord, User, Username,
 };
 use crate::error::BackendError;
 use crate::ids::{TokenFamilyId, UserId};
@@ -128,6 +129,37 @@ pub trait AccountRepository: Send + Sync + 'static {
     /// [`DeleteUserError::HasFiles`] while media they created remain (nothing changes);
     /// [`DeleteUserError::Backend`] for infrastructure failures.
     async fn delete_user(&self, id: &UserId) -> Result<bool, DeleteUserError>;
+
+    /// The failures counted against `key`, if any were recorded after `since` (older ones
+    /// are forgotten).
+    ///
+    /// # Errors
+    /// [`BackendError`] for infrastructure failures only.
+    async fn failures(
+        &self,
+        key: &AttemptKey,
+        since: DateTime<Utc>,
+    ) -> Result<Option<Failures>, BackendError>;
+
+    /// Counts a failure against `key` at `now` (starting again from 1 when the last one
+    /// was at or before `since`) and answers the new count; atomic under concurrency (two
+    /// failures count two). Keys whose last failure was at or before `since` may be
+    /// deleted on the way.
+    ///
+    /// # Errors
+    /// [`BackendError`] for infrastructure failures only.
+    async fn record_failure(
+        &self,
+        key: &AttemptKey,
+        now: DateTime<Utc>,
+        since: DateTime<Utc>,
+    ) -> Result<u32, BackendError>;
+
+    /// Forgets the failures counted against `key`.
+    ///
+    /// # Errors
+    /// [`BackendError`] for infrastructure failures only.
+    async fn clear_failures(&self, key: &AttemptKey) -> Result<(), BackendError>;
 
     /// Every user, ordered by username case-insensitively (for admin tooling).
     ///

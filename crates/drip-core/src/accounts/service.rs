@@ -2,6 +2,7 @@
 //! authenticate.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -18,6 +19,7 @@ use super::ports::{
     AccountRepository, ConsumeOutcome, CreateUserError, DeleteUserError, PasswordHasher, TokenError,
     TokenIssuer,
 };
+use super::throttle::ThrottleSettings;
 use crate::clock::{Clock, ClockExt};
 use crate::error::BackendError;
 use crate::ids::TokenFamilyId;
@@ -34,6 +36,8 @@ pub struct SessionSettings {
     /// the repository again: a logout on another node ends the token within this time
     /// (on this node at once).
     pub session_check: Duration,
+    /// Throttling of failed logins and refresh-token guesses.
+    pub throttle: ThrottleSettings,
 }
 
 impl Default for SessionSettings {
@@ -42,6 +46,7 @@ impl Default for SessionSettings {
             access_ttl: Duration::minutes(15),
             refresh_ttl: Duration::days(30),
             session_check: Duration::seconds(2),
+            throttle: ThrottleSettings::default(),
         }
     }
 }
@@ -153,11 +158,39 @@ impl AccountService {
     /// [`LoginError::InvalidCredentials`] after the same password-hashing work.
     ///
     /// # Errors
-    /// [`LoginError::InvalidCredentials`] as above; [`LoginError::Backend`] otherwise.
+    /// [`LoginError::InvalidCredentials`] as above; [`LoginError::Throttled`] after too
+    /// many failures for the account; [`LoginError::Backend`] otherwise.
     pub async fn login(&self, username: &str, password: &str) -> Result<Session, LoginError> {
+        self.login_from(username, password, None).await
+    }
+
+    /// [`AccountService::login`] from a client address: failures are counted against the
+    /// account and the address, and past the free ones an attempt is refused with
+    /// [`LoginError::Throttled`] before anything is checked (the same for an unknown
+    /// username, so throttling tells nothing about which exist). A success forgets the
+    /// account's failures.
+    ///
+    /// # Errors
+    /// As [`AccountService::login`].
+    pub async fn login_from(
+        &self,
+        username: &str,
+        password: &str,
+        client: Option<IpAddr>,
+    ) -> Result<Session, LoginError> {
+        let throttle = &self.settings.throttle;
+        let keys = throttle.login_keys(username, client);
+        let now = self.ports.clock.now();
+        throttle.check(&*self.ports.accounts, &keys, now).await?;
         match self.login_check(username, password).await? {
-            Some(user) => Ok(self.open_session(user.owner, None).await?),
-            None => Err(LoginError::InvalidCredentials),
+            Some(user) => {
+                self.ports.accounts.clear_failures(&keys[0].0).await?;
+                Ok(self.open_session(user.owner, None).await?)
+            }
+            None => {
+                throttle.failed(&*self.ports.accounts, &keys, now).await?;
+                Err(LoginError::InvalidCredentials)
+            }
         }
     }
 
@@ -191,9 +224,29 @@ impl AccountService {
     /// [`RefreshError::Invalid`], [`RefreshError::Expired`], [`RefreshError::Revoked`],
     /// [`RefreshError::Reused`], or [`RefreshError::Backend`].
     pub async fn refresh(&self, token: &RefreshToken) -> Result<Session, RefreshError> {
+        self.refresh_from(token, None).await
+    }
+
+    /// [`AccountService::refresh`] from a client address: unknown tokens are counted
+    /// against the address, and past the free ones an attempt is refused with
+    /// [`RefreshError::Throttled`] before the token is looked at.
+    ///
+    /// # Errors
+    /// As [`AccountService::refresh`].
+    pub async fn refresh_from(
+        &self,
+        token: &RefreshToken,
+        client: Option<IpAddr>,
+    ) -> Result<Session, RefreshError> {
+        let throttle = &self.settings.throttle;
+        let keys = throttle.client_keys(client);
         let now = self.ports.clock.now();
+        throttle.check(&*self.ports.accounts, &keys, now).await?;
         match self.ports.accounts.consume_refresh_token(&token.hash(), now).await? {
-            ConsumeOutcome::Unknown => Err(RefreshError::Invalid),
+            ConsumeOutcome::Unknown => {
+                throttle.failed(&*self.ports.accounts, &keys, now).await?;
+                Err(RefreshError::Invalid)
+            }
             ConsumeOutcome::Rejected(record) => {
                 if record.revoked_at.is_some() {
                     Err(RefreshError::Revoked)
@@ -259,9 +312,17 @@ impl AccountService {
         let Some(owner) = self.ports.accounts.find_owner(user).await? else {
             return Err(CloseAccountError::InvalidCredentials);
         };
+        // Guesses here count against the account like failed logins.
+        let throttle = &self.settings.throttle;
+        let keys = throttle.login_keys(owner.username.as_str(), None);
+        let now = self.ports.clock.now();
+        throttle.check(&*self.ports.accounts, &keys, now).await?;
         match self.login_check(owner.username.as_str(), password).await? {
             Some(_) => Ok(()),
-            None => Err(CloseAccountError::InvalidCredentials),
+            None => {
+                throttle.failed(&*self.ports.accounts, &keys, now).await?;
+                Err(CloseAccountError::InvalidCredentials)
+            }
         }
     }
 

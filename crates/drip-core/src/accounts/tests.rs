@@ -54,8 +54,13 @@ struct Mocks {
 
 impl Mocks {
     fn new() -> Self {
+        // No failures counted so far, unless a test says otherwise.
+        let mut accounts = MockAccountRepository::new();
+        accounts.expect_failures().returning(|_, _| Ok(None));
+        accounts.expect_record_failure().returning(|_, _, _| Ok(1));
+        accounts.expect_clear_failures().returning(|_| Ok(()));
         Self {
-            accounts: MockAccountRepository::new(),
+            accounts,
             hasher: MockPasswordHasher::new(),
             tokens: MockTokenIssuer::new(),
             clock: fixed_clock(Ksuid::from_parts(at(), [9; 16])),

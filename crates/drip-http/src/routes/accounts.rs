@@ -50,6 +50,7 @@ fn session_response(status: StatusCode, session: &Session) -> Response {
     responses(
         (status = 200, description = "Logged in", body = SessionDto),
         (status = 401, description = "`invalid_credentials`", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`: too many failed logins lately for the account or the client (`Retry-After`, `details.retry_after`)", body = ErrorBody),
     )
 )]
 pub(crate) async fn login(
@@ -68,6 +69,7 @@ pub(crate) async fn login(
     responses(
         (status = 200, description = "A new token pair", body = SessionDto),
         (status = 401, description = "`invalid_refresh_token`, `refresh_token_expired`, `refresh_token_revoked`, `refresh_token_reused`", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`: too many unknown refresh tokens lately from the client (`Retry-After`)", body = ErrorBody),
     )
 )]
 pub(crate) async fn refresh(
@@ -121,6 +123,7 @@ pub(crate) async fn me(State(state): State<AppState>, user: AuthUser) -> Result<
         (status = 400, description = "`invalid_json`, `invalid_request`", body = ErrorBody),
         (status = 401, description = "`invalid_credentials` (wrong password), `unauthenticated`, `invalid_token`, `token_expired`", body = ErrorBody),
         (status = 409, description = "`uploads_running`: files kept arriving while closing; try again", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`: too many wrong passwords lately (`Retry-After`)", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
     )
 )]

@@ -95,6 +95,7 @@ pub(crate) async fn login(State(state): State<AppState>, request: Request) -> Re
     let session = match state.accounts().login(&body.username, &body.password).await {
         Ok(session) => session,
         Err(LoginError::InvalidCredentials) => return Err(LegacyError::invalid_login()),
+        Err(LoginError::Throttled(t)) => return Err(LegacyError::too_many_attempts(t)),
         Err(LoginError::Backend(e)) => return Err(LegacyError::unexpected(e)),
     };
     let message = format!("Logged in as {}", session.owner.username);

@@ -2,7 +2,9 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use drip_core::accounts::model::{Owner, RefreshTokenHash, RefreshTokenRecord, User, Username};
+use drip_core::accounts::model::{
+    AttemptKey, Failures, Owner, RefreshTokenHash, RefreshTokenRecord, User, Username,
+};
 use drip_core::accounts::ports::{AccountRepository, ConsumeOutcome, CreateUserError, DeleteUserError};
 use drip_core::{BackendError, TokenFamilyId, UserId};
 
@@ -171,6 +173,62 @@ where
                 _ => DeleteUserError::Backend(D::backend("deleting a user", e)),
             })?;
         Ok(deleted.is_some())
+    }
+
+    async fn failures(
+        &self,
+        key: &AttemptKey,
+        since: DateTime<Utc>,
+    ) -> Result<Option<Failures>, BackendError> {
+        let row = sqlx::query(
+            "SELECT failures, last_failure FROM login_failures WHERE key = $1 AND last_failure > $2",
+        )
+        .bind(key.as_str().to_owned())
+        .bind(D::time(since))
+        .fetch_optional(D::on_pool(&self.pool))
+        .await
+        .map_err(|e| D::backend("reading login failures", e))?;
+        row.as_ref().map(D::failures).transpose()
+    }
+
+    async fn record_failure(
+        &self,
+        key: &AttemptKey,
+        now: DateTime<Utc>,
+        since: DateTime<Utc>,
+    ) -> Result<u32, BackendError> {
+        let mut tx = self.write().await?;
+        sqlx::query("DELETE FROM login_failures WHERE last_failure <= $1 AND key <> $2")
+            .bind(D::time(since))
+            .bind(key.as_str().to_owned())
+            .execute(D::on(&mut tx))
+            .await
+            .map_err(|e| D::backend("forgetting old login failures", e))?;
+        let row = sqlx::query(
+            "INSERT INTO login_failures (key, failures, last_failure) VALUES ($1, 1, $2) \
+             ON CONFLICT (key) DO UPDATE SET \
+             failures = CASE WHEN login_failures.last_failure <= $3 THEN 1 ELSE login_failures.failures + 1 END, \
+             last_failure = $2 \
+             RETURNING failures, last_failure",
+        )
+        .bind(key.as_str().to_owned())
+        .bind(D::time(now))
+        .bind(D::time(since))
+        .fetch_one(D::on(&mut tx))
+        .await
+        .map_err(|e| D::backend("counting a login failure", e))?;
+        let failures = D::failures(&row)?;
+        tx.commit().await.map_err(|e| D::backend("committing a login failure", e))?;
+        Ok(failures.count)
+    }
+
+    async fn clear_failures(&self, key: &AttemptKey) -> Result<(), BackendError> {
+        sqlx::query("DELETE FROM login_failures WHERE key = $1")
+            .bind(key.as_str().to_owned())
+            .execute(D::on_pool(&self.pool))
+            .await
+            .map_err(|e| D::backend("clearing login failures", e))?;
+        Ok(())
     }
 
     async fn list_owners(&self) -> Result<Vec<Owner>, BackendError> {

@@ -196,3 +196,34 @@ async fn jobs_list_on_an_empty_queue() {
     let stderr = drip_jobs_refused(&launch, &["list", "--state", "done"]).await;
     assert!(stderr.contains("one of queued, running, dead"), "{stderr}");
 }
+
+/// A store that refuses writes (permission denied) answers uploads `503 unavailable` with
+/// `Retry-After`, not 500, and `/ready` says so; once it takes writes again, both recover.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_refuses_writes_is_503_and_not_ready() {
+    let Some((database, gcs)) = crate::production_services().await else { return };
+    let server = crate::production(&database, &gcs).env("DRIP_SERVER__READY_PROBE_SECS", "0").start().await;
+    let api = Api::new(&server);
+    let alice = api.register("alice").await;
+    for operation in [Operation::PutObject, Operation::InitiateUpload] {
+        gcs.inject(Fault::always(REFUSED).on(operation));
+    }
+    let response = api.try_upload(&alice, "$", "refused.txt", b"not stored".to_vec()).await;
+    assert!(response.headers().contains_key("retry-after"), "{:?}", response.headers());
+    crate::api::expect_error(response, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+    let ready = api.request(Method::GET, "/ready", None).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["checks"]["database"], "ok", "{body}");
+    assert_eq!(body["checks"]["storage"], "failed", "{body}");
+    assert!(server.logged(&["cannot write"]) >= 1, "the reason is logged: {}", server.log());
+
+    gcs.clear_faults();
+    let ready = api.request(Method::GET, "/ready", None).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    api.upload(&alice, "$", "stored.txt", b"stored").await;
+    assert!(
+        api.files(&alice).await.iter().all(|f| f["name"] != "refused.txt"),
+        "nothing left of the refusal"
+    );
+}

@@ -237,6 +237,12 @@ impl ApiError {
                 Self::unavailable("unavailable", "the object store is unavailable; try again shortly")
                     .caused_by(Causes(error))
             }
+            StorageError::Full(_) => Self::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "insufficient_storage",
+                "the object store has no space left",
+            )
+            .caused_by(Causes(error)),
             _ => Self::internal(Causes(error)),
         }
     }
@@ -545,6 +551,17 @@ impl IntoResponse for LegacyError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_store_is_507_and_an_unavailable_one_503_with_retry_after() {
+        let full = ApiError::storage(&StorageError::Full(BackendError::msg("no space left on device")));
+        assert_eq!(full.status(), StatusCode::INSUFFICIENT_STORAGE);
+        assert_eq!(full.0.code, "insufficient_storage");
+        let refused = ApiError::storage(&StorageError::Unavailable(BackendError::msg("permission denied")));
+        assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let response = refused.into_response();
+        assert!(response.headers().contains_key(header::RETRY_AFTER));
+    }
 
     #[test]
     fn causes_are_logged_once_each() {

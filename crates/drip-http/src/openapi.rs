@@ -95,6 +95,8 @@ pub(crate) enum Upload {
     AlreadyExists(ErrorBody),
     #[response(status = 413, description = "`payload_too_large`")]
     TooLarge(ErrorBody),
+    #[response(status = 507, description = "`insufficient_storage`: the object store has no space left")]
+    StoreFull(ErrorBody),
 }
 
 /// The refusals of a transfer when the user or the server runs too many.

@@ -41,15 +41,62 @@ pub(crate) fn map_store_error(op: Op, key: &str, backend: &str, err: object_stor
         E::AlreadyExists { .. } => StorageError::AlreadyExists(key.to_owned()),
         E::InvalidPath { .. } => StorageError::Invalid(format!("{key}: {err}")),
         other => {
-            let transient = is_transient(&other);
+            let kind = classify(&other);
             let backend_error = BackendError::new(context(op, key, backend), StoreFailure(other));
-            if transient {
-                StorageError::Unavailable(backend_error.transient())
-            } else {
-                StorageError::Other(backend_error)
+            match kind {
+                Failure::Transient => StorageError::Unavailable(backend_error.transient()),
+                Failure::Refused => StorageError::Unavailable(backend_error),
+                Failure::Full => StorageError::Full(backend_error),
+                Failure::Other => StorageError::Other(backend_error),
             }
         }
     }
+}
+
+/// What kind of failure a store error is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// Unreachable or overloaded: a later retry may succeed ([`is_transient`]).
+    Transient,
+    /// The store refuses this process: permission denied (HTTP 401/403, `EACCES`,
+    /// `EPERM`), a read-only file system.
+    Refused,
+    /// No space left: `ENOSPC`, a disk quota, HTTP 507.
+    Full,
+    /// Anything else.
+    Other,
+}
+
+/// Classifies a store error by the first cause down its chain that says what it is: an
+/// I/O error's kind (the local store), the transport failure or HTTP status (the cloud
+/// stores).
+pub(crate) fn classify(err: &(dyn StdError + 'static)) -> Failure {
+    let mut current = Some(err);
+    while let Some(error) = current {
+        if let Some(io) = error.downcast_ref::<io::Error>() {
+            match io.kind() {
+                io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => return Failure::Full,
+                io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
+                    return Failure::Refused;
+                }
+                io::ErrorKind::TimedOut | io::ErrorKind::Interrupted => return Failure::Transient,
+                _ => {}
+            }
+        }
+        if error.downcast_ref::<HttpError>().is_some() && is_transient(error) {
+            return Failure::Transient;
+        }
+        if let Some(status) = status_in_text(&error.to_string()) {
+            return match status {
+                401 | 403 => Failure::Refused,
+                507 => Failure::Full,
+                _ if is_transient(error) => Failure::Transient,
+                _ => Failure::Other,
+            };
+        }
+        current = error.source();
+    }
+    if is_transient(err) { Failure::Transient } else { Failure::Other }
 }
 
 /// An object_store error whose causes each print once in a report of its chain.
@@ -211,5 +258,33 @@ mod tests {
             }
             other => panic!("expected unavailable, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn refusals_and_full_stores_are_told_apart() {
+        let io = |kind| generic(std::io::Error::new(kind, "from the file system"));
+        let mapped = |err| map_store_error(Op::Put, "k", "local disk", err);
+        for kind in [std::io::ErrorKind::StorageFull, std::io::ErrorKind::QuotaExceeded] {
+            assert!(matches!(mapped(io(kind)), StorageError::Full(_)), "{kind:?}");
+        }
+        for kind in [std::io::ErrorKind::PermissionDenied, std::io::ErrorKind::ReadOnlyFilesystem] {
+            match mapped(io(kind)) {
+                StorageError::Unavailable(e) => {
+                    assert!(!e.is_transient(), "{kind:?}: retrying will not help soon")
+                }
+                other => panic!("{kind:?}: expected unavailable, got {other:?}"),
+            }
+        }
+        assert!(
+            matches!(mapped(io(std::io::ErrorKind::TimedOut)), StorageError::Unavailable(e) if e.is_transient())
+        );
+        assert!(matches!(mapped(io(std::io::ErrorKind::InvalidData)), StorageError::Other(_)));
+        let status = |text: &'static str| generic(Text(text));
+        let forbidden = status("Server returned non-2xx status code: 403 Forbidden: no");
+        assert!(matches!(mapped(forbidden), StorageError::Unavailable(_)));
+        let full = status("Server returned non-2xx status code: 507 Insufficient Storage: quota");
+        assert!(matches!(mapped(full), StorageError::Full(_)));
+        let bad = status("Server returned non-2xx status code: 400 Bad Request: what");
+        assert!(matches!(mapped(bad), StorageError::Other(_)));
     }
 }

@@ -139,6 +139,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// How long in-flight requests get to finish on shutdown.
     pub shutdown_grace: Duration,
+    /// How long `/ready`'s write probe of the object store is trusted before it writes
+    /// again (zero: every check writes).
+    pub ready_probe: Duration,
     /// The metadata store.
     pub database: DatabaseConfig,
     /// The object store.
@@ -306,6 +309,7 @@ impl Config {
             data_dir,
             listen,
             shutdown_grace: Duration::from_secs(server.shutdown_grace_secs),
+            ready_probe: Duration::from_secs(server.ready_probe_secs),
             database,
             storage: storage_config,
             upload: UploadTuning {
@@ -478,7 +482,7 @@ impl Default for Raw {
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from(".drip"),
-            server: RawServer { listen: None, shutdown_grace_secs: 30 },
+            server: RawServer { listen: None, shutdown_grace_secs: 30, ready_probe_secs: 10 },
             database: RawDatabase::Sqlite { path: None },
             storage: RawStorage {
                 backend: RawBackend::Local { path: None },
@@ -536,6 +540,7 @@ impl Default for Raw {
 struct RawServer {
     listen: Option<SocketAddr>,
     shutdown_grace_secs: u64,
+    ready_probe_secs: u64,
 }
 
 /// Fields of a variant are skipped when absent, so that the defaults layer (`kind =

@@ -186,6 +186,37 @@ impl std::fmt::Debug for Drip {
 struct Probe {
     accounts: Arc<dyn AccountRepository>,
     storage: Arc<dyn StorageProvider>,
+    /// The object this node writes and deletes to see that the store takes writes (its
+    /// own: nodes sharing a bucket do not race on one key).
+    key: StorageKey,
+    /// How long a write probe's outcome is trusted.
+    trusted_for: std::time::Duration,
+    /// The last write probe: when, and how it went.
+    last_write: Arc<tokio::sync::Mutex<Option<ProbeOutcome>>>,
+}
+
+/// When a write probe ran, and how it went (the reason when it failed).
+type ProbeOutcome = (std::time::Instant, Result<(), String>);
+
+impl Probe {
+    /// Whether the store takes a write and a delete now (or did within `trusted_for`).
+    async fn storage_writable(&self) -> Result<(), String> {
+        let mut last = self.last_write.lock().await;
+        if let Some((at, outcome)) = last.as_ref()
+            && at.elapsed() < self.trusted_for
+        {
+            return outcome.clone();
+        }
+        let content: drip_core::storage::ports::ByteStream =
+            Box::pin(futures::stream::once(async { Ok(bytes::Bytes::from_static(b"drip readiness probe")) }));
+        let outcome = match self.storage.put(&self.key, content).await {
+            Ok(_) => self.storage.delete(&self.key).await,
+            Err(e) => Err(e),
+        }
+        .map_err(|e| format!("cannot write: {}", drip_core::error::report(&e)));
+        *last = Some((std::time::Instant::now(), outcome.clone()));
+        outcome
+    }
 }
 
 /// Reclaims abandoned uploads (their nodes died mid-upload) at once and then every lease
@@ -301,7 +332,17 @@ impl Drip {
                 storage: storage_label,
                 generated_secrets: secrets.generated,
             },
-            probe: Probe { accounts: repositories.accounts, storage },
+            probe: Probe {
+                accounts: repositories.accounts,
+                storage,
+                key: StorageKey::new(
+                    MediaId::from_ksuid(Ksuid::generate(chrono::Utc::now())),
+                    chrono::Utc::now(),
+                    &probe_name(),
+                ),
+                trusted_for: config.ready_probe,
+                last_write: Arc::default(),
+            },
         })
     }
 
@@ -355,10 +396,7 @@ impl Drip {
                 .await
                 .map(|_| ())
                 .map_err(|e| drip_core::error::report(&e)),
-            Component::Storage => {
-                let key = StorageKey::new(MediaId::from_ksuid(zero), chrono_epoch(), &probe_name());
-                self.probe.storage.size(&key).await.map(|_| ()).map_err(|e| drip_core::error::report(&e))
-            }
+            Component::Storage => self.probe.storage_writable().await,
         }
     }
 }

@@ -286,9 +286,14 @@ pub enum StorageError {
     /// The content stream handed to `put` failed; nothing was stored.
     #[error("input stream failed")]
     Input(#[source] std::io::Error),
-    /// The store is unreachable or overloaded, after retries.
+    /// The store is unreachable or overloaded (after retries), or refuses to serve this
+    /// process (permission denied, a read-only file system): nothing a user can fix,
+    /// something to retry later.
     #[error("storage unavailable")]
     Unavailable(#[source] BackendError),
+    /// The store has no space left (a full disk, a quota).
+    #[error("storage full")]
+    Full(#[source] BackendError),
     /// Any other failure.
     #[error(transparent)]
     Other(#[from] BackendError),

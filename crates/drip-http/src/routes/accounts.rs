@@ -10,7 +10,7 @@ use drip_core::accounts::model::{RefreshToken, RegisterRequest};
 use crate::dto::{ErrorBody, LoginBody, RefreshBody, RegisterBody, SessionDto, UsageDto, UserDto};
 use crate::error::ApiError;
 use crate::extract::{AuthUser, JsonBody};
-use crate::openapi::Unauthenticated;
+use crate::openapi::{InvalidJson, JsonRefused, Unauthenticated};
 use crate::state::AppState;
 
 /// Registers a user and logs them in.
@@ -21,7 +21,7 @@ use crate::state::AppState;
         (status = 201, description = "Registered and logged in", body = SessionDto),
         (status = 400, description = "`invalid_registration` (with `details.fields`), `invalid_json`, `invalid_request`", body = ErrorBody),
         (status = 409, description = "`username_taken`", body = ErrorBody),
-        (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
+        JsonRefused,
     )
 )]
 pub(crate) async fn register(
@@ -40,7 +40,9 @@ pub(crate) async fn register(
     request_body = LoginBody,
     responses(
         (status = 200, description = "Logged in", body = SessionDto),
+        InvalidJson,
         (status = 401, description = "`invalid_credentials`", body = ErrorBody),
+        JsonRefused,
     )
 )]
 pub(crate) async fn login(
@@ -58,7 +60,9 @@ pub(crate) async fn login(
     request_body = RefreshBody,
     responses(
         (status = 200, description = "A new token pair", body = SessionDto),
+        InvalidJson,
         (status = 401, description = "`invalid_refresh_token`, `refresh_token_expired`, `refresh_token_revoked`, `refresh_token_reused`", body = ErrorBody),
+        JsonRefused,
     )
 )]
 pub(crate) async fn refresh(
@@ -76,7 +80,8 @@ pub(crate) async fn refresh(
     request_body = RefreshBody,
     responses(
         (status = 204, description = "Logged out"),
-        (status = 400, description = "`invalid_json`, `invalid_request`", body = ErrorBody),
+        InvalidJson,
+        JsonRefused,
     )
 )]
 pub(crate) async fn logout(

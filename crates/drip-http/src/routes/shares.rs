@@ -10,7 +10,7 @@ use drip_core::storage::error::ShareError;
 use crate::dto::{ErrorBody, ShareBody, ShareDto, SharesDto};
 use crate::error::ApiError;
 use crate::extract::{AuthUser, JsonBody};
-use crate::openapi::{CreatorOnly, Unauthenticated};
+use crate::openapi::{CreatorOnly, JsonRefused, Unauthenticated};
 use crate::routes::files::media_id;
 use crate::state::AppState;
 
@@ -32,6 +32,7 @@ fn username(text: &str) -> Result<Username, ApiError> {
         (status = 403, description = "`forbidden`: only the creator may share", body = ErrorBody),
         (status = 404, description = "`not_found` (file), `user_not_found`", body = ErrorBody),
         (status = 409, description = "`already_shared`", body = ErrorBody),
+        JsonRefused,
     )
 )]
 pub(crate) async fn create(

@@ -268,7 +268,8 @@ fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<S
 /// Whom to share a file with.
 #[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct ShareBody {
-    /// Their username.
+    /// Their username (one that cannot exist is `user_not_found`, like an unknown one).
+    #[schema(value_type = UsernameSchema)]
     pub(crate) username: String,
 }
 

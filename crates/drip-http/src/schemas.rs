@@ -134,7 +134,7 @@ documented!(
 documented!(
     /// A username at registration.
     UsernameSchema = "Username",
-    string("1–30 letters, digits, `_`, `-` or `.`; unique case-insensitively")
+    string("1–30 letters, digits, `_`, `-` or `.`; unique case-insensitively (the server also takes non-ASCII letters and digits, and trims surrounding white space)")
         .pattern(Some(USERNAME_PATTERN))
         .build()
 );

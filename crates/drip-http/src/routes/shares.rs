@@ -12,6 +12,7 @@ use crate::error::ApiError;
 use crate::extract::{AuthUser, JsonBody};
 use crate::openapi::{CreatorOnly, JsonRefused, Unauthenticated};
 use crate::routes::files::media_id;
+use crate::schemas::UsernameSchema;
 use crate::state::AppState;
 
 /// A username from a client; one that cannot exist is an unknown user.
@@ -69,7 +70,7 @@ pub(crate) async fn list(
     security(("bearer" = [])),
     params(
         ("id" = String, Path, description = "The file's id"),
-        ("username" = String, Path, description = "The user it is shared with"),
+        ("username" = UsernameSchema, Path, description = "The user it is shared with"),
     ),
     responses(
         (status = 204, description = "Withdrawn"),

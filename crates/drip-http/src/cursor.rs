@@ -1,5 +1,5 @@
-//! Opaque pagination cursors: a `FileCursor` (name + id) as base64url JSON; anything
-//! that does not decode to a valid name and id is refused.
+//! Pagination: opaque cursors, a `FileCursor` (name + id) as base64url JSON (anything that
+//! does not decode to a valid name and id is refused), and page sizes within their bounds.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -42,7 +42,7 @@ fn decode(text: &str) -> Option<FileCursor> {
 ///
 /// # Errors
 /// 400 `invalid_query` outside 1..=`max`.
-pub(crate) fn limit(limit: Option<u32>, default: u32, max: u32) -> Result<u32, ApiError> {
+pub(crate) fn bounded_limit(limit: Option<u32>, default: u32, max: u32) -> Result<u32, ApiError> {
     match limit {
         None => Ok(default),
         Some(n) if (1..=max).contains(&n) => Ok(n),
@@ -56,7 +56,7 @@ pub(crate) fn limit(limit: Option<u32>, default: u32, max: u32) -> Result<u32, A
 /// 400 `invalid_cursor` for a cursor this server did not make, `invalid_query` for a
 /// `limit` out of range.
 pub(crate) fn page(cursor: Option<&str>, limit: Option<u32>) -> Result<PageRequest, ApiError> {
-    let limit = self::limit(limit, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
+    let limit = bounded_limit(limit, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
     match cursor.filter(|c| !c.is_empty()) {
         None => Ok(PageRequest::first(limit)),
         Some(text) => decode(text)

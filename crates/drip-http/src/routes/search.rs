@@ -104,7 +104,7 @@ pub(crate) async fn top_users(
         Some(text) => SortOrder::parse(text)
             .ok_or_else(|| ApiError::bad_request("invalid_order", "order is `asc` or `desc`"))?,
     };
-    let limit = cursor::limit(query.limit, DEFAULT_TOP_USERS, MAX_TOP_USERS)?;
+    let limit = cursor::bounded_limit(query.limit, DEFAULT_TOP_USERS, MAX_TOP_USERS)?;
     let users = state.storage().top_users(sort, order, limit).await?;
     Ok(Json(TopUsersDto { users: users.iter().map(TopUserDto::from).collect() }))
 }

@@ -1,6 +1,6 @@
 //! The schemathesis step of `cargo xtask test`: installs a pinned schemathesis from PyPI
 //! into a venv under `target/xtask/`, spawns the debug `drip` binary on the embedded
-//! defaults in a scratch directory, registers and logs in a user through the API, and runs
+//! defaults in a scratch directory, registers and logs in two users through the API, and runs
 //! schemathesis against the served `/api/v1/openapi.json` with a fixed seed and the
 //! checks of `xtask/schemathesis.toml`: any 5xx, undocumented status, content type or
 //! body that does not match its schema fails the step. `DRIP_SKIP_SCHEMATHESIS=1` skips it.
@@ -26,8 +26,8 @@ const SEED: &str = "20261201";
 /// enough to keep the run within a few minutes on two cores.
 const MAX_EXAMPLES: &str = "200";
 
-/// The environment variable `xtask/schemathesis.toml` takes the access token from.
-const TOKEN_VAR: &str = "DRIP_SCHEMATHESIS_TOKEN";
+/// The users schemathesis acts as.
+const USERS: [&str; 2] = ["alice", "bob"];
 
 /// `var` when set, else `default`: `DRIP_SCHEMATHESIS_SEED` and
 /// `DRIP_SCHEMATHESIS_EXAMPLES` explore beyond the fixed run.
@@ -60,7 +60,8 @@ pub(crate) fn check() -> Result<()> {
     build.args(["build", "-q", "-p", "drip-server", "--bin", "drip"]);
     run(build)?;
     let server = Server::start(&work.join(format!("schemathesis-run-{}", std::process::id())))?;
-    let token = log_in(server.addr)?;
+    let auth = server.dir.join("auth.json");
+    write_auth(&auth, server.addr)?;
     let mut cmd = Command::new(schemathesis);
     cmd.current_dir(&server.dir)
         .arg("--config-file")
@@ -69,6 +70,8 @@ pub(crate) fn check() -> Result<()> {
         .arg(format!("http://{}/api/v1/openapi.json", server.addr))
         .arg("--url")
         .arg(format!("http://{}", server.addr))
+        .arg("--auth-wfc")
+        .arg(&auth)
         .arg("--seed")
         .arg(setting("DRIP_SCHEMATHESIS_SEED", SEED))
         .arg("--max-examples")
@@ -76,18 +79,8 @@ pub(crate) fn check() -> Result<()> {
         // One worker: hypothesis' lambda descriptions hit a CPython 3.11 `ast` race
         // ("AST constructor recursion depth mismatch") when workers run in threads.
         .args(["--workers", "1", "--generation-database", "none", "--no-color"])
-        .args(["--request-timeout", "30", "--suppress-health-check", "all"])
-        // The config file reads the token from here, so that the echoed command line
-        // does not show it.
-        .env(TOKEN_VAR, token);
-    // Not `run`: its echo would show the token, which `Command`'s `Debug` includes.
-    let shown: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy()).collect();
-    eprintln!("xtask: running schemathesis {} (token in ${TOKEN_VAR})", shown.join(" "));
-    let result = match cmd.status() {
-        Ok(status) if status.success() => Ok(()),
-        Ok(status) => Err(anyhow::anyhow!("schemathesis failed with {status}")),
-        Err(e) => Err(anyhow::Error::new(e).context("could not start schemathesis")),
-    };
+        .args(["--request-timeout", "30", "--suppress-health-check", "all"]);
+    let result = run(cmd);
     let log = server.log();
     drop(server);
     if result.is_err() {
@@ -190,20 +183,36 @@ impl Drop for Server {
     }
 }
 
-/// Registers a user and logs them in through the API; their access token.
-fn log_in(addr: SocketAddr) -> Result<String> {
-    let credentials = serde_json::json!({ "username": "schemathesis", "password": "schemathesis-password" });
+/// Registers `username` and logs them in through the API; their access token.
+fn log_in(addr: SocketAddr, username: &str) -> Result<String> {
+    let credentials = serde_json::json!({ "username": username, "password": "schemathesis-password" });
     let mut registration = credentials.clone();
-    registration["email"] = "schemathesis@example.com".into();
+    registration["email"] = format!("{username}@example.com").into();
     let (status, _) = post_json(addr, "/api/v1/users", &registration)?;
     if status != 201 {
-        bail!("registering the schemathesis user answered {status}");
+        bail!("registering {username} answered {status}");
     }
     let (status, session) = post_json(addr, "/api/v1/sessions", &credentials)?;
     if status != 200 {
-        bail!("logging in the schemathesis user answered {status}");
+        bail!("logging in {username} answered {status}");
     }
     session["access_token"].as_str().map(str::to_owned).context("no access_token in the login answer")
+}
+
+/// Writes the users schemathesis acts as, a Web Fuzzing Commons auth document (each user's
+/// `Authorization: Bearer` header): two, so that `object_level_authorization` can replay
+/// one user's reads as the other. The file lives in the run's directory, removed after.
+fn write_auth(path: &Path, addr: SocketAddr) -> Result<()> {
+    let mut users = Vec::new();
+    for name in USERS {
+        let token = log_in(addr, name)?;
+        users.push(serde_json::json!({
+            "name": name,
+            "fixedHeaders": [{ "name": "Authorization", "value": format!("Bearer {token}") }],
+        }));
+    }
+    let document = serde_json::json!({ "auth": users });
+    std::fs::write(path, document.to_string()).with_context(|| format!("writing {}", path.display()))
 }
 
 /// A JSON `POST` over HTTP/1.1 (`Connection: close`): the status and the JSON body.

@@ -29,12 +29,6 @@ const MAX_EXAMPLES: &str = "200";
 /// The users schemathesis acts as.
 const USERS: [&str; 2] = ["alice", "bob"];
 
-/// `var` when set, else `default`: `DRIP_SCHEMATHESIS_SEED` and
-/// `DRIP_SCHEMATHESIS_EXAMPLES` explore beyond the fixed run.
-fn setting(var: &str, default: &str) -> String {
-    std::env::var(var).unwrap_or_else(|_| default.to_owned())
-}
-
 /// What the binary prints once it accepts connections.
 const BANNER: &str = "drip listening on http://";
 
@@ -44,6 +38,12 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// Environment variables of the original deployment the configuration also honours; the
 /// spawned binary never inherits them (nor any `DRIP_*`).
 const FOREIGN_CONFIG_VARS: [&str; 3] = ["DATABASE_URL", "PORT", "GOOGLE_STORAGE_CREDENTIALS"];
+
+/// `var` when set, else `default`: `DRIP_SCHEMATHESIS_SEED` and
+/// `DRIP_SCHEMATHESIS_EXAMPLES` explore beyond the fixed run.
+fn setting(var: &str, default: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| default.to_owned())
+}
 
 /// Runs the step unless `DRIP_SKIP_SCHEMATHESIS` is set.
 pub(crate) fn check() -> Result<()> {

@@ -68,6 +68,43 @@ async fn health_ready_and_graceful_shutdown() {
     drop(events);
 }
 
+/// Everything under the data dir is its owner's only (directories 0700, files 0600),
+/// whatever the shell's umask, also when an earlier version left the directory 0755; and
+/// names whose extension no file system takes (a backslash, 230 bytes, 70 CJK characters)
+/// are stored on local disk.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_data_dir_is_private_and_every_valid_name_stores() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let root = tempfile::tempdir().unwrap();
+    let data_dir = root.path().join("data");
+    std::fs::create_dir(&data_dir).unwrap();
+    std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let server = Launch::embedded().data_dir(data_dir.clone()).start().await;
+    let api = Api::new(&server);
+    let alice = api.register("alice").await;
+    let cjk = format!("文件.{}", "漢".repeat(70));
+    for name in ["a.\\x", "..\\..\\etc\\passwd", &format!("x.{}", "b".repeat(230)), &cjk] {
+        let file = api.upload(&alice, "$", name, name.as_bytes()).await;
+        let id = file["id"].as_str().unwrap();
+        assert_eq!(api.content(&alice, id).await, name.as_bytes(), "{name:?}");
+    }
+    let mut pending = vec![data_dir];
+    let mut seen = 0;
+    while let Some(path) = pending.pop() {
+        let metadata = std::fs::symlink_metadata(&path).unwrap();
+        let mode = metadata.permissions().mode() & 0o777;
+        if metadata.is_dir() {
+            assert_eq!(mode, 0o700, "{}", path.display());
+            pending.extend(std::fs::read_dir(&path).unwrap().map(|entry| entry.unwrap().path()));
+        } else {
+            assert_eq!(mode & 0o077, 0, "{} is {mode:o}", path.display());
+            seen += 1;
+        }
+    }
+    assert!(seen >= 6, "the database, the secrets and the objects were checked");
+}
+
 /// An upload still running when the grace period ends is cut off, and what it reserved
 /// is removed before the process exits: after a restart, its name is free again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -151,7 +188,12 @@ async fn migrate_and_user_create_then_log_in() {
     assert!(!output.status.success());
     assert!(!text(&output.stderr).contains("panicked"), "{}", text(&output.stderr));
 
-    let server = Launch::embedded().data_dir(dir.path().join("data")).start().await;
+    // Every request asks the database about its session: the CLI's delete is seen at once.
+    let server = Launch::embedded()
+        .data_dir(dir.path().join("data"))
+        .env("DRIP_AUTH__SESSION_CHECK_SECS", "0")
+        .start()
+        .await;
     let api = Api::new(&server);
     let user = api.login("u", "a long password").await;
     let me = expect_json(api.get("/api/v1/me", &user).send().await.unwrap(), StatusCode::OK).await;
@@ -163,6 +205,21 @@ async fn migrate_and_user_create_then_log_in() {
         .await
         .unwrap();
     assert_eq!(expect_json(response, StatusCode::OK).await, json!({ "response": "Logged in as u" }));
+
+    // `drip user delete` removes the user, their files and objects; their token is dead.
+    api.upload(&user, "$", "notes.txt", b"to be deleted").await;
+    let objects = || std::fs::read_dir(server.objects_dir()).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(objects(), 1);
+    let output = run_drip(dir.path(), &["--data-dir", data, "user", "delete", "u"], &[], "");
+    assert!(output.status.success(), "user delete: {}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("deleted user u"), "{}", text(&output.stdout));
+    assert_eq!(objects(), 0, "the object went with the user");
+    for path in ["/api/v1/me", "/api/v1/me/usage", "/api/v1/files", "/api/v1/users/top"] {
+        let response = api.get(path, &user).send().await.unwrap();
+        crate::api::expect_error(response, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    }
+    let again = run_drip(dir.path(), &["--data-dir", data, "user", "delete", "u"], &[], "");
+    assert!(!again.status.success() && text(&again.stderr).contains("no user u"), "{}", text(&again.stderr));
 }
 
 /// `DRIP_LOG` and `DRIP_LOG_FORMAT` select logging (see `main.rs`); they are not

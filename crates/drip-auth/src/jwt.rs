@@ -17,9 +17,9 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use drip_core::BackendError;
-use drip_core::UserId;
 use drip_core::accounts::model::{AccessToken, Claims, Username};
 use drip_core::accounts::ports::{TokenError, TokenIssuer};
+use drip_core::{TokenFamilyId, UserId};
 
 /// Fewest bytes a signing secret may have (the HS256 output size).
 pub const MIN_SECRET_LEN: usize = 32;
@@ -86,6 +86,7 @@ impl fmt::Debug for JwtSecret {
 struct TokenClaims {
     sub: String,
     username: String,
+    sid: String,
     iat: i64,
     nbf: i64,
     exp: i64,
@@ -143,6 +144,7 @@ impl TokenIssuer for JwtTokenIssuer {
         let body = TokenClaims {
             sub: claims.user_id.to_string(),
             username: claims.username.as_str().to_owned(),
+            sid: claims.session.to_string(),
             iat: issued_at,
             nbf: issued_at,
             exp: claims.expires_at.timestamp(),
@@ -159,6 +161,7 @@ impl TokenIssuer for JwtTokenIssuer {
             .claims;
         let user_id = UserId::parse(&body.sub).map_err(|_| TokenError::Invalid)?;
         let username = Username::parse(&body.username).map_err(|_| TokenError::Invalid)?;
+        let session = TokenFamilyId::parse(&body.sid).map_err(|_| TokenError::Invalid)?;
         let issued_at = timestamp(body.iat)?;
         let not_before = timestamp(body.nbf)?;
         let expires_at = timestamp(body.exp)?;
@@ -170,7 +173,7 @@ impl TokenIssuer for JwtTokenIssuer {
         if expires_at <= now {
             return Err(TokenError::Expired);
         }
-        Ok(Claims { user_id, username, issued_at, expires_at })
+        Ok(Claims { user_id, username, session, issued_at, expires_at })
     }
 }
 

@@ -8,14 +8,15 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, TimeDelta, Utc};
 use drip_auth::{InvalidJwtSecret, JwtSecret, JwtTokenIssuer, TIME_LEEWAY_SECS};
-use drip_core::UserId;
 use drip_core::accounts::model::{Claims, Username};
 use drip_core::accounts::ports::{TokenError, TokenIssuer};
+use drip_core::{TokenFamilyId, UserId};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
 const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef-test";
 const USER: &str = "0ujtsYcgvSTl8PAuAdqWYSMnLOv";
+const SESSION: &str = "0ujtsYcgvSTl8PAuAdqWYSMnLOw";
 
 fn issuer() -> JwtTokenIssuer {
     JwtTokenIssuer::new(JwtSecret::new(SECRET).unwrap())
@@ -30,6 +31,7 @@ fn claims() -> Claims {
     Claims {
         user_id: UserId::parse(USER).unwrap(),
         username: Username::parse("alice").unwrap(),
+        session: TokenFamilyId::parse(SESSION).unwrap(),
         issued_at: at(1_000_000_000),
         expires_at: at(1_000_000_900),
     }
@@ -38,7 +40,7 @@ fn claims() -> Claims {
 /// The payload `issuer()` would sign for `claims()`.
 fn payload() -> Value {
     json!({
-        "sub": USER, "username": "alice", "iss": "drip",
+        "sub": USER, "username": "alice", "sid": SESSION, "iss": "drip",
         "iat": 1_000_000_000, "nbf": 1_000_000_000, "exp": 1_000_000_900,
     })
 }
@@ -193,7 +195,7 @@ async fn bad_claims_are_invalid_even_when_signed() {
         let token = sign(Algorithm::HS256, SECRET, &body);
         assert!(matches!(verify(&token).await, Err(TokenError::Invalid)), "{claim}");
     }
-    for missing in ["sub", "username", "iss", "iat", "nbf", "exp"] {
+    for missing in ["sub", "username", "sid", "iss", "iat", "nbf", "exp"] {
         let mut body = payload();
         body.as_object_mut().unwrap().remove(missing);
         let token = sign(Algorithm::HS256, SECRET, &body);

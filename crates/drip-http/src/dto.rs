@@ -63,6 +63,13 @@ pub(crate) struct LoginBody {
     pub(crate) password: String,
 }
 
+/// The password that confirms closing one's own account.
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct CloseAccountBody {
+    /// The user's password.
+    pub(crate) password: String,
+}
+
 /// A refresh token, to rotate or revoke.
 #[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct RefreshBody {

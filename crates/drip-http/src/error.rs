@@ -10,7 +10,9 @@ use axum::Json;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use drip_core::BackendError;
-use drip_core::accounts::error::{AuthError, LoginError, LogoutError, RefreshError, RegisterError};
+use drip_core::accounts::error::{
+    AuthError, CloseAccountError, LoginError, LogoutError, RefreshError, RegisterError,
+};
 use drip_core::storage::error::{
     ChangeError, DownloadError, LookupError, SearchError, ShareError, StoreError,
 };
@@ -323,6 +325,24 @@ impl From<LoginError> for ApiError {
     }
 }
 
+impl From<CloseAccountError> for ApiError {
+    fn from(e: CloseAccountError) -> Self {
+        match e {
+            CloseAccountError::InvalidCredentials => {
+                Self::unauthorized("invalid_credentials", "Invalid username/password combination.")
+            }
+            // The token's user is gone: the token is no longer anybody's.
+            CloseAccountError::NotFound => Self::invalid_token(),
+            CloseAccountError::StillUploading => Self::new(
+                StatusCode::CONFLICT,
+                "uploads_running",
+                "files kept arriving while the account was closing; try again when the uploads are done",
+            ),
+            CloseAccountError::Backend(b) => Self::backend(&b),
+        }
+    }
+}
+
 impl From<RefreshError> for ApiError {
     fn from(e: RefreshError) -> Self {
         let unauthorized = Self::unauthorized;
@@ -465,6 +485,11 @@ impl LegacyError {
     /// 401 `{"error":"Invalid username/password combination."}`.
     pub(crate) fn invalid_login() -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "Invalid username/password combination.")
+    }
+
+    /// 403 `{"error":"Cross-site login refused."}`.
+    pub(crate) fn cross_site_login() -> Self {
+        Self::new(StatusCode::FORBIDDEN, "Cross-site login refused.")
     }
 
     /// 500 `{"error":"Unexpected error."}`, logging `cause`.

@@ -6,9 +6,9 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
-use drip_core::UserId;
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use drip_core::accounts::model::Username;
+use drip_core::{TokenFamilyId, UserId};
 use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, LegacyError};
@@ -41,6 +41,8 @@ pub(crate) struct AuthUser {
     pub(crate) id: UserId,
     /// Their username when the token was issued.
     pub(crate) username: Username,
+    /// The session the token belongs to.
+    pub(crate) session: TokenFamilyId,
 }
 
 /// Checks an access token.
@@ -49,7 +51,7 @@ pub(crate) struct AuthUser {
 /// 401 `invalid_token` / `token_expired`, or a backend failure.
 pub(crate) async fn authenticate(state: &AppState, token: &str) -> Result<AuthUser, ApiError> {
     let claims = state.accounts().authenticate(token).await?;
-    Ok(AuthUser { id: claims.user_id, username: claims.username })
+    Ok(AuthUser { id: claims.user_id, username: claims.username, session: claims.session })
 }
 
 impl FromRequestParts<AppState> for AuthUser {
@@ -106,7 +108,17 @@ fn json_rejection(rejection: &JsonRejection, limit: usize) -> ApiError {
     }
 }
 
-/// Query parameters; a query that does not deserialize is 400 `invalid_query`.
+/// Whether the request's query string decodes to UTF-8. Deserializing it replaces invalid
+/// bytes with U+FFFD, so `name=%FF.txt` and `name=%FE.txt` would both name `\u{fffd}.txt`:
+/// such a query is refused instead. (Decoding the whole string at once is enough: the
+/// separators between parameters are ASCII, which no multi-byte sequence spans.)
+pub(crate) fn query_is_utf8(uri: &Uri) -> bool {
+    let query = uri.query().unwrap_or_default();
+    percent_encoding::percent_decode_str(query).decode_utf8().is_ok()
+}
+
+/// Query parameters; a query that does not deserialize, or is not UTF-8 once decoded, is
+/// 400 `invalid_query`.
 #[derive(Debug)]
 pub(crate) struct Params<T>(pub(crate) T);
 
@@ -114,6 +126,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        if !query_is_utf8(&parts.uri) {
+            return Err(ApiError::bad_request("invalid_query", "The query string is not valid UTF-8."));
+        }
         match Query::<T>::from_request_parts(parts, state).await {
             Ok(Query(value)) => Ok(Self(value)),
             Err(rejection) => Err(query_rejection(&rejection)),

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderName, HeaderValue, Method};
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use drip_core::Ksuid;
@@ -76,6 +76,8 @@ pub(crate) async fn observe(State(state): State<AppState>, mut request: Request,
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID_HEADER.clone(), value);
     }
+    // No response is to be sniffed into another type (an uploaded file into HTML, say).
+    response.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     let elapsed = started.elapsed();
     let status = response.status();
     state.metrics().record_request(&method, &route, status, elapsed);
@@ -98,6 +100,15 @@ pub(crate) async fn with_timeout(request: Request, next: Next) -> Response {
         Ok(response) => response,
         Err(_) => ApiError::timeout().into_response(),
     }
+}
+
+/// Marks a response that carries credentials (tokens, session cookies) as never to be
+/// stored by a browser or a proxy cache.
+pub(crate) fn no_store(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
 }
 
 /// The metrics label of a method; unusual methods share one label, so clients cannot

@@ -28,6 +28,7 @@ Errors are `{\"error\":{\"code\",\"message\",\"request_id\"}}` with a stable `co
         accounts::refresh,
         accounts::logout,
         accounts::me,
+        accounts::close,
         accounts::usage,
         files::upload,
         files::upload_form,

@@ -12,10 +12,11 @@ use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{Object, ObjectBuilder, Schema, Type};
 use utoipa::{PartialSchema, ToSchema};
 
-/// A character of a name: anything but `/` and control characters (`char::is_control`).
-const NAME_CHAR: &str = r"[^/\x00-\x1f\x7f-\x9f]";
+/// A character of a name: anything but `/`, control characters (`char::is_control`) and
+/// bidirectional controls (`is_bidi_control` of the domain).
+const NAME_CHAR: &str = r"[^/\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]";
 /// A name's first character when it is not a dot.
-const NAME_START: &str = r"[^/\x00-\x1f\x7f-\x9f.]";
+const NAME_START: &str = r"[^/\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069.]";
 
 /// A file name or folder segment without anchors: 1 to 255 characters, not `.` nor `..`
 /// (written without look-ahead, which JSON Schema validators do not all support). The
@@ -204,9 +205,11 @@ mod tests {
     fn the_patterns_agree_with_the_parsers_on_edge_cases() {
         let (longest, too_long) = ("x".repeat(MAX_NAME_BYTES), "x".repeat(MAX_NAME_BYTES + 1));
         let dots = [".".repeat(MAX_NAME_BYTES), ".".repeat(MAX_NAME_BYTES + 1)];
+        let bidi = ["invoice\u{202e}txt.exe", "a\u{2066}b", "\u{200e}", "a\u{61c}", "a\u{2069}", "a\u{2070}"];
         for name in ["a", ".", "..", "...", ".a", "..a", "a/b", "a\u{0}", "a\u{85}", "tab\t", "ünï", ""]
             .into_iter()
             .chain([&longest, &too_long, &dots[0], &dots[1]].map(String::as_str))
+            .chain(bidi)
         {
             assert_eq!(matches(&name_pattern(), name), FileName::parse(name).is_ok(), "{name:?}");
         }
@@ -228,7 +231,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn names_match_the_pattern_exactly_when_they_parse(name in "[a./\\x00\\x1f\\x7f\\x85ü ]{0,8}") {
+        fn names_match_the_pattern_exactly_when_they_parse(name in "[a./\\x00\\x1f\\x7f\\x85ü \u{202e}\u{2066}]{0,8}") {
             prop_assert_eq!(matches(&name_pattern(), &name), FileName::parse(&name).is_ok());
         }
 

@@ -149,3 +149,114 @@ async fn json_bodies_are_checked() {
     let response = send(None, "{}".to_owned()).await;
     assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
 }
+
+#[tokio::test]
+async fn token_responses_are_never_stored_and_nothing_is_sniffed() {
+    let app = app();
+    let register =
+        Request::post("/api/v1/users").header(header::CONTENT_TYPE, "application/json").body(Body::from(
+            json!({"username": "alice", "email": "alice@example.com", "password": "password1"}).to_string(),
+        ));
+    let login = Request::post("/api/v1/sessions")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(json!({"username": "alice", "password": "password1"}).to_string()));
+    let mut refresh_token = String::new();
+    for request in [register.unwrap(), login.unwrap()] {
+        let response = app.send(request).await;
+        assert!(response.status().is_success());
+        assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
+        assert_eq!(response.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        refresh_token = common::body_json(response).await["refresh_token"].as_str().unwrap().to_owned();
+    }
+    let refresh = Request::post("/api/v1/sessions/refresh")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(json!({ "refresh_token": refresh_token }).to_string()))
+        .unwrap();
+    let response = app.send(refresh).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
+    for uri in ["/api/v1/me", "/health", "/api/v1/nothing", "/api/files"] {
+        let response = app.send(Request::get(uri).body(Body::empty()).unwrap()).await;
+        assert_eq!(response.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff", "{uri}");
+    }
+}
+
+#[tokio::test]
+async fn logout_and_a_revoked_family_end_the_access_token_at_once() {
+    let app = app();
+    let session = app.register_session("gina").await;
+    let access = session["access_token"].as_str().unwrap();
+    let refresh = session["refresh_token"].as_str().unwrap();
+    assert_eq!(app.get("/api/v1/me", access).await.0, StatusCode::OK);
+    let (status, _) =
+        app.call(Method::DELETE, "/api/v1/sessions", None, Some(json!({"refresh_token": refresh}))).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    for uri in ["/api/v1/me", "/api/v1/files", "/api/v1/folders?path=%24"] {
+        let (status, body) = app.get(uri, access).await;
+        assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "invalid_token"), "{uri}");
+    }
+
+    // A reused refresh token revokes its family: every access token of it ends.
+    let session = app.register_session("hank").await;
+    let first_refresh = session["refresh_token"].as_str().unwrap();
+    let (_, rotated) = app.refresh(first_refresh).await;
+    let rotated_access = rotated["access_token"].as_str().unwrap();
+    assert_eq!(app.get("/api/v1/me", rotated_access).await.0, StatusCode::OK);
+    let (status, body) = app.refresh(first_refresh).await;
+    assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "refresh_token_reused"));
+    let (status, body) = app.get("/api/v1/me", rotated_access).await;
+    assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "invalid_token"));
+    // Other sessions of the same user are untouched.
+    let (status, other) =
+        app.post_json("/api/v1/sessions", json!({"username": "hank", "password": "password1"})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(app.get("/api/v1/me", other["access_token"].as_str().unwrap()).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn closing_an_account_removes_its_files_shares_and_sessions() {
+    let (app, [alice, bob]) = common::app_with_users(["alice", "bob"]).await;
+    let own = app.upload_ok(&alice, "$/docs", "mine.txt", b"alice's").await;
+    app.share(&alice, &own, "bob").await;
+    let bobs = app.upload_ok(&bob, "$", "bobs.txt", b"bob's").await;
+    app.share(&bob, &bobs, "alice").await;
+    let objects_before = app.fakes.objects.len();
+
+    let close = |password: &str| json!({ "password": password });
+    let (status, body) =
+        app.call(Method::DELETE, "/api/v1/me", Some(&alice), Some(close("wrong-password"))).await;
+    assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "invalid_credentials"));
+    assert_eq!(app.get(&format!("/api/v1/files/{own}"), &bob).await.0, StatusCode::OK, "nothing changed");
+
+    let (status, body) = app.call(Method::DELETE, "/api/v1/me", Some(&alice), Some(close("password1"))).await;
+    assert_eq!((status, body), (StatusCode::NO_CONTENT, serde_json::Value::Null));
+    for uri in [
+        "/api/v1/me",
+        "/api/v1/me/usage",
+        "/api/v1/files",
+        "/api/v1/folders?path=%24",
+        "/api/v1/search?q=mine",
+        "/api/v1/users/top",
+    ] {
+        let (status, body) = app.get(uri, &alice).await;
+        assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "invalid_token"), "{uri}");
+    }
+    let legacy = app
+        .send(
+            Request::get("/api/files?path=%24")
+                .header(header::AUTHORIZATION, format!("Bearer {alice}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(legacy.status(), StatusCode::UNAUTHORIZED);
+
+    let (status, body) = app.get(&format!("/api/v1/files/{own}"), &bob).await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"), "the share went too");
+    let (status, body) = app.get(&format!("/api/v1/files/{bobs}/shares"), &bob).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["shares"], json!([]), "what bob shared with alice is no longer shared: {body}");
+    app.fakes.run_jobs().await;
+    assert_eq!(app.fakes.objects.len(), objects_before - 1, "alice's object is removed by its job");
+    app.register("alice").await; // the name is free again
+}

@@ -91,6 +91,21 @@ async fn expect_none(socket: &mut Socket, names: &[&str], wait: Duration) {
     }
 }
 
+/// The code of the close frame the server sends next (skipping other frames); `None` when
+/// the connection ends without one.
+async fn close_code(socket: &mut Socket) -> Option<u16> {
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => {}
+                _ => return None,
+            }
+        }
+    });
+    closed.await.expect("the server closes the connection")
+}
+
 async fn push(socket: &mut Socket, frame: Value) {
     socket.send(Message::Text(frame.to_string().into())).await.unwrap();
 }
@@ -237,16 +252,29 @@ async fn connections_close_when_their_token_expires() {
     .unwrap();
     assert!(pinged, "a heartbeat pinged the open connection before the token expired");
     app.fakes.clock.advance(chrono::Duration::minutes(16));
-    let closed = tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            match socket.next().await {
-                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
-                Some(Ok(_)) => {}
-                _ => return None,
-            }
-        }
-    })
-    .await
-    .unwrap();
+    let closed = close_code(&mut socket).await;
     assert_eq!(closed, Some(4001));
+}
+
+#[tokio::test]
+async fn logging_out_closes_the_sessions_event_connections_at_once() {
+    // The heartbeat is far away: the close comes from the logout itself.
+    let settings = HttpSettings { ws_heartbeat: Duration::from_secs(3600), ..settings() };
+    let app = app_with(settings, StorageSettings::default(), Vec::new());
+    let addr = serve(&app).await;
+    let session = app.register_session("alice").await;
+    let other = app.register("alice2").await;
+    let access = session["access_token"].as_str().unwrap();
+    let mut socket = joined(addr, access).await;
+    let mut bystander = joined(addr, &other).await;
+    let refresh = session["refresh_token"].as_str().unwrap();
+    let (status, _) = app
+        .call(axum::http::Method::DELETE, "/api/v1/sessions", None, Some(json!({ "refresh_token": refresh })))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let closed = close_code(&mut socket).await;
+    assert_eq!(closed, Some(4001));
+    // Another user's connection is untouched: it sees alice leave.
+    let left = expect(&mut bystander, "presence_diff").await;
+    assert_eq!(left["payload"]["leaves"][0]["username"], "alice", "{left}");
 }

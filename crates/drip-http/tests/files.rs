@@ -535,3 +535,39 @@ async fn backend_failures_are_503_or_opaque_500() {
     body["error"].as_object_mut().unwrap().remove("request_id");
     assert!(!body.to_string().contains("k1"), "internal details never leak: {body}");
 }
+
+#[tokio::test]
+async fn names_that_are_not_utf8_or_reorder_text_are_refused() {
+    let app = app();
+    let token = app.register("alice").await;
+    for (uri, expected) in [
+        ("/api/v1/files?name=%FF.txt", "invalid_query"),
+        ("/api/v1/files?name=a.txt&folder=%24%2F%FE", "invalid_query"),
+        ("/api/v1/files?name=invoice%E2%80%AEtxt.exe", "invalid_name"),
+    ] {
+        let response = app.post_as(&token, uri, None, "x").await;
+        assert_error(response, StatusCode::BAD_REQUEST, expected).await;
+    }
+    let response = app
+        .send(
+            Request::get("/api/v1/folders?path=%24%2F%FF")
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_error(response, StatusCode::BAD_REQUEST, "invalid_query").await;
+}
+
+#[tokio::test]
+async fn names_with_odd_extensions_store_and_download() {
+    let app = app();
+    let token = app.register("alice").await;
+    let cjk = format!("文件.{}", "漢".repeat(70));
+    for name in ["a.\\x", "..\\..\\etc\\passwd", &format!("x.{}", "b".repeat(230)), &cjk] {
+        let id = app.upload_ok(&token, "$", name, name.as_bytes()).await;
+        let response = app.download(&token, &id, &[]).await;
+        assert_eq!(response.status(), StatusCode::OK, "{name:?}");
+        assert_eq!(body_bytes(response).await, name.as_bytes());
+    }
+}

@@ -139,3 +139,50 @@ async fn session_login_errors_have_the_original_shape() {
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(body_json(response).await["error"], "bad request");
 }
+
+#[tokio::test]
+async fn a_cookie_login_from_another_site_is_refused() {
+    let app = app();
+    app.register("alice").await;
+    let login_with = |headers: &[(&str, &str)]| {
+        let mut request = Request::post("/api/sessions")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::HOST, "drip.example:4000");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        app.send(request.body(Body::from("username=alice&password=password1")).unwrap())
+    };
+    for foreign in [
+        &[("origin", "https://evil.example")][..],
+        &[("origin", "null")],
+        &[("sec-fetch-site", "cross-site")],
+        &[("sec-fetch-site", "same-site"), ("origin", "http://drip.example:4000")],
+    ] {
+        let response = login_with(foreign).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{foreign:?}");
+        assert!(set_cookies(&response).is_empty(), "no session cookie for {foreign:?}");
+        assert_eq!(body_json(response).await, json!({"error": "Cross-site login refused."}));
+    }
+    for own in [
+        &[][..],
+        &[("origin", "http://drip.example:4000")],
+        &[("origin", "https://drip.example:4000"), ("sec-fetch-site", "same-origin")],
+        &[("sec-fetch-site", "none")],
+    ] {
+        let response = login_with(own).await;
+        assert_eq!(response.status(), StatusCode::OK, "{own:?}");
+        assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
+        assert_eq!(set_cookies(&response).len(), 2);
+    }
+}
+
+#[tokio::test]
+async fn a_query_that_is_not_utf8_is_refused() {
+    let app = app();
+    let token = app.register("alice").await;
+    let bearer = format!("Bearer {token}");
+    let response = app.send(get_files("?path=%24%2F%FF", Some(("authorization", &bearer)))).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(body_json(response).await["details"], "The path provided is invalid.");
+}

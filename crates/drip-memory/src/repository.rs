@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use drip_core::accounts::model::{Owner, RefreshTokenHash, RefreshTokenRecord, User, Username};
-use drip_core::accounts::ports::{AccountRepository, ConsumeOutcome, CreateUserError};
+use drip_core::accounts::ports::{AccountRepository, ConsumeOutcome, CreateUserError, DeleteUserError};
 use drip_core::jobs::model::{Claim, Job, JobState, JobStats, NewJob};
 use drip_core::jobs::ports::JobQueue;
 use drip_core::storage::model::{
@@ -292,6 +292,27 @@ impl AccountRepository for MemoryAccountRepository {
         Ok(lock(&self.state)?.tokens.get(hash).map(|r| r.family_id))
     }
 
+    async fn session_active(&self, user: &UserId, family: &TokenFamilyId) -> Result<bool, BackendError> {
+        let state = lock(&self.state)?;
+        Ok(state.users.contains_key(user)
+            && state
+                .tokens
+                .values()
+                .any(|t| t.family_id == *family && t.user_id == *user && t.revoked_at.is_none()))
+    }
+
+    async fn delete_user(&self, id: &UserId) -> Result<bool, DeleteUserError> {
+        let mut state = lock(&self.state)?;
+        if state.media.values().any(|m| m.creator() == *id) {
+            return Err(DeleteUserError::HasFiles);
+        }
+        let Some(user) = state.users.remove(id) else { return Ok(false) };
+        state.usernames.remove(&user.owner.username.normalized());
+        state.tokens.retain(|_, t| t.user_id != *id);
+        state.shares.retain(|(_, sharee), _| sharee != id);
+        Ok(true)
+    }
+
     async fn list_owners(&self) -> Result<Vec<Owner>, BackendError> {
         let mut owners: Vec<Owner> = lock(&self.state)?.users.values().map(|u| u.owner.clone()).collect();
         owners.sort_by(|a, b| by_username(&a.username, &b.username));
@@ -392,6 +413,12 @@ impl MediaRepository for MemoryMediaRepository {
 
     async fn find(&self, id: &MediaId) -> Result<Option<Media>, BackendError> {
         Ok(lock(&self.state)?.media.get(id).cloned())
+    }
+
+    async fn created_by(&self, creator: &UserId, limit: u32) -> Result<Vec<Media>, BackendError> {
+        let state = lock(&self.state)?;
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        Ok(state.media.values().filter(|m| m.creator() == *creator).take(limit).cloned().collect())
     }
 
     async fn find_visible(&self, user: &UserId, id: &MediaId) -> Result<Option<Media>, BackendError> {

@@ -10,9 +10,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use chrono::{DateTime, SecondsFormat, Utc};
 use drip_core::BackendError;
-use drip_core::UserId;
 use drip_core::accounts::model::{AccessToken, Claims, Password, PasswordHash, Username};
 use drip_core::accounts::ports::{HashError, PasswordHasher, TokenError, TokenIssuer};
+use drip_core::{TokenFamilyId, UserId};
 
 use crate::random::random_array;
 
@@ -145,12 +145,13 @@ impl FakeTokenIssuer {
         let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
         hmac::verify(&self.key, payload.as_bytes(), &tag).ok()?;
         let payload = String::from_utf8(URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
-        let mut fields = payload.splitn(4, '|');
+        let mut fields = payload.splitn(5, '|');
         let user_id = UserId::parse(fields.next()?).ok()?;
         let username = Username::parse(fields.next()?).ok()?;
+        let session = TokenFamilyId::parse(fields.next()?).ok()?;
         let issued_at = parse_time(fields.next()?)?;
         let expires_at = parse_time(fields.next()?)?;
-        Some(Claims { user_id, username, issued_at, expires_at })
+        Some(Claims { user_id, username, session, issued_at, expires_at })
     }
 }
 
@@ -179,9 +180,10 @@ impl TokenIssuer for FakeTokenIssuer {
     async fn issue(&self, claims: &Claims) -> Result<AccessToken, TokenError> {
         self.issued.fetch_add(1, Ordering::SeqCst);
         let payload = format!(
-            "{}|{}|{}|{}",
+            "{}|{}|{}|{}|{}",
             claims.user_id,
             claims.username,
+            claims.session,
             format_time(claims.issued_at),
             format_time(claims.expires_at)
         );

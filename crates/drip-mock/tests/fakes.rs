@@ -7,7 +7,6 @@ use std::io;
 
 use bytes::Bytes;
 use chrono::{DateTime, Duration, Utc};
-use drip_core::UserId;
 use drip_core::accounts::model::{Claims, Password, PasswordHash, RegisterRequest, Username};
 use drip_core::accounts::ports::{HashError, PasswordHasher, TokenError, TokenIssuer};
 use drip_core::clock::{Clock, ClockExt};
@@ -16,6 +15,7 @@ use drip_core::events::{Event, Notifier};
 use drip_core::storage::StoreRequest;
 use drip_core::storage::model::{FileName, FolderPath};
 use drip_core::storage::ports::{ByteStream, KeyError, KeyWrapper, WrappedKey};
+use drip_core::{TokenFamilyId, UserId};
 use drip_mock::{
     FakeTokenIssuer, FastPasswordHasher, FixedClock, MemoryKeyWrapper, RecordingNotifier, fake_ports,
 };
@@ -71,6 +71,7 @@ fn claims(issued_at: DateTime<Utc>, ttl: Duration) -> Claims {
     Claims {
         user_id: UserId::from_ksuid(drip_core::Ksuid::from_parts(issued_at, [7; 16])),
         username: Username::parse("alice").expect("fixture username"),
+        session: TokenFamilyId::from_ksuid(drip_core::Ksuid::from_parts(issued_at, [8; 16])),
         issued_at,
         expires_at: issued_at + ttl,
     }

@@ -1,6 +1,6 @@
 //! The `drip` binary: loads the configuration, wires Drip through the facade, and serves
 //! the HTTP API (`drip serve`, the default), migrates (`drip migrate`), or runs an admin
-//! command (`drip user create`, `drip top-users`, `drip rewrap-keys`, `drip jobs list`,
+//! command (`drip user create`, `drip user delete`, `drip top-users`, `drip rewrap-keys`, `drip jobs list`,
 //! `drip jobs retry`).
 
 mod jobs;
@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use drip::{Config, Drip};
-use drip_core::accounts::model::RegisterRequest;
+use drip_core::accounts::model::{RegisterRequest, Username};
 use drip_core::jobs::model::JobState;
 use drip_core::storage::model::{SortOrder, UsageSort};
 use tracing::info;
@@ -98,9 +98,20 @@ enum UserCommand {
         #[arg(long)]
         email: String,
     },
+    /// Delete a user: their files (objects removed by the job queue), the shares they
+    /// received, their sessions, and the user.
+    Delete {
+        /// Username.
+        username: String,
+    },
 }
 
 fn main() -> std::process::ExitCode {
+    // What Drip writes (the SQLite database and its journal, objects on local disk,
+    // secrets) holds password hashes, emails and wrapped keys: nobody but this user reads
+    // it, whatever umask the shell had.
+    #[cfg(unix)]
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = Cli::parse();
     logging::init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -158,6 +169,18 @@ async fn run(cli: Cli) -> Result<()> {
             let request = RegisterRequest::parse(&username, &email, password)?;
             let session = drip.accounts.register(request).await?;
             println!("created user {} ({})", session.owner.username, session.owner.id);
+            Ok(())
+        }
+        Command::User { command: UserCommand::Delete { username } } => {
+            let drip = Drip::build(&config).await.context("cannot open Drip")?;
+            let name = Username::parse(&username).context("not a valid username")?;
+            let owner =
+                drip.accounts.owner_named(&name).await?.with_context(|| format!("no user {username}"))?;
+            drip.accounts.close_account(&drip.storage, &owner.id, None).await?;
+            // The objects go now if the store answers; a failure leaves them to the next
+            // `drip serve`, whose job runner retries.
+            drip.jobs.run_due().await?;
+            println!("deleted user {} ({})", owner.username, owner.id);
             Ok(())
         }
         Command::TopUsers { sort, order, limit } => {

@@ -19,7 +19,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use drip_core::accounts::model::{
     Email, Owner, PasswordHash, RefreshToken, RefreshTokenRecord, User, Username,
 };
-use drip_core::accounts::ports::{AccountRepository, ConsumeOutcome, CreateUserError};
+use drip_core::accounts::ports::{AccountRepository, ConsumeOutcome, CreateUserError, DeleteUserError};
 use drip_core::jobs::model::JobState;
 use drip_core::jobs::ports::JobQueue;
 use drip_core::storage::model::{
@@ -66,6 +66,8 @@ macro_rules! repository_conformance {
             revoked_refresh_token_is_rejected,
             revoke_token_family_counts_changed_tokens,
             find_token_family_in_any_state,
+            sessions_are_active_until_revoked_or_their_user_is_gone,
+            delete_user_refuses_while_files_remain_and_takes_tokens_and_received_shares,
             concurrent_consumes_of_one_token_one_wins,
             insert_then_find_round_trips_every_field,
             insert_with_unknown_creator_fails,
@@ -1599,4 +1601,61 @@ pub async fn update_envelope_and_media_not_wrapped_with(repos: Repos) {
     assert_eq!(rounds, 2);
     assert!(repos.media.media_not_wrapped_with("k2", 10).await.unwrap().is_empty());
     assert!(!repos.media.update_envelope(&new_media_id(), &rewrapped, at(72)).await.unwrap());
+}
+
+/// `session_active`: a family with an unrevoked token of its user is open (a used token
+/// too: rotation spends before it issues); revoking the family or deleting the user ends
+/// it; another user's id never matches.
+pub async fn sessions_are_active_until_revoked_or_their_user_is_gone(repos: Repos) {
+    let alice = add_user(&repos, "alice").await;
+    let bob = add_user(&repos, "bob").await;
+    let family = new_family();
+    let record = add_token(&repos, alice.id, family, 3600).await;
+    assert!(repos.accounts.session_active(&alice.id, &family).await.unwrap());
+    assert!(!repos.accounts.session_active(&bob.id, &family).await.unwrap(), "not bob's session");
+    assert!(!repos.accounts.session_active(&alice.id, &new_family()).await.unwrap(), "unknown family");
+    repos.accounts.consume_refresh_token(&record.hash, at(1)).await.unwrap();
+    assert!(repos.accounts.session_active(&alice.id, &family).await.unwrap(), "spent, not revoked");
+    let other = new_family();
+    add_token(&repos, alice.id, other, 3600).await;
+    repos.accounts.revoke_token_family(&family, at(2)).await.unwrap();
+    assert!(!repos.accounts.session_active(&alice.id, &family).await.unwrap(), "revoked");
+    assert!(repos.accounts.session_active(&alice.id, &other).await.unwrap(), "another session stays");
+    assert!(repos.accounts.delete_user(&alice.id).await.unwrap());
+    assert!(!repos.accounts.session_active(&alice.id, &other).await.unwrap(), "the user is gone");
+}
+
+/// `delete_user` refuses while media the user created remain (pending ones too), then
+/// deletes the user with their tokens and the shares they received; the name is free and
+/// `created_by` lists what is left to delete.
+pub async fn delete_user_refuses_while_files_remain_and_takes_tokens_and_received_shares(repos: Repos) {
+    let alice = add_user(&repos, "alice").await;
+    let bob = add_user(&repos, "bob").await;
+    let own = add_file(&repos, alice.id, "$/docs", "a.txt", 5).await;
+    let pending = add_pending(&repos, alice.id, "$", "b.txt").await;
+    let bobs = add_file(&repos, bob.id, "$", "shared.txt", 7).await;
+    share(&repos, &bobs, &alice).await;
+    add_token(&repos, alice.id, new_family(), 3600).await;
+
+    let created: Vec<MediaId> =
+        repos.media.created_by(&alice.id, 10).await.unwrap().iter().map(Media::id).collect();
+    let mut expected = vec![own.id(), pending.id()];
+    expected.sort();
+    assert_eq!(created, expected, "every state, by id");
+    assert_eq!(repos.media.created_by(&alice.id, 1).await.unwrap().len(), 1, "limited");
+    assert!(matches!(repos.accounts.delete_user(&alice.id).await, Err(DeleteUserError::HasFiles)));
+    assert!(repos.accounts.find_owner(&alice.id).await.unwrap().is_some(), "nothing changed");
+
+    for media in [&own, &pending] {
+        repos.media.delete(&media.id(), &object_deletion(media.id())).await.unwrap();
+    }
+    assert!(repos.media.created_by(&alice.id, 10).await.unwrap().is_empty());
+    assert!(repos.accounts.delete_user(&alice.id).await.unwrap());
+    assert!(!repos.accounts.delete_user(&alice.id).await.unwrap(), "already gone");
+    assert!(repos.accounts.find_owner(&alice.id).await.unwrap().is_none());
+    assert!(repos.accounts.find_user_by_username(&alice.username).await.unwrap().is_none());
+    assert!(repos.media.list_shares(&bobs.id()).await.unwrap().is_empty(), "the received share went");
+    assert!(repos.media.find_visible(&bob.id, &bobs.id()).await.unwrap().is_some(), "bob keeps his file");
+    assert_eq!(repos.media.usage(&bob.id).await.unwrap().media_count, 1);
+    add_user(&repos, "alice").await;
 }

@@ -58,6 +58,7 @@ macro_rules! storage_conformance {
             ranges_starting_at_or_past_the_end_are_invalid,
             get_stream_stays_usable_while_another_put_runs,
             unusual_key_names_round_trip,
+            every_name_the_domain_accepts_stores,
         );
     };
     (@scenarios $setup:path; $($scenario:ident),* $(,)?) => {
@@ -423,5 +424,30 @@ pub async fn unusual_key_names_round_trip(fixture: StorageFixture) {
         expect_object(&*provider, key, 300 + i as u64, 100 + i as u64).await;
         provider.delete(key).await.unwrap_or_else(|e| panic!("delete {key}: {e:?}"));
         expect_absent(&*provider, key).await;
+    }
+}
+
+/// Every name `FileName` accepts gives a key the provider stores: backslashes, long
+/// extensions and long multi-byte names included (the extension is copied into the key).
+pub async fn every_name_the_domain_accepts_stores(fixture: StorageFixture) {
+    let StorageFixture { provider, guard: _guard, .. } = fixture;
+    // 6 + 1 + 70 × 3 = 217 bytes, 70 CJK characters after the dot.
+    let cjk = format!("文件.{}", "漢".repeat(70));
+    let names = [
+        "a.\\x".to_owned(),
+        "..\\..\\etc\\passwd".to_owned(),
+        format!("x.{}", "b".repeat(230)),
+        format!("{}.{}", "y".repeat(100), "c".repeat(154)),
+        cjk,
+        "x.a:b|c<d>e\"f".to_owned(),
+        "x.CON".to_owned(),
+    ];
+    for (i, name) in names.iter().enumerate() {
+        assert!(name.len() <= 255, "{name:?} is a valid name");
+        let key = key(name);
+        put(&*provider, &key, pattern_stream(500 + i as u64, 64, &[64])).await;
+        expect_object(&*provider, &key, 500 + i as u64, 64).await;
+        provider.delete(&key).await.unwrap_or_else(|e| panic!("delete {key}: {e:?}"));
+        expect_absent(&*provider, &key).await;
     }
 }

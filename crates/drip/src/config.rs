@@ -151,6 +151,9 @@ pub struct Config {
     pub access_ttl: Duration,
     /// Refresh-token lifetime.
     pub refresh_ttl: Duration,
+    /// How long a session found open is trusted before it is checked again (a logout
+    /// on another node ends its access tokens within this time).
+    pub session_check: Duration,
     /// Master keys as `(id, base64 key)`; generated on first run when embedded.
     pub master_keys: Vec<(String, SecretString)>,
     /// Id of the master key new data keys are wrapped with (default: the last one).
@@ -303,6 +306,7 @@ impl Config {
             jwt_secret: auth.jwt_secret,
             access_ttl: Duration::from_secs(auth.access_ttl_secs),
             refresh_ttl: Duration::from_secs(auth.refresh_ttl_secs),
+            session_check: Duration::from_secs(auth.session_check_secs),
             master_keys,
             current_master_key: keys.current,
             max_upload_bytes: limits.max_upload_mib.saturating_mul(1024 * 1024),
@@ -468,7 +472,12 @@ impl Default for Raw {
                 part_size_mib: 8,
                 upload_concurrency: 4,
             },
-            auth: RawAuth { jwt_secret: None, access_ttl_secs: 15 * 60, refresh_ttl_secs: 30 * 24 * 3600 },
+            auth: RawAuth {
+                jwt_secret: None,
+                access_ttl_secs: 15 * 60,
+                refresh_ttl_secs: 30 * 24 * 3600,
+                session_check_secs: 2,
+            },
             keys: RawKeys { master_keys: None, current: None },
             limits: RawLimits {
                 max_upload_mib: 10 * 1024,
@@ -572,6 +581,7 @@ struct RawAuth {
     jwt_secret: Option<SecretString>,
     access_ttl_secs: u64,
     refresh_ttl_secs: u64,
+    session_check_secs: u64,
 }
 
 #[derive(Debug, Deserialize, Serialize)]

@@ -224,7 +224,7 @@ impl Drip {
     /// [`BuildError`] naming the part that failed.
     pub async fn build(config: &Config) -> Result<Self, BuildError> {
         if config.is_embedded() {
-            std::fs::create_dir_all(&config.data_dir).map_err(BuildError::data_dir(&config.data_dir))?;
+            private_dir(&config.data_dir)?;
         }
         let secrets = secrets::provide(config)?;
         let repositories = open_database(&config.database).await?;
@@ -247,6 +247,7 @@ impl Drip {
             SessionSettings {
                 access_ttl: chrono_duration(config.access_ttl),
                 refresh_ttl: chrono_duration(config.refresh_ttl),
+                session_check: chrono_duration(config.session_check),
             },
         );
         let waker = JobWaker::default();
@@ -405,6 +406,20 @@ async fn open_database(config: &DatabaseConfig) -> Result<Repositories, BuildErr
             })
         }
     }
+}
+
+/// Creates the data directory if needed and makes it its owner's only (0700 on Unix), also
+/// when an earlier version created it open to everyone: what it holds (the database,
+/// objects, secrets) is nobody else's to read.
+fn private_dir(dir: &std::path::Path) -> Result<(), BuildError> {
+    std::fs::create_dir_all(dir).map_err(BuildError::data_dir(dir))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(BuildError::data_dir(dir))?;
+    }
+    Ok(())
 }
 
 #[cfg(feature = "sqlite")]

@@ -87,3 +87,20 @@ pub enum AuthError {
     #[error(transparent)]
     Backend(#[from] BackendError),
 }
+
+/// Why an account could not be closed.
+#[derive(Debug, thiserror::Error)]
+pub enum CloseAccountError {
+    /// The password is not the user's.
+    #[error("Invalid username/password combination.")]
+    InvalidCredentials,
+    /// No such user.
+    #[error("no such user")]
+    NotFound,
+    /// New files kept arriving while the account was closing; try again.
+    #[error("files kept arriving while the account was closing")]
+    StillUploading,
+    /// Infrastructure failure.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}

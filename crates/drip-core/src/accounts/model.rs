@@ -227,6 +227,9 @@ pub struct Claims {
     pub user_id: UserId,
     /// Their username at the time of issue.
     pub username: Username,
+    /// The session the token belongs to (the family of its refresh tokens): logging out
+    /// or a revoked family ends the token with it.
+    pub session: TokenFamilyId,
     /// Issue time (also the not-before time).
     pub issued_at: DateTime<Utc>,
     /// Expiry time.

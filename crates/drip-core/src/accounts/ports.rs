@@ -23,6 +23,17 @@ pub enum CreateUserError {
     Backend(#[from] BackendError),
 }
 
+/// Why a user could not be deleted.
+#[derive(Debug, thiserror::Error)]
+pub enum DeleteUserError {
+    /// Media they created (uploaded or not) still exist: those go first.
+    #[error("the user still has files")]
+    HasFiles,
+    /// Infrastructure failure.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
 /// What happened when a refresh token was presented for rotation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConsumeOutcome {
@@ -100,6 +111,23 @@ pub trait AccountRepository: Send + Sync + 'static {
     /// [`BackendError`] for infrastructure failures only; unknown is `Ok(None)`.
     async fn find_token_family(&self, hash: &RefreshTokenHash)
     -> Result<Option<TokenFamilyId>, BackendError>;
+
+    /// Whether the session `family` of `user` is open: the user exists and a token of the
+    /// family is not revoked (logout and a detected reuse revoke the family; deleting the
+    /// user deletes its tokens). Used, unrevoked tokens keep the session open: rotation
+    /// spends one before it issues the next.
+    ///
+    /// # Errors
+    /// [`BackendError`] for infrastructure failures only.
+    async fn session_active(&self, user: &UserId, family: &TokenFamilyId) -> Result<bool, BackendError>;
+
+    /// Deletes a user with their refresh tokens, the shares they received and their
+    /// folder statistics; answers whether they existed. The username is free afterwards.
+    ///
+    /// # Errors
+    /// [`DeleteUserError::HasFiles`] while media they created remain (nothing changes);
+    /// [`DeleteUserError::Backend`] for infrastructure failures.
+    async fn delete_user(&self, id: &UserId) -> Result<bool, DeleteUserError>;
 
     /// Every user, ordered by username case-insensitively (for admin tooling).
     ///

@@ -1,22 +1,27 @@
 //! `AccountService`: register, login, refresh (rotation with reuse detection), logout and
 //! authenticate.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
+use tokio::sync::broadcast;
 
 use super::error::{
-    AuthError, LoginError, LogoutError, RefreshError, RegisterError, hash_failure, signing_failure,
+    AuthError, CloseAccountError, LoginError, LogoutError, RefreshError, RegisterError, hash_failure,
+    signing_failure,
 };
 use super::model::{
     Claims, Owner, Password, RefreshToken, RefreshTokenRecord, RegisterRequest, Session, User, Username,
 };
 use super::ports::{
-    AccountRepository, ConsumeOutcome, CreateUserError, PasswordHasher, TokenError, TokenIssuer,
+    AccountRepository, ConsumeOutcome, CreateUserError, DeleteUserError, PasswordHasher, TokenError,
+    TokenIssuer,
 };
 use crate::clock::{Clock, ClockExt};
 use crate::error::BackendError;
 use crate::ids::TokenFamilyId;
+use crate::storage::StorageService;
 
 /// Lifetimes of the tokens a session is made of.
 #[derive(Debug, Clone, Copy)]
@@ -25,11 +30,52 @@ pub struct SessionSettings {
     pub access_ttl: Duration,
     /// How long a refresh token is valid.
     pub refresh_ttl: Duration,
+    /// How long an access token's session, once found open, is trusted without asking
+    /// the repository again: a logout on another node ends the token within this time
+    /// (on this node at once).
+    pub session_check: Duration,
 }
 
 impl Default for SessionSettings {
     fn default() -> Self {
-        Self { access_ttl: Duration::minutes(15), refresh_ttl: Duration::days(30) }
+        Self {
+            access_ttl: Duration::minutes(15),
+            refresh_ttl: Duration::days(30),
+            session_check: Duration::seconds(2),
+        }
+    }
+}
+
+/// Most sessions remembered as open; past it the expired entries go, then all.
+const MAX_CACHED_SESSIONS: usize = 100_000;
+
+/// Sessions found open recently, until when they are trusted.
+#[derive(Debug, Default)]
+struct OpenSessions(std::sync::Mutex<HashMap<TokenFamilyId, DateTime<Utc>>>);
+
+impl OpenSessions {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TokenFamilyId, DateTime<Utc>>> {
+        // Plain timestamps: whole even if a holder panicked.
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn trusted(&self, session: &TokenFamilyId, now: DateTime<Utc>) -> bool {
+        self.lock().get(session).is_some_and(|until| now < *until)
+    }
+
+    fn remember(&self, session: TokenFamilyId, until: DateTime<Utc>, now: DateTime<Utc>) {
+        let mut open = self.lock();
+        if open.len() >= MAX_CACHED_SESSIONS {
+            open.retain(|_, until| now < *until);
+            if open.len() >= MAX_CACHED_SESSIONS {
+                open.clear();
+            }
+        }
+        open.insert(session, until);
+    }
+
+    fn forget(&self, session: &TokenFamilyId) {
+        self.lock().remove(session);
     }
 }
 
@@ -51,6 +97,8 @@ pub struct AccountPorts {
 pub struct AccountService {
     ports: AccountPorts,
     settings: SessionSettings,
+    open_sessions: Arc<OpenSessions>,
+    ended: broadcast::Sender<TokenFamilyId>,
 }
 
 impl std::fmt::Debug for AccountService {
@@ -63,7 +111,21 @@ impl AccountService {
     /// A service over `ports`.
     #[must_use]
     pub fn new(ports: AccountPorts, settings: SessionSettings) -> Self {
-        Self { ports, settings }
+        let (ended, _) = broadcast::channel(256);
+        Self { ports, settings, open_sessions: Arc::default(), ended }
+    }
+
+    /// The sessions this node ends (logout, a detected token reuse, a closed account) as
+    /// they end, e.g. to close their event connections at once.
+    #[must_use]
+    pub fn ended_sessions(&self) -> broadcast::Receiver<TokenFamilyId> {
+        self.ended.subscribe()
+    }
+
+    fn end_session(&self, session: &TokenFamilyId) {
+        self.open_sessions.forget(session);
+        // Nobody listening is fine.
+        let _ = self.ended.send(*session);
     }
 
     /// Registers a user and logs them in.
@@ -93,6 +155,15 @@ impl AccountService {
     /// # Errors
     /// [`LoginError::InvalidCredentials`] as above; [`LoginError::Backend`] otherwise.
     pub async fn login(&self, username: &str, password: &str) -> Result<Session, LoginError> {
+        match self.login_check(username, password).await? {
+            Some(user) => Ok(self.open_session(user.owner, None).await?),
+            None => Err(LoginError::InvalidCredentials),
+        }
+    }
+
+    /// The user whose credentials these are, `None` for an unknown user, a malformed
+    /// username or password, or a wrong password, all after the same hashing work.
+    async fn login_check(&self, username: &str, password: &str) -> Result<Option<User>, BackendError> {
         // A password too long or short for the rules still costs a hash, so it cannot be
         // told apart; it is cut to keep the hashing cost bounded.
         let candidate = Password::parse(password).ok();
@@ -110,10 +181,7 @@ impl AccountService {
                 false
             }
         };
-        match user {
-            Some(user) if verified => Ok(self.open_session(user.owner, None).await?),
-            _ => Err(LoginError::InvalidCredentials),
-        }
+        Ok(user.filter(|_| verified))
     }
 
     /// Trades a refresh token for a new session; the token is spent. Presenting a spent
@@ -131,6 +199,7 @@ impl AccountService {
                     Err(RefreshError::Revoked)
                 } else if record.used_at.is_some() {
                     self.ports.accounts.revoke_token_family(&record.family_id, now).await?;
+                    self.end_session(&record.family_id);
                     Err(RefreshError::Reused)
                 } else {
                     Err(RefreshError::Expired)
@@ -152,20 +221,82 @@ impl AccountService {
     pub async fn logout(&self, token: &RefreshToken) -> Result<(), LogoutError> {
         if let Some(family) = self.ports.accounts.find_token_family(&token.hash()).await? {
             self.ports.accounts.revoke_token_family(&family, self.ports.clock.now()).await?;
+            self.end_session(&family);
         }
         Ok(())
     }
 
-    /// Checks an access token and answers its claims.
+    /// Checks an access token and answers its claims: its signature and times, then that
+    /// its session is open (not logged out or revoked, its user not deleted), which is
+    /// asked of the repository at most once per [`SessionSettings::session_check`].
     ///
     /// # Errors
-    /// [`AuthError::Invalid`] or [`AuthError::Expired`]; [`AuthError::Backend`].
+    /// [`AuthError::Invalid`] (the session ended too) or [`AuthError::Expired`];
+    /// [`AuthError::Backend`].
     pub async fn authenticate(&self, token: &str) -> Result<Claims, AuthError> {
-        self.ports.tokens.verify(token, self.ports.clock.now()).await.map_err(|e| match e {
+        let now = self.ports.clock.now();
+        let claims = self.ports.tokens.verify(token, now).await.map_err(|e| match e {
             TokenError::Invalid => AuthError::Invalid,
             TokenError::Expired => AuthError::Expired,
             TokenError::Backend(b) => AuthError::Backend(b),
-        })
+        })?;
+        if !self.open_sessions.trusted(&claims.session, now) {
+            if !self.ports.accounts.session_active(&claims.user_id, &claims.session).await? {
+                return Err(AuthError::Invalid);
+            }
+            self.open_sessions.remember(claims.session, now + self.settings.session_check, now);
+        }
+        Ok(claims)
+    }
+
+    /// Checks `password` against the user's own, with the work of a login (so a wrong one
+    /// costs as much as at login).
+    ///
+    /// # Errors
+    /// [`CloseAccountError::InvalidCredentials`] for a wrong password or an unknown user;
+    /// [`CloseAccountError::Backend`].
+    async fn confirm(&self, user: &crate::UserId, password: &str) -> Result<(), CloseAccountError> {
+        let Some(owner) = self.ports.accounts.find_owner(user).await? else {
+            return Err(CloseAccountError::InvalidCredentials);
+        };
+        match self.login_check(owner.username.as_str(), password).await? {
+            Some(_) => Ok(()),
+            None => Err(CloseAccountError::InvalidCredentials),
+        }
+    }
+
+    /// Closes an account: with `password` given it must be the user's (an administrator's
+    /// tool passes `None`); then every file the user created is deleted (objects by queued
+    /// jobs), and the user with their sessions, received shares and statistics. Their
+    /// open sessions end at once on this node, within a session check elsewhere.
+    ///
+    /// # Errors
+    /// [`CloseAccountError::InvalidCredentials`], [`CloseAccountError::NotFound`],
+    /// [`CloseAccountError::StillUploading`] when new files kept arriving while closing,
+    /// [`CloseAccountError::Backend`]. What was deleted before a failure stays deleted.
+    pub async fn close_account(
+        &self,
+        storage: &StorageService,
+        user: &crate::UserId,
+        password: Option<&str>,
+    ) -> Result<(), CloseAccountError> {
+        if let Some(password) = password {
+            self.confirm(user, password).await?;
+        }
+        // An upload that lands between the two steps keeps the user: a few more rounds.
+        for _ in 0..3 {
+            storage.delete_all_created_by(user).await?;
+            match self.ports.accounts.delete_user(user).await {
+                Ok(true) => {
+                    self.open_sessions.lock().clear();
+                    return Ok(());
+                }
+                Ok(false) => return Err(CloseAccountError::NotFound),
+                Err(DeleteUserError::HasFiles) => {}
+                Err(DeleteUserError::Backend(e)) => return Err(e.into()),
+            }
+        }
+        Err(CloseAccountError::StillUploading)
     }
 
     /// The user behind an id, if they exist.
@@ -174,6 +305,14 @@ impl AccountService {
     /// [`crate::BackendError`] for infrastructure failures.
     pub async fn owner(&self, id: &crate::UserId) -> Result<Option<Owner>, crate::BackendError> {
         self.ports.accounts.find_owner(id).await
+    }
+
+    /// The user with this username (compared case-insensitively), if they exist.
+    ///
+    /// # Errors
+    /// [`crate::BackendError`] for infrastructure failures.
+    pub async fn owner_named(&self, username: &Username) -> Result<Option<Owner>, crate::BackendError> {
+        Ok(self.ports.accounts.find_user_by_username(username).await?.map(|user| user.owner))
     }
 
     /// When a token issued now would expire.
@@ -188,9 +327,11 @@ impl AccountService {
         family: Option<TokenFamilyId>,
     ) -> Result<Session, BackendError> {
         let now = self.ports.clock.now();
+        let family = family.unwrap_or_else(|| self.ports.clock.new_family_id());
         let claims = Claims {
             user_id: owner.id,
             username: owner.username.clone(),
+            session: family,
             issued_at: now,
             expires_at: now + self.settings.access_ttl,
         };
@@ -199,7 +340,7 @@ impl AccountService {
         let record = RefreshTokenRecord {
             hash: refresh_token.hash(),
             user_id: owner.id,
-            family_id: family.unwrap_or_else(|| self.ports.clock.new_family_id()),
+            family_id: family,
             issued_at: now,
             expires_at: now + self.settings.refresh_ttl,
             used_at: None,

@@ -213,3 +213,37 @@ async fn logout_revokes_the_family_and_ignores_unknown_tokens() {
     m.accounts.expect_revoke_token_family().never();
     m.service().logout(&RefreshToken::from_client("zzz")).await.unwrap();
 }
+
+/// A session found open is trusted for `session_check`, then asked again: a logout on
+/// another node (the repository says no) ends the token within that time.
+#[tokio::test]
+async fn an_open_session_is_trusted_for_the_session_check_then_asked_again() {
+    use std::sync::Mutex;
+    let now = Arc::new(Mutex::new(at()));
+    let mut m = Mocks::new();
+    let clock_now = Arc::clone(&now);
+    m.clock = MockClock::new();
+    m.clock.expect_now().returning(move || *clock_now.lock().unwrap());
+    let claims = Claims {
+        user_id: uid(),
+        username: Username::parse("alice").unwrap(),
+        session: family(),
+        issued_at: at(),
+        expires_at: at() + Duration::minutes(15),
+    };
+    m.tokens.expect_verify().returning(move |_, _| Ok(claims.clone()));
+    let mut answers = mockall::Sequence::new();
+    m.accounts
+        .expect_session_active()
+        .with(eq(uid()), eq(family()))
+        .times(1)
+        .in_sequence(&mut answers)
+        .returning(|_, _| Ok(true));
+    m.accounts.expect_session_active().times(1).in_sequence(&mut answers).returning(|_, _| Ok(false));
+    let service = m.service();
+    assert!(service.authenticate("t").await.is_ok(), "asked: open");
+    *now.lock().unwrap() = at() + Duration::seconds(1);
+    assert!(service.authenticate("t").await.is_ok(), "trusted without asking");
+    *now.lock().unwrap() = at() + Duration::seconds(2);
+    assert!(matches!(service.authenticate("t").await, Err(super::error::AuthError::Invalid)), "asked: ended");
+}

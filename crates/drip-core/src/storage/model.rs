@@ -26,7 +26,14 @@ pub struct InvalidName;
 #[error("Invalid full path")]
 pub struct InvalidPath;
 
-/// A file name: non-empty, no `/`, not `.` or `..`, no control characters, at most 255 bytes.
+/// Characters that reorder the text around them (bidirectional embeddings, overrides,
+/// isolates and marks): `invoice\u{202e}txt.exe` shows as `invoiceexe.txt`.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// A file name: non-empty, no `/`, not `.` or `..`, no control characters (bidirectional
+/// controls included), at most 255 bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FileName(String);
 
@@ -41,7 +48,7 @@ impl FileName {
             && name != "."
             && name != ".."
             && !name.contains('/')
-            && !name.chars().any(char::is_control);
+            && !name.chars().any(|c| c.is_control() || is_bidi_control(c));
         if ok { Ok(Self(name.to_owned())) } else { Err(InvalidName) }
     }
 
@@ -162,7 +169,13 @@ impl FolderPath {
 #[error("invalid storage key")]
 pub struct InvalidStorageKey;
 
+/// The longest extension a storage key keeps, dot excluded.
+const MAX_KEY_EXTENSION: usize = 16;
+
 /// Where a media's content lives in the object store: `{media_id}_{YYYYMMDDTHHMMSS}{.ext}`.
+/// The extension is the name's when it is short ASCII letters and digits (`.pdf`, `.tar`,
+/// `.mp4`), lowercased, and left out otherwise: any name the domain accepts makes a key
+/// every backend can store.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct StorageKey(String);
 
@@ -170,7 +183,12 @@ impl StorageKey {
     /// The key of a media created at `at` with file name `name`.
     #[must_use]
     pub fn new(id: MediaId, at: DateTime<Utc>, name: &FileName) -> Self {
-        let ext = name.extension().unwrap_or("");
+        let ext = name
+            .extension()
+            .map(|ext| &ext[1..])
+            .filter(|ext| ext.len() <= MAX_KEY_EXTENSION && ext.bytes().all(|b| b.is_ascii_alphanumeric()))
+            .map(|ext| format!(".{}", ext.to_ascii_lowercase()))
+            .unwrap_or_default();
         Self(format!("{id}_{}{ext}", at.format("%Y%m%dT%H%M%S")))
     }
 
@@ -737,7 +755,17 @@ mod tests {
 
     #[test]
     fn names() {
-        for bad in ["", ".", "..", "a/b", "a\u{0}", "tab\there", &"x".repeat(256)] {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "a\u{0}",
+            "tab\there",
+            &"x".repeat(256),
+            "invoice\u{202e}txt.exe",
+            "a\u{2066}b",
+        ] {
             assert_eq!(FileName::parse(bad), Err(InvalidName), "{bad:?}");
         }
         for good in ["a", "...", ".hidden", "100%_done.txt", "ünï cødé", &"x".repeat(255)] {
@@ -763,6 +791,16 @@ mod tests {
         assert!(StorageKey::parse("../etc/passwd").is_err());
         assert!(StorageKey::parse("0ujtsYcgvSTl8PAuAdqWYSMnLOv_20181329T165535").is_err());
         assert!(StorageKey::parse("0ujtsYcgvSTl8PAuAdqWYSMnLOv_20180429T165535/x").is_err());
+        let key_of = |name: &str| StorageKey::new(id, at, &FileName::parse(name).unwrap());
+        assert_eq!(key_of("Movie.MP4").as_str(), "0ujtsYcgvSTl8PAuAdqWYSMnLOv_20180429T165535.mp4");
+        let cjk = format!("文.{}", "漢".repeat(70));
+        for unsafe_ext in
+            ["a.\\x", "..\\..\\etc\\passwd", &format!("x.{}", "b".repeat(230)), &cjk, "a. b", "a.x:y"]
+        {
+            let key = key_of(unsafe_ext);
+            assert_eq!(key.as_str(), "0ujtsYcgvSTl8PAuAdqWYSMnLOv_20180429T165535", "{unsafe_ext:?}");
+            assert_eq!(StorageKey::parse(key.as_str()), Ok(key));
+        }
     }
 
     #[test]

@@ -141,6 +141,13 @@ pub trait MediaRepository: Send + Sync + 'static {
     /// [`BackendError`] for infrastructure failures; unknown is `Ok(None)`.
     async fn find(&self, id: &MediaId) -> Result<Option<Media>, BackendError>;
 
+    /// Up to `limit` media `creator` created, in any state (uploads running or abandoned
+    /// included), by id.
+    ///
+    /// # Errors
+    /// [`BackendError`] for infrastructure failures only.
+    async fn created_by(&self, creator: &UserId, limit: u32) -> Result<Vec<Media>, BackendError>;
+
     /// The uploaded media with this id if `user` can see it.
     ///
     /// # Errors

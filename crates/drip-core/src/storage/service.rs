@@ -706,6 +706,35 @@ impl StorageService {
         Ok(deleted)
     }
 
+    /// Deletes every media `user` created, uploaded or not (their account is closing),
+    /// each with the removal of its object queued in the same write; answers how many.
+    ///
+    /// # Errors
+    /// [`BackendError`] for infrastructure failures; what was deleted stays deleted.
+    pub async fn delete_all_created_by(&self, user: &UserId) -> Result<u64, BackendError> {
+        let mut deleted = 0;
+        loop {
+            let batch = self.ports.media.created_by(user, 100).await?;
+            if batch.is_empty() {
+                return Ok(deleted);
+            }
+            for media in batch {
+                let key = media.storage_key().clone();
+                let task = if media.uploaded().is_some() {
+                    Task::DeleteObject { key }
+                } else {
+                    Task::ReclaimUpload { key }
+                };
+                if self.ports.media.delete(&media.id(), &due_now(&*self.ports.clock, task)).await?.is_some() {
+                    deleted += 1;
+                }
+                self.cache.evict(&media.id());
+                self.search_cache.evict(&media.id());
+            }
+            self.jobs.wake();
+        }
+    }
+
     /// Files and bytes the user created.
     ///
     /// # Errors

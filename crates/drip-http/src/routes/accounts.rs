@@ -4,12 +4,16 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse as _, Response};
 use drip_core::accounts::error::RegisterError;
-use drip_core::accounts::model::{RefreshToken, RegisterRequest};
+use drip_core::accounts::model::{RefreshToken, RegisterRequest, Session};
 
-use crate::dto::{ErrorBody, LoginBody, RefreshBody, RegisterBody, SessionDto, UsageDto, UserDto};
+use crate::dto::{
+    CloseAccountBody, ErrorBody, LoginBody, RefreshBody, RegisterBody, SessionDto, UsageDto, UserDto,
+};
 use crate::error::ApiError;
 use crate::extract::{AuthUser, JsonBody};
+use crate::middleware::no_store;
 use crate::openapi::{InvalidJson, JsonRefused, Unauthenticated};
 use crate::state::AppState;
 
@@ -27,11 +31,16 @@ use crate::state::AppState;
 pub(crate) async fn register(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<RegisterBody>,
-) -> Result<(StatusCode, Json<SessionDto>), ApiError> {
+) -> Result<Response, ApiError> {
     let request =
         RegisterRequest::parse(&body.username, &body.email, &body.password).map_err(RegisterError::from)?;
     let session = state.accounts().register(request).await?;
-    Ok((StatusCode::CREATED, Json(SessionDto::from(&session))))
+    Ok(session_response(StatusCode::CREATED, &session))
+}
+
+/// A new session's tokens, never cached.
+fn session_response(status: StatusCode, session: &Session) -> Response {
+    no_store((status, Json(SessionDto::from(session))).into_response())
 }
 
 /// Logs in: an access token (bearer) and a refresh token.
@@ -48,9 +57,9 @@ pub(crate) async fn register(
 pub(crate) async fn login(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<LoginBody>,
-) -> Result<Json<SessionDto>, ApiError> {
+) -> Result<Response, ApiError> {
     let session = state.accounts().login(&body.username, &body.password).await?;
-    Ok(Json(SessionDto::from(&session)))
+    Ok(session_response(StatusCode::OK, &session))
 }
 
 /// Trades a refresh token for a new token pair; the old refresh token is spent, and
@@ -68,9 +77,9 @@ pub(crate) async fn login(
 pub(crate) async fn refresh(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<RefreshBody>,
-) -> Result<Json<SessionDto>, ApiError> {
+) -> Result<Response, ApiError> {
     let session = state.accounts().refresh(&RefreshToken::from_client(&body.refresh_token)).await?;
-    Ok(Json(SessionDto::from(&session)))
+    Ok(session_response(StatusCode::OK, &session))
 }
 
 /// Logs out: revokes the session the refresh token belongs to (unknown tokens are
@@ -104,6 +113,29 @@ pub(crate) async fn logout(
 pub(crate) async fn me(State(state): State<AppState>, user: AuthUser) -> Result<Json<UserDto>, ApiError> {
     let owner = state.accounts().owner(&user.id).await?.ok_or_else(ApiError::invalid_token)?;
     Ok(Json(UserDto::from(&owner)))
+}
+
+/// Closes the authenticated user's account: every file they created (and its content),
+/// the shares they received, their sessions and the user go. Needs their password.
+#[utoipa::path(
+    delete, path = "/api/v1/me",
+    security(("bearer" = [])),
+    request_body = CloseAccountBody,
+    responses(
+        (status = 204, description = "The account is closed; its tokens are no longer valid"),
+        InvalidJson,
+        (status = 401, description = "`invalid_credentials` (wrong password), `unauthenticated`, `invalid_token`, `token_expired`", body = ErrorBody),
+        (status = 409, description = "`uploads_running`: files kept arriving while closing; try again", body = ErrorBody),
+        JsonRefused,
+    )
+)]
+pub(crate) async fn close(
+    State(state): State<AppState>,
+    user: AuthUser,
+    JsonBody(body): JsonBody<CloseAccountBody>,
+) -> Result<StatusCode, ApiError> {
+    state.accounts().close_account(state.storage(), &user.id, Some(&body.password)).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Files and bytes the authenticated user stored.

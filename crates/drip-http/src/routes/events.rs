@@ -15,12 +15,13 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
-use drip_core::MediaId;
 use drip_core::accounts::error::AuthError;
 use drip_core::accounts::model::Username;
 use drip_core::events::{Event, HubMessage, PresenceChange, PresenceEntry};
+use drip_core::{MediaId, TokenFamilyId};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio::sync::broadcast;
 use utoipa::IntoParams;
 
 use crate::dto::{ErrorBody, PresenceDto};
@@ -29,7 +30,8 @@ use crate::extract::{AuthUser, Params, authenticate, bearer, cookie};
 use crate::openapi::Unauthenticated;
 use crate::state::AppState;
 
-/// Close code sent when the connection's token expires or is no longer valid.
+/// Close code sent when the connection's token expires or is no longer valid (its session
+/// ended: logout, a revoked refresh family, a closed account).
 const CLOSE_TOKEN_EXPIRED: u16 = 4001;
 
 /// How a browser passes its token (it cannot set headers on a WebSocket).
@@ -76,11 +78,13 @@ pub(crate) async fn connect(
     } else {
         return Err(ApiError::unauthenticated());
     };
+    // Subscribed before the check: a logout right after it still reaches the connection.
+    let ended = state.accounts().ended_sessions();
     let user = authenticate(&state, &token).await?;
     let upgrade = upgrade.map_err(|_| {
         ApiError::bad_request("websocket_required", "this endpoint speaks the WebSocket protocol")
     })?;
-    Ok(upgrade.on_upgrade(move |socket| run(state, user, token, socket)))
+    Ok(upgrade.on_upgrade(move |socket| run(state, user, token, ended, socket)))
 }
 
 /// Whether a cookie-authenticated handshake comes from this site (or an allowed origin),
@@ -98,7 +102,13 @@ fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
 }
 
 /// Serves one connection until either side closes it.
-async fn run(state: AppState, user: AuthUser, token: String, mut socket: WebSocket) {
+async fn run(
+    state: AppState,
+    user: AuthUser,
+    token: String,
+    mut ended: broadcast::Receiver<TokenFamilyId>,
+    mut socket: WebSocket,
+) {
     let mut subscription = state.hub().subscribe(user.id, user.username.clone());
     let mut own_join_pending = true;
     if send(&mut socket, &presence_state(&state.hub().online())).await.is_err() {
@@ -138,10 +148,18 @@ async fn run(state: AppState, user: AuthUser, token: String, mut socket: WebSock
                 Some(Ok(Message::Close(_)) | Err(_)) | None => break,
                 Some(Ok(_)) => {}
             },
+            session = ended.recv() => {
+                // A lagging receiver missed some: the token itself is asked again.
+                let lagged = matches!(session, Err(broadcast::error::RecvError::Lagged(_)));
+                let mine = session.as_ref().is_ok_and(|s| *s == user.session);
+                if (mine || lagged) && !still_valid(&state, &token).await {
+                    close_ended(&mut socket).await;
+                    break;
+                }
+            }
             _ = heartbeat.tick() => {
-                if let Err(AuthError::Expired | AuthError::Invalid) = state.accounts().authenticate(&token).await {
-                    let frame = CloseFrame { code: CLOSE_TOKEN_EXPIRED, reason: "token expired".into() };
-                    let _ = socket.send(Message::Close(Some(frame))).await;
+                if !still_valid(&state, &token).await {
+                    close_ended(&mut socket).await;
                     break;
                 }
                 if socket.send(Message::Ping(Bytes::new())).await.is_err() {
@@ -153,6 +171,18 @@ async fn run(state: AppState, user: AuthUser, token: String, mut socket: WebSock
     // Leaving the hub (and the connection gauges) first, so the line means both are done.
     drop(subscription);
     tracing::info!(user = %user.username, "an event connection closed");
+}
+
+/// Whether the connection's token still authenticates (its session open, not expired); a
+/// backend failure gives it the benefit of the doubt until the next check.
+async fn still_valid(state: &AppState, token: &str) -> bool {
+    !matches!(state.accounts().authenticate(token).await, Err(AuthError::Expired | AuthError::Invalid))
+}
+
+/// Closes a connection whose token expired or whose session ended.
+async fn close_ended(socket: &mut WebSocket) {
+    let frame = CloseFrame { code: CLOSE_TOKEN_EXPIRED, reason: "token expired or session ended".into() };
+    let _ = socket.send(Message::Close(Some(frame))).await;
 }
 
 async fn send(socket: &mut WebSocket, frame: &Value) -> Result<(), axum::Error> {

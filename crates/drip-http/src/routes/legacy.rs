@@ -3,7 +3,7 @@
 //! `DELETE /api/sessions`.
 
 use axum::extract::{FromRequest, Request, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Form, Json};
 use drip_core::accounts::error::LoginError;
@@ -14,7 +14,8 @@ use serde_json::json;
 
 use crate::dto::{LegacyFileDto, LegacyFolderDto, LegacyListingDto, LegacyResponse, LoginBody};
 use crate::error::LegacyError;
-use crate::extract::{LegacyUser, cookie};
+use crate::extract::{LegacyUser, cookie, query_is_utf8};
+use crate::middleware::no_store;
 use crate::state::{AppState, CookieSettings};
 
 /// Path of the refresh-token cookie: it only travels to the session endpoints.
@@ -29,14 +30,17 @@ pub(crate) struct FilesQuery {
 pub(crate) async fn files(
     State(state): State<AppState>,
     LegacyUser(user): LegacyUser,
+    uri: Uri,
     query: Result<axum::extract::Query<FilesQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<LegacyResponse<LegacyListingDto>>, LegacyError> {
     let path = query
         .ok()
         .and_then(|q| q.0.path)
         .ok_or_else(|| LegacyError::bad_request("Missing 'path' query parameter"))?;
-    let folder =
-        FolderPath::parse(&path).map_err(|_| LegacyError::bad_request("The path provided is invalid."))?;
+    let folder = FolderPath::parse(&path)
+        .ok()
+        .filter(|_| query_is_utf8(&uri))
+        .ok_or_else(|| LegacyError::bad_request("The path provided is invalid."))?;
     let mut page = PageRequest::first(MAX_PAGE_SIZE);
     let mut listing = LegacyListingDto { files: Vec::new(), folders: Vec::new() };
     loop {
@@ -77,7 +81,16 @@ async fn credentials(state: &AppState, request: Request) -> Result<LoginBody, Le
 
 /// `POST /api/sessions`: logs in, answers `{"response":"Logged in as U"}` and sets the
 /// session cookies (the access token, and the refresh token for the logout).
+///
+/// A cookie login from another site is refused (login CSRF: a foreign page would log the
+/// browser into the attacker's account): a browser's `Sec-Fetch-Site` must say
+/// `same-origin` or `none`, and an `Origin` must be this host's or a configured CORS
+/// origin. Clients that send neither (curl, the original's scripts) are not browsers
+/// acting for another site and may log in.
 pub(crate) async fn login(State(state): State<AppState>, request: Request) -> Result<Response, LegacyError> {
+    if is_cross_site(request.headers(), &state.settings().cors_origins) {
+        return Err(LegacyError::cross_site_login());
+    }
     let body = credentials(&state, request).await?;
     let session = match state.accounts().login(&body.username, &body.password).await {
         Ok(session) => session,
@@ -91,12 +104,26 @@ pub(crate) async fn login(State(state): State<AppState>, request: Request) -> Re
             response.headers_mut().append(header::SET_COOKIE, value);
         }
     }
-    Ok(response)
+    Ok(no_store(response))
+}
+
+/// Whether a request was sent by a browser on behalf of another site.
+fn is_cross_site(headers: &HeaderMap, allowed_origins: &[String]) -> bool {
+    let text = |name| headers.get(name).map(|v: &HeaderValue| v.to_str().unwrap_or("?").trim());
+    if let Some(site) = text(header::HeaderName::from_static("sec-fetch-site"))
+        && !matches!(site, "same-origin" | "none")
+    {
+        return true;
+    }
+    let Some(origin) = text(header::ORIGIN) else { return false };
+    let host = text(header::HOST).unwrap_or_default();
+    let own = ["http://", "https://"].iter().any(|scheme| origin.strip_prefix(scheme) == Some(host));
+    !own && !allowed_origins.iter().any(|allowed| allowed.trim() == origin)
 }
 
 /// `DELETE /api/sessions`: revokes the session of the refresh cookie, clears both
 /// cookies, answers `{"response":"Logged out"}`.
-pub(crate) async fn logout(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+pub(crate) async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let settings = &state.settings().cookies;
     let revoked = match cookie(&headers, &settings.refresh_name) {
         Some(token) => state.accounts().logout(&RefreshToken::from_client(token)).await,

@@ -105,6 +105,7 @@ fn routes() -> Routes {
         .quick(Delete, "/api/v1/sessions", accounts::logout)
         .quick(Post, "/api/v1/sessions/refresh", accounts::refresh)
         .quick(Get, "/api/v1/me", accounts::me)
+        .quick(Delete, "/api/v1/me", accounts::close)
         .quick(Get, "/api/v1/me/usage", accounts::usage)
         // files
         .transfer(Post, "/api/v1/files", files::upload)

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use drip_core::accounts::model::{Owner, RefreshTokenHash, RefreshTokenRecord, User, Username};
-use drip_core::accounts::ports::{AccountRepository, ConsumeOutcome, CreateUserError};
+use drip_core::accounts::ports::{AccountRepository, ConsumeOutcome, CreateUserError, DeleteUserError};
 use drip_core::{BackendError, TokenFamilyId, UserId};
 
 use super::Repositories;
@@ -145,6 +145,32 @@ where
             .await
             .map_err(|e| D::backend("finding a token family", e))?;
         row.as_ref().map(D::token_family).transpose()
+    }
+
+    async fn session_active(&self, user: &UserId, family: &TokenFamilyId) -> Result<bool, BackendError> {
+        let row = sqlx::query(
+            "SELECT 1 FROM refresh_tokens WHERE family_id = $1 AND user_id = $2 AND revoked_at IS NULL LIMIT 1",
+        )
+        .bind(family.to_string())
+        .bind(user.to_string())
+        .fetch_optional(D::on_pool(&self.pool))
+        .await
+        .map_err(|e| D::backend("checking a session", e))?;
+        Ok(row.is_some())
+    }
+
+    async fn delete_user(&self, id: &UserId) -> Result<bool, DeleteUserError> {
+        // Tokens, received shares and folder statistics go with the user (ON DELETE
+        // CASCADE); the media they created do not, and their reference refuses this.
+        let deleted = sqlx::query("DELETE FROM users WHERE id = $1 RETURNING id")
+            .bind(id.to_string())
+            .fetch_optional(D::on_pool(&self.pool))
+            .await
+            .map_err(|e| match violated::<D>(&e) {
+                Some(FOREIGN_KEY) => DeleteUserError::HasFiles,
+                _ => DeleteUserError::Backend(D::backend("deleting a user", e)),
+            })?;
+        Ok(deleted.is_some())
     }
 
     async fn list_owners(&self) -> Result<Vec<Owner>, BackendError> {

@@ -298,6 +298,20 @@ where
         row.as_ref().map(D::media).transpose()
     }
 
+    async fn created_by(&self, creator: &UserId, limit: u32) -> Result<Vec<Media>, BackendError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            media_columns!(),
+            " FROM storage_media m WHERE m.creator_id = $1 ORDER BY m.id LIMIT $2"
+        ))
+        .bind(creator.to_string())
+        .bind(i64::from(limit))
+        .fetch_all(D::on_pool(&self.pool))
+        .await
+        .map_err(|e| D::backend("listing the media of a creator", e))?;
+        rows.iter().map(D::media).collect()
+    }
+
     async fn find_visible(&self, user: &UserId, id: &MediaId) -> Result<Option<Media>, BackendError> {
         let row = sqlx::query(concat!(
             "SELECT ",

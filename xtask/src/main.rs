@@ -9,12 +9,16 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 mod postgres;
+mod schemathesis;
 
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  test [args...]        run every test of the workspace (starts PostgreSQL if none is reachable);
-                        extra args go to `cargo nextest run` (or `cargo test`)
+  test [args...]        run every test of the workspace (starts PostgreSQL if none is reachable),
+                        then schemathesis against the spawned binary (skipped with
+                        DRIP_SKIP_SCHEMATHESIS=1); extra args go to `cargo nextest run` (or
+                        `cargo test`) and skip the doctests and schemathesis
+  schemathesis          only the schemathesis step of `test`
   lint                  cargo fmt --check, cargo clippy -D warnings, cargo deny (licenses, bans, sources)
   bench repo [--quick]  repository latency on SQLite and PostgreSQL (10k/100k/1M media)
   bench transfer        upload/download throughput against a plain std::fs baseline
@@ -25,6 +29,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(&args[1..]),
         Some("lint") => lint(),
+        Some("schemathesis") => schemathesis::check(),
         Some("bench") => bench(&args[1..]),
         Some("with-pg") => with_pg(&args[1..]),
         _ => {
@@ -71,7 +76,8 @@ fn reachable(addr: &str) -> bool {
 }
 
 /// Runs every test with PostgreSQL provided: `DATABASE_URL` if set, else the server on
-/// 127.0.0.1:5432 if reachable, else a throwaway cluster under `target/` (stopped after).
+/// 127.0.0.1:5432 if reachable, else a throwaway cluster under `target/` (stopped after);
+/// then, for a whole run, the schemathesis step.
 fn test(extra: &[String]) -> Result<()> {
     let _cluster;
     let database_url = match env::var("DATABASE_URL") {
@@ -112,6 +118,9 @@ fn test(extra: &[String]) -> Result<()> {
         let mut doc = cargo();
         doc.args(["test", "--workspace", "--doc"]);
         run(doc)?;
+    }
+    if extra.is_empty() {
+        schemathesis::check()?;
     }
     Ok(())
 }

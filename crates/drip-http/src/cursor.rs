@@ -1,5 +1,5 @@
-//! Opaque pagination cursors: a `FileCursor` (name + id) as base64url JSON; anything
-//! that does not decode to a valid name and id is refused.
+//! Pagination: opaque cursors, a `FileCursor` (name + id) as base64url JSON (anything that
+//! does not decode to a valid name and id is refused), and page sizes within their bounds.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::ApiError;
 
 /// Longest cursor text accepted (a name of 255 bytes and an id fit easily).
-const MAX_CURSOR_CHARS: usize = 1024;
+pub(crate) const MAX_CURSOR_CHARS: usize = 1024;
 /// Page size when the client names none.
 pub(crate) const DEFAULT_PAGE_SIZE: u32 = 100;
 
@@ -38,13 +38,25 @@ fn decode(text: &str) -> Option<FileCursor> {
     Some(FileCursor { name: FileName::parse(&wire.n).ok()?, id: MediaId::parse(&wire.i).ok()? })
 }
 
-/// The page a request asks for: `limit` (default 100, clamped to 1..=1000) after
-/// `cursor`.
+/// A `limit` query parameter: `default` when absent, else 1 to `max`.
 ///
 /// # Errors
-/// 400 `invalid_cursor` for a cursor this server did not make.
+/// 400 `invalid_query` outside 1..=`max`.
+pub(crate) fn bounded_limit(limit: Option<u32>, default: u32, max: u32) -> Result<u32, ApiError> {
+    match limit {
+        None => Ok(default),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(_) => Err(ApiError::bad_request("invalid_query", format!("`limit` is 1 to {max}"))),
+    }
+}
+
+/// The page a request asks for: `limit` (default 100, 1 to 1000) after `cursor`.
+///
+/// # Errors
+/// 400 `invalid_cursor` for a cursor this server did not make, `invalid_query` for a
+/// `limit` out of range.
 pub(crate) fn page(cursor: Option<&str>, limit: Option<u32>) -> Result<PageRequest, ApiError> {
-    let limit = limit.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, MAX_PAGE_SIZE);
+    let limit = bounded_limit(limit, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
     match cursor.filter(|c| !c.is_empty()) {
         None => Ok(PageRequest::first(limit)),
         Some(text) => decode(text)
@@ -73,8 +85,13 @@ mod tests {
             assert_eq!(decode(bad), None, "{bad:?}");
         }
         assert!(page(Some("garbage"), None).is_err());
-        assert_eq!(page(None, Some(0)).unwrap().limit(), 1);
-        assert_eq!(page(Some(""), Some(5000)).unwrap().limit(), MAX_PAGE_SIZE);
+        assert_eq!(page(None, None).unwrap().limit(), DEFAULT_PAGE_SIZE);
+        assert_eq!(page(Some(""), Some(MAX_PAGE_SIZE)).unwrap().limit(), MAX_PAGE_SIZE);
+        assert_eq!(page(None, Some(1)).unwrap().limit(), 1);
+        for out_of_range in [0, MAX_PAGE_SIZE + 1, u32::MAX] {
+            let refused = page(None, Some(out_of_range)).unwrap_err();
+            assert_eq!(refused.status(), axum::http::StatusCode::BAD_REQUEST, "{out_of_range}");
+        }
     }
 
     proptest! {

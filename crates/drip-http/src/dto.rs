@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use crate::schemas::{EmailSchema, FileNameSchema, FolderPathSchema, UsernameSchema};
+
 /// RFC 3339 in UTC, e.g. `2024-01-01T00:00:00Z`.
 pub(crate) fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
@@ -42,10 +44,13 @@ pub(crate) struct ErrorDetail {
 #[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct RegisterBody {
     /// 1–30 letters, digits, `_`, `-` or `.`; unique case-insensitively.
+    #[schema(value_type = UsernameSchema)]
     pub(crate) username: String,
     /// Email address.
+    #[schema(value_type = EmailSchema)]
     pub(crate) email: String,
     /// 8–100 characters.
+    #[schema(min_length = 8, max_length = 100)]
     pub(crate) password: String,
 }
 
@@ -247,19 +252,31 @@ pub(crate) struct FilePageDto {
     pub(crate) next_cursor: Option<String>,
 }
 
-/// A move and/or rename.
+/// A move and/or rename: one of the fields or both; `null` and other fields are refused.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(min_properties = 1)]
 pub(crate) struct PatchFileBody {
     /// The folder to move the file to.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = FolderPathSchema, required = false)]
     pub(crate) folder: Option<String>,
     /// The new name.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = FileNameSchema, required = false)]
     pub(crate) name: Option<String>,
+}
+
+/// An optional field that, when present, is a string (not `null`).
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    String::deserialize(deserializer).map(Some)
 }
 
 /// Whom to share a file with.
 #[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct ShareBody {
-    /// Their username.
+    /// Their username (one that cannot exist is `user_not_found`, like an unknown one).
+    #[schema(value_type = UsernameSchema)]
     pub(crate) username: String,
 }
 

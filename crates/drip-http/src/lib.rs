@@ -28,6 +28,7 @@ mod middleware;
 mod openapi;
 mod range;
 mod routes;
+mod schemas;
 mod state;
 mod transfers;
 

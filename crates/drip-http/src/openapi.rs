@@ -8,6 +8,10 @@ use utoipa::{IntoResponses, Modify, OpenApi};
 
 use crate::dto::{ErrorBody, FileDto};
 use crate::routes::{accounts, events, files, ops, search, shares};
+use crate::schemas::{
+    CursorSchema, FileNameOrEmptySchema, FolderQuerySchema, PageLimitSchema, SortOrderSchema, TopLimitSchema,
+    UsageSortSchema,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -42,6 +46,11 @@ Errors are `{\"error\":{\"code\",\"message\",\"request_id\"}}` with a stable `co
         events::connect,
         ops::openapi,
     ),
+    // Query parameters' schemas are not collected from the handlers: listed here.
+    components(schemas(
+        CursorSchema, FileNameOrEmptySchema, FolderQuerySchema, PageLimitSchema, TopLimitSchema,
+        UsageSortSchema, SortOrderSchema,
+    )),
     modifiers(&BearerScheme),
     tags(
         (name = "accounts", description = "Registration, sessions and the current user"),
@@ -74,6 +83,22 @@ impl Modify for BearerScheme {
 #[derive(IntoResponses)]
 #[response(status = 401, description = "`unauthenticated`, `invalid_token`, `token_expired`")]
 pub(crate) struct Unauthenticated(ErrorBody);
+
+/// 400 of a route whose body can only be refused as JSON.
+#[allow(dead_code)]
+#[derive(IntoResponses)]
+#[response(status = 400, description = "`invalid_json`, `invalid_request`")]
+pub(crate) struct InvalidJson(ErrorBody);
+
+/// 413 and 415 of every route that takes a JSON body.
+#[allow(dead_code)]
+#[derive(IntoResponses)]
+pub(crate) enum JsonRefused {
+    #[response(status = 413, description = "`payload_too_large`: over the limit of JSON bodies")]
+    TooLarge(ErrorBody),
+    #[response(status = 415, description = "`unsupported_media_type`: not `application/json`")]
+    NotJson(ErrorBody),
+}
 
 /// 403 and 404 of a route only the file's creator may use.
 #[allow(dead_code)]

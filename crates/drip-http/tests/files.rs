@@ -384,6 +384,50 @@ async fn folder_listing_pages_with_cursors() {
     assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_query"));
 }
 
+/// The document gives `limit` as 1 to 1000: the server refuses what the document does
+/// not allow (it used to clamp, and to accept `2147483648` while documenting an int32).
+#[tokio::test]
+async fn listing_limits_outside_the_documented_range_are_refused() {
+    let app = app();
+    let token = app.register("alice").await;
+    app.upload_ok(&token, "$", "a.txt", b"1").await;
+    for listing in ["/api/v1/files", "/api/v1/folders"] {
+        for limit in ["1", "1000"] {
+            let (status, _) = app.get(&format!("{listing}?limit={limit}"), &token).await;
+            assert_eq!(status, StatusCode::OK, "{listing} limit={limit}");
+        }
+        for limit in ["0", "1001", "2147483648", "-1"] {
+            let (status, body) = app.get(&format!("{listing}?limit={limit}"), &token).await;
+            assert_eq!(
+                (status, code(&body)),
+                (StatusCode::BAD_REQUEST, "invalid_query"),
+                "{listing} limit={limit}"
+            );
+        }
+    }
+}
+
+/// A move names a folder, a name or both, as strings: `null` and unknown fields are
+/// refused as the document says (`additionalProperties: false`, non-nullable fields),
+/// rather than ignored.
+#[tokio::test]
+async fn moves_refuse_nulls_and_unknown_fields() {
+    let app = app();
+    let token = app.register("alice").await;
+    let id = app.upload_ok(&token, "$", "a.txt", b"1").await;
+    let uri = format!("/api/v1/files/{id}");
+    for body in [
+        json!({"name": null}),
+        json!({"name": "b.txt", "folder": null}),
+        json!({"name": "b.txt", "colour": "red"}),
+    ] {
+        let (status, answer) = app.call(Method::PATCH, &uri, Some(&token), Some(body.clone())).await;
+        assert_eq!((status, code(&answer)), (StatusCode::BAD_REQUEST, "invalid_request"), "{body}");
+    }
+    let (_, file) = app.get(&uri, &token).await;
+    assert_eq!(file["name"], "a.txt", "nothing changed");
+}
+
 #[tokio::test]
 async fn list_all_includes_shared_files() {
     let (app, [alice, bob]) = app_with_users(["alice", "bob"]).await;

@@ -44,6 +44,34 @@ async fn the_document_lists_every_api_v1_route_and_nothing_else() {
     assert!(document["components"]["securitySchemes"]["bearer"].is_object());
 }
 
+/// Every `"$ref"` string anywhere in `value`.
+fn refs(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, item) in map {
+                match (key.as_str(), item) {
+                    ("$ref", serde_json::Value::String(target)) => out.push(target.clone()),
+                    _ => refs(item, out),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|item| refs(item, out)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn every_reference_resolves() {
+    let document: serde_json::Value = serde_json::from_str(&served().await).unwrap();
+    let mut found = Vec::new();
+    refs(&document, &mut found);
+    assert!(!found.is_empty());
+    for target in found {
+        let pointer = target.strip_prefix('#').unwrap_or_else(|| panic!("not a local reference: {target}"));
+        assert!(document.pointer(pointer).is_some(), "{target} does not resolve");
+    }
+}
+
 #[tokio::test]
 async fn docs_openapi_json_is_what_is_served() {
     let served = served().await;

@@ -103,6 +103,13 @@ async fn top_users_rank_by_usage() {
     assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_sort"));
     let (status, body) = app.get("/api/v1/users/top?order=sideways", &alice).await;
     assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_order"));
+    // `limit` is 1 to 100, as documented (it used to be clamped).
+    let (status, _) = app.get("/api/v1/users/top?limit=100", &alice).await;
+    assert_eq!(status, StatusCode::OK);
+    for limit in ["0", "101", "2147483648"] {
+        let (status, body) = app.get(&format!("/api/v1/users/top?limit={limit}"), &alice).await;
+        assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_query"), "limit={limit}");
+    }
     let (status, _) = app.call(Method::GET, "/api/v1/users/top", None, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }

@@ -14,7 +14,7 @@ use crate::dto::{
 use crate::error::ApiError;
 use crate::extract::{AuthUser, JsonBody};
 use crate::middleware::no_store;
-use crate::openapi::Unauthenticated;
+use crate::openapi::{InvalidJson, JsonRefused, Unauthenticated};
 use crate::state::AppState;
 
 /// Registers a user and logs them in.
@@ -25,7 +25,7 @@ use crate::state::AppState;
         (status = 201, description = "Registered and logged in", body = SessionDto),
         (status = 400, description = "`invalid_registration` (with `details.fields`), `invalid_json`, `invalid_request`", body = ErrorBody),
         (status = 409, description = "`username_taken`", body = ErrorBody),
-        (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
+        JsonRefused,
     )
 )]
 pub(crate) async fn register(
@@ -49,8 +49,10 @@ fn session_response(status: StatusCode, session: &Session) -> Response {
     request_body = LoginBody,
     responses(
         (status = 200, description = "Logged in", body = SessionDto),
+        InvalidJson,
         (status = 401, description = "`invalid_credentials`", body = ErrorBody),
         (status = 429, description = "`too_many_attempts`: too many failed logins lately for the account or the client (`Retry-After`, `details.retry_after`)", body = ErrorBody),
+        JsonRefused,
     )
 )]
 pub(crate) async fn login(
@@ -68,8 +70,10 @@ pub(crate) async fn login(
     request_body = RefreshBody,
     responses(
         (status = 200, description = "A new token pair", body = SessionDto),
+        InvalidJson,
         (status = 401, description = "`invalid_refresh_token`, `refresh_token_expired`, `refresh_token_revoked`, `refresh_token_reused`", body = ErrorBody),
         (status = 429, description = "`too_many_attempts`: too many unknown refresh tokens lately from the client (`Retry-After`)", body = ErrorBody),
+        JsonRefused,
     )
 )]
 pub(crate) async fn refresh(
@@ -87,7 +91,8 @@ pub(crate) async fn refresh(
     request_body = RefreshBody,
     responses(
         (status = 204, description = "Logged out"),
-        (status = 400, description = "`invalid_json`, `invalid_request`", body = ErrorBody),
+        InvalidJson,
+        JsonRefused,
     )
 )]
 pub(crate) async fn logout(
@@ -120,11 +125,11 @@ pub(crate) async fn me(State(state): State<AppState>, user: AuthUser) -> Result<
     request_body = CloseAccountBody,
     responses(
         (status = 204, description = "The account is closed; its tokens are no longer valid"),
-        (status = 400, description = "`invalid_json`, `invalid_request`", body = ErrorBody),
+        InvalidJson,
         (status = 401, description = "`invalid_credentials` (wrong password), `unauthenticated`, `invalid_token`, `token_expired`", body = ErrorBody),
         (status = 409, description = "`uploads_running`: files kept arriving while closing; try again", body = ErrorBody),
         (status = 429, description = "`too_many_attempts`: too many wrong passwords lately (`Retry-After`)", body = ErrorBody),
-        (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
+        JsonRefused,
     )
 )]
 pub(crate) async fn close(

@@ -31,8 +31,11 @@ use crate::error::ApiError;
 use crate::extract::{AuthUser, JsonBody, Params};
 use crate::metrics::Outcome;
 use crate::middleware;
-use crate::openapi::{CreatorOnly, TransferRefused, Unauthenticated, Upload};
+use crate::openapi::{CreatorOnly, JsonRefused, TransferRefused, Unauthenticated, Upload};
 use crate::range::{self, Resolved};
+use crate::schemas::{
+    CursorSchema, FileNameOrEmptySchema, FileNameSchema, FolderQuerySchema, PageLimitSchema,
+};
 use crate::state::AppState;
 use crate::transfers::TransferPermit;
 
@@ -46,8 +49,10 @@ const MAX_FORM_FIELD: usize = 4096;
 #[into_params(parameter_in = Query)]
 pub(crate) struct UploadQuery {
     /// The folder to store the file in (default `$`).
+    #[param(value_type = Option<FolderQuerySchema>)]
     folder: Option<String>,
-    /// The file name (required for a raw body; a form may name it instead).
+    /// The file name (default: the form's `name` field, else the file part's filename).
+    #[param(value_type = Option<FileNameOrEmptySchema>)]
     name: Option<String>,
 }
 
@@ -58,9 +63,11 @@ pub(crate) struct UploadQuery {
 pub(crate) struct UploadForm {
     /// The folder (default: the `folder` query parameter, else `$`); must come before
     /// `file`.
+    #[schema(value_type = FolderQuerySchema, required = false)]
     folder: Option<String>,
     /// The file name (default: the `name` query parameter, else the file part's
     /// filename); must come before `file`.
+    #[schema(value_type = FileNameOrEmptySchema, required = false)]
     name: Option<String>,
     /// The content; its part's `Content-Type` is recorded.
     #[schema(value_type = String, format = Binary)]
@@ -79,8 +86,10 @@ pub(crate) struct Binary(Vec<u8>);
 #[into_params(parameter_in = Query)]
 pub(crate) struct PageQuery {
     /// The `next_cursor` of the previous page.
+    #[param(value_type = Option<CursorSchema>)]
     cursor: Option<String>,
     /// Page size, 1 to 1000 (default 100).
+    #[param(value_type = Option<PageLimitSchema>)]
     limit: Option<u32>,
 }
 
@@ -89,10 +98,13 @@ pub(crate) struct PageQuery {
 #[into_params(parameter_in = Query)]
 pub(crate) struct FolderQuery {
     /// The folder, `$` or `$/a/b` (default `$`).
+    #[param(value_type = Option<FolderQuerySchema>)]
     path: Option<String>,
     /// The `next_cursor` of the previous page.
+    #[param(value_type = Option<CursorSchema>)]
     cursor: Option<String>,
     /// Page size, 1 to 1000 (default 100).
+    #[param(value_type = Option<PageLimitSchema>)]
     limit: Option<u32>,
 }
 
@@ -208,7 +220,10 @@ async fn store(state: &AppState, request: StoreRequest) -> Result<Response, ApiE
 #[utoipa::path(
     post, path = "/api/v1/files",
     security(("bearer" = [])),
-    params(UploadQuery),
+    params(
+        ("folder" = Option<FolderQuerySchema>, Query, description = "The folder to store the file in (default `$`)"),
+        ("name" = FileNameSchema, Query, description = "The file name"),
+    ),
     request_body(content = Binary, content_type = "application/octet-stream", description = "The file content"),
     responses(
         (status = 400, description = "`invalid_name`, `invalid_path`, `invalid_request`, `invalid_content_type`, `upload_interrupted`", body = ErrorBody),
@@ -369,9 +384,9 @@ pub(crate) async fn info(
         ("If-Range" = Option<String>, Header, description = "Honour `Range` only if the `ETag` still matches"),
     ),
     responses(
-        (status = 200, description = "The whole content", content_type = "application/octet-stream", body = Binary,
+        (status = 200, description = "The whole content, as the file's own content type", content_type = "*/*", body = Binary,
             headers(("ETag" = String), ("Content-Disposition" = String), ("Content-Length" = u64), ("Accept-Ranges" = String))),
-        (status = 206, description = "Part of the content", content_type = "application/octet-stream", body = Binary,
+        (status = 206, description = "Part of the content, as the file's own content type", content_type = "*/*", body = Binary,
             headers(("Content-Range" = String), ("ETag" = String), ("Content-Length" = u64))),
         (status = 304, description = "Not modified"),
         Unauthenticated,
@@ -575,6 +590,7 @@ impl Drop for Delivery {
         (status = 403, description = "`forbidden`: only the creator may change a file", body = ErrorBody),
         (status = 404, description = "`not_found`", body = ErrorBody),
         (status = 409, description = "`already_exists` at the target", body = ErrorBody),
+        JsonRefused,
     )
 )]
 pub(crate) async fn update(

@@ -3,24 +3,31 @@
 
 use axum::Json;
 use axum::extract::State;
-use drip_core::storage::model::{SortOrder, UsageSort};
+use drip_core::storage::model::{MAX_TOP_USERS, SortOrder, UsageSort};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use crate::cursor;
 use crate::dto::{ErrorBody, SearchDto, SearchMatchDto, TopUserDto, TopUsersDto};
 use crate::error::ApiError;
 use crate::extract::{AuthUser, Params};
 use crate::openapi::Unauthenticated;
 use crate::routes::files::folder_or_root;
+use crate::schemas::{FolderQuerySchema, SortOrderSchema, TopLimitSchema, UsageSortSchema};
 use crate::state::AppState;
+
+/// How many users a ranking holds when the client names no `limit`.
+pub(crate) const DEFAULT_TOP_USERS: u32 = 10;
 
 /// What to search for.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct SearchQuery {
     /// A regular expression matched against each line.
+    #[param(required = true, min_length = 1)]
     q: Option<String>,
     /// Only files in this folder or below it (default `$`).
+    #[param(value_type = Option<FolderQuerySchema>)]
     folder: Option<String>,
 }
 
@@ -29,10 +36,13 @@ pub(crate) struct SearchQuery {
 #[into_params(parameter_in = Query)]
 pub(crate) struct TopQuery {
     /// `media_count` (default), `disk_usage` or `username`.
+    #[param(value_type = Option<UsageSortSchema>)]
     sort: Option<String>,
     /// `desc` (default) or `asc`.
+    #[param(value_type = Option<SortOrderSchema>)]
     order: Option<String>,
     /// How many users, 1 to 100 (default 10).
+    #[param(value_type = Option<TopLimitSchema>)]
     limit: Option<u32>,
 }
 
@@ -94,6 +104,7 @@ pub(crate) async fn top_users(
         Some(text) => SortOrder::parse(text)
             .ok_or_else(|| ApiError::bad_request("invalid_order", "order is `asc` or `desc`"))?,
     };
-    let users = state.storage().top_users(sort, order, query.limit.unwrap_or(10)).await?;
+    let limit = cursor::bounded_limit(query.limit, DEFAULT_TOP_USERS, MAX_TOP_USERS)?;
+    let users = state.storage().top_users(sort, order, limit).await?;
     Ok(Json(TopUsersDto { users: users.iter().map(TopUserDto::from).collect() }))
 }

@@ -10,8 +10,9 @@ use drip_core::storage::error::ShareError;
 use crate::dto::{ErrorBody, ShareBody, ShareDto, SharesDto};
 use crate::error::ApiError;
 use crate::extract::{AuthUser, JsonBody};
-use crate::openapi::{CreatorOnly, Unauthenticated};
+use crate::openapi::{CreatorOnly, JsonRefused, Unauthenticated};
 use crate::routes::files::media_id;
+use crate::schemas::UsernameSchema;
 use crate::state::AppState;
 
 /// A username from a client; one that cannot exist is an unknown user.
@@ -32,6 +33,7 @@ fn username(text: &str) -> Result<Username, ApiError> {
         (status = 403, description = "`forbidden`: only the creator may share", body = ErrorBody),
         (status = 404, description = "`not_found` (file), `user_not_found`", body = ErrorBody),
         (status = 409, description = "`already_shared`", body = ErrorBody),
+        JsonRefused,
     )
 )]
 pub(crate) async fn create(
@@ -68,7 +70,7 @@ pub(crate) async fn list(
     security(("bearer" = [])),
     params(
         ("id" = String, Path, description = "The file's id"),
-        ("username" = String, Path, description = "The user it is shared with"),
+        ("username" = UsernameSchema, Path, description = "The user it is shared with"),
     ),
     responses(
         (status = 204, description = "Withdrawn"),

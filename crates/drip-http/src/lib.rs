@@ -19,10 +19,12 @@
 //! [`StorageService`]: drip_core::storage::StorageService
 //! [`Hub`]: drip_core::events::Hub
 
+mod client_ip;
 mod cursor;
 mod dto;
 mod error;
 mod extract;
+mod idle;
 mod metrics;
 mod middleware;
 mod openapi;

@@ -1,6 +1,6 @@
 //! Hostile clients against the real binary (issue 10's availability attacks): uploads that
-//! stall to hold every transfer slot, connections that never finish their headers, and
-//! request heads too large for the server.
+//! stall to hold every transfer slot, a download nobody reads, connections that never
+//! finish their headers, and request heads too large for the server.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
@@ -136,4 +136,37 @@ async fn oversized_request_heads_answer_json_errors() {
     let beyond_hyper = get(format!("/health?{}", padding(70_000)), String::new());
     let response = api::raw_exchange(server.addr(), beyond_hyper, Vec::new()).await;
     assert_eq!((response.status, response.body.len()), (414, 0), "{}", response.head);
+}
+
+/// A download whose client stops reading is cut once the client accepted no byte for the
+/// idle time, and its transfer slot is free again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_nobody_reads_is_cut_and_frees_its_slot() {
+    let server = Launch::embedded().env("DRIP_HTTP__TRANSFER_IDLE_SECS", IDLE_SECS.to_string()).start().await;
+    let api = Api::new(&server);
+    let alice = api.register("alice").await;
+    // More than the socket buffers between the server and a client that reads nothing.
+    let content = api::pseudo_random(16 * 1024 * 1024, 11);
+    let file = api.upload(&alice, "$", "big.bin", &content).await;
+    let id = file["id"].as_str().unwrap();
+
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut download = socket.connect(server.addr()).await.unwrap();
+    let request = format!(
+        "GET /api/v1/files/{id}/content HTTP/1.1\r\nhost: drip\r\nauthorization: Bearer {}\r\n\r\n",
+        alice.token
+    );
+    download.write_all(request.as_bytes()).await.unwrap();
+    server
+        .wait_for_log("the unread download cut", Duration::from_secs(30 * IDLE_SECS), |lines| {
+            Server::logged_lines(lines, &["a client accepted no byte for too long; cut it"]) == 1
+        })
+        .await;
+    assert!(api.metrics().await.contains("drip_transfers_in_flight 0"), "the slot is free");
+    // What the client gets now ends short of the file.
+    let mut received = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), download.read_to_end(&mut received)).await;
+    assert!(received.len() < content.len(), "the download was cut");
+    assert_eq!(api.content(&alice, id).await, content);
 }

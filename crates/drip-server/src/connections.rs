@@ -57,15 +57,25 @@ pub(crate) async fn serve(listener: TcpListener, app: Router, timeouts: Timeouts
         let connection = http.serve_connection(io, TowerToHyperService::new(service)).with_upgrades();
         let stop = stop.clone();
         connections.spawn(async move {
-            tokio::pin!(connection);
-            let served = tokio::select! {
-                served = connection.as_mut() => served,
-                () = stop.cancelled() => {
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
+            let served = async move {
+                tokio::pin!(connection);
+                tokio::select! {
+                    served = connection.as_mut() => served,
+                    () = stop.cancelled() => {
+                        connection.as_mut().graceful_shutdown();
+                        connection.await
+                    }
                 }
             };
-            if let Err(e) = served {
+            // The connection, and what it was sending (a download and its slot), is gone
+            // once `served` is done.
+            let Err(e) = served.await else { return };
+            if Stalled::ended(&e) {
+                warn!(
+                    idle_secs = timeouts.send_idle.as_secs(),
+                    "a client accepted no byte for too long; cut it"
+                );
+            } else {
                 debug!(error = &e as &dyn std::error::Error, "a connection ended with an error");
             }
         });
@@ -110,17 +120,33 @@ impl<T> SendTimeout<T> {
         let limit = self.limit;
         let blocked = self.blocked.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
         match blocked.as_mut().poll(cx) {
-            Poll::Ready(()) => {
-                warn!(
-                    idle_secs = limit.as_secs(),
-                    "a client accepted no byte for too long; cut its connection"
-                );
-                Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "the client accepts no data")))
-            }
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, Stalled))),
             Poll::Pending => Poll::Pending,
         }
     }
 }
+
+/// Why [`SendTimeout`] failed a write: the client accepted no byte for the limit.
+#[derive(Debug)]
+struct Stalled;
+
+impl Stalled {
+    /// Whether a connection ended with `error` because [`SendTimeout`] cut it.
+    fn ended(error: &hyper::Error) -> bool {
+        std::iter::successors(Some(error as &dyn std::error::Error), |&e| e.source()).any(|e| {
+            // An `io::Error`'s own `source` skips the error it wraps: look inside.
+            e.downcast_ref::<io::Error>().and_then(io::Error::get_ref).is_some_and(|inner| inner.is::<Self>())
+        })
+    }
+}
+
+impl std::fmt::Display for Stalled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the client accepts no data")
+    }
+}
+
+impl std::error::Error for Stalled {}
 
 impl<T: AsyncRead + Unpin> AsyncRead for SendTimeout<T> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {

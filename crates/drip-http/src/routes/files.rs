@@ -238,7 +238,7 @@ pub(crate) async fn upload(
     body: Body,
 ) -> Result<Response, ApiError> {
     if is_multipart(&headers) {
-        return upload_multipart(state, (user, client), query, &headers, body).await;
+        return upload_multipart(state, user, client, query, &headers, body).await;
     }
     let name = query
         .name
@@ -276,12 +276,13 @@ pub(crate) async fn upload_form(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    upload_multipart(state, (user, client), query, &headers, body).await
+    upload_multipart(state, user, client, query, &headers, body).await
 }
 
 async fn upload_multipart(
     state: AppState,
-    (user, client): (AuthUser, ClientIp),
+    user: AuthUser,
+    client: ClientIp,
     query: UploadQuery,
     headers: &HeaderMap,
     body: Body,

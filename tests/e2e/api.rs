@@ -3,6 +3,7 @@
 //! the content helpers (SHA-256, deterministic pseudo-random bytes).
 
 use std::collections::VecDeque;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use futures::{SinkExt as _, StreamExt as _};
@@ -46,8 +47,15 @@ pub(crate) struct Api {
 impl Api {
     /// A client of `server`.
     pub(crate) fn new(server: &Server) -> Self {
+        Self::from_address(server, None)
+    }
+
+    /// A client of `server` connecting from `local` (another loopback address, such as
+    /// 127.0.0.2, is another client address to the server), or from the default address.
+    pub(crate) fn from_address(server: &Server, local: Option<IpAddr>) -> Self {
         let http = reqwest::Client::builder()
             .no_proxy()
+            .local_address(local)
             .timeout(Duration::from_secs(60))
             .build()
             .expect("an HTTP client");
@@ -132,11 +140,11 @@ impl Api {
         listing
     }
 
-    /// `GET /api/v1/files` (200); answers the items.
-    /// Starts an upload of `folder`/`name` that announces `announced` bytes, sends `sent`
-    /// of them and stalls, over a raw connection (answered once the server reads the body:
+    /// Starts an upload of `$`/`name` that announces `announced` bytes, sends `sent` of
+    /// them and stalls, over a raw connection (answered once the server reads the body:
     /// `Expect: 100-continue` makes hyper say `100 Continue` after authentication and the
-    /// transfer slot). The upload runs while the connection is open.
+    /// transfer slot). The upload runs while the connection is open. When the server
+    /// refuses to start it, its answer (e.g. `HTTP/1.1 429 Too Many Requests`).
     pub(crate) async fn stalled_upload(
         &self,
         server: &Server,
@@ -144,7 +152,7 @@ impl Api {
         name: &str,
         announced: usize,
         sent: usize,
-    ) -> TcpStream {
+    ) -> Result<TcpStream, String> {
         use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
         let mut upload = TcpStream::connect(server.addr()).await.expect("connecting");
         let head = format!(
@@ -156,12 +164,15 @@ impl Api {
         let mut answer = [0u8; 64];
         let read = tokio::time::timeout(Duration::from_secs(10), upload.read(&mut answer)).await;
         let read = read.expect("the server answers the upload's Expect").expect("reading the answer");
-        let answer = String::from_utf8_lossy(&answer[..read]);
-        assert!(answer.starts_with("HTTP/1.1 100 Continue"), "the upload started: {answer:?}");
+        let answer = String::from_utf8_lossy(&answer[..read]).into_owned();
+        if !answer.starts_with("HTTP/1.1 100 Continue") {
+            return Err(answer);
+        }
         upload.write_all(&vec![7u8; sent]).await.expect("sending the first bytes");
-        upload
+        Ok(upload)
     }
 
+    /// `GET /api/v1/files` (200); answers the items.
     pub(crate) async fn files(&self, user: &User) -> Vec<Value> {
         let response = self.get("/api/v1/files", user).send().await.expect("files");
         let page = expect_json(response, StatusCode::OK).await;
@@ -464,7 +475,9 @@ pub(crate) struct RawResponse {
 
 /// Sends `head` and then `chunks` on a raw HTTP/1.1 connection while reading the answer
 /// concurrently: a server may answer (e.g. 413) before the body is sent and stop reading,
-/// and an HTTP client library then reports the failed write instead of the answer.
+/// and an HTTP client library then reports the failed write instead of the answer. The
+/// sending side stays open until the answer is read (hyper drops a request whose client
+/// closes its side early).
 pub(crate) async fn raw_exchange(
     addr: std::net::SocketAddr,
     head: String,
@@ -478,7 +491,8 @@ pub(crate) async fn raw_exchange(
         for chunk in chunks {
             writer.write_all(&chunk).await?;
         }
-        writer.flush().await
+        writer.flush().await?;
+        Ok::<_, std::io::Error>(writer)
     });
     let mut buffer = Vec::new();
     let mut piece = vec![0u8; 64 * 1024];

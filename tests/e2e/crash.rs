@@ -67,7 +67,7 @@ pub(crate) async fn kill_during_uploads(launch: Launch, gcs: Option<&GcsDouble>)
     let names = ["big0.bin", "big1.bin", "big2.bin"];
     let mut uploads = Vec::new();
     for name in names {
-        uploads.push(api.stalled_upload(&server, &alice, name, 2 * SENT, SENT).await);
+        uploads.push(api.stalled_upload(&server, &alice, name, 2 * SENT, SENT).await.unwrap());
     }
     // Each upload holds its name (its record is written before its body is read) and has
     // its partial upload in the store.

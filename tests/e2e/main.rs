@@ -4,12 +4,15 @@
 //!
 //! - `flow`: the user story against SQLite + local disk and against PostgreSQL + GCS.
 //! - `errors`: bad inputs get the documented status and JSON error and leave data intact.
+//! - `abuse`: hostile clients: stalled uploads holding the transfer slots, slow headers,
+//!   oversized request heads.
 //! - `ops`: shutdown, refused production start without secrets, `migrate`, `user create`.
 //! - `crash`: `kill -9` during uploads and deletes, then a restart, on both stacks.
 //! - `jobs`: a storage failure during an object deletion is retried until the store is
 //!   back; `drip jobs list` and `drip jobs retry` on a dead job (PostgreSQL + GCS).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a broken fixture fails the test
 
+mod abuse;
 mod api;
 mod crash;
 mod errors;

@@ -113,7 +113,7 @@ async fn shutdown_cuts_off_a_stalled_upload_and_removes_its_reservation() {
     let api = Api::new(&server);
     let alice = api.register("alice").await;
     // An upload that announces 1 MiB, sends 64 KiB and stalls.
-    let upload = api.stalled_upload(&server, &alice, "stalled.bin", 1024 * 1024, 64 * 1024).await;
+    let upload = api.stalled_upload(&server, &alice, "stalled.bin", 1024 * 1024, 64 * 1024).await.unwrap();
     assert!(api.metrics().await.contains("drip_transfers_in_flight 1"), "the upload holds a transfer slot");
 
     let status = server.terminate(Duration::from_secs(10)).await;

@@ -22,7 +22,9 @@ use drip_core::storage::ports::StorageError;
 use serde_json::{Value, json};
 
 use crate::dto::{ErrorBody, ErrorDetail};
+use crate::idle::Idle;
 use crate::middleware;
+use crate::transfers::Refusal;
 
 /// A failure of an `/api/v1` request, rendered as
 /// `{"error":{"code","message","request_id","details"?}}`. Boxed, so results stay small.
@@ -38,6 +40,7 @@ struct Parts {
     headers: Vec<(HeaderName, HeaderValue)>,
     retry: bool,
     internal: Option<String>,
+    warning: Option<&'static str>,
 }
 
 impl ApiError {
@@ -51,6 +54,7 @@ impl ApiError {
             headers: Vec::new(),
             retry: false,
             internal: None,
+            warning: None,
         }))
     }
 
@@ -69,6 +73,13 @@ impl ApiError {
     /// Adds `Retry-After`.
     fn retry_later(mut self) -> Self {
         self.0.retry = true;
+        self
+    }
+
+    /// Logs `line` as a warning when the answer is sent (after the handler has returned,
+    /// so whatever it held is released by then).
+    fn warn(mut self, line: &'static str) -> Self {
+        self.0.warning = Some(line);
         self
     }
 
@@ -151,6 +162,22 @@ impl ApiError {
         .with_details(json!({ "limit": limit }))
     }
 
+    /// 414 `uri_too_long`: the request target is over `limit` bytes.
+    pub(crate) fn uri_too_long(limit: usize) -> Self {
+        Self::new(StatusCode::URI_TOO_LONG, "uri_too_long", format!("the request URI exceeds {limit} bytes"))
+            .with_details(json!({ "limit": limit }))
+    }
+
+    /// 431 `headers_too_large`: the request headers are over `limit` bytes.
+    pub(crate) fn headers_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!("the request headers exceed {limit} bytes"),
+        )
+        .with_details(json!({ "limit": limit }))
+    }
+
     /// 415 `unsupported_media_type`.
     pub(crate) fn unsupported_media_type(expected: &str) -> Self {
         Self::new(
@@ -172,14 +199,26 @@ impl ApiError {
         .with_header(header::CONTENT_RANGE, value)
     }
 
-    /// 429 `too_many_transfers`: the user runs as many transfers as they may.
-    pub(crate) fn too_many_transfers() -> Self {
+    /// 429 `too_many_transfers`: the user, or their address, runs as many transfers as
+    /// it may.
+    pub(crate) fn too_many_transfers(refusal: Refusal) -> Self {
+        let message = match refusal {
+            Refusal::User => "you have too many uploads and downloads in progress; try again shortly",
+            Refusal::Client => {
+                "too many uploads and downloads from your address are in progress; try again shortly"
+            }
+        };
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_transfers", message).retry_later()
+    }
+
+    /// 408 `transfer_idle`: no byte of the upload arrived for `idle`; it was cut.
+    pub(crate) fn transfer_idle(idle: Idle) -> Self {
         Self::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_transfers",
-            "you have too many uploads and downloads in progress; try again shortly",
+            StatusCode::REQUEST_TIMEOUT,
+            "transfer_idle",
+            format!("no byte of the upload arrived for {} s; it was cut", idle.limit().as_secs()),
         )
-        .retry_later()
+        .warn("a transfer was idle too long; cut it")
     }
 
     /// 429 `too_many_attempts`: too many failed logins (or unknown refresh tokens) lately
@@ -267,6 +306,8 @@ impl IntoResponse for ApiError {
         if error.status.is_server_error() {
             let cause = error.internal.as_deref().unwrap_or(&error.message);
             tracing::error!(request_id = %id, code = error.code, status = error.status.as_u16(), error = %cause, "request failed");
+        } else if let Some(line) = error.warning {
+            tracing::warn!(request_id = %id, code = error.code, status = error.status.as_u16(), "{line}");
         } else {
             tracing::debug!(request_id = %id, code = error.code, status = error.status.as_u16(), "request refused");
         }

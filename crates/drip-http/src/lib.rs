@@ -8,10 +8,15 @@
 //! job queue, the job runner and the workers' restarts ([`Workers`]) for `/metrics`. It owns its
 //! DTOs and its error type; domain types never see serde.
 //!
+//! Serve it with connect info, so that the limits kept per client address see each
+//! client's (without it, every request counts as from 127.0.0.1); `drip serve` runs its
+//! own accept loop with connection timeouts on top of this:
+//!
 //! ```no_run
 //! # async fn serve(state: drip_http::AppState) -> std::io::Result<()> {
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:4000").await?;
-//! axum::serve(listener, drip_http::router(state)).await
+//! let app = drip_http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+//! axum::serve(listener, app).await
 //! # }
 //! ```
 //!
@@ -19,10 +24,12 @@
 //! [`StorageService`]: drip_core::storage::StorageService
 //! [`Hub`]: drip_core::events::Hub
 
+mod client_ip;
 mod cursor;
 mod dto;
 mod error;
 mod extract;
+mod idle;
 mod metrics;
 mod middleware;
 mod openapi;

@@ -1,5 +1,6 @@
 //! Middleware around every route: request ids, the tracing span and access log, request
-//! metrics by route template, and the timeout of non-transfer routes.
+//! metrics by route template, the limits of the request head (answered in the JSON error
+//! shape, unlike hyper's own bare 414 and 431), and the timeout of non-transfer routes.
 
 use std::time::{Duration, Instant};
 
@@ -18,6 +19,15 @@ pub(crate) static REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-req
 
 /// Longest client-supplied request id that is kept (a longer one is replaced).
 const MAX_REQUEST_ID: usize = 128;
+
+/// Longest request target (path and query) served; longer ones answer 414 `uri_too_long`.
+/// hyper itself refuses targets over 64 KiB, with an empty 414.
+pub(crate) const MAX_URI_BYTES: usize = 8 * 1024;
+
+/// Most bytes of request headers served (names, values and their separators); more answer
+/// 431 `headers_too_large`. hyper itself refuses a head over its read buffer (about
+/// 400 KiB) or with more than 100 headers, with an empty 431.
+pub(crate) const MAX_HEADER_BYTES: usize = 32 * 1024;
 
 /// Route label of requests no route matched.
 pub(crate) const UNMATCHED: &str = "unmatched";
@@ -88,6 +98,23 @@ pub(crate) async fn observe(State(state): State<AppState>, mut request: Request,
         tracing::info!(request_id = %id, %method, %route, status = status.as_u16(), elapsed_ms = elapsed.as_millis() as u64, "request");
     }
     response
+}
+
+/// Answers 414 `uri_too_long` and 431 `headers_too_large` for request heads past
+/// [`MAX_URI_BYTES`] and [`MAX_HEADER_BYTES`], before any handler runs.
+pub(crate) async fn limit_head(request: Request, next: Next) -> Response {
+    let uri = request.uri();
+    let uri_bytes = uri.path_and_query().map_or(0, |target| target.as_str().len())
+        + uri.authority().map_or(0, |authority| authority.as_str().len());
+    if uri_bytes > MAX_URI_BYTES {
+        return ApiError::uri_too_long(MAX_URI_BYTES).into_response();
+    }
+    let header_bytes: usize =
+        request.headers().iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return ApiError::headers_too_large(MAX_HEADER_BYTES).into_response();
+    }
+    next.run(request).await
 }
 
 /// Answers 503 `timeout` when the handler takes longer than the request timeout. Only

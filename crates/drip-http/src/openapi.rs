@@ -118,6 +118,11 @@ pub(crate) enum Upload {
     Stored(FileDto),
     #[response(status = 409, description = "`already_exists`")]
     AlreadyExists(ErrorBody),
+    #[response(
+        status = 408,
+        description = "`transfer_idle`: no byte of the body arrived for `http.transfer_idle_secs`; the upload was cut"
+    )]
+    Idle(ErrorBody),
     #[response(status = 413, description = "`payload_too_large`")]
     TooLarge(ErrorBody),
     #[response(status = 507, description = "`insufficient_storage`: the object store has no space left")]
@@ -128,7 +133,10 @@ pub(crate) enum Upload {
 #[allow(dead_code)]
 #[derive(IntoResponses)]
 pub(crate) enum TransferRefused {
-    #[response(status = 429, description = "`too_many_transfers`")]
+    #[response(
+        status = 429,
+        description = "`too_many_transfers`: the user, or their address, runs as many transfers as it may"
+    )]
     TooManyTransfers(ErrorBody),
     #[response(status = 503, description = "`busy`, `unavailable`")]
     Busy(ErrorBody),

@@ -1,9 +1,11 @@
 //! The state every handler shares: the core services, the event hub, the background
 //! workers (for metrics), readiness checks, the HTTP settings, the metrics registry and the
-//! per-user transfer counts.
+//! transfer counts per user and per client address.
 
 use std::sync::Arc;
 use std::time::Duration;
+
+use axum::http::HeaderName;
 
 use async_trait::async_trait;
 use drip_core::accounts::AccountService;
@@ -14,7 +16,7 @@ use drip_core::storage::StorageService;
 use drip_core::supervisor::Restarts;
 
 use crate::metrics::Metrics;
-use crate::transfers::UserTransfers;
+use crate::transfers::TransferCounts;
 
 /// One dependency `/ready` checks, e.g. the database or the object store. The facade
 /// implements it over the adapters it wired.
@@ -84,6 +86,16 @@ pub struct HttpSettings {
     /// Uploads and downloads one user may run at once (0: no per-user limit); more
     /// answer 429.
     pub max_transfers_per_user: usize,
+    /// Uploads and downloads one client address (an IPv6 /64) may run at once (0: no
+    /// per-address limit); more answer 429.
+    pub max_transfers_per_ip: usize,
+    /// How long an upload may receive no byte before it is cut (408, and removed as after
+    /// a disconnect).
+    pub transfer_idle: Duration,
+    /// The header a trusted reverse proxy names the client's address in (its last hop
+    /// counts); `None`: the connection's peer address. Set it only behind such a proxy:
+    /// otherwise clients pick their own address.
+    pub client_ip_header: Option<HeaderName>,
     /// Time allowed to each readiness check.
     pub ready_timeout: Duration,
     /// How often a WebSocket connection is pinged and its token checked again (an
@@ -102,7 +114,10 @@ impl Default for HttpSettings {
             request_timeout: Duration::from_secs(30),
             cors_origins: Vec::new(),
             cookies: CookieSettings::default(),
-            max_transfers_per_user: 16,
+            max_transfers_per_user: 4,
+            max_transfers_per_ip: 16,
+            transfer_idle: Duration::from_secs(30),
+            client_ip_header: None,
             ready_timeout: Duration::from_secs(5),
             ws_heartbeat: Duration::from_secs(30),
             retry_after_secs: 1,
@@ -125,7 +140,7 @@ struct Shared {
     readiness: Vec<Arc<dyn Readiness>>,
     settings: HttpSettings,
     metrics: Metrics,
-    transfers: Arc<UserTransfers>,
+    transfers: TransferCounts,
 }
 
 impl std::fmt::Debug for AppState {
@@ -153,7 +168,7 @@ impl AppState {
         readiness: Vec<Arc<dyn Readiness>>,
         settings: HttpSettings,
     ) -> Self {
-        let transfers = Arc::new(UserTransfers::new(settings.max_transfers_per_user));
+        let transfers = TransferCounts::new(settings.max_transfers_per_user, settings.max_transfers_per_ip);
         Self {
             inner: Arc::new(Shared {
                 accounts,
@@ -204,7 +219,7 @@ impl AppState {
         &self.inner.metrics
     }
 
-    pub(crate) fn transfers(&self) -> &Arc<UserTransfers> {
+    pub(crate) fn transfers(&self) -> &TransferCounts {
         &self.inner.transfers
     }
 

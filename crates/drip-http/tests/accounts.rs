@@ -317,3 +317,27 @@ async fn password_guessing_is_throttled_per_account_alike_for_unknown_names() {
     let (status, ..) = login_as(&app, "alice", "password1").await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
 }
+
+#[tokio::test]
+async fn guesses_from_one_client_are_throttled_across_accounts_and_refresh_tokens() {
+    let app = app();
+    app.register("alice").await;
+    // Every request of these tests comes from one address (127.0.0.1).
+    for n in 0..20 {
+        let (status, ..) = login_as(&app, &format!("user{n}"), "wrong-password").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "guess {n}");
+    }
+    let (status, retry, code) = login_as(&app, "alice", "password1").await;
+    assert_eq!((status, retry, code.as_str()), (StatusCode::TOO_MANY_REQUESTS, Some(1), "too_many_attempts"));
+    let (status, body) = app.refresh("a-guessed-refresh-token").await;
+    assert_eq!((status, common::code(&body)), (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"));
+    assert_eq!(body["error"]["details"]["retry_after"], 1);
+
+    let fresh = app_with(HttpSettings::default(), StorageSettings::default(), Vec::new());
+    for n in 0..20 {
+        let (status, body) = fresh.refresh(&format!("guess-{n}")).await;
+        assert_eq!((status, common::code(&body)), (StatusCode::UNAUTHORIZED, "invalid_refresh_token"));
+    }
+    let (status, body) = fresh.refresh("guess-21").await;
+    assert_eq!((status, common::code(&body)), (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"));
+}

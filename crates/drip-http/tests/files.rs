@@ -8,10 +8,11 @@ mod common;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::http::{Method, Request, Response, StatusCode, header};
+use axum::http::{HeaderName, Method, Request, Response, StatusCode, header};
 use common::{app, app_with, app_with_storage, app_with_users, assert_error, body_bytes, body_json, code};
 use drip_core::storage::StorageSettings;
 use drip_http::HttpSettings;
+use futures::StreamExt as _;
 use serde_json::json;
 
 #[tokio::test]
@@ -477,6 +478,17 @@ async fn assert_retry_later(response: Response<Body>, status: StatusCode, expect
     assert_error(response, status, expected_code).await;
 }
 
+/// alice, bob and carol with a file each (`aaa`, `bbb`, `ccc`): their tokens and file ids.
+async fn three_users_with_a_file_each(app: &common::TestApp) -> [(String, String); 3] {
+    let tokens = app.register_all(["alice", "bob", "carol"]).await;
+    let mut owned = Vec::new();
+    for (token, content) in tokens.into_iter().zip([b"aaa", b"bbb", b"ccc"]) {
+        let id = app.upload_ok(&token, "$", &format!("{}.txt", content[0] as char), content).await;
+        owned.push((token, id));
+    }
+    owned.try_into().unwrap()
+}
+
 #[tokio::test]
 async fn busy_servers_and_greedy_users_are_told_to_retry() {
     let app = app_with(
@@ -488,10 +500,7 @@ async fn busy_servers_and_greedy_users_are_told_to_retry() {
         },
         Vec::new(),
     );
-    let [alice, bob, carol] = app.register_all(["alice", "bob", "carol"]).await;
-    let a = app.upload_ok(&alice, "$", "a.txt", b"aaa").await;
-    let b = app.upload_ok(&bob, "$", "b.txt", b"bbb").await;
-    let c = app.upload_ok(&carol, "$", "c.txt", b"ccc").await;
+    let [(alice, a), (bob, b), (carol, c)] = three_users_with_a_file_each(&app).await;
 
     let held = app.download(&alice, &a, &[]).await;
     assert_eq!(held.status(), StatusCode::OK);
@@ -509,6 +518,73 @@ async fn busy_servers_and_greedy_users_are_told_to_retry() {
     let response = app.download(&carol, &c, &[]).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(body_bytes(response).await, &b"ccc"[..]);
+}
+
+#[tokio::test]
+async fn one_address_cannot_take_every_slot_with_many_accounts() {
+    let app = app_with(
+        HttpSettings {
+            max_transfers_per_user: 0,
+            max_transfers_per_ip: 2,
+            retry_after_secs: 7,
+            client_ip_header: Some(HeaderName::from_static("x-forwarded-for")),
+            ..HttpSettings::default()
+        },
+        StorageSettings::default(),
+        Vec::new(),
+    );
+    let [(alice, a), (bob, b), (carol, c)] = three_users_with_a_file_each(&app).await;
+
+    // In-process requests carry no peer address: they all come from one client.
+    let held = app.download(&alice, &a, &[]).await;
+    let held_too = app.download(&bob, &b, &[]).await;
+    assert_eq!((held.status(), held_too.status()), (StatusCode::OK, StatusCode::OK));
+    let response = app.download(&carol, &c, &[]).await;
+    assert_retry_later(response, StatusCode::TOO_MANY_REQUESTS, "too_many_transfers").await;
+    let (status, body) = app.upload(&carol, "$", "d.txt", b"d").await;
+    assert_eq!((status, code(&body)), (StatusCode::TOO_MANY_REQUESTS, "too_many_transfers"));
+    // A client elsewhere, as the trusted proxy says in its last hop, is served...
+    let response = app.download(&carol, &c, &[("x-forwarded-for", "203.0.113.5")]).await;
+    assert_eq!(body_bytes(response).await, &b"ccc"[..]);
+    // ...but a first hop the client wrote itself changes nothing.
+    let forged = app.download(&carol, &c, &[("x-forwarded-for", "203.0.113.5, 127.0.0.1")]).await;
+    assert_retry_later(forged, StatusCode::TOO_MANY_REQUESTS, "too_many_transfers").await;
+
+    drop((held, held_too));
+    assert_eq!(body_bytes(app.download(&carol, &c, &[]).await).await, &b"ccc"[..]);
+}
+
+/// A request body that sends `first` and then nothing, without ending.
+fn stalling(first: Vec<u8>) -> Body {
+    let first = futures::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from(first))]);
+    Body::from_stream(first.chain(futures::stream::pending()))
+}
+
+// On the real clock: the upload's body is read on the blocking pool (the encryption
+// stages), which keeps a paused clock from advancing. The test waits for the answers only.
+#[tokio::test]
+async fn uploads_that_stall_are_cut_and_leave_nothing_behind() {
+    let app = app_with(
+        HttpSettings { transfer_idle: Duration::from_secs(1), ..HttpSettings::default() },
+        StorageSettings::default(),
+        Vec::new(),
+    );
+    let token = app.register("alice").await;
+    let raw = app.post_as(&token, "/api/v1/files?name=stall.bin", None, stalling(b"partial".to_vec())).await;
+    let body = assert_error(raw, StatusCode::REQUEST_TIMEOUT, "transfer_idle").await;
+    assert!(body["error"]["message"].as_str().unwrap().contains("1 s"), "{body}");
+    // A form stalling in its file part, and one stalling before it.
+    let mut in_file = multipart("b", &[("file", Some("stall.bin"), None, b"12345")]);
+    in_file.truncate(in_file.len() - 10);
+    let before_file = b"--b\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nstall".to_vec();
+    for form in [in_file, before_file] {
+        let response = app.post_as(&token, "/api/v1/files/form", FORM, stalling(form)).await;
+        assert_error(response, StatusCode::REQUEST_TIMEOUT, "transfer_idle").await;
+    }
+    let (status, page) = app.get("/api/v1/files", &token).await;
+    assert_eq!((status, page["items"].as_array().unwrap().len()), (StatusCode::OK, 0), "nothing was stored");
+    // The name and the user's slots are free again.
+    app.upload_ok(&token, "$", "stall.bin", b"whole").await;
 }
 
 #[tokio::test]

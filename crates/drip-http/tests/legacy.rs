@@ -186,3 +186,19 @@ async fn a_query_that_is_not_utf8_is_refused() {
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(body_json(response).await["details"], "The path provided is invalid.");
 }
+
+#[tokio::test]
+async fn session_logins_are_throttled_too() {
+    let app = app();
+    app.register("alice").await;
+    let form = "application/x-www-form-urlencoded";
+    for _ in 0..5 {
+        let response = log_in(&app, form, "username=alice&password=wrong-password").await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    let response = log_in(&app, form, "username=alice&password=password1").await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+    assert!(set_cookies(&response).is_empty());
+    assert_eq!(body_json(response).await, json!({"error": "Too many failed attempts. Try again later."}));
+}

@@ -1,5 +1,6 @@
 //! Operational behaviour: health, readiness, metrics (the background jobs' included),
-//! request ids, CORS, timeouts, and JSON answers for unknown routes.
+//! request ids, CORS, timeouts, and JSON answers for unknown routes and oversized request
+//! heads.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a broken fixture fails the test
 
@@ -151,6 +152,40 @@ async fn unknown_routes_and_methods_answer_json() {
     let response = app.send(Request::put("/api/v1/me").body(Body::empty()).unwrap()).await;
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(code(&body_json(response).await), "method_not_allowed");
+}
+
+#[tokio::test]
+async fn oversized_request_heads_answer_json_errors() {
+    let app = app();
+    // Up to the limits, requests are served.
+    let padding = |n: usize| "a".repeat(n);
+    let at_limit = format!("/health?{}", padding(8 * 1024 - "/health?".len()));
+    assert_eq!(get(&app, &at_limit).await.status(), StatusCode::OK);
+    let large = Request::get("/health").header("x-large", padding(30 * 1024)).body(Body::empty()).unwrap();
+    assert_eq!(app.send(large).await.status(), StatusCode::OK);
+
+    // Past them, on any route (known or not), a JSON error with a request id.
+    for uri in [format!("{at_limit}a"), format!("/api/v1/files/{}", padding(9000))] {
+        let response = get(&app, &uri).await;
+        assert_eq!(response.status(), StatusCode::URI_TOO_LONG);
+        let body = body_json(response).await;
+        assert_eq!(code(&body), "uri_too_long");
+        assert_eq!(body["error"]["details"]["limit"], 8 * 1024);
+        assert!(body["error"]["request_id"].is_string(), "{body}");
+    }
+    let huge = Request::get("/api/v1/me").header("x-large", padding(33 * 1024)).body(Body::empty()).unwrap();
+    let response = app.send(huge).await;
+    assert_eq!(response.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    let body = body_json(response).await;
+    assert_eq!(code(&body), "headers_too_large");
+    assert_eq!(body["error"]["details"]["limit"], 32 * 1024);
+    // Many small headers add up.
+    let mut many = Request::get("/health");
+    for i in 0..80 {
+        many = many.header(format!("x-h{i}"), padding(500));
+    }
+    let response = app.send(many.body(Body::empty()).unwrap()).await;
+    assert_eq!(response.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
 }
 
 #[tokio::test]

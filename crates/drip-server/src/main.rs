@@ -3,6 +3,7 @@
 //! command (`drip user create`, `drip user delete`, `drip top-users`, `drip rewrap-keys`, `drip jobs list`,
 //! `drip jobs retry`).
 
+mod connections;
 mod jobs;
 mod logging;
 mod serve;

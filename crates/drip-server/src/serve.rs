@@ -1,7 +1,6 @@
 //! `drip serve`: wires the HTTP layer over the facade's services, maps the configuration
 //! into drip-http's settings, serves, and shuts down gracefully.
 
-use std::future::IntoFuture as _;
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
@@ -9,6 +8,7 @@ use drip::{Component, Config, Drip, ExposeSecret as _};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::connections::{self, Timeouts};
 use crate::shutdown::{self, Requests};
 
 /// Readiness of one component, answered by the facade's probe for it.
@@ -42,7 +42,7 @@ pub(crate) async fn serve(config: Config) -> Result<()> {
     if removed > 0 {
         info!(removed, "removed partial uploads left by a previous process");
     }
-    let settings = http_settings(&config);
+    let settings = http_settings(&config)?;
     let checks: Vec<Arc<dyn drip_http::Readiness>> = Component::ALL
         .into_iter()
         .map(|component| {
@@ -76,17 +76,17 @@ pub(crate) async fn serve(config: Config) -> Result<()> {
     let workers_stop = CancellationToken::new();
     let workers = drip.spawn_workers(workers_stop.clone());
     let stop = CancellationToken::new();
-    let mut server = tokio::spawn(
-        axum::serve(listener, app).with_graceful_shutdown(stop.clone().cancelled_owned()).into_future(),
-    );
+    let timeouts =
+        Timeouts { header_read: config.http.header_read_timeout, send_idle: config.http.transfer_idle };
+    let mut server = tokio::spawn(connections::serve(listener, app, timeouts, stop.clone()));
     tokio::select! {
-        result = &mut server => return result.context("the server task failed")?.context("the server failed"),
+        result = &mut server => return result.context("the server task failed"),
         () = shutdown::signal() => {}
     }
     info!(grace = ?config.shutdown_grace, "shutting down: no new connections, finishing in-flight requests");
     stop.cancel();
     match tokio::time::timeout(config.shutdown_grace, &mut server).await {
-        Ok(result) => result.context("the server task failed")?.context("the server failed")?,
+        Ok(result) => result.context("the server task failed")?,
         Err(_) => {
             warn!(
                 in_flight = drip.storage.transfers_in_flight(),
@@ -114,20 +114,33 @@ pub(crate) async fn serve(config: Config) -> Result<()> {
 }
 
 /// The HTTP layer's settings from the configuration; every field of [`drip_http::HttpSettings`]
-/// is named, so a new one cannot go unconfigured.
-fn http_settings(config: &Config) -> drip_http::HttpSettings {
+/// is named, so a new one cannot go unconfigured (the connection timeouts are the accept
+/// loop's).
+///
+/// # Errors
+/// When `http.client_ip_header` is no header name (the configuration checks it already).
+fn http_settings(config: &Config) -> Result<drip_http::HttpSettings> {
     let drip::HttpConfig {
         max_json_bytes,
         request_timeout,
         cors_origins,
         max_transfers_per_user,
+        max_transfers_per_ip,
+        transfer_idle,
+        header_read_timeout: _,
+        client_ip_header,
         ready_timeout,
         ws_heartbeat,
         retry_after_secs,
         metrics_token,
         cookies,
     } = &config.http;
-    drip_http::HttpSettings {
+    let client_ip_header = client_ip_header
+        .as_deref()
+        .map(axum::http::HeaderName::try_from)
+        .transpose()
+        .context("http.client_ip_header is no header name")?;
+    Ok(drip_http::HttpSettings {
         max_json_bytes: *max_json_bytes,
         request_timeout: *request_timeout,
         cors_origins: cors_origins.clone(),
@@ -138,11 +151,14 @@ fn http_settings(config: &Config) -> drip_http::HttpSettings {
             domain: cookies.domain.clone(),
         },
         max_transfers_per_user: *max_transfers_per_user,
+        max_transfers_per_ip: *max_transfers_per_ip,
+        transfer_idle: *transfer_idle,
+        client_ip_header,
         ready_timeout: *ready_timeout,
         ws_heartbeat: *ws_heartbeat,
         retry_after_secs: *retry_after_secs,
         metrics_token: metrics_token.as_ref().map(|token| token.expose_secret().to_owned()),
-    }
+    })
 }
 
 #[cfg(test)]
@@ -153,14 +169,22 @@ mod tests {
     fn the_configuration_defaults_are_the_http_layer_defaults() {
         let mut config = Config::embedded("/unused").unwrap();
         config.listen = "0.0.0.0:4000".parse().unwrap();
-        assert_eq!(http_settings(&config), drip_http::HttpSettings::default());
+        assert_eq!(http_settings(&config).unwrap(), drip_http::HttpSettings::default());
     }
 
     #[test]
     fn cookies_are_secure_unless_on_loopback_or_configured() {
         let mut config = Config::embedded("/unused").unwrap();
-        assert!(!http_settings(&config).cookies.secure, "the embedded default listens on loopback");
+        assert!(!http_settings(&config).unwrap().cookies.secure, "the embedded default listens on loopback");
         config.http.cookies.secure = Some(true);
-        assert!(http_settings(&config).cookies.secure);
+        assert!(http_settings(&config).unwrap().cookies.secure);
+    }
+
+    #[test]
+    fn the_client_ip_header_reaches_the_http_layer() {
+        let mut config = Config::embedded("/unused").unwrap();
+        config.http.client_ip_header = Some("X-Forwarded-For".to_owned());
+        let header = http_settings(&config).unwrap().client_ip_header;
+        assert_eq!(header.as_ref().map(axum::http::HeaderName::as_str), Some("x-forwarded-for"));
     }
 }

@@ -102,6 +102,17 @@ pub struct HttpConfig {
     pub cors_origins: Vec<String>,
     /// Uploads and downloads one user may run at once (0: no per-user limit).
     pub max_transfers_per_user: usize,
+    /// Uploads and downloads one client address may run at once (0: no per-address limit).
+    pub max_transfers_per_ip: usize,
+    /// How long a transfer may move no byte before it is cut (an upload receiving none, a
+    /// response the client accepts none of); at most the upload lease.
+    pub transfer_idle: Duration,
+    /// How long a client may take to send a request's headers (also the longest idle
+    /// time of a kept-alive connection between requests).
+    pub header_read_timeout: Duration,
+    /// The header naming the client's address, set by a trusted reverse proxy (its last
+    /// hop is used); `None`: the connection's peer address.
+    pub client_ip_header: Option<String>,
     /// Time allowed to each readiness check.
     pub ready_timeout: Duration,
     /// How often a WebSocket connection is pinged and its token checked again.
@@ -305,6 +316,8 @@ impl Config {
             Some(list) => parse_master_keys(list.expose_secret())?,
             None => Vec::new(),
         };
+        let upload_lease_secs = limits.upload_lease_secs.max(1);
+        let transfer_idle_secs = transfer_idle_secs(http.transfer_idle_secs, upload_lease_secs)?;
         Ok(Self {
             data_dir,
             listen,
@@ -329,7 +342,7 @@ impl Config {
             max_upload_bytes: limits.max_upload_mib.saturating_mul(1024 * 1024),
             max_concurrent_transfers: limits.max_concurrent_transfers.max(1),
             transfer_wait: Duration::from_secs(limits.transfer_wait_secs),
-            upload_lease: Duration::from_secs(limits.upload_lease_secs.max(1)),
+            upload_lease: Duration::from_secs(upload_lease_secs),
             cache_max_bytes: limits.cache_max_mib.saturating_mul(1024 * 1024),
             cache_max_entry_bytes: limits.cache_max_entry_kib.saturating_mul(1024),
             jobs: JobSettings {
@@ -344,6 +357,10 @@ impl Config {
                 request_timeout: Duration::from_secs(http.request_timeout_secs),
                 cors_origins: http.cors_origins,
                 max_transfers_per_user: limits.max_transfers_per_user,
+                max_transfers_per_ip: limits.max_transfers_per_ip,
+                transfer_idle: Duration::from_secs(transfer_idle_secs),
+                header_read_timeout: Duration::from_secs(http.header_read_timeout_secs.max(1)),
+                client_ip_header: http.client_ip_header.map(header_name).transpose()?,
                 ready_timeout: Duration::from_secs(http.ready_timeout_secs),
                 ws_heartbeat: Duration::from_secs(http.ws_heartbeat_secs),
                 retry_after_secs: http.retry_after_secs,
@@ -400,6 +417,35 @@ fn refuse_malformed_variables() -> Result<(), ConfigError> {
         }
     }
     Ok(())
+}
+
+/// The idle timeout of transfers: as configured, but never longer than the upload lease
+/// (a stalled upload is cut about when its lease stops being renewed); unset, 30 s or the
+/// lease when that is shorter.
+fn transfer_idle_secs(configured: Option<u64>, upload_lease_secs: u64) -> Result<u64, ConfigError> {
+    match configured {
+        None => Ok(DEFAULT_TRANSFER_IDLE_SECS.min(upload_lease_secs)),
+        Some(idle) if idle > upload_lease_secs => Err(invalid_at(
+            "http.transfer_idle_secs",
+            &format!(
+                "http.transfer_idle_secs ({idle}) must not exceed limits.upload_lease_secs \
+                 ({upload_lease_secs}): a stalled upload would hold its slot after its lease ran out"
+            ),
+        )),
+        Some(idle) => Ok(idle.max(1)),
+    }
+}
+
+/// The idle timeout of transfers when `http.transfer_idle_secs` is not set.
+const DEFAULT_TRANSFER_IDLE_SECS: u64 = 30;
+
+/// A header name as HTTP allows it (a token: letters, digits and ``!#$%&'*+-.^_`|~``).
+fn header_name(name: String) -> Result<String, ConfigError> {
+    let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    if name.is_empty() || !name.bytes().all(token) {
+        return Err(invalid_at("http.client_ip_header", "http.client_ip_header is not a header name"));
+    }
+    Ok(name)
 }
 
 /// Parses `id:base64key,id2:base64key`.
@@ -503,7 +549,8 @@ impl Default for Raw {
             limits: RawLimits {
                 max_upload_mib: 10 * 1024,
                 max_concurrent_transfers: 64,
-                max_transfers_per_user: 16,
+                max_transfers_per_user: 4,
+                max_transfers_per_ip: 16,
                 transfer_wait_secs: 5,
                 upload_lease_secs: 30,
                 cache_max_mib: 64,
@@ -519,6 +566,9 @@ impl Default for Raw {
             },
             http: RawHttp {
                 request_timeout_secs: 30,
+                transfer_idle_secs: None,
+                header_read_timeout_secs: 10,
+                client_ip_header: None,
                 cors_origins: Vec::new(),
                 ready_timeout_secs: 5,
                 ws_heartbeat_secs: 30,
@@ -624,6 +674,7 @@ struct RawLimits {
     max_upload_mib: u64,
     max_concurrent_transfers: usize,
     max_transfers_per_user: usize,
+    max_transfers_per_ip: usize,
     transfer_wait_secs: u64,
     upload_lease_secs: u64,
     cache_max_mib: u64,
@@ -646,6 +697,9 @@ struct RawJobs {
 #[serde(deny_unknown_fields)]
 struct RawHttp {
     request_timeout_secs: u64,
+    transfer_idle_secs: Option<u64>,
+    header_read_timeout_secs: u64,
+    client_ip_header: Option<String>,
     cors_origins: Vec<String>,
     ready_timeout_secs: u64,
     ws_heartbeat_secs: u64,

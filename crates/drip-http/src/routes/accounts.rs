@@ -8,6 +8,7 @@ use axum::response::{IntoResponse as _, Response};
 use drip_core::accounts::error::RegisterError;
 use drip_core::accounts::model::{RefreshToken, RegisterRequest, Session};
 
+use crate::client_ip::ClientIp;
 use crate::dto::{
     CloseAccountBody, ErrorBody, LoginBody, RefreshBody, RegisterBody, SessionDto, UsageDto, UserDto,
 };
@@ -57,9 +58,10 @@ fn session_response(status: StatusCode, session: &Session) -> Response {
 )]
 pub(crate) async fn login(
     State(state): State<AppState>,
+    client: ClientIp,
     JsonBody(body): JsonBody<LoginBody>,
 ) -> Result<Response, ApiError> {
-    let session = state.accounts().login(&body.username, &body.password).await?;
+    let session = state.accounts().login_from(&body.username, &body.password, Some(client.ip())).await?;
     Ok(session_response(StatusCode::OK, &session))
 }
 
@@ -78,9 +80,11 @@ pub(crate) async fn login(
 )]
 pub(crate) async fn refresh(
     State(state): State<AppState>,
+    client: ClientIp,
     JsonBody(body): JsonBody<RefreshBody>,
 ) -> Result<Response, ApiError> {
-    let session = state.accounts().refresh(&RefreshToken::from_client(&body.refresh_token)).await?;
+    let token = RefreshToken::from_client(&body.refresh_token);
+    let session = state.accounts().refresh_from(&token, Some(client.ip())).await?;
     Ok(session_response(StatusCode::OK, &session))
 }
 

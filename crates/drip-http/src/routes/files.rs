@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::Json;
-use axum::body::Body;
+use axum::body::{Body, BodyDataStream};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -24,11 +24,13 @@ use headers::{AcceptRanges, CacheControl, ContentLength, ContentRange, ETag, Hea
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
+use crate::client_ip::ClientIp;
 use crate::cursor;
 use crate::dto::PatchFileBody;
 use crate::dto::{ErrorBody, FileDto, FilePageDto, FolderDto, FolderListingDto};
 use crate::error::ApiError;
 use crate::extract::{AuthUser, JsonBody, Params};
+use crate::idle::{Idle, IdleTimeout, with_idle_timeout};
 use crate::metrics::Outcome;
 use crate::middleware;
 use crate::openapi::{CreatorOnly, JsonRefused, TransferRefused, Unauthenticated, Upload};
@@ -156,8 +158,13 @@ fn declared_content_type(value: Option<&str>) -> Result<Option<ContentType>, Api
     })
 }
 
-fn take_slot(state: &AppState, user: &AuthUser) -> Result<TransferPermit, ApiError> {
-    state.transfers().try_acquire(user.id).ok_or_else(ApiError::too_many_transfers)
+fn take_slot(state: &AppState, user: &AuthUser, client: ClientIp) -> Result<TransferPermit, ApiError> {
+    state.transfers().try_acquire(user.id, client).map_err(ApiError::too_many_transfers)
+}
+
+/// An upload's body as a stream, cut when idle for the configured time.
+fn upload_body(state: &AppState, body: Body) -> IdleTimeout<BodyDataStream> {
+    with_idle_timeout(body.into_data_stream(), state.settings().transfer_idle)
 }
 
 /// Turns a body stream into the core's `ByteStream`, keeping each error whole (so that a
@@ -178,11 +185,14 @@ where
 }
 
 /// The answer to a broken multipart form: 413 when it outgrew the limit of a form around
-/// a file of at most `limit` bytes, else 400.
+/// a file of at most `limit` bytes, 408 when its body stalled, else 400.
 fn form_error(e: &multer::Error, limit: u64) -> ApiError {
     match e {
         multer::Error::StreamSizeExceeded { .. } => ApiError::too_large(limit),
-        other => ApiError::bad_request("invalid_request", format!("malformed multipart form: {other}")),
+        other => match Idle::find_in(other) {
+            Some(idle) => ApiError::transfer_idle(idle),
+            None => ApiError::bad_request("invalid_request", format!("malformed multipart form: {other}")),
+        },
     }
 }
 
@@ -198,7 +208,8 @@ fn created(media: &Media) -> Response {
 
 /// Stores the content and records the store's duration. The content's own limit is the
 /// storage service's (`StoreError::TooLarge`); a form that outgrew its room fails the file
-/// part's stream with multer's error, which arrives here whole.
+/// part's stream with multer's error, and a stalled body with [`Idle`], which arrive here
+/// whole.
 async fn store(state: &AppState, request: StoreRequest) -> Result<Response, ApiError> {
     let started = Instant::now();
     let result = state.storage().store(request).await;
@@ -206,9 +217,12 @@ async fn store(state: &AppState, request: StoreRequest) -> Result<Response, ApiE
     state.metrics().record_store(outcome, started.elapsed());
     match result {
         Ok(media) => Ok(created(&media)),
-        Err(StoreError::Input(e)) => match e.get_ref().and_then(|e| e.downcast_ref::<multer::Error>()) {
-            Some(form) => Err(form_error(form, state.upload_limit())),
-            None => Err(StoreError::Input(e).into()),
+        Err(StoreError::Input(e)) => match e.get_ref() {
+            Some(cause) if let Some(form) = cause.downcast_ref::<multer::Error>() => {
+                Err(form_error(form, state.upload_limit()))
+            }
+            Some(cause) if let Some(idle) = Idle::find_in(cause) => Err(ApiError::transfer_idle(idle)),
+            _ => Err(StoreError::Input(e).into()),
         },
         Err(e) => Err(e.into()),
     }
@@ -233,12 +247,13 @@ async fn store(state: &AppState, request: StoreRequest) -> Result<Response, ApiE
 pub(crate) async fn upload(
     State(state): State<AppState>,
     user: AuthUser,
+    client: ClientIp,
     Params(query): Params<UploadQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     if is_multipart(&headers) {
-        return upload_multipart(state, user, query, &headers, body).await;
+        return upload_multipart(state, user, client, query, &headers, body).await;
     }
     let name = query
         .name
@@ -250,8 +265,8 @@ pub(crate) async fn upload(
     check_declared_length(&headers, limit)?;
     let content_type =
         declared_content_type(headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()))?;
-    let _slot = take_slot(&state, &user)?;
-    let content = byte_stream(body.into_data_stream(), Some(state.clone()));
+    let _slot = take_slot(&state, &user, client)?;
+    let content = byte_stream(upload_body(&state, body), Some(state.clone()));
     let request = StoreRequest { user: user.id, name, folder, content_type, content };
     store(&state, request).await
 }
@@ -271,16 +286,18 @@ pub(crate) async fn upload(
 pub(crate) async fn upload_form(
     State(state): State<AppState>,
     user: AuthUser,
+    client: ClientIp,
     Params(query): Params<UploadQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    upload_multipart(state, user, query, &headers, body).await
+    upload_multipart(state, user, client, query, &headers, body).await
 }
 
 async fn upload_multipart(
     state: AppState,
     user: AuthUser,
+    client: ClientIp,
     query: UploadQuery,
     headers: &HeaderMap,
     body: Body,
@@ -293,10 +310,10 @@ async fn upload_multipart(
     let limit = state.upload_limit();
     let form_limit = limit.saturating_add(FORM_OVERHEAD);
     check_declared_length(headers, form_limit)?;
-    let _slot = take_slot(&state, &user)?;
+    let _slot = take_slot(&state, &user, client)?;
     let room = multer::SizeLimit::new().whole_stream(form_limit);
     let constraints = multer::Constraints::new().size_limit(room);
-    let mut form = multer::Multipart::with_constraints(body.into_data_stream(), boundary, constraints);
+    let mut form = multer::Multipart::with_constraints(upload_body(&state, body), boundary, constraints);
     let (mut folder, mut name) = (query.folder, query.name);
     let file = loop {
         let field = form
@@ -399,6 +416,7 @@ pub(crate) async fn info(
 pub(crate) async fn download(
     State(state): State<AppState>,
     user: AuthUser,
+    client: ClientIp,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -414,7 +432,7 @@ pub(crate) async fn download(
         Resolved::Partial(range) => Some(range),
         Resolved::Unsatisfiable => return Err(ApiError::range_not_satisfiable(media.size())),
     };
-    let slot = take_slot(&state, &user)?;
+    let slot = take_slot(&state, &user, client)?;
     let partial = range.is_some();
     let delivery = match deliver(&state, &user, &id, range, slot, started).await {
         Ok(delivery) => delivery,

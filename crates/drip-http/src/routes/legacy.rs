@@ -12,6 +12,7 @@ use drip_core::storage::model::{FolderPath, MAX_PAGE_SIZE, PageRequest};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::client_ip::ClientIp;
 use crate::dto::{LegacyFileDto, LegacyFolderDto, LegacyListingDto, LegacyResponse, LoginBody};
 use crate::error::LegacyError;
 use crate::extract::{LegacyUser, cookie, query_is_utf8};
@@ -87,12 +88,16 @@ async fn credentials(state: &AppState, request: Request) -> Result<LoginBody, Le
 /// `same-origin` or `none`, and an `Origin` must be this host's or a configured CORS
 /// origin. Clients that send neither (curl, the original's scripts) are not browsers
 /// acting for another site and may log in.
-pub(crate) async fn login(State(state): State<AppState>, request: Request) -> Result<Response, LegacyError> {
+pub(crate) async fn login(
+    State(state): State<AppState>,
+    client: ClientIp,
+    request: Request,
+) -> Result<Response, LegacyError> {
     if is_cross_site(request.headers(), &state.settings().cors_origins) {
         return Err(LegacyError::cross_site_login());
     }
     let body = credentials(&state, request).await?;
-    let session = match state.accounts().login(&body.username, &body.password).await {
+    let session = match state.accounts().login_from(&body.username, &body.password, Some(client.ip())).await {
         Ok(session) => session,
         Err(LoginError::InvalidCredentials) => return Err(LegacyError::invalid_login()),
         Err(LoginError::Throttled(t)) => return Err(LegacyError::too_many_attempts(t)),

@@ -13,7 +13,7 @@ use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{MethodFilter, MethodRouter, on};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use crate::middleware::{REQUEST_ID_HEADER, observe, with_timeout};
+use crate::middleware::{REQUEST_ID_HEADER, limit_head, observe, with_timeout};
 use crate::state::{AppState, HttpSettings};
 
 pub(crate) mod accounts;
@@ -143,7 +143,8 @@ pub fn api_v1_routes() -> Vec<(Method, &'static str)> {
 
 /// The whole HTTP interface over `state`: `/api/v1`, the original's `/api` endpoints,
 /// real-time events, `/health`, `/ready` and `/metrics`, with request ids, access logs,
-/// metrics, body limits, timeouts and (when origins are configured) CORS.
+/// metrics, limits of the request head and body, timeouts and (when origins are
+/// configured) CORS.
 pub fn router(state: AppState) -> Router {
     let mut router = routes()
         .router
@@ -151,6 +152,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(DefaultBodyLimit::max(state.settings().max_json_bytes))
+        .layer(from_fn(limit_head))
         .layer(from_fn_with_state(state.clone(), observe));
     if let Some(cors) = cors(state.settings()) {
         router = router.layer(cors);

@@ -210,7 +210,11 @@ fn every_http_setting_is_reachable() {
         ("DRIP_HTTP__COOKIES__SECURE", "false"),
         ("DRIP_HTTP__COOKIES__DOMAIN", "example.com"),
         ("DRIP_LIMITS__MAX_TRANSFERS_PER_USER", "0"),
+        ("DRIP_LIMITS__MAX_TRANSFERS_PER_IP", "3"),
         ("DRIP_LIMITS__MAX_JSON_KIB", "8"),
+        ("DRIP_HTTP__TRANSFER_IDLE_SECS", "5"),
+        ("DRIP_HTTP__HEADER_READ_TIMEOUT_SECS", "2"),
+        ("DRIP_HTTP__CLIENT_IP_HEADER", "X-Forwarded-For"),
     ];
     loaded(&vars, |c| {
         let http = c.http;
@@ -223,8 +227,54 @@ fn every_http_setting_is_reachable() {
         assert_eq!(http.cookies.domain.as_deref(), Some("example.com"));
         assert_eq!(http.cookies.access_name, "drip_session");
         assert_eq!(http.max_transfers_per_user, 0);
+        assert_eq!(http.max_transfers_per_ip, 3);
         assert_eq!(http.max_json_bytes, 8 * 1024);
+        assert_eq!(http.transfer_idle, Duration::from_secs(5));
+        assert_eq!(http.header_read_timeout, Duration::from_secs(2));
+        assert_eq!(http.client_ip_header.as_deref(), Some("X-Forwarded-For"));
     });
+}
+
+#[test]
+fn transfers_are_fair_and_cut_when_idle_by_default() {
+    loaded(&[], |c| {
+        assert_eq!(c.http.max_transfers_per_user, 4);
+        assert_eq!(c.http.max_transfers_per_ip, 16);
+        assert!(c.http.max_transfers_per_user < c.max_concurrent_transfers);
+        assert_eq!(c.http.transfer_idle, Duration::from_secs(30));
+        assert_eq!(c.http.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.http.client_ip_header, None);
+    });
+}
+
+#[test]
+fn the_transfer_idle_timeout_never_outlasts_the_upload_lease() {
+    // Unset, it follows a shorter lease.
+    loaded(&[("DRIP_LIMITS__UPLOAD_LEASE_SECS", "4")], |c| {
+        assert_eq!(c.http.transfer_idle, Duration::from_secs(4));
+    });
+    loaded(&[("DRIP_LIMITS__UPLOAD_LEASE_SECS", "4"), ("DRIP_HTTP__TRANSFER_IDLE_SECS", "4")], |c| {
+        assert_eq!(c.http.transfer_idle, Duration::from_secs(4));
+    });
+    // Set longer than the lease, it is refused, naming both keys.
+    jailed(&[("DRIP_LIMITS__UPLOAD_LEASE_SECS", "4"), ("DRIP_HTTP__TRANSFER_IDLE_SECS", "5")], |_| {
+        let err = Config::load(None).unwrap_err();
+        let text = message(&err);
+        assert!(
+            text.contains("http.transfer_idle_secs") && text.contains("limits.upload_lease_secs"),
+            "{text}"
+        );
+    });
+}
+
+#[test]
+fn the_client_ip_header_must_be_a_header_name() {
+    for bad in ["X Forwarded For", "", "X-Forwarded-For:"] {
+        jailed(&[("DRIP_HTTP__CLIENT_IP_HEADER", bad)], |_| {
+            let err = Config::load(None).unwrap_err();
+            assert!(message(&err).contains("client_ip_header"), "{bad:?}: {}", message(&err));
+        });
+    }
 }
 
 #[test]

@@ -51,7 +51,7 @@ Errors are `{\"error\":{\"code\",\"message\",\"request_id\"}}` with a stable `co
         CursorSchema, FileNameOrEmptySchema, FolderQuerySchema, PageLimitSchema, TopLimitSchema,
         UsageSortSchema, SortOrderSchema,
     )),
-    modifiers(&BearerScheme),
+    modifiers(&BearerScheme, &HeadLimits),
     tags(
         (name = "accounts", description = "Registration, sessions and the current user"),
         (name = "files", description = "Upload, download, move, rename, delete and list files"),
@@ -62,6 +62,48 @@ Errors are `{\"error\":{\"code\",\"message\",\"request_id\"}}` with a stable `co
     )
 )]
 struct ApiDoc;
+
+/// Documents on every operation the refusals of an oversized request head, which the
+/// router answers before any route runs (`414 uri_too_long`, `431 headers_too_large`).
+struct HeadLimits;
+
+impl Modify for HeadLimits {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let refusal = |text: &str| {
+            utoipa::openapi::ResponseBuilder::new()
+                .description(text)
+                .content(
+                    "application/json",
+                    utoipa::openapi::ContentBuilder::new()
+                        .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+                &mut item.head,
+                &mut item.options,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let responses = &mut operation.responses.responses;
+                responses.insert(
+                    "414".to_owned(),
+                    refusal("`uri_too_long`: the request target is over 8 KiB").into(),
+                );
+                responses.insert(
+                    "431".to_owned(),
+                    refusal("`headers_too_large`: the request headers are over 32 KiB").into(),
+                );
+            }
+        }
+    }
+}
 
 /// Declares the `bearer` security scheme the operations refer to.
 struct BearerScheme;

@@ -1,11 +1,15 @@
 //! The JSON shapes of the API (request and response bodies), built from the domain types
 //! by hand; domain types themselves know nothing of serde.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, SecondsFormat, Utc};
+use drip_core::accounts::AccountService;
 use drip_core::accounts::model::{Owner, Session};
 use drip_core::events::PresenceEntry;
 use drip_core::storage::model::{FolderSummary, Media, Share, Usage, UserUsage};
 use drip_core::storage::search::FileMatches;
+use drip_core::{BackendError, UserId};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -188,12 +192,44 @@ pub(crate) struct FileDto {
     pub(crate) sha256: Option<String>,
     /// KSUID of the user who stored it.
     pub(crate) creator_id: String,
+    /// The username of who shared it with the viewer; absent on the viewer's own files.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) shared_by: Option<String>,
     /// When the upload finished (RFC 3339).
     pub(crate) uploaded_at: Option<String>,
     /// When the record was created (RFC 3339).
     pub(crate) created_at: String,
     /// When the record last changed (RFC 3339).
     pub(crate) updated_at: String,
+}
+
+/// The usernames of whoever shared files with one viewer, looked up once per sharer.
+#[derive(Debug, Default)]
+pub(crate) struct Sharers(HashMap<UserId, String>);
+
+impl Sharers {
+    /// The sharers of the files among `media` that `viewer` did not create.
+    pub(crate) async fn of<'a>(
+        accounts: &AccountService,
+        viewer: &UserId,
+        media: impl IntoIterator<Item = &'a Media>,
+    ) -> Result<Self, BackendError> {
+        let mut names = HashMap::new();
+        for creator in media.into_iter().map(Media::creator).filter(|c| c != viewer) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = names.entry(creator) {
+                // A sharer deleted since has no name to show: `shared_by` stays absent.
+                if let Some(owner) = accounts.owner(&creator).await? {
+                    slot.insert(owner.username.to_string());
+                }
+            }
+        }
+        Ok(Self(names))
+    }
+
+    /// `media` as the viewer sees it: a file someone shared says who.
+    pub(crate) fn file(&self, media: &Media) -> FileDto {
+        FileDto { shared_by: self.0.get(&media.creator()).cloned(), ..FileDto::from(media) }
+    }
 }
 
 impl From<&Media> for FileDto {
@@ -206,6 +242,7 @@ impl From<&Media> for FileDto {
             content_type: media.content_type().as_str().to_owned(),
             sha256: media.digest().map(|d| d.to_hex()),
             creator_id: media.creator().to_string(),
+            shared_by: None,
             uploaded_at: media.uploaded_at().map(timestamp),
             created_at: timestamp(media.created_at()),
             updated_at: timestamp(media.updated_at()),
@@ -326,10 +363,11 @@ pub(crate) struct SearchMatchDto {
     pub(crate) lines: Vec<LineDto>,
 }
 
-impl From<&FileMatches> for SearchMatchDto {
-    fn from(m: &FileMatches) -> Self {
+impl SearchMatchDto {
+    /// The matches of one file, as the viewer of `sharers` sees it.
+    pub(crate) fn seen(m: &FileMatches, sharers: &Sharers) -> Self {
         Self {
-            file: FileDto::from(&m.media),
+            file: sharers.file(&m.media),
             lines: m.lines.iter().map(|l| LineDto { line_no: l.line_no, line: l.line.clone() }).collect(),
         }
     }

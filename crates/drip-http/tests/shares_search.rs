@@ -113,3 +113,48 @@ async fn top_users_rank_by_usage() {
     let (status, _) = app.call(Method::GET, "/api/v1/users/top", None, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
+
+/// The squatting attack: alice shares files at bob's paths, before and after he uploads
+/// there. Bob's names stay his own, listings say who shared what, and bob can leave a share.
+#[tokio::test]
+async fn shares_never_squat_the_sharees_names_and_a_sharee_can_leave() {
+    let (app, [alice, bob, carol]) = app_with_users(["alice", "bob", "carol"]).await;
+    let hers = app.upload_ok(&alice, "$/docs", "report.pdf", b"alice's").await;
+    assert_eq!(app.share(&alice, &hers, "bob").await.0, StatusCode::CREATED);
+    app.share(&alice, &hers, "carol").await;
+    let planted = app.upload_ok(&alice, "$/future", "plan.txt", b"squat").await;
+    app.share(&alice, &planted, "bob").await;
+
+    let his = app.upload_ok(&bob, "$/docs", "report.pdf", b"bob's").await;
+    app.upload_ok(&bob, "$/future", "plan.txt", b"his own plan").await;
+    let (status, listing) = app.get("/api/v1/folders?path=%24%2Fdocs", &bob).await;
+    assert_eq!(status, StatusCode::OK);
+    let files = listing["files"].as_array().unwrap();
+    assert_eq!(files.len(), 2, "{listing}");
+    let by_id = |id: &str| files.iter().find(|f| f["id"] == id).unwrap().clone();
+    assert_eq!(by_id(&hers)["shared_by"], "alice");
+    assert!(by_id(&his).get("shared_by").is_none(), "his own file names no sharer");
+    let (_, info) = app.get(&format!("/api/v1/files/{hers}"), &bob).await;
+    assert_eq!(info["shared_by"], "alice");
+    let (_, all) = app.get("/api/v1/files", &bob).await;
+    assert!(all["items"].as_array().unwrap().iter().any(|f| f["shared_by"] == "alice"), "{all}");
+
+    // He renames his away and back.
+    let rename = |name: &str| json!({ "name": name });
+    let uri = format!("/api/v1/files/{his}");
+    assert_eq!(app.call(Method::PATCH, &uri, Some(&bob), Some(rename("mine.pdf"))).await.0, StatusCode::OK);
+    assert_eq!(app.call(Method::PATCH, &uri, Some(&bob), Some(rename("report.pdf"))).await.0, StatusCode::OK);
+
+    // A sharee leaves their own share only.
+    let shares = format!("/api/v1/files/{hers}/shares");
+    let (status, body) = app.call(Method::DELETE, &format!("{shares}/carol"), Some(&bob), None).await;
+    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"), "not carol's share to drop");
+    let (status, _) = app.call(Method::DELETE, &format!("{shares}/bob"), Some(&bob), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(app.get(&format!("/api/v1/files/{hers}"), &bob).await.0, StatusCode::NOT_FOUND);
+    let (_, list) = app.get(&shares, &alice).await;
+    let left: Vec<&str> =
+        list["shares"].as_array().unwrap().iter().map(|s| s["username"].as_str().unwrap()).collect();
+    assert_eq!(left, ["carol"]);
+    assert_eq!(app.get(&format!("/api/v1/files/{hers}"), &carol).await.0, StatusCode::OK, "carol keeps hers");
+}

@@ -56,13 +56,9 @@ impl State {
     }
 
     /// Whether `creator` may not put a media at `folder`/`name`: they have one there
-    /// (uploaded or not), or see an uploaded one shared with them there.
+    /// (uploaded or not). Media shared with them never claim their names.
     fn is_claimed(&self, creator: UserId, folder: &FolderPath, name: &FileName) -> bool {
-        self.media.values().any(|m| {
-            m.folder() == folder
-                && m.name() == name
-                && (m.creator() == creator || (m.uploaded_at().is_some() && self.is_shared(m.id(), creator)))
-        })
+        self.media.values().any(|m| m.folder() == folder && m.name() == name && m.creator() == creator)
     }
 
     /// Whether `media` is an abandoned upload at `now`: pending, its lease lapsed or absent.

@@ -74,7 +74,7 @@ macro_rules! repository_conformance {
             insert_then_find_round_trips_every_field,
             insert_with_unknown_creator_fails,
             insert_conflicts_with_own_media_in_any_state,
-            insert_conflicts_with_uploaded_media_shared_with_the_creator,
+            shared_media_never_claim_the_sharees_names,
             concurrent_duplicate_inserts_one_wins,
             unknown_media_ids_are_none_or_not_found,
             media_are_invisible_until_uploaded,
@@ -675,22 +675,28 @@ pub async fn insert_conflicts_with_own_media_in_any_state(repos: Repos) {
 
 /// `AlreadyExists` when an uploaded media shared with the creator sits at the same folder
 /// and name; not when that media is still uploading, nor once the share is gone.
-pub async fn insert_conflicts_with_uploaded_media_shared_with_the_creator(repos: Repos) {
+pub async fn shared_media_never_claim_the_sharees_names(repos: Repos) {
     let alice = add_user(&repos, "alice").await;
     let bob = add_user(&repos, "bob").await;
-    let carol = add_user(&repos, "carol").await;
+    // Alice pre-shares files at paths of bob's: his uploads there still go in.
     let report = add_file(&repos, alice.id, "$/x", "report.pdf", 10).await;
     share(&repos, &report, &bob).await;
     let draft = add_pending(&repos, alice.id, "$/x", "draft.txt").await;
     share(&repos, &draft, &bob).await;
-
-    let result = repos.media.insert(&media(bob.id, "$/x", "report.pdf"), held()).await;
-    assert!(matches!(result, Err(InsertMediaError::AlreadyExists)), "{result:?}");
+    let own = add_pending(&repos, bob.id, "$/x", "report.pdf").await;
     add_pending(&repos, bob.id, "$/x", "draft.txt").await;
-    add_pending(&repos, carol.id, "$/x", "report.pdf").await;
-
-    assert!(repos.media.remove_share(&report.id(), &bob.id).await.unwrap());
-    add_pending(&repos, bob.id, "$/x", "report.pdf").await;
+    let own = upload(&repos, &own, 3).await;
+    // Bob sees both files of that name; he can move his away and back.
+    let names: Vec<(UserId, String)> =
+        list(&repos, &bob, "$/x").await.files.iter().map(|m| (m.creator(), m.name().to_string())).collect();
+    assert!(
+        names.contains(&(alice.id, "report.pdf".into())) && names.contains(&(bob.id, "report.pdf".into()))
+    );
+    repos.media.relocate(&own.id(), &path("$/y"), &name("report.pdf"), at(40)).await.expect("away");
+    repos.media.relocate(&own.id(), &path("$/x"), &name("report.pdf"), at(41)).await.expect("and back");
+    // His own names still conflict with each other.
+    let again = repos.media.insert(&media(bob.id, "$/x", "report.pdf"), held()).await;
+    assert!(matches!(again, Err(InsertMediaError::AlreadyExists)), "{again:?}");
 }
 
 /// Of concurrent inserts of one creator, folder and name, exactly one wins.
@@ -1055,8 +1061,8 @@ pub async fn relocate_moves_and_renames(repos: Repos) {
     assert!(!visible_to(&repos, &alice, &pending).await, "still invisible after relocation");
 }
 
-/// `AlreadyExists` when the creator sees a media at the target (their own in any state,
-/// an uploaded one shared with them, or the media itself); the media is then unchanged.
+/// `AlreadyExists` when the creator has a media at the target (their own in any state, or
+/// the media itself); the media is then unchanged. Media shared with them never block.
 pub async fn relocate_conflicts(repos: Repos) {
     let alice = add_user(&repos, "alice").await;
     let bob = add_user(&repos, "bob").await;
@@ -1073,7 +1079,6 @@ pub async fn relocate_conflicts(repos: Repos) {
         ("$/f", "a.txt", "onto itself"),
         ("$/f", "b.txt", "onto an own uploaded media"),
         ("$/g", "a.txt", "onto an own media still uploading"),
-        ("$/h", "s.txt", "onto an uploaded media shared with the creator"),
     ] {
         let result = repos.media.relocate(&file.id(), &path(folder), &name(file_name), at(60)).await;
         assert!(matches!(result, Err(RelocateError::AlreadyExists)), "{why}: {result:?}");
@@ -1085,6 +1090,11 @@ pub async fn relocate_conflicts(repos: Repos) {
         .relocate(&file.id(), &path("$/h"), &name("u.txt"), at(61))
         .await
         .expect("onto a shared pending");
+    repos
+        .media
+        .relocate(&file.id(), &path("$/h"), &name("s.txt"), at(61))
+        .await
+        .expect("onto an uploaded media shared with the creator");
     repos
         .media
         .relocate(&file.id(), &path("$/h"), &name("t.txt"), at(62))

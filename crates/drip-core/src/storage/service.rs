@@ -604,18 +604,26 @@ impl StorageService {
         Ok(share)
     }
 
-    /// Withdraws a share (creator only).
+    /// Withdraws a share: the creator withdraws anyone's, a sharee leaves their own
+    /// (`with` is their own name); a sharee naming anyone else is [`ShareError::Forbidden`].
     ///
     /// # Errors
     /// See [`ShareError`]; [`ShareError::NotShared`] when there was no such share.
     pub async fn unshare(&self, user: &UserId, id: &MediaId, with: &Username) -> Result<(), ShareError> {
-        let media = self.shareable_media(user, id).await?;
+        let received = self.ports.media.find_visible(user, id).await?.filter(|m| m.creator() != *user);
+        let media = match received {
+            Some(media) => media,
+            None => self.shareable_media(user, id).await?,
+        };
         let sharee = self
             .ports
             .accounts
             .find_user_by_username(with)
             .await?
             .ok_or_else(|| ShareError::UserNotFound(with.to_string()))?;
+        if media.creator() != *user && sharee.owner.id != *user {
+            return Err(ShareError::Forbidden);
+        }
         if self.ports.media.remove_share(&media.id(), &sharee.owner.id).await? {
             Ok(())
         } else {

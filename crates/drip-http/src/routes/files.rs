@@ -27,7 +27,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::client_ip::ClientIp;
 use crate::cursor;
 use crate::dto::PatchFileBody;
-use crate::dto::{ErrorBody, FileDto, FilePageDto, FolderDto, FolderListingDto};
+use crate::dto::{ErrorBody, FileDto, FilePageDto, FolderDto, FolderListingDto, Sharers};
 use crate::error::ApiError;
 use crate::extract::{AuthUser, JsonBody, Params};
 use crate::idle::{Idle, IdleTimeout, with_idle_timeout};
@@ -384,7 +384,8 @@ pub(crate) async fn info(
     Path(id): Path<String>,
 ) -> Result<Json<FileDto>, ApiError> {
     let media = state.storage().info(&user.id, &media_id(&id)?).await?;
-    Ok(Json(FileDto::from(&media)))
+    let sharers = Sharers::of(state.accounts(), &user.id, [&media]).await?;
+    Ok(Json(sharers.file(&media)))
 }
 
 /// Downloads a file, streamed and verified. `Range: bytes=a-b | a- | -n` answers 206 with
@@ -668,9 +669,10 @@ pub(crate) async fn list_folder(
     let folder = folder_or_root(query.path.as_deref())?;
     let page = cursor::page(query.cursor.as_deref(), query.limit)?;
     let listing = state.storage().list_folder(&user.id, &folder, &page).await?;
+    let sharers = Sharers::of(state.accounts(), &user.id, &listing.files).await?;
     Ok(Json(FolderListingDto {
         path: folder.to_string(),
-        files: listing.files.iter().map(FileDto::from).collect(),
+        files: listing.files.iter().map(|m| sharers.file(m)).collect(),
         folders: listing.folders.iter().map(FolderDto::from).collect(),
         next_cursor: listing.next.as_ref().map(cursor::encode),
     }))
@@ -694,8 +696,9 @@ pub(crate) async fn list_all(
 ) -> Result<Json<FilePageDto>, ApiError> {
     let page = cursor::page(query.cursor.as_deref(), query.limit)?;
     let listing = state.storage().list_all(&user.id, &page).await?;
+    let sharers = Sharers::of(state.accounts(), &user.id, &listing.items).await?;
     Ok(Json(FilePageDto {
-        items: listing.items.iter().map(FileDto::from).collect(),
+        items: listing.items.iter().map(|m| sharers.file(m)).collect(),
         next_cursor: listing.next.as_ref().map(cursor::encode),
     }))
 }

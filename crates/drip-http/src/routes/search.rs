@@ -3,12 +3,12 @@
 
 use axum::Json;
 use axum::extract::State;
-use drip_core::storage::model::{MAX_TOP_USERS, SortOrder, UsageSort};
+use drip_core::storage::model::{MAX_TOP_USERS, Media, SortOrder, UsageSort};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::cursor;
-use crate::dto::{ErrorBody, SearchDto, SearchMatchDto, TopUserDto, TopUsersDto};
+use crate::dto::{ErrorBody, SearchDto, SearchMatchDto, Sharers, TopUserDto, TopUsersDto};
 use crate::error::ApiError;
 use crate::extract::{AuthUser, Params};
 use crate::openapi::Unauthenticated;
@@ -70,8 +70,10 @@ pub(crate) async fn search(
         .ok_or_else(|| ApiError::bad_request("invalid_query", "the `q` query parameter is required"))?;
     let folder = folder_or_root(query.folder.as_deref())?;
     let results = state.storage().search(&user.id, &pattern, &folder).await?;
+    let found: Vec<&Media> = results.matches.iter().map(|m| &m.media).collect();
+    let sharers = Sharers::of(state.accounts(), &user.id, found).await?;
     Ok(Json(SearchDto {
-        matches: results.matches.iter().map(SearchMatchDto::from).collect(),
+        matches: results.matches.iter().map(|m| SearchMatchDto::seen(m, &sharers)).collect(),
         timed_out: results.timed_out.iter().map(ToString::to_string).collect(),
         failed: results.failed.iter().map(ToString::to_string).collect(),
     }))

@@ -64,7 +64,8 @@ pub(crate) async fn list(
     Ok(Json(SharesDto { shares: shares.iter().map(ShareDto::from).collect() }))
 }
 
-/// Withdraws a share (creator only).
+/// Withdraws a share: the creator withdraws anyone's; a user a file is shared with leaves
+/// it by naming themselves.
 #[utoipa::path(
     delete, path = "/api/v1/files/{id}/shares/{username}", operation_id = "unshare_file",
     security(("bearer" = [])),
@@ -73,9 +74,9 @@ pub(crate) async fn list(
         ("username" = UsernameSchema, Path, description = "The user it is shared with"),
     ),
     responses(
-        (status = 204, description = "Withdrawn"),
+        (status = 204, description = "Withdrawn (or left)"),
         Unauthenticated,
-        (status = 403, description = "`forbidden`", body = ErrorBody),
+        (status = 403, description = "`forbidden`: a sharee naming someone else", body = ErrorBody),
         (status = 404, description = "`not_found`, `user_not_found`, `not_shared`", body = ErrorBody),
     )
 )]

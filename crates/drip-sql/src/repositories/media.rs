@@ -4,10 +4,10 @@
 //! Every write that changes what a user sees runs in a write transaction
 //! ([`Dialect::BEGIN_WRITE`]) that locks the media row first ([`Dialect::LOCK`]), so writes
 //! to one media are serialized, then changes the media, its `media_owners` copies and the
-//! `folder_stats` rows of its ancestor folders together. Name conflicts are decided by
-//! `NOT EXISTS` inside the writing statement with the unique constraint
-//! `storage_media_creator_folder_name_key` as the backstop under concurrency; share
-//! duplicates by the `media_owners_single_share_key` primary key.
+//! `folder_stats` rows of its ancestor folders together. Name conflicts are a creator's own
+//! (decision 0012): decided by the unique constraint `storage_media_creator_folder_name_key`
+//! (and a `NOT EXISTS` inside a move, with the constraint as the backstop under
+//! concurrency); share duplicates by the `media_owners_single_share_key` primary key.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -120,17 +120,14 @@ where
         let p = media.parts();
         let size = to_i64(media.size(), "media size")?;
         let mut tx = self.write().await?;
-        let sql = format!(
-            "INSERT INTO storage_media (id, creator_id, file_name, full_path, content_type, storage_key, \
+        // A creator's names are theirs alone: the unique constraint on (creator, folder,
+        // name) decides conflicts; files shared with them never do (decision 0012).
+        let sql = "INSERT INTO storage_media (id, creator_id, file_name, full_path, content_type, storage_key, \
                  algorithm, chunk_size, key_id, wrapped_key, metadata, file_size, digest, uploaded_at, \
                  created_at, updated_at, lease_until) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17 \
-             WHERE NOT EXISTS (SELECT 1 FROM media_owners o \
-                 WHERE o.user_id = $2 AND o.full_path = $4 AND o.file_name = $3 AND {}) \
-             RETURNING id",
-            D::UPLOADED
-        );
-        let inserted = sqlx::query(AssertSqlSafe(sql))
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+             RETURNING id";
+        let inserted = sqlx::query(sql)
             .bind(p.id.to_string())
             .bind(p.creator.to_string())
             .bind(p.name.as_str().to_owned())
@@ -372,22 +369,17 @@ where
     ) -> Result<Media, RelocateError> {
         let mut tx = self.write().await?;
         let before = lock_media::<D>(&mut tx, id).await?.ok_or(RelocateError::NotFound)?;
-        // The creator's own media at the target (in any state, this one included) and
-        // uploaded media shared with them there block the move.
-        let sql = format!(
-            concat!(
-                "UPDATE storage_media AS m SET full_path = $2, file_name = $3, updated_at = $4 \
-                 WHERE m.id = $1 \
-                   AND NOT EXISTS (SELECT 1 FROM storage_media s \
-                       WHERE s.creator_id = m.creator_id AND s.full_path = $2 AND s.file_name = $3) \
-                   AND NOT EXISTS (SELECT 1 FROM media_owners o \
-                       WHERE o.user_id = m.creator_id AND o.full_path = $2 AND o.file_name = $3 AND {}) \
-                 RETURNING ",
-                returning_media_columns!()
-            ),
-            D::UPLOADED
+        // The creator's own media at the target (in any state, this one included) block
+        // the move; media shared with them do not (decision 0012).
+        let sql = concat!(
+            "UPDATE storage_media AS m SET full_path = $2, file_name = $3, updated_at = $4 \
+             WHERE m.id = $1 \
+               AND NOT EXISTS (SELECT 1 FROM storage_media s \
+                   WHERE s.creator_id = m.creator_id AND s.full_path = $2 AND s.file_name = $3) \
+             RETURNING ",
+            returning_media_columns!()
         );
-        let row = sqlx::query(AssertSqlSafe(sql))
+        let row = sqlx::query(sql)
             .bind(id.to_string())
             .bind(folder.as_str().to_owned())
             .bind(name.as_str().to_owned())

@@ -121,6 +121,8 @@ async fn sessions_log_in_with_cookies_and_log_out() {
     let (status, body) = app.refresh(&refresh_token).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["error"]["code"], "refresh_token_revoked", "logging out revoked the session");
+    let response = app.send(get_files("?path=%24", Some(("cookie", &cookie_header)))).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "the access cookie ended with its session");
 }
 
 #[tokio::test]

@@ -9,6 +9,9 @@
 //!
 //! Every secret type here ([`JwtSecret`], [`MasterKey`]) is wiped on drop and never printed.
 
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod jwt;
 mod keys;
 mod password;

@@ -9,6 +9,9 @@ pub mod content;
 mod crypto;
 pub mod error;
 pub mod events;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod ids;
 pub mod jobs;
 pub mod storage;

@@ -29,7 +29,7 @@ pub(crate) fn encode(cursor: &FileCursor) -> String {
 }
 
 /// Decodes a cursor made by [`encode`].
-fn decode(text: &str) -> Option<FileCursor> {
+pub(crate) fn decode(text: &str) -> Option<FileCursor> {
     if text.len() > MAX_CURSOR_CHARS {
         return None;
     }

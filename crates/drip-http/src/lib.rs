@@ -29,6 +29,9 @@ mod cursor;
 mod dto;
 mod error;
 mod extract;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod idle;
 mod metrics;
 mod middleware;

@@ -17,13 +17,15 @@
 //! Each macro expands to one `#[tokio::test]` per scenario, each with its own fresh setup.
 //!
 //! [`bench`] is the repository benchmark every SQL adapter's example runs, and [`workload`]
-//! the random writes whose folder statistics a recount checks.
+//! the random writes whose folder statistics a recount checks. [`corpus`] replays the
+//! seed corpora of the `cargo fuzz` targets (`fuzz/`) in the ordinary tests.
 
 // A test-support library: a scenario that finds a broken contract fails its test by
 // panicking, as `assert!` does.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod bench;
+pub mod corpus;
 pub mod jobs;
 pub mod repository;
 pub mod storage;

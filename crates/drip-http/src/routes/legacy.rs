@@ -2,7 +2,7 @@
 //! `GET /api/files?path=$`, `POST /api/sessions` (sets the session cookies) and
 //! `DELETE /api/sessions`.
 
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::{FromRequest, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Form, Json};
@@ -32,16 +32,8 @@ pub(crate) async fn files(
     State(state): State<AppState>,
     LegacyUser(user): LegacyUser,
     uri: Uri,
-    query: Result<axum::extract::Query<FilesQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<LegacyResponse<LegacyListingDto>>, LegacyError> {
-    let path = query
-        .ok()
-        .and_then(|q| q.0.path)
-        .ok_or_else(|| LegacyError::bad_request("Missing 'path' query parameter"))?;
-    let folder = FolderPath::parse(&path)
-        .ok()
-        .filter(|_| query_is_utf8(&uri))
-        .ok_or_else(|| LegacyError::bad_request("The path provided is invalid."))?;
+    let folder = requested_folder(&uri)?;
     let mut page = PageRequest::first(MAX_PAGE_SIZE);
     let mut listing = LegacyListingDto { files: Vec::new(), folders: Vec::new() };
     loop {
@@ -64,6 +56,22 @@ pub(crate) async fn files(
         }
     }
     Ok(Json(LegacyResponse { response: listing }))
+}
+
+/// The folder of `?path=`, as the query decodes (the fuzz target `legacy_path` checks it).
+///
+/// # Errors
+/// 400 when the query does not decode, names no `path` or an invalid one, or is not
+/// UTF-8 once percent-decoded.
+pub(crate) fn requested_folder(uri: &Uri) -> Result<FolderPath, LegacyError> {
+    let path = Query::<FilesQuery>::try_from_uri(uri)
+        .ok()
+        .and_then(|q| q.0.path)
+        .ok_or_else(|| LegacyError::bad_request("Missing 'path' query parameter"))?;
+    FolderPath::parse(&path)
+        .ok()
+        .filter(|_| query_is_utf8(uri))
+        .ok_or_else(|| LegacyError::bad_request("The path provided is invalid."))
 }
 
 /// Credentials as JSON or as a form, as Phoenix accepted both.

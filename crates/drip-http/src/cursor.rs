@@ -1,5 +1,6 @@
 //! Pagination: opaque cursors, a `FileCursor` (name + id) as base64url JSON (anything that
-//! does not decode to a valid name and id is refused), and page sizes within their bounds.
+//! does not decode to a valid name and id, or is not the very text this server makes for
+//! them, is refused), and page sizes within their bounds.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -28,14 +29,17 @@ pub(crate) fn encode(cursor: &FileCursor) -> String {
     URL_SAFE_NO_PAD.encode(json)
 }
 
-/// Decodes a cursor made by [`encode`].
+/// Decodes a cursor made by [`encode`], and only the exact text it makes: JSON that
+/// spells the same cursor otherwise (white space, field order, escapes, extra fields) is
+/// refused, so each cursor has one text.
 pub(crate) fn decode(text: &str) -> Option<FileCursor> {
     if text.len() > MAX_CURSOR_CHARS {
         return None;
     }
     let json = URL_SAFE_NO_PAD.decode(text).ok()?;
     let wire: Wire = serde_json::from_slice(&json).ok()?;
-    Some(FileCursor { name: FileName::parse(&wire.n).ok()?, id: MediaId::parse(&wire.i).ok()? })
+    let cursor = FileCursor { name: FileName::parse(&wire.n).ok()?, id: MediaId::parse(&wire.i).ok()? };
+    (encode(&cursor) == text).then_some(cursor)
 }
 
 /// A `limit` query parameter: `default` when absent, else 1 to `max`.
@@ -91,6 +95,26 @@ mod tests {
         for out_of_range in [0, MAX_PAGE_SIZE + 1, u32::MAX] {
             let refused = page(None, Some(out_of_range)).unwrap_err();
             assert_eq!(refused.status(), axum::http::StatusCode::BAD_REQUEST, "{out_of_range}");
+        }
+    }
+
+    /// Found by the fuzz target `cursor`: JSON white space after the object (`\r`) made a
+    /// second text for the same cursor. Other spellings of the same JSON are refused too.
+    #[test]
+    fn only_the_text_encode_makes_decodes() {
+        let made = encode(&cursor("b.txt"));
+        let json = |text: &str| URL_SAFE_NO_PAD.encode(text);
+        let spellings = [
+            json("{\"n\":\"b.txt\",\"i\":\"0ujtsYcgvSTl8PAuAdqWYSMnLOv\"}\r"),
+            json(" {\"n\":\"b.txt\",\"i\":\"0ujtsYcgvSTl8PAuAdqWYSMnLOv\"}"),
+            json("{\"i\":\"0ujtsYcgvSTl8PAuAdqWYSMnLOv\",\"n\":\"b.txt\"}"),
+            json("{\"n\":\"b\\u002etxt\",\"i\":\"0ujtsYcgvSTl8PAuAdqWYSMnLOv\"}"),
+            json("{\"n\":\"b.txt\",\"i\":\"0ujtsYcgvSTl8PAuAdqWYSMnLOv\",\"x\":1}"),
+        ];
+        assert_eq!(decode(&made), Some(cursor("b.txt")));
+        for other in spellings {
+            assert_ne!(other, made);
+            assert_eq!(decode(&other), None, "{other:?}");
         }
     }
 

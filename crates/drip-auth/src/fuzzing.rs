@@ -118,9 +118,9 @@ fn signed(data: &[u8]) {
     let token = format!("{message}.{}", URL_SAFE_NO_PAD.encode(hmac::sign(&key, message.as_bytes())));
     let Ok(claims) = verify(&token) else { return };
     claims_obey_the_rules(&claims);
-    let header: Value = serde_json::from_slice(header).expect("a verified header is JSON");
+    let header = json(header);
     assert_eq!(header["alg"], "HS256", "verified under {header}");
-    let payload: Value = serde_json::from_slice(payload).expect("a verified payload is JSON");
+    let payload = json(payload);
     assert_eq!(payload["iss"], ISSUER, "{payload}");
     assert!(payload.get("aud").is_none(), "a token with an audience verified: {payload}");
     assert_eq!(payload["sub"], claims.user_id.to_string(), "{payload}");
@@ -132,6 +132,13 @@ fn signed(data: &[u8]) {
     assert!(nbf <= NOW + TIME_LEEWAY_SECS, "not before {nbf}, verified at {NOW}");
     let reissued = ready(fixture().issuer.issue(&claims)).expect("issuing a token");
     assert_eq!(verify(reissued.as_str()).ok(), Some(claims), "the claims re-issue");
+}
+
+/// A verified header or payload as JSON. Invalid UTF-8 inside a value nobody reads
+/// (an unknown claim) passes verification, as serde skips such values unchecked; it is
+/// read here with replacement characters, which leave the claims compared intact.
+fn json(part: &[u8]) -> Value {
+    serde_json::from_str(&String::from_utf8_lossy(part)).expect("a verified part is JSON")
 }
 
 fn claims_obey_the_rules(claims: &Claims) {

@@ -91,6 +91,20 @@ struct TokenClaims {
     nbf: i64,
     exp: i64,
     iss: String,
+    /// Never issued: whether the token carries an `aud` claim, whatever its value.
+    #[serde(default, rename = "aud", skip_serializing)]
+    audience: Carried,
+}
+
+/// Whether a claim is in the token at all, whatever its value (`null` included): a
+/// claim jsonwebtoken cannot parse (an `aud` of `5`, `{}` or invalid UTF-8) it skips.
+#[derive(Default)]
+struct Carried(bool);
+
+impl<'de> Deserialize<'de> for Carried {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(deserializer).map(|_| Self(true))
+    }
 }
 
 /// Signs and verifies HS256 access tokens with one shared secret.
@@ -113,7 +127,7 @@ impl JwtTokenIssuer {
         // Signature, algorithm, issuer and claim presence are left to jsonwebtoken; times
         // are checked in `verify` against the caller's `now`, so its system-clock checks are
         // switched off. `aud` stays validated with no audience expected: a token carrying
-        // one was not issued here.
+        // one was not issued here (and `verify` refuses the audiences jsonwebtoken skips).
         let mut validation = Validation::new(ALGORITHM);
         validation.validate_exp = false;
         validation.validate_nbf = false;
@@ -149,6 +163,7 @@ impl TokenIssuer for JwtTokenIssuer {
             nbf: issued_at,
             exp: claims.expires_at.timestamp(),
             iss: ISSUER.to_owned(),
+            audience: Carried::default(),
         };
         let token = jsonwebtoken::encode(&Header::new(ALGORITHM), &body, &self.encoding)
             .map_err(|e| BackendError::new("signing an access token failed", e))?;
@@ -159,6 +174,9 @@ impl TokenIssuer for JwtTokenIssuer {
         let body = jsonwebtoken::decode::<TokenClaims>(token, &self.decoding, &self.validation)
             .map_err(|_| TokenError::Invalid)?
             .claims;
+        if body.audience.0 {
+            return Err(TokenError::Invalid);
+        }
         let user_id = UserId::parse(&body.sub).map_err(|_| TokenError::Invalid)?;
         let username = Username::parse(&body.username).map_err(|_| TokenError::Invalid)?;
         let session = TokenFamilyId::parse(&body.sid).map_err(|_| TokenError::Invalid)?;

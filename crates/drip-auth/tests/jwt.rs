@@ -203,6 +203,31 @@ async fn bad_claims_are_invalid_even_when_signed() {
     }
 }
 
+/// Found by the fuzz target `jwt`: jsonwebtoken skips an `aud` claim it cannot parse (a
+/// number, an object, a string of invalid UTF-8) and treats `null` as absent, so such a
+/// token verified although no token issued here carries an audience.
+#[tokio::test]
+async fn an_audience_of_any_shape_is_refused() {
+    let audiences = [json!(5), json!({ "x": 1 }), json!(null), json!(true), json!(["drip"]), json!("drip")];
+    for audience in audiences {
+        let mut body = payload();
+        body["aud"] = audience.clone();
+        let token = sign(Algorithm::HS256, SECRET, &body);
+        assert!(matches!(verify(&token).await, Err(TokenError::Invalid)), "aud {audience}");
+    }
+    // `{"aud":"\xff",...}`: not UTF-8, signed by hand.
+    let mut raw = serde_json::to_vec(&payload()).unwrap();
+    raw.splice(1..1, *b"\"aud\":\"\xff\",");
+    let message =
+        format!("{}.{}", b64(&json!({ "typ": "JWT", "alg": "HS256" })), URL_SAFE_NO_PAD.encode(raw));
+    let key = EncodingKey::from_secret(SECRET);
+    let token = format!(
+        "{message}.{}",
+        jsonwebtoken::crypto::sign(message.as_bytes(), &key, Algorithm::HS256).unwrap()
+    );
+    assert!(matches!(verify(&token).await, Err(TokenError::Invalid)), "aud of invalid UTF-8");
+}
+
 #[test]
 fn secrets_are_long_and_never_print() {
     assert_eq!(JwtSecret::new(&b"short"[..]).unwrap_err(), InvalidJwtSecret::TooShort(5));

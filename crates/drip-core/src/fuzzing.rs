@@ -42,7 +42,8 @@ pub fn folder_path(data: &[u8]) {
 
 /// `FileName::parse`: an accepted name keeps its text, obeys every rule of the type, has
 /// a proper extension if any, is a folder segment, and gives a storage key that parses
-/// back and a content type that parses; a refused name (without `/`) is no folder segment.
+/// back, is short and plain ASCII (any backend stores it), and a content type that
+/// parses; a refused name (without `/`) is no folder segment.
 pub fn file_name(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let Ok(name) = FileName::parse(text) else {
@@ -66,6 +67,9 @@ pub fn file_name(data: &[u8]) {
     let id = MediaId::from_ksuid(Ksuid::from_parts(at, [7; 16]));
     let key = StorageKey::new(id, at, &name);
     assert_eq!(StorageKey::parse(key.as_str()), Ok(key.clone()), "the key of {text:?}");
+    let longest = format!("{id}_20180429T165535.{}", "x".repeat(16)).len();
+    let plain = key.as_str().bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.');
+    assert!(key.as_str().len() <= longest && plain, "the key of {text:?} is {key}");
     let guess = ContentType::guess(&name);
     assert!(ContentType::parse(guess.as_str()).is_ok(), "{}", guess.as_str());
 }

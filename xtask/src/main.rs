@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
+mod bench_http;
 mod postgres;
 mod schemathesis;
 
@@ -22,6 +23,9 @@ commands:
   lint                  cargo fmt --check, cargo clippy -D warnings, cargo deny (licenses, bans, sources)
   bench repo [--quick]  repository latency on SQLite and PostgreSQL (10k/100k/1M media)
   bench transfer        upload/download throughput against a plain std::fs baseline
+  bench http [--seconds N]
+                        the HTTP API end to end (small and big uploads and downloads, listing,
+                        RSS) against durable-file and plain-server baselines
   with-pg <cmd> [args]  run a command with DATABASE_URL pointing at a throwaway PostgreSQL cluster";
 
 fn main() -> ExitCode {
@@ -157,6 +161,7 @@ fn bench(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         Some("repo") => bench_repo(&args[1..]),
         Some("transfer") => bench_transfer(&args[1..]),
+        Some("http") => bench_http::bench(&args[1..]),
         _ => bail!("{USAGE}"),
     }
 }

@@ -1,0 +1,501 @@
+//! End-to-end HTTP benchmark (run by `cargo xtask bench http`): spawns the release `drip`
+//! binary on the embedded defaults (SQLite + local disk) in a directory of the disk under
+//! test, drives it over loopback from in-process clients (one connection per client), and
+//! measures in the same run the baselines on the same disk: durable small files written
+//! by threads (write, fsync, rename, directory fsync), a `std::fs` write + fdatasync of a
+//! big file, and a plain streaming HTTP server (no crypto) serving that file. Prints
+//! `http_result name=... key=value ...` lines for the xtask to compare.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::StreamExt as _;
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+const SMALL: usize = 4096;
+const BLOCK: usize = 1024 * 1024;
+
+struct Args {
+    drip: PathBuf,
+    dir: PathBuf,
+    clients: usize,
+    seconds: u64,
+    big_bytes: u64,
+}
+
+fn args() -> Result<Args> {
+    let mut args = Args {
+        drip: PathBuf::from("target/release/drip"),
+        dir: std::env::temp_dir(),
+        clients: 16,
+        seconds: 10,
+        big_bytes: 1 << 30,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--drip" => args.drip = PathBuf::from(value()?),
+            "--dir" => args.dir = PathBuf::from(value()?),
+            "--clients" => args.clients = value()?.parse()?,
+            "--seconds" => args.seconds = value()?.parse()?,
+            "--big-bytes" => args.big_bytes = value()?.parse()?,
+            other => return Err(format!("unknown argument {other}").into()),
+        }
+    }
+    Ok(args)
+}
+
+/// Pseudo-random, incompressible bytes.
+fn noise(len: usize, mut state: u64) -> Bytes {
+    let data: Vec<u8> = (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect();
+    Bytes::from(data)
+}
+
+/// Latencies of a phase, and how many operations it completed.
+#[derive(Default)]
+struct Timings(Vec<Duration>);
+
+impl Timings {
+    fn merge(parts: Vec<Timings>) -> Self {
+        let mut all: Vec<Duration> = parts.into_iter().flat_map(|t| t.0).collect();
+        all.sort_unstable();
+        Self(all)
+    }
+
+    fn percentile_ms(&self, p: f64) -> f64 {
+        if self.0.is_empty() {
+            return f64::NAN;
+        }
+        let index = ((self.0.len() as f64 - 1.0) * p).round() as usize;
+        self.0[index].as_secs_f64() * 1000.0
+    }
+
+    fn line(&self, name: &str, elapsed: Duration) -> String {
+        format!(
+            "http_result name={name} ops={} per_s={:.0} p50_ms={:.2} p99_ms={:.2}",
+            self.0.len(),
+            self.0.len() as f64 / elapsed.as_secs_f64(),
+            self.percentile_ms(0.50),
+            self.percentile_ms(0.99)
+        )
+    }
+}
+
+/// The baseline of durable small files: `clients` threads, each writing 4 KiB files as a
+/// careful program would (temporary file, write, fsync, rename, fsync of the directory).
+fn durable_small_files(dir: &Path, clients: usize, run_for: Duration) -> Result<(Timings, Duration)> {
+    let started = Instant::now();
+    let handles: Vec<_> = (0..clients)
+        .map(|t| {
+            let dir = dir.join(format!("baseline-{t}"));
+            std::thread::spawn(move || -> std::io::Result<Timings> {
+                std::fs::create_dir_all(&dir)?;
+                let content = noise(SMALL, 7 + t as u64);
+                let folder = std::fs::File::open(&dir)?;
+                let mut timings = Timings::default();
+                let mut n = 0u64;
+                let start = Instant::now();
+                while start.elapsed() < run_for {
+                    let one = Instant::now();
+                    let temporary = dir.join(format!(".{n}.tmp"));
+                    let mut file = std::fs::File::create(&temporary)?;
+                    file.write_all(&content)?;
+                    file.sync_all()?;
+                    std::fs::rename(&temporary, dir.join(format!("{n}")))?;
+                    folder.sync_all()?;
+                    timings.0.push(one.elapsed());
+                    n += 1;
+                }
+                Ok(timings)
+            })
+        })
+        .collect();
+    let mut parts = Vec::new();
+    for handle in handles {
+        parts.push(handle.join().map_err(|_| "a baseline thread panicked")??);
+    }
+    Ok((Timings::merge(parts), started.elapsed()))
+}
+
+/// The server under test and what it reported on start.
+struct Server {
+    /// Killed when dropped.
+    _child: tokio::process::Child,
+    base: String,
+    pid: u32,
+}
+
+async fn start_drip(binary: &Path, data_dir: &Path) -> Result<Server> {
+    let mut command = tokio::process::Command::new(binary);
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(|n| n.starts_with("DRIP_")) {
+            command.env_remove(&name);
+        }
+    }
+    let mut child = command
+        .args(["--data-dir"])
+        .arg(data_dir)
+        .args(["--listen", "127.0.0.1:0", "serve"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let pid = child.id().ok_or("drip exited at once")?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let base = loop {
+        let line = lines.next_line().await?.ok_or("drip stopped before listening")?;
+        if let Some(url) = line.strip_prefix("drip listening on ") {
+            break url.trim().to_owned();
+        }
+    };
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok(Server { _child: child, base, pid })
+}
+
+/// The server's resident memory, MiB.
+fn rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse::<f64>().ok()
+        })
+        .map_or(f64::NAN, |kib| kib / 1024.0)
+}
+
+/// One client: its own connection and its user's token.
+#[derive(Clone)]
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Client {
+    async fn register(base: &str, username: &str) -> Result<Self> {
+        let http = reqwest::Client::builder().pool_max_idle_per_host(1).build()?;
+        let body = serde_json::json!({
+            "username": username, "email": format!("{username}@example.com"), "password": "bench-password",
+        });
+        let session: serde_json::Value = http
+            .post(format!("{base}/api/v1/users"))
+            .json(&body)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let token = session["access_token"].as_str().ok_or("no access token")?.to_owned();
+        Ok(Self { http, base: base.to_owned(), token })
+    }
+
+    async fn upload(&self, folder: &str, name: &str, body: reqwest::Body) -> Result<String> {
+        let response = self
+            .http
+            .post(format!("{}/api/v1/files", self.base))
+            .bearer_auth(&self.token)
+            .query(&[("folder", folder), ("name", name)])
+            .header("content-type", "application/octet-stream")
+            .body(body)
+            .send()
+            .await?;
+        if response.status() != reqwest::StatusCode::CREATED {
+            return Err(format!("upload answered {}: {}", response.status(), response.text().await?).into());
+        }
+        let file: serde_json::Value = response.json().await?;
+        Ok(file["id"].as_str().ok_or("no id")?.to_owned())
+    }
+
+    /// Downloads a file to nowhere; answers its length.
+    async fn download(&self, id: &str) -> Result<u64> {
+        let response = self
+            .http
+            .get(format!("{}/api/v1/files/{id}/content", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await?
+            .error_for_status()?;
+        let mut stream = response.bytes_stream();
+        let mut total = 0u64;
+        while let Some(chunk) = stream.next().await {
+            total += chunk?.len() as u64;
+        }
+        Ok(total)
+    }
+}
+
+/// Runs `work` on every client until `run_for` passes or it answers `false` (nothing
+/// left to do); answers the merged timings and the phase's duration.
+async fn phase<F, Fut>(clients: &[Client], run_for: Duration, work: F) -> Result<(Timings, Duration)>
+where
+    F: Fn(Client, usize, u64) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Result<bool>> + Send,
+{
+    let started = Instant::now();
+    let tasks: Vec<_> = clients
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(i, client)| {
+            let work = work.clone();
+            tokio::spawn(async move {
+                let mut timings = Timings::default();
+                let mut n = 0u64;
+                let start = Instant::now();
+                while start.elapsed() < run_for {
+                    let one = Instant::now();
+                    if !work(client.clone(), i, n).await? {
+                        break;
+                    }
+                    timings.0.push(one.elapsed());
+                    n += 1;
+                }
+                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(timings)
+            })
+        })
+        .collect();
+    let mut parts = Vec::new();
+    for task in tasks {
+        parts.push(task.await??);
+    }
+    Ok((Timings::merge(parts), started.elapsed()))
+}
+
+/// The baseline of big writes: a new file written in 1 MiB blocks, then fdatasync.
+fn durable_big_file(path: &Path, bytes: u64) -> Result<f64> {
+    let block = noise(BLOCK, 3);
+    let started = Instant::now();
+    let mut file = std::fs::File::create(path)?;
+    let mut left = bytes;
+    while left > 0 {
+        let n = left.min(BLOCK as u64) as usize;
+        file.write_all(&block[..n])?;
+        left -= n as u64;
+    }
+    file.sync_data()?;
+    Ok(bytes as f64 / 1e6 / started.elapsed().as_secs_f64())
+}
+
+/// A plain streaming HTTP server (no crypto, no framework): answers every request with
+/// `path`'s bytes, read in 256 KiB pieces. Answers its address.
+async fn plain_server(path: PathBuf) -> Result<std::net::SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let path = path.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if socket.read(&mut byte).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let Ok(mut file) = tokio::fs::File::open(&path).await else { return };
+                let len = file.metadata().await.map(|m| m.len()).unwrap_or(0);
+                let answer = format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n");
+                if socket.write_all(answer.as_bytes()).await.is_err() {
+                    return;
+                }
+                let mut buffer = vec![0u8; 256 * 1024];
+                loop {
+                    match file.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => {
+                            if socket.write_all(&buffer[..n]).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    Ok(address)
+}
+
+/// Sends `request` and reads its answer to nowhere; answers MB/s.
+async fn download_rate(request: reqwest::RequestBuilder) -> Result<f64> {
+    let started = Instant::now();
+    let mut stream = request.send().await?.error_for_status()?.bytes_stream();
+    let mut total = 0u64;
+    while let Some(chunk) = stream.next().await {
+        total += chunk?.len() as u64;
+    }
+    Ok(total as f64 / 1e6 / started.elapsed().as_secs_f64())
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = args()?;
+    let root = args.dir.join(format!("drip-http-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&root)?;
+    let run_for = Duration::from_secs(args.seconds);
+
+    // The durable small-file baseline, first, on an idle disk.
+    let (baseline, elapsed) = durable_small_files(&root.join("baseline"), args.clients, run_for)?;
+    println!("{}", baseline.line("small_baseline", elapsed));
+
+    let server = start_drip(&args.drip, &root.join("data")).await?;
+    let pid = server.pid;
+    let rss_fresh = rss_mib(pid);
+    let peak = Arc::new(AtomicU64::new(rss_fresh.to_bits()));
+    let sampling = Arc::new(AtomicBool::new(true));
+    {
+        let (peak, sampling) = (Arc::clone(&peak), Arc::clone(&sampling));
+        tokio::spawn(async move {
+            while sampling.load(Ordering::Relaxed) {
+                let now = rss_mib(pid);
+                if now > f64::from_bits(peak.load(Ordering::Relaxed)) {
+                    peak.store(now.to_bits(), Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+    }
+    let mut clients = Vec::new();
+    for i in 0..args.clients {
+        clients.push(Client::register(&server.base, &format!("bench{i}")).await?);
+    }
+
+    // Small uploads: each client stores 4 KiB files into its own folder.
+    let content = noise(SMALL, 11);
+    let body = content.clone();
+    let (uploads, elapsed) = phase(&clients, run_for, move |client, i, n| {
+        let body = body.clone();
+        async move {
+            client.upload("$/small", &format!("c{i}-{n}.bin"), reqwest::Body::from(body)).await?;
+            Ok(true)
+        }
+    })
+    .await?;
+    println!("{}", uploads.line("small_upload", elapsed));
+
+    // Small downloads, cache misses: each client reads files of its own it has never read,
+    // then cache hits: one file read again and again.
+    let mut own: Vec<Vec<String>> = Vec::new();
+    for client in &clients {
+        let page: serde_json::Value = client
+            .http
+            .get(format!("{}/api/v1/folders", client.base))
+            .bearer_auth(&client.token)
+            .query(&[("path", "$/small"), ("limit", "1000")])
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let ids: Vec<String> = page["files"]
+            .as_array()
+            .ok_or("no files")?
+            .iter()
+            .filter_map(|f| f["id"].as_str().map(str::to_owned))
+            .collect();
+        own.push(ids);
+    }
+    let own = Arc::new(own);
+    let files = Arc::clone(&own);
+    let (misses, elapsed) = phase(&clients, run_for / 2, move |client, i, n| {
+        let files = Arc::clone(&files);
+        async move {
+            // Each file once: a second read would be a cache hit.
+            let Some(id) = files[i].get(n as usize) else { return Ok(false) };
+            client.download(id).await?;
+            Ok(true)
+        }
+    })
+    .await?;
+    println!("{}", misses.line("small_download_miss", elapsed));
+    let files = Arc::clone(&own);
+    let (hits, elapsed) = phase(&clients, run_for / 2, move |client, i, _| {
+        let files = Arc::clone(&files);
+        async move {
+            client.download(&files[i][0]).await?;
+            Ok(true)
+        }
+    })
+    .await?;
+    println!("{}", hits.line("small_download_hit", elapsed));
+
+    // A page of 1,000 files: the first client's folder topped up to 1,000.
+    let lister = clients[0].clone();
+    for n in own[0].len()..1000 {
+        lister.upload("$/small", &format!("top-up-{n}.bin"), reqwest::Body::from(content.clone())).await?;
+    }
+    let mut listing = Timings::default();
+    let started = Instant::now();
+    for _ in 0..20 {
+        let one = Instant::now();
+        let page: serde_json::Value = lister
+            .http
+            .get(format!("{}/api/v1/folders", lister.base))
+            .bearer_auth(&lister.token)
+            .query(&[("path", "$/small"), ("limit", "1000")])
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        listing.0.push(one.elapsed());
+        if page["files"].as_array().map_or(0, Vec::len) < 1000 {
+            return Err("a listing page came back short".into());
+        }
+    }
+    listing.0.sort_unstable();
+    println!("{} files=1000", listing.line("list_page", started.elapsed()));
+
+    // Big files: the fdatasync baseline, Drip's durable upload and its download, and the
+    // plain server's download of the baseline's file.
+    let big_path = root.join("big.bin");
+    let baseline_write = durable_big_file(&big_path, args.big_bytes)?;
+    println!("http_result name=big_baseline write_mb_s={baseline_write:.0}");
+    let blocks = args.big_bytes.div_ceil(BLOCK as u64);
+    let block = noise(BLOCK, 5);
+    let total = args.big_bytes;
+    let stream = futures::stream::iter(0..blocks).map(move |i| {
+        let n = (total - i * BLOCK as u64).min(BLOCK as u64) as usize;
+        Ok::<_, std::io::Error>(block.slice(..n))
+    });
+    let big_client = clients[0].clone();
+    let started = Instant::now();
+    let id = big_client.upload("$/big", "big.bin", reqwest::Body::wrap_stream(stream)).await?;
+    let upload_mb_s = total as f64 / 1e6 / started.elapsed().as_secs_f64();
+    let request = big_client
+        .http
+        .get(format!("{}/api/v1/files/{id}/content", big_client.base))
+        .bearer_auth(&big_client.token);
+    let download_mb_s = download_rate(request).await?;
+    let plain = plain_server(big_path.clone()).await?;
+    let http = reqwest::Client::new();
+    let plain_mb_s = download_rate(http.get(format!("http://{plain}/big.bin"))).await?;
+    println!(
+        "http_result name=big upload_mb_s={upload_mb_s:.0} download_mb_s={download_mb_s:.0} plain_download_mb_s={plain_mb_s:.0}"
+    );
+
+    sampling.store(false, Ordering::Relaxed);
+    let peak = f64::from_bits(peak.load(Ordering::Relaxed)).max(rss_mib(pid));
+    println!(
+        "http_result name=rss fresh_mib={rss_fresh:.0} peak_mib={peak:.0} final_mib={:.0}",
+        rss_mib(pid)
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&root);
+    Ok(())
+}

@@ -28,6 +28,8 @@ struct Args {
     clients: usize,
     seconds: u64,
     big_bytes: u64,
+    /// Run on PostgreSQL (a fresh database on this server) instead of SQLite.
+    postgres: Option<String>,
 }
 
 fn args() -> Result<Args> {
@@ -37,6 +39,7 @@ fn args() -> Result<Args> {
         clients: 16,
         seconds: 10,
         big_bytes: 1 << 30,
+        postgres: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -47,6 +50,7 @@ fn args() -> Result<Args> {
             "--clients" => args.clients = value()?.parse()?,
             "--seconds" => args.seconds = value()?.parse()?,
             "--big-bytes" => args.big_bytes = value()?.parse()?,
+            "--postgres" => args.postgres = Some(value()?),
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
@@ -140,12 +144,48 @@ struct Server {
     pid: u32,
 }
 
-async fn start_drip(binary: &Path, data_dir: &Path) -> Result<Server> {
+/// `url` with its database name replaced by `name`.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let authority_end = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
+    let mut out = format!("{}/{name}", &base[..authority_end]);
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
+}
+
+/// A fresh PostgreSQL database on the server of `admin_url`: its URL.
+async fn fresh_database(admin_url: &str) -> Result<String> {
+    use sqlx::Connection as _;
+    let name = format!("drip_http_bench_{}", std::process::id());
+    let mut connection = sqlx::PgConnection::connect(admin_url).await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{name}\"")))
+        .execute(&mut connection)
+        .await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        .execute(&mut connection)
+        .await?;
+    Ok(with_database(admin_url, &name))
+}
+
+async fn start_drip(binary: &Path, data_dir: &Path, postgres: Option<&str>) -> Result<Server> {
     let mut command = tokio::process::Command::new(binary);
     for (name, _) in std::env::vars_os() {
         if name.to_str().is_some_and(|n| n.starts_with("DRIP_")) {
             command.env_remove(&name);
         }
+    }
+    if let Some(url) = postgres {
+        // Not the embedded defaults: the secrets are given, as in production.
+        let key = base64_of(&noise(32, 13));
+        command
+            .env("DRIP_DATABASE__KIND", "postgres")
+            .env("DRIP_DATABASE__URL", url)
+            .env("DRIP_AUTH__JWT_SECRET", "http-bench-jwt-secret-0123456789-abcdefghijklmnop")
+            .env("DRIP_KEYS__MASTER_KEYS", format!("k1:{key}"));
     }
     let mut child = command
         .args(["--data-dir"])
@@ -166,6 +206,11 @@ async fn start_drip(binary: &Path, data_dir: &Path) -> Result<Server> {
     };
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     Ok(Server { _child: child, base, pid })
+}
+
+fn base64_of(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// The server's resident memory, MiB.
@@ -353,7 +398,13 @@ async fn main() -> Result<()> {
     let (baseline, elapsed) = durable_small_files(&root.join("baseline"), args.clients, run_for)?;
     println!("{}", baseline.line("small_baseline", elapsed));
 
-    let server = start_drip(&args.drip, &root.join("data")).await?;
+    let database = match &args.postgres {
+        Some(admin) => Some(fresh_database(admin).await?),
+        None => None,
+    };
+    let stack = if database.is_some() { "postgres" } else { "sqlite" };
+    println!("http_stack {stack}");
+    let server = start_drip(&args.drip, &root.join("data"), database.as_deref()).await?;
     let pid = server.pid;
     let rss_fresh = rss_mib(pid);
     let peak = Arc::new(AtomicU64::new(rss_fresh.to_bits()));

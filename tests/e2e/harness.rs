@@ -347,7 +347,7 @@ impl FreshDatabase {
                     .await
                     .expect("creating the test database");
                 let _ = conn.close().await;
-                let url = with_database(&admin_url, &name);
+                let url = drip_testkit::with_database(&admin_url, &name);
                 return Some(Self { admin_url, name, url });
             }
             Ok(Err(e)) => e.to_string(),
@@ -362,19 +362,6 @@ impl FreshDatabase {
     pub(crate) fn url(&self) -> &str {
         &self.url
     }
-}
-
-/// `url` with its database (the last path segment) replaced by `name`, query kept.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let authority_end = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
-    let mut out = format!("{}/{name}", &base[..authority_end]);
-    if let Some(query) = query {
-        out.push('?');
-        out.push_str(query);
-    }
-    out
 }
 
 impl Drop for FreshDatabase {
@@ -402,11 +389,4 @@ impl Drop for FreshDatabase {
             let _ = writeln!(std::io::stderr(), "warning: could not drop test database {}: {e}", self.name);
         }
     }
-}
-
-#[test]
-fn database_urls_keep_credentials_and_options() {
-    assert_eq!(with_database("postgres://u:p@h:5432/postgres", "x"), "postgres://u:p@h:5432/x");
-    assert_eq!(with_database("postgres://h/db?sslmode=disable", "x"), "postgres://h/x?sslmode=disable");
-    assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
 }

@@ -144,19 +144,6 @@ struct Server {
     pid: u32,
 }
 
-/// `url` with its database name replaced by `name`.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let authority_end = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
-    let mut out = format!("{}/{name}", &base[..authority_end]);
-    if let Some(query) = query {
-        out.push('?');
-        out.push_str(query);
-    }
-    out
-}
-
 /// A fresh PostgreSQL database on the server of `admin_url`: its URL.
 async fn fresh_database(admin_url: &str) -> Result<String> {
     use sqlx::Connection as _;
@@ -168,7 +155,7 @@ async fn fresh_database(admin_url: &str) -> Result<String> {
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
         .execute(&mut connection)
         .await?;
-    Ok(with_database(admin_url, &name))
+    Ok(drip_testkit::with_database(admin_url, &name))
 }
 
 async fn start_drip(binary: &Path, data_dir: &Path, postgres: Option<&str>) -> Result<Server> {

@@ -253,6 +253,20 @@ impl Client {
         Ok(file["id"].as_str().ok_or("no id")?.to_owned())
     }
 
+    /// The first 1,000 files of the folder the small uploads go to.
+    async fn small_page(&self) -> Result<serde_json::Value> {
+        Ok(self
+            .http
+            .get(format!("{}/api/v1/folders", self.base))
+            .bearer_auth(&self.token)
+            .query(&[("path", "$/small"), ("limit", "1000")])
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?)
+    }
+
     /// Downloads a file to nowhere; answers its length.
     async fn download(&self, id: &str) -> Result<u64> {
         let response = self
@@ -430,16 +444,7 @@ async fn main() -> Result<()> {
     // then cache hits: one file read again and again.
     let mut own: Vec<Vec<String>> = Vec::new();
     for client in &clients {
-        let page: serde_json::Value = client
-            .http
-            .get(format!("{}/api/v1/folders", client.base))
-            .bearer_auth(&client.token)
-            .query(&[("path", "$/small"), ("limit", "1000")])
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
+        let page = client.small_page().await?;
         let ids: Vec<String> = page["files"]
             .as_array()
             .ok_or("no files")?
@@ -481,16 +486,7 @@ async fn main() -> Result<()> {
     let started = Instant::now();
     for _ in 0..20 {
         let one = Instant::now();
-        let page: serde_json::Value = lister
-            .http
-            .get(format!("{}/api/v1/folders", lister.base))
-            .bearer_auth(&lister.token)
-            .query(&[("path", "$/small"), ("limit", "1000")])
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
+        let page = lister.small_page().await?;
         listing.0.push(one.elapsed());
         if page["files"].as_array().map_or(0, Vec::len) < 1000 {
             return Err("a listing page came back short".into());

@@ -439,6 +439,7 @@ async fn main() -> Result<()> {
     })
     .await?;
     println!("{}", uploads.line("small_upload", elapsed));
+    println!("http_result name=rss_after_small_upload mib={:.0}", rss_mib(pid));
 
     // Small downloads, cache misses: each client reads files of its own it has never read,
     // then cache hits: one file read again and again.
@@ -466,6 +467,7 @@ async fn main() -> Result<()> {
     })
     .await?;
     println!("{}", misses.line("small_download_miss", elapsed));
+    println!("http_result name=rss_after_small_download_miss mib={:.0}", rss_mib(pid));
     let files = Arc::clone(&own);
     let (hits, elapsed) = phase(&clients, run_for / 2, move |client, i, _| {
         let files = Arc::clone(&files);
@@ -476,6 +478,7 @@ async fn main() -> Result<()> {
     })
     .await?;
     println!("{}", hits.line("small_download_hit", elapsed));
+    println!("http_result name=rss_after_small_download_hit mib={:.0}", rss_mib(pid));
 
     // A page of 1,000 files: the first client's folder topped up to 1,000.
     let lister = clients[0].clone();
@@ -494,6 +497,7 @@ async fn main() -> Result<()> {
     }
     listing.0.sort_unstable();
     println!("{} files=1000", listing.line("list_page", started.elapsed()));
+    println!("http_result name=rss_after_list_page mib={:.0}", rss_mib(pid));
 
     // Big files: the fdatasync baseline, Drip's durable upload and its download, and the
     // plain server's download of the baseline's file.
@@ -511,6 +515,7 @@ async fn main() -> Result<()> {
     let started = Instant::now();
     let id = big_client.upload("$/big", "big.bin", reqwest::Body::wrap_stream(stream)).await?;
     let upload_mb_s = total as f64 / 1e6 / started.elapsed().as_secs_f64();
+    println!("http_result name=rss_after_big_upload mib={:.0}", rss_mib(pid));
     let request = big_client
         .http
         .get(format!("{}/api/v1/files/{id}/content", big_client.base))

@@ -30,6 +30,8 @@ struct Args {
     big_bytes: u64,
     /// Run on PostgreSQL (a fresh database on this server) instead of SQLite.
     postgres: Option<String>,
+    /// The server's `DRIP_LOG` (default: its own default, INFO access lines).
+    log: Option<String>,
 }
 
 fn args() -> Result<Args> {
@@ -40,6 +42,7 @@ fn args() -> Result<Args> {
         seconds: 10,
         big_bytes: 1 << 30,
         postgres: None,
+        log: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -51,6 +54,7 @@ fn args() -> Result<Args> {
             "--seconds" => args.seconds = value()?.parse()?,
             "--big-bytes" => args.big_bytes = value()?.parse()?,
             "--postgres" => args.postgres = Some(value()?),
+            "--log" => args.log = Some(value()?),
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
@@ -158,12 +162,20 @@ async fn fresh_database(admin_url: &str) -> Result<String> {
     Ok(drip_testkit::with_database(admin_url, &name))
 }
 
-async fn start_drip(binary: &Path, data_dir: &Path, postgres: Option<&str>) -> Result<Server> {
+async fn start_drip(
+    binary: &Path,
+    data_dir: &Path,
+    postgres: Option<&str>,
+    log: Option<&str>,
+) -> Result<Server> {
     let mut command = tokio::process::Command::new(binary);
     for (name, _) in std::env::vars_os() {
         if name.to_str().is_some_and(|n| n.starts_with("DRIP_")) {
             command.env_remove(&name);
         }
+    }
+    if let Some(level) = log {
+        command.env("DRIP_LOG", level);
     }
     if let Some(url) = postgres {
         // Not the embedded defaults: the secrets are given, as in production.
@@ -405,7 +417,7 @@ async fn main() -> Result<()> {
     };
     let stack = if database.is_some() { "postgres" } else { "sqlite" };
     println!("http_stack {stack}");
-    let server = start_drip(&args.drip, &root.join("data"), database.as_deref()).await?;
+    let server = start_drip(&args.drip, &root.join("data"), database.as_deref(), args.log.as_deref()).await?;
     let pid = server.pid;
     let rss_fresh = rss_mib(pid);
     let peak = Arc::new(AtomicU64::new(rss_fresh.to_bits()));

@@ -39,11 +39,13 @@ impl Run {
     fn rows(&self, stack: &str) -> Result<String> {
         let v = |name: &str, key: &str| self.value(name, key);
         let (base, up) = (v("small_baseline", "per_s")?, v("small_upload", "per_s")?);
+        let shared = v("small_baseline_shared", "per_s")?;
         let (write, plain) = (v("big_baseline", "write_mb_s")?, v("big", "plain_download_mb_s")?);
         let (big_up, big_down) = (v("big", "upload_mb_s")?, v("big", "download_mb_s")?);
         Ok(format!(
             "| {stack}: 4 KiB uploads, 16 clients | {up:.0} files/s, p50 {:.1} ms, p99 {:.1} ms | {base:.0} files/s durable \
-             (write, fsync, rename, dir fsync; 16 threads), p99 {:.1} ms | {:.2} |\n\
+             (write, fsync, rename, dir fsync; 16 threads, a directory each), p99 {:.1} ms | {:.2} |\n\
+             | {stack}: the same, one directory for all | – | {shared:.0} files/s, p99 {:.1} ms (as one object directory) | {:.2} |\n\
              | {stack}: 4 KiB downloads, cache misses | {:.0} files/s, p99 {:.1} ms | – | – |\n\
              | {stack}: 4 KiB downloads, cache hits | {:.0} files/s, p99 {:.1} ms | – | – |\n\
              | {stack}: 1 GiB upload (durable) | {big_up:.0} MB/s | {write:.0} MB/s `std::fs` write + fdatasync | {:.2} |\n\
@@ -54,6 +56,8 @@ impl Run {
             v("small_upload", "p99_ms")?,
             v("small_baseline", "p99_ms")?,
             up / base,
+            v("small_baseline_shared", "p99_ms")?,
+            up / shared,
             v("small_download_miss", "per_s")?,
             v("small_download_miss", "p99_ms")?,
             v("small_download_hit", "per_s")?,

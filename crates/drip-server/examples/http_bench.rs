@@ -105,12 +105,19 @@ impl Timings {
 }
 
 /// The baseline of durable small files: `clients` threads, each writing 4 KiB files as a
-/// careful program would (temporary file, write, fsync, rename, fsync of the directory).
-fn durable_small_files(dir: &Path, clients: usize, run_for: Duration) -> Result<(Timings, Duration)> {
+/// careful program would (temporary file, write, fsync, rename, fsync of the directory),
+/// each into a directory of its own, or all into one (`shared`: as an object store on one
+/// file system does).
+fn durable_small_files(
+    dir: &Path,
+    clients: usize,
+    run_for: Duration,
+    shared: bool,
+) -> Result<(Timings, Duration)> {
     let started = Instant::now();
     let handles: Vec<_> = (0..clients)
         .map(|t| {
-            let dir = dir.join(format!("baseline-{t}"));
+            let dir = if shared { dir.to_owned() } else { dir.join(format!("baseline-{t}")) };
             std::thread::spawn(move || -> std::io::Result<Timings> {
                 std::fs::create_dir_all(&dir)?;
                 let content = noise(SMALL, 7 + t as u64);
@@ -120,11 +127,11 @@ fn durable_small_files(dir: &Path, clients: usize, run_for: Duration) -> Result<
                 let start = Instant::now();
                 while start.elapsed() < run_for {
                     let one = Instant::now();
-                    let temporary = dir.join(format!(".{n}.tmp"));
+                    let temporary = dir.join(format!(".{t}-{n}.tmp"));
                     let mut file = std::fs::File::create(&temporary)?;
                     file.write_all(&content)?;
                     file.sync_all()?;
-                    std::fs::rename(&temporary, dir.join(format!("{n}")))?;
+                    std::fs::rename(&temporary, dir.join(format!("{t}-{n}")))?;
                     folder.sync_all()?;
                     timings.0.push(one.elapsed());
                     n += 1;
@@ -408,8 +415,10 @@ async fn main() -> Result<()> {
     let run_for = Duration::from_secs(args.seconds);
 
     // The durable small-file baseline, first, on an idle disk.
-    let (baseline, elapsed) = durable_small_files(&root.join("baseline"), args.clients, run_for)?;
+    let (baseline, elapsed) = durable_small_files(&root.join("baseline"), args.clients, run_for, false)?;
     println!("{}", baseline.line("small_baseline", elapsed));
+    let (shared, elapsed) = durable_small_files(&root.join("baseline-shared"), args.clients, run_for, true)?;
+    println!("{}", shared.line("small_baseline_shared", elapsed));
 
     let database = match &args.postgres {
         Some(admin) => Some(fresh_database(admin).await?),

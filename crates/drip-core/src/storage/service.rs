@@ -352,7 +352,9 @@ impl StorageService {
         upload: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
         let renewals = async {
-            let mut seen = progress.bytes();
+            // Bytes the pipeline read before this loop first ran count as flow too: an
+            // upload whose first (or only) chunk came at once still renews.
+            let mut seen = 0;
             loop {
                 tokio::time::sleep(self.settings.lease_renewal).await;
                 let read = progress.bytes();

@@ -62,16 +62,8 @@ fn args() -> Result<Args> {
 }
 
 /// Pseudo-random, incompressible bytes.
-fn noise(len: usize, mut state: u64) -> Bytes {
-    let data: Vec<u8> = (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect();
-    Bytes::from(data)
+fn noise(len: usize, seed: u64) -> Bytes {
+    Bytes::from(drip_testkit::pseudo_random(len, seed))
 }
 
 /// Latencies of a phase, and how many operations it completed.

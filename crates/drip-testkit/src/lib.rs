@@ -51,6 +51,22 @@ impl<F> MaybeFixture<F> for Option<F> {
     }
 }
 
+/// `len` deterministic pseudo-random bytes (xorshift64*), different per `seed`:
+/// incompressible test and benchmark content that a reader can regenerate to compare.
+#[must_use]
+pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        out.extend_from_slice(&state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
 /// A PostgreSQL URL with its database name replaced by `name` (query parameters kept): the
 /// URL of a fresh database created through the server's admin URL.
 #[must_use]

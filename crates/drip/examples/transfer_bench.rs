@@ -43,16 +43,7 @@ fn args() -> Result<Args> {
 
 /// A block of pseudo-random bytes (incompressible, not all equal).
 fn block() -> Bytes {
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let data: Vec<u8> = (0..BLOCK)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect();
-    Bytes::from(data)
+    Bytes::from(drip_testkit::pseudo_random(BLOCK, 1))
 }
 
 fn status_kib(field: &str) -> u64 {

@@ -34,6 +34,19 @@ pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> 
         .map(|(_, value)| value.trim_matches('"'))
 }
 
+/// Whether a browser request comes from this site: no `Origin` (not a browser acting for
+/// another page), or an `Origin` naming this host or one of the `allowed` (CORS) origins.
+/// An `Origin` that is not text is foreign.
+pub(crate) fn from_this_site(headers: &HeaderMap, allowed: &[String]) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else { return true };
+    let Ok(origin) = origin.to_str().map(str::trim) else { return false };
+    if allowed.iter().any(|a| a.trim() == origin) {
+        return true;
+    }
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).map(str::trim);
+    origin.split_once("://").map(|(_, authority)| authority).is_some_and(|a| Some(a) == host)
+}
+
 /// A user authenticated by an access token.
 #[derive(Debug, Clone)]
 pub(crate) struct AuthUser {

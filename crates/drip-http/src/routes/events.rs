@@ -12,7 +12,7 @@
 use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use bytes::Bytes;
 use drip_core::accounts::error::AuthError;
@@ -26,7 +26,7 @@ use utoipa::IntoParams;
 
 use crate::dto::{ErrorBody, PresenceDto};
 use crate::error::ApiError;
-use crate::extract::{AuthUser, Params, authenticate, bearer, cookie};
+use crate::extract::{AuthUser, Params, authenticate, bearer, cookie, from_this_site};
 use crate::openapi::Unauthenticated;
 use crate::state::AppState;
 
@@ -67,7 +67,7 @@ pub(crate) async fn connect(
     } else if let Some(token) = query.token.filter(|t| !t.is_empty()) {
         token
     } else if let Some(token) = cookie(&headers, &state.settings().cookies.access_name) {
-        if !same_origin(&state, &headers) {
+        if !from_this_site(&headers, &state.settings().cors_origins) {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "origin_not_allowed",
@@ -85,20 +85,6 @@ pub(crate) async fn connect(
         ApiError::bad_request("websocket_required", "this endpoint speaks the WebSocket protocol")
     })?;
     Ok(upgrade.on_upgrade(move |socket| run(state, user, token, ended, socket)))
-}
-
-/// Whether a cookie-authenticated handshake comes from this site (or an allowed origin),
-/// so that another site cannot open a connection with the user's cookie.
-fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
-        // Not a browser: nobody's cookie is being borrowed.
-        return true;
-    };
-    if state.settings().cors_origins.iter().any(|allowed| allowed.trim() == origin) {
-        return true;
-    }
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-    origin.split_once("://").map(|(_, authority)| authority) == host
 }
 
 /// Serves one connection until either side closes it.

@@ -15,7 +15,7 @@ use serde_json::json;
 use crate::client_ip::ClientIp;
 use crate::dto::{LegacyFileDto, LegacyFolderDto, LegacyListingDto, LegacyResponse, LoginBody};
 use crate::error::LegacyError;
-use crate::extract::{LegacyUser, cookie, query_is_utf8};
+use crate::extract::{LegacyUser, cookie, from_this_site, query_is_utf8};
 use crate::middleware::no_store;
 use crate::state::{AppState, CookieSettings};
 
@@ -123,16 +123,9 @@ pub(crate) async fn login(
 
 /// Whether a request was sent by a browser on behalf of another site.
 fn is_cross_site(headers: &HeaderMap, allowed_origins: &[String]) -> bool {
-    let text = |name| headers.get(name).map(|v: &HeaderValue| v.to_str().unwrap_or("?").trim());
-    if let Some(site) = text(header::HeaderName::from_static("sec-fetch-site"))
-        && !matches!(site, "same-origin" | "none")
-    {
-        return true;
-    }
-    let Some(origin) = text(header::ORIGIN) else { return false };
-    let host = text(header::HOST).unwrap_or_default();
-    let own = ["http://", "https://"].iter().any(|scheme| origin.strip_prefix(scheme) == Some(host));
-    !own && !allowed_origins.iter().any(|allowed| allowed.trim() == origin)
+    let site = headers.get("sec-fetch-site").map(|v| v.to_str().unwrap_or("?").trim());
+    site.is_some_and(|site| !matches!(site, "same-origin" | "none"))
+        || !from_this_site(headers, allowed_origins)
 }
 
 /// `DELETE /api/sessions`: revokes the session of the refresh cookie, clears both

@@ -22,7 +22,7 @@ use super::ports::{
 use super::throttle::ThrottleSettings;
 use crate::clock::{Clock, ClockExt};
 use crate::error::BackendError;
-use crate::ids::TokenFamilyId;
+use crate::ids::{TokenFamilyId, UserId};
 use crate::storage::StorageService;
 
 /// Lifetimes of the tokens a session is made of.
@@ -54,33 +54,44 @@ impl Default for SessionSettings {
 /// Most sessions remembered as open; past it the expired entries go, then all.
 const MAX_CACHED_SESSIONS: usize = 100_000;
 
-/// Sessions found open recently, until when they are trusted.
+/// Sessions found open recently: whose, and until when they are trusted.
 #[derive(Debug, Default)]
-struct OpenSessions(std::sync::Mutex<HashMap<TokenFamilyId, DateTime<Utc>>>);
+struct OpenSessions(std::sync::Mutex<HashMap<TokenFamilyId, (UserId, DateTime<Utc>)>>);
 
 impl OpenSessions {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TokenFamilyId, DateTime<Utc>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TokenFamilyId, (UserId, DateTime<Utc>)>> {
         // Plain timestamps: whole even if a holder panicked.
         self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn trusted(&self, session: &TokenFamilyId, now: DateTime<Utc>) -> bool {
-        self.lock().get(session).is_some_and(|until| now < *until)
+        self.lock().get(session).is_some_and(|(_, until)| now < *until)
     }
 
-    fn remember(&self, session: TokenFamilyId, until: DateTime<Utc>, now: DateTime<Utc>) {
+    fn remember(&self, session: TokenFamilyId, user: UserId, until: DateTime<Utc>, now: DateTime<Utc>) {
         let mut open = self.lock();
         if open.len() >= MAX_CACHED_SESSIONS {
-            open.retain(|_, until| now < *until);
+            open.retain(|_, (_, until)| now < *until);
             if open.len() >= MAX_CACHED_SESSIONS {
                 open.clear();
             }
         }
-        open.insert(session, until);
+        open.insert(session, (user, until));
     }
 
     fn forget(&self, session: &TokenFamilyId) {
         self.lock().remove(session);
+    }
+
+    /// Forgets every session of `user` known here; answers them.
+    fn forget_user(&self, user: &UserId) -> Vec<TokenFamilyId> {
+        let mut open = self.lock();
+        let theirs: Vec<TokenFamilyId> =
+            open.iter().filter(|(_, (owner, _))| owner == user).map(|(session, _)| *session).collect();
+        for session in &theirs {
+            open.remove(session);
+        }
+        theirs
     }
 }
 
@@ -297,7 +308,12 @@ impl AccountService {
             if !self.ports.accounts.session_active(&claims.user_id, &claims.session).await? {
                 return Err(AuthError::Invalid);
             }
-            self.open_sessions.remember(claims.session, now + self.settings.session_check, now);
+            self.open_sessions.remember(
+                claims.session,
+                claims.user_id,
+                now + self.settings.session_check,
+                now,
+            );
         }
         Ok(claims)
     }
@@ -349,7 +365,11 @@ impl AccountService {
             storage.delete_all_created_by(user).await?;
             match self.ports.accounts.delete_user(user).await {
                 Ok(true) => {
-                    self.open_sessions.lock().clear();
+                    // The sessions this node knows end at once (their event connections
+                    // close); any other fails its next check, its user being gone.
+                    for session in self.open_sessions.forget_user(user) {
+                        self.end_session(&session);
+                    }
                     return Ok(());
                 }
                 Ok(false) => return Err(CloseAccountError::NotFound),

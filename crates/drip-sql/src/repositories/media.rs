@@ -125,9 +125,8 @@ where
         let sql = "INSERT INTO storage_media (id, creator_id, file_name, full_path, content_type, storage_key, \
                  algorithm, chunk_size, key_id, wrapped_key, metadata, file_size, digest, uploaded_at, \
                  created_at, updated_at, lease_until) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
-             RETURNING id";
-        let inserted = sqlx::query(sql)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
+        sqlx::query(sql)
             .bind(p.id.to_string())
             .bind(p.creator.to_string())
             .bind(p.name.as_str().to_owned())
@@ -145,7 +144,7 @@ where
             .bind(D::time(p.created_at))
             .bind(D::time(p.updated_at))
             .bind(D::maybe_time(lease_until.filter(|_| p.uploaded.is_none())))
-            .fetch_optional(D::on(&mut tx))
+            .execute(D::on(&mut tx))
             .await
             .map_err(|e| match violated::<D>(&e) {
                 Some(constraint::MEDIA_CREATOR_FOLDER_NAME) => InsertMediaError::AlreadyExists,
@@ -156,9 +155,6 @@ where
                 }
                 _ => InsertMediaError::Backend(D::backend("inserting a media", e)),
             })?;
-        if inserted.is_none() {
-            return Err(InsertMediaError::AlreadyExists);
-        }
         sqlx::query(
             "INSERT INTO media_owners (media_id, user_id, is_creator, full_path, file_name, uploaded, created_at) \
              VALUES ($1, $2, true, $3, $4, $5, $6)",

@@ -13,7 +13,8 @@ use super::error::{
     signing_failure,
 };
 use super::model::{
-    Claims, Owner, Password, RefreshToken, RefreshTokenRecord, RegisterRequest, Session, User, Username,
+    AttemptKey, Claims, Owner, Password, RefreshToken, RefreshTokenRecord, RegisterRequest, Session, User,
+    Username,
 };
 use super::ports::{
     AccountRepository, ConsumeOutcome, CreateUserError, DeleteUserError, PasswordHasher, TokenError,
@@ -195,7 +196,7 @@ impl AccountService {
         throttle.check(&*self.ports.accounts, &keys, now).await?;
         match self.login_check(username, password).await? {
             Some(user) => {
-                self.ports.accounts.clear_failures(&keys[0].0).await?;
+                self.ports.accounts.clear_failures(&AttemptKey::account(username)).await?;
                 Ok(self.open_session(user.owner, None).await?)
             }
             None => {

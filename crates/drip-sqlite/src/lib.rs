@@ -12,6 +12,12 @@
 //! fails half-way to upgrade its lock. Name and share conflicts are still decided by the
 //! schema's unique constraints, so of two racing identical inserts exactly one wins.
 //!
+//! Within a process, every write goes through one connection, so writers queue in the
+//! pool in arrival order rather than in SQLite's busy handler (which polls with sleeps of
+//! up to 100 ms, the tail of concurrent uploads); reads go through read-only connections
+//! (`query_only`) and never wait for the writer (WAL). The busy timeout still covers other
+//! processes on the same file, such as the `drip` command line.
+//!
 //! The queries are [`drip_sql::Repositories`]' (folder listings, pagination, locking);
 //! this crate gives them the [`Sqlite`] dialect.
 //!
@@ -28,8 +34,11 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 pub use dialect::Sqlite;
 
-/// Connections of the pool [`open`] creates for a database file.
+/// Read connections of the pools [`open`] creates for a database file (plus one that writes).
 pub const DEFAULT_POOL_SIZE: u32 = 8;
+
+/// Rows a read connection's worker thread may run ahead of the task reading them.
+const READ_ROW_BUFFER: usize = 1024;
 
 /// How long a statement waits for another connection's lock before failing.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -64,8 +73,8 @@ pub type SqliteRepositories = drip_sql::Repositories<Sqlite>;
 /// Files are opened in WAL mode (readers do not block the writer) with
 /// `synchronous = NORMAL` (a commit survives a crash of the process; a power loss may
 /// lose the last commits, never consistency), foreign keys on and a busy timeout of
-/// [`BUSY_TIMEOUT`], in a pool of [`DEFAULT_POOL_SIZE`] connections. An in-memory
-/// database lives in one connection that the pool keeps open.
+/// [`BUSY_TIMEOUT`]: one connection writes, [`DEFAULT_POOL_SIZE`] read-only ones read.
+/// An in-memory database lives in one connection that the pool keeps open.
 ///
 /// # Errors
 /// [`SqliteSetupError`] when the location is invalid, the file cannot be opened or
@@ -82,9 +91,14 @@ pub async fn open(location: &str) -> Result<SqliteRepositories, SqliteSetupError
     Ok(repositories)
 }
 
-/// Opens a pool of at most `pool_size` connections with `options`, adding the
-/// settings the adapter relies on (file created if missing, WAL, foreign keys, busy
-/// timeout). Does not migrate.
+/// Opens the pools on `options`: one connection for every write, and at most `pool_size`
+/// read-only ones for reads (a single connection does both when `pool_size` is 1, as an
+/// in-memory database needs). The adapter's settings are added (file created if missing,
+/// WAL, foreign keys, busy timeout). Does not migrate.
+///
+/// SQLite lets one connection write at a time; a second writer would wait in SQLite's busy
+/// handler, which polls with sleeps of up to 100 ms. With one writing connection, writes
+/// queue in the pool instead, in arrival order, each starting as soon as the last ends.
 ///
 /// # Errors
 /// [`SqliteSetupError::Open`] when the database cannot be opened.
@@ -98,12 +112,19 @@ pub async fn open_with(
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
         .busy_timeout(BUSY_TIMEOUT);
-    let pool_size = pool_size.max(1);
-    let mut pool = SqlitePoolOptions::new().max_connections(pool_size).acquire_timeout(BUSY_TIMEOUT);
-    if pool_size == 1 {
+    let pool = |size: u32| SqlitePoolOptions::new().max_connections(size).acquire_timeout(BUSY_TIMEOUT);
+    if pool_size <= 1 {
         // A single connection may be the only handle on an in-memory database: keep it.
-        pool = pool.min_connections(1).idle_timeout(None).max_lifetime(None);
+        let single = pool(1).min_connections(1).idle_timeout(None).max_lifetime(None);
+        let single = single.connect_with(options).await.map_err(SqliteSetupError::Open)?;
+        return Ok(SqliteRepositories::from_pool(single));
     }
-    let pool = pool.connect_with(options).await.map_err(SqliteSetupError::Open)?;
-    Ok(SqliteRepositories::from_pool(pool))
+    let writes = pool(1).connect_with(options.clone()).await.map_err(SqliteSetupError::Open)?;
+    // A listing page is up to 1,000 rows: buffered whole, the worker thread produces it
+    // without waiting for the reader to take each row (every wait a thread hand-off).
+    let reads = pool(pool_size)
+        .connect_with(options.pragma("query_only", "ON").row_buffer_size(READ_ROW_BUFFER))
+        .await
+        .map_err(SqliteSetupError::Open)?;
+    Ok(SqliteRepositories::from_pools(writes, reads))
 }

@@ -66,6 +66,23 @@ async fn connections_use_wal_foreign_keys_and_a_busy_timeout() {
 }
 
 #[tokio::test]
+async fn one_connection_writes_and_the_read_connections_refuse_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let repos = open_in(&dir).await;
+    assert_eq!(repos.pool().options().get_max_connections(), 1, "writes queue for one connection");
+    assert_eq!(repos.read_pool().options().get_max_connections(), drip_sqlite::DEFAULT_POOL_SIZE);
+    let refused = sqlx::query("DELETE FROM users").execute(repos.read_pool()).await.unwrap_err();
+    assert!(refused.to_string().contains("readonly"), "{refused}");
+
+    // Many writers at once all get their turn, and readers see each commit.
+    let names: Vec<String> = (0..24).map(|i| format!("user{i}")).collect();
+    let repos = &repos;
+    let writes = names.iter().map(|name| async move { workload::add_users(repos, &[name.as_str()]).await });
+    futures::future::join_all(writes).await;
+    assert_eq!(repos.list_owners().await.unwrap().len(), names.len());
+}
+
+#[tokio::test]
 async fn corrupt_rows_are_backend_errors_with_context() {
     let dir = tempfile::tempdir().unwrap();
     let repos = open_in(&dir).await;

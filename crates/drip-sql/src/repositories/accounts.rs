@@ -44,7 +44,7 @@ where
             "SELECT id, username, email, password_hash, created_at FROM users WHERE username_lower = $1",
         )
         .bind(username.normalized())
-        .fetch_optional(D::on_pool(&self.pool))
+        .fetch_optional(D::on_pool(&self.reads))
         .await
         .map_err(|e| D::backend("finding a user by name", e))?;
         row.as_ref().map(D::user).transpose()
@@ -53,7 +53,7 @@ where
     async fn find_owner(&self, id: &UserId) -> Result<Option<Owner>, BackendError> {
         let row = sqlx::query("SELECT id, username, email FROM users WHERE id = $1")
             .bind(id.to_string())
-            .fetch_optional(D::on_pool(&self.pool))
+            .fetch_optional(D::on_pool(&self.reads))
             .await
             .map_err(|e| D::backend("finding a user", e))?;
         row.as_ref().map(D::owner).transpose()
@@ -143,7 +143,7 @@ where
     ) -> Result<Option<TokenFamilyId>, BackendError> {
         let row = sqlx::query("SELECT family_id FROM refresh_tokens WHERE token_hash = $1")
             .bind(hash.as_bytes().to_vec())
-            .fetch_optional(D::on_pool(&self.pool))
+            .fetch_optional(D::on_pool(&self.reads))
             .await
             .map_err(|e| D::backend("finding a token family", e))?;
         row.as_ref().map(D::token_family).transpose()
@@ -155,7 +155,7 @@ where
         )
         .bind(family.to_string())
         .bind(user.to_string())
-        .fetch_optional(D::on_pool(&self.pool))
+        .fetch_optional(D::on_pool(&self.reads))
         .await
         .map_err(|e| D::backend("checking a session", e))?;
         Ok(row.is_some())
@@ -185,7 +185,7 @@ where
         )
         .bind(key.as_str().to_owned())
         .bind(D::time(since))
-        .fetch_optional(D::on_pool(&self.pool))
+        .fetch_optional(D::on_pool(&self.reads))
         .await
         .map_err(|e| D::backend("reading login failures", e))?;
         row.as_ref().map(D::failures).transpose()
@@ -233,7 +233,7 @@ where
 
     async fn list_owners(&self) -> Result<Vec<Owner>, BackendError> {
         let found = sqlx::query("SELECT id, username, email FROM users ORDER BY username_lower, id")
-            .fetch_all(D::on_pool(&self.pool))
+            .fetch_all(D::on_pool(&self.reads))
             .await
             .map_err(|e| D::backend("listing users", e))?;
         found.iter().map(D::owner).collect()

@@ -112,7 +112,7 @@ where
         query.push(" ORDER BY run_at, id LIMIT ").push_bind(i64::from(limit));
         let found = query
             .build()
-            .fetch_all(D::on_pool(&self.pool))
+            .fetch_all(D::on_pool(&self.reads))
             .await
             .map_err(|e| D::backend("listing jobs", e))?;
         found.iter().map(D::job).collect()
@@ -132,7 +132,7 @@ where
         let rows = sqlx::query(
             "SELECT kind, state, count(*) AS jobs FROM jobs GROUP BY kind, state ORDER BY kind, state",
         )
-        .fetch_all(D::on_pool(&self.pool))
+        .fetch_all(D::on_pool(&self.reads))
         .await
         .map_err(|e| D::backend("counting jobs", e))?;
         let mut counts = Vec::with_capacity(rows.len());
@@ -148,7 +148,7 @@ where
         }
         let oldest =
             sqlx::query("SELECT run_at FROM jobs WHERE state = 'queued' ORDER BY run_at, id LIMIT 1")
-                .fetch_optional(D::on_pool(&self.pool))
+                .fetch_optional(D::on_pool(&self.reads))
                 .await
                 .map_err(|e| D::backend("finding the oldest queued job", e))?;
         let oldest_queued = oldest.as_ref().map(|row| D::read_time(row, "jobs", "run_at")).transpose()?;

@@ -235,7 +235,7 @@ where
         .bind(folder.as_str().to_owned())
         .bind(name.as_str().to_owned())
         .bind(D::time(now))
-        .fetch_optional(D::on_pool(&self.pool))
+        .fetch_optional(D::on_pool(&self.reads))
         .await
         .map_err(|e| D::backend("finding an abandoned upload", e))?;
         row.as_ref().map(D::media).transpose()
@@ -250,7 +250,7 @@ where
         ))
         .bind(D::time(now))
         .bind(i64::from(limit))
-        .fetch_all(D::on_pool(&self.pool))
+        .fetch_all(D::on_pool(&self.reads))
         .await
         .map_err(|e| D::backend("listing abandoned uploads", e))?;
         D::all_media(&found)
@@ -285,7 +285,7 @@ where
     async fn find(&self, id: &MediaId) -> Result<Option<Media>, BackendError> {
         let row = sqlx::query(concat!("SELECT ", media_columns!(), " FROM storage_media m WHERE m.id = $1"))
             .bind(id.to_string())
-            .fetch_optional(D::on_pool(&self.pool))
+            .fetch_optional(D::on_pool(&self.reads))
             .await
             .map_err(|e| D::backend("finding a media", e))?;
         row.as_ref().map(D::media).transpose()
@@ -299,7 +299,7 @@ where
         ))
         .bind(creator.to_string())
         .bind(i64::from(limit))
-        .fetch_all(D::on_pool(&self.pool))
+        .fetch_all(D::on_pool(&self.reads))
         .await
         .map_err(|e| D::backend("listing the media of a creator", e))?;
         rows.iter().map(D::media).collect()
@@ -314,7 +314,7 @@ where
         ))
         .bind(id.to_string())
         .bind(user.to_string())
-        .fetch_optional(D::on_pool(&self.pool))
+        .fetch_optional(D::on_pool(&self.reads))
         .await
         .map_err(|e| D::backend("finding a visible media", e))?;
         row.as_ref().map(D::media).transpose()
@@ -327,7 +327,7 @@ where
         page: &PageRequest,
     ) -> Result<FolderListing, BackendError> {
         let (files, next) =
-            page::fetch::<D>(&self.pool, user, Scope::In(folder), page, "listing the files of a folder")
+            page::fetch::<D>(&self.reads, user, Scope::In(folder), page, "listing the files of a folder")
                 .await?;
         if page.cursor().is_some() {
             return Ok(FolderListing { files, folders: Vec::new(), next });
@@ -338,7 +338,7 @@ where
         )
         .bind(user.to_string())
         .bind(folder.as_str().to_owned())
-        .fetch_all(D::on_pool(&self.pool))
+        .fetch_all(D::on_pool(&self.reads))
         .await
         .map_err(|e| D::backend("listing the subfolders of a folder", e))?;
         let folders = found.iter().map(D::folder_summary).collect::<Result<_, _>>()?;
@@ -352,7 +352,7 @@ where
         page: &PageRequest,
     ) -> Result<MediaPage, BackendError> {
         let (items, next) =
-            page::fetch::<D>(&self.pool, user, Scope::Below(under), page, "listing visible media").await?;
+            page::fetch::<D>(&self.reads, user, Scope::Below(under), page, "listing visible media").await?;
         Ok(MediaPage { items, next })
     }
 
@@ -525,7 +525,7 @@ where
              WHERE o.media_id = $1 AND NOT o.is_creator ORDER BY u.username, u.id",
         )
         .bind(media.to_string())
-        .fetch_all(D::on_pool(&self.pool))
+        .fetch_all(D::on_pool(&self.reads))
         .await
         .map_err(|e| D::backend("listing shares", e))?;
         found.iter().map(|row| D::share(*media, row)).collect()
@@ -534,7 +534,7 @@ where
     async fn usage(&self, user: &UserId) -> Result<Usage, BackendError> {
         let row = sqlx::query("SELECT media_count, disk_usage FROM users WHERE id = $1")
             .bind(user.to_string())
-            .fetch_optional(D::on_pool(&self.pool))
+            .fetch_optional(D::on_pool(&self.reads))
             .await
             .map_err(|e| D::backend("reading usage", e))?;
         row.as_ref().map(D::usage).transpose().map(Option::unwrap_or_default)
@@ -551,7 +551,7 @@ where
             .push(" LIMIT ")
             .push_bind(i64::from(limit.min(MAX_TOP_USERS)))
             .build()
-            .fetch_all(D::on_pool(&self.pool))
+            .fetch_all(D::on_pool(&self.reads))
             .await
             .map_err(|e| D::backend("ranking users", e))?;
         found.iter().map(D::user_usage).collect()
@@ -561,7 +561,7 @@ where
         let found = sqlx::query("SELECT id FROM storage_media WHERE key_id <> $1 ORDER BY id LIMIT $2")
             .bind(key_id.to_owned())
             .bind(i64::from(limit))
-            .fetch_all(D::on_pool(&self.pool))
+            .fetch_all(D::on_pool(&self.reads))
             .await
             .map_err(|e| D::backend("finding media to re-wrap", e))?;
         found.iter().map(D::media_id).collect()

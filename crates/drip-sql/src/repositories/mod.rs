@@ -41,34 +41,64 @@ use crate::{Dialect, Query};
 
 /// Users, refresh tokens, media and shares in one SQL database of dialect `D`.
 ///
-/// Cloning is cheap (the pool is shared).
+/// Writes go through one pool and reads through another, which may be the same: SQLite
+/// writes through a single connection (its one writer waits in the pool's fair queue
+/// instead of sleeping in SQLite's busy handler) and reads through several read-only ones.
+///
+/// Cloning is cheap (the pools are shared).
 pub struct Repositories<D: Dialect> {
+    /// Every write, and whatever must see them at once (migrations, transactions).
     pool: Pool<D::Db>,
+    /// Reads outside a transaction.
+    reads: Pool<D::Db>,
 }
 
 impl<D: Dialect> Clone for Repositories<D> {
     fn clone(&self) -> Self {
-        Self { pool: self.pool.clone() }
+        Self { pool: self.pool.clone(), reads: self.reads.clone() }
     }
 }
 
 impl<D: Dialect> std::fmt::Debug for Repositories<D> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Repositories").field("pool_size", &self.pool.size()).finish_non_exhaustive()
+        f.debug_struct("Repositories")
+            .field("pool_size", &self.pool.size())
+            .field("read_pool_size", &self.reads.size())
+            .finish_non_exhaustive()
     }
 }
 
 impl<D: Dialect> Repositories<D> {
-    /// Repositories over an existing pool (whose schema [`Repositories::migrate`] applies).
+    /// Repositories over an existing pool, for reads and writes (whose schema
+    /// [`Repositories::migrate`] applies).
     #[must_use]
     pub fn from_pool(pool: Pool<D::Db>) -> Self {
-        Self { pool }
+        Self { reads: pool.clone(), pool }
     }
 
-    /// The connection pool.
+    /// Repositories writing through `writes` and reading through `reads`, two pools on one
+    /// database. `reads` may refuse writes (SQLite's `query_only`): no write goes there.
+    #[must_use]
+    pub fn from_pools(writes: Pool<D::Db>, reads: Pool<D::Db>) -> Self {
+        Self { pool: writes, reads }
+    }
+
+    /// The pool writes go through (any statement may run on it).
     #[must_use]
     pub fn pool(&self) -> &Pool<D::Db> {
         &self.pool
+    }
+
+    /// The pool reads outside transactions go through.
+    #[must_use]
+    pub fn read_pool(&self) -> &Pool<D::Db> {
+        &self.reads
+    }
+
+    /// Closes both pools, waiting for their connections to finish.
+    pub async fn close(&self) {
+        self.pool.close().await;
+        self.reads.close().await;
     }
 
     /// Applies the migrations of the dialect's schema not yet applied (none when the schema

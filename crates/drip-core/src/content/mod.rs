@@ -152,20 +152,102 @@ pub struct Encrypted {
     pub summary: oneshot::Receiver<Result<PlainSummary, ContentError>>,
 }
 
-/// Hashes and encrypts `plaintext` in two stages on separate tasks (hashing and
-/// re-chunking; sealing) joined by small bounded channels, so each can use its own core
-/// and memory stays at a few chunks whatever the size. More than `max_size` bytes fail the
-/// stream with [`ContentError::TooLarge`].
+/// Hashes and encrypts `plaintext`. More than `max_size` bytes fail the stream with
+/// [`ContentError::TooLarge`].
+///
+/// The first chunk is read on the calling task: content that ends within it (most files
+/// are small) is hashed and sealed right there, with no thread hand-off. Longer content
+/// goes through two stages on threads of their own (hashing and re-chunking; sealing)
+/// joined by small bounded channels, so each can use its own core and memory stays at a
+/// few chunks whatever the size.
 ///
 /// Must run inside a Tokio runtime.
-#[must_use]
-pub fn encrypt(plaintext: ByteStream, key: &DataKey, chunk_size: u32, max_size: Option<u64>) -> Encrypted {
+pub async fn encrypt(
+    mut plaintext: ByteStream,
+    key: &DataKey,
+    chunk_size: u32,
+    max_size: Option<u64>,
+) -> Encrypted {
+    let mut head = PlainChunk::default();
+    let failed = loop {
+        match plaintext.next().await {
+            Some(Ok(bytes)) => {
+                head.len += bytes.len();
+                head.pieces.push(bytes);
+                if head.len > chunk_size as usize {
+                    break None;
+                }
+            }
+            Some(Err(e)) => break Some(e),
+            None => return seal_whole(head, key, max_size),
+        }
+    };
+    // Longer than a chunk, or broken: the pipeline takes over from the first byte (and
+    // reports a broken input as it does any input error).
+    let read = futures::stream::iter(head.pieces.into_iter().map(Ok));
+    let rest = match failed {
+        Some(e) => read.chain(futures::stream::once(async { Err(e) })).boxed(),
+        None => read.chain(plaintext).boxed(),
+    };
+    encrypt_in_stages(rest, key, chunk_size, max_size)
+}
+
+/// Hashes and seals content that fits in one chunk, at once.
+fn seal_whole(mut whole: PlainChunk, key: &DataKey, max_size: Option<u64>) -> Encrypted {
+    let (summary_tx, summary) = oneshot::channel();
+    let size = whole.len as u64;
+    let sealed = match max_size.filter(|limit| size > *limit) {
+        Some(limit) => {
+            let _ = summary_tx.send(Err(ContentError::TooLarge { limit }));
+            Err(ContentError::TooLarge { limit }.into_io())
+        }
+        None => {
+            let mut hasher = digest::Context::new(&digest::SHA256);
+            whole.pieces.iter().for_each(|piece| hasher.update(piece));
+            whole.last = true;
+            let mut sealed = BytesMut::with_capacity(whole.len + TAG_LEN as usize);
+            let sealed = seal_chunk(&key.aead(), 0, whole, &mut sealed).map(|()| sealed.freeze());
+            if sealed.is_ok() {
+                let _ = summary_tx.send(Ok(PlainSummary { size, digest: finish_digest(hasher) }));
+            }
+            sealed
+        }
+    };
+    Encrypted { ciphertext: futures::stream::iter([sealed]).boxed(), summary }
+}
+
+/// The two-stage pipeline of [`encrypt`].
+fn encrypt_in_stages(
+    plaintext: ByteStream,
+    key: &DataKey,
+    chunk_size: u32,
+    max_size: Option<u64>,
+) -> Encrypted {
     let (chunk_tx, chunk_rx) = mpsc::channel(STAGE_BUFFER);
     let (out_tx, out_rx) = mpsc::channel(STAGE_BUFFER);
     let (summary_tx, summary) = oneshot::channel();
     spawn_stage(hash_and_chunk(plaintext, chunk_size, max_size, chunk_tx, summary_tx));
     spawn_stage(seal_chunks(key.aead(), chunk_rx, out_tx));
     Encrypted { ciphertext: receiver_stream(out_rx), summary }
+}
+
+fn finish_digest(hasher: digest::Context) -> Digest {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(hasher.finish().as_ref());
+    Digest::from_bytes(out)
+}
+
+/// Appends chunk `index` sealed (`ciphertext ‖ tag`) to `sealed`.
+fn seal_chunk(key: &LessSafeKey, index: u64, chunk: PlainChunk, sealed: &mut BytesMut) -> io::Result<()> {
+    let start = sealed.len();
+    for piece in &chunk.pieces {
+        sealed.extend_from_slice(piece);
+    }
+    let tag = key
+        .seal_in_place_separate_tag(nonce(index, chunk.last), Aad::from(AAD), &mut sealed[start..])
+        .map_err(|_| io::Error::other("content encryption failed"))?;
+    sealed.extend_from_slice(tag.as_ref());
+    Ok(())
 }
 
 /// Runs a CPU-heavy pipeline stage on a thread of its own (Tokio's blocking pool), so
@@ -252,9 +334,7 @@ async fn hash_and_chunk(
     if chunks.send(Ok(batch)).await.is_err() {
         return;
     }
-    let mut out = [0u8; 32];
-    out.copy_from_slice(hasher.finish().as_ref());
-    let _ = summary.send(Ok(PlainSummary { size, digest: Digest::from_bytes(out) }));
+    let _ = summary.send(Ok(PlainSummary { size, digest: finish_digest(hasher) }));
 }
 
 /// Seals each batch of chunks into one buffer (`ciphertext ‖ tag` per chunk, in order).
@@ -275,15 +355,8 @@ async fn seal_chunks(
         let result = item.and_then(|batch| {
             let total: usize = batch.iter().map(|c| c.len + tag_len).sum();
             let mut sealed = BytesMut::with_capacity(total);
-            for PlainChunk { pieces, last, .. } in batch {
-                let start = sealed.len();
-                for piece in &pieces {
-                    sealed.extend_from_slice(piece);
-                }
-                let tag = key
-                    .seal_in_place_separate_tag(nonce(index, last), Aad::from(AAD), &mut sealed[start..])
-                    .map_err(|_| io::Error::other("content encryption failed"))?;
-                sealed.extend_from_slice(tag.as_ref());
+            for chunk in batch {
+                seal_chunk(&key, index, chunk, &mut sealed)?;
                 index += 1;
             }
             Ok(sealed.freeze())

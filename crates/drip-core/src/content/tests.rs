@@ -28,7 +28,7 @@ async fn collect(stream: ByteStream) -> Result<Vec<u8>, io::Error> {
 }
 
 async fn seal(data: &[u8], key: &DataKey) -> (Vec<u8>, PlainSummary) {
-    let enc = encrypt(stream_of(data), key, CHUNK, None);
+    let enc = encrypt(stream_of(data), key, CHUNK, None).await;
     let cipher = collect(enc.ciphertext).await.unwrap();
     let summary = enc.summary.await.unwrap().unwrap();
     (cipher, summary)
@@ -186,12 +186,30 @@ async fn ranges_decrypt_only_their_chunks() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn too_large_input_fails_the_stream() {
     let key = DataKey::generate();
-    let enc = encrypt(stream_of(&pattern(5000)), &key, CHUNK, Some(4999));
+    let enc = encrypt(stream_of(&pattern(5000)), &key, CHUNK, Some(4999)).await;
     let err = collect(enc.ciphertext).await.unwrap_err();
     assert!(matches!(ContentError::find_in(&err), Some(ContentError::TooLarge { limit: 4999 })));
     assert!(matches!(enc.summary.await.unwrap(), Err(ContentError::TooLarge { .. })));
-    let ok = encrypt(stream_of(&pattern(5000)), &key, CHUNK, Some(5000));
+    let ok = encrypt(stream_of(&pattern(5000)), &key, CHUNK, Some(5000)).await;
     assert!(collect(ok.ciphertext).await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn content_within_one_chunk_is_sealed_at_once_and_limited_too() {
+    let key = DataKey::generate();
+    let small = CHUNK as usize - 3;
+    let enc = encrypt(stream_of(&pattern(small)), &key, CHUNK, Some(small as u64 - 1)).await;
+    let err = collect(enc.ciphertext).await.unwrap_err();
+    assert!(matches!(ContentError::find_in(&err), Some(ContentError::TooLarge { .. })));
+    assert!(matches!(enc.summary.await.unwrap(), Err(ContentError::TooLarge { .. })));
+
+    let mut enc = encrypt(stream_of(&pattern(small)), &key, CHUNK, Some(small as u64)).await;
+    let summary = enc.summary.try_recv().expect("a whole chunk's summary is ready before any poll").unwrap();
+    assert_eq!(summary.size, small as u64);
+    let cipher = collect(enc.ciphertext).await.unwrap();
+    assert_eq!(cipher.len() as u64, ciphertext_size(small as u64, CHUNK));
+    let plain = open(cipher, &key, small as u64, Some(summary.digest)).await.unwrap();
+    assert_eq!(plain, pattern(small));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -202,7 +220,7 @@ async fn input_errors_propagate() {
         Err(io::Error::new(io::ErrorKind::ConnectionReset, "client went away")),
     ])
     .boxed();
-    let enc = encrypt(input, &key, CHUNK, None);
+    let enc = encrypt(input, &key, CHUNK, None).await;
     let err = collect(enc.ciphertext).await.unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::ConnectionReset);
     let Err(ContentError::Input(original)) = enc.summary.await.unwrap() else { panic!("an input error") };
@@ -244,7 +262,7 @@ async fn the_inputs_own_error_reaches_the_caller() {
     let key = DataKey::generate();
     let input =
         futures::stream::iter(vec![Ok(Bytes::from_static(b"abc")), Err(io::Error::other(Marker))]).boxed();
-    let enc = encrypt(input, &key, CHUNK, None);
+    let enc = encrypt(input, &key, CHUNK, None).await;
     assert!(collect(enc.ciphertext).await.is_err());
     let Err(ContentError::Input(original)) = enc.summary.await.unwrap() else { panic!("an input error") };
     assert!(original.get_ref().is_some_and(|e| e.is::<Marker>()), "the same error, not a copy: {original:?}");

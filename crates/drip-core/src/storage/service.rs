@@ -391,7 +391,7 @@ impl StorageService {
         plaintext: ByteStream,
     ) -> Result<UploadedContent, StoreError> {
         let limit = self.settings.max_upload_bytes;
-        let encrypted = content::encrypt(plaintext, data_key, self.settings.chunk_size, Some(limit));
+        let encrypted = content::encrypt(plaintext, data_key, self.settings.chunk_size, Some(limit)).await;
         let put = self.ports.storage.put(media.storage_key(), encrypted.ciphertext).await;
         // The pipeline's own verdict explains a failed put best (the client's error, the
         // limit); the store's error matters when the plaintext was fine.

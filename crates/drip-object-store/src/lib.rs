@@ -45,6 +45,7 @@ mod errors;
 mod gcs;
 mod keys;
 mod local;
+mod local_put;
 mod marked;
 mod provider;
 mod upload;

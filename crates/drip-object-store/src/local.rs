@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
 
 use crate::provider::ConfigError;
@@ -20,7 +19,7 @@ use crate::provider::ConfigError;
 pub(crate) const STALE_STAGING_AGE: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Opens (creating it if needed) the store rooted at `root`, sweeping stale staging files.
-pub(crate) fn open(root: &Path) -> Result<(Arc<dyn ObjectStore>, PathBuf), ConfigError> {
+pub(crate) fn open(root: &Path) -> Result<(Arc<LocalFileSystem>, PathBuf), ConfigError> {
     std::fs::create_dir_all(root).map_err(|source| ConfigError::Root { path: root.to_owned(), source })?;
     let canonical =
         std::fs::canonicalize(root).map_err(|source| ConfigError::Root { path: root.to_owned(), source })?;

@@ -180,7 +180,9 @@ impl ObjectStoreProvider {
     /// [`ConfigError::Root`] when the directory cannot be created or resolved.
     pub fn local(root: impl AsRef<std::path::Path>) -> Result<Self, ConfigError> {
         let (store, root) = local::open(root.as_ref())?;
-        Ok(Self::new(store, Backend::Local { root }))
+        let mut provider = Self::new(Arc::clone(&store) as Arc<dyn ObjectStore>, Backend::Local { root });
+        provider.multipart.local = Some(store);
+        Ok(provider)
     }
 
     /// A GCS bucket; a [`GcsCredentials::Base64Env`](crate::GcsCredentials::Base64Env)

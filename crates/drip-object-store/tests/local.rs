@@ -141,6 +141,20 @@ async fn an_upload_in_progress_is_invisible_and_a_cancelled_one_leaves_nothing()
     assert!(files(dir.path()).is_empty(), "the staging file is removed once the provider settled");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_upload_is_flushed_while_written_and_published_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let provider = open(dir.path());
+    let key = key("large.bin");
+    // Past the flush step of 16 MiB, so the background flusher runs.
+    let len = 17 * 1024 * 1024 + 5;
+    assert_eq!(provider.put(&key, bytes(len)).await.unwrap(), len as u64);
+    assert_eq!(files(dir.path()), [key.to_string()], "the object alone, no staging file");
+    let stored: Vec<Bytes> = provider.get(&key, None).await.unwrap().try_collect().await.unwrap();
+    let expected: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+    assert!(stored.concat() == expected, "the content is stored as sent");
+}
+
 #[tokio::test]
 async fn a_failed_upload_leaves_no_file() {
     let dir = tempfile::tempdir().unwrap();

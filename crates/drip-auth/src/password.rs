@@ -61,9 +61,15 @@ pub enum Argon2SetupError {
 
 /// argon2id (version 0x13) password hashing with a fresh 16-byte salt per hash, stored as a
 /// PHC string (`$argon2id$v=19$m=...,t=...,p=...$salt$hash`). Cheap to clone.
+///
+/// At most as many hashes run at once as the machine has cores (the rest wait their
+/// turn): each one holds `memory_kib` of memory (19 MiB by default), so a burst of logins
+/// would otherwise take memory without bound, and no more than one hash per core runs
+/// faster anyway.
 #[derive(Clone)]
 pub struct Argon2PasswordHasher {
     inner: Arc<Inner>,
+    running: Arc<tokio::sync::Semaphore>,
 }
 
 struct Inner {
@@ -90,7 +96,11 @@ impl Argon2PasswordHasher {
             .hash_password_with_salt(DUMMY_PASSWORD, DUMMY_SALT)
             .map_err(|e| Argon2SetupError::ReferenceHash(e.to_string()))?
             .to_string();
-        Ok(Self { inner: Arc::new(Inner { argon2, cost, reference_hash }) })
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        Ok(Self {
+            inner: Arc::new(Inner { argon2, cost, reference_hash }),
+            running: Arc::new(tokio::sync::Semaphore::new(cores)),
+        })
     }
 
     /// The cost of new hashes.
@@ -99,16 +109,24 @@ impl Argon2PasswordHasher {
         self.inner.cost
     }
 
-    /// Runs `work` with the shared state on the blocking pool.
+    /// Runs `work` with the shared state on the blocking pool, once fewer hashes than
+    /// cores run.
     async fn on_blocking_pool<T, F>(&self, work: F) -> Result<T, BackendError>
     where
         T: Send + 'static,
         F: FnOnce(&Inner) -> T + Send + 'static,
     {
-        let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || work(&inner))
+        let turn = Arc::clone(&self.running)
+            .acquire_owned()
             .await
-            .map_err(|e| BackendError::new("the password hashing task failed", e))
+            .map_err(|e| BackendError::new("the password hasher is closed", e))?;
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            work(&inner)
+        })
+        .await
+        .map_err(|e| BackendError::new("the password hashing task failed", e))
     }
 }
 
@@ -210,5 +228,46 @@ mod tests {
         // Through the port it returns for any password, the reference's own input included.
         hasher.dummy_verify(&Password::parse("whatever it is").unwrap()).await;
         hasher.dummy_verify(&Password::parse(own).unwrap()).await;
+    }
+
+    /// Hashes beyond the number of cores wait for a turn instead of each taking their
+    /// memory at once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_more_hashes_run_at_once_than_there_are_turns() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let cost = Argon2Cost { memory_kib: 64, iterations: 1, parallelism: 1 };
+        let mut hasher = Argon2PasswordHasher::new(cost).unwrap();
+        hasher.running = Arc::new(tokio::sync::Semaphore::new(2));
+        let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let released = Arc::new(std::sync::Mutex::new(released));
+        let works: Vec<_> = (0..6)
+            .map(|_| {
+                let (hasher, running, most, released) =
+                    (hasher.clone(), Arc::clone(&running), Arc::clone(&most), Arc::clone(&released));
+                tokio::spawn(async move {
+                    hasher
+                        .on_blocking_pool(move |_| {
+                            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                            most.fetch_max(now, Ordering::SeqCst);
+                            // Held until the test lets one work finish.
+                            let _ = released.lock().unwrap().recv();
+                            running.fetch_sub(1, Ordering::SeqCst);
+                        })
+                        .await
+                })
+            })
+            .collect();
+        while running.load(Ordering::SeqCst) < 2 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(hasher.running.available_permits(), 0, "both turns taken, four waiting");
+        for _ in 0..6 {
+            release.send(()).unwrap();
+        }
+        for work in works {
+            work.await.unwrap().unwrap();
+        }
+        assert_eq!(most.load(Ordering::SeqCst), 2);
     }
 }

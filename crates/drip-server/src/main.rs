@@ -20,6 +20,12 @@ use drip_core::jobs::model::JobState;
 use drip_core::storage::model::{SortOrder, UsageSort};
 use tracing::info;
 
+/// mimalloc rather than the system allocator: glibc's per-thread arenas keep what the
+/// blocking pool's threads freed, and the server's memory grew with each burst of
+/// transfers (issue 11; docs/decisions/0013-allocator.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Drip: encrypted file storage and sharing.
 #[derive(Debug, Parser)]
 #[command(name = "drip", version)]

@@ -47,7 +47,8 @@ impl Run {
              (write, fsync, rename, dir fsync; 16 threads, a directory each), p99 {:.1} ms | {:.2} |\n\
              | {stack}: the same, one directory for all | – | {shared:.0} files/s, p99 {:.1} ms (as one object directory) | {:.2} |\n\
              | {stack}: 4 KiB downloads, cache misses | {:.0} files/s, p99 {:.1} ms | – | – |\n\
-             | {stack}: 4 KiB downloads, cache hits | {:.0} files/s, p99 {:.1} ms | – | – |\n\
+             | {stack}: 4 KiB downloads, cache hits | {:.0} files/s, p99 {:.1} ms | {:.0} files/s plain HTTP server \
+             (axum, keep-alive, the body from memory) | {:.2} |\n\
              | {stack}: 1 GiB upload (durable) | {big_up:.0} MB/s | {write:.0} MB/s `std::fs` write + fdatasync | {:.2} |\n\
              | {stack}: 1 GiB download | {big_down:.0} MB/s | {plain:.0} MB/s plain streaming HTTP server (no crypto) | {:.2} |\n\
              | {stack}: listing a 1,000-file page | {:.1} ms (median of 20) | – | – |\n\
@@ -62,6 +63,8 @@ impl Run {
             v("small_download_miss", "p99_ms")?,
             v("small_download_hit", "per_s")?,
             v("small_download_hit", "p99_ms")?,
+            v("small_download_plain", "per_s")?,
+            v("small_download_hit", "per_s")? / v("small_download_plain", "per_s")?,
             big_up / write,
             big_down / plain,
             v("list_page", "p50_ms")?,
@@ -74,10 +77,11 @@ impl Run {
     fn summary(&self) -> Result<String> {
         let v = |name: &str, key: &str| self.value(name, key);
         Ok(format!(
-            "http small_up_ratio={:.2} small_up_p99_ms={:.0} big_up_ratio={:.2} big_down_ratio={:.2} \
-             list_1000_ms={:.1} rss_mib={:.0}",
+            "http small_up_ratio={:.2} small_up_p99_ms={:.0} small_hit_ratio={:.2} big_up_ratio={:.2} \
+             big_down_ratio={:.2} list_1000_ms={:.1} rss_mib={:.0}",
             v("small_upload", "per_s")? / v("small_baseline", "per_s")?,
             v("small_upload", "p99_ms")?,
+            v("small_download_hit", "per_s")? / v("small_download_plain", "per_s")?,
             v("big", "upload_mb_s")? / v("big_baseline", "write_mb_s")?,
             v("big", "download_mb_s")? / v("big", "plain_download_mb_s")?,
             v("list_page", "p50_ms")?,

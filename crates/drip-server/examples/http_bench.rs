@@ -266,6 +266,12 @@ impl Client {
 
     /// The first 1,000 files of the folder the small uploads go to.
     async fn small_page(&self) -> Result<serde_json::Value> {
+        Ok(serde_json::from_slice(&self.small_page_bytes().await?)?)
+    }
+
+    /// The same page as the bytes of its JSON (what the listing phase times: the server's
+    /// work and the transfer, not the client's parsing).
+    async fn small_page_bytes(&self) -> Result<Bytes> {
         Ok(self
             .http
             .get(format!("{}/api/v1/folders", self.base))
@@ -274,7 +280,7 @@ impl Client {
             .send()
             .await?
             .error_for_status()?
-            .json()
+            .bytes()
             .await?)
     }
 
@@ -388,6 +394,19 @@ async fn plain_server(path: PathBuf) -> Result<std::net::SocketAddr> {
     Ok(address)
 }
 
+/// A plain HTTP server for small files: axum on keep-alive connections, answering
+/// `GET /small` with `body` from memory (no crypto, no authentication, no database): what
+/// serving a small file costs on this machine's loopback without Drip's work. Answers its
+/// address.
+async fn plain_small_server(body: Bytes) -> Result<std::net::SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    let app =
+        axum::Router::new().route("/small", axum::routing::get(move || std::future::ready(body.clone())));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(address)
+}
+
 /// Sends `request` and reads its answer to nowhere; answers MB/s.
 async fn download_rate(request: reqwest::RequestBuilder) -> Result<f64> {
     let started = Instant::now();
@@ -491,6 +510,14 @@ async fn main() -> Result<()> {
     })
     .await?;
     println!("{}", hits.line("small_download_hit", elapsed));
+    // The baseline of cached downloads: the same clients against the plain server.
+    let plain_small = plain_small_server(content.clone()).await?;
+    let (plain_hits, elapsed) = phase(&clients, run_for / 2, move |client, _, _| async move {
+        let body = client.http.get(format!("http://{plain_small}/small")).send().await?.bytes().await?;
+        Ok(!body.is_empty())
+    })
+    .await?;
+    println!("{}", plain_hits.line("small_download_plain", elapsed));
     println!("http_result name=rss_after_small_download_hit mib={:.0}", rss_mib(pid));
 
     // A page of 1,000 files: the first client's folder topped up to 1,000.
@@ -502,8 +529,9 @@ async fn main() -> Result<()> {
     let started = Instant::now();
     for _ in 0..20 {
         let one = Instant::now();
-        let page = lister.small_page().await?;
+        let page = lister.small_page_bytes().await?;
         listing.0.push(one.elapsed());
+        let page: serde_json::Value = serde_json::from_slice(&page)?;
         if page["files"].as_array().map_or(0, Vec::len) < 1000 {
             return Err("a listing page came back short".into());
         }

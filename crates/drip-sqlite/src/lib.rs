@@ -35,7 +35,11 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 pub use dialect::Sqlite;
 
 /// Read connections of the pools [`open`] creates for a database file (plus one that writes).
-pub const DEFAULT_POOL_SIZE: u32 = 8;
+pub const DEFAULT_POOL_SIZE: u32 = 4;
+
+/// Page cache of each read connection (`PRAGMA cache_size`, negative: KiB), half of
+/// SQLite's default: the operating system caches the file for all of them anyway.
+const READ_CACHE_KIB: &str = "-1024";
 
 /// Rows a read connection's worker thread may run ahead of the task reading them.
 const READ_ROW_BUFFER: usize = 1024;
@@ -123,7 +127,12 @@ pub async fn open_with(
     // A listing page is up to 1,000 rows: buffered whole, the worker thread produces it
     // without waiting for the reader to take each row (every wait a thread hand-off).
     let reads = pool(pool_size)
-        .connect_with(options.pragma("query_only", "ON").row_buffer_size(READ_ROW_BUFFER))
+        .connect_with(
+            options
+                .pragma("query_only", "ON")
+                .pragma("cache_size", READ_CACHE_KIB)
+                .row_buffer_size(READ_ROW_BUFFER),
+        )
         .await
         .map_err(SqliteSetupError::Open)?;
     Ok(SqliteRepositories::from_pools(writes, reads))

@@ -28,10 +28,15 @@ struct Run {
 
 impl Run {
     fn value(&self, name: &str, key: &str) -> Result<f64> {
+        let text = self.text(name, key)?;
+        text.parse().with_context(|| format!("{key}={text} of {name} is not a number"))
+    }
+
+    fn text(&self, name: &str, key: &str) -> Result<String> {
         self.output
             .lines()
             .filter(|l| l.starts_with("http_result") && field(l, "name") == Some(name))
-            .find_map(|l| field(l, key)?.parse().ok())
+            .find_map(|l| field(l, key).map(str::to_owned))
             .with_context(|| format!("no {key} for {name} in the benchmark's output"))
     }
 
@@ -52,6 +57,8 @@ impl Run {
              | {stack}: 1 GiB upload (durable) | {big_up:.0} MB/s | {write:.0} MB/s `std::fs` write + fdatasync | {:.2} |\n\
              | {stack}: 1 GiB download | {big_down:.0} MB/s | {plain:.0} MB/s plain streaming HTTP server (no crypto) | {:.2} |\n\
              | {stack}: listing a 1,000-file page | {:.1} ms (median of 20) | – | – |\n\
+             | {stack}: mixed load (upload, download, list, delete; 16 clients) | {:.0} requests/s; RSS {:.0} MiB at its \
+             start, {:.0} MiB at its end (tenths: {}) | – | – |\n\
              | {stack}: server RSS | fresh {:.0} MiB, peak {:.0} MiB, final {:.0} MiB | – | – |\n",
             v("small_upload", "p50_ms")?,
             v("small_upload", "p99_ms")?,
@@ -68,6 +75,10 @@ impl Run {
             big_up / write,
             big_down / plain,
             v("list_page", "p50_ms")?,
+            v("mixed", "per_s")?,
+            v("mixed", "rss_start_mib")?,
+            v("mixed", "rss_end_mib")?,
+            self.text("mixed", "rss_tenths_mib")?,
             v("rss", "fresh_mib")?,
             v("rss", "peak_mib")?,
             v("rss", "final_mib")?,
@@ -102,12 +113,15 @@ fn postgres() -> Option<String> {
 }
 
 pub(crate) fn bench(args: &[String]) -> Result<()> {
-    let seconds = args
-        .iter()
-        .position(|a| a == "--seconds")
-        .and_then(|i| args.get(i + 1))
-        .map_or("10", String::as_str)
-        .to_owned();
+    let flag = |name: &str, default: &'static str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .map_or(default, String::as_str)
+            .to_owned()
+    };
+    let seconds = flag("--seconds", "10");
+    let mixed = flag("--mixed-seconds", "60");
     let dir = root().join("target").join("bench-http");
     std::fs::create_dir_all(&dir)?;
     let mut build = cargo();
@@ -116,7 +130,7 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
     let example = |postgres: Option<&str>| -> Result<Run> {
         let mut bench = Command::new(root().join("target/release/examples/http_bench"));
         bench.arg("--drip").arg(root().join("target/release/drip")).arg("--dir").arg(&dir);
-        bench.args(["--seconds", &seconds]);
+        bench.args(["--seconds", &seconds, "--mixed-seconds", &mixed]);
         if let Some(url) = postgres {
             bench.args(["--postgres", url]);
         }
@@ -132,7 +146,8 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
     let targets: String = TARGETS.iter().map(|(what, target)| format!("| {what} | {target} |\n")).collect();
     let body = format!(
         "## HTTP throughput (issue 11)\n\n\
-         Command: `cargo xtask bench http` (`--seconds {seconds}` per small-file phase); {machine}. \
+         Command: `cargo xtask bench http` (`--seconds {seconds}` per small-file phase, \
+         `--mixed-seconds {mixed}` of mixed load at the end); {machine}. \
          The release `drip` binary on SQLite + local disk (the embedded defaults){pg}, fsync on, default \
          logging to a discarded stderr; 16 clients with one connection each (16 users: the per-user \
          transfer cap is 4), driven over loopback from the same process as the baselines, on the same disk. \

@@ -32,6 +32,9 @@ struct Args {
     postgres: Option<String>,
     /// The server's `DRIP_LOG` (default: its own default, INFO access lines).
     log: Option<String>,
+    /// Seconds of the mixed phase at the end (0: none): uploads, downloads, listings and
+    /// deletes interleaved, with the server's RSS sampled along the way.
+    mixed_seconds: u64,
 }
 
 fn args() -> Result<Args> {
@@ -43,6 +46,7 @@ fn args() -> Result<Args> {
         big_bytes: 1 << 30,
         postgres: None,
         log: None,
+        mixed_seconds: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -55,6 +59,7 @@ fn args() -> Result<Args> {
             "--big-bytes" => args.big_bytes = value()?.parse()?,
             "--postgres" => args.postgres = Some(value()?),
             "--log" => args.log = Some(value()?),
+            "--mixed-seconds" => args.mixed_seconds = value()?.parse()?,
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
@@ -284,6 +289,31 @@ impl Client {
             .await?)
     }
 
+    /// Deletes a file of this client's.
+    async fn delete(&self, id: &str) -> Result<()> {
+        self.http
+            .delete(format!("{}/api/v1/files/{id}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(())
+    }
+
+    /// A page of 50 files of `folder`.
+    async fn page(&self, folder: &str) -> Result<Bytes> {
+        Ok(self
+            .http
+            .get(format!("{}/api/v1/folders", self.base))
+            .bearer_auth(&self.token)
+            .query(&[("path", folder), ("limit", "50")])
+            .send()
+            .await?
+            .error_for_status()?
+            .bytes()
+            .await?)
+    }
+
     /// Downloads a file to nowhere; answers its length.
     async fn download(&self, id: &str) -> Result<u64> {
         let response = self
@@ -416,6 +446,59 @@ async fn download_rate(request: reqwest::RequestBuilder) -> Result<f64> {
         total += chunk?.len() as u64;
     }
     Ok(total as f64 / 1e6 / started.elapsed().as_secs_f64())
+}
+
+/// Mixed load for `run_for`: each client in turn uploads a 4 KiB file, downloads one of
+/// its small files, lists a page of its mixed folder, and deletes the file it uploaded
+/// (so the database stays the same size). Prints the request rate and the RSS at the
+/// start, at each tenth of the phase, and at the end.
+async fn mixed_phase(
+    clients: &[Client],
+    own: &Arc<Vec<Vec<String>>>,
+    content: &Bytes,
+    run_for: Duration,
+    pid: u32,
+) -> Result<()> {
+    let rss_start = rss_mib(pid);
+    let sampling = Arc::new(AtomicBool::new(true));
+    let samples = {
+        let sampling = Arc::clone(&sampling);
+        tokio::spawn(async move {
+            let mut samples = Vec::new();
+            let tenth = run_for / 10;
+            while sampling.load(Ordering::Relaxed) {
+                tokio::time::sleep(tenth).await;
+                samples.push(rss_mib(pid));
+            }
+            samples
+        })
+    };
+    let (own, body) = (Arc::clone(own), content.clone());
+    let (timings, elapsed) = phase(clients, run_for, move |client, i, n| {
+        let (own, body) = (Arc::clone(&own), body.clone());
+        async move {
+            let id = client.upload("$/mixed", &format!("m{i}-{n}.bin"), reqwest::Body::from(body)).await?;
+            let files = &own[i];
+            client.download(&files[n as usize % files.len()]).await?;
+            client.page("$/mixed").await?;
+            client.delete(&id).await?;
+            Ok(true)
+        }
+    })
+    .await?;
+    sampling.store(false, Ordering::Relaxed);
+    let samples = samples.await?;
+    let requests = timings.0.len() * 4;
+    let max = samples.iter().copied().fold(rss_start, f64::max);
+    let tenths: Vec<String> = samples.iter().map(|mib| format!("{mib:.0}")).collect();
+    println!(
+        "http_result name=mixed requests={requests} per_s={:.0} rss_start_mib={rss_start:.0} rss_end_mib={:.0} \
+         rss_max_mib={max:.0} rss_tenths_mib={}",
+        requests as f64 / elapsed.as_secs_f64(),
+        rss_mib(pid),
+        tenths.join(",")
+    );
+    Ok(())
 }
 
 #[tokio::main]
@@ -568,6 +651,10 @@ async fn main() -> Result<()> {
     println!(
         "http_result name=big upload_mb_s={upload_mb_s:.0} download_mb_s={download_mb_s:.0} plain_download_mb_s={plain_mb_s:.0}"
     );
+
+    if args.mixed_seconds > 0 {
+        mixed_phase(&clients, &own, &content, Duration::from_secs(args.mixed_seconds), pid).await?;
+    }
 
     sampling.store(false, Ordering::Relaxed);
     let peak = f64::from_bits(peak.load(Ordering::Relaxed)).max(rss_mib(pid));

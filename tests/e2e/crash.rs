@@ -73,11 +73,9 @@ pub(crate) async fn kill_during_uploads(launch: Launch, gcs: Option<&GcsDouble>)
     // its partial upload in the store.
     let response = api.try_upload(&alice, "$", names[0], b"x".to_vec()).await;
     assert_eq!(response.status(), StatusCode::CONFLICT, "the name is held while the upload runs");
-    // (Multipart on GCS; streamed into a staging file on local disk.)
-    let started = if gcs.is_some() { "started a multipart upload" } else { "started a streamed upload" };
     server
         .wait_for_log("the partial uploads", Duration::from_secs(20), |lines| {
-            Server::logged_lines(lines, &[started]) >= names.len()
+            Server::logged_lines(lines, &["started a large upload"]) >= names.len()
         })
         .await;
     server.kill();

@@ -1,5 +1,5 @@
-//! Large uploads to local disk, written through a staging file that is flushed to disk
-//! while it grows, so the upload does not end with one long fsync of the whole object.
+//! Uploads to local disk, written through a staging file that is flushed to disk while it
+//! grows, so a large upload does not end with one long fsync of the whole object.
 //!
 //! object_store's `LocalFileSystem` syncs a multipart upload only once it completes: a
 //! 1 GiB upload then waits for the disk to take the whole GiB (issue 11 measured 35–46 % of
@@ -18,12 +18,17 @@ use std::sync::mpsc as std_mpsc;
 use bytes::Bytes;
 use drip_core::storage::ports::ByteStream;
 use futures::StreamExt as _;
+use object_store::local::LocalFileSystem;
 use tokio::sync::mpsc;
 
 use crate::upload::{OpenUpload, PutFailure};
 
 /// Bytes written between two background flushes.
 pub(crate) const FLUSH_STEP: u64 = 16 * 1024 * 1024;
+
+/// Uploads past this size are logged when they pass it (a line per small file would be
+/// noise).
+const ANNOUNCE_BYTES: u64 = 1024 * 1024;
 
 /// Chunks in flight between the pipeline and the writer thread (bounds memory).
 const WRITE_QUEUE: usize = 4;
@@ -36,26 +41,26 @@ enum Write {
     End,
 }
 
-/// Stores `head` then the rest of `content` at `dest` (a file path inside the store's
-/// root); answers the bytes stored. The object appears at `dest` only complete and synced;
-/// on any failure, or when the returned future is dropped, the staging file is removed.
+/// Stores `content` at `path` of `fs`; answers the bytes stored. The object appears only
+/// complete and synced; on any failure, or when the returned future is dropped, the
+/// staging file is removed.
 ///
 /// The upload counts as `open` until its writer thread has ended (after a dropped future
 /// too, once it removed the staging file).
 pub(crate) async fn put(
-    dest: PathBuf,
-    head: Vec<Bytes>,
+    fs: &LocalFileSystem,
+    path: &object_store::path::Path,
     mut content: ByteStream,
     open: OpenUpload,
 ) -> Result<u64, PutFailure> {
+    let dest = fs.path_to_filesystem(path)?;
     let (queue, chunks) = mpsc::channel(WRITE_QUEUE);
     let (created_tx, created) = tokio::sync::oneshot::channel();
     let writer = tokio::task::spawn_blocking(move || {
-        let written = match create_staging(&dest) {
+        let written = match Staging::create(&dest) {
             Ok((file, staging)) => {
-                tracing::info!(file = %staging.display(), "started a streamed upload");
                 let _ = created_tx.send(Ok(()));
-                write_staged(file, RemoveOnDrop(Some(staging)), &dest, chunks)
+                write_staged(file, staging, &dest, chunks)
             }
             Err(err) => {
                 let _ = created_tx.send(Err(err));
@@ -69,18 +74,9 @@ pub(crate) async fn put(
     if let Ok(Err(err)) = created.await {
         return Err(store_error(err));
     }
-    let mut size = 0_u64;
-    let mut pending = head.into_iter();
     let fed = loop {
-        let next = match pending.next() {
-            Some(chunk) => Some(Ok(chunk)),
-            None => content.next().await,
-        };
-        let message = match next {
-            Some(Ok(chunk)) => {
-                size += chunk.len() as u64;
-                Write::Chunk(chunk)
-            }
+        let message = match content.next().await {
+            Some(Ok(chunk)) => Write::Chunk(chunk),
             Some(Err(err)) => break Err(PutFailure::Input(err)),
             None => Write::End,
         };
@@ -94,10 +90,9 @@ pub(crate) async fn put(
     drop(queue);
     let written = writer.await.map_err(|e| store_error(io::Error::other(e)))?;
     fed?;
-    match written.map_err(store_error)? {
-        Some(_) => Ok(size),
-        None => Err(store_error(io::Error::other("the local upload ended before its content did"))),
-    }
+    written
+        .map_err(store_error)?
+        .ok_or_else(|| store_error(io::Error::other("the local upload ended before its content did")))
 }
 
 fn store_error(source: io::Error) -> PutFailure {
@@ -109,7 +104,7 @@ fn store_error(source: io::Error) -> PutFailure {
 /// closed before `End` (the upload failed or was dropped).
 fn write_staged(
     mut file: File,
-    staging: RemoveOnDrop,
+    staging: Staging,
     dest: &Path,
     mut chunks: mpsc::Receiver<Write>,
 ) -> io::Result<Option<u64>> {
@@ -119,8 +114,12 @@ fn write_staged(
     loop {
         match chunks.blocking_recv() {
             Some(Write::Chunk(chunk)) => {
+                let before = written;
                 file.write_all(&chunk)?;
                 written += chunk.len() as u64;
+                if before <= ANNOUNCE_BYTES && written > ANNOUNCE_BYTES {
+                    tracing::info!(file = %staging.path.display(), "started a large upload to a staging file");
+                }
                 if written - flushed_at >= FLUSH_STEP {
                     flusher.flush(&file)?;
                     flushed_at = written;
@@ -133,30 +132,55 @@ fn write_staged(
     flusher.finish()?;
     file.sync_all()?;
     drop(file);
-    let path = staging.path()?;
-    std::fs::rename(path, dest)?;
-    staging.disarm();
+    staging.publish(dest)?;
     sync_parent(dest)?;
     Ok(Some(written))
 }
 
-/// Creates `<dest>#<n>` for the first `n` from 1 not in use, as `LocalFileSystem` does
-/// (and `dest`'s missing parent directories).
-fn create_staging(dest: &Path) -> io::Result<(File, PathBuf)> {
-    let name = dest.file_name().and_then(|n| n.to_str()).ok_or_else(|| io::Error::other("no file name"))?;
-    let mut created_parents = false;
-    let mut suffix = 1_u32;
-    loop {
-        let staging = dest.with_file_name(format!("{name}#{suffix}"));
-        match OpenOptions::new().write(true).create_new(true).open(&staging) {
-            Ok(file) => return Ok((file, staging)),
-            Err(err) if err.kind() == io::ErrorKind::NotFound && !created_parents => {
-                let parent = dest.parent().ok_or(err)?;
-                std::fs::create_dir_all(parent)?;
-                created_parents = true;
+/// A staging file, removed when dropped unless it was published.
+struct Staging {
+    path: PathBuf,
+    published: bool,
+}
+
+impl Staging {
+    /// Creates `<dest>#<n>` for the first `n` from 1 not in use, as `LocalFileSystem`
+    /// does (and `dest`'s missing parent directories).
+    fn create(dest: &Path) -> io::Result<(File, Self)> {
+        let name =
+            dest.file_name().and_then(|n| n.to_str()).ok_or_else(|| io::Error::other("no file name"))?;
+        let mut created_parents = false;
+        let mut suffix = 1_u32;
+        loop {
+            let path = dest.with_file_name(format!("{name}#{suffix}"));
+            match OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(file) => return Ok((file, Self { path, published: false })),
+                Err(err) if err.kind() == io::ErrorKind::NotFound && !created_parents => {
+                    let parent = dest.parent().ok_or(err)?;
+                    std::fs::create_dir_all(parent)?;
+                    created_parents = true;
+                }
+                Err(err) if err.kind() == io::ErrorKind::AlreadyExists && suffix < 1_000 => suffix += 1,
+                Err(err) => return Err(err),
             }
-            Err(err) if err.kind() == io::ErrorKind::AlreadyExists && suffix < 1_000 => suffix += 1,
-            Err(err) => return Err(err),
+        }
+    }
+
+    /// Renames the staging file to `dest`.
+    fn publish(mut self, dest: &Path) -> io::Result<()> {
+        std::fs::rename(&self.path, dest)?;
+        self.published = true;
+        Ok(())
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.published
+            && let Err(err) = std::fs::remove_file(&self.path)
+            && err.kind() != io::ErrorKind::NotFound
+        {
+            tracing::warn!(error = %err, file = %self.path.display(), "cannot remove a failed upload's staging file");
         }
     }
 }
@@ -169,32 +193,10 @@ fn sync_parent(path: &Path) -> io::Result<()> {
     }
 }
 
-/// Removes the staging file unless the upload published it.
-struct RemoveOnDrop(Option<PathBuf>);
-
-impl RemoveOnDrop {
-    fn path(&self) -> io::Result<&Path> {
-        self.0.as_deref().ok_or_else(|| io::Error::other("staging file already gone"))
-    }
-
-    fn disarm(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        if let Some(path) = self.0.take()
-            && let Err(err) = std::fs::remove_file(&path)
-            && err.kind() != io::ErrorKind::NotFound
-        {
-            tracing::warn!(error = %err, file = %path.display(), "cannot remove a failed upload's staging file");
-        }
-    }
-}
-
 /// A thread that `fdatasync`s the staging file on request, while the writer goes on.
 /// Requests made while a sync runs merge into one more sync after it.
+/// Dropped unfinished (a failed upload), the thread is left to end by itself after its
+/// current sync.
 #[derive(Default)]
 struct Flusher {
     running: Option<(std_mpsc::SyncSender<()>, std::thread::JoinHandle<io::Result<()>>)>,
@@ -227,12 +229,5 @@ impl Flusher {
         let Some((requests, thread)) = self.running.take() else { return Ok(()) };
         drop(requests);
         thread.join().map_err(|_| io::Error::other("the flusher thread panicked"))?
-    }
-}
-
-impl Drop for Flusher {
-    fn drop(&mut self) {
-        // Failed uploads do not wait for their syncs to finish; the thread ends by itself.
-        self.running.take();
     }
 }

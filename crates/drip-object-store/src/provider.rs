@@ -12,6 +12,7 @@ use drip_core::BackendError;
 use drip_core::storage::model::StorageKey;
 use drip_core::storage::ports::{ByteStream, StorageError, StorageProvider};
 use futures::{StreamExt, TryStreamExt};
+use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::{GetOptions, GetRange, GetResult, GetResultPayload, ObjectStore, ObjectStoreExt};
@@ -21,6 +22,7 @@ use crate::errors::{Op, StoreFailure, is_transient, map_store_error};
 use crate::gcs::{self, GCS_MIN_PART_SIZE, GcsConfig};
 use crate::keys::{self, KeyError, KeyStyle};
 use crate::local;
+use crate::local_put;
 use crate::marked::UploadIds;
 use crate::upload::{self, PutFailure, Uploads};
 
@@ -95,7 +97,7 @@ impl Default for UploadSettings {
 #[derive(Debug, Clone)]
 enum Backend {
     Memory,
-    Local { root: PathBuf },
+    Local { root: PathBuf, fs: Arc<LocalFileSystem> },
     Gcs { bucket: String },
 }
 
@@ -125,7 +127,7 @@ impl fmt::Display for Backend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Memory => f.write_str("memory"),
-            Self::Local { root } => write!(f, "local disk {}", root.display()),
+            Self::Local { root, .. } => write!(f, "local disk {}", root.display()),
             Self::Gcs { bucket } => write!(f, "gcs bucket {bucket}"),
         }
     }
@@ -172,17 +174,16 @@ impl ObjectStoreProvider {
         Self::new(Arc::new(InMemory::new()), Backend::Memory)
     }
 
-    /// Files under `root` (created if missing). Writes go to a staging file renamed into
-    /// place once complete and synced; staging files left by a crash (older than a day) are
-    /// deleted now.
+    /// Files under `root` (created if missing). Writes stream into a staging file, flushed
+    /// as it grows and renamed into place once complete and synced (the upload settings of
+    /// [`with_uploads`](Self::with_uploads) do not apply); staging files left by a crash
+    /// (older than a day) are deleted now.
     ///
     /// # Errors
     /// [`ConfigError::Root`] when the directory cannot be created or resolved.
     pub fn local(root: impl AsRef<std::path::Path>) -> Result<Self, ConfigError> {
-        let (store, root) = local::open(root.as_ref())?;
-        let mut provider = Self::new(Arc::clone(&store) as Arc<dyn ObjectStore>, Backend::Local { root });
-        provider.multipart.local = Some(store);
-        Ok(provider)
+        let (fs, root) = local::open(root.as_ref())?;
+        Ok(Self::new(Arc::clone(&fs) as Arc<dyn ObjectStore>, Backend::Local { root, fs }))
     }
 
     /// A GCS bucket; a [`GcsCredentials::Base64Env`](crate::GcsCredentials::Base64Env)
@@ -253,7 +254,7 @@ impl ObjectStoreProvider {
     #[must_use]
     pub fn remove_staging_files(&self) -> usize {
         match &self.backend {
-            Backend::Local { root } => local::sweep_staging_files(root, std::time::Duration::ZERO),
+            Backend::Local { root, .. } => local::sweep_staging_files(root, std::time::Duration::ZERO),
             Backend::Memory | Backend::Gcs { .. } => 0,
         }
     }
@@ -329,12 +330,17 @@ impl StorageProvider for ObjectStoreProvider {
     async fn put(&self, key: &StorageKey, content: ByteStream) -> Result<u64, StorageError> {
         let path = self.object_path(key)?;
         let UploadSettings { part_size, concurrency } = self.uploads;
-        upload::put_stream(&self.store, &path, content, part_size, concurrency, &self.multipart)
-            .await
-            .map_err(|failure| match failure {
-                PutFailure::Input(err) => StorageError::Input(err),
-                PutFailure::Store(err) => self.map(Op::Put, key, err),
-            })
+        let put = match &self.backend {
+            // Streamed into a staging file that is flushed while it grows (no multipart).
+            Backend::Local { fs, .. } => local_put::put(fs, &path, content, self.multipart.open.open()).await,
+            Backend::Memory | Backend::Gcs { .. } => {
+                upload::put_stream(&self.store, &path, content, part_size, concurrency, &self.multipart).await
+            }
+        };
+        put.map_err(|failure| match failure {
+            PutFailure::Input(err) => StorageError::Input(err),
+            PutFailure::Store(err) => self.map(Op::Put, key, err),
+        })
     }
 
     async fn get(&self, key: &StorageKey, range: Option<Range<u64>>) -> Result<ByteStream, StorageError> {
@@ -391,7 +397,7 @@ impl StorageProvider for ObjectStoreProvider {
             }
             return Ok(());
         }
-        let Backend::Local { root } = &self.backend else { return Ok(()) };
+        let Backend::Local { root, .. } = &self.backend else { return Ok(()) };
         let file = root.join(self.object_path(key)?.as_ref());
         let removed = tokio::task::spawn_blocking(move || local::remove_staging_files_of(&file))
             .await

@@ -7,18 +7,13 @@ use std::sync::Arc;
 use bytes::Bytes;
 use drip_core::storage::ports::ByteStream;
 use futures::{StreamExt, stream};
-use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{
     MultipartUpload, ObjectStore, ObjectStoreExt, PutPayload, PutResult, UploadPart, WriteMultipart,
 };
 use tokio::sync::watch;
 
-use crate::local_put;
 use crate::marked::UploadIds;
-
-/// Content up to this size goes to local disk in one put; larger content is streamed.
-const LOCAL_HEAD: usize = 1024 * 1024;
 
 /// Counts the multipart uploads begun and not yet ended (completed, failed or aborted,
 /// also in the background after a dropped put), so that [`OpenUploads::settled`] can wait
@@ -48,16 +43,13 @@ impl OpenUploads {
 }
 
 /// How a provider runs its multipart uploads: counted while open, and started through
-/// [`UploadIds`] where the store needs their ids written down (GCS); on local disk, not as
-/// multipart uploads at all but streamed into a staging file ([`local_put`]).
+/// [`UploadIds`] where the store needs their ids written down (GCS).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Uploads {
     /// The uploads under way.
     pub(crate) open: OpenUploads,
     /// Where upload ids are written down, if the store needs it.
     pub(crate) ids: Option<UploadIds>,
-    /// The local file system whose files large uploads are streamed into.
-    pub(crate) local: Option<Arc<LocalFileSystem>>,
 }
 
 /// One open upload of [`OpenUploads`]; dropping it ends it.
@@ -99,12 +91,10 @@ pub(crate) async fn put_stream(
     concurrency: usize,
     uploads: &Uploads,
 ) -> Result<u64, PutFailure> {
-    // Read until the content is known to need more than one part (on local disk, more
-    // than [`LOCAL_HEAD`]: it is streamed to the file from there), or ends.
-    let threshold = if uploads.local.is_some() { part_size.min(LOCAL_HEAD) } else { part_size };
+    // Read until the content is known to need more than one part, or ends.
     let mut head = Vec::new();
     let mut head_len = 0;
-    while head_len <= threshold {
+    while head_len <= part_size {
         match content.next().await {
             Some(Ok(chunk)) => {
                 head_len += chunk.len();
@@ -118,11 +108,8 @@ pub(crate) async fn put_stream(
         }
     }
 
-    if let Some(local) = &uploads.local {
-        return local_put::put(local.path_to_filesystem(path)?, head, content, uploads.open.open()).await;
-    }
     let upload = start_multipart(store, path, uploads.open.open(), uploads.ids.clone()).await?;
-    tracing::info!(%path, "started a multipart upload");
+    tracing::info!(%path, "started a large upload in parts");
     let mut parts = WriteMultipart::new_with_chunk_size(Box::new(upload), part_size);
     let mut size = 0_u64;
     let mut chunks = stream::iter(head.into_iter().map(Ok)).chain(content);

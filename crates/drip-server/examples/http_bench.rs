@@ -373,14 +373,7 @@ where
 fn durable_big_file(path: &Path, bytes: u64) -> Result<f64> {
     let block = noise(BLOCK, 3);
     let started = Instant::now();
-    let mut file = std::fs::File::create(path)?;
-    let mut left = bytes;
-    while left > 0 {
-        let n = left.min(BLOCK as u64) as usize;
-        file.write_all(&block[..n])?;
-        left -= n as u64;
-    }
-    file.sync_data()?;
+    drip_testkit::write_durably(path, bytes, &block)?;
     Ok(bytes as f64 / 1e6 / started.elapsed().as_secs_f64())
 }
 

@@ -67,6 +67,23 @@ pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
     out
 }
 
+/// Writes a new file of `bytes` bytes at `path`, `block` after `block` (the last one cut
+/// short), then `fdatasync`s it: the benchmarks' baseline of a durable large write.
+///
+/// # Errors
+/// What the file system says.
+pub fn write_durably(path: &std::path::Path, bytes: u64, block: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut file = std::fs::File::create(path)?;
+    let mut left = bytes;
+    while left > 0 {
+        let n = left.min(block.len() as u64) as usize;
+        file.write_all(&block[..n])?;
+        left -= n as u64;
+    }
+    file.sync_data()
+}
+
 /// A PostgreSQL URL with its database name replaced by `name` (query parameters kept): the
 /// URL of a fresh database created through the server's admin URL.
 #[must_use]

@@ -4,7 +4,7 @@
 //! with the page cache dropped before each read when the machine allows it. Prints
 //! `transfer_result ...` lines for the xtask to compare.
 
-use std::io::{Read as _, Write as _};
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -68,15 +68,7 @@ fn mb_per_s(bytes: u64, secs: f64) -> f64 {
 fn baseline(dir: &Path, bytes: u64, block: &Bytes) -> Result<()> {
     let path = dir.join("baseline.bin");
     let started = Instant::now();
-    let mut file = std::fs::File::create(&path)?;
-    let mut left = bytes;
-    while left > 0 {
-        let n = left.min(BLOCK as u64) as usize;
-        file.write_all(&block[..n])?;
-        left -= n as u64;
-    }
-    file.sync_data()?;
-    drop(file);
+    drip_testkit::write_durably(&path, bytes, block)?;
     let write = started.elapsed().as_secs_f64();
     let cold = drop_caches();
     let started = Instant::now();

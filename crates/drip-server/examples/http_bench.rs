@@ -277,16 +277,7 @@ impl Client {
     /// The same page as the bytes of its JSON (what the listing phase times: the server's
     /// work and the transfer, not the client's parsing).
     async fn small_page_bytes(&self) -> Result<Bytes> {
-        Ok(self
-            .http
-            .get(format!("{}/api/v1/folders", self.base))
-            .bearer_auth(&self.token)
-            .query(&[("path", "$/small"), ("limit", "1000")])
-            .send()
-            .await?
-            .error_for_status()?
-            .bytes()
-            .await?)
+        self.page("$/small", 1000).await
     }
 
     /// Deletes a file of this client's.
@@ -300,13 +291,13 @@ impl Client {
         Ok(())
     }
 
-    /// A page of 50 files of `folder`.
-    async fn page(&self, folder: &str) -> Result<Bytes> {
+    /// The first `limit` files of `folder`, as the bytes of the page's JSON.
+    async fn page(&self, folder: &str, limit: u32) -> Result<Bytes> {
         Ok(self
             .http
             .get(format!("{}/api/v1/folders", self.base))
             .bearer_auth(&self.token)
-            .query(&[("path", folder), ("limit", "50")])
+            .query(&[("path", folder), ("limit", &limit.to_string())])
             .send()
             .await?
             .error_for_status()?
@@ -473,7 +464,7 @@ async fn mixed_phase(
             let id = client.upload("$/mixed", &format!("m{i}-{n}.bin"), reqwest::Body::from(body)).await?;
             let files = &own[i];
             client.download(&files[n as usize % files.len()]).await?;
-            client.page("$/mixed").await?;
+            client.page("$/mixed", 50).await?;
             client.delete(&id).await?;
             Ok(true)
         }

@@ -15,9 +15,11 @@
 //! # }
 //! ```
 
+mod cluster;
 mod jobs;
 mod repository;
 mod storage;
 
+pub use cluster::{MemoryBus, MemoryRegistry};
 pub use repository::{MemoryAccountRepository, MemoryJobQueue, MemoryMediaRepository, MemoryRepositories};
 pub use storage::{DEFAULT_READ_CHUNK, MemoryStorage};

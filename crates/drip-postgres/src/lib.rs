@@ -1,6 +1,8 @@
 //! Drip's [`AccountRepository`] and [`MediaRepository`] on PostgreSQL, with sqlx.
 //!
-//! [`PgRepositories`] implements both ports over one connection pool ([`connect`]). The schema lives in
+//! [`PgRepositories`] implements both ports over one connection pool ([`connect`]);
+//! [`PgEventBus`] and [`PgNodeRegistry`] are the cluster ports (`LISTEN/NOTIFY` and the
+//! node registry tables) for several nodes on one database. The schema lives in
 //! this crate's `migrations/` (embedded, applied by [`drip_sql::Repositories::migrate`]); its
 //! constraints carry explicit names that the adapter maps to the ports' error variants.
 //!
@@ -10,12 +12,14 @@
 //! [`AccountRepository`]: drip_core::accounts::ports::AccountRepository
 //! [`MediaRepository`]: drip_core::storage::ports::MediaRepository
 
+mod cluster;
 mod dialect;
 
 use std::time::Duration;
 
 use sqlx::postgres::PgPoolOptions;
 
+pub use cluster::{CHANNEL, PgEventBus, PgNodeRegistry};
 pub use dialect::Postgres;
 
 /// Why the database could not be opened.

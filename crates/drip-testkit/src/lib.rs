@@ -25,6 +25,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod bench;
+pub mod cluster;
 pub mod corpus;
 pub mod jobs;
 pub mod repository;

@@ -1,11 +1,14 @@
-//! In-process event hub: per-user event channels and presence with connection counts.
+//! The event hub of one node: per-user event channels of its own connections, and presence
+//! with connection counts — its own connections plus, when the node is part of a cluster,
+//! those other nodes reported (see [`super::cluster`]).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, broadcast};
 
+use super::cluster::NodeName;
 use super::{Event, Notifier};
 use crate::accounts::model::Username;
 use crate::error::BackendError;
@@ -16,7 +19,7 @@ const USER_BUFFER: usize = 64;
 /// Presence changes buffered before a slow connection starts missing some.
 const PRESENCE_BUFFER: usize = 256;
 
-/// One online user and how many connections they have open.
+/// One online user and how many connections they have open (on every node the hub knows).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PresenceEntry {
     /// The user.
@@ -42,19 +45,75 @@ struct UserChannel {
     connections: usize,
 }
 
-struct Inner {
-    users: Mutex<HashMap<UserId, UserChannel>>,
-    presence: broadcast::Sender<PresenceChange>,
+/// What another node last reported: its connections per user, and the version of its
+/// latest report (older reports arriving late are ignored).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RemotePresence {
+    /// The version of the report (each node numbers its changes).
+    pub version: u64,
+    /// Connections per user on that node (users with none are absent).
+    pub users: HashMap<UserId, (Username, usize)>,
 }
 
-impl Inner {
-    fn users(&self) -> MutexGuard<'_, HashMap<UserId, UserChannel>> {
-        // A panic while holding this lock leaves only counters behind; keep serving.
-        self.users.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+#[derive(Default)]
+struct State {
+    local: HashMap<UserId, UserChannel>,
+    remote: BTreeMap<NodeName, RemotePresence>,
+    /// Users whose local count changed since the cluster last took them (`None`: the hub is
+    /// not part of a cluster, nothing is tracked).
+    changed: Option<HashMap<UserId, Username>>,
+}
+
+impl State {
+    fn total(&self, user: &UserId) -> Option<PresenceEntry> {
+        let local = self.local.get(user).map(|c| (c.username.clone(), c.connections));
+        let mut username = local.as_ref().map(|(name, _)| name.clone());
+        let mut connections = local.map_or(0, |(_, n)| n);
+        for node in self.remote.values() {
+            if let Some((name, n)) = node.users.get(user) {
+                connections += n;
+                username.get_or_insert_with(|| name.clone());
+            }
+        }
+        username.map(|username| PresenceEntry { user_id: *user, username, connections })
+    }
+
+    fn totals(&self) -> HashMap<UserId, PresenceEntry> {
+        let users: HashSet<UserId> =
+            self.local.keys().chain(self.remote.values().flat_map(|n| n.users.keys())).copied().collect();
+        users.into_iter().filter_map(|u| self.total(&u).map(|e| (u, e))).collect()
+    }
+
+    fn mark_changed(&mut self, user: UserId, username: &Username) {
+        if let Some(changed) = self.changed.as_mut() {
+            changed.insert(user, username.clone());
+        }
     }
 }
 
-/// The single-node [`Notifier`]: connections subscribe to their own user's events only.
+struct Inner {
+    state: Mutex<State>,
+    presence: broadcast::Sender<PresenceChange>,
+    /// Woken when a local count changes (for the cluster, when tracked).
+    local_changed: Notify,
+}
+
+impl Inner {
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding this lock leaves only counters behind; keep serving.
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn announce(&self, changes: Vec<PresenceChange>) {
+        for change in changes {
+            // Nobody listening is fine.
+            let _ = self.presence.send(change);
+        }
+    }
+}
+
+/// The node's [`Notifier`] when it runs alone: connections subscribe to their own user's
+/// events only.
 #[derive(Clone)]
 pub struct Hub {
     inner: Arc<Inner>,
@@ -72,12 +131,21 @@ impl Default for Hub {
     }
 }
 
+/// A local count: the user and their connections on this node.
+pub type LocalCount = (UserId, Username, usize);
+
 impl Hub {
     /// An empty hub.
     #[must_use]
     pub fn new() -> Self {
         let (presence, _) = broadcast::channel(PRESENCE_BUFFER);
-        Self { inner: Arc::new(Inner { users: Mutex::new(HashMap::new()), presence }) }
+        Self {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State::default()),
+                presence,
+                local_changed: Notify::new(),
+            }),
+        }
     }
 
     /// Opens a connection for an authenticated user: it receives that user's events and
@@ -86,27 +154,40 @@ impl Hub {
     pub fn subscribe(&self, user: UserId, username: Username) -> HubSubscription {
         let presence = self.inner.presence.subscribe();
         let (events, entry) = {
-            let mut users = self.inner.users();
-            let channel = users.entry(user).or_insert_with(|| UserChannel {
+            let mut state = self.inner.state();
+            let channel = state.local.entry(user).or_insert_with(|| UserChannel {
                 sender: broadcast::channel(USER_BUFFER).0,
                 username: username.clone(),
                 connections: 0,
             });
             channel.connections += 1;
-            let entry = PresenceEntry { user_id: user, username, connections: channel.connections };
-            (channel.sender.subscribe(), entry)
+            let events = channel.sender.subscribe();
+            state.mark_changed(user, &username);
+            #[allow(clippy::expect_used)] // the user was just counted
+            let entry = state.total(&user).expect("a counted user has a total");
+            (events, entry)
         };
-        // Nobody listening is fine.
-        let _ = self.inner.presence.send(PresenceChange::Join(entry));
+        self.inner.local_changed.notify_one();
+        self.inner.announce(vec![PresenceChange::Join(entry)]);
         HubSubscription { hub: Arc::clone(&self.inner), user, events, presence }
     }
 
-    /// Everyone online, by username.
+    /// Everyone online on every node the hub knows of, by username, with their total counts.
     #[must_use]
     pub fn online(&self) -> Vec<PresenceEntry> {
+        let mut list: Vec<_> =
+            self.inner.state().totals().into_values().filter(|e| e.connections > 0).collect();
+        list.sort_by(|a, b| a.username.cmp(&b.username));
+        list
+    }
+
+    /// The connections of this node alone, by username.
+    #[must_use]
+    pub fn local_online(&self) -> Vec<PresenceEntry> {
         let mut list: Vec<_> = self
             .inner
-            .users()
+            .state()
+            .local
             .iter()
             .filter(|(_, c)| c.connections > 0)
             .map(|(id, c)| PresenceEntry {
@@ -119,12 +200,121 @@ impl Hub {
         list
     }
 
-    /// Delivers an event to a user's open connections (none: dropped).
+    /// Delivers an event to a user's open connections on this node (none: dropped).
     pub fn send(&self, user: &UserId, event: Event) {
-        if let Some(channel) = self.inner.users().get(user) {
+        if let Some(channel) = self.inner.state().local.get(user) {
             let _ = channel.sender.send(event);
         }
     }
+
+    /// Starts tracking which local counts change, for [`Hub::take_local_changes`]; every
+    /// user connected now counts as changed.
+    pub(crate) fn track_local_changes(&self) {
+        let mut state = self.inner.state();
+        let all = state.local.iter().map(|(id, c)| (*id, c.username.clone())).collect();
+        state.changed = Some(all);
+        drop(state);
+        self.inner.local_changed.notify_one();
+    }
+
+    /// Resolves once a local count changed since the last [`Hub::take_local_changes`]
+    /// (at once if one did). Cancel-safe.
+    pub(crate) async fn local_changes(&self) {
+        self.inner.local_changed.notified().await;
+    }
+
+    /// The current local counts of the users whose count changed since the last call (0
+    /// for those who left this node).
+    pub(crate) fn take_local_changes(&self) -> Vec<LocalCount> {
+        let mut state = self.inner.state();
+        let changed = state.changed.as_mut().map(std::mem::take).unwrap_or_default();
+        changed
+            .into_iter()
+            .map(|(user, username)| {
+                let connections = state.local.get(&user).map_or(0, |c| c.connections);
+                (user, username, connections)
+            })
+            .collect()
+    }
+
+    /// Sets one user's count on another node, from that node's report numbered `version`;
+    /// an older report than the last one applied is ignored.
+    pub(crate) fn apply_remote(&self, node: &NodeName, version: u64, count: LocalCount) {
+        let changes = {
+            let mut state = self.inner.state();
+            let before = state.totals();
+            if state.remote.get(node).is_some_and(|known| version <= known.version) {
+                return;
+            }
+            let remote = state.remote.entry(node.clone()).or_default();
+            remote.version = version;
+            let (user, username, connections) = count;
+            if connections == 0 {
+                remote.users.remove(&user);
+            } else {
+                remote.users.insert(user, (username, connections));
+            }
+            diff(&before, &state.totals())
+        };
+        self.inner.announce(changes);
+    }
+
+    /// Replaces what the hub knows of other nodes with `nodes` (each with its report's
+    /// version); a node's report older than what was applied already is kept as it is,
+    /// and a node absent from `nodes` is gone (its users leave).
+    pub(crate) fn replace_remote(&self, nodes: BTreeMap<NodeName, RemotePresence>) {
+        let changes = {
+            let mut state = self.inner.state();
+            let before = state.totals();
+            let mut merged = BTreeMap::new();
+            for (name, report) in nodes {
+                let newest = match state.remote.remove(&name) {
+                    Some(known) if known.version > report.version => known,
+                    _ => report,
+                };
+                merged.insert(name, newest);
+            }
+            state.remote = merged;
+            diff(&before, &state.totals())
+        };
+        self.inner.announce(changes);
+    }
+
+    /// Forgets another node (it said goodbye): its users leave.
+    pub(crate) fn forget_remote(&self, node: &NodeName) {
+        let changes = {
+            let mut state = self.inner.state();
+            let before = state.totals();
+            if state.remote.remove(node).is_none() {
+                return;
+            }
+            diff(&before, &state.totals())
+        };
+        self.inner.announce(changes);
+    }
+}
+
+/// The presence changes from one set of totals to another: a user with more connections
+/// joined, one with fewer left.
+fn diff(
+    before: &HashMap<UserId, PresenceEntry>,
+    after: &HashMap<UserId, PresenceEntry>,
+) -> Vec<PresenceChange> {
+    let mut changes = Vec::new();
+    for (user, now) in after {
+        let was = before.get(user).map_or(0, |e| e.connections);
+        if now.connections > was {
+            changes.push(PresenceChange::Join(now.clone()));
+        } else if now.connections < was {
+            changes.push(PresenceChange::Leave(now.clone()));
+        }
+    }
+    for (user, was) in before {
+        if !after.contains_key(user) && was.connections > 0 {
+            changes.push(PresenceChange::Leave(PresenceEntry { connections: 0, ..was.clone() }));
+        }
+    }
+    changes
 }
 
 #[async_trait]
@@ -196,78 +386,20 @@ async fn next_skipping_lag<T: Clone>(receiver: &mut broadcast::Receiver<T>) -> O
 impl Drop for HubSubscription {
     fn drop(&mut self) {
         let entry = {
-            let mut users = self.hub.users();
-            let Some(channel) = users.get_mut(&self.user) else { return };
+            let mut state = self.hub.state();
+            let Some(channel) = state.local.get_mut(&self.user) else { return };
             channel.connections = channel.connections.saturating_sub(1);
-            let entry = PresenceEntry {
-                user_id: self.user,
-                username: channel.username.clone(),
-                connections: channel.connections,
-            };
+            let username = channel.username.clone();
             if channel.connections == 0 {
-                users.remove(&self.user);
+                state.local.remove(&self.user);
             }
-            entry
+            state.mark_changed(self.user, &username);
+            state.total(&self.user).unwrap_or(PresenceEntry { user_id: self.user, username, connections: 0 })
         };
-        let _ = self.hub.presence.send(PresenceChange::Leave(entry));
+        self.hub.local_changed.notify_one();
+        self.hub.announce(vec![PresenceChange::Leave(entry)]);
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ids::{Ksuid, MediaId};
-    use crate::storage::model::FileName;
-
-    fn user(n: u8) -> (UserId, Username) {
-        let id = UserId::from_ksuid(Ksuid::from_parts(chrono::Utc::now(), [n; 16]));
-        (id, Username::parse(&format!("user{n}")).unwrap())
-    }
-
-    fn upload() -> Event {
-        Event::Upload {
-            media_id: MediaId::parse("0ujtsYcgvSTl8PAuAdqWYSMnLOv").unwrap(),
-            name: FileName::parse("a.txt").unwrap(),
-        }
-    }
-
-    #[tokio::test]
-    async fn events_reach_only_their_user() {
-        let hub = Hub::new();
-        let (a, an) = user(1);
-        let (b, bn) = user(2);
-        let mut sa = hub.subscribe(a, an);
-        let mut sb = hub.subscribe(b, bn);
-        hub.publish(&a, upload()).await.unwrap();
-        assert_eq!(sa.next_event().await, Some(upload()));
-        let nothing = tokio::time::timeout(std::time::Duration::from_millis(20), sb.next_event()).await;
-        assert!(nothing.is_err(), "b received a's event");
-    }
-
-    #[tokio::test]
-    async fn presence_counts_connections() {
-        let hub = Hub::new();
-        let (a, an) = user(1);
-        let mut watcher = hub.subscribe(a, an.clone());
-        assert!(matches!(watcher.next_presence().await, Some(PresenceChange::Join(e)) if e.connections == 1));
-        let second = hub.subscribe(a, an.clone());
-        assert!(matches!(watcher.next_presence().await, Some(PresenceChange::Join(e)) if e.connections == 2));
-        assert_eq!(hub.online()[0].connections, 2);
-        drop(second);
-        assert!(
-            matches!(watcher.next_presence().await, Some(PresenceChange::Leave(e)) if e.connections == 1)
-        );
-        drop(watcher);
-        assert!(hub.online().is_empty());
-    }
-
-    #[tokio::test]
-    async fn next_interleaves_events_and_presence() {
-        let hub = Hub::new();
-        let (a, an) = user(1);
-        let mut s = hub.subscribe(a, an);
-        assert!(matches!(s.next().await, Some(HubMessage::Presence(PresenceChange::Join(_)))));
-        hub.send(&a, upload());
-        assert_eq!(s.next().await, Some(HubMessage::Event(upload())));
-    }
-}
+mod tests;

@@ -1,4 +1,5 @@
-//! Per-user events (the book's Phoenix channel messages) and the `Notifier` port.
+//! Per-user events (the book's Phoenix channel messages), the `Notifier` port, the hub
+//! that delivers them on a node, and the cluster that carries them across nodes.
 
 use async_trait::async_trait;
 
@@ -7,7 +8,9 @@ use crate::error::BackendError;
 use crate::ids::{MediaId, UserId};
 use crate::storage::model::FileName;
 
+pub mod cluster;
 mod hub;
+pub use cluster::ClusterNode;
 pub use hub::{Hub, HubMessage, HubSubscription, PresenceChange, PresenceEntry};
 
 /// Something a user is told about in real time.

@@ -391,6 +391,12 @@ pub(crate) struct HealthDto {
     pub(crate) status: String,
     /// The server's time (RFC 3339).
     pub(crate) time: String,
+    /// This node's name.
+    pub(crate) node: String,
+    /// The host it runs on.
+    pub(crate) hostname: String,
+    /// The other nodes it currently sees alive, by name (empty on its own).
+    pub(crate) connected_to: Vec<String>,
 }
 
 /// Readiness: each checked component and its state.

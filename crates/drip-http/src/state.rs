@@ -10,6 +10,7 @@ use axum::http::HeaderName;
 use async_trait::async_trait;
 use drip_core::accounts::AccountService;
 use drip_core::events::Hub;
+use drip_core::events::cluster::{ClusterNode, NodeInfo};
 use drip_core::jobs::ports::JobQueue;
 use drip_core::jobs::runner::JobRunner;
 use drip_core::storage::StorageService;
@@ -44,6 +45,40 @@ pub struct Workers {
     pub runner: Arc<JobRunner>,
     /// How often each background worker was restarted.
     pub restarts: Restarts,
+}
+
+/// This node as `/health` reports it: its name and host, and the other nodes it sees when
+/// it is part of a cluster.
+#[derive(Debug, Clone)]
+pub struct NodeView {
+    info: NodeInfo,
+    cluster: Option<ClusterNode>,
+}
+
+impl NodeView {
+    /// A node on its own.
+    #[must_use]
+    pub fn alone(info: NodeInfo) -> Self {
+        Self { info, cluster: None }
+    }
+
+    /// A node of `cluster`.
+    #[must_use]
+    pub fn of(cluster: ClusterNode) -> Self {
+        Self { info: cluster.node().clone(), cluster: Some(cluster) }
+    }
+
+    /// The node.
+    #[must_use]
+    pub fn info(&self) -> &NodeInfo {
+        &self.info
+    }
+
+    /// The other live nodes, by name (none for a node on its own).
+    #[must_use]
+    pub fn peers(&self) -> Vec<NodeInfo> {
+        self.cluster.as_ref().map(ClusterNode::peers).unwrap_or_default()
+    }
 }
 
 /// The session cookies of the original's endpoints (`POST /api/sessions`).
@@ -136,6 +171,7 @@ struct Shared {
     accounts: AccountService,
     storage: StorageService,
     hub: Hub,
+    node: NodeView,
     workers: Workers,
     readiness: Vec<Arc<dyn Readiness>>,
     settings: HttpSettings,
@@ -157,13 +193,14 @@ impl AppState {
     /// The state of a router over these services. `readiness` lists what `/ready`
     /// checks (typically the database and the object store); `hub` must be the
     /// [`Hub`] the storage service's notifier delivers to, so that connections receive
-    /// the events the services publish; `workers` are the background workers `/metrics`
-    /// reports on.
+    /// the events the services publish; `node` is this node as `/health` reports it;
+    /// `workers` are the background workers `/metrics` reports on.
     #[must_use]
     pub fn new(
         accounts: AccountService,
         storage: StorageService,
         hub: Hub,
+        node: NodeView,
         workers: Workers,
         readiness: Vec<Arc<dyn Readiness>>,
         settings: HttpSettings,
@@ -174,6 +211,7 @@ impl AppState {
                 accounts,
                 storage,
                 hub,
+                node,
                 workers,
                 readiness,
                 settings,
@@ -199,6 +237,12 @@ impl AppState {
     #[must_use]
     pub fn hub(&self) -> &Hub {
         &self.inner.hub
+    }
+
+    /// This node.
+    #[must_use]
+    pub fn node(&self) -> &NodeView {
+        &self.inner.node
     }
 
     /// The settings in force.

@@ -54,6 +54,9 @@ async fn health_is_cheap_and_unauthenticated() {
     let body = body_json(response).await;
     assert_eq!(body["status"], "ok");
     assert!(body["time"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(body["node"], "test-node");
+    assert_eq!(body["hostname"], "test-host");
+    assert_eq!(body["connected_to"], serde_json::json!([]), "a node on its own sees no peers");
 }
 
 // The paused clock runs the checks' delays and the timeouts in virtual time: which one ends

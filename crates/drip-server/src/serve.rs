@@ -43,7 +43,8 @@ pub(crate) async fn serve(config: Config) -> Result<()> {
         info!(removed, "removed partial uploads left by a previous process");
     }
     let settings = http_settings(&config)?;
-    let checks: Vec<Arc<dyn drip_http::Readiness>> = Component::ALL
+    let checks: Vec<Arc<dyn drip_http::Readiness>> = drip
+        .components()
         .into_iter()
         .map(|component| {
             Arc::new(ComponentCheck { drip: drip.clone(), component }) as Arc<dyn drip_http::Readiness>
@@ -53,6 +54,9 @@ pub(crate) async fn serve(config: Config) -> Result<()> {
         drip.accounts.clone(),
         drip.storage.clone(),
         drip.hub.clone(),
+        drip.cluster
+            .clone()
+            .map_or_else(|| drip_http::NodeView::alone(drip.node.clone()), drip_http::NodeView::of),
         drip_http::Workers {
             queue: Arc::clone(&drip.queue),
             runner: Arc::clone(&drip.jobs),

@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use drip_core::events::cluster::NodeName;
 use drip_core::jobs::runner::JobSettings;
 use figment::providers::{Env, Format as _, Serialized, Toml};
 use figment::value::{Dict, Map};
@@ -88,6 +89,30 @@ pub struct UploadTuning {
     pub part_size: usize,
     /// Parts uploaded at once.
     pub concurrency: usize,
+}
+
+/// Where events and presence travel: within this process, or to every node on the
+/// database (`[events]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventsKind {
+    /// This process only (one node).
+    Local,
+    /// Every node on the PostgreSQL database (`LISTEN/NOTIFY` and the node registry).
+    Postgres,
+}
+
+/// The events section, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventsConfig {
+    /// Where events travel.
+    pub kind: EventsKind,
+    /// This node's name; `None`: `<hostname>-<pid>`.
+    pub node: Option<NodeName>,
+    /// How often the node beats and reads the registry.
+    pub heartbeat: Duration,
+    /// Beats a node may miss before the others drop it.
+    pub missed_heartbeats: u32,
 }
 
 /// The HTTP layer's settings. The facade wires no HTTP itself (it does not depend on
@@ -196,6 +221,8 @@ pub struct Config {
     pub cache_max_entry_bytes: u64,
     /// How background jobs are claimed and retried (`[jobs]`).
     pub jobs: JobSettings,
+    /// Where events and presence travel (`[events]`).
+    pub events: EventsConfig,
     /// The HTTP layer's settings.
     pub http: HttpConfig,
 }
@@ -269,7 +296,8 @@ impl Config {
     }
 
     fn resolve(raw: Raw, original: OriginalNames) -> Result<Self, ConfigError> {
-        let Raw { data_dir, server, database, storage, auth, keys, limits, jobs, http } = raw;
+        let Raw { data_dir, server, database, storage, auth, keys, limits, jobs, events, http } = raw;
+        let events = resolve_events(events, matches!(database, RawDatabase::Postgres { .. }))?;
         let listen = match (server.listen, original.port) {
             (Some(listen), _) => listen,
             (None, Some(port)) => SocketAddr::from(([0, 0, 0, 0], port)),
@@ -352,6 +380,7 @@ impl Config {
                 backoff_base: Duration::from_millis(jobs.backoff_base_ms),
                 backoff_cap: Duration::from_secs(jobs.backoff_cap_secs),
             },
+            events,
             http: HttpConfig {
                 max_json_bytes: limits.max_json_kib.saturating_mul(1024),
                 request_timeout: Duration::from_secs(http.request_timeout_secs),
@@ -369,6 +398,34 @@ impl Config {
             },
         })
     }
+}
+
+/// The events section: the kind follows the database unless set (PostgreSQL: every node;
+/// otherwise this process), and `postgres` needs a PostgreSQL database.
+fn resolve_events(events: RawEvents, on_postgres: bool) -> Result<EventsConfig, ConfigError> {
+    let kind = match events.kind {
+        Some(EventsKind::Postgres) if !on_postgres => {
+            return Err(invalid_at(
+                "events.kind",
+                "events.kind = \"postgres\" needs database.kind = \"postgres\" (the nodes meet in that database)",
+            ));
+        }
+        Some(kind) => kind,
+        None if on_postgres => EventsKind::Postgres,
+        None => EventsKind::Local,
+    };
+    let node = events
+        .node
+        .map(|name| {
+            NodeName::parse(&name).map_err(|e| invalid_at("events.node", &format!("events.node: {e}")))
+        })
+        .transpose()?;
+    Ok(EventsConfig {
+        kind,
+        node,
+        heartbeat: Duration::from_millis(events.heartbeat_ms.max(10)),
+        missed_heartbeats: events.missed_heartbeats.max(1),
+    })
 }
 
 fn invalid(error: figment::Error) -> ConfigError {
@@ -521,6 +578,7 @@ struct Raw {
     keys: RawKeys,
     limits: RawLimits,
     jobs: RawJobs,
+    events: RawEvents,
     http: RawHttp,
 }
 
@@ -564,6 +622,7 @@ impl Default for Raw {
                 backoff_base_ms: 1000,
                 backoff_cap_secs: 300,
             },
+            events: RawEvents { kind: None, node: None, heartbeat_ms: 5000, missed_heartbeats: 3 },
             http: RawHttp {
                 request_timeout_secs: 30,
                 transfer_idle_secs: None,
@@ -691,6 +750,16 @@ struct RawJobs {
     max_attempts: u32,
     backoff_base_ms: u64,
     backoff_cap_secs: u64,
+}
+
+/// `[events]`: where events and presence travel, this node's name, its beat.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct RawEvents {
+    kind: Option<EventsKind>,
+    node: Option<String>,
+    heartbeat_ms: u64,
+    missed_heartbeats: u32,
 }
 
 #[derive(Debug, Deserialize, Serialize)]

@@ -29,7 +29,10 @@ use std::sync::Arc;
 use drip_core::accounts::ports::AccountRepository;
 use drip_core::accounts::{AccountPorts, AccountService, SessionSettings, ThrottleSettings};
 use drip_core::clock::SystemClock;
-use drip_core::events::Hub;
+use drip_core::events::cluster::{
+    ClusterNode, ClusterPorts, ClusterSettings, EventBus, NodeInfo, NodeName, NodeRegistry,
+};
+use drip_core::events::{Hub, Notifier};
 use drip_core::jobs::ports::JobQueue;
 use drip_core::jobs::runner::{JobPorts, JobRunner, JobWaker};
 use drip_core::storage::model::StorageKey;
@@ -40,8 +43,8 @@ use drip_core::{BackendError, Ksuid, MediaId, UserId};
 use tokio_util::sync::CancellationToken;
 
 pub use config::{
-    Config, ConfigError, CookieConfig, DatabaseConfig, GcsCredentials, HttpConfig, StorageConfig,
-    UploadTuning,
+    Config, ConfigError, CookieConfig, DatabaseConfig, EventsConfig, EventsKind, GcsCredentials, HttpConfig,
+    StorageConfig, UploadTuning,
 };
 pub use drip_core::jobs::runner::JobSettings;
 pub use secrecy::{ExposeSecret, SecretString};
@@ -94,6 +97,9 @@ pub enum BuildError {
     /// The configuration asks for an adapter compiled out of this build.
     #[error("this build has no {0} support (cargo feature {1} is off)")]
     NotCompiled(&'static str, &'static str),
+    /// `events.kind = "postgres"` with a database that has no cluster ports.
+    #[error("events.kind = \"postgres\" needs a PostgreSQL database")]
+    EventsNeedPostgres,
     /// The data directory could not be created.
     #[error("cannot create the data directory {}", path.display())]
     DataDir {
@@ -126,18 +132,18 @@ pub enum Component {
     Database,
     /// The object store.
     Storage,
+    /// The listener of the other nodes' events (`events.kind = "postgres"` only).
+    Events,
 }
 
 impl Component {
-    /// Every component.
-    pub const ALL: [Component; 2] = [Component::Database, Component::Storage];
-
     /// Its name in readiness reports.
     #[must_use]
     pub fn name(self) -> &'static str {
         match self {
             Self::Database => "database",
             Self::Storage => "storage",
+            Self::Events => "events",
         }
     }
 }
@@ -160,8 +166,14 @@ pub struct Drip {
     pub accounts: AccountService,
     /// Storage use cases.
     pub storage: StorageService,
-    /// The in-process event hub (also the services' notifier).
+    /// The node's event hub: its connections subscribe to it.
     pub hub: Hub,
+    /// This node: its name and host.
+    pub node: NodeInfo,
+    /// The node's part in the cluster (`events.kind = "postgres"`): it carries the
+    /// services' events to every node and brings the others' presence into [`Drip::hub`].
+    /// `None`: events stay in this process.
+    pub cluster: Option<ClusterNode>,
     /// Runs the background jobs (object removals); the services wake it.
     pub jobs: Arc<JobRunner>,
     /// The durable job queue the runner works through (to list and retry jobs, and for
@@ -244,6 +256,8 @@ struct Repositories {
     accounts: Arc<dyn AccountRepository>,
     media: Arc<dyn MediaRepository>,
     jobs: Arc<dyn JobQueue>,
+    /// The cluster ports on this database, where it has them (PostgreSQL).
+    cluster: Option<(Arc<dyn EventBus>, Arc<dyn NodeRegistry>)>,
     label: String,
 }
 
@@ -268,6 +282,32 @@ impl Drip {
         let keys = key_wrapper(&secrets, config.current_master_key.as_deref())?;
         let hub = Hub::new();
         let clock = Arc::new(SystemClock);
+        let hostname = hostname();
+        let node = NodeInfo {
+            name: config
+                .events
+                .node
+                .clone()
+                .unwrap_or_else(|| NodeName::derived(&hostname, std::process::id())),
+            hostname,
+        };
+        let cluster = match (config.events.kind, repositories.cluster.clone()) {
+            (EventsKind::Local, _) => None,
+            (EventsKind::Postgres, Some((bus, registry))) => Some(ClusterNode::new(
+                node.clone(),
+                hub.clone(),
+                ClusterPorts { bus, registry, clock: clock.clone() },
+                ClusterSettings {
+                    heartbeat: config.events.heartbeat,
+                    missed_beats: config.events.missed_heartbeats,
+                },
+            )),
+            (EventsKind::Postgres, None) => return Err(BuildError::EventsNeedPostgres),
+        };
+        let notifier: Arc<dyn Notifier> = match &cluster {
+            Some(cluster) => Arc::new(cluster.clone()),
+            None => Arc::new(hub.clone()),
+        };
         let accounts = AccountService::new(
             AccountPorts {
                 accounts: Arc::clone(&repositories.accounts),
@@ -304,7 +344,7 @@ impl Drip {
                 accounts: Arc::clone(&repositories.accounts),
                 storage: Arc::clone(&storage),
                 keys: Arc::new(keys),
-                notifier: Arc::new(hub.clone()),
+                notifier,
                 clock,
             },
             StorageSettings {
@@ -323,6 +363,8 @@ impl Drip {
             accounts,
             storage: storage_service,
             hub,
+            node,
+            cluster,
             jobs: Arc::new(jobs),
             queue: repositories.jobs,
             restarts: Restarts::default(),
@@ -346,8 +388,19 @@ impl Drip {
         })
     }
 
-    /// Starts the background workers — the job runner and the reclaimer of abandoned
-    /// uploads — each under a supervisor that
+    /// The components `/ready` checks: the database, the object store, and the listener of
+    /// the other nodes' events when there is one.
+    #[must_use]
+    pub fn components(&self) -> Vec<Component> {
+        let mut components = vec![Component::Database, Component::Storage];
+        if self.cluster.is_some() {
+            components.push(Component::Events);
+        }
+        components
+    }
+
+    /// Starts the background workers — the job runner, the reclaimer of abandoned
+    /// uploads and, in a cluster, the node's part in it — each under a supervisor that
     /// restarts it after a failure or a panic (counted in [`Drip::restarts`]). They run
     /// until `stop` is cancelled; the returned handle ends once they all have (a job under
     /// way is finished first).
@@ -364,11 +417,24 @@ impl Drip {
             let (storage, stop) = (self.storage.clone(), stop.clone());
             move || reclaim_abandoned_uploads(storage.clone(), stop.clone())
         };
+        let cluster = self.cluster.clone().map(|cluster| {
+            let stop = stop.clone();
+            move || {
+                let (cluster, stop) = (cluster.clone(), stop.clone());
+                async move { cluster.run(stop).await }
+            }
+        });
         let restarts = self.restarts.clone();
         tokio::spawn(async move {
+            let events = async {
+                if let Some(cluster) = cluster {
+                    supervise("events", stop.clone(), Backoff::default(), restarts.clone(), cluster).await;
+                }
+            };
             tokio::join!(
                 supervise("jobs", stop.clone(), Backoff::default(), restarts.clone(), jobs),
-                supervise("reclaimer", stop, Backoff::default(), restarts, reclaimer),
+                supervise("reclaimer", stop.clone(), Backoff::default(), restarts.clone(), reclaimer),
+                events,
             );
         })
     }
@@ -397,8 +463,24 @@ impl Drip {
                 .map(|_| ())
                 .map_err(|e| drip_core::error::report(&e)),
             Component::Storage => self.probe.storage_writable().await,
+            Component::Events => match &self.cluster {
+                Some(cluster) if !cluster.is_listening() => {
+                    Err("not listening to the other nodes' events (reconnecting)".to_owned())
+                }
+                _ => Ok(()),
+            },
         }
     }
+}
+
+/// The host's name: the kernel's (Linux), else `HOSTNAME`, else `localhost`.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
 }
 
 fn chrono_epoch() -> chrono::DateTime<chrono::Utc> {
@@ -447,6 +529,7 @@ async fn open_database(config: &DatabaseConfig) -> Result<Repositories, BuildErr
                 accounts: Arc::new(store.accounts()),
                 media: Arc::new(store.media()),
                 jobs: Arc::new(store.jobs()),
+                cluster: None,
                 label: "memory (lost on exit)".into(),
             })
         }
@@ -480,6 +563,7 @@ async fn open_sqlite(path: &std::path::Path) -> Result<Repositories, BuildError>
         accounts: Arc::new(repos.clone()),
         media: Arc::new(repos.clone()),
         jobs: Arc::new(repos),
+        cluster: None,
         label: format!("sqlite {}", path.display()),
     })
 }
@@ -495,10 +579,13 @@ async fn open_postgres(url: &SecretString, pool_size: u32) -> Result<Repositorie
         .await
         .map_err(|e| BuildError::database("postgres", e))?;
     repos.migrate().await.map_err(|e| BuildError::database("postgres", e))?;
+    let bus: Arc<dyn EventBus> = Arc::new(drip_postgres::PgEventBus::new(repos.pool().clone()));
+    let registry: Arc<dyn NodeRegistry> = Arc::new(drip_postgres::PgNodeRegistry::new(repos.pool().clone()));
     Ok(Repositories {
         accounts: Arc::new(repos.clone()),
         media: Arc::new(repos.clone()),
         jobs: Arc::new(repos),
+        cluster: Some((bus, registry)),
         label: "postgres".into(),
     })
 }

@@ -16,9 +16,18 @@ use crate::extract::bearer;
 use crate::metrics::{self, Gauges, JobGauges};
 use crate::state::AppState;
 
-/// Liveness: answers as long as the process serves requests; checks nothing else.
-pub(crate) async fn health() -> Json<HealthDto> {
-    Json(HealthDto { status: "ok".to_owned(), time: timestamp(chrono::Utc::now()) })
+/// Liveness: answers as long as the process serves requests; checks nothing else. Names
+/// the node, its host and the peers it saw alive at its last beat (the original's
+/// `{ok, hostname, node, connected_to}`), from memory: no dependency is asked.
+pub(crate) async fn health(State(state): State<AppState>) -> Json<HealthDto> {
+    let node = state.node();
+    Json(HealthDto {
+        status: "ok".to_owned(),
+        time: timestamp(chrono::Utc::now()),
+        node: node.info().name.to_string(),
+        hostname: node.info().hostname.clone(),
+        connected_to: node.peers().into_iter().map(|peer| peer.name.to_string()).collect(),
+    })
 }
 
 /// Readiness: every configured check (database, object store...) must answer in time.
@@ -57,7 +66,8 @@ pub(crate) async fn metrics(State(state): State<AppState>, headers: HeaderMap) -
     {
         return Err(ApiError::unauthenticated());
     }
-    let online = state.hub().online();
+    // This node's own connections: each node reports its share.
+    let online = state.hub().local_online();
     let workers = state.workers();
     let gauges = Gauges {
         cache: state.storage().cache().stats(),

@@ -9,11 +9,12 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::http::{Method, Request, Response, StatusCode, header};
 use drip_core::events::Hub;
+use drip_core::events::cluster::{NodeInfo, NodeName};
 use drip_core::jobs::ports::JobQueue;
 use drip_core::jobs::runner::{JobRunner, JobSettings, JobWaker};
 use drip_core::storage::{StorageService, StorageSettings};
 use drip_core::supervisor::Restarts;
-use drip_http::{AppState, HttpSettings, Readiness, Workers};
+use drip_http::{AppState, HttpSettings, NodeView, Readiness, Workers};
 use drip_mock::FakePorts;
 use serde_json::Value;
 use tower::ServiceExt as _;
@@ -70,7 +71,11 @@ fn app_over(
     let runner =
         Arc::new(JobRunner::new(fakes.job_ports.clone(), JobSettings::default(), JobWaker::default()));
     let workers = Workers { queue, runner: Arc::clone(&runner), restarts: Restarts::default() };
-    let state = AppState::new(fakes.account_service(), storage, hub.clone(), workers, readiness, http);
+    let node = NodeView::alone(NodeInfo {
+        name: NodeName::parse("test-node").unwrap(),
+        hostname: "test-host".into(),
+    });
+    let state = AppState::new(fakes.account_service(), storage, hub.clone(), node, workers, readiness, http);
     let router = drip_http::router(state.clone());
     TestApp { fakes, hub, runner, state, router }
 }

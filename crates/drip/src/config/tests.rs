@@ -389,3 +389,37 @@ fn the_documentation_lists_every_key_with_its_default() {
         assert!(column.contains(&shown), "the default of {key} is {shown}; the doc says {column}");
     }
 }
+
+#[test]
+fn events_follow_the_database_unless_set() {
+    loaded(&[], |c| {
+        assert_eq!(c.events.kind, EventsKind::Local);
+        assert_eq!(c.events.node, None);
+        assert_eq!(c.events.heartbeat, Duration::from_secs(5));
+        assert_eq!(c.events.missed_heartbeats, 3);
+    });
+    let postgres = [("DRIP_DATABASE__KIND", "postgres"), ("DATABASE_URL", "postgres://db/drip")];
+    loaded(&postgres, |c| assert_eq!(c.events.kind, EventsKind::Postgres));
+    let local = [postgres[0], postgres[1], ("DRIP_EVENTS__KIND", "local")];
+    loaded(&local, |c| assert_eq!(c.events.kind, EventsKind::Local));
+    let named = [("DRIP_EVENTS__NODE", "drip-0"), ("DRIP_EVENTS__HEARTBEAT_MS", "250")];
+    loaded(&named, |c| {
+        assert_eq!(c.events.node.as_ref().map(NodeName::as_str), Some("drip-0"));
+        assert_eq!(c.events.heartbeat, Duration::from_millis(250));
+    });
+}
+
+#[test]
+fn events_refuse_postgres_without_its_database_and_bad_node_names() {
+    jailed(&[("DRIP_EVENTS__KIND", "postgres")], |_| {
+        let err = message(&Config::load(None).unwrap_err());
+        assert!(err.contains("events.kind") && err.contains("database.kind"), "{err}");
+    });
+    jailed(&[("DRIP_EVENTS__NODE", "no spaces")], |_| {
+        let err = message(&Config::load(None).unwrap_err());
+        assert!(err.contains("events.node"), "{err}");
+    });
+    jailed(&[("DRIP_EVENTS__KIND", "nats")], |_| {
+        assert!(Config::load(None).is_err());
+    });
+}

@@ -2,7 +2,7 @@
 //! listings and downloads, the JSON error shape check, the WebSocket event connection, and
 //! the content helpers (SHA-256, deterministic pseudo-random bytes).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -207,7 +207,13 @@ impl Api {
     pub(crate) async fn try_events(&self, user: &User) -> Option<Events> {
         let url = format!("{}/api/v1/events?token={}", self.ws_base, user.token);
         let socket = tokio_tungstenite::connect_async(url).await.ok()?.0;
-        Some(Events { socket, pending: VecDeque::new(), seen: Vec::new(), user: user.username.clone() })
+        Some(Events {
+            socket,
+            pending: VecDeque::new(),
+            seen: Vec::new(),
+            user: user.username.clone(),
+            online: HashMap::new(),
+        })
     }
 
     /// Opens `user`'s event connection, the token in the `Authorization` header or in the
@@ -223,8 +229,13 @@ impl Api {
             request.headers_mut().insert(header::AUTHORIZATION, value);
             tokio_tungstenite::connect_async(request).await.expect("events connection").0
         };
-        let mut events =
-            Events { socket, pending: VecDeque::new(), seen: Vec::new(), user: user.username.clone() };
+        let mut events = Events {
+            socket,
+            pending: VecDeque::new(),
+            seen: Vec::new(),
+            user: user.username.clone(),
+            online: HashMap::new(),
+        };
         let first = events.frame(EVENT_TIMEOUT).await.expect("a first frame");
         assert_eq!(first["event"], "presence_state", "first frame of {}: {first}", user.username);
         assert!(first["payload"].is_array(), "{first}");
@@ -339,6 +350,8 @@ pub(crate) struct Events {
     pending: VecDeque<Value>,
     seen: Vec<Value>,
     user: String,
+    /// Connections per online username, as the presence frames so far say.
+    online: HashMap<String, u64>,
 }
 
 impl Events {
@@ -351,6 +364,7 @@ impl Events {
                 Some(Ok(Message::Text(text))) => {
                     let value: Value = serde_json::from_str(text.as_str()).expect("a JSON frame");
                     self.seen.push(value.clone());
+                    self.track_presence(&value);
                     return Some(value);
                 }
                 Some(Ok(Message::Close(frame))) => {
@@ -379,6 +393,70 @@ impl Events {
             }
             if !event.starts_with("presence_") {
                 self.pending.push_back(frame);
+            }
+        }
+    }
+
+    /// Applies a presence frame to [`Events::online`]'s map.
+    fn track_presence(&mut self, frame: &Value) {
+        let entries = |list: &Value| -> Vec<(String, u64)> {
+            let entries = list.as_array().cloned().unwrap_or_default();
+            entries
+                .iter()
+                .map(|e| {
+                    (e["username"].as_str().unwrap_or_default().to_owned(), e["count"].as_u64().unwrap_or(0))
+                })
+                .collect()
+        };
+        match frame["event"].as_str() {
+            Some("presence_state") => self.online = entries(&frame["payload"]).into_iter().collect(),
+            Some("presence_diff") => {
+                let payload = &frame["payload"];
+                for (name, count) in entries(&payload["joins"]).into_iter().chain(entries(&payload["leaves"]))
+                {
+                    if count == 0 {
+                        self.online.remove(&name);
+                    } else {
+                        self.online.insert(name, count);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// `username`'s connections as the presence frames so far say (0: offline).
+    pub(crate) fn online(&self, username: &str) -> u64 {
+        self.online.get(username).copied().unwrap_or(0)
+    }
+
+    /// Reads frames (keeping events for [`Events::expect`]) until the presence frames say
+    /// `username` has `count` connections, waiting up to [`EVENT_TIMEOUT`].
+    pub(crate) async fn until_online(&mut self, username: &str, count: u64) {
+        while self.online(username) != count {
+            let Some(frame) = self.frame(EVENT_TIMEOUT).await else {
+                panic!(
+                    "{}: {username} did not reach {count} connections within {EVENT_TIMEOUT:?}; presence {:?}",
+                    self.user, self.online
+                );
+            };
+            if !frame["event"].as_str().unwrap_or_default().starts_with("presence_") {
+                self.pending.push_back(frame);
+            }
+        }
+    }
+
+    /// The next non-presence event, whatever its kind (waiting up to [`EVENT_TIMEOUT`]).
+    pub(crate) async fn expect_next(&mut self) -> Value {
+        if let Some(event) = self.pending.pop_front() {
+            return event;
+        }
+        loop {
+            let Some(frame) = self.frame(EVENT_TIMEOUT).await else {
+                panic!("{}: no event within {EVENT_TIMEOUT:?}; got {:?}", self.user, self.seen);
+            };
+            if !frame["event"].as_str().unwrap_or_default().starts_with("presence_") {
+                return frame;
             }
         }
     }

@@ -8,6 +8,8 @@
 //!   oversized request heads.
 //! - `ops`: shutdown, refused production start without secrets, `migrate`, `user create`.
 //! - `crash`: `kill -9` during uploads and deletes, then a restart, on both stacks.
+//! - `multinode`: several nodes on one PostgreSQL and one bucket: events and presence
+//!   across nodes, a killed node, jobs run once, deletes and unshares honoured everywhere.
 //! - `jobs`: a storage failure during an object deletion is retried until the store is
 //!   back; `drip jobs list` and `drip jobs retry` on a dead job (PostgreSQL + GCS).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a broken fixture fails the test
@@ -19,6 +21,7 @@ mod errors;
 mod flow;
 mod harness;
 mod jobs;
+mod multinode;
 mod ops;
 
 use base64::Engine as _;

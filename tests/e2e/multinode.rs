@@ -1,0 +1,248 @@
+//! Several `drip` processes on one PostgreSQL database and one bucket (the GCS double), as
+//! a deployment scales out: events and presence reach users on every node, a node killed
+//! with `kill -9` leaves the others' presence and `/health`, a job enqueued through one
+//! node runs once although every node polls, and a delete or an unshare on one node is
+//! honoured by another at once, also for content that node has cached.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::api::{Api, User, expect_json, refused};
+use crate::harness::{FreshDatabase, Launch, Server};
+
+/// Beats fast, so that a dead node is dropped within a second.
+const BEAT_MS: &str = "200";
+/// How long the test waits for something the cluster must do (a guard against hanging,
+/// not a bound under test: the bounds are checked on virtual time in drip-core's tests).
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// `n` nodes named `node1`…: the production stack (the same secrets for all) with a fast
+/// beat and fast job polling, started one after the other (each migrates first).
+async fn nodes(database: &FreshDatabase, gcs: &drip_gcs_double::GcsDouble, n: usize) -> Vec<Server> {
+    let stack: Launch = crate::production(database, gcs)
+        .env("DRIP_EVENTS__HEARTBEAT_MS", BEAT_MS)
+        .env("DRIP_JOBS__POLL_SECS", "1");
+    let mut servers = Vec::new();
+    for i in 1..=n {
+        servers.push(stack.clone().env("DRIP_EVENTS__NODE", format!("node{i}")).start().await);
+    }
+    servers
+}
+
+async fn health(api: &Api) -> Value {
+    let response = api.request(Method::GET, "/health", None).send().await.expect("health");
+    expect_json(response, StatusCode::OK).await
+}
+
+/// Polls `/health` of `api`'s node until `done` holds for its `connected_to` list.
+async fn until_peers(api: &Api, done: impl Fn(&[String]) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let body = health(api).await;
+        let peers: Vec<String> = body["connected_to"]
+            .as_array()
+            .expect("connected_to is a list")
+            .iter()
+            .map(|p| p.as_str().expect("a node name").to_owned())
+            .collect();
+        if done(&peers) {
+            return body;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "health never got there: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn share(api: &Api, owner: &User, id: &str, with: &str) {
+    let response = api
+        .request(Method::POST, &format!("/api/v1/files/{id}/shares"), Some(&owner.token))
+        .json(&json!({ "username": with }))
+        .send()
+        .await
+        .expect("share");
+    expect_json(response, StatusCode::CREATED).await;
+}
+
+/// A user on node 1 receives the `share` event of a share made through node 2 and the
+/// `upload` event of an upload through node 3, each once; another user on node 1 gets
+/// neither; presence on node 1 counts connections on every node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_and_presence_reach_every_node() {
+    let Some((database, gcs)) = crate::production_services().await else { return };
+    let servers = nodes(&database, &gcs, 3).await;
+    let apis: Vec<Api> = servers.iter().map(Api::new).collect();
+    let alice = apis[0].register("alice").await;
+    let bob = apis[1].register("bob").await;
+    let carol = apis[2].register("carol").await;
+
+    let mut alice_on_1 = apis[0].events(&alice, true).await;
+    let mut carol_on_1 = apis[0].events(&carol, false).await;
+    let bob_on_2 = [apis[1].events(&bob, true).await, apis[1].events(&bob, false).await];
+    alice_on_1.until_online("bob", 2).await;
+    alice_on_1.until_online("carol", 1).await;
+    let mut alice_on_3 = apis[2].events(&alice, true).await;
+    alice_on_1.until_online("alice", 2).await;
+    alice_on_3.until_online("bob", 2).await;
+
+    let file = apis[1].upload(&bob, "$", "report.txt", b"bob's report").await;
+    let id = file["id"].as_str().expect("an id").to_owned();
+    share(&apis[1], &bob, &id, "alice").await;
+    for connection in [&mut alice_on_1, &mut alice_on_3] {
+        let received = connection.expect("share").await;
+        assert_eq!(received["payload"]["message"], "bob has just shared a file with you!");
+        assert_eq!(received["payload"]["media_id"], id.as_str());
+    }
+    apis[2].upload(&alice, "$", "notes.txt", b"alice's notes").await;
+    for connection in [&mut alice_on_1, &mut alice_on_3] {
+        let uploaded = connection.expect("upload").await;
+        assert_eq!(uploaded["payload"]["message"], "The file \"notes.txt\" was successfully uploaded.");
+    }
+    // Once each: the next event on both connections is the one after.
+    apis[0].upload(&alice, "$", "marker.txt", b"m").await;
+    for connection in [&mut alice_on_1, &mut alice_on_3] {
+        let next = connection.expect_next().await;
+        assert_eq!(next["event"], "upload", "{next}");
+        assert_eq!(
+            next["payload"]["message"], "The file \"marker.txt\" was successfully uploaded.",
+            "{next}"
+        );
+    }
+    // Carol heard none of it: her first event is her own.
+    apis[1].upload(&carol, "$", "carol.txt", b"c").await;
+    let first = carol_on_1.expect_next().await;
+    assert_eq!(first["payload"]["message"], "The file \"carol.txt\" was successfully uploaded.", "{first}");
+
+    // Bob leaves node 2; node 1 sees his count drop to zero.
+    for connection in bob_on_2 {
+        connection.close().await;
+    }
+    alice_on_1.until_online("bob", 0).await;
+    drop(servers);
+    drop(database);
+}
+
+/// `kill -9` of node 2: its users leave node 1's presence, and node 1's `/health` stops
+/// listing it, within a few beats.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_node_leaves_presence_and_health() {
+    let Some((database, gcs)) = crate::production_services().await else { return };
+    let mut servers = nodes(&database, &gcs, 2).await;
+    let apis: Vec<Api> = servers.iter().map(Api::new).collect();
+    let alice = apis[0].register("alice").await;
+    let bob = apis[1].register("bob").await;
+    let mut alice_on_1 = apis[0].events(&alice, true).await;
+    let _bob_on_2 = apis[1].events(&bob, true).await;
+    alice_on_1.until_online("bob", 1).await;
+    let body = until_peers(&apis[0], |peers| peers == ["node2"]).await;
+    assert_eq!(body["node"], "node1", "{body}");
+    assert!(body["hostname"].as_str().is_some_and(|h| !h.is_empty()), "{body}");
+    until_peers(&apis[1], |peers| peers == ["node1"]).await;
+
+    servers[1].kill();
+    alice_on_1.until_online("bob", 0).await;
+    until_peers(&apis[0], <[String]>::is_empty).await;
+    let ready = apis[0].request(Method::GET, "/ready", None).send().await.expect("ready");
+    let ready = expect_json(ready, StatusCode::OK).await;
+    assert_eq!(ready["checks"]["events"], "ok", "{ready}");
+    drop(servers);
+    drop(database);
+}
+
+/// Deletes through node 1 enqueue one object removal each; all three nodes poll the
+/// queue, and each removal runs exactly once: one success logged across the nodes, one
+/// delete request for its object.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_enqueued_through_one_node_runs_once() {
+    const FILES: usize = 12;
+    let Some((database, gcs)) = crate::production_services().await else { return };
+    let servers = nodes(&database, &gcs, 3).await;
+    let api = Api::new(&servers[0]);
+    let alice = api.register("alice").await;
+    let mut ids = Vec::new();
+    for n in 0..FILES {
+        let file = api.upload(&alice, "$", &format!("f{n}.txt"), format!("content {n}").as_bytes()).await;
+        ids.push(file["id"].as_str().expect("an id").to_owned());
+    }
+    let objects: Vec<String> = ids
+        .iter()
+        .map(|id| {
+            gcs.object_names().into_iter().find(|o| o.contains(id.as_str())).expect("the file's object")
+        })
+        .collect();
+    for id in &ids {
+        let response = api
+            .request(Method::DELETE, &format!("/api/v1/files/{id}"), Some(&alice.token))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    }
+    let succeeded = |id: &str| servers.iter().map(|s| s.logged(&["a job succeeded", id])).sum::<usize>();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while ids.iter().any(|id| succeeded(id) == 0) {
+        assert!(tokio::time::Instant::now() < deadline, "not every removal ran");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let deletes = gcs.requests();
+    for (id, object) in ids.iter().zip(&objects) {
+        assert_eq!(succeeded(id), 1, "the removal of {id} succeeded once across the nodes");
+        assert!(gcs.object(object).is_none(), "{object} is gone");
+        let sent = deletes
+            .iter()
+            .filter(|r| {
+                r.operation == drip_gcs_double::Operation::DeleteObject && r.target.contains(id.as_str())
+            })
+            .count();
+        assert_eq!(sent, 1, "one delete request for {object}");
+    }
+    let ran_on: Vec<usize> = servers.iter().map(|s| s.logged(&["a job succeeded"])).collect();
+    assert_eq!(ran_on.iter().sum::<usize>(), FILES, "{ran_on:?}");
+    drop(servers);
+    drop(database);
+}
+
+/// Content node 2 has cached stops being served by node 2 the moment node 1 unshares or
+/// deletes it: visibility is read from the database on every request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_or_unshare_on_one_node_is_honoured_on_another_at_once() {
+    let Some((database, gcs)) = crate::production_services().await else { return };
+    let servers = nodes(&database, &gcs, 2).await;
+    let (one, two) = (Api::new(&servers[0]), Api::new(&servers[1]));
+    let alice = one.register("alice").await;
+    let bob = one.register("bob").await;
+    let content = b"cached on node two";
+    let file = one.upload(&alice, "$", "cached.txt", content).await;
+    let id = file["id"].as_str().expect("an id").to_owned();
+    share(&one, &alice, &id, "bob").await;
+    // Node 2 serves (and caches) it for both; the second read is a cache hit.
+    for _ in 0..2 {
+        assert_eq!(two.content(&alice, &id).await, content);
+        assert_eq!(two.content(&bob, &id).await, content);
+    }
+    assert!(
+        two.metrics().await.lines().any(|l| l.starts_with("drip_cache_hits")
+            && l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()).is_some_and(|v| v > 0.0)),
+        "node 2 served from its cache"
+    );
+
+    let unshare = one
+        .request(Method::DELETE, &format!("/api/v1/files/{id}/shares/bob"), Some(&alice.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unshare.status(), StatusCode::NO_CONTENT);
+    refused(two.get(&format!("/api/v1/files/{id}/content"), &bob), StatusCode::NOT_FOUND, "not_found").await;
+    assert_eq!(two.content(&alice, &id).await, content, "the owner still reads it");
+
+    let delete =
+        one.request(Method::DELETE, &format!("/api/v1/files/{id}"), Some(&alice.token)).send().await.unwrap();
+    assert_eq!(delete.status(), StatusCode::NO_CONTENT);
+    refused(two.get(&format!("/api/v1/files/{id}/content"), &alice), StatusCode::NOT_FOUND, "not_found")
+        .await;
+    refused(two.get(&format!("/api/v1/files/{id}"), &alice), StatusCode::NOT_FOUND, "not_found").await;
+    assert!(two.files(&alice).await.is_empty(), "node 2 lists nothing");
+    drop(servers);
+    drop(database);
+}

@@ -10,6 +10,7 @@
 //! - `crash`: `kill -9` during uploads and deletes, then a restart, on both stacks.
 //! - `jobs`: a storage failure during an object deletion is retried until the store is
 //!   back; `drip jobs list` and `drip jobs retry` on a dead job (PostgreSQL + GCS).
+//! - `healthcheck`: `drip healthcheck` against a serving node, a stopped one, a closed port.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a broken fixture fails the test
 
 mod abuse;
@@ -18,6 +19,7 @@ mod crash;
 mod errors;
 mod flow;
 mod harness;
+mod healthcheck;
 mod jobs;
 mod ops;
 

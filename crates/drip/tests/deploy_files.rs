@@ -1,8 +1,8 @@
 //! The deployment files against Drip itself: every variable the `Dockerfile`,
-//! `deploy/compose.yaml` and `deploy/kubernetes/` give a Drip container goes through the
-//! real configuration parser (`Config::figment` + `Config::from_figment`, in a
-//! `figment::Jail`), so an unknown or malformed key fails here and not at a rollout; and
-//! their wiring: compose's services and the order they start in, the kustomization
+//! `deploy/compose.yaml`, `deploy/kubernetes/` and `deploy/systemd/` give Drip goes
+//! through the real configuration parser (`Config::figment` + `Config::from_figment`, in
+//! a `figment::Jail`), so an unknown or malformed key fails here and not at a rollout;
+//! and their wiring: compose's services and the order they start in, the kustomization
 //! listing every manifest, selectors, probes on the listen port, the pod hardening of
 //! docs/deployment.md, placeholders instead of secrets. The schemas themselves are
 //! `cargo xtask deploy-lint`'s (hadolint, kubernetes-validate).
@@ -133,6 +133,27 @@ fn assert_loads(what: &str, env: &Env) {
     let config = configure(env).unwrap_or_else(|e| panic!("{what}: {e}\nvariables: {:?}", env.keys()));
     assert_eq!(config.listen.port(), PORT, "{what}");
     assert!(matches!(config.database, DatabaseConfig::Postgres { .. }), "{what}: {:?}", config.database);
+}
+
+// ---------------------------------------------------------------------------------------
+// systemd
+
+#[test]
+fn the_systemd_unit_loads_into_the_configuration() {
+    let unit = read("deploy/systemd/drip.service");
+    let env: Env = unit
+        .lines()
+        .filter_map(|l| l.strip_prefix("Environment="))
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or_else(|| panic!("Environment={pair}"));
+            (name.to_owned(), value.to_owned())
+        })
+        .collect();
+    assert!(!env.is_empty(), "the unit sets variables");
+    let config = configure(&env).unwrap_or_else(|e| panic!("deploy/systemd/drip.service: {e}"));
+    assert_eq!(config.listen.to_string(), format!("127.0.0.1:{PORT}"));
+    assert!(matches!(config.database, DatabaseConfig::Sqlite { .. }), "{:?}", config.database);
+    assert!(unit.contains("--data-dir /var/lib/drip serve") && unit.contains("StateDirectory=drip\n"));
 }
 
 // ---------------------------------------------------------------------------------------

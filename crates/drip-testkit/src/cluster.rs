@@ -194,6 +194,10 @@ pub async fn every_kind_of_message_arrives_whole_at_its_longest(fixture: Bus) {
             version: u64::MAX,
             count: (user(2), username, usize::MAX),
         },
+        ClusterMessage::SessionEnded {
+            from: from.clone(),
+            session: drip_core::TokenFamilyId::from_ksuid(Ksuid::from_parts(chrono::Utc::now(), [0xff; 16])),
+        },
         ClusterMessage::Goodbye { from },
     ];
     let mut listener = fixture.other.listen().await.unwrap();

@@ -328,6 +328,9 @@ impl Drip {
                 },
             },
         );
+        if let Some(cluster) = &cluster {
+            cluster.carry_session_ends(accounts.clone());
+        }
         let waker = JobWaker::default();
         let jobs = JobRunner::new(
             JobPorts {

@@ -115,7 +115,10 @@ pub struct AccountService {
     ports: AccountPorts,
     settings: SessionSettings,
     open_sessions: Arc<OpenSessions>,
+    /// Every session end this node learns of: its own, and those of other nodes.
     ended: broadcast::Sender<TokenFamilyId>,
+    /// The session ends this node made, for the other nodes.
+    ended_here: broadcast::Sender<TokenFamilyId>,
 }
 
 impl std::fmt::Debug for AccountService {
@@ -129,20 +132,36 @@ impl AccountService {
     #[must_use]
     pub fn new(ports: AccountPorts, settings: SessionSettings) -> Self {
         let (ended, _) = broadcast::channel(256);
-        Self { ports, settings, open_sessions: Arc::default(), ended }
+        let (ended_here, _) = broadcast::channel(256);
+        Self { ports, settings, open_sessions: Arc::default(), ended, ended_here }
     }
 
-    /// The sessions this node ends (logout, a detected token reuse, a closed account) as
-    /// they end, e.g. to close their event connections at once.
+    /// The sessions that end (logout, a detected token reuse, a closed account) as they
+    /// end, on this node or — told through [`AccountService::session_ended_elsewhere`] — on
+    /// another, e.g. to close their event connections at once.
     #[must_use]
     pub fn ended_sessions(&self) -> broadcast::Receiver<TokenFamilyId> {
         self.ended.subscribe()
+    }
+
+    /// The sessions this node ends, as they end: what the other nodes must be told.
+    #[must_use]
+    pub fn sessions_ended_here(&self) -> broadcast::Receiver<TokenFamilyId> {
+        self.ended_here.subscribe()
+    }
+
+    /// Another node ended `session`: it is no longer trusted from this node's memory, and
+    /// its event connections here close.
+    pub fn session_ended_elsewhere(&self, session: &TokenFamilyId) {
+        self.open_sessions.forget(session);
+        let _ = self.ended.send(*session);
     }
 
     fn end_session(&self, session: &TokenFamilyId) {
         self.open_sessions.forget(session);
         // Nobody listening is fine.
         let _ = self.ended.send(*session);
+        let _ = self.ended_here.send(*session);
     }
 
     /// Registers a user and logs them in.

@@ -13,7 +13,7 @@ use futures::stream::BoxStream;
 use super::Event;
 use crate::accounts::model::Username;
 use crate::error::BackendError;
-use crate::ids::UserId;
+use crate::ids::{TokenFamilyId, UserId};
 
 mod node;
 pub mod wire;
@@ -105,6 +105,14 @@ pub enum ClusterMessage {
         /// The user, their name and their connections on `from` (0: none left).
         count: LocalCount,
     },
+    /// A session (a refresh-token family) ended on `from`: other nodes forget it and close
+    /// its event connections.
+    SessionEnded {
+        /// The node that ended it.
+        from: NodeName,
+        /// The session.
+        session: TokenFamilyId,
+    },
     /// `from` is stopping: its users are gone from it.
     Goodbye {
         /// The node.
@@ -117,7 +125,10 @@ impl ClusterMessage {
     #[must_use]
     pub fn from(&self) -> &NodeName {
         match self {
-            Self::Event { from, .. } | Self::Presence { from, .. } | Self::Goodbye { from } => from,
+            Self::Event { from, .. }
+            | Self::Presence { from, .. }
+            | Self::SessionEnded { from, .. }
+            | Self::Goodbye { from } => from,
         }
     }
 }

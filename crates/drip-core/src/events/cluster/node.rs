@@ -6,18 +6,20 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::StreamExt as _;
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use super::{ClusterMessage, EventBus, NodeInfo, NodeRegistry};
+use crate::accounts::AccountService;
 use crate::clock::Clock;
 use crate::error::{BackendError, report};
 use crate::events::{Event, Hub, Notifier};
-use crate::ids::UserId;
+use crate::ids::{TokenFamilyId, UserId};
 
 /// The ports a cluster node works through.
 #[derive(Clone)]
@@ -65,6 +67,8 @@ struct Inner {
     peers: Mutex<Vec<NodeInfo>>,
     /// The number of the node's last presence change.
     version: AtomicU64,
+    /// Whose session ends are carried to and from the other nodes, if anyone's.
+    accounts: OnceLock<AccountService>,
 }
 
 /// One node of a cluster sharing a bus and a registry; also the services' [`Notifier`].
@@ -106,8 +110,16 @@ impl ClusterNode {
                 listening: AtomicBool::new(false),
                 peers: Mutex::new(Vec::new()),
                 version: AtomicU64::new(first),
+                accounts: OnceLock::new(),
             }),
         }
+    }
+
+    /// Carries the session ends of `accounts` to the other nodes, and theirs to it (so a
+    /// logout on one node closes the session's event connections on every node at once,
+    /// and no node keeps trusting it from memory). Set once, before [`ClusterNode::run`].
+    pub fn carry_session_ends(&self, accounts: AccountService) {
+        let _ = self.inner.accounts.set(accounts);
     }
 
     /// This node.
@@ -136,6 +148,7 @@ impl ClusterNode {
     /// [`BackendError`] of the bus or the registry.
     pub async fn run(&self, stop: CancellationToken) -> Result<(), BackendError> {
         let inner = &self.inner;
+        let mut ended_here = inner.accounts.get().map(AccountService::sessions_ended_here);
         let mut messages = inner.ports.bus.listen().await?;
         inner.listening.store(true, Ordering::SeqCst);
         let _listening = Listening(&inner.listening);
@@ -158,6 +171,12 @@ impl ClusterNode {
                     None => return Err(BackendError::msg("the event bus listener stopped").transient()),
                 },
                 () = inner.hub.local_changes() => self.report_local_changes().await?,
+                ended = next_ended(ended_here.as_mut()) => {
+                    if let Some(session) = ended {
+                        let from = inner.node.name.clone();
+                        inner.ports.bus.publish(&ClusterMessage::SessionEnded { from, session }).await?;
+                    }
+                }
                 _ = beats.tick() => {
                     if inner.ports.registry.heartbeat(&inner.node).await? {
                         tracing::warn!(node = %inner.node.name, "the node registry had forgotten this node; reporting its connections again");
@@ -185,6 +204,11 @@ impl ClusterNode {
             ClusterMessage::Event { user, event, .. } => inner.hub.send(&user, event),
             ClusterMessage::Presence { from, version, count } => {
                 inner.hub.apply_remote(&from, version, count)
+            }
+            ClusterMessage::SessionEnded { session, .. } => {
+                if let Some(accounts) = inner.accounts.get() {
+                    accounts.session_ended_elsewhere(&session);
+                }
             }
             ClusterMessage::Goodbye { from } => {
                 inner.hub.forget_remote(&from);
@@ -233,6 +257,17 @@ impl ClusterNode {
         if let Err(e) = inner.ports.bus.publish(&ClusterMessage::Goodbye { from }).await {
             tracing::warn!(error = %report(&e), "could not say goodbye to the other nodes");
         }
+    }
+}
+
+/// The next session this node ended; pending forever without a receiver. `None` when some
+/// were missed (the receiver lagged): their connections close at their next token check.
+async fn next_ended(receiver: Option<&mut broadcast::Receiver<TokenFamilyId>>) -> Option<TokenFamilyId> {
+    let Some(receiver) = receiver else { return std::future::pending().await };
+    match receiver.recv().await {
+        Ok(session) => Some(session),
+        Err(broadcast::error::RecvError::Lagged(_)) => None,
+        Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
     }
 }
 

@@ -58,6 +58,10 @@ fn every_message_survives_its_text_form_and_fits_a_notify_payload_at_the_longest
             event: Event::Download { media_id, link: format!("/api/v1/archives/{media_id}/content") },
         },
         ClusterMessage::Presence { from: from.clone(), version: u64::MAX, count: (user, username, 3) },
+        ClusterMessage::SessionEnded {
+            from: from.clone(),
+            session: crate::ids::TokenFamilyId::from_ksuid(Ksuid::from_parts(chrono::Utc::now(), [3; 16])),
+        },
         ClusterMessage::Goodbye { from },
     ];
     for message in messages {

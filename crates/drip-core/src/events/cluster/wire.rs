@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{ClusterMessage, NodeName};
 use crate::accounts::model::Username;
 use crate::events::Event;
-use crate::ids::{MediaId, UserId};
+use crate::ids::{MediaId, TokenFamilyId, UserId};
 use crate::storage::model::FileName;
 
 /// The largest payload PostgreSQL's `NOTIFY` takes (8000 bytes), minus one.
@@ -25,6 +25,8 @@ enum Wire {
     Event { n: String, u: String, e: WireEvent },
     #[serde(rename = "p")]
     Presence { n: String, v: u64, u: String, name: String, c: usize },
+    #[serde(rename = "end")]
+    SessionEnded { n: String, s: String },
     #[serde(rename = "bye")]
     Goodbye { n: String },
 }
@@ -56,6 +58,9 @@ pub fn encode(message: &ClusterMessage) -> String {
             name: username.to_string(),
             c: *connections,
         },
+        ClusterMessage::SessionEnded { from, session } => {
+            Wire::SessionEnded { n: from.to_string(), s: session.to_string() }
+        }
         ClusterMessage::Goodbye { from } => Wire::Goodbye { n: from.to_string() },
     };
     // Strings and integers only: serializing cannot fail.
@@ -92,6 +97,10 @@ pub fn decode(text: &str) -> Result<ClusterMessage, WireError> {
         Wire::Presence { n, v, u, name, c } => {
             ClusterMessage::Presence { from: node(&n)?, version: v, count: (user(&u)?, username(&name)?, c) }
         }
+        Wire::SessionEnded { n, s } => ClusterMessage::SessionEnded {
+            from: node(&n)?,
+            session: TokenFamilyId::parse(&s).map_err(|e| WireError(e.to_string()))?,
+        },
         Wire::Goodbye { n } => ClusterMessage::Goodbye { from: node(&n)? },
     })
 }

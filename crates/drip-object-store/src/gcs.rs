@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+use object_store::ClientOptions;
 use object_store::gcp::{GoogleCloudStorage, GoogleCloudStorageBuilder};
-use object_store::{BackoffConfig, ClientOptions, RetryConfig};
 
 use crate::provider::ConfigError;
+use crate::retry::RetrySettings;
 
 /// Where GCS's public endpoint is (object_store's default).
 const PUBLIC_ENDPOINT: &str = "https://storage.googleapis.com";
@@ -45,49 +46,6 @@ impl fmt::Debug for GcsCredentials {
     }
 }
 
-/// How object_store retries transient failures (HTTP 5xx, 408, 429, connection errors):
-/// exponential backoff with jitter, until `max_retries` or `retry_timeout` is reached.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct GcsRetry {
-    /// Retries of one request at most (0 disables retries).
-    pub max_retries: usize,
-    /// No retry starts later than this after the first attempt.
-    pub retry_timeout: Duration,
-    /// The first backoff.
-    pub initial_backoff: Duration,
-    /// The longest backoff.
-    pub max_backoff: Duration,
-    /// Growth factor of the backoff.
-    pub backoff_base: f64,
-}
-
-impl Default for GcsRetry {
-    /// object_store's defaults: 10 retries within 3 minutes, backoff from 100 ms to 15 s.
-    fn default() -> Self {
-        Self {
-            max_retries: 10,
-            retry_timeout: Duration::from_secs(180),
-            initial_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(15),
-            backoff_base: 2.0,
-        }
-    }
-}
-
-impl GcsRetry {
-    fn to_retry_config(self) -> RetryConfig {
-        RetryConfig {
-            backoff: BackoffConfig {
-                init_backoff: self.initial_backoff,
-                max_backoff: self.max_backoff,
-                base: self.backoff_base,
-            },
-            max_retries: self.max_retries,
-            retry_timeout: self.retry_timeout,
-        }
-    }
-}
-
 /// Everything needed to reach a GCS bucket.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GcsConfig {
@@ -101,7 +59,7 @@ pub struct GcsConfig {
     /// endpoint (an emulator or test double, e.g. `http://127.0.0.1:4443`).
     pub base_url: Option<String>,
     /// Retries of transient failures.
-    pub retry: GcsRetry,
+    pub retry: RetrySettings,
     /// Time limit of one HTTP request (object_store's default, 30 s, when absent).
     pub request_timeout: Option<Duration>,
 }
@@ -115,7 +73,7 @@ impl GcsConfig {
             prefix: None,
             credentials,
             base_url: None,
-            retry: GcsRetry::default(),
+            retry: RetrySettings::default(),
             request_timeout: None,
         }
     }

@@ -48,7 +48,9 @@ mod local;
 mod local_put;
 mod marked;
 mod provider;
+mod retry;
 mod upload;
 
-pub use gcs::{GcsConfig, GcsCredentials, GcsRetry};
+pub use gcs::{GcsConfig, GcsCredentials};
 pub use provider::{ConfigError, ObjectStoreProvider, UploadSettings};
+pub use retry::RetrySettings;

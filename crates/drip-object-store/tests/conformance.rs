@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use drip_gcs_double::GcsDouble;
-use drip_object_store::{GcsConfig, GcsCredentials, GcsRetry, ObjectStoreProvider, UploadSettings};
+use drip_object_store::{GcsConfig, GcsCredentials, ObjectStoreProvider, RetrySettings, UploadSettings};
 use drip_testkit::storage::StorageFixture;
 
 /// Small parts for the backends without a minimum, so that multipart paths run often.
@@ -23,13 +23,13 @@ fn uploads(part_size: usize) -> UploadSettings {
 }
 
 /// Quick retries: the suite runs without faults, so they never wait long.
-fn quick_retries() -> GcsRetry {
-    GcsRetry {
+fn quick_retries() -> RetrySettings {
+    RetrySettings {
         max_retries: 3,
         retry_timeout: Duration::from_secs(10),
         initial_backoff: Duration::from_millis(10),
         max_backoff: Duration::from_millis(100),
-        ..GcsRetry::default()
+        ..RetrySettings::default()
     }
 }
 

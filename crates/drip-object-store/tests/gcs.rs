@@ -18,7 +18,7 @@ use drip_core::storage::model::{FileName, StorageKey};
 use drip_core::storage::ports::{ByteStream, StorageError, StorageProvider};
 use drip_gcs_double::{Fault, GcsDouble, Operation, RecordedRequest};
 use drip_object_store::{
-    ConfigError, GcsConfig, GcsCredentials, GcsRetry, ObjectStoreProvider, UploadSettings,
+    ConfigError, GcsConfig, GcsCredentials, ObjectStoreProvider, RetrySettings, UploadSettings,
 };
 use futures::{StreamExt, TryStreamExt, stream};
 
@@ -31,13 +31,13 @@ fn key(name: &str) -> StorageKey {
     StorageKey::new(MediaId::from_ksuid(Ksuid::generate(now)), now, &FileName::parse(name).unwrap())
 }
 
-fn retries(max_retries: usize) -> GcsRetry {
-    GcsRetry {
+fn retries(max_retries: usize) -> RetrySettings {
+    RetrySettings {
         max_retries,
         retry_timeout: Duration::from_secs(20),
         initial_backoff: Duration::from_millis(10),
         max_backoff: Duration::from_millis(50),
-        ..GcsRetry::default()
+        ..RetrySettings::default()
     }
 }
 

@@ -1,7 +1,7 @@
-//! Multipart uploads whose id is written down: GCS keeps the parts of an unfinished
+//! Multipart uploads whose id is written down: GCS and S3 keep the parts of an unfinished
 //! multipart upload until it is aborted by its id, which object_store's `put_multipart`
 //! keeps to itself. A process that dies mid-upload would leave its parts behind for good,
-//! so on GCS each upload is started through the lower-level [`MultipartStore`] API and its
+//! so on GCS and S3 each upload is started through the lower-level [`MultipartStore`] API and its
 //! id stored in a small marker object next to the object (`<object>.uploading`) until the
 //! upload completes or is aborted. [`UploadIds::abort_left`] aborts the upload a marker
 //! names: what `remove_unfinished` does for an upload whose process died.
@@ -65,12 +65,18 @@ impl UploadIds {
             Err(err) => return Err(err),
         };
         let id: MultipartId = String::from_utf8_lossy(&id).into_owned();
-        match self.multipart.abort_multipart(path, &id).await {
+        self.abort(path, &id).await?;
+        Ok(true)
+    }
+
+    /// Aborts the upload `id` of `path` and forgets it. An upload already gone (aborted by
+    /// someone else, expired by the bucket's lifecycle rules) counts as aborted.
+    async fn abort(&self, path: &Path, id: &MultipartId) -> object_store::Result<()> {
+        match self.multipart.abort_multipart(path, id).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
             Err(err) => return Err(err),
         }
-        self.forget(path).await?;
-        Ok(true)
+        self.forget(path).await
     }
 
     async fn forget(&self, path: &Path) -> object_store::Result<()> {
@@ -125,7 +131,6 @@ impl MultipartUpload for MarkedUpload {
     }
 
     async fn abort(&mut self) -> object_store::Result<()> {
-        self.ids.multipart.abort_multipart(&self.path, &self.id).await?;
-        self.ids.forget(&self.path).await
+        self.ids.abort(&self.path, &self.id).await
     }
 }

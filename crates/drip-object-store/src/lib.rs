@@ -1,5 +1,6 @@
 //! Drip's [`StorageProvider`](drip_core::storage::ports::StorageProvider) on the
-//! [`object_store`] crate: Google Cloud Storage, local disk (the embedded default) and memory.
+//! [`object_store`] crate: Google Cloud Storage, Amazon S3 (and S3-compatible stores), local
+//! disk (the embedded default) and memory.
 //!
 //! One adapter, [`ObjectStoreProvider`], serves every backend:
 //!
@@ -7,6 +8,10 @@
 //!   (configured by [`GcsConfig`]: bucket, optional prefix, service-account credentials from a
 //!   file, a base64 environment variable or raw JSON, an optional base URL for emulators and
 //!   test doubles, retry settings);
+//! - [`ObjectStoreProvider::s3`] talks to a bucket through object_store's S3 client
+//!   (configured by [`S3Config`]: bucket, region, optional endpoint of an S3-compatible store
+//!   such as MinIO, Ceph, R2, Garage or SeaweedFS, optional prefix, static keys or the AWS
+//!   environment's credential chain, path-style or virtual-hosted requests, retry settings);
 //! - [`ObjectStoreProvider::local`] stores files under a directory (normally under Drip's data
 //!   directory);
 //! - [`ObjectStoreProvider::memory`] keeps objects in memory (tests, throwaway servers).
@@ -22,8 +27,11 @@
 //! `get` streams the object (or a byte range of it) without buffering it.
 //!
 //! # Atomicity
-//! - GCS: a single `PUT` and the completion of a multipart upload both make the object
-//!   visible at once (GCS has strong read-after-write consistency).
+//! - GCS and S3: a single `PUT` and the completion of a multipart upload both make the object
+//!   visible at once (both have strong read-after-write consistency). Both keep the parts of
+//!   an unfinished multipart upload until it is aborted, so each upload's id is written down
+//!   in the bucket while it runs (`<object>.uploading`) and `remove_unfinished` aborts what a
+//!   process that died left.
 //! - Local disk: object_store's `LocalFileSystem` writes every object into a staging file
 //!   next to its destination (`<name>#<n>`) and renames it into place once complete
 //!   (rename is atomic on POSIX file systems); with fsync enabled (always, here) the file and
@@ -49,8 +57,10 @@ mod local_put;
 mod marked;
 mod provider;
 mod retry;
+mod s3;
 mod upload;
 
 pub use gcs::{GcsConfig, GcsCredentials};
 pub use provider::{ConfigError, ObjectStoreProvider, UploadSettings};
 pub use retry::RetrySettings;
+pub use s3::{S3Config, S3Credentials};

@@ -14,6 +14,7 @@ use drip_core::storage::ports::{ByteStream, StorageError, StorageProvider};
 use futures::{StreamExt, TryStreamExt};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
+use object_store::multipart::MultipartStore;
 use object_store::path::Path;
 use object_store::{GetOptions, GetRange, GetResult, GetResultPayload, ObjectStore, ObjectStoreExt};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
@@ -24,6 +25,7 @@ use crate::keys::{self, KeyError, KeyStyle};
 use crate::local;
 use crate::local_put;
 use crate::marked::UploadIds;
+use crate::s3::{self, S3_MIN_PART_SIZE, S3Config};
 use crate::upload::{self, PutFailure, Uploads};
 
 /// Size of the chunks a local file is streamed in.
@@ -99,6 +101,7 @@ enum Backend {
     Memory,
     Local { root: PathBuf, fs: Arc<LocalFileSystem> },
     Gcs { bucket: String },
+    S3 { bucket: String },
 }
 
 impl Backend {
@@ -106,20 +109,22 @@ impl Backend {
     fn key_style(&self) -> KeyStyle {
         match self {
             Self::Local { .. } => KeyStyle::Escaped,
-            Self::Memory | Self::Gcs { .. } => KeyStyle::Verbatim,
+            Self::Memory | Self::Gcs { .. } | Self::S3 { .. } => KeyStyle::Verbatim,
         }
     }
 
     fn min_part_size(&self) -> usize {
         match self {
             Self::Gcs { .. } => GCS_MIN_PART_SIZE,
+            Self::S3 { .. } => S3_MIN_PART_SIZE,
             Self::Memory | Self::Local { .. } => 1,
         }
     }
 
-    /// object_store's `InMemory` deletes a missing object without complaint.
+    /// object_store's `InMemory` deletes a missing object without complaint, and S3 answers
+    /// a delete of a missing object with success.
     fn delete_reports_missing(&self) -> bool {
-        !matches!(self, Self::Memory)
+        !matches!(self, Self::Memory | Self::S3 { .. })
     }
 }
 
@@ -129,11 +134,12 @@ impl fmt::Display for Backend {
             Self::Memory => f.write_str("memory"),
             Self::Local { root, .. } => write!(f, "local disk {}", root.display()),
             Self::Gcs { bucket } => write!(f, "gcs bucket {bucket}"),
+            Self::S3 { bucket } => write!(f, "s3 bucket {bucket}"),
         }
     }
 }
 
-/// A [`StorageProvider`] over an object_store backend (GCS, local disk or memory): objects are
+/// A [`StorageProvider`] over an object_store backend (GCS, S3, local disk or memory): objects are
 /// named `<prefix>/<storage key>`, large ones uploaded in parts.
 #[derive(Clone)]
 pub struct ObjectStoreProvider {
@@ -205,10 +211,33 @@ impl ObjectStoreProvider {
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
         let gcs = gcs::build(config, &env)?;
-        let store: Arc<dyn ObjectStore> = gcs.clone();
-        let mut provider = Self::new(Arc::clone(&store), Backend::Gcs { bucket: config.bucket.clone() });
-        provider.multipart.ids = Some(UploadIds::new(gcs, store));
-        match &config.prefix {
+        Self::cloud(gcs, Backend::Gcs { bucket: config.bucket.clone() }, config.prefix.as_deref())
+    }
+
+    /// An S3 bucket, on AWS or an S3-compatible store. Like GCS, S3 keeps the parts of an
+    /// unfinished multipart upload until it is aborted: each upload's id is written down
+    /// while it runs, so that [`remove_unfinished`](StorageProvider::remove_unfinished) can
+    /// abort what a process that died left.
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidPrefix`] for a bad prefix; [`ConfigError::Build`] when
+    /// object_store refuses the settings (e.g. an endpoint that is not a URL).
+    pub fn s3(config: &S3Config) -> Result<Self, ConfigError> {
+        let s3 = s3::build(config)?;
+        Self::cloud(s3, Backend::S3 { bucket: config.bucket.clone() }, config.prefix.as_deref())
+    }
+
+    /// A bucket of a cloud store whose multipart uploads stay until aborted: their ids are
+    /// written down in the bucket itself ([`UploadIds`]).
+    fn cloud<S: ObjectStore + MultipartStore>(
+        cloud: Arc<S>,
+        backend: Backend,
+        prefix: Option<&str>,
+    ) -> Result<Self, ConfigError> {
+        let store: Arc<dyn ObjectStore> = cloud.clone();
+        let mut provider = Self::new(Arc::clone(&store), backend);
+        provider.multipart.ids = Some(UploadIds::new(cloud, store));
+        match prefix {
             Some(prefix) => provider.with_prefix(prefix),
             None => Ok(provider),
         }
@@ -227,7 +256,7 @@ impl ObjectStoreProvider {
     /// The same store with other upload settings.
     ///
     /// # Errors
-    /// [`ConfigError::PartSize`] below the backend's minimum (5 MiB for GCS, 1 byte
+    /// [`ConfigError::PartSize`] below the backend's minimum (5 MiB for GCS and S3, 1 byte
     /// otherwise); [`ConfigError::Concurrency`] for 0.
     pub fn with_uploads(mut self, uploads: UploadSettings) -> Result<Self, ConfigError> {
         let min = self.backend.min_part_size();
@@ -255,7 +284,7 @@ impl ObjectStoreProvider {
     pub fn remove_staging_files(&self) -> usize {
         match &self.backend {
             Backend::Local { root, .. } => local::sweep_staging_files(root, std::time::Duration::ZERO),
-            Backend::Memory | Backend::Gcs { .. } => 0,
+            Backend::Memory | Backend::Gcs { .. } | Backend::S3 { .. } => 0,
         }
     }
 
@@ -333,7 +362,7 @@ impl StorageProvider for ObjectStoreProvider {
         let put = match &self.backend {
             // Streamed into a staging file that is flushed while it grows (no multipart).
             Backend::Local { fs, .. } => local_put::put(fs, &path, content, self.multipart.open.open()).await,
-            Backend::Memory | Backend::Gcs { .. } => {
+            Backend::Memory | Backend::Gcs { .. } | Backend::S3 { .. } => {
                 upload::put_stream(&self.store, &path, content, part_size, concurrency, &self.multipart).await
             }
         };
@@ -386,7 +415,7 @@ impl StorageProvider for ObjectStoreProvider {
         self.store.delete(&path).await.map_err(|err| self.map(Op::Delete, key, err))
     }
 
-    /// On local disk, the upload's staging files; on GCS, the multipart upload whose id
+    /// On local disk, the upload's staging files; on GCS and S3, the multipart upload whose id
     /// the upload wrote down (its parts stay until it is aborted). Memory keeps nothing of a
     /// dropped put.
     async fn remove_unfinished(&self, key: &StorageKey) -> Result<(), StorageError> {

@@ -43,7 +43,7 @@ impl OpenUploads {
 }
 
 /// How a provider runs its multipart uploads: counted while open, and started through
-/// [`UploadIds`] where the store needs their ids written down (GCS).
+/// [`UploadIds`] where the store needs their ids written down (GCS, S3).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Uploads {
     /// The uploads under way.
@@ -229,7 +229,8 @@ impl Drop for AbortOnDrop {
 }
 
 /// Logs a failed abort: the caller already has the error that made it abort, and stores
-/// expire abandoned uploads (GCS lifecycle rules).
+/// expire abandoned uploads (GCS lifecycle rules, S3's
+/// `AbortIncompleteMultipartUpload`).
 fn warn_abort_failed(err: &object_store::Error) {
     tracing::warn!(error = %err, "aborting a multipart upload failed; its parts may stay behind");
 }

@@ -1,6 +1,6 @@
 //! Conformance suites for Drip's ports: one scenario per contract in the ports' `# Errors`
 //! docs, written once and run against every adapter (memory, SQLite, PostgreSQL; memory,
-//! local disk, GCS).
+//! local disk, GCS, S3).
 //!
 //! An adapter crate runs a suite from its tests with a setup function:
 //!
@@ -18,7 +18,8 @@
 //!
 //! [`bench`] is the repository benchmark every SQL adapter's example runs, and [`workload`]
 //! the random writes whose folder statistics a recount checks. [`corpus`] replays the
-//! seed corpora of the `cargo fuzz` targets (`fuzz/`) in the ordinary tests.
+//! seed corpora of the `cargo fuzz` targets (`fuzz/`) in the ordinary tests. With the `s3`
+//! feature, the `s3` module gives each test a bucket of its own on the test run's S3 server.
 
 // A test-support library: a scenario that finds a broken contract fails its test by
 // panicking, as `assert!` does.
@@ -29,6 +30,8 @@ pub mod cluster;
 pub mod corpus;
 pub mod jobs;
 pub mod repository;
+#[cfg(feature = "s3")]
+pub mod s3;
 pub mod storage;
 pub mod workload;
 

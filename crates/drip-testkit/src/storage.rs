@@ -1,7 +1,7 @@
 //! Conformance suite of `StorageProvider`: one scenario per contract of the port (sizes
 //! around the multipart part size, streaming of large content, overwrite, not-found, input
 //! failures, cancellation, concurrency, ranges), run against every adapter (memory, local
-//! disk, GCS) through [`storage_conformance!`](crate::storage_conformance).
+//! disk, GCS, S3) through [`storage_conformance!`](crate::storage_conformance).
 //!
 //! Content is a deterministic pseudo-random pattern that depends on the offset of every byte
 //! (so misordered, repeated or lost parts are caught), produced and checked piece by piece:
@@ -36,8 +36,9 @@ pub struct StorageFixture {
 }
 
 /// Expands to one `#[tokio::test]` per storage scenario, each calling `$setup().await` for
-/// a fresh [`StorageFixture`]. The calling crate needs `tokio` (features `macros`,
-/// `rt-multi-thread`) among its dev-dependencies.
+/// a fresh [`StorageFixture`] (or `Option<StorageFixture>`, `None` skipping the scenario
+/// when the store is not available here). The calling crate needs `tokio` (features
+/// `macros`, `rt-multi-thread`) among its dev-dependencies.
 #[macro_export]
 macro_rules! storage_conformance {
     ($setup:path) => {
@@ -65,7 +66,9 @@ macro_rules! storage_conformance {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $scenario() {
-                $crate::storage::$scenario($setup().await).await;
+                if let Some(fixture) = $crate::MaybeFixture::<$crate::storage::StorageFixture>::into_fixture($setup().await) {
+                    $crate::storage::$scenario(fixture).await;
+                }
             }
         )*
     };

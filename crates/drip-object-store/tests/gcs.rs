@@ -6,40 +6,24 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a broken fixture fails the test
 
-use std::error::Error;
 use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
-use drip_core::ids::{Ksuid, MediaId};
-use drip_core::storage::model::{FileName, StorageKey};
-use drip_core::storage::ports::{ByteStream, StorageError, StorageProvider};
+use drip_core::storage::ports::{StorageError, StorageProvider};
 use drip_gcs_double::{Fault, GcsDouble, Operation, RecordedRequest};
-use drip_object_store::{
-    ConfigError, GcsConfig, GcsCredentials, ObjectStoreProvider, RetrySettings, UploadSettings,
-};
+use drip_object_store::{ConfigError, GcsConfig, GcsCredentials, ObjectStoreProvider, UploadSettings};
 use futures::{StreamExt, TryStreamExt, stream};
+
+mod common;
+
+use common::{chain, failing_after, key, retries, zeros};
 
 const PART: usize = 5 * 1024 * 1024;
 const ENV_VAR: &str = "DRIP_TEST_GCS_CREDENTIALS_B64";
 const BUCKET_VAR: &str = "DRIP_TEST_GCS_BUCKET";
-
-fn key(name: &str) -> StorageKey {
-    let now = chrono::Utc::now();
-    StorageKey::new(MediaId::from_ksuid(Ksuid::generate(now)), now, &FileName::parse(name).unwrap())
-}
-
-fn retries(max_retries: usize) -> RetrySettings {
-    RetrySettings {
-        max_retries,
-        retry_timeout: Duration::from_secs(20),
-        initial_backoff: Duration::from_millis(10),
-        max_backoff: Duration::from_millis(50),
-        ..RetrySettings::default()
-    }
-}
 
 fn provider_for(double: &GcsDouble, prefix: Option<&str>, max_retries: usize) -> ObjectStoreProvider {
     let mut config = GcsConfig::new(double.bucket(), GcsCredentials::Json(double.service_account_json()));
@@ -56,24 +40,6 @@ async fn start() -> (GcsDouble, ObjectStoreProvider) {
     (double, provider)
 }
 
-fn zeros(len: usize) -> ByteStream {
-    let chunk = Bytes::from(vec![7_u8; 256 * 1024]);
-    let mut left = len;
-    stream::iter(std::iter::from_fn(move || {
-        (left > 0).then(|| {
-            let n = left.min(chunk.len());
-            left -= n;
-            Ok(chunk.slice(..n))
-        })
-    }))
-    .boxed()
-}
-
-fn failing_after(len: usize) -> ByteStream {
-    let failure = Err(std::io::Error::other("upload interrupted"));
-    zeros(len).chain(stream::iter([failure])).boxed()
-}
-
 /// A put of `len` bytes to a double that refuses every `operation`: the double and the
 /// put's result.
 async fn put_refused_at(operation: Operation, len: usize) -> (GcsDouble, Result<u64, StorageError>) {
@@ -87,11 +53,6 @@ async fn put_refused_at(operation: Operation, len: usize) -> (GcsDouble, Result<
 fn assert_nothing_left(double: &GcsDouble) {
     assert_eq!(double.in_progress_uploads(), 0, "no stray parts");
     assert!(double.object_names().is_empty());
-}
-
-/// Each error of the chain of `error`, as anyhow's `{:#}` joins them.
-fn chain(error: &(dyn Error + 'static)) -> Vec<String> {
-    std::iter::successors(Some(error), |&e| e.source()).map(ToString::to_string).collect()
 }
 
 #[tokio::test]

@@ -59,6 +59,24 @@ pub enum GcsCredentials {
     Base64(SecretString),
 }
 
+/// Where the S3 client's credentials come from.
+#[derive(Debug, Clone)]
+pub enum S3Credentials {
+    /// The AWS environment's chain, as the AWS SDKs read it: `AWS_ACCESS_KEY_ID` and
+    /// `AWS_SECRET_ACCESS_KEY`, a web identity (IAM roles for Kubernetes service accounts),
+    /// the ECS/EKS container credentials, the EC2 instance metadata service.
+    Environment,
+    /// An access key from the configuration.
+    Static {
+        /// The access key id.
+        access_key_id: String,
+        /// The secret access key.
+        secret_access_key: SecretString,
+        /// The session token of temporary credentials.
+        session_token: Option<SecretString>,
+    },
+}
+
 /// Which object store to use.
 #[derive(Debug, Clone)]
 pub enum StorageConfig {
@@ -77,6 +95,24 @@ pub enum StorageConfig {
         credentials: GcsCredentials,
         /// Endpoint override (an emulator or test double).
         base_url: Option<String>,
+    },
+    /// An Amazon S3 bucket, or one of an S3-compatible store (MinIO, Ceph, R2, Garage,
+    /// SeaweedFS); the startup banner shows it as `s3 bucket <bucket>`.
+    S3 {
+        /// Bucket name.
+        bucket: String,
+        /// The bucket's region.
+        region: String,
+        /// The URL of an S3-compatible store (AWS when absent).
+        endpoint: Option<String>,
+        /// Key prefix inside the bucket.
+        prefix: Option<String>,
+        /// Where the credentials come from.
+        credentials: S3Credentials,
+        /// Path-style requests (`<endpoint>/<bucket>/<key>`) rather than virtual-hosted ones.
+        path_style: bool,
+        /// Whether a plain `http://` endpoint is allowed.
+        allow_http: bool,
     },
     /// In memory, lost on exit.
     Memory,
@@ -236,7 +272,7 @@ impl Config {
     #[must_use]
     pub fn is_embedded(&self) -> bool {
         !matches!(self.database, DatabaseConfig::Postgres { .. })
-            && !matches!(self.storage, StorageConfig::Gcs { .. })
+            && !matches!(self.storage, StorageConfig::Gcs { .. } | StorageConfig::S3 { .. })
     }
 
     /// The embedded defaults (SQLite + local disk) under `data_dir`, reading neither a
@@ -338,6 +374,25 @@ impl Config {
                 };
                 StorageConfig::Gcs { bucket, prefix, credentials, base_url }
             }
+            RawBackend::S3 {
+                bucket,
+                region,
+                endpoint,
+                prefix,
+                access_key_id,
+                secret_access_key,
+                session_token,
+                path_style,
+                allow_http,
+            } => StorageConfig::S3 {
+                bucket: required("storage.bucket", bucket)?,
+                region: required("storage.region", region)?,
+                endpoint: endpoint.map(|url| s3_endpoint(url, allow_http)).transpose()?,
+                prefix,
+                credentials: s3_credentials(access_key_id, secret_access_key, session_token)?,
+                path_style,
+                allow_http,
+            },
             RawBackend::Memory {} => StorageConfig::Memory,
         };
         let master_keys = match keys.master_keys {
@@ -474,6 +529,58 @@ fn refuse_malformed_variables() -> Result<(), ConfigError> {
         }
     }
     Ok(())
+}
+
+/// `value` unless it is empty (or only spaces), which is refused naming `key`.
+fn required(key: &str, value: String) -> Result<String, ConfigError> {
+    if value.trim().is_empty() {
+        return Err(invalid_at(key, &format!("{key} must not be empty")));
+    }
+    Ok(value)
+}
+
+/// An S3 endpoint: an `http://` or `https://` URL, plain HTTP only when allowed.
+fn s3_endpoint(url: String, allow_http: bool) -> Result<String, ConfigError> {
+    if url.starts_with("https://") {
+        return Ok(url);
+    }
+    if !url.starts_with("http://") {
+        return Err(invalid_at("storage.endpoint", "storage.endpoint must be an http:// or https:// URL"));
+    }
+    if !allow_http {
+        return Err(invalid_at(
+            "storage.allow_http",
+            "storage.endpoint is a plain http:// URL: set storage.allow_http = true to allow it",
+        ));
+    }
+    Ok(url)
+}
+
+/// The S3 credentials: both keys (and maybe a session token), or none of them for the
+/// AWS environment's chain.
+fn s3_credentials(
+    access_key_id: Option<String>,
+    secret_access_key: Option<SecretString>,
+    session_token: Option<SecretString>,
+) -> Result<S3Credentials, ConfigError> {
+    match (access_key_id, secret_access_key, session_token) {
+        (Some(access_key_id), Some(secret_access_key), session_token) => {
+            Ok(S3Credentials::Static { access_key_id, secret_access_key, session_token })
+        }
+        (None, None, None) => Ok(S3Credentials::Environment),
+        (Some(_), None, _) => Err(invalid_at(
+            "storage.secret_access_key",
+            "storage.access_key_id needs storage.secret_access_key (or set neither to use the AWS environment's credentials)",
+        )),
+        (None, Some(_), _) => Err(invalid_at(
+            "storage.access_key_id",
+            "storage.secret_access_key needs storage.access_key_id (or set neither to use the AWS environment's credentials)",
+        )),
+        (None, None, Some(_)) => Err(invalid_at(
+            "storage.session_token",
+            "storage.session_token needs storage.access_key_id and storage.secret_access_key (the AWS environment's token is AWS_SESSION_TOKEN)",
+        )),
+    }
 }
 
 /// The idle timeout of transfers: as configured, but never longer than the upload lease
@@ -702,7 +809,35 @@ enum RawBackend {
         #[serde(skip_serializing_if = "Option::is_none")]
         base_url: Option<String>,
     },
+    S3 {
+        bucket: String,
+        #[serde(default = "default_region")]
+        region: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        endpoint: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        prefix: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        access_key_id: Option<String>,
+        #[serde(serialize_with = "redacted", skip_serializing_if = "Option::is_none")]
+        secret_access_key: Option<SecretString>,
+        #[serde(serialize_with = "redacted", skip_serializing_if = "Option::is_none")]
+        session_token: Option<SecretString>,
+        #[serde(default = "default_path_style")]
+        path_style: bool,
+        #[serde(default)]
+        allow_http: bool,
+    },
     Memory {},
+}
+
+fn default_region() -> String {
+    "us-east-1".to_owned()
+}
+
+/// Path-style requests: what S3-compatible stores expect (AWS takes them too).
+fn default_path_style() -> bool {
+    true
 }
 
 #[derive(Debug, Deserialize, Serialize)]

@@ -44,7 +44,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::{
     Config, ConfigError, CookieConfig, DatabaseConfig, EventsConfig, EventsKind, GcsCredentials, HttpConfig,
-    StorageConfig, UploadTuning,
+    S3Credentials, StorageConfig, UploadTuning,
 };
 pub use drip_core::jobs::runner::JobSettings;
 pub use secrecy::{ExposeSecret, SecretString};
@@ -73,7 +73,7 @@ pub enum BuildError {
     /// The object store could not be configured.
     #[error("cannot set up the {backend} object store")]
     Storage {
-        /// `local`, `gcs` or `object` (settings every kind shares).
+        /// `local`, `gcs`, `s3` or `object` (settings every kind shares).
         backend: &'static str,
         /// The adapter's error.
         #[source]
@@ -601,7 +601,7 @@ async fn open_postgres(_url: &SecretString, _pool_size: u32) -> Result<Repositor
 #[cfg(feature = "object-store")]
 fn open_storage(config: &Config) -> Result<(Arc<dyn StorageProvider>, String, Staging), BuildError> {
     use base64::Engine as _;
-    use drip_object_store::{GcsConfig, ObjectStoreProvider, UploadSettings};
+    use drip_object_store::{GcsConfig, ObjectStoreProvider, S3Config, UploadSettings};
     let uploads =
         UploadSettings { part_size: config.upload.part_size, concurrency: config.upload.concurrency };
     let (provider, label) = match &config.storage {
@@ -628,6 +628,28 @@ fn open_storage(config: &Config) -> Result<(Arc<dyn StorageProvider>, String, St
                 format!("gcs bucket {bucket}"),
             )
         }
+        StorageConfig::S3 { bucket, region, endpoint, prefix, credentials, path_style, allow_http } => {
+            let credentials = match credentials {
+                S3Credentials::Environment => drip_object_store::S3Credentials::Environment,
+                S3Credentials::Static { access_key_id, secret_access_key, session_token } => {
+                    drip_object_store::S3Credentials::Static {
+                        access_key_id: access_key_id.clone(),
+                        secret_access_key: secret_access_key.expose_secret().to_owned(),
+                        session_token: session_token.as_ref().map(|t| t.expose_secret().to_owned()),
+                    }
+                }
+            };
+            let mut s3 = S3Config::new(bucket.clone(), credentials);
+            s3.region = region.clone();
+            s3.endpoint = endpoint.clone();
+            s3.prefix = prefix.clone();
+            s3.path_style = *path_style;
+            s3.allow_http = *allow_http;
+            (
+                ObjectStoreProvider::s3(&s3).map_err(|e| BuildError::storage("s3", e))?,
+                format!("s3 bucket {bucket}"),
+            )
+        }
         StorageConfig::Memory => (ObjectStoreProvider::memory(), "memory (lost on exit)".to_owned()),
     };
     let provider = provider.with_uploads(uploads).map_err(|e| BuildError::storage("object", e))?;
@@ -642,8 +664,8 @@ fn open_storage(config: &Config) -> Result<(Arc<dyn StorageProvider>, String, St
         StorageConfig::Memory => {
             Ok((Arc::new(drip_memory::MemoryStorage::new()), "memory (lost on exit)".into(), None))
         }
-        StorageConfig::Local { .. } | StorageConfig::Gcs { .. } => {
-            Err(BuildError::NotCompiled("local disk and GCS", "object-store"))
+        StorageConfig::Local { .. } | StorageConfig::Gcs { .. } | StorageConfig::S3 { .. } => {
+            Err(BuildError::NotCompiled("local disk, GCS and S3", "object-store"))
         }
     }
 }

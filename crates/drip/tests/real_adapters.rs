@@ -1,6 +1,6 @@
 //! End to end through the core with the real adapters, wired by the facade: files of
 //! 0 B, 1 B, 64 KiB and 10 MiB go through `StorageService` into SQLite + local disk (and
-//! SQLite + GCS through the XML-API double), come back byte for byte with their digest,
+//! SQLite + GCS through the XML-API double, and SQLite + S3 on the test run's moto), come back byte for byte with their digest,
 //! are stored as ciphertext only, and a corrupted byte makes the download fail.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a broken fixture fails the test
 
@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use bytes::Bytes;
-use drip::{Config, DatabaseConfig, Drip, GcsCredentials, SecretString, StorageConfig};
+use drip::{Config, DatabaseConfig, Drip, GcsCredentials, S3Credentials, SecretString, StorageConfig};
 use drip_core::accounts::model::RegisterRequest;
 use drip_core::storage::StoreRequest;
 use drip_core::storage::model::{FileName, FolderPath, Media};
@@ -151,4 +151,41 @@ async fn sqlite_and_gcs_double() {
         assert_ciphertext(&object, plain);
     }
     assert_eq!(double.in_progress_uploads(), 0, "no stray multipart uploads");
+}
+
+/// Through the facade onto S3 (moto, a bucket of its own; `SKIPPED` without a server):
+/// static keys, an endpoint over plain HTTP, a prefix, and the banner's label.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_and_s3() {
+    let Some(bucket) = drip_testkit::s3::TestBucket::create().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = no_cache(Config::embedded(dir.path()).unwrap());
+    config.storage = StorageConfig::S3 {
+        bucket: bucket.name().to_owned(),
+        region: "us-east-1".into(),
+        endpoint: Some(bucket.endpoint().to_owned()),
+        prefix: Some("drip".into()),
+        credentials: S3Credentials::Static {
+            access_key_id: drip_testkit::s3::ACCESS_KEY_ID.into(),
+            secret_access_key: SecretString::from(drip_testkit::s3::SECRET_ACCESS_KEY),
+            session_token: None,
+        },
+        path_style: true,
+        allow_http: true,
+    };
+    config.upload.part_size = 5 * 1024 * 1024;
+    config.jwt_secret = Some(SecretString::from("an-explicit-jwt-secret-of-forty-characters"));
+    config.master_keys =
+        vec![("k1".into(), SecretString::from(base64::engine::general_purpose::STANDARD.encode([7u8; 32])))];
+    let drip = Drip::build(&config).await.unwrap();
+    assert_eq!(drip.wiring.storage, format!("s3 bucket {}", bucket.name()));
+    assert!(drip.wiring.generated_secrets.is_empty(), "s3 is not embedded: no secrets generated");
+    let (_user, stored) = round_trips(&drip).await;
+    for (media, plain) in &stored {
+        let name = format!("drip/{}", media.storage_key());
+        let object = bucket.object(&name).await.unwrap_or_else(|| panic!("{name} is in the bucket"));
+        assert_ciphertext(&object, plain);
+    }
+    assert_eq!(bucket.object_names().await.len(), SIZES.len(), "no upload id left written down");
+    assert!(bucket.uploads_in_progress().await.is_empty(), "no stray multipart uploads");
 }

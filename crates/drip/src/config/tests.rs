@@ -151,6 +151,98 @@ fn gcs_takes_the_original_credentials_variable() {
 }
 
 #[test]
+fn s3_from_the_environment() {
+    let vars = [
+        ("DRIP_STORAGE__KIND", "s3"),
+        ("DRIP_STORAGE__BUCKET", "drip-media"),
+        ("DRIP_STORAGE__REGION", "eu-central-1"),
+        ("DRIP_STORAGE__ENDPOINT", "http://127.0.0.1:9000"),
+        ("DRIP_STORAGE__PREFIX", "prod/media"),
+        ("DRIP_STORAGE__ACCESS_KEY_ID", "AKIDEXAMPLE"),
+        ("DRIP_STORAGE__SECRET_ACCESS_KEY", "wJalrXUtnFEMI"),
+        ("DRIP_STORAGE__SESSION_TOKEN", "FwoGZXIvYXdzE"),
+        ("DRIP_STORAGE__PATH_STYLE", "false"),
+        ("DRIP_STORAGE__ALLOW_HTTP", "true"),
+    ];
+    loaded(&vars, |c| {
+        assert!(!c.is_embedded(), "s3 is a production store");
+        let StorageConfig::S3 { bucket, region, endpoint, prefix, credentials, path_style, allow_http } =
+            &c.storage
+        else {
+            panic!("{:?}", c.storage)
+        };
+        assert_eq!((bucket.as_str(), region.as_str()), ("drip-media", "eu-central-1"));
+        assert_eq!(endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!(prefix.as_deref(), Some("prod/media"));
+        assert!((!path_style, *allow_http) == (true, true));
+        let S3Credentials::Static { access_key_id, secret_access_key, session_token } = credentials else {
+            panic!("{credentials:?}")
+        };
+        assert_eq!(access_key_id, "AKIDEXAMPLE");
+        assert_eq!(secret_access_key.expose_secret(), "wJalrXUtnFEMI");
+        assert_eq!(session_token.as_ref().map(|t| t.expose_secret()), Some("FwoGZXIvYXdzE"));
+    });
+}
+
+#[test]
+fn s3_defaults_to_aws_path_style_https_and_the_environments_credentials() {
+    loaded(&[("DRIP_STORAGE__KIND", "s3"), ("DRIP_STORAGE__BUCKET", "drip")], |c| {
+        assert!(
+            matches!(
+                &c.storage,
+                StorageConfig::S3 {
+                    region,
+                    endpoint: None,
+                    prefix: None,
+                    credentials: S3Credentials::Environment,
+                    path_style: true,
+                    allow_http: false,
+                    ..
+                } if region == "us-east-1"
+            ),
+            "{:?}",
+            c.storage
+        );
+        assert!(!c.is_embedded());
+    });
+}
+
+#[test]
+fn s3_combinations_that_cannot_work_are_errors_naming_the_key() {
+    let s3 = |extra: &[(&'static str, &'static str)]| {
+        let mut vars = vec![("DRIP_STORAGE__KIND", "s3"), ("DRIP_STORAGE__BUCKET", "drip")];
+        vars.extend_from_slice(extra);
+        vars
+    };
+    for (vars, key) in [
+        (s3(&[("DRIP_STORAGE__ACCESS_KEY_ID", "AKID")]), "storage.secret_access_key"),
+        (s3(&[("DRIP_STORAGE__SECRET_ACCESS_KEY", "secret")]), "storage.access_key_id"),
+        (s3(&[("DRIP_STORAGE__SESSION_TOKEN", "token")]), "storage.session_token"),
+        (s3(&[("DRIP_STORAGE__ENDPOINT", "http://minio:9000")]), "storage.allow_http"),
+        (s3(&[("DRIP_STORAGE__ENDPOINT", "minio:9000")]), "storage.endpoint"),
+        (s3(&[("DRIP_STORAGE__REGION", "")]), "storage.region"),
+        (vec![("DRIP_STORAGE__KIND", "s3"), ("DRIP_STORAGE__BUCKET", " ")], "storage.bucket"),
+        (vec![("DRIP_STORAGE__KIND", "s3")], "DRIP_STORAGE__BUCKET"),
+        (s3(&[("DRIP_STORAGE__BASE_URL", "http://gcs")]), "DRIP_STORAGE__BASE_URL"),
+    ] {
+        jailed(&vars, |_| {
+            let err = Config::load(None).unwrap_err();
+            assert!(message(&err).contains(key), "{vars:?}: {}", message(&err));
+        });
+    }
+    // Plain HTTP is fine once allowed; HTTPS always.
+    loaded(
+        &s3(&[("DRIP_STORAGE__ENDPOINT", "http://minio:9000"), ("DRIP_STORAGE__ALLOW_HTTP", "true")]),
+        |c| {
+            assert!(matches!(c.storage, StorageConfig::S3 { allow_http: true, .. }));
+        },
+    );
+    loaded(&s3(&[("DRIP_STORAGE__ENDPOINT", "https://minio.example")]), |c| {
+        assert!(matches!(c.storage, StorageConfig::S3 { endpoint: Some(_), allow_http: false, .. }));
+    });
+}
+
+#[test]
 fn bad_values_are_clear_errors() {
     for pairs in [
         vec![("DRIP_DATABASE__KIND", "mysql")],
@@ -293,9 +385,27 @@ fn secrets_never_print() {
         }
         assert_eq!(c.master_keys[0].0, "k1");
     });
+    // The storage secrets of each kind.
+    let storage_secrets = [
+        ("DRIP_STORAGE__CREDENTIALS_BASE64", "eyJzZWNyZXQiOjF9", "eyJzZWNyZXQiOjF9", "gcs"),
+        ("DRIP_STORAGE__SECRET_ACCESS_KEY", "wJalrXUtnFEMI", "wJalrXUtnFEMI", "s3"),
+    ];
+    for (name, value, secret, kind) in storage_secrets {
+        let mut vars = vec![("DRIP_STORAGE__KIND", kind), ("DRIP_STORAGE__BUCKET", "b"), (name, value)];
+        if kind == "s3" {
+            vars.extend([
+                ("DRIP_STORAGE__ACCESS_KEY_ID", "AKID"),
+                ("DRIP_STORAGE__SESSION_TOKEN", "FwoGZXIv"),
+            ]);
+        }
+        loaded(&vars, |c| {
+            let printed = format!("{c:?}");
+            assert!(!printed.contains(secret) && !printed.contains("FwoGZXIv"), "{kind}: {printed}");
+        });
+    }
 }
 
-/// One raw configuration per kind of database and storage, every optional key set: with
+/// One raw configuration per kind of database and per kind of storage, every optional key set: with
 /// the defaults, their keys are every key there is. Give a new field a value here (the
 /// struct literals make a missing one a compile error).
 fn every_kind() -> Vec<Raw> {
@@ -307,6 +417,17 @@ fn every_kind() -> Vec<Raw> {
     ];
     let backends = [
         RawBackend::Local { path: Some("objects".into()) },
+        RawBackend::S3 {
+            bucket: "b".into(),
+            region: "r".into(),
+            endpoint: Some("http://s3".into()),
+            prefix: Some("p".into()),
+            access_key_id: Some("k".into()),
+            secret_access_key: secret(),
+            session_token: secret(),
+            path_style: true,
+            allow_http: true,
+        },
         RawBackend::Gcs {
             bucket: "b".into(),
             prefix: Some("p".into()),
@@ -316,14 +437,12 @@ fn every_kind() -> Vec<Raw> {
         },
         RawBackend::Memory {},
     ];
-    databases
-        .into_iter()
-        .zip(backends)
-        .map(|(database, backend)| {
-            let defaults = Raw::default();
-            Raw { database, storage: RawStorage { backend, ..defaults.storage }, ..defaults }
-        })
-        .collect()
+    let with_database = databases.into_iter().map(|database| Raw { database, ..Raw::default() });
+    let with_backend = backends.into_iter().map(|backend| {
+        let defaults = Raw::default();
+        Raw { storage: RawStorage { backend, ..defaults.storage }, ..defaults }
+    });
+    with_database.chain(with_backend).collect()
 }
 
 /// Every leaf key of `dict` as a dotted path, with its value.

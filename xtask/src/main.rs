@@ -1,7 +1,7 @@
 //! `cargo xtask`: the project's task runner — tests with their services, lints, benchmarks.
 
 use std::env;
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Duration;
@@ -10,16 +10,20 @@ use anyhow::{Context, Result, bail};
 
 mod bench_http;
 mod deploy_lint;
+mod moto;
 mod postgres;
 mod schemathesis;
+mod venv;
 
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  test [args...]        run every test of the workspace (starts PostgreSQL if none is reachable),
+  test [args...]        run every test of the workspace (starts PostgreSQL if none is reachable,
+                        and moto as the S3 server unless DRIP_TEST_S3_ENDPOINT names one),
                         then schemathesis against the spawned binary (skipped with
                         DRIP_SKIP_SCHEMATHESIS=1); extra args go to `cargo nextest run` (or
-                        `cargo test`) and skip the doctests and schemathesis
+                        `cargo test`) and skip the doctests and schemathesis; with `-p CRATE`
+                        only those crates' tests run
   schemathesis          only the schemathesis step of `test`
   lint                  cargo fmt --check, cargo clippy -D warnings, cargo deny (licenses, bans, sources),
                         then deploy-lint
@@ -79,6 +83,11 @@ fn has_cargo_subcommand(name: &str) -> bool {
     cargo().args([name, "--version"]).output().is_ok_and(|o| o.status.success())
 }
 
+/// A port of 127.0.0.1 that nothing listens on (now).
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
 fn reachable(addr: &str) -> bool {
     addr.parse::<SocketAddr>()
         .is_ok_and(|a| TcpStream::connect_timeout(&a, Duration::from_millis(500)).is_ok())
@@ -86,6 +95,7 @@ fn reachable(addr: &str) -> bool {
 
 /// Runs every test with PostgreSQL provided: `DATABASE_URL` if set, else the server on
 /// 127.0.0.1:5432 if reachable, else a throwaway cluster under `target/` (stopped after);
+/// and an S3 server: `DRIP_TEST_S3_ENDPOINT` if set, else moto (stopped after the tests);
 /// then, for a whole run, the schemathesis step.
 fn test(extra: &[String]) -> Result<()> {
     let _cluster;
@@ -111,17 +121,28 @@ fn test(extra: &[String]) -> Result<()> {
             }
         },
     };
+    let moto = s3_server()?;
     let mut cmd = cargo();
     if has_cargo_subcommand("nextest") {
-        cmd.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
+        cmd.args(["nextest", "run", "--no-fail-fast"]);
     } else {
-        cmd.args(["test", "--workspace", "--no-fail-fast"]);
+        cmd.args(["test", "--no-fail-fast"]);
+    }
+    // `-p <crate>` runs those crates only (with `--workspace` too, cargo would run them all).
+    let picks_packages = extra.iter().any(|a| a == "-p" || a.starts_with("--package"));
+    if !picks_packages {
+        cmd.arg("--workspace");
     }
     cmd.args(extra);
     if !database_url.is_empty() {
         cmd.env("DATABASE_URL", &database_url);
     }
-    run(cmd)?;
+    if let Some(endpoint) = moto.as_ref().map(moto::Moto::endpoint) {
+        cmd.env(S3_ENDPOINT_VAR, endpoint);
+    }
+    let tests = run(cmd);
+    drop(moto);
+    tests?;
     if has_cargo_subcommand("nextest") && extra.is_empty() {
         // nextest does not run doctests.
         let mut doc = cargo();
@@ -132,6 +153,33 @@ fn test(extra: &[String]) -> Result<()> {
         schemathesis::check()?;
     }
     Ok(())
+}
+
+/// Where the tests find their S3 server.
+const S3_ENDPOINT_VAR: &str = "DRIP_TEST_S3_ENDPOINT";
+
+/// The S3 server of a test run: none to start when `DRIP_TEST_S3_ENDPOINT` names one (the
+/// tests inherit it), else moto. When moto cannot be installed or started the S3 tests
+/// report SKIPPED — except under CI (`CI` set), where that fails the run.
+fn s3_server() -> Result<Option<moto::Moto>> {
+    if let Ok(endpoint) = env::var(S3_ENDPOINT_VAR) {
+        eprintln!("xtask: S3 server from {S3_ENDPOINT_VAR} ({endpoint})");
+        return Ok(None);
+    }
+    let started = std::time::Instant::now();
+    match moto::Moto::start(&root().join("target").join("xtask")) {
+        Ok(moto) => {
+            eprintln!("xtask: moto (S3) answering on {} after {:.1?}", moto.endpoint(), started.elapsed());
+            Ok(Some(moto))
+        }
+        Err(e) if env::var_os("CI").is_some() => {
+            Err(e.context("moto, the tests' S3 server, could not be started (required under CI)"))
+        }
+        Err(e) => {
+            eprintln!("xtask: no S3 server: moto could not be started ({e:#}); S3 tests will report SKIPPED");
+            Ok(None)
+        }
+    }
 }
 
 /// Runs a command against a throwaway cluster (also how the fallback of `test` is checked).

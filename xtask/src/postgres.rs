@@ -1,11 +1,12 @@
 //! A throwaway PostgreSQL cluster (initdb + pg_ctl in a temporary directory) for test runs
 //! on machines without a reachable server.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+
+use crate::free_port;
 
 /// A running throwaway cluster; stopped and removed on drop.
 pub(crate) struct Cluster {
@@ -33,10 +34,6 @@ fn find_bin_dir() -> Result<PathBuf> {
 
 fn is_root() -> bool {
     Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
-fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 impl Cluster {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::{cargo, root, run};
+use crate::{cargo, root, run, venv};
 
 /// The schemathesis release the step installs (reinstalled when the venv holds another).
 const VERSION: &str = "4.32.5";
@@ -92,24 +92,8 @@ pub(crate) fn check() -> Result<()> {
 
 /// The venv's `schemathesis`, installing the pinned version when it is missing or another.
 fn install(venv: &Path) -> Result<PathBuf> {
-    let bin = venv.join("bin");
-    let schemathesis = bin.join("schemathesis");
-    let installed = Command::new(&schemathesis)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().last() == Some(VERSION));
-    if installed {
-        return Ok(schemathesis);
-    }
-    eprintln!("xtask: installing schemathesis {VERSION} into {}", venv.display());
-    let _ = std::fs::remove_dir_all(venv);
-    let mut create = Command::new("python3");
-    create.args(["-m", "venv"]).arg(venv);
-    run(create)?;
-    let mut pip = Command::new(bin.join("pip"));
-    pip.args(["install", "--quiet", "--disable-pip-version-check", &format!("schemathesis=={VERSION}")]);
-    run(pip)?;
-    Ok(schemathesis)
+    venv::ensure(venv, "schemathesis", "", VERSION)?;
+    Ok(venv.join("bin").join("schemathesis"))
 }
 
 /// A `drip serve` on the embedded defaults in a scratch directory; stopped (SIGTERM, then

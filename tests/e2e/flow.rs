@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use drip_gcs_double::GcsDouble;
+use drip_testkit::s3::{TestBucket, block_on};
 use reqwest::header::{self, HeaderMap};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -15,7 +16,7 @@ use serde_json::{Value, json};
 use crate::api::{self, Api, PASSWORD, User, all_refused, expect_error, expect_json, headers, refused};
 use crate::harness::Server;
 
-/// 5 MiB: more than one encryption chunk, and a multipart upload on GCS.
+/// 5 MiB: more than one encryption chunk, and a multipart upload on GCS and S3.
 const BIG: usize = 5 * 1024 * 1024;
 
 /// Where the server keeps its objects, looked at from outside.
@@ -24,6 +25,8 @@ pub(crate) enum ObjectStore<'a> {
     Local(PathBuf),
     /// The GCS test double.
     Gcs(&'a GcsDouble),
+    /// A bucket of the test run's S3 server.
+    S3(&'a TestBucket),
 }
 
 impl ObjectStore<'_> {
@@ -44,6 +47,7 @@ impl ObjectStore<'_> {
                     (name, content)
                 })
                 .collect(),
+            Self::S3(bucket) => block_on(bucket.objects()),
         }
     }
 
@@ -55,11 +59,12 @@ impl ObjectStore<'_> {
     }
 
     /// Uploads begun and not finished: staging files on disk (`<name>#<n>`), multipart
-    /// uploads in progress on GCS.
+    /// uploads in progress on GCS and S3.
     pub(crate) fn partial_uploads(&self) -> usize {
         match self {
             Self::Local(_) => self.names().iter().filter(|n| n.contains('#')).count(),
             Self::Gcs(double) => double.in_progress_uploads(),
+            Self::S3(bucket) => block_on(bucket.uploads_in_progress()).len(),
         }
     }
 

@@ -13,6 +13,8 @@
 //! - `jobs`: a storage failure during an object deletion is retried until the store is
 //!   back; `drip jobs list` and `drip jobs retry` on a dead job (PostgreSQL + GCS).
 //! - `healthcheck`: `drip healthcheck` against a serving node, a stopped one, a closed port.
+//! - `s3`: the story and a restart on PostgreSQL + S3 (a bucket of its own on the test
+//!   run's moto).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a broken fixture fails the test
 
 mod abuse;
@@ -25,6 +27,7 @@ mod healthcheck;
 mod jobs;
 mod multinode;
 mod ops;
+mod s3;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;

@@ -19,7 +19,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 
 mod common;
 
-use common::{chain, failing_after, key, retries, zeros};
+use common::{chain, failing_after, key, retries, run_child_test, zeros};
 
 const PART: usize = 5 * 1024 * 1024;
 const ENV_VAR: &str = "DRIP_TEST_GCS_CREDENTIALS_B64";
@@ -298,26 +298,13 @@ async fn credentials_from_base64_in_an_environment_variable() {
 }
 
 /// Runs `child_reads_credentials_from_the_process_environment` in a child process whose
-/// environment holds the base64 key (the process environment cannot be changed from a
-/// test: `set_var` is `unsafe` in edition 2024 and the workspace forbids `unsafe`).
+/// environment holds the base64 key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_from_a_base64_process_environment_variable() {
     let double = GcsDouble::start().await.unwrap();
     let encoded = STANDARD.encode(double.service_account_json());
-    let bucket = double.bucket().to_owned();
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["child_reads_credentials_from_the_process_environment", "--exact", "--ignored"])
-            .env(ENV_VAR, encoded)
-            .env(BUCKET_VAR, bucket)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "child failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    assert!(stdout.contains("1 passed"), "the child ran its test:\n{stdout}");
+    let env = vec![(ENV_VAR, encoded), (BUCKET_VAR, double.bucket().to_owned())];
+    run_child_test("child_reads_credentials_from_the_process_environment", env).await;
     assert_eq!(double.count(Operation::PutObject), 1);
     assert_eq!(double.object_names().len(), 1);
 }

@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 
 mod common;
 
-use common::{chain, failing_after, key, retries, zeros};
+use common::{chain, failing_after, key, retries, run_child_test, zeros};
 
 /// S3's smallest part (moto enforces it like S3).
 const PART: usize = 5 * 1024 * 1024;
@@ -236,28 +236,17 @@ fn configuration_errors() {
 }
 
 /// Runs `child_reads_credentials_from_the_aws_environment` in a child process whose
-/// environment holds the keys as `AWS_*` variables (the process environment cannot be
-/// changed from a test: `set_var` is `unsafe` in edition 2024 and the workspace forbids
-/// `unsafe`). Without credentials the client would ask the instance metadata service and
+/// environment holds the keys as `AWS_*` variables. Without credentials the client would ask the instance metadata service and
 /// fail; with them, the child's put lands in the bucket.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_from_the_aws_environment() {
     let Some(bucket) = TestBucket::create().await else { return };
-    let name = bucket.name().to_owned();
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["child_reads_credentials_from_the_aws_environment", "--exact", "--ignored"])
-            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID)
-            .env("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
-            .env(BUCKET_VAR, name)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "child failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    assert!(stdout.contains("1 passed"), "the child ran its test:\n{stdout}");
+    let env = vec![
+        ("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID.to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY.to_owned()),
+        (BUCKET_VAR, bucket.name().to_owned()),
+    ];
+    run_child_test("child_reads_credentials_from_the_aws_environment", env).await;
     assert_eq!(bucket.object_names().await.len(), 1);
 }
 

@@ -122,6 +122,16 @@ async fn sqlite_and_local_disk() {
     assert_eq!(&download(&drip, &user, small).await.unwrap(), plain);
 }
 
+/// `config` with what a cloud store needs: 5 MiB parts (the stores' smallest) and the
+/// explicit secrets production settings require.
+fn production(mut config: Config) -> Config {
+    config.upload.part_size = 5 * 1024 * 1024;
+    config.jwt_secret = Some(SecretString::from("an-explicit-jwt-secret-of-forty-characters"));
+    config.master_keys =
+        vec![("k1".into(), SecretString::from(base64::engine::general_purpose::STANDARD.encode([7u8; 32])))];
+    config
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_and_gcs_double() {
     let double = drip_gcs_double::GcsDouble::start().await.unwrap();
@@ -137,11 +147,7 @@ async fn sqlite_and_gcs_double() {
         )),
         base_url: None,
     };
-    config.upload.part_size = 5 * 1024 * 1024;
-    // Production settings need explicit secrets.
-    config.jwt_secret = Some(SecretString::from("an-explicit-jwt-secret-of-forty-characters"));
-    config.master_keys =
-        vec![("k1".into(), SecretString::from(base64::engine::general_purpose::STANDARD.encode([7u8; 32])))];
+    let config = production(config);
     let drip = Drip::build(&config).await.unwrap();
     assert!(drip.wiring.generated_secrets.is_empty());
     let (_user, stored) = round_trips(&drip).await;
@@ -173,10 +179,7 @@ async fn sqlite_and_s3() {
         path_style: true,
         allow_http: true,
     };
-    config.upload.part_size = 5 * 1024 * 1024;
-    config.jwt_secret = Some(SecretString::from("an-explicit-jwt-secret-of-forty-characters"));
-    config.master_keys =
-        vec![("k1".into(), SecretString::from(base64::engine::general_purpose::STANDARD.encode([7u8; 32])))];
+    let config = production(config);
     let drip = Drip::build(&config).await.unwrap();
     assert_eq!(drip.wiring.storage, format!("s3 bucket {}", bucket.name()));
     assert!(drip.wiring.generated_secrets.is_empty(), "s3 is not embedded: no secrets generated");

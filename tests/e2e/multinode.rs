@@ -283,3 +283,68 @@ async fn a_logout_on_one_node_closes_the_sessions_connections_on_another() {
     drop(servers);
     drop(database);
 }
+
+/// The database ends the nodes' listening sessions (a failover, an administrator): node
+/// 1's `/ready` says `events` failed while its listener is down, its supervisor connects a
+/// new one, `/ready` recovers, and events from node 2 reach node 1 again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_listener_shows_in_ready_and_reconnects() {
+    use sqlx::Connection as _;
+    let Some((database, gcs)) = crate::production_services().await else { return };
+    let servers = nodes(&database, &gcs, 2).await;
+    let (one, two) = (Api::new(&servers[0]), Api::new(&servers[1]));
+    let alice = one.register("alice").await;
+    let bob = one.register("bob").await;
+    until_peers(&one, |peers| peers == ["node2"]).await;
+    let mut admin = sqlx::PgConnection::connect(database.url()).await.expect("a connection to the database");
+    let ready = |api: &Api| {
+        let request = api.request(Method::GET, "/ready", None);
+        async move {
+            let response = request.send().await.expect("ready");
+            let status = response.status();
+            (status, response.json::<Value>().await.expect("a JSON readiness report"))
+        }
+    };
+    // Each new listener is cut again until node 1 is caught without one.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        sqlx::query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ILIKE 'LISTEN%'",
+        )
+        .execute(&mut admin)
+        .await
+        .expect("ending the listening sessions");
+        let (status, report) = ready(&one).await;
+        if report["checks"]["events"] == "failed" {
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{report}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the lost listener never showed: {report}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Left alone, it reconnects.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let (status, report) = ready(&one).await;
+        if status == StatusCode::OK {
+            assert_eq!(report["checks"]["events"], "ok", "{report}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the listener never came back: {report}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        servers[0].logged(&["events", "restart"]) >= 1,
+        "the supervisor restarted it: {}",
+        servers[0].log()
+    );
+    let mut alice_on_1 = one.events(&alice, true).await;
+    let file = two.upload(&bob, "$", "after.txt", b"after the failover").await;
+    share(&two, &bob, file["id"].as_str().expect("an id"), "alice").await;
+    let received = alice_on_1.expect("share").await;
+    assert_eq!(received["payload"]["message"], "bob has just shared a file with you!");
+    let _ = admin.close().await;
+    drop(servers);
+    drop(database);
+}

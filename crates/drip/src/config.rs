@@ -6,7 +6,8 @@
 //! `DRIP_DATABASE__KIND=postgres`, `DRIP_DATABASE__URL=...`, `DRIP_AUTH__JWT_SECRET=...`,
 //! `DRIP_HTTP__COOKIES__SECURE=false`. A few names of the original deployment are honoured
 //! too, below every layer that sets the key: `DATABASE_URL` (database URL), `PORT` (listen
-//! port), `GOOGLE_STORAGE_CREDENTIALS` (base64 service-account JSON). Every key is listed
+//! port), `GOOGLE_STORAGE_CREDENTIALS` (base64 service-account JSON); so are the AWS SDKs'
+//! `AWS_REGION` and `AWS_DEFAULT_REGION` (S3 region). Every key is listed
 //! in `docs/configuration.md`; a test checks the list against [`Raw`].
 
 use std::net::SocketAddr;
@@ -386,7 +387,13 @@ impl Config {
                 allow_http,
             } => StorageConfig::S3 {
                 bucket: required("storage.bucket", bucket)?,
-                region: required("storage.region", region)?,
+                region: required(
+                    "storage.region",
+                    region
+                        .or(original.aws_region)
+                        .or(original.aws_default_region)
+                        .unwrap_or_else(|| DEFAULT_S3_REGION.to_owned()),
+                )?,
                 endpoint: endpoint.map(|url| s3_endpoint(url, allow_http)).transpose()?,
                 prefix,
                 credentials: s3_credentials(access_key_id, secret_access_key, session_token)?,
@@ -658,10 +665,14 @@ struct OriginalNames {
     port: Option<u16>,
     database_url: Option<SecretString>,
     google_storage_credentials: Option<SecretString>,
+    /// The AWS SDKs' region variables (set for pods with an IAM role, e.g. IRSA).
+    aws_region: Option<String>,
+    aws_default_region: Option<String>,
 }
 
 impl OriginalNames {
-    const VARIABLES: [&str; 3] = ["PORT", "DATABASE_URL", "GOOGLE_STORAGE_CREDENTIALS"];
+    const VARIABLES: [&str; 5] =
+        ["PORT", "DATABASE_URL", "GOOGLE_STORAGE_CREDENTIALS", "AWS_REGION", "AWS_DEFAULT_REGION"];
 }
 
 /// Secrets serialize as a placeholder: only the defaults layer (where they are absent) and
@@ -811,8 +822,8 @@ enum RawBackend {
     },
     S3 {
         bucket: String,
-        #[serde(default = "default_region")]
-        region: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        region: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
         endpoint: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -831,9 +842,8 @@ enum RawBackend {
     Memory {},
 }
 
-fn default_region() -> String {
-    "us-east-1".to_owned()
-}
+/// The S3 region when neither `storage.region` nor the AWS environment names one.
+const DEFAULT_S3_REGION: &str = "us-east-1";
 
 /// Path-style requests: what S3-compatible stores expect (AWS takes them too).
 fn default_path_style() -> bool {

@@ -208,6 +208,20 @@ fn s3_defaults_to_aws_path_style_https_and_the_environments_credentials() {
 }
 
 #[test]
+fn the_s3_region_falls_back_to_the_aws_environment() {
+    let s3 = [("DRIP_STORAGE__KIND", "s3"), ("DRIP_STORAGE__BUCKET", "drip")];
+    let region = |c: Config| match c.storage {
+        StorageConfig::S3 { region, .. } => region,
+        other => panic!("{other:?}"),
+    };
+    loaded(&[s3[0], s3[1], ("AWS_DEFAULT_REGION", "eu-west-3")], |c| assert_eq!(region(c), "eu-west-3"));
+    let both = [s3[0], s3[1], ("AWS_DEFAULT_REGION", "eu-west-3"), ("AWS_REGION", "ap-south-1")];
+    loaded(&both, |c| assert_eq!(region(c), "ap-south-1"));
+    let configured = [s3[0], s3[1], ("AWS_REGION", "ap-south-1"), ("DRIP_STORAGE__REGION", "eu-central-1")];
+    loaded(&configured, |c| assert_eq!(region(c), "eu-central-1"));
+}
+
+#[test]
 fn s3_combinations_that_cannot_work_are_errors_naming_the_key() {
     let s3 = |extra: &[(&'static str, &'static str)]| {
         let mut vars = vec![("DRIP_STORAGE__KIND", "s3"), ("DRIP_STORAGE__BUCKET", "drip")];
@@ -419,7 +433,7 @@ fn every_kind() -> Vec<Raw> {
         RawBackend::Local { path: Some("objects".into()) },
         RawBackend::S3 {
             bucket: "b".into(),
-            region: "r".into(),
+            region: Some("r".into()),
             endpoint: Some("http://s3".into()),
             prefix: Some("p".into()),
             access_key_id: Some("k".into()),

@@ -19,6 +19,10 @@ use crate::harness::{Launch, Server};
 /// last renewal.
 const LEASE_SECS: u64 = 4;
 
+/// The job lease of the delete crash: a removal the killed process had claimed runs again
+/// this long after its claim.
+const JOB_LEASE_SECS: u64 = 2;
+
 /// Bytes each interrupted upload sends before the crash: more than one 5 MiB part, so the
 /// store holds a partial upload (a staging file on disk, parts on GCS).
 const SENT: usize = 6 * 1024 * 1024;
@@ -45,14 +49,20 @@ async fn listed(api: &Api, user: &User) -> BTreeSet<String> {
 /// id) and nothing else: no partial upload (staging file, open multipart upload), no object
 /// of a deleted file.
 fn store_matches_listing(store: &ObjectStore<'_>, ids: &BTreeSet<String>) {
+    if let Some(mismatch) = store_mismatch(store, ids) {
+        panic!("{mismatch}");
+    }
+}
+
+/// What differs between the store and the listing, if anything (see
+/// [`store_matches_listing`]).
+fn store_mismatch(store: &ObjectStore<'_>, ids: &BTreeSet<String>) -> Option<String> {
     let names = store.names();
     let orphans: Vec<_> = names.iter().filter(|n| !ids.iter().any(|id| n.contains(id.as_str()))).collect();
     let backed = ids.iter().filter(|id| names.iter().any(|n| n.contains(id.as_str()))).count();
     let partial = store.partial_uploads();
-    assert!(
-        orphans.is_empty() && partial == 0 && backed == ids.len() && names.len() == ids.len(),
-        "store {names:?} ({partial} partial uploads) for listed files {ids:?}"
-    );
+    let matches = orphans.is_empty() && partial == 0 && backed == ids.len() && names.len() == ids.len();
+    (!matches).then(|| format!("store {names:?} ({partial} partial uploads) for listed files {ids:?}"))
 }
 
 /// `kill -9` during several uploads: after a restart, within the lease and a job cycle,
@@ -116,6 +126,10 @@ pub(crate) async fn kill_during_uploads(launch: Launch, gcs: Option<&GcsDouble>)
 /// the objects of the deleted ones are gone once the jobs ran.
 pub(crate) async fn kill_during_deletes(launch: Launch, gcs: Option<&GcsDouble>) {
     const FILES: usize = 40;
+    // A removal the killed process had claimed but not finished is claimable again once
+    // its lease lapsed: short here, so that the test sees it run.
+    let launch =
+        launch.env("DRIP_JOBS__LEASE_SECS", JOB_LEASE_SECS.to_string()).env("DRIP_JOBS__POLL_SECS", "1");
     let mut server = launch.clone().start().await;
     let store = &store_of(&server, gcs);
     let api = Api::new(&server);
@@ -155,5 +169,10 @@ pub(crate) async fn kill_during_deletes(launch: Launch, gcs: Option<&GcsDouble>)
             Server::logged_lines(lines, &["ran the jobs due at start"]) >= 1
         })
         .await;
+    // A removal under way when the process died runs after its lease, on a later poll.
+    let deadline = Instant::now() + Duration::from_secs(JOB_LEASE_SECS + 20);
+    while store_mismatch(store, &remaining).is_some() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     store_matches_listing(store, &remaining);
 }

@@ -76,10 +76,10 @@ pub struct Upload {
 
 impl TestBucket {
     /// Creates a uniquely named bucket on the server named by [`ENDPOINT_VAR`]; `None`
-    /// (after saying `SKIPPED` once) when the variable is not set or the server does not
+    /// (after saying `SKIPPED` once) when the variable is not set (or empty) or the server does not
     /// answer. Panics in that case when `CI` is set, and whenever the server refuses.
     pub async fn create() -> Option<Self> {
-        let Ok(endpoint) = std::env::var(ENDPOINT_VAR) else {
+        let Some(endpoint) = std::env::var(ENDPOINT_VAR).ok().filter(|e| !e.trim().is_empty()) else {
             return skipped(&format!("{ENDPOINT_VAR} is not set"));
         };
         let endpoint = endpoint.trim_end_matches('/').to_owned();

@@ -4,10 +4,13 @@
 //! whose listener fails is restarted by its supervisor and catches up.
 //!
 //! Time is tokio's paused clock (it jumps ahead whenever every task waits), and the
-//! registry dates beats by that same clock, so bounds are checked on virtual time.
+//! registry dates beats by that same clock. Scenarios wait for the nodes' port calls (each
+//! one is announced), never for a duration, and bounds are counted in the surviving node's
+//! reads of the registry: one per beat.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a broken fixture fails the test
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -16,7 +19,8 @@ use drip_core::accounts::AccountService;
 use drip_core::accounts::model::{RegisterRequest, Username};
 use drip_core::clock::Clock;
 use drip_core::events::cluster::{
-    ClusterMessage, ClusterNode, ClusterPorts, ClusterSettings, EventBus, MessageStream, NodeInfo, NodeName,
+    ClusterMessage, ClusterNode, ClusterPorts, ClusterSettings, EventBus, LocalCount, MessageStream,
+    NodeInfo, NodeName, NodeRegistry, NodeReport,
 };
 use drip_core::events::{Event, Hub, HubSubscription, Notifier, PresenceChange};
 use drip_core::storage::model::FileName;
@@ -24,7 +28,7 @@ use drip_core::supervisor::{Backoff, Restarts, supervise};
 use drip_core::{BackendError, Ksuid, MediaId, UserId};
 use drip_mock::{MemoryBus, MemoryRegistry};
 use futures::StreamExt as _;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -50,20 +54,47 @@ impl Clock for TokioClock {
     }
 }
 
+/// Every call a node makes through its ports, counted; each call lets waiting tasks look
+/// before it goes on.
+#[derive(Clone)]
+struct Activity(Arc<watch::Sender<u64>>);
+
+impl Activity {
+    async fn call(&self) {
+        self.0.send_modify(|n| *n += 1);
+        tokio::task::yield_now().await;
+    }
+
+    /// Waits until `done` holds, looking again after every port call of any node.
+    async fn until(&self, done: impl Fn() -> bool) {
+        let mut calls = self.0.subscribe();
+        tokio::time::timeout(PATIENCE, async {
+            while !done() {
+                calls.changed().await.expect("the activity lives");
+            }
+        })
+        .await
+        .expect("the condition within the patience");
+    }
+}
+
 /// A bus whose listeners can be cut (as a lost database connection cuts them).
 #[derive(Clone)]
 struct CuttableBus {
     inner: MemoryBus,
     cut: broadcast::Sender<()>,
+    activity: Activity,
 }
 
 #[async_trait]
 impl EventBus for CuttableBus {
     async fn publish(&self, message: &ClusterMessage) -> Result<(), BackendError> {
+        self.activity.call().await;
         self.inner.publish(message).await
     }
 
     async fn listen(&self) -> Result<MessageStream, BackendError> {
+        self.activity.call().await;
         let messages = self.inner.listen().await?;
         let mut cut = self.cut.subscribe();
         let cut = futures::stream::once(async move {
@@ -83,10 +114,53 @@ impl EventBus for CuttableBus {
     }
 }
 
+/// The memory registry, with its calls announced and its reads of live nodes counted.
+#[derive(Clone)]
+struct CountedRegistry {
+    inner: MemoryRegistry,
+    activity: Activity,
+    reads: Arc<AtomicU64>,
+}
+
+#[async_trait]
+impl NodeRegistry for CountedRegistry {
+    async fn heartbeat(&self, node: &NodeInfo) -> Result<bool, BackendError> {
+        self.activity.call().await;
+        self.inner.heartbeat(node).await
+    }
+
+    async fn set_presence(
+        &self,
+        node: &NodeName,
+        version: u64,
+        count: &LocalCount,
+    ) -> Result<(), BackendError> {
+        self.activity.call().await;
+        self.inner.set_presence(node, version, count).await
+    }
+
+    async fn live(&self, within: Duration) -> Result<Vec<NodeReport>, BackendError> {
+        self.activity.call().await;
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.live(within).await
+    }
+
+    async fn prune(&self, within: Duration) -> Result<u64, BackendError> {
+        self.activity.call().await;
+        self.inner.prune(within).await
+    }
+
+    async fn remove(&self, node: &NodeName) -> Result<(), BackendError> {
+        self.activity.call().await;
+        self.inner.remove(node).await
+    }
+}
+
 struct Cluster {
     bus: CuttableBus,
-    registry: MemoryRegistry,
+    registry: CountedRegistry,
     clock: Arc<TokioClock>,
+    activity: Activity,
 }
 
 struct Node {
@@ -99,11 +173,31 @@ struct Node {
 impl Cluster {
     fn new() -> Self {
         let clock = Arc::new(TokioClock { base: Utc::now(), start: Instant::now() });
+        let activity = Activity(Arc::new(watch::Sender::new(0)));
         Self {
-            bus: CuttableBus { inner: MemoryBus::new(), cut: broadcast::channel(4).0 },
-            registry: MemoryRegistry::new(clock.clone()),
+            bus: CuttableBus {
+                inner: MemoryBus::new(),
+                cut: broadcast::channel(4).0,
+                activity: activity.clone(),
+            },
+            registry: CountedRegistry {
+                inner: MemoryRegistry::new(clock.clone()),
+                activity: activity.clone(),
+                reads: Arc::default(),
+            },
             clock,
+            activity,
         }
+    }
+
+    /// Waits until `done` holds (see [`Activity::until`]).
+    async fn until(&self, done: impl Fn() -> bool) {
+        self.activity.until(done).await;
+    }
+
+    /// How often the nodes read the live nodes so far (each node once per beat).
+    fn registry_reads(&self) -> u64 {
+        self.registry.reads.load(Ordering::SeqCst)
     }
 
     /// A node, running under a supervisor.
@@ -186,17 +280,6 @@ fn left(user: UserId, connections: usize) -> impl Fn(&PresenceChange) -> bool {
     move |c| matches!(c, PresenceChange::Leave(e) if e.user_id == user && e.connections == connections)
 }
 
-/// Waits (in virtual time) until `done` holds.
-async fn until(done: impl Fn() -> bool) {
-    tokio::time::timeout(PATIENCE, async {
-        while !done() {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    .expect("the condition within the patience");
-}
-
 #[tokio::test(start_paused = true)]
 async fn an_event_reaches_its_users_connections_on_every_node_once_and_no_one_else() {
     let cluster = Cluster::new();
@@ -206,7 +289,7 @@ async fn an_event_reaches_its_users_connections_on_every_node_once_and_no_one_el
     let mut alice_on_a = a.hub.subscribe(alice, alice_name.clone());
     let mut alice_on_c = c.hub.subscribe(alice, alice_name);
     let mut bob_on_a = a.hub.subscribe(bob, bob_name);
-    until(|| a.cluster.is_listening() && b.cluster.is_listening() && c.cluster.is_listening()).await;
+    cluster.until(|| a.cluster.is_listening() && b.cluster.is_listening() && c.cluster.is_listening()).await;
     b.cluster.publish(&alice, upload(1)).await.unwrap();
     b.cluster.publish(&alice, upload(2)).await.unwrap();
     for connection in [&mut alice_on_a, &mut alice_on_c] {
@@ -232,18 +315,20 @@ async fn presence_adds_up_across_nodes_and_a_node_that_stops_takes_its_users_alo
     let online = || -> Vec<(Username, usize)> {
         a.hub.online().into_iter().map(|e| (e.username, e.connections)).collect()
     };
-    until(|| online() == vec![(alice_name.clone(), 3), (bob_name.clone(), 1)]).await;
+    cluster.until(|| online() == vec![(alice_name.clone(), 3), (bob_name.clone(), 1)]).await;
     presence(&mut watcher, joined(alice, 3)).await;
     assert_eq!(a.hub.local_online().len(), 1);
     drop(bob_on_b);
     presence(&mut watcher, left(bob, 0)).await;
-    until(|| a.cluster.peers().iter().any(|p| p.name.as_str() == "b" && p.hostname == "b.local")).await;
+    cluster
+        .until(|| a.cluster.peers().iter().any(|p| p.name.as_str() == "b" && p.hostname == "b.local"))
+        .await;
 
-    let stopped = Instant::now();
+    let reads = cluster.registry_reads();
     b.stop.cancel();
     b.task.await.unwrap();
     presence(&mut watcher, left(alice, 1)).await;
-    assert!(stopped.elapsed() < BEAT, "a goodbye needs no beat: {:?}", stopped.elapsed());
+    assert_eq!(cluster.registry_reads(), reads, "a goodbye needs no beat: no read of the registry");
     assert!(a.cluster.peers().is_empty());
 }
 
@@ -256,14 +341,16 @@ async fn a_node_that_dies_without_goodbye_is_dropped_within_the_bound() {
     let mut watcher = a.hub.subscribe(alice, alice_name);
     let bob_on_b = b.hub.subscribe(bob, bob_name);
     presence(&mut watcher, joined(bob, 1)).await;
-    until(|| !a.cluster.peers().is_empty()).await;
+    cluster.until(|| !a.cluster.peers().is_empty()).await;
     // Killed: no goodbye, no more beats; its connection objects linger.
     b.task.abort();
-    let died = Instant::now();
+    let reads = cluster.registry_reads();
     presence(&mut watcher, left(bob, 0)).await;
-    let bound = BEAT * (SETTINGS.missed_beats + 1);
-    assert!(died.elapsed() <= bound, "dropped after {:?}, bound {bound:?}", died.elapsed());
-    assert!(died.elapsed() >= BEAT * (SETTINGS.missed_beats - 1), "not before it missed beats");
+    // Only a beats now: each read of the registry is one of its beats.
+    let beats = cluster.registry_reads() - reads;
+    let bound = u64::from(SETTINGS.missed_beats + 1);
+    assert!(beats <= bound, "dropped after {beats} beats, bound {bound}");
+    assert!(beats >= u64::from(SETTINGS.missed_beats - 1), "not before it missed beats: {beats}");
     assert!(a.cluster.peers().is_empty());
     drop(bob_on_b);
 }
@@ -275,13 +362,13 @@ async fn a_node_whose_listener_fails_is_not_listening_until_restarted_and_then_c
     let (alice, alice_name) = user(1);
     let (bob, bob_name) = user(2);
     let mut watcher = a.hub.subscribe(alice, alice_name);
-    until(|| a.cluster.is_listening() && b.cluster.is_listening()).await;
+    cluster.until(|| a.cluster.is_listening() && b.cluster.is_listening()).await;
     cluster.bus.cut.send(()).unwrap();
-    until(|| !a.cluster.is_listening()).await;
+    cluster.until(|| !a.cluster.is_listening()).await;
     // While the nodes are deaf, bob connects to b: a learns of it once both are back.
     let bob_on_b = b.hub.subscribe(bob, bob_name);
     presence(&mut watcher, joined(bob, 1)).await;
-    until(|| a.cluster.is_listening()).await;
+    cluster.until(|| a.cluster.is_listening()).await;
     drop(bob_on_b);
 }
 
@@ -299,7 +386,7 @@ async fn a_session_ended_on_one_node_ends_on_the_others_at_once() {
     // b has checked the session once, and trusts it from memory for a while.
     let claims = on_b.authenticate(&token).await.unwrap();
     let mut ended_on_b = on_b.ended_sessions();
-    until(|| a.cluster.is_listening() && b.cluster.is_listening()).await;
+    cluster.until(|| a.cluster.is_listening() && b.cluster.is_listening()).await;
     on_a.logout(&session.refresh_token).await.unwrap();
     let ended = tokio::time::timeout(PATIENCE, ended_on_b.recv()).await.expect("told").expect("a session");
     assert_eq!(ended, claims.session);

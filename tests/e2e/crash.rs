@@ -169,10 +169,12 @@ pub(crate) async fn kill_during_deletes(launch: Launch, gcs: Option<&GcsDouble>)
             Server::logged_lines(lines, &["ran the jobs due at start"]) >= 1
         })
         .await;
-    // A removal under way when the process died runs after its lease, on a later poll.
-    let deadline = Instant::now() + Duration::from_secs(JOB_LEASE_SECS + 20);
-    while store_mismatch(store, &remaining).is_some() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // A removal under way when the process died runs after its lease, on a later poll (and
+    // logs its success after the object is gone).
+    restarted
+        .wait_for_log("the removals left by the crash", Duration::from_secs(JOB_LEASE_SECS + 20), |_| {
+            store_mismatch(store, &remaining).is_none()
+        })
+        .await;
     store_matches_listing(store, &remaining);
 }

@@ -234,6 +234,24 @@ impl Server {
         }
     }
 
+    /// Waits until `done` holds, checked after each line any of `servers` logs (what
+    /// several nodes do between them). Panics naming `what` after `limit`.
+    pub(crate) async fn wait_for_any_log(
+        servers: &[Server],
+        what: &str,
+        limit: Duration,
+        done: impl Fn() -> bool,
+    ) {
+        let mut counts: Vec<_> = servers.iter().map(|s| s.logged.count.subscribe()).collect();
+        let deadline = tokio::time::Instant::now() + limit;
+        while !done() {
+            let changed = futures::future::select_all(counts.iter_mut().map(|c| Box::pin(c.changed())));
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                panic!("the nodes did not log {what} within {limit:?}");
+            }
+        }
+    }
+
     /// How many stderr lines logged so far contain every one of `parts`.
     pub(crate) fn logged(&self, parts: &[&str]) -> usize {
         let lines = self.logged.lines.lock().unwrap_or_else(std::sync::PoisonError::into_inner);

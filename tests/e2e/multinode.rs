@@ -45,23 +45,28 @@ async fn health(api: &Api) -> Value {
     expect_json(response, StatusCode::OK).await
 }
 
-/// Polls `/health` of `api`'s node until `done` holds for its `connected_to` list.
-async fn until_peers(api: &Api, done: impl Fn(&[String]) -> bool) -> Value {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        let body = health(api).await;
-        let peers: Vec<String> = body["connected_to"]
-            .as_array()
-            .expect("connected_to is a list")
-            .iter()
-            .map(|p| p.as_str().expect("a node name").to_owned())
-            .collect();
-        if done(&peers) {
-            return body;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "health never got there: {body}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// The peers a node last logged it sees (none before its first such line).
+fn logged_peers(lines: &[String]) -> Vec<String> {
+    let Some(line) = lines.iter().rev().find(|l| l.contains("the nodes this node sees changed")) else {
+        return Vec::new();
+    };
+    let list = line.split("peers=").nth(1).unwrap_or_default().split_whitespace().next().unwrap_or_default();
+    list.split(',').filter(|p| !p.is_empty()).map(str::to_owned).collect()
+}
+
+/// Waits until the peers `server` logs it sees satisfy `done`, then checks its `/health`
+/// says the same.
+async fn until_peers(server: &Server, done: impl Fn(&[String]) -> bool) -> Value {
+    server.wait_for_log("the peers it sees", PATIENCE, |lines| done(&logged_peers(lines))).await;
+    let body = health(&Api::new(server)).await;
+    let peers: Vec<String> = body["connected_to"]
+        .as_array()
+        .expect("connected_to is a list")
+        .iter()
+        .map(|p| p.as_str().expect("a node name").to_owned())
+        .collect();
+    assert!(done(&peers), "/health disagrees with the log: {body}");
+    body
 }
 
 async fn share(api: &Api, owner: &User, id: &str, with: &str) {
@@ -144,14 +149,14 @@ async fn a_killed_node_leaves_presence_and_health() {
     let mut alice_on_1 = apis[0].events(&alice, true).await;
     let _bob_on_2 = apis[1].events(&bob, true).await;
     alice_on_1.until_online("bob", 1).await;
-    let body = until_peers(&apis[0], |peers| peers == ["node2"]).await;
+    let body = until_peers(&servers[0], |peers| peers == ["node2"]).await;
     assert_eq!(body["node"], "node1", "{body}");
     assert!(body["hostname"].as_str().is_some_and(|h| !h.is_empty()), "{body}");
-    until_peers(&apis[1], |peers| peers == ["node1"]).await;
+    until_peers(&servers[1], |peers| peers == ["node1"]).await;
 
     servers[1].kill();
     alice_on_1.until_online("bob", 0).await;
-    until_peers(&apis[0], <[String]>::is_empty).await;
+    until_peers(&servers[0], <[String]>::is_empty).await;
     let ready = apis[0].request(Method::GET, "/ready", None).send().await.expect("ready");
     let ready = expect_json(ready, StatusCode::OK).await;
     assert_eq!(ready["checks"]["events"], "ok", "{ready}");
@@ -189,11 +194,10 @@ async fn a_job_enqueued_through_one_node_runs_once() {
         assert_eq!(response.status(), StatusCode::NO_CONTENT);
     }
     let succeeded = |id: &str| servers.iter().map(|s| s.logged(&["a job succeeded", id])).sum::<usize>();
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while ids.iter().any(|id| succeeded(id) == 0) {
-        assert!(tokio::time::Instant::now() < deadline, "not every removal ran");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    Server::wait_for_any_log(&servers, "every removal's success", PATIENCE, || {
+        ids.iter().all(|id| succeeded(id) > 0)
+    })
+    .await;
     let deletes = gcs.requests();
     for (id, object) in ids.iter().zip(&objects) {
         assert_eq!(succeeded(id), 1, "the removal of {id} succeeded once across the nodes");
@@ -269,7 +273,7 @@ async fn a_logout_on_one_node_closes_the_sessions_connections_on_another() {
     let alice_on_2 = two.events(&alice, true).await;
     // Both nodes listen: node 1 lists node 2 as a peer.
     bob_on_2.until_online("alice", 1).await;
-    until_peers(&one, |peers| peers == ["node2"]).await;
+    until_peers(&servers[0], |peers| peers == ["node2"]).await;
     let logout = one
         .request(Method::DELETE, "/api/v1/sessions", Some(&alice.token))
         .json(&json!({ "refresh_token": alice.refresh }))
@@ -295,7 +299,7 @@ async fn a_lost_listener_shows_in_ready_and_reconnects() {
     let (one, two) = (Api::new(&servers[0]), Api::new(&servers[1]));
     let alice = one.register("alice").await;
     let bob = one.register("bob").await;
-    until_peers(&one, |peers| peers == ["node2"]).await;
+    until_peers(&servers[0], |peers| peers == ["node2"]).await;
     let mut admin = sqlx::PgConnection::connect(database.url()).await.expect("a connection to the database");
     let ready = |api: &Api| {
         let request = api.request(Method::GET, "/ready", None);
@@ -305,7 +309,8 @@ async fn a_lost_listener_shows_in_ready_and_reconnects() {
             (status, response.json::<Value>().await.expect("a JSON readiness report"))
         }
     };
-    // Each new listener is cut again until node 1 is caught without one.
+    // Each new listener is cut again until node 1 is caught without one (each round is a
+    // database round trip and a request: no pause is needed).
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
         sqlx::query(
@@ -321,18 +326,17 @@ async fn a_lost_listener_shows_in_ready_and_reconnects() {
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "the lost listener never showed: {report}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    // Left alone, it reconnects.
-    let deadline = tokio::time::Instant::now() + PATIENCE;
+    // Left alone, it reconnects (and a new listener logs that it listens): look again
+    // after each line the node logs.
     loop {
+        let lines = servers[0].logged(&[]);
         let (status, report) = ready(&one).await;
         if status == StatusCode::OK {
             assert_eq!(report["checks"]["events"], "ok", "{report}");
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the listener never came back: {report}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        servers[0].wait_for_log("the listener back", PATIENCE, |logged| logged.len() > lines).await;
     }
     assert!(
         servers[0].logged(&["events", "restart"]) >= 1,

@@ -152,6 +152,7 @@ impl ClusterNode {
         let mut messages = inner.ports.bus.listen().await?;
         inner.listening.store(true, Ordering::SeqCst);
         let _listening = Listening(&inner.listening);
+        tracing::info!(node = %inner.node.name, "listening to the other nodes");
         // Everyone connected now is reported again: messages sent while this node was not
         // listening, or failed to send, are lost.
         inner.ports.registry.heartbeat(&inner.node).await?;
@@ -242,7 +243,12 @@ impl ClusterNode {
         }
         peers.sort_by(|a, b| a.name.cmp(&b.name));
         inner.hub.replace_remote(reports);
-        *inner.peers.lock().unwrap_or_else(PoisonError::into_inner) = peers;
+        let names = |list: &[NodeInfo]| list.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(",");
+        let mut known = inner.peers.lock().unwrap_or_else(PoisonError::into_inner);
+        if names(&known) != names(&peers) {
+            tracing::info!(peers = %names(&peers), "the nodes this node sees changed");
+        }
+        *known = peers;
         Ok(())
     }
 

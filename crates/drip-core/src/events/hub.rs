@@ -81,6 +81,11 @@ impl State {
     fn totals(&self) -> HashMap<UserId, PresenceEntry> {
         let users: HashSet<UserId> =
             self.local.keys().chain(self.remote.values().flat_map(|n| n.users.keys())).copied().collect();
+        self.totals_of(users)
+    }
+
+    /// The totals of `users` only (those a change can touch), not of everyone online.
+    fn totals_of(&self, users: impl IntoIterator<Item = UserId>) -> HashMap<UserId, PresenceEntry> {
         users.into_iter().filter_map(|u| self.total(&u).map(|e| (u, e))).collect()
     }
 
@@ -242,19 +247,19 @@ impl Hub {
     pub(crate) fn apply_remote(&self, node: &NodeName, version: u64, count: LocalCount) {
         let changes = {
             let mut state = self.inner.state();
-            let before = state.totals();
             if state.remote.get(node).is_some_and(|known| version <= known.version) {
                 return;
             }
+            let (user, username, connections) = count;
+            let before = state.totals_of([user]);
             let remote = state.remote.entry(node.clone()).or_default();
             remote.version = version;
-            let (user, username, connections) = count;
             if connections == 0 {
                 remote.users.remove(&user);
             } else {
                 remote.users.insert(user, (username, connections));
             }
-            diff(&before, &state.totals())
+            diff(&before, &state.totals_of([user]))
         };
         self.inner.announce(changes);
     }
@@ -284,11 +289,11 @@ impl Hub {
     pub(crate) fn forget_remote(&self, node: &NodeName) {
         let changes = {
             let mut state = self.inner.state();
-            let before = state.totals();
-            if state.remote.remove(node).is_none() {
-                return;
-            }
-            diff(&before, &state.totals())
+            let Some(gone) = state.remote.get(node) else { return };
+            let users: Vec<UserId> = gone.users.keys().copied().collect();
+            let before = state.totals_of(users.iter().copied());
+            state.remote.remove(node);
+            diff(&before, &state.totals_of(users))
         };
         self.inner.announce(changes);
     }

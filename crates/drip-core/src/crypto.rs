@@ -1,6 +1,6 @@
 //! Small wrappers over the operating system's CSPRNG and SHA-256, shared by the core.
 
-use aws_lc_rs::digest;
+use aws_lc_rs::{digest, hmac};
 
 /// Fills an array with bytes from the operating system's CSPRNG.
 pub(crate) fn random_array<const N: usize>() -> [u8; N] {
@@ -18,4 +18,14 @@ pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
     let mut out = [0u8; 32];
     out.copy_from_slice(digest.as_ref());
     out
+}
+
+/// HMAC-SHA-256 of `message` under `key`.
+pub(crate) fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
+    hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), message).as_ref().to_vec()
+}
+
+/// Whether `tag` is the HMAC-SHA-256 of `message` under `key`, compared in constant time.
+pub(crate) fn hmac_sha256_verify(key: &[u8], message: &[u8], tag: &[u8]) -> bool {
+    hmac::verify(&hmac::Key::new(hmac::HMAC_SHA256, key), message, tag).is_ok()
 }

@@ -193,6 +193,14 @@ ksuid_newtype!(
     JobId
 );
 ksuid_newtype!(
+    /// Identifies a public link to a file.
+    LinkId
+);
+ksuid_newtype!(
+    /// Identifies an upload-only drop link to a folder.
+    DropId
+);
+ksuid_newtype!(
     /// Identifies one claim of a job by a worker: only the holder of the current claim can
     /// finish the job.
     ClaimToken

@@ -14,8 +14,9 @@ pub mod events;
 pub mod fuzzing;
 pub mod ids;
 pub mod jobs;
+pub mod links;
 pub mod storage;
 pub mod supervisor;
 
 pub use error::BackendError;
-pub use ids::{ClaimToken, IdError, JobId, Ksuid, MediaId, TokenFamilyId, UserId};
+pub use ids::{ClaimToken, DropId, IdError, JobId, Ksuid, LinkId, MediaId, TokenFamilyId, UserId};

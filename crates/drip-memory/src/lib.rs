@@ -17,9 +17,11 @@
 
 mod cluster;
 mod jobs;
+mod links;
 mod repository;
 mod storage;
 
 pub use cluster::{MemoryBus, MemoryRegistry};
+pub use links::MemoryLinkRepository;
 pub use repository::{MemoryAccountRepository, MemoryJobQueue, MemoryMediaRepository, MemoryRepositories};
 pub use storage::{DEFAULT_READ_CHUNK, MemoryStorage};

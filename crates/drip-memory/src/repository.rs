@@ -12,24 +12,26 @@ use drip_core::accounts::model::{
 use drip_core::accounts::ports::{AccountRepository, ConsumeOutcome, CreateUserError, DeleteUserError};
 use drip_core::jobs::model::{Claim, Job, JobState, JobStats, NewJob};
 use drip_core::jobs::ports::JobQueue;
+use drip_core::links::model::{DropLink, PublicLink};
 use drip_core::storage::model::{
     Envelope, FileCursor, FileName, FolderListing, FolderPath, FolderSummary, Media, MediaPage, PageRequest,
     Share, SortOrder, UploadedContent, Usage, UsageSort, UserUsage,
 };
 use drip_core::storage::ports::{AddShareError, InsertMediaError, MediaRepository, RelocateError};
-use drip_core::{BackendError, ClaimToken, JobId, MediaId, TokenFamilyId, UserId};
+use drip_core::{BackendError, ClaimToken, DropId, JobId, LinkId, MediaId, TokenFamilyId, UserId};
 
 use crate::jobs::JobTable;
+use crate::links::MemoryLinkRepository;
 
 /// Everything the two repositories hold, guarded by one lock so that every operation is
 /// atomic (and transactions spanning users and media are trivially consistent).
 #[derive(Debug, Default)]
-struct State {
-    users: BTreeMap<UserId, User>,
+pub(crate) struct State {
+    pub(crate) users: BTreeMap<UserId, User>,
     /// Normalized username → id: the case-insensitive unique index.
     usernames: HashMap<String, UserId>,
     tokens: HashMap<RefreshTokenHash, RefreshTokenRecord>,
-    media: BTreeMap<MediaId, Media>,
+    pub(crate) media: BTreeMap<MediaId, Media>,
     /// (media, sharee) → when it was shared.
     shares: BTreeMap<(MediaId, UserId), DateTime<Utc>>,
     /// Background jobs, enqueued with the writes that need them.
@@ -38,6 +40,10 @@ struct State {
     leases: HashMap<MediaId, DateTime<Utc>>,
     /// Failed logins per account and client.
     failures: HashMap<AttemptKey, Failures>,
+    /// Public links (their file names are read from `media`).
+    pub(crate) links: BTreeMap<LinkId, PublicLink>,
+    /// Drop links.
+    pub(crate) drops: BTreeMap<DropId, DropLink>,
 }
 
 impl State {
@@ -104,7 +110,7 @@ pub struct MemoryRepositories {
     state: Arc<Mutex<State>>,
 }
 
-fn lock(state: &Mutex<State>) -> Result<MutexGuard<'_, State>, BackendError> {
+pub(crate) fn lock(state: &Mutex<State>) -> Result<MutexGuard<'_, State>, BackendError> {
     state.lock().map_err(|_| BackendError::msg("the memory repository was poisoned by a panic"))
 }
 
@@ -131,6 +137,12 @@ impl MemoryRepositories {
     #[must_use]
     pub fn jobs(&self) -> MemoryJobQueue {
         MemoryJobQueue { state: Arc::clone(&self.state) }
+    }
+
+    /// The public and drop links.
+    #[must_use]
+    pub fn links(&self) -> MemoryLinkRepository {
+        MemoryLinkRepository { state: Arc::clone(&self.state) }
     }
 
     /// Every media record whatever its state (e.g. to check that a failed upload left
@@ -310,6 +322,7 @@ impl AccountRepository for MemoryAccountRepository {
         state.usernames.remove(&user.owner.username.normalized());
         state.tokens.retain(|_, t| t.user_id != *id);
         state.shares.retain(|(_, sharee), _| sharee != id);
+        state.drops.retain(|_, d| d.owner != *id);
         Ok(true)
     }
 
@@ -435,6 +448,7 @@ impl MediaRepository for MemoryMediaRepository {
         state.jobs.enqueue(then)?;
         state.leases.remove(id);
         state.shares.retain(|(media, _), _| media != id);
+        state.links.retain(|_, l| l.media != *id);
         Ok(state.media.remove(id))
     }
 
@@ -535,6 +549,7 @@ impl MediaRepository for MemoryMediaRepository {
         state.jobs.enqueue(then)?;
         state.leases.remove(id);
         state.shares.retain(|(media, _), _| media != id);
+        state.links.retain(|_, l| l.media != *id);
         Ok(state.media.remove(id))
     }
 

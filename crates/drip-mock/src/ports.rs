@@ -5,6 +5,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use drip_core::accounts::{AccountPorts, AccountService, SessionSettings};
 use drip_core::jobs::runner::{JobPorts, JobRunner, JobSettings, JobWaker};
+use drip_core::links::{LinkPorts, LinkService, LinkSettings};
 use drip_core::storage::{StoragePorts, StorageService, StorageSettings};
 
 use crate::auth::{FakeTokenIssuer, FastPasswordHasher};
@@ -21,6 +22,8 @@ pub struct FakePorts {
     pub account_ports: AccountPorts,
     /// The storage service's ports.
     pub storage_ports: StoragePorts,
+    /// The link service's ports.
+    pub link_ports: LinkPorts,
     /// The job runner's ports (the repositories' queue, the object store, the clock).
     pub job_ports: JobPorts,
     /// The repositories behind both (for inspection, e.g. `all_media`).
@@ -66,6 +69,12 @@ impl FakePorts {
         runner.run_due().await.expect("the memory job queue does not fail")
     }
 
+    /// A [`LinkService`] over these ports, streaming through `storage`.
+    #[must_use]
+    pub fn link_service(&self, storage: StorageService, settings: LinkSettings) -> LinkService {
+        LinkService::new(self.link_ports.clone(), storage, settings)
+    }
+
     /// A [`StorageService`] over these ports with `settings`.
     #[must_use]
     pub fn storage_service(&self, settings: StorageSettings) -> StorageService {
@@ -104,11 +113,20 @@ pub fn fake_ports_at(now: DateTime<Utc>) -> FakePorts {
         notifier: notifier.clone(),
         clock: clock.clone(),
     };
+    let link_ports = LinkPorts {
+        links: Arc::new(repositories.links()),
+        media: Arc::clone(&storage_ports.media),
+        accounts: Arc::clone(&storage_ports.accounts),
+        hasher: hasher.clone(),
+        notifier: notifier.clone(),
+        clock: clock.clone(),
+    };
     let job_ports =
         JobPorts { queue: Arc::new(repositories.jobs()), storage: objects.clone(), clock: clock.clone() };
     FakePorts {
         account_ports,
         storage_ports,
+        link_ports,
         job_ports,
         repositories,
         clock,

@@ -472,6 +472,12 @@ impl AttemptKey {
         }
     }
 
+    /// The key of a public or drop link (its id), whose password guesses are counted.
+    #[must_use]
+    pub fn link(id: &str) -> Self {
+        Self(format!("link:{id}"))
+    }
+
     /// Reads a stored key back.
     #[must_use]
     pub fn from_stored(text: &str) -> Self {

@@ -49,7 +49,7 @@ pub struct Throttled {
 
 /// Why an attempt could not go ahead.
 #[derive(Debug, thiserror::Error)]
-pub(super) enum Refused {
+pub(crate) enum Refused {
     #[error(transparent)]
     Throttled(#[from] Throttled),
     #[error(transparent)]
@@ -79,13 +79,21 @@ impl ThrottleSettings {
         keys
     }
 
+    /// The keys a password guess on the link or drop `link` from `client` counts against
+    /// (a link's password is throttled like an account's).
+    pub(crate) fn link_keys(&self, link: &str, client: Option<std::net::IpAddr>) -> Vec<(AttemptKey, u32)> {
+        let mut keys = vec![(AttemptKey::link(link), self.free_per_account)];
+        keys.extend(self.client_keys(client));
+        keys
+    }
+
     /// The keys an attempt without an account (a refresh-token guess) counts against.
-    pub(super) fn client_keys(&self, client: Option<std::net::IpAddr>) -> Vec<(AttemptKey, u32)> {
+    pub(crate) fn client_keys(&self, client: Option<std::net::IpAddr>) -> Vec<(AttemptKey, u32)> {
         client.map(|ip| (AttemptKey::client(ip), self.free_per_client)).into_iter().collect()
     }
 
     /// Refuses the attempt when any key must still wait at `now`.
-    pub(super) async fn check(
+    pub(crate) async fn check(
         &self,
         repository: &dyn AccountRepository,
         keys: &[(AttemptKey, u32)],
@@ -107,7 +115,7 @@ impl ThrottleSettings {
     }
 
     /// Counts a failure against every key.
-    pub(super) async fn failed(
+    pub(crate) async fn failed(
         &self,
         repository: &dyn AccountRepository,
         keys: &[(AttemptKey, u32)],

@@ -37,6 +37,14 @@ pub enum Event {
         /// Who shared it.
         owner: Username,
     },
+    /// Someone downloaded a file through one of the user's public links (to its creator,
+    /// when the link asks for it).
+    LinkDownloaded {
+        /// The file.
+        media_id: MediaId,
+        /// Its name.
+        name: FileName,
+    },
     /// A download the user asked for is ready.
     Download {
         /// The media.
@@ -53,7 +61,7 @@ impl Event {
         match self {
             Self::Upload { .. } => "upload",
             Self::ShareSent { .. } | Self::ShareReceived { .. } => "share",
-            Self::Download { .. } => "download",
+            Self::Download { .. } | Self::LinkDownloaded { .. } => "download",
         }
     }
 
@@ -65,6 +73,7 @@ impl Event {
             Self::ShareSent { sharee, .. } => format!("Successfully shared the file with {sharee}."),
             Self::ShareReceived { owner, .. } => format!("{owner} has just shared a file with you!"),
             Self::Download { .. } => "Your download is ready. Start it by clicking here.".to_owned(),
+            Self::LinkDownloaded { name, .. } => format!("Your link to \"{name}\" was downloaded."),
         }
     }
 
@@ -75,7 +84,8 @@ impl Event {
             Self::Upload { media_id, .. }
             | Self::ShareSent { media_id, .. }
             | Self::ShareReceived { media_id, .. }
-            | Self::Download { media_id, .. } => *media_id,
+            | Self::Download { media_id, .. }
+            | Self::LinkDownloaded { media_id, .. } => *media_id,
         }
     }
 }
@@ -108,5 +118,8 @@ mod tests {
         let e = Event::ShareReceived { media_id: id, owner: alice };
         assert_eq!(e.message(), "alice has just shared a file with you!");
         assert_eq!(e.kind(), "share");
+        let e = Event::LinkDownloaded { media_id: id, name: FileName::parse("a.txt").unwrap() };
+        assert_eq!(e.message(), "Your link to \"a.txt\" was downloaded.");
+        assert_eq!(e.kind(), "download");
     }
 }

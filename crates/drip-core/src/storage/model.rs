@@ -67,6 +67,19 @@ impl FileName {
             Some(i) => Some(&self.0[i..]),
         }
     }
+
+    /// The `n`-th variant of the name for when it is taken: the name itself for 0, then
+    /// `report (1).pdf`, `report (2).pdf`, ... (the number before the extension); `None`
+    /// when the variant would be too long.
+    #[must_use]
+    pub fn numbered(&self, n: u32) -> Option<Self> {
+        if n == 0 {
+            return Some(self.clone());
+        }
+        let extension = self.extension().unwrap_or("");
+        let stem = &self.0[..self.0.len() - extension.len()];
+        Self::parse(&format!("{stem} ({n}){extension}")).ok()
+    }
 }
 
 /// A virtual folder: `$` (the user's root) or `$/seg/seg/...`.
@@ -713,6 +726,17 @@ mod tests {
     fn valid_path() -> impl Strategy<Value = String> {
         proptest::collection::vec(segment(), 0..6)
             .prop_map(|segs| std::iter::once("$".to_owned()).chain(segs).collect::<Vec<_>>().join("/"))
+    }
+
+    #[test]
+    fn numbered_names_put_the_number_before_the_extension() {
+        let name = |s: &str| FileName::parse(s).unwrap();
+        assert_eq!(name("report.pdf").numbered(0), Some(name("report.pdf")));
+        assert_eq!(name("report.pdf").numbered(1), Some(name("report (1).pdf")));
+        assert_eq!(name("archive.tar.gz").numbered(2), Some(name("archive.tar (2).gz")));
+        assert_eq!(name("README").numbered(3), Some(name("README (3)")));
+        assert_eq!(name(".env").numbered(1), Some(name(".env (1)")));
+        assert_eq!(name(&"a".repeat(MAX_NAME_BYTES)).numbered(1), None);
     }
 
     #[test]

@@ -232,9 +232,27 @@ impl StorageService {
     /// # Errors
     /// See [`StoreError`].
     pub async fn store(&self, request: StoreRequest) -> Result<Media, StoreError> {
+        self.store_named(request, Naming::Exact).await
+    }
+
+    /// Stores a file like [`store`](Self::store), but under a free name when the one asked
+    /// for is taken: `report.pdf`, then `report (1).pdf`, `report (2).pdf`, ... — a taken
+    /// name is never overwritten. For uploads from people who cannot see the folder (drop
+    /// links).
+    ///
+    /// # Errors
+    /// See [`StoreError`]; [`StoreError::AlreadyExists`] only when no free name was found.
+    pub(crate) async fn store_under_free_name(&self, request: StoreRequest) -> Result<Media, StoreError> {
+        self.store_named(request, Naming::FirstFree).await
+    }
+
+    async fn store_named(&self, request: StoreRequest, naming: Naming) -> Result<Media, StoreError> {
         let StoreRequest { user, name, folder, content_type, content } = request;
         let _slot = self.transfer_slot().await.ok_or(StoreError::Busy)?;
-        let (reserved, data_key) = self.reserve(user, name, folder, content_type).await?;
+        let (reserved, data_key) = match naming {
+            Naming::Exact => self.reserve(user, name, folder, content_type).await?,
+            Naming::FirstFree => self.reserve_free_name(user, &name, folder, content_type).await?,
+        };
         let mut cleanup = Cleanup::armed(self, &reserved);
         let stored = async {
             let (content, progress) = Progress::watch(content);
@@ -254,6 +272,29 @@ impl StorageService {
                 Err(e)
             }
         }
+    }
+
+    /// Reserves the first free name of `name`, `name (1)`, `name (2)`, ... (the suffix goes
+    /// before the extension).
+    async fn reserve_free_name(
+        &self,
+        creator: UserId,
+        name: &FileName,
+        folder: FolderPath,
+        content_type: Option<ContentType>,
+    ) -> Result<(Media, DataKey), StoreError> {
+        /// Names tried before giving up: a folder with a hundred copies of one name is
+        /// someone flooding it.
+        const ATTEMPTS: u32 = 100;
+        let content_type = content_type.unwrap_or_else(|| ContentType::guess(name));
+        for n in 0..ATTEMPTS {
+            let Some(candidate) = name.numbered(n) else { break };
+            match self.reserve(creator, candidate, folder.clone(), Some(content_type.clone())).await {
+                Err(StoreError::AlreadyExists) => {}
+                reserved => return reserved,
+            }
+        }
+        Err(StoreError::AlreadyExists)
     }
 
     /// Inserts the record of a file whose content is not stored yet (so its name is
@@ -446,6 +487,16 @@ impl StorageService {
         range: Option<Range<u64>>,
     ) -> Result<Download, DownloadError> {
         let media = self.ports.media.find_visible(user, id).await?.ok_or(DownloadError::NotFound)?;
+        self.download_media(media, range).await
+    }
+
+    /// Streams an uploaded media whoever asks: the caller decided they may read it (a
+    /// public link).
+    pub(crate) async fn download_media(
+        &self,
+        media: Media,
+        range: Option<Range<u64>>,
+    ) -> Result<Download, DownloadError> {
         let size = media.size();
         let range = match range {
             None => 0..size,
@@ -807,6 +858,15 @@ impl StorageService {
             tracing::warn!(error = &e as &dyn std::error::Error, "could not publish an event");
         }
     }
+}
+
+/// How [`StorageService::store_named`] names the file.
+#[derive(Debug, Clone, Copy)]
+enum Naming {
+    /// The name asked for, or [`StoreError::AlreadyExists`].
+    Exact,
+    /// The first free one of the name and its numbered variants.
+    FirstFree,
 }
 
 /// Removes a reserved media's metadata, and enqueues the removal of its object, unless

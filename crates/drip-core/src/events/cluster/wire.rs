@@ -42,6 +42,8 @@ enum WireEvent {
     ShareReceived { m: String, by: String },
     #[serde(rename = "download")]
     Download { m: String, link: String },
+    #[serde(rename = "link_downloaded")]
+    LinkDownloaded { m: String, name: String },
 }
 
 /// The message as text.
@@ -77,6 +79,9 @@ fn encode_event(event: &Event) -> WireEvent {
         }
         Event::ShareReceived { media_id, owner } => {
             WireEvent::ShareReceived { m: media_id.to_string(), by: owner.to_string() }
+        }
+        Event::LinkDownloaded { media_id, name } => {
+            WireEvent::LinkDownloaded { m: media_id.to_string(), name: name.to_string() }
         }
         Event::Download { media_id, link } => {
             WireEvent::Download { m: media_id.to_string(), link: link.clone() }
@@ -115,6 +120,10 @@ fn decode_event(event: WireEvent) -> Result<Event, WireError> {
         WireEvent::ShareReceived { m, by } => {
             Event::ShareReceived { media_id: media(&m)?, owner: username(&by)? }
         }
+        WireEvent::LinkDownloaded { m, name } => Event::LinkDownloaded {
+            media_id: media(&m)?,
+            name: FileName::parse(&name).map_err(|e| WireError(e.to_string()))?,
+        },
         WireEvent::Download { m, link } => Event::Download { media_id: media(&m)?, link },
     })
 }

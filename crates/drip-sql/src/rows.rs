@@ -48,7 +48,13 @@ where
 
 /// A driver's row that decodes the column types both dialects store natively.
 pub trait SqlRow:
-    Reads<String> + Reads<Option<String>> + Reads<i64> + Reads<bool> + Reads<Vec<u8>> + Reads<Option<Vec<u8>>>
+    Reads<String>
+    + Reads<Option<String>>
+    + Reads<i64>
+    + Reads<Option<i64>>
+    + Reads<bool>
+    + Reads<Vec<u8>>
+    + Reads<Option<Vec<u8>>>
 {
 }
 
@@ -56,6 +62,7 @@ impl<R> SqlRow for R where
     R: Reads<String>
         + Reads<Option<String>>
         + Reads<i64>
+        + Reads<Option<i64>>
         + Reads<bool>
         + Reads<Vec<u8>>
         + Reads<Option<Vec<u8>>>

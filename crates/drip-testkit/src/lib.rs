@@ -29,6 +29,7 @@ pub mod bench;
 pub mod cluster;
 pub mod corpus;
 pub mod jobs;
+pub mod links;
 pub mod repository;
 #[cfg(feature = "s3")]
 pub mod s3;

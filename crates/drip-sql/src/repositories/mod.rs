@@ -31,6 +31,7 @@
 
 mod accounts;
 mod jobs;
+mod links;
 mod media;
 
 use drip_core::BackendError;

@@ -1,0 +1,25 @@
+//! The link repository conformance suite (`drip-testkit`) against PostgreSQL: every
+//! scenario on a fresh database of its own, dropped afterwards.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a broken fixture fails the test
+
+mod common;
+
+use std::sync::Arc;
+
+use drip_testkit::links::Links;
+
+/// Fresh repositories over a new database; `None` (after saying `SKIPPED` once) when no
+/// server is reachable outside CI — under CI that panics instead.
+async fn setup() -> Option<Links> {
+    let db = common::fresh_database(10).await?;
+    let repos = Arc::new(db.repos);
+    Some(Links {
+        links: repos.clone(),
+        accounts: repos.clone(),
+        media: repos,
+        guard: Some(Box::new(db.guard)),
+    })
+}
+
+drip_testkit::link_repository_conformance!(setup);

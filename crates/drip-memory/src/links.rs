@@ -138,9 +138,9 @@ impl LinkRepository for MemoryLinkRepository {
         Ok(true)
     }
 
-    async fn release_upload(&self, id: &DropId, bytes: u64) -> Result<(), BackendError> {
+    async fn release_upload(&self, id: &DropId, uploads: u32, bytes: u64) -> Result<(), BackendError> {
         if let Some(drop) = lock(&self.state)?.drops.get_mut(id) {
-            drop.uploads = drop.uploads.saturating_sub(1);
+            drop.uploads = drop.uploads.saturating_sub(uploads);
             drop.bytes = drop.bytes.saturating_sub(bytes);
         }
         Ok(())

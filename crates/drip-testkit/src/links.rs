@@ -377,16 +377,18 @@ pub async fn concurrent_reservations_never_pass_the_byte_limit(l: Links) {
     assert_eq!(counters(&l, &drop.id).await, (5, 50));
 }
 
-/// Releasing gives back one upload and its bytes, never below zero.
+/// Releasing gives back uploads and bytes, never below zero.
 pub async fn release_upload_gives_back_and_never_goes_below_zero(l: Links) {
     let alice = alice(&l).await;
     let drop = DropLink { max_uploads: Some(1), ..drop_link(1, &alice, 1) };
     l.links.insert_drop(&drop).await.unwrap();
     assert!(l.links.reserve_upload(&drop.id, 30, at(2)).await.unwrap());
-    l.links.release_upload(&drop.id, 30).await.unwrap();
+    l.links.release_upload(&drop.id, 1, 30).await.unwrap();
     assert_eq!(counters(&l, &drop.id).await, (0, 0));
-    l.links.release_upload(&drop.id, 30).await.unwrap();
+    l.links.release_upload(&drop.id, 1, 30).await.unwrap();
     assert_eq!(counters(&l, &drop.id).await, (0, 0));
     assert!(l.links.reserve_upload(&drop.id, 30, at(2)).await.unwrap());
-    l.links.release_upload(&drop_id(9), 1).await.unwrap();
+    l.links.release_upload(&drop_id(9), 1, 1).await.unwrap();
+    l.links.release_upload(&drop.id, 0, 10).await.unwrap();
+    assert_eq!(counters(&l, &drop.id).await, (1, 20), "a surplus is given back alone");
 }

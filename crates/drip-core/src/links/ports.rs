@@ -122,10 +122,12 @@ pub trait LinkRepository: Send + Sync + 'static {
     async fn reserve_upload(&self, id: &DropId, bytes: u64, now: DateTime<Utc>)
     -> Result<bool, BackendError>;
 
-    /// Gives back a reservation of [`LinkRepository::reserve_upload`] whose upload failed
-    /// (one upload and `bytes` bytes, never below 0; a drop gone is no error).
+    /// Gives back `uploads` uploads and `bytes` bytes of reservations of
+    /// [`LinkRepository::reserve_upload`]: a failed upload gives back its whole
+    /// reservation, a stored one what it reserved beyond its size (counters never go below
+    /// 0; a drop gone is no error).
     ///
     /// # Errors
     /// [`BackendError`] for infrastructure failures only.
-    async fn release_upload(&self, id: &DropId, bytes: u64) -> Result<(), BackendError>;
+    async fn release_upload(&self, id: &DropId, uploads: u32, bytes: u64) -> Result<(), BackendError>;
 }

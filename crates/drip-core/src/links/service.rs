@@ -101,7 +101,8 @@ pub struct DropUpload {
     pub name: FileName,
     /// The MIME type; guessed from the name when absent.
     pub content_type: Option<ContentType>,
-    /// The size, when known before reading (required by drops with a byte limit).
+    /// The size, or a bound of it, when known before reading (required by drops with a
+    /// byte limit; what the file turns out not to use is given back).
     pub length: Option<u64>,
     /// The content.
     pub content: ByteStream,
@@ -390,7 +391,7 @@ impl LinkService {
             return Err(DropUploadError::LimitReached);
         }
         // Given back when the upload fails or is dropped midway.
-        let mut giveback = Giveback::armed(self.giveback_reservation(drop.id, bytes));
+        let mut giveback = Giveback::armed(self.giveback_reservation(drop.id, 1, bytes));
         let request = StoreRequest {
             user: drop.owner,
             name: upload.name,
@@ -402,6 +403,11 @@ impl LinkService {
         match stored {
             Ok(media) => {
                 giveback.disarm();
+                // A length that bounded more than the file (a form around it) gives the
+                // rest back.
+                if let Some(surplus) = bytes.checked_sub(media.size()).filter(|s| *s > 0) {
+                    self.giveback_reservation(drop.id, 0, surplus).await;
+                }
                 Ok(media)
             }
             Err(e) => {
@@ -476,10 +482,10 @@ impl LinkService {
         }
     }
 
-    fn giveback_reservation(&self, id: DropId, bytes: u64) -> BoxFuture<'static, ()> {
+    fn giveback_reservation(&self, id: DropId, uploads: u32, bytes: u64) -> BoxFuture<'static, ()> {
         let links = Arc::clone(&self.ports.links);
         Box::pin(async move {
-            if let Err(e) = links.release_upload(&id, bytes).await {
+            if let Err(e) = links.release_upload(&id, uploads, bytes).await {
                 tracing::warn!(drop = %id, error = &e as &dyn std::error::Error, "could not give back a failed upload");
             }
         })

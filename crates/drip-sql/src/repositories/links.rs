@@ -286,14 +286,15 @@ where
         self.changed(query, "reserving a drop upload").await
     }
 
-    async fn release_upload(&self, id: &DropId, bytes: u64) -> Result<(), BackendError> {
+    async fn release_upload(&self, id: &DropId, uploads: u32, bytes: u64) -> Result<(), BackendError> {
         let bytes = to_i64(bytes, "upload size")?;
         let query = sqlx::query(
-            "UPDATE drop_links SET uploads = CASE WHEN uploads > 0 THEN uploads - 1 ELSE 0 END, \
-                 bytes = CASE WHEN bytes > $2 THEN bytes - $2 ELSE 0 END \
+            "UPDATE drop_links SET uploads = CASE WHEN uploads > $2 THEN uploads - $2 ELSE 0 END, \
+                 bytes = CASE WHEN bytes > $3 THEN bytes - $3 ELSE 0 END \
              WHERE id = $1 RETURNING id",
         )
         .bind(id.to_string())
+        .bind(i64::from(uploads))
         .bind(bytes);
         self.changed(query, "giving back a drop upload").await.map(|_| ())
     }

@@ -14,6 +14,9 @@ use drip_core::accounts::Throttled;
 use drip_core::accounts::error::{
     AuthError, CloseAccountError, LoginError, LogoutError, RefreshError, RegisterError,
 };
+use drip_core::links::error::{
+    CreateLinkError, DropUploadError, LinkDownloadError, ManageLinkError, VisitError,
+};
 use drip_core::storage::error::{
     ChangeError, DownloadError, LookupError, SearchError, ShareError, StoreError,
 };
@@ -150,6 +153,12 @@ impl ApiError {
     /// 404 `not_found` for a file.
     pub(crate) fn file_not_found() -> Self {
         Self::not_found("not_found", "file not found")
+    }
+
+    /// 404 `link_not_found`: the one answer to an unknown, expired, revoked or used-up
+    /// link and to a wrong password.
+    pub(crate) fn link_not_found() -> Self {
+        Self::not_found("link_not_found", "this link does not exist or no longer works")
     }
 
     /// 413 `payload_too_large`.
@@ -501,6 +510,73 @@ impl From<ShareError> for ApiError {
                 Self::bad_request("self_share", "a file cannot be shared with its creator")
             }
             ShareError::Backend(b) => Self::backend(&b),
+        }
+    }
+}
+
+impl From<CreateLinkError> for ApiError {
+    fn from(e: CreateLinkError) -> Self {
+        match e {
+            CreateLinkError::NotFound => Self::file_not_found(),
+            CreateLinkError::Forbidden => Self::forbidden("only the creator of a file may make links to it"),
+            CreateLinkError::Invalid(reason) => Self::bad_request("invalid_request", reason),
+            CreateLinkError::Backend(b) => Self::backend(&b),
+        }
+    }
+}
+
+impl From<ManageLinkError> for ApiError {
+    fn from(e: ManageLinkError) -> Self {
+        match e {
+            ManageLinkError::NotFound => Self::not_found("not_found", "not found"),
+            ManageLinkError::Forbidden => Self::forbidden("only the creator of a file may see its links"),
+            ManageLinkError::Backend(b) => Self::backend(&b),
+        }
+    }
+}
+
+impl From<VisitError> for ApiError {
+    fn from(e: VisitError) -> Self {
+        match e {
+            VisitError::NotFound => Self::link_not_found(),
+            VisitError::PasswordRequired => {
+                Self::unauthorized("password_required", "this link needs a password").with_header(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"Drip link\", charset=\"UTF-8\""),
+                )
+            }
+            VisitError::Throttled(t) => Self::too_many_attempts(t),
+            VisitError::Backend(b) => Self::backend(&b),
+        }
+    }
+}
+
+impl From<LinkDownloadError> for ApiError {
+    fn from(e: LinkDownloadError) -> Self {
+        match e {
+            LinkDownloadError::Visit(v) => v.into(),
+            // A file gone between the visit and the download is a link gone.
+            LinkDownloadError::Download(DownloadError::NotFound) => Self::link_not_found(),
+            LinkDownloadError::Download(d) => d.into(),
+        }
+    }
+}
+
+impl From<DropUploadError> for ApiError {
+    fn from(e: DropUploadError) -> Self {
+        match e {
+            DropUploadError::Visit(v) => v.into(),
+            DropUploadError::LimitReached => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "drop_limit_reached",
+                "this drop link accepts no more uploads of this size",
+            ),
+            DropUploadError::LengthRequired => Self::new(
+                StatusCode::LENGTH_REQUIRED,
+                "length_required",
+                "this drop link limits bytes: send the size (Content-Length)",
+            ),
+            DropUploadError::Store(s) => s.into(),
         }
     }
 }

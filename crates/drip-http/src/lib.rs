@@ -44,4 +44,4 @@ mod transfers;
 
 pub use openapi::openapi_json;
 pub use routes::{api_v1_routes, router};
-pub use state::{AppState, CookieSettings, HttpSettings, NodeView, Readiness, Workers};
+pub use state::{AppState, CookieSettings, HttpSettings, NodeView, Readiness, Services, Workers};

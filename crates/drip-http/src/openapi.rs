@@ -7,7 +7,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{IntoResponses, Modify, OpenApi};
 
 use crate::dto::{ErrorBody, FileDto};
-use crate::routes::{accounts, events, files, ops, search, shares};
+use crate::routes::{accounts, events, files, links, ops, search, shares};
 use crate::schemas::{
     CursorSchema, FileNameOrEmptySchema, FolderQuerySchema, PageLimitSchema, SortOrderSchema, TopLimitSchema,
     UsageSortSchema,
@@ -41,6 +41,13 @@ Errors are `{\"error\":{\"code\",\"message\",\"request_id\"}}` with a stable `co
         shares::create,
         shares::list,
         shares::remove,
+        links::create,
+        links::list_of_file,
+        links::list,
+        links::revoke,
+        links::create_drop,
+        links::list_drops,
+        links::revoke_drop,
         search::search,
         search::top_users,
         events::connect,
@@ -56,6 +63,7 @@ Errors are `{\"error\":{\"code\",\"message\",\"request_id\"}}` with a stable `co
         (name = "accounts", description = "Registration, sessions and the current user"),
         (name = "files", description = "Upload, download, move, rename, delete and list files"),
         (name = "shares", description = "Share files with other users"),
+        (name = "links", description = "Public links to files and upload-only drop links to folders"),
         (name = "search", description = "Search file contents and rank users by usage"),
         (name = "events", description = "Real-time events and presence over a WebSocket"),
         (name = "meta", description = "This description"),

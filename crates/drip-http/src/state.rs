@@ -13,6 +13,7 @@ use drip_core::events::Hub;
 use drip_core::events::cluster::{ClusterNode, NodeInfo};
 use drip_core::jobs::ports::JobQueue;
 use drip_core::jobs::runner::JobRunner;
+use drip_core::links::LinkService;
 use drip_core::storage::StorageService;
 use drip_core::supervisor::Restarts;
 
@@ -161,6 +162,17 @@ impl Default for HttpSettings {
     }
 }
 
+/// The use cases the handlers call.
+#[derive(Clone)]
+pub struct Services {
+    /// Accounts.
+    pub accounts: AccountService,
+    /// Files, folders and shares.
+    pub storage: StorageService,
+    /// Public and drop links.
+    pub links: LinkService,
+}
+
 /// Everything the handlers share; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
@@ -170,6 +182,7 @@ pub struct AppState {
 struct Shared {
     accounts: AccountService,
     storage: StorageService,
+    links: LinkService,
     hub: Hub,
     node: NodeView,
     workers: Workers,
@@ -197,8 +210,7 @@ impl AppState {
     /// `workers` are the background workers `/metrics` reports on.
     #[must_use]
     pub fn new(
-        accounts: AccountService,
-        storage: StorageService,
+        services: Services,
         hub: Hub,
         node: NodeView,
         workers: Workers,
@@ -206,10 +218,12 @@ impl AppState {
         settings: HttpSettings,
     ) -> Self {
         let transfers = TransferCounts::new(settings.max_transfers_per_user, settings.max_transfers_per_ip);
+        let Services { accounts, storage, links } = services;
         Self {
             inner: Arc::new(Shared {
                 accounts,
                 storage,
+                links,
                 hub,
                 node,
                 workers,
@@ -231,6 +245,12 @@ impl AppState {
     #[must_use]
     pub fn storage(&self) -> &StorageService {
         &self.inner.storage
+    }
+
+    /// The link use cases.
+    #[must_use]
+    pub fn links(&self) -> &LinkService {
+        &self.inner.links
     }
 
     /// The event hub connections subscribe to.

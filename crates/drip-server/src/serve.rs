@@ -50,9 +50,13 @@ pub(crate) async fn serve(config: Config) -> Result<()> {
             Arc::new(ComponentCheck { drip: drip.clone(), component }) as Arc<dyn drip_http::Readiness>
         })
         .collect();
+    let services = drip_http::Services {
+        accounts: drip.accounts.clone(),
+        storage: drip.storage.clone(),
+        links: drip.links.clone(),
+    };
     let state = drip_http::AppState::new(
-        drip.accounts.clone(),
-        drip.storage.clone(),
+        services,
         drip.hub.clone(),
         drip.cluster
             .clone()

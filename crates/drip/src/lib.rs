@@ -26,7 +26,7 @@ pub mod secrets;
 
 use std::sync::Arc;
 
-use drip_core::accounts::ports::AccountRepository;
+use drip_core::accounts::ports::{AccountRepository, PasswordHasher};
 use drip_core::accounts::{AccountPorts, AccountService, SessionSettings, ThrottleSettings};
 use drip_core::clock::SystemClock;
 use drip_core::events::cluster::{
@@ -35,6 +35,8 @@ use drip_core::events::cluster::{
 use drip_core::events::{Hub, Notifier};
 use drip_core::jobs::ports::JobQueue;
 use drip_core::jobs::runner::{JobPorts, JobRunner, JobWaker};
+use drip_core::links::ports::LinkRepository;
+use drip_core::links::{LinkPorts, LinkService, LinkSettings};
 use drip_core::storage::model::StorageKey;
 use drip_core::storage::ports::{MediaRepository, StorageProvider};
 use drip_core::storage::{StoragePorts, StorageService, StorageSettings};
@@ -166,6 +168,8 @@ pub struct Drip {
     pub accounts: AccountService,
     /// Storage use cases.
     pub storage: StorageService,
+    /// Public links and drop links.
+    pub links: LinkService,
     /// The node's event hub: its connections subscribe to it.
     pub hub: Hub,
     /// This node: its name and host.
@@ -255,6 +259,7 @@ type Staging = Option<Arc<dyn Fn() -> usize + Send + Sync>>;
 struct Repositories {
     accounts: Arc<dyn AccountRepository>,
     media: Arc<dyn MediaRepository>,
+    links: Arc<dyn LinkRepository>,
     jobs: Arc<dyn JobQueue>,
     /// The cluster ports on this database, where it has them (PostgreSQL).
     cluster: Option<(Arc<dyn EventBus>, Arc<dyn NodeRegistry>)>,
@@ -308,10 +313,18 @@ impl Drip {
             Some(cluster) => Arc::new(cluster.clone()),
             None => Arc::new(hub.clone()),
         };
+        let hasher: Arc<dyn PasswordHasher> = Arc::new(hasher);
+        let throttle = ThrottleSettings {
+            free_per_account: config.login_free_failures,
+            free_per_client: config.login_free_failures_per_client,
+            base_delay: chrono::Duration::seconds(1),
+            max_delay: chrono_duration(config.login_max_delay),
+            window: chrono_duration(config.login_failure_window),
+        };
         let accounts = AccountService::new(
             AccountPorts {
                 accounts: Arc::clone(&repositories.accounts),
-                hasher: Arc::new(hasher),
+                hasher: Arc::clone(&hasher),
                 tokens: Arc::new(tokens),
                 clock: clock.clone(),
             },
@@ -319,13 +332,7 @@ impl Drip {
                 access_ttl: chrono_duration(config.access_ttl),
                 refresh_ttl: chrono_duration(config.refresh_ttl),
                 session_check: chrono_duration(config.session_check),
-                throttle: ThrottleSettings {
-                    free_per_account: config.login_free_failures,
-                    free_per_client: config.login_free_failures_per_client,
-                    base_delay: chrono::Duration::seconds(1),
-                    max_delay: chrono_duration(config.login_max_delay),
-                    window: chrono_duration(config.login_failure_window),
-                },
+                throttle,
             },
         );
         if let Some(cluster) = &cluster {
@@ -343,12 +350,12 @@ impl Drip {
         );
         let storage_service = StorageService::new(
             StoragePorts {
-                media: repositories.media,
+                media: Arc::clone(&repositories.media),
                 accounts: Arc::clone(&repositories.accounts),
                 storage: Arc::clone(&storage),
                 keys: Arc::new(keys),
-                notifier,
-                clock,
+                notifier: Arc::clone(&notifier),
+                clock: clock.clone(),
             },
             StorageSettings {
                 max_upload_bytes: config.max_upload_bytes,
@@ -362,8 +369,21 @@ impl Drip {
             },
         )
         .with_job_waker(waker);
+        let links = LinkService::new(
+            LinkPorts {
+                links: repositories.links,
+                media: repositories.media,
+                accounts: Arc::clone(&repositories.accounts),
+                hasher,
+                notifier,
+                clock,
+            },
+            storage_service.clone(),
+            LinkSettings { throttle, ..LinkSettings::default() },
+        );
         Ok(Self {
             accounts,
+            links,
             storage: storage_service,
             hub,
             node,
@@ -531,6 +551,7 @@ async fn open_database(config: &DatabaseConfig) -> Result<Repositories, BuildErr
             Ok(Repositories {
                 accounts: Arc::new(store.accounts()),
                 media: Arc::new(store.media()),
+                links: Arc::new(store.links()),
                 jobs: Arc::new(store.jobs()),
                 cluster: None,
                 label: "memory (lost on exit)".into(),
@@ -565,6 +586,7 @@ async fn open_sqlite(path: &std::path::Path) -> Result<Repositories, BuildError>
     Ok(Repositories {
         accounts: Arc::new(repos.clone()),
         media: Arc::new(repos.clone()),
+        links: Arc::new(repos.clone()),
         jobs: Arc::new(repos),
         cluster: None,
         label: format!("sqlite {}", path.display()),
@@ -587,6 +609,7 @@ async fn open_postgres(url: &SecretString, pool_size: u32) -> Result<Repositorie
     Ok(Repositories {
         accounts: Arc::new(repos.clone()),
         media: Arc::new(repos.clone()),
+        links: Arc::new(repos.clone()),
         jobs: Arc::new(repos),
         cluster: Some((bus, registry)),
         label: "postgres".into(),

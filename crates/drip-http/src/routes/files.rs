@@ -52,10 +52,10 @@ const MAX_FORM_FIELD: usize = 4096;
 pub(crate) struct UploadQuery {
     /// The folder to store the file in (default `$`).
     #[param(value_type = Option<FolderQuerySchema>)]
-    folder: Option<String>,
+    pub(crate) folder: Option<String>,
     /// The file name (default: the form's `name` field, else the file part's filename).
     #[param(value_type = Option<FileNameOrEmptySchema>)]
-    name: Option<String>,
+    pub(crate) name: Option<String>,
 }
 
 /// A `multipart/form-data` upload.
@@ -123,7 +123,7 @@ pub(crate) fn folder_or_root(text: Option<&str>) -> Result<FolderPath, ApiError>
     })
 }
 
-fn is_multipart(headers: &HeaderMap) -> bool {
+pub(crate) fn is_multipart(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -131,7 +131,7 @@ fn is_multipart(headers: &HeaderMap) -> bool {
 }
 
 /// 413 when the declared length is over `limit`, before any byte is read.
-fn check_declared_length(headers: &HeaderMap, limit: u64) -> Result<(), ApiError> {
+pub(crate) fn check_declared_length(headers: &HeaderMap, limit: u64) -> Result<(), ApiError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -144,7 +144,7 @@ fn check_declared_length(headers: &HeaderMap, limit: u64) -> Result<(), ApiError
 
 /// The content type a client declared, `None` when it declared nothing useful (no
 /// header, or the generic types HTTP clients send by default): the name decides then.
-fn declared_content_type(value: Option<&str>) -> Result<Option<ContentType>, ApiError> {
+pub(crate) fn declared_content_type(value: Option<&str>) -> Result<Option<ContentType>, ApiError> {
     let Some(text) = value else { return Ok(None) };
     let essence = text.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     if essence.is_empty()
@@ -163,13 +163,13 @@ fn take_slot(state: &AppState, user: &AuthUser, client: ClientIp) -> Result<Tran
 }
 
 /// An upload's body as a stream, cut when idle for the configured time.
-fn upload_body(state: &AppState, body: Body) -> IdleTimeout<BodyDataStream> {
+pub(crate) fn upload_body(state: &AppState, body: Body) -> IdleTimeout<BodyDataStream> {
     with_idle_timeout(body.into_data_stream(), state.settings().transfer_idle)
 }
 
 /// Turns a body stream into the core's `ByteStream`, keeping each error whole (so that a
 /// multipart overflow can be recognised later); with `count`, the bytes go to the metrics.
-fn byte_stream<S, E>(body: S, count: Option<AppState>) -> ByteStream
+pub(crate) fn byte_stream<S, E>(body: S, count: Option<AppState>) -> ByteStream
 where
     S: Stream<Item = Result<Bytes, E>> + Send + 'static,
     E: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -186,7 +186,7 @@ where
 
 /// The answer to a broken multipart form: 413 when it outgrew the limit of a form around
 /// a file of at most `limit` bytes, 408 when its body stalled, else 400.
-fn form_error(e: &multer::Error, limit: u64) -> ApiError {
+pub(crate) fn form_error(e: &multer::Error, limit: u64) -> ApiError {
     match e {
         multer::Error::StreamSizeExceeded { .. } => ApiError::too_large(limit),
         other => match Idle::find_in(other) {
@@ -302,18 +302,60 @@ async fn upload_multipart(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let boundary = headers
+    let boundary = form_boundary(headers)?;
+    let _slot = take_slot(&state, &user, client)?;
+    let upload = form_upload(&state, boundary, query, headers, body).await?;
+    let folder = folder_or_root(upload.folder.as_deref())?;
+    let request = StoreRequest {
+        user: user.id,
+        name: upload.name,
+        folder,
+        content_type: upload.content_type,
+        content: upload.content,
+    };
+    let response = store(&state, request).await;
+    drop(upload.form);
+    response
+}
+
+/// The boundary of a `multipart/form-data` body; 415 for any other body.
+pub(crate) fn form_boundary(headers: &HeaderMap) -> Result<String, ApiError> {
+    headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| multer::parse_boundary(v).ok())
-        .ok_or_else(|| ApiError::unsupported_media_type("multipart/form-data"))?;
+        .ok_or_else(|| ApiError::unsupported_media_type("multipart/form-data"))
+}
+
+/// The file of an upload form, read up to its `file` part, whose content streams on.
+pub(crate) struct FormUpload {
+    /// The file name (the `name` field or query parameter, else the part's filename).
+    pub(crate) name: FileName,
+    /// The `folder` field or query parameter.
+    pub(crate) folder: Option<String>,
+    /// The part's declared content type, if useful.
+    pub(crate) content_type: Option<ContentType>,
+    /// The file's content.
+    pub(crate) content: ByteStream,
+    /// The form, kept alive while its file streams.
+    pub(crate) form: multer::Multipart<'static>,
+}
+
+/// Reads a form up to its `file` part (413 before any byte when the declared length is
+/// over the upload limit plus the room of a form).
+pub(crate) async fn form_upload(
+    state: &AppState,
+    boundary: String,
+    query: UploadQuery,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<FormUpload, ApiError> {
     let limit = state.upload_limit();
     let form_limit = limit.saturating_add(FORM_OVERHEAD);
     check_declared_length(headers, form_limit)?;
-    let _slot = take_slot(&state, &user, client)?;
     let room = multer::SizeLimit::new().whole_stream(form_limit);
     let constraints = multer::Constraints::new().size_limit(room);
-    let mut form = multer::Multipart::with_constraints(upload_body(&state, body), boundary, constraints);
+    let mut form = multer::Multipart::with_constraints(upload_body(state, body), boundary, constraints);
     let (mut folder, mut name) = (query.folder, query.name);
     let file = loop {
         let field = form
@@ -333,14 +375,10 @@ async fn upload_multipart(
             ApiError::bad_request("invalid_request", "name the file: a `name` field or a filename")
         })?;
     let name = FileName::parse(&name)?;
-    let folder = folder_or_root(folder.as_deref())?;
     let part_type = file.content_type().map(ToString::to_string);
     let content_type = declared_content_type(part_type.as_deref()).unwrap_or(None);
     let content = byte_stream(file, Some(state.clone()));
-    let request = StoreRequest { user: user.id, name, folder, content_type, content };
-    let response = store(&state, request).await;
-    drop(form);
-    response
+    Ok(FormUpload { name, folder, content_type, content, form })
 }
 
 /// Reads a short text field of a form.
@@ -435,33 +473,25 @@ pub(crate) async fn download(
     };
     let slot = take_slot(&state, &user, client)?;
     let partial = range.is_some();
-    let delivery = match deliver(&state, &user, &id, range, slot, started).await {
+    let download = state.storage().download(&user.id, &id, range).await;
+    let delivery = match async { deliver(&state, download?, slot, started).await }.await {
         Ok(delivery) => delivery,
         Err(e) => {
             state.metrics().record_download(Outcome::Error, started.elapsed());
             return Err(e);
         }
     };
-    let (media, served) = (delivery.media.clone(), delivery.served.clone());
-    let mut response = Response::new(Body::from_stream(delivery));
-    if partial {
-        *response.status_mut() = StatusCode::PARTIAL_CONTENT;
-    }
-    content_headers(response.headers_mut(), &media, &served, partial, etag);
-    Ok(response)
+    Ok(delivery.into_response(partial, etag))
 }
 
 /// Starts the download and waits for its first verified chunk: nothing is sent before,
 /// so a failure there is still a proper error answer.
-async fn deliver(
+pub(crate) async fn deliver(
     state: &AppState,
-    user: &AuthUser,
-    id: &MediaId,
-    range: Option<std::ops::Range<u64>>,
+    download: drip_core::storage::Download,
     slot: TransferPermit,
     started: Instant,
 ) -> Result<Delivery, ApiError> {
-    let download = state.storage().download(&user.id, id, range).await?;
     let mut content = download.content;
     let first = match content.next().await {
         Some(Err(e)) => return Err(stream_error(&e)),
@@ -487,7 +517,7 @@ async fn deliver(
 
 /// The headers of a download: what it is and which part of it, how it may be cached, and
 /// that a browser saves it (never renders or sniffs it).
-fn content_headers(
+pub(crate) fn content_headers(
     out: &mut HeaderMap,
     media: &Media,
     served: &std::ops::Range<u64>,
@@ -518,7 +548,7 @@ fn private_no_cache() -> CacheControl {
     CacheControl::new().with_private().with_no_cache()
 }
 
-fn not_modified(etag: Option<ETag>) -> Response {
+pub(crate) fn not_modified(etag: Option<ETag>) -> Response {
     let mut response = StatusCode::NOT_MODIFIED.into_response();
     if let Some(etag) = etag {
         response.headers_mut().typed_insert(etag);
@@ -528,7 +558,7 @@ fn not_modified(etag: Option<ETag>) -> Response {
 }
 
 /// The answer to a content stream failing before anything was sent.
-fn stream_error(e: &io::Error) -> ApiError {
+pub(crate) fn stream_error(e: &io::Error) -> ApiError {
     match ContentError::find_in(e) {
         Some(ContentError::Integrity(_)) => ApiError::integrity(e),
         _ => ApiError::internal(format!("reading the stored content: {e}")),
@@ -537,7 +567,7 @@ fn stream_error(e: &io::Error) -> ApiError {
 
 /// A download's body: counts bytes out, records the duration when it ends (or is
 /// dropped), and holds the user's transfer slot until then.
-struct Delivery {
+pub(crate) struct Delivery {
     inner: ByteStream,
     state: AppState,
     started: Instant,
@@ -553,6 +583,17 @@ struct Delivery {
 }
 
 impl Delivery {
+    /// The response streaming this delivery, with the download headers.
+    pub(crate) fn into_response(self, partial: bool, etag: Option<ETag>) -> Response {
+        let (media, served) = (self.media.clone(), self.served.clone());
+        let mut response = Response::new(Body::from_stream(self));
+        if partial {
+            *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+        }
+        content_headers(response.headers_mut(), &media, &served, partial, etag);
+        response
+    }
+
     fn finish(&mut self, outcome: Outcome) {
         if !self.finished {
             self.finished = true;

@@ -20,7 +20,9 @@ pub(crate) mod accounts;
 pub(crate) mod events;
 pub(crate) mod files;
 pub(crate) mod legacy;
+pub(crate) mod links;
 pub(crate) mod ops;
+pub(crate) mod public;
 pub(crate) mod search;
 pub(crate) mod shares;
 pub(crate) mod ui;
@@ -121,6 +123,20 @@ fn routes() -> Routes {
         .quick(Post, "/api/v1/files/{id}/shares", shares::create)
         .quick(Delete, "/api/v1/files/{id}/shares/{username}", shares::remove)
         .quick(Get, "/api/v1/search", search::search)
+        // public links and drop links
+        .quick(Post, "/api/v1/files/{id}/links", links::create)
+        .quick(Get, "/api/v1/files/{id}/links", links::list_of_file)
+        .quick(Get, "/api/v1/links", links::list)
+        .quick(Delete, "/api/v1/links/{id}", links::revoke)
+        .quick(Post, "/api/v1/drops", links::create_drop)
+        .quick(Get, "/api/v1/drops", links::list_drops)
+        .quick(Delete, "/api/v1/drops/{id}", links::revoke_drop)
+        // what visitors without an account reach through links
+        .quick(Get, "/s/{token}", public::link_page)
+        .quick(Post, "/s/{token}", public::unlock_link)
+        .transfer(Get, "/s/{token}/content", public::link_content)
+        .quick(Get, "/d/{token}", public::drop_page)
+        .transfer(Post, "/d/{token}", public::drop_post)
         // real-time events and the description of all the above
         .transfer(Get, "/api/v1/events", events::connect)
         .quick(Get, "/api/v1/openapi.json", ops::openapi)

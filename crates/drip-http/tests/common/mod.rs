@@ -3,6 +3,7 @@
 
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
+use drip_core::links::{LinkService, LinkSettings};
 use std::sync::Arc;
 
 use axum::Router;
@@ -14,7 +15,7 @@ use drip_core::jobs::ports::JobQueue;
 use drip_core::jobs::runner::{JobRunner, JobSettings, JobWaker};
 use drip_core::storage::{StorageService, StorageSettings};
 use drip_core::supervisor::Restarts;
-use drip_http::{AppState, HttpSettings, NodeView, Readiness, Workers};
+use drip_http::{AppState, HttpSettings, NodeView, Readiness, Services, Workers};
 use drip_mock::FakePorts;
 use serde_json::Value;
 use tower::ServiceExt as _;
@@ -75,7 +76,11 @@ fn app_over(
         name: NodeName::parse("test-node").unwrap(),
         hostname: "test-host".into(),
     });
-    let state = AppState::new(fakes.account_service(), storage, hub.clone(), node, workers, readiness, http);
+    let mut link_ports = fakes.link_ports.clone();
+    link_ports.notifier = Arc::new(hub.clone());
+    let links = LinkService::new(link_ports, storage.clone(), LinkSettings::default());
+    let services = Services { accounts: fakes.account_service(), storage, links };
+    let state = AppState::new(services, hub.clone(), node, workers, readiness, http);
     let router = drip_http::router(state.clone());
     TestApp { fakes, hub, runner, state, router }
 }

@@ -13,6 +13,7 @@
 //! - `jobs`: a storage failure during an object deletion is retried until the store is
 //!   back; `drip jobs list` and `drip jobs retry` on a dead job (PostgreSQL + GCS).
 //! - `healthcheck`: `drip healthcheck` against a serving node, a stopped one, a closed port.
+//! - `links`: public links and drop links through curl-like requests and the pages' forms.
 //! - `s3`: the story and a restart on PostgreSQL + S3 (a bucket of its own on the test
 //!   run's moto).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a broken fixture fails the test
@@ -25,6 +26,7 @@ mod flow;
 mod harness;
 mod healthcheck;
 mod jobs;
+mod links;
 mod multinode;
 mod ops;
 mod s3;

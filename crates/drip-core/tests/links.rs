@@ -267,6 +267,23 @@ async fn a_download_dropped_midway_is_given_back() {
 }
 
 #[tokio::test]
+async fn a_download_read_to_its_last_byte_counts_without_its_end_being_polled() {
+    // An HTTP server stops reading a body once `Content-Length` bytes are out.
+    let w = world().await;
+    let token = w.link(LinkRequest { notify: true, ..LinkRequest::default() }).await;
+    let mut download = w.links.download_link(&token, &none(), None).await.unwrap().download;
+    let mut read = 0;
+    while read < CONTENT.len() {
+        read += download.content.next().await.unwrap().unwrap().len();
+    }
+    drop(download);
+    while w.fakes.notifier.events().is_empty() {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(w.downloads().await, 1, "a delivered download stays counted");
+}
+
+#[tokio::test]
 async fn the_creator_is_told_of_downloads_when_the_link_asks_for_it() {
     let w = world().await;
     let token = w.link(LinkRequest { notify: true, ..LinkRequest::default() }).await;

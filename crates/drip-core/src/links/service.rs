@@ -279,7 +279,8 @@ impl LinkService {
                 notify
             });
             let giveback = giveback.map(|g| -> BoxFuture<'static, ()> { Box::pin(g) });
-            download.content = Box::pin(Settled::new(download.content, on_completion, giveback));
+            let length = download.range.end - download.range.start;
+            download.content = Box::pin(Settled::new(download.content, length, on_completion, giveback));
         }
         Ok(LinkDownload { link, download })
     }
@@ -555,10 +556,13 @@ impl Drop for Giveback {
     }
 }
 
-/// A content stream that runs `on_completion` when it ended without an error, and gives
-/// back what was counted for it when dropped before that.
+/// A content stream of `remaining` bytes that runs `on_completion` once its last byte was
+/// read without an error — a reader that stops there (an HTTP server stops at the
+/// `Content-Length`) need not poll the end — and gives back what was counted for it when
+/// dropped before that.
 struct Settled {
     inner: ByteStream,
+    remaining: u64,
     on_completion: Option<BoxFuture<'static, ()>>,
     giveback: Giveback,
     failed: bool,
@@ -567,10 +571,23 @@ struct Settled {
 impl Settled {
     fn new(
         inner: ByteStream,
+        remaining: u64,
         on_completion: Option<BoxFuture<'static, ()>>,
         giveback: Option<BoxFuture<'static, ()>>,
     ) -> Self {
-        Self { inner, on_completion, giveback: Giveback(giveback), failed: false }
+        let mut settled =
+            Self { inner, remaining, on_completion, giveback: Giveback(giveback), failed: false };
+        if remaining == 0 {
+            settled.complete();
+        }
+        settled
+    }
+
+    fn complete(&mut self) {
+        self.giveback.disarm();
+        if let (Some(work), Ok(handle)) = (self.on_completion.take(), tokio::runtime::Handle::try_current()) {
+            handle.spawn(work);
+        }
     }
 }
 
@@ -579,18 +596,19 @@ impl Stream for Settled {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let polled = self.inner.as_mut().poll_next(cx);
-        if let Poll::Ready(Some(Err(_))) = polled {
-            // A failed transfer is no delivery, whatever follows.
-            self.on_completion = None;
-            self.failed = true;
-        }
-        if let (Poll::Ready(None), false) = (&polled, self.failed) {
-            self.giveback.disarm();
-            if let (Some(work), Ok(handle)) =
-                (self.on_completion.take(), tokio::runtime::Handle::try_current())
-            {
-                handle.spawn(work);
+        match &polled {
+            Poll::Ready(Some(Ok(bytes))) if !self.failed && self.remaining > 0 => {
+                self.remaining = self.remaining.saturating_sub(bytes.len() as u64);
+                if self.remaining == 0 {
+                    self.complete();
+                }
             }
+            // A failed transfer is no delivery, whatever follows.
+            Poll::Ready(Some(Err(_))) if self.remaining > 0 => {
+                self.on_completion = None;
+                self.failed = true;
+            }
+            _ => {}
         }
         polled
     }

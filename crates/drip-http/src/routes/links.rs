@@ -7,7 +7,6 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use drip_core::accounts::model::Password;
 use drip_core::links::model::{Created, DropLink, DropRequest, LinkRequest, PublicLink};
-use drip_core::storage::model::FolderPath;
 use drip_core::{DropId, LinkId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -16,7 +15,7 @@ use crate::dto::{ErrorBody, timestamp};
 use crate::error::ApiError;
 use crate::extract::{AuthUser, JsonBody};
 use crate::openapi::{CreatorOnly, JsonRefused, Unauthenticated};
-use crate::routes::files::media_id;
+use crate::routes::files::{folder_or_root, media_id};
 use crate::schemas::FolderQuerySchema;
 use crate::state::AppState;
 
@@ -26,14 +25,16 @@ use crate::state::AppState;
 pub(crate) struct LinkBody {
     /// When the link stops working (RFC 3339, in the future).
     #[serde(default)]
+    #[schema(format = DateTime)]
     expires_at: Option<String>,
     /// A password visitors must give (8 to 100 characters).
     #[serde(default)]
+    #[schema(min_length = 8, max_length = 100)]
     password: Option<String>,
     /// How many downloads the link allows (at least 1).
-    #[serde(default)]
-    #[schema(minimum = 1)]
-    max_downloads: Option<u32>,
+    #[serde(default, deserialize_with = "whole_number")]
+    #[schema(minimum = 1, maximum = 2147483647)]
+    max_downloads: Option<u64>,
     /// Send the creator a `download` event for each download (default false).
     #[serde(default)]
     notify: Option<bool>,
@@ -103,22 +104,25 @@ pub(crate) struct LinksDto {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct DropBody {
-    /// The folder uploads go to (`$` or `$/a/b`; it need not hold files yet).
+    /// The folder uploads go to (`$` or `$/a/b`, empty for `$`; it need not hold files
+    /// yet).
     #[schema(value_type = FolderQuerySchema)]
     folder: String,
     /// When the drop stops working (RFC 3339, in the future).
     #[serde(default)]
+    #[schema(format = DateTime)]
     expires_at: Option<String>,
     /// A password uploaders must give (8 to 100 characters).
     #[serde(default)]
+    #[schema(min_length = 8, max_length = 100)]
     password: Option<String>,
     /// How many files it accepts (at least 1).
-    #[serde(default)]
-    #[schema(minimum = 1)]
-    max_uploads: Option<u32>,
+    #[serde(default, deserialize_with = "whole_number")]
+    #[schema(minimum = 1, maximum = 2147483647)]
+    max_uploads: Option<u64>,
     /// How many bytes it accepts in all (at least 1).
-    #[serde(default)]
-    #[schema(minimum = 1)]
+    #[serde(default, deserialize_with = "whole_number")]
+    #[schema(minimum = 1, maximum = 9223372036854775807_u64)]
     max_bytes: Option<u64>,
 }
 
@@ -177,6 +181,39 @@ pub(crate) struct DropsDto {
     drops: Vec<DropDto>,
 }
 
+/// A body of optional fields read from a JSON object (serde would also read one from an
+/// array of the fields' values).
+fn object<T: serde::de::DeserializeOwned>(
+    body: serde_json::Map<String, serde_json::Value>,
+) -> Result<T, ApiError> {
+    serde_json::from_value(serde_json::Value::Object(body))
+        .map_err(|e| ApiError::bad_request("invalid_request", format!("invalid body: {e}")))
+}
+
+/// A JSON number that is a whole number (`3` or `3.0`, as JSON Schema's `integer` allows).
+fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else { return Ok(None) };
+    let whole = number.as_u64().or_else(|| {
+        number.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 1.9e19).map(|f| f as u64)
+    });
+    whole
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom(format!("{number} is not a whole number of at least 0")))
+}
+
+/// A limit of at most `max`, else `400 invalid_request`.
+fn limit(value: Option<u64>, max: u64, what: &'static str) -> Result<Option<u64>, ApiError> {
+    match value {
+        Some(v) if v > max => Err(ApiError::bad_request("invalid_request", what)),
+        other => Ok(other),
+    }
+}
+
+/// A count limit (at most 2^31 − 1).
+fn count_limit(value: Option<u64>, what: &'static str) -> Result<Option<u32>, ApiError> {
+    Ok(limit(value, i32::MAX as u64, what)?.map(|v| v as u32))
+}
+
 fn expiry(text: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
     text.map(|t| {
         DateTime::parse_from_rfc3339(t).map(|at| at.with_timezone(&Utc)).map_err(|_| {
@@ -214,13 +251,14 @@ pub(crate) async fn create(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody<LinkBody>,
+    JsonBody(body): JsonBody<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<(StatusCode, Json<LinkDto>), ApiError> {
+    let body: LinkBody = object(body)?;
     let id = media_id(&id)?;
     let request = LinkRequest {
         expires_at: expiry(body.expires_at.as_deref())?,
         password: password(body.password.as_deref())?,
-        max_downloads: body.max_downloads,
+        max_downloads: count_limit(body.max_downloads, "max_downloads is at most 2147483647")?,
         notify: body.notify.unwrap_or(false),
     };
     let created = state.links().create_link(&user.id, &id, request).await?;
@@ -291,14 +329,15 @@ pub(crate) async fn revoke(
 pub(crate) async fn create_drop(
     State(state): State<AppState>,
     user: AuthUser,
-    JsonBody(body): JsonBody<DropBody>,
+    JsonBody(body): JsonBody<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<(StatusCode, Json<DropDto>), ApiError> {
+    let body: DropBody = object(body)?;
     let request = DropRequest {
-        folder: FolderPath::parse(&body.folder)?,
+        folder: folder_or_root(Some(&body.folder))?,
         expires_at: expiry(body.expires_at.as_deref())?,
         password: password(body.password.as_deref())?,
-        max_uploads: body.max_uploads,
-        max_bytes: body.max_bytes,
+        max_uploads: count_limit(body.max_uploads, "max_uploads is at most 2147483647")?,
+        max_bytes: limit(body.max_bytes, i64::MAX as u64, "max_bytes is at most 9223372036854775807")?,
     };
     let created = state.links().create_drop(&user.id, request).await?;
     let token = created.token.expose();

@@ -252,6 +252,10 @@ async fn a_drop_takes_files_from_curl_and_the_pages_form_into_the_owners_folder(
     let html = page.text().await.unwrap();
     assert!(html.contains("multipart/form-data") && html.contains("type=\"file\""), "{html}");
     assert!(!html.contains("scan.pdf"), "the page says nothing of what the folder holds");
+    assert!(html.contains("src=\"/ui/drop.js\""), "drag and drop comes from this origin's script");
+    let script = visit(&api, "/ui/drop.js").await;
+    assert_eq!(script.status(), StatusCode::OK);
+    assert!(script.text().await.unwrap().contains("dataTransfer"));
 
     // curl --data-binary @scan.pdf "…?name=scan.pdf": a taken name gets a number.
     let by_curl = raw_upload(&api, url, "scan.pdf", b"from curl").await;

@@ -134,10 +134,12 @@ pub(crate) async fn drop_page(
         Ok(_) => page(
             StatusCode::OK,
             "Send files",
-            "<h1>Send a file</h1><form method=\"post\" enctype=\"multipart/form-data\">\
+            "<h1>Send files</h1><form method=\"post\" enctype=\"multipart/form-data\" data-drop>\
              <label for=\"file\">File</label> <input id=\"file\" type=\"file\" name=\"file\" required> \
              <button type=\"submit\">Upload</button></form>\
-             <p>The recipient gets the file; you will not see what else they have.</p>",
+             <p>Or drop files anywhere on this page.</p><ul data-drop-status></ul>\
+             <p>The recipient gets the files; you will not see what else they have.</p>\
+             <script type=\"module\" src=\"/ui/drop.js\"></script>",
         ),
         Err(e) => visit_refused(&e, "Send files"),
     }

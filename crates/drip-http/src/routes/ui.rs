@@ -1,5 +1,6 @@
 //! The web UI (the original's Phoenix pages, done as one static page over `/api/v1`):
-//! `GET /` serves the page, `GET /ui/app.js` and `GET /ui/app.css` its script and style.
+//! `GET /` serves the page, `GET /ui/app.js` and `GET /ui/app.css` its script and style,
+//! `GET /ui/drop.js` the drag and drop of the drop links' upload page.
 //!
 //! The three files are embedded in the binary (`assets/`), need no authentication (the page
 //! logs in through the API and keeps its token in the tab) and are not part of `/api/v1`.
@@ -19,6 +20,8 @@ const INDEX_HTML: &str = include_str!("../../assets/index.html");
 const APP_JS: &str = include_str!("../../assets/app.js");
 /// The style sheet.
 const APP_CSS: &str = include_str!("../../assets/app.css");
+/// The drop page's drag and drop.
+const DROP_JS: &str = include_str!("../../assets/drop.js");
 
 /// What the UI may load and connect to: nothing but this origin (and its WebSocket), no
 /// inline script or style, no framing, no `<base>` rewriting, forms only to this origin.
@@ -28,7 +31,11 @@ pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; connect-sr
 
 /// The UI's routes, merged into the service's router outside `/api/v1`.
 pub(crate) fn routes() -> Router<AppState> {
-    Router::new().route("/", get(index)).route("/ui/app.js", get(app_js)).route("/ui/app.css", get(app_css))
+    Router::new()
+        .route("/", get(index))
+        .route("/ui/app.js", get(app_js))
+        .route("/ui/app.css", get(app_css))
+        .route("/ui/drop.js", get(drop_js))
 }
 
 /// `GET /` (whatever the query, e.g. `?path=$/docs`: the script reads it).
@@ -39,6 +46,11 @@ async fn index() -> Response {
 /// `GET /ui/app.js`.
 async fn app_js() -> Response {
     asset(APP_JS, "text/javascript; charset=utf-8")
+}
+
+/// `GET /ui/drop.js`.
+async fn drop_js() -> Response {
+    asset(DROP_JS, "text/javascript; charset=utf-8")
 }
 
 /// `GET /ui/app.css`.

@@ -4,6 +4,7 @@
 //! [`events::Notifier`]).
 
 pub mod accounts;
+pub mod archives;
 pub mod clock;
 pub mod content;
 mod crypto;
@@ -18,4 +19,4 @@ pub mod storage;
 pub mod supervisor;
 
 pub use error::BackendError;
-pub use ids::{ClaimToken, IdError, JobId, Ksuid, MediaId, TokenFamilyId, UserId};
+pub use ids::{ArchiveId, ClaimToken, IdError, JobId, Ksuid, MediaId, TokenFamilyId, UserId};

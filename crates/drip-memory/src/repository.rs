@@ -19,13 +19,14 @@ use drip_core::storage::model::{
 use drip_core::storage::ports::{AddShareError, InsertMediaError, MediaRepository, RelocateError};
 use drip_core::{BackendError, ClaimToken, JobId, MediaId, TokenFamilyId, UserId};
 
+use crate::archives::{ArchiveTable, MemoryArchiveRepository};
 use crate::jobs::JobTable;
 
 /// Everything the two repositories hold, guarded by one lock so that every operation is
 /// atomic (and transactions spanning users and media are trivially consistent).
 #[derive(Debug, Default)]
-struct State {
-    users: BTreeMap<UserId, User>,
+pub(crate) struct State {
+    pub(crate) users: BTreeMap<UserId, User>,
     /// Normalized username → id: the case-insensitive unique index.
     usernames: HashMap<String, UserId>,
     tokens: HashMap<RefreshTokenHash, RefreshTokenRecord>,
@@ -33,7 +34,9 @@ struct State {
     /// (media, sharee) → when it was shared.
     shares: BTreeMap<(MediaId, UserId), DateTime<Utc>>,
     /// Background jobs, enqueued with the writes that need them.
-    jobs: JobTable,
+    pub(crate) jobs: JobTable,
+    /// Prepared folder archives.
+    pub(crate) archives: ArchiveTable,
     /// Until when each pending media holds its name (absent: abandoned).
     leases: HashMap<MediaId, DateTime<Utc>>,
     /// Failed logins per account and client.
@@ -104,7 +107,7 @@ pub struct MemoryRepositories {
     state: Arc<Mutex<State>>,
 }
 
-fn lock(state: &Mutex<State>) -> Result<MutexGuard<'_, State>, BackendError> {
+pub(crate) fn lock(state: &Mutex<State>) -> Result<MutexGuard<'_, State>, BackendError> {
     state.lock().map_err(|_| BackendError::msg("the memory repository was poisoned by a panic"))
 }
 
@@ -131,6 +134,12 @@ impl MemoryRepositories {
     #[must_use]
     pub fn jobs(&self) -> MemoryJobQueue {
         MemoryJobQueue { state: Arc::clone(&self.state) }
+    }
+
+    /// The archive repository over this store (it enqueues into the same job queue).
+    #[must_use]
+    pub fn archives(&self) -> MemoryArchiveRepository {
+        MemoryArchiveRepository { state: Arc::clone(&self.state) }
     }
 
     /// Every media record whatever its state (e.g. to check that a failed upload left
@@ -310,6 +319,7 @@ impl AccountRepository for MemoryAccountRepository {
         state.usernames.remove(&user.owner.username.normalized());
         state.tokens.retain(|_, t| t.user_id != *id);
         state.shares.retain(|(_, sharee), _| sharee != id);
+        state.archives.remove_owned_by(id);
         Ok(true)
     }
 

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{ClusterMessage, NodeName};
 use crate::accounts::model::Username;
 use crate::events::Event;
-use crate::ids::{MediaId, TokenFamilyId, UserId};
+use crate::ids::{ArchiveId, MediaId, TokenFamilyId, UserId};
 use crate::storage::model::FileName;
 
 /// The largest payload PostgreSQL's `NOTIFY` takes (8000 bytes), minus one.
@@ -41,7 +41,7 @@ enum WireEvent {
     #[serde(rename = "share_received")]
     ShareReceived { m: String, by: String },
     #[serde(rename = "download")]
-    Download { m: String, link: String },
+    Download { a: String, link: String },
 }
 
 /// The message as text.
@@ -78,8 +78,8 @@ fn encode_event(event: &Event) -> WireEvent {
         Event::ShareReceived { media_id, owner } => {
             WireEvent::ShareReceived { m: media_id.to_string(), by: owner.to_string() }
         }
-        Event::Download { media_id, link } => {
-            WireEvent::Download { m: media_id.to_string(), link: link.clone() }
+        Event::Download { archive, link } => {
+            WireEvent::Download { a: archive.to_string(), link: link.clone() }
         }
     }
 }
@@ -115,7 +115,9 @@ fn decode_event(event: WireEvent) -> Result<Event, WireError> {
         WireEvent::ShareReceived { m, by } => {
             Event::ShareReceived { media_id: media(&m)?, owner: username(&by)? }
         }
-        WireEvent::Download { m, link } => Event::Download { media_id: media(&m)?, link },
+        WireEvent::Download { a, link } => {
+            Event::Download { archive: ArchiveId::parse(&a).map_err(|e| WireError(e.to_string()))?, link }
+        }
     })
 }
 

@@ -9,6 +9,7 @@ use axum::http::HeaderName;
 
 use async_trait::async_trait;
 use drip_core::accounts::AccountService;
+use drip_core::archives::ArchiveService;
 use drip_core::events::Hub;
 use drip_core::events::cluster::{ClusterNode, NodeInfo};
 use drip_core::jobs::ports::JobQueue;
@@ -170,6 +171,7 @@ pub struct AppState {
 struct Shared {
     accounts: AccountService,
     storage: StorageService,
+    archives: ArchiveService,
     hub: Hub,
     node: NodeView,
     workers: Workers,
@@ -194,11 +196,14 @@ impl AppState {
     /// checks (typically the database and the object store); `hub` must be the
     /// [`Hub`] the storage service's notifier delivers to, so that connections receive
     /// the events the services publish; `node` is this node as `/health` reports it;
-    /// `workers` are the background workers `/metrics` reports on.
+    /// `workers` are the background workers `/metrics` reports on; `archives` reads files
+    /// through `storage`.
     #[must_use]
+    #[allow(clippy::too_many_arguments)] // one per shared part, each named at the call
     pub fn new(
         accounts: AccountService,
         storage: StorageService,
+        archives: ArchiveService,
         hub: Hub,
         node: NodeView,
         workers: Workers,
@@ -210,6 +215,7 @@ impl AppState {
             inner: Arc::new(Shared {
                 accounts,
                 storage,
+                archives,
                 hub,
                 node,
                 workers,
@@ -231,6 +237,12 @@ impl AppState {
     #[must_use]
     pub fn storage(&self) -> &StorageService {
         &self.inner.storage
+    }
+
+    /// The prepared-archive use cases.
+    #[must_use]
+    pub fn archives(&self) -> &ArchiveService {
+        &self.inner.archives
     }
 
     /// The event hub connections subscribe to.

@@ -53,6 +53,7 @@ pub(crate) async fn serve(config: Config) -> Result<()> {
     let state = drip_http::AppState::new(
         drip.accounts.clone(),
         drip.storage.clone(),
+        drip.archives.clone(),
         drip.hub.clone(),
         drip.cluster
             .clone()

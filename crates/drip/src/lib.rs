@@ -28,6 +28,8 @@ use std::sync::Arc;
 
 use drip_core::accounts::ports::AccountRepository;
 use drip_core::accounts::{AccountPorts, AccountService, SessionSettings, ThrottleSettings};
+use drip_core::archives::ports::ArchiveRepository;
+use drip_core::archives::{ArchivePorts, ArchiveService, ArchiveSettings};
 use drip_core::clock::SystemClock;
 use drip_core::events::cluster::{
     ClusterNode, ClusterPorts, ClusterSettings, EventBus, NodeInfo, NodeName, NodeRegistry,
@@ -166,6 +168,8 @@ pub struct Drip {
     pub accounts: AccountService,
     /// Storage use cases.
     pub storage: StorageService,
+    /// Prepared folder archives.
+    pub archives: ArchiveService,
     /// The node's event hub: its connections subscribe to it.
     pub hub: Hub,
     /// This node: its name and host.
@@ -174,7 +178,8 @@ pub struct Drip {
     /// services' events to every node and brings the others' presence into [`Drip::hub`].
     /// `None`: events stay in this process.
     pub cluster: Option<ClusterNode>,
-    /// Runs the background jobs (object removals); the services wake it.
+    /// Runs the background jobs (object removals, archive builds and purges); the
+    /// services wake it.
     pub jobs: Arc<JobRunner>,
     /// The durable job queue the runner works through (to list and retry jobs, and for
     /// metrics).
@@ -256,6 +261,7 @@ struct Repositories {
     accounts: Arc<dyn AccountRepository>,
     media: Arc<dyn MediaRepository>,
     jobs: Arc<dyn JobQueue>,
+    archives: Arc<dyn ArchiveRepository>,
     /// The cluster ports on this database, where it has them (PostgreSQL).
     cluster: Option<(Arc<dyn EventBus>, Arc<dyn NodeRegistry>)>,
     label: String,
@@ -332,23 +338,15 @@ impl Drip {
             cluster.carry_session_ends(accounts.clone());
         }
         let waker = JobWaker::default();
-        let jobs = JobRunner::new(
-            JobPorts {
-                queue: Arc::clone(&repositories.jobs),
-                storage: Arc::clone(&storage),
-                clock: clock.clone(),
-            },
-            config.jobs,
-            waker.clone(),
-        );
+        let keys: Arc<dyn drip_core::storage::ports::KeyWrapper> = Arc::new(keys);
         let storage_service = StorageService::new(
             StoragePorts {
                 media: repositories.media,
                 accounts: Arc::clone(&repositories.accounts),
                 storage: Arc::clone(&storage),
-                keys: Arc::new(keys),
-                notifier,
-                clock,
+                keys: Arc::clone(&keys),
+                notifier: Arc::clone(&notifier),
+                clock: clock.clone(),
             },
             StorageSettings {
                 max_upload_bytes: config.max_upload_bytes,
@@ -361,10 +359,29 @@ impl Drip {
                 ..StorageSettings::default()
             },
         )
-        .with_job_waker(waker);
+        .with_job_waker(waker.clone());
+        let archives = ArchiveService::new(
+            ArchivePorts {
+                archives: repositories.archives,
+                objects: Arc::clone(&storage),
+                keys,
+                notifier,
+                clock: clock.clone(),
+            },
+            storage_service.clone(),
+            ArchiveSettings { ttl: config.archive_ttl, ..ArchiveSettings::default() },
+        )
+        .with_job_waker(waker.clone());
+        let jobs = JobRunner::new(
+            JobPorts { queue: Arc::clone(&repositories.jobs), storage: Arc::clone(&storage), clock },
+            config.jobs,
+            waker,
+        )
+        .with_archives(archives.clone());
         Ok(Self {
             accounts,
             storage: storage_service,
+            archives,
             hub,
             node,
             cluster,
@@ -532,6 +549,7 @@ async fn open_database(config: &DatabaseConfig) -> Result<Repositories, BuildErr
                 accounts: Arc::new(store.accounts()),
                 media: Arc::new(store.media()),
                 jobs: Arc::new(store.jobs()),
+                archives: Arc::new(store.archives()),
                 cluster: None,
                 label: "memory (lost on exit)".into(),
             })
@@ -565,7 +583,8 @@ async fn open_sqlite(path: &std::path::Path) -> Result<Repositories, BuildError>
     Ok(Repositories {
         accounts: Arc::new(repos.clone()),
         media: Arc::new(repos.clone()),
-        jobs: Arc::new(repos),
+        jobs: Arc::new(repos.clone()),
+        archives: Arc::new(repos),
         cluster: None,
         label: format!("sqlite {}", path.display()),
     })
@@ -587,7 +606,8 @@ async fn open_postgres(url: &SecretString, pool_size: u32) -> Result<Repositorie
     Ok(Repositories {
         accounts: Arc::new(repos.clone()),
         media: Arc::new(repos.clone()),
-        jobs: Arc::new(repos),
+        jobs: Arc::new(repos.clone()),
+        archives: Arc::new(repos),
         cluster: Some((bus, registry)),
         label: "postgres".into(),
     })

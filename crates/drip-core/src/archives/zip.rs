@@ -296,4 +296,46 @@ mod tests {
         }
         assert!(stopped, "the writer noticed its reader is gone");
     }
+
+    /// An archive past 4 GiB — an entry of 4 GiB + 1 MiB, then one whose header lies past
+    /// 4 GiB — streamed to a file and read back by Python's `zipfile` (a standard reader).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "writes and reads 4.1 GiB; run with `cargo nextest run -p drip-core --run-ignored only zip64`"]
+    async fn zip64_archives_past_4_gib_open_with_a_standard_reader() {
+        const MIB: u64 = 1 << 20;
+        let big = 4096 * MIB + MIB;
+        let dir = std::env::temp_dir().join(format!("drip-zip64-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("big.zip");
+        let (input, mut output) = spawn();
+        let writing = tokio::spawn({
+            let path = path.clone();
+            async move {
+                // A test's writes to a local file: blocking them is fine here.
+                let mut file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+                while let Some(chunk) = output.next().await {
+                    file.write_all(&chunk.unwrap()).unwrap();
+                }
+                file.flush().unwrap();
+            }
+        });
+        let zeros = Bytes::from(vec![0u8; MIB as usize]);
+        input.start(entry("big.bin", big, Method::Stored)).await.unwrap();
+        for _ in 0..big / MIB {
+            input.write(zeros.clone()).await.unwrap();
+        }
+        input.start(entry("after.txt", 5, Method::Deflated)).await.unwrap();
+        input.write(Bytes::from_static(b"after")).await.unwrap();
+        input.finish().await.unwrap();
+        writing.await.unwrap();
+        let script = "import sys, zipfile\n\
+            z = zipfile.ZipFile(sys.argv[1])\n\
+            assert z.testzip() is None\n\
+            print(';'.join(f'{i.filename}={i.file_size}' for i in z.infolist()))\n\
+            assert z.read('after.txt') == b'after'\n";
+        let out = std::process::Command::new("python3").args(["-c", script]).arg(&path).output().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("big.bin={big};after.txt=5"));
+    }
 }

@@ -5,6 +5,9 @@
 //! `unzip -t` where it is installed) and its entries match the originals byte for byte
 //! (SHA-256); another user's file and another user's request see nothing.
 //!
+//! A build killed mid-way (`kill -9`) is claimed again after its job lease by the restarted
+//! process and built from scratch; what the killed attempt wrote is never served.
+//!
 //! A file deleted between the request and the build is skipped: the job runs as soon as it
 //! is enqueued, so the binary offers no way to order a delete in between without sleeping;
 //! `drip-core/tests/archives.rs` drives both orders deterministically.
@@ -12,6 +15,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 use aws_lc_rs::digest;
 use bytes::Bytes;
@@ -20,8 +24,9 @@ use reqwest::{Method, StatusCode, header};
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt as _;
 
-use crate::api::{Api, User, expect_error, expect_json, sha256_hex};
-use crate::harness::Launch;
+use crate::api::{Api, PASSWORD, User, expect_error, expect_json, sha256_hex};
+use crate::flow::ObjectStore;
+use crate::harness::{Launch, Server};
 
 const MIB: usize = 1024 * 1024;
 /// The big file: 50 MiB of pseudo-random (incompressible) bytes.
@@ -32,25 +37,24 @@ fn big_chunk(i: u64) -> Vec<u8> {
     drip_testkit::pseudo_random(MIB, 0xA2C4_1000 + i)
 }
 
-/// Uploads the big file as a streamed body; answers its SHA-256.
-async fn upload_big(api: &Api, user: &User, folder: &str, name: &str) -> String {
+/// Uploads a big file (`chunks` MiB) as a streamed body; answers its SHA-256.
+async fn upload_big(api: &Api, user: &User, folder: &str, name: &str, chunks: u64) -> String {
     let mut hasher = digest::Context::new(&digest::SHA256);
-    for i in 0..BIG_CHUNKS {
+    for i in 0..chunks {
         hasher.update(&big_chunk(i));
     }
-    let chunks =
-        futures::stream::iter(0..BIG_CHUNKS).map(|i| Ok::<_, std::io::Error>(Bytes::from(big_chunk(i))));
+    let body = futures::stream::iter(0..chunks).map(|i| Ok::<_, std::io::Error>(Bytes::from(big_chunk(i))));
     let response = api
         .request(Method::POST, "/api/v1/files", Some(&user.token))
         .query(&[("folder", folder), ("name", name)])
         .header(header::CONTENT_TYPE, "application/octet-stream")
-        .header(header::CONTENT_LENGTH, (BIG_CHUNKS as usize * MIB).to_string())
-        .body(reqwest::Body::wrap_stream(chunks))
+        .header(header::CONTENT_LENGTH, (chunks as usize * MIB).to_string())
+        .body(reqwest::Body::wrap_stream(body))
         .send()
         .await
         .expect("the big upload");
     let file = expect_json(response, StatusCode::CREATED).await;
-    assert_eq!(file["size"], BIG_CHUNKS * MIB as u64);
+    assert_eq!(file["size"], chunks * MIB as u64);
     hex(hasher.finish().as_ref())
 }
 
@@ -126,7 +130,7 @@ async fn a_folder_archive_is_announced_and_unzips_to_the_originals() {
     api.upload(&alice, "$/trip", "notes.txt", &notes).await;
     api.upload(&alice, "$/trip/photos/day 1", "caf\u{e9}.jpg", &[0xFFu8; 30_000]).await;
     api.upload(&alice, "$/trip/photos/day 2/empty", "empty.bin", b"").await;
-    let big = upload_big(&api, &alice, "$/trip/video", "big.bin").await;
+    let big = upload_big(&api, &alice, "$/trip/video", "big.bin", BIG_CHUNKS).await;
     api.upload(&alice, "$/elsewhere", "outside.txt", b"not in the trip").await;
     api.upload(&bob, "$/trip", "bobs.txt", b"bob's, not shared").await;
     for _ in 0..4 {
@@ -224,4 +228,70 @@ async fn an_empty_folder_gives_an_empty_zip() {
     download_to(&api, &alice, &link, &zip).await;
     test_with_standard_unzips(&zip, false);
     assert!(entry_digests(&zip).is_empty());
+}
+
+/// Asks for an archive of `folder` as `user`; answers its id.
+async fn request_archive(api: &Api, user: &User, folder: &str) -> String {
+    let response = api
+        .request(Method::POST, "/api/v1/archives", Some(&user.token))
+        .json(&json!({ "folder": folder }))
+        .send()
+        .await
+        .expect("request an archive");
+    let archive = expect_json(response, StatusCode::ACCEPTED).await;
+    archive["id"].as_str().expect("an id").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_build_killed_mid_way_is_built_again_after_its_lease() {
+    // Large enough that the build is still running when the kill lands (the kill follows
+    // the line the build logs as it starts).
+    const CHUNKS: u64 = 160;
+    let launch = Launch::embedded().env("DRIP_JOBS__LEASE_SECS", "2").env("DRIP_JOBS__POLL_SECS", "1");
+    let mut server = launch.clone().start().await;
+    let api = Api::new(&server);
+    let alice = api.register("alice").await;
+    let big = upload_big(&api, &alice, "$/film", "film.bin", CHUNKS).await;
+    let id = request_archive(&api, &alice, "$/film").await;
+    server
+        .wait_for_log("the start of the build", Duration::from_secs(20), |lines| {
+            Server::logged_lines(lines, &["building an archive"]) >= 1
+        })
+        .await;
+    server.kill();
+    let finished_before_the_kill = server.logged(&["an archive is ready"]) > 0;
+
+    let restarted = launch.data_dir(server.data_dir().to_owned()).start().await;
+    let api = Api::new(&restarted);
+    let alice = api.login("alice", PASSWORD).await;
+    restarted
+        .wait_for_log("the archive ready", Duration::from_secs(60), |lines| {
+            Server::logged_lines(lines, &["an archive is ready"]) >= 1
+        })
+        .await;
+    println!(
+        "archive build: finished before the kill: {finished_before_the_kill}; builds after the restart: {}",
+        restarted.logged(&["building an archive"])
+    );
+    if !finished_before_the_kill {
+        assert!(restarted.logged(&["building an archive"]) >= 1, "the restarted process built it again");
+    }
+    let shown = expect_json(
+        api.get(&format!("/api/v1/archives/{id}"), &alice).send().await.expect("show"),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(shown["status"], "ready");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let zip = dir.path().join("film.zip");
+    download_to(&api, &alice, &format!("/api/v1/archives/{id}/content"), &zip).await;
+    test_with_standard_unzips(&zip, true);
+    let expected: BTreeMap<String, String> = [("film.bin".to_owned(), big)].into_iter().collect();
+    assert_eq!(entry_digests(&zip), expected);
+    // One archive object in the store, nothing partial: the killed attempt left nothing
+    // that outlived the restart's sweep.
+    let store = ObjectStore::Local(restarted.objects_dir());
+    let zips: Vec<String> = store.names().into_iter().filter(|n| n.ends_with(".zip")).collect();
+    assert_eq!(zips.len(), 1, "{:?}", store.names());
+    assert_eq!(store.partial_uploads(), 0, "{:?}", store.names());
 }

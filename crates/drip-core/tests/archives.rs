@@ -425,7 +425,13 @@ async fn a_build_that_died_is_run_again_from_scratch_and_its_object_never_served
         run_at: archive.expires_at(),
         created_at: now,
     };
-    w.fakes.archive_ports.archives.start_build(&archive.id(), &stale, &expiry).await.unwrap();
+    let lease_until = now + chrono::Duration::seconds(60);
+    w.fakes
+        .archive_ports
+        .archives
+        .start_build(&archive.id(), &stale, now, lease_until, &expiry)
+        .await
+        .unwrap();
     w.fakes.objects.insert(stale.clone(), Bytes::from_static(b"half a zip"));
     assert_eq!(w.run_jobs().await, 0, "the dead attempt's claim still holds");
     assert!(matches!(
@@ -441,6 +447,42 @@ async fn a_build_that_died_is_run_again_from_scratch_and_its_object_never_served
     assert!(w.fakes.objects.object(&stale).is_none(), "the stale object went");
     let found = entries(w.zip_of(&w.alice, &archive.id()).await);
     assert_eq!(found, [("x.txt".to_owned(), b"the real content".to_vec())]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_build_claimed_again_while_another_attempt_holds_the_archive_waits_for_it() {
+    let w = World::new().await;
+    w.store(&w.alice, "$/a", "x.txt", b"x").await;
+    let archive = w.archives.request(&w.alice.id, path("$/a")).await.unwrap();
+    // Another node's attempt holds the archive for a minute (and would renew it).
+    let now = w.fakes.clock.now();
+    let theirs = attempt_key(w.fakes.clock.new_ksuid(), now);
+    let expiry = NewJob {
+        id: JobId::from_ksuid(w.fakes.clock.new_ksuid()),
+        task: Task::ReclaimUpload { key: theirs.clone() },
+        run_at: archive.expires_at(),
+        created_at: now,
+    };
+    let lease_until = now + chrono::Duration::seconds(60);
+    w.fakes
+        .archive_ports
+        .archives
+        .start_build(&archive.id(), &theirs, now, lease_until, &expiry)
+        .await
+        .unwrap();
+    assert_eq!(w.run_jobs().await, 1, "the build found it busy and will retry");
+    let jobs = w.fakes.job_ports.queue.list(None, 10).await.unwrap();
+    let build =
+        jobs.iter().find(|j| j.task.kind() == TaskKind::BuildArchive).expect("the build is queued again");
+    assert!(build.last_error.as_deref().unwrap_or_default().contains("another attempt"), "{build:?}");
+    assert_eq!(w.archives.status(&w.alice.id, &archive.id()).await.unwrap().object_key(), Some(&theirs));
+
+    // That node died: once its lease lapsed, the retry builds the archive.
+    w.fakes.clock.advance(chrono::Duration::seconds(61));
+    w.run_jobs().await;
+    let ready = w.archives.status(&w.alice.id, &archive.id()).await.unwrap();
+    assert_eq!(ready.status(), ArchiveStatus::Ready);
+    assert_eq!(names(&entries(w.zip_of(&w.alice, &archive.id()).await)), ["x.txt"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

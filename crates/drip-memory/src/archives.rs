@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use drip_core::archives::model::{Archive, ArchiveContent, ArchiveParts, ArchiveState, FailureReason};
 use drip_core::archives::ports::{ArchiveRepository, BuildStart, InsertArchiveError};
 use drip_core::jobs::model::NewJob;
@@ -14,16 +15,20 @@ use drip_core::{ArchiveId, BackendError, UserId};
 
 use crate::repository::{State, lock};
 
-/// Every archive record, by id.
+/// Every archive record, by id, and until when each current build attempt holds its
+/// archive.
 #[derive(Debug, Default)]
 pub(crate) struct ArchiveTable {
     rows: BTreeMap<ArchiveId, Archive>,
+    leases: BTreeMap<ArchiveId, DateTime<Utc>>,
 }
 
 impl ArchiveTable {
     /// Removes the archives of `owner` (their account is gone).
     pub(crate) fn remove_owned_by(&mut self, owner: &UserId) {
         self.rows.retain(|_, archive| archive.owner() != *owner);
+        let rows = &self.rows;
+        self.leases.retain(|id, _| rows.contains_key(id));
     }
 
     /// The pending archive `id` and its current attempt, if it is pending.
@@ -92,6 +97,8 @@ impl ArchiveRepository for MemoryArchiveRepository {
         &self,
         id: &ArchiveId,
         key: &StorageKey,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
         then: &NewJob,
     ) -> Result<BuildStart, BackendError> {
         let mut state = lock(&self.state)?;
@@ -101,9 +108,27 @@ impl ArchiveRepository for MemoryArchiveRepository {
         let Some(previous) = state.archives.pending_attempt(id).map(|k| k.cloned()) else {
             return Ok(BuildStart::Finished);
         };
+        if previous.is_some() && state.archives.leases.get(id).is_some_and(|until| *until > now) {
+            return Ok(BuildStart::Busy);
+        }
         state.jobs.enqueue(then)?;
         state.archives.set_state(id, ArchiveState::Pending { attempt: Some(key.clone()) });
+        state.archives.leases.insert(*id, lease_until);
         Ok(BuildStart::Started { previous })
+    }
+
+    async fn renew_attempt(
+        &self,
+        id: &ArchiveId,
+        key: &StorageKey,
+        until: DateTime<Utc>,
+    ) -> Result<bool, BackendError> {
+        let mut state = lock(&self.state)?;
+        if state.archives.pending_attempt(id) != Some(Some(key)) {
+            return Ok(false);
+        }
+        state.archives.leases.insert(*id, until);
+        Ok(true)
     }
 
     async fn mark_ready(&self, id: &ArchiveId, content: &ArchiveContent) -> Result<bool, BackendError> {
@@ -112,6 +137,7 @@ impl ArchiveRepository for MemoryArchiveRepository {
             return Ok(false);
         }
         state.archives.set_state(id, ArchiveState::Ready(content.clone()));
+        state.archives.leases.remove(id);
         Ok(true)
     }
 
@@ -127,10 +153,13 @@ impl ArchiveRepository for MemoryArchiveRepository {
         }
         let failed = ArchiveState::Failed { reason: reason.clone(), attempt: Some(key.clone()) };
         state.archives.set_state(id, failed);
+        state.archives.leases.remove(id);
         Ok(true)
     }
 
     async fn delete(&self, id: &ArchiveId) -> Result<Option<Archive>, BackendError> {
-        Ok(lock(&self.state)?.archives.rows.remove(id))
+        let mut state = lock(&self.state)?;
+        state.archives.leases.remove(id);
+        Ok(state.archives.rows.remove(id))
     }
 }

@@ -1,7 +1,8 @@
 -- Prepared folder archives (drip_core::archives): one row per request, seen by its owner
 -- only, gone with them. A pending row records the object key of its current build attempt
 -- (`storage_key`), a ready one the key, envelope, size, digest and entry count of its ZIP,
--- a failed one its reason. Sizes and counts are 0 until ready (the ready check says so).
+-- a failed one its reason. `attempt_until` is how long the current attempt holds the archive
+-- (its node renews it while it builds; another attempt may start once it lapsed). Sizes and counts are 0 until ready (the ready check says so).
 CREATE TABLE archives (
     id          text COLLATE "C" NOT NULL,
     owner_id    text COLLATE "C" NOT NULL,
@@ -9,6 +10,7 @@ CREATE TABLE archives (
     status      text NOT NULL,
     reason      text,
     storage_key text COLLATE "C",
+    attempt_until timestamptz,
     algorithm   text,
     chunk_size  bigint NOT NULL DEFAULT 0,
     key_id      text COLLATE "C",

@@ -1,7 +1,8 @@
 -- Prepared folder archives (drip_core::archives): one row per request, seen by its owner
 -- only, gone with them. A pending row records the object key of its current build attempt
 -- (`storage_key`), a ready one the key, envelope, size, digest and entry count of its ZIP,
--- a failed one its reason. Times are microseconds since the Unix epoch. Sizes and counts
+-- a failed one its reason. `attempt_until` is how long the current attempt holds the archive
+-- (its node renews it while it builds; another attempt may start once it lapsed). Times are microseconds since the Unix epoch. Sizes and counts
 -- are 0 until ready (the ready check says so).
 CREATE TABLE archives (
     id          TEXT NOT NULL,
@@ -10,6 +11,7 @@ CREATE TABLE archives (
     status      TEXT NOT NULL,
     reason      TEXT,
     storage_key TEXT,
+    attempt_until INTEGER,
     algorithm   TEXT,
     chunk_size  INTEGER NOT NULL DEFAULT 0,
     key_id      TEXT,

@@ -47,6 +47,8 @@ macro_rules! archive_conformance {
             insert_refuses_an_unknown_owner_and_enqueues_nothing,
             start_build_records_the_attempt_enqueues_its_job_and_answers_the_previous,
             start_build_of_a_finished_or_unknown_archive_changes_nothing,
+            start_build_finds_an_archive_busy_while_its_attempt_holds_it,
+            renew_attempt_extends_only_the_current_attempt,
             mark_ready_takes_only_the_current_attempt,
             mark_failed_takes_only_the_current_attempt,
             list_by_owner_is_newest_first_own_only_and_limited,
@@ -125,8 +127,10 @@ fn removal(key: &StorageKey) -> NewJob {
     job(Task::ReclaimUpload { key: key.clone() }, at(3600))
 }
 
+/// Starts an attempt at `at(100)` whose lease has lapsed by the next one (`at(100)`
+/// again: leases end at `now`).
 async fn start(repos: &Archives, archive: &Archive, key: &StorageKey) -> BuildStart {
-    repos.archives.start_build(&archive.id(), key, &removal(key)).await.unwrap()
+    repos.archives.start_build(&archive.id(), key, at(100), at(100), &removal(key)).await.unwrap()
 }
 
 fn content(key: &StorageKey) -> ArchiveContent {
@@ -227,6 +231,50 @@ pub async fn start_build_of_a_finished_or_unknown_archive_changes_nothing(repos:
     assert_eq!(find(&repos, &ready).await.unwrap().object_key(), Some(&k1));
 }
 
+/// An attempt whose lease runs past `now` keeps the archive: another start is busy and
+/// records nothing; once the lease ended, the next one starts.
+pub async fn start_build_finds_an_archive_busy_while_its_attempt_holds_it(repos: Archives) {
+    let alice = add_user(&repos, "alice").await;
+    let archive = pending(&alice, "$/a", 0);
+    insert(&repos, &archive).await;
+    let (first, second) = (key(), key());
+    let started = repos.archives.start_build(&archive.id(), &first, at(10), at(70), &removal(&first)).await;
+    assert_eq!(started.unwrap(), BuildStart::Started { previous: None });
+    let before = queued_tasks(&repos).await.len();
+    for now in [at(10), at(69)] {
+        let then = removal(&second);
+        let busy =
+            repos.archives.start_build(&archive.id(), &second, now, now + Duration::seconds(60), &then).await;
+        assert_eq!(busy.unwrap(), BuildStart::Busy, "at {now}");
+    }
+    assert_eq!(queued_tasks(&repos).await.len(), before, "nothing enqueued while busy");
+    assert_eq!(find(&repos, &archive).await.unwrap().object_key(), Some(&first));
+    let started =
+        repos.archives.start_build(&archive.id(), &second, at(70), at(130), &removal(&second)).await;
+    assert_eq!(started.unwrap(), BuildStart::Started { previous: Some(first) });
+}
+
+/// Renewing moves the current attempt's lease; a replaced or finished attempt is told so.
+pub async fn renew_attempt_extends_only_the_current_attempt(repos: Archives) {
+    let alice = add_user(&repos, "alice").await;
+    let archive = pending(&alice, "$/a", 0);
+    insert(&repos, &archive).await;
+    let (first, second) = (key(), key());
+    assert!(!repos.archives.renew_attempt(&archive.id(), &first, at(50)).await.unwrap(), "no attempt yet");
+    repos.archives.start_build(&archive.id(), &first, at(10), at(70), &removal(&first)).await.unwrap();
+    assert!(repos.archives.renew_attempt(&archive.id(), &first, at(200)).await.unwrap());
+    let busy = repos.archives.start_build(&archive.id(), &second, at(150), at(210), &removal(&second)).await;
+    assert_eq!(busy.unwrap(), BuildStart::Busy, "renewed past 150");
+    let started =
+        repos.archives.start_build(&archive.id(), &second, at(200), at(260), &removal(&second)).await;
+    assert_eq!(started.unwrap(), BuildStart::Started { previous: Some(first.clone()) });
+    assert!(!repos.archives.renew_attempt(&archive.id(), &first, at(300)).await.unwrap(), "replaced");
+    assert!(repos.archives.mark_ready(&archive.id(), &content(&second)).await.unwrap());
+    assert!(!repos.archives.renew_attempt(&archive.id(), &second, at(300)).await.unwrap(), "finished");
+    let unknown = ArchiveId::from_ksuid(ksuid());
+    assert!(!repos.archives.renew_attempt(&unknown, &second, at(300)).await.unwrap());
+}
+
 /// Only the current attempt's key makes an archive ready, once; every field round-trips.
 pub async fn mark_ready_takes_only_the_current_attempt(repos: Archives) {
     let alice = add_user(&repos, "alice").await;
@@ -285,7 +333,6 @@ pub async fn list_by_owner_is_newest_first_own_only_and_limited(repos: Archives)
     assert_eq!(repos.archives.list_by_owner(&bob.id, 10).await.unwrap().len(), 1);
     let nobody = UserId::from_ksuid(ksuid());
     assert!(repos.archives.list_by_owner(&nobody, 10).await.unwrap().is_empty());
-    let _ = Duration::zero();
 }
 
 /// `delete` answers the archive as it was, once.

@@ -369,7 +369,11 @@ impl Drip {
                 clock: clock.clone(),
             },
             storage_service.clone(),
-            ArchiveSettings { ttl: config.archive_ttl, ..ArchiveSettings::default() },
+            ArchiveSettings {
+                ttl: config.archive_ttl,
+                attempt_lease: config.jobs.lease,
+                ..ArchiveSettings::default()
+            },
         )
         .with_job_waker(waker.clone());
         let jobs = JobRunner::new(

@@ -2,6 +2,7 @@
 //! change needs, enqueued in the same transaction.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use super::model::{Archive, ArchiveContent, FailureReason};
 use crate::error::BackendError;
@@ -29,6 +30,9 @@ pub enum BuildStart {
         /// The key of the previous attempt.
         previous: Option<StorageKey>,
     },
+    /// Another attempt holds the archive: its lease runs past `now` (its node renews it
+    /// while it builds).
+    Busy,
     /// The archive is ready or failed already: nothing to build.
     Finished,
     /// No archive has this id (deleted, purged, or its owner's account closed).
@@ -72,20 +76,37 @@ pub trait ArchiveRepository: Send + Sync + 'static {
     /// [`BackendError`] for infrastructure failures only.
     async fn list_by_owner(&self, owner: &UserId, limit: u32) -> Result<Vec<Archive>, BackendError>;
 
-    /// Records `key` as the object of a new build attempt of a pending archive and
-    /// enqueues `then` (the removal of that object at the archive's expiry) in the same
-    /// transaction; answers the key it replaced.
+    /// Records `key` as the object of a new build attempt of a pending archive, holding it
+    /// until `lease_until`, and enqueues `then` (the removal of that object at the
+    /// archive's expiry) in the same transaction; answers the key it replaced. Of
+    /// concurrent starts exactly one wins; the others find it busy.
     ///
     /// # Errors
-    /// [`BackendError`] for infrastructure failures. A ready or failed archive is
-    /// `Ok(BuildStart::Finished)`, an unknown one `Ok(BuildStart::Gone)`; neither records
-    /// nor enqueues anything.
+    /// [`BackendError`] for infrastructure failures. An archive whose current attempt's
+    /// lease runs past `now` is `Ok(BuildStart::Busy)`, a ready or failed one
+    /// `Ok(BuildStart::Finished)`, an unknown one `Ok(BuildStart::Gone)`; none of them
+    /// records or enqueues anything.
     async fn start_build(
         &self,
         id: &ArchiveId,
         key: &StorageKey,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
         then: &NewJob,
     ) -> Result<BuildStart, BackendError>;
+
+    /// Extends the lease of the build attempt `key` of a pending archive to `until`;
+    /// `false` when it is no longer the current attempt (the archive is gone, finished, or
+    /// attempted again).
+    ///
+    /// # Errors
+    /// [`BackendError`] for infrastructure failures.
+    async fn renew_attempt(
+        &self,
+        id: &ArchiveId,
+        key: &StorageKey,
+        until: DateTime<Utc>,
+    ) -> Result<bool, BackendError>;
 
     /// Marks a pending archive ready with `content` (its key recorded as the ready
     /// object's), if the attempt that wrote `content.storage_key` is still its current one;

@@ -42,11 +42,19 @@ pub struct ArchiveSettings {
     pub ttl: Duration,
     /// Plaintext bytes per encrypted chunk of the stored ZIP.
     pub chunk_size: u32,
+    /// How long a build attempt holds its archive without a renewal (it renews every third
+    /// of it while it builds): another node starts over this long after the last renewal
+    /// of an attempt whose node died.
+    pub attempt_lease: Duration,
 }
 
 impl Default for ArchiveSettings {
     fn default() -> Self {
-        Self { ttl: Duration::from_secs(3600), chunk_size: content::DEFAULT_CHUNK_SIZE }
+        Self {
+            ttl: Duration::from_secs(3600),
+            chunk_size: content::DEFAULT_CHUNK_SIZE,
+            attempt_lease: Duration::from_secs(60),
+        }
     }
 }
 
@@ -257,7 +265,10 @@ impl ArchiveService {
     /// tells its owner. An archive that is gone, finished or expired is left alone. A file
     /// deleted (or unshared) since the request is skipped. A failure worth retrying is an
     /// error (the job runs again, from scratch) unless `last_attempt`; the others, and the
-    /// last attempt's, fail the archive with a reason.
+    /// last attempt's, fail the archive with a reason. The attempt holds the archive with a
+    /// lease it renews while it builds: a job claimed again meanwhile (its claim outlived
+    /// by a long build) finds it busy and comes back later, and an attempt that was
+    /// replaced (its node stalled past the lease) stops.
     ///
     /// # Errors
     /// [`BackendError`] when the attempt should be retried.
@@ -277,15 +288,30 @@ impl ArchiveService {
             run_at: archive.expires_at(),
             created_at: now,
         };
-        match self.ports.archives.start_build(id, &key, &expiry).await? {
+        let lease_until = later(now, self.settings.attempt_lease);
+        match self.ports.archives.start_build(id, &key, now, lease_until, &expiry).await? {
             BuildStart::Gone | BuildStart::Finished => return Ok(()),
+            // The attempt under way elsewhere ends the job if it can; should its node die,
+            // the retries of this one pick the archive up.
+            BuildStart::Busy if last_attempt => return Ok(()),
+            BuildStart::Busy => {
+                return Err(BackendError::msg("another attempt is building this archive").transient());
+            }
             BuildStart::Started { previous: Some(stale) } => {
                 remove_object(&*self.ports.objects, &stale).await
             }
             BuildStart::Started { previous: None } => {}
         }
         tracing::info!(archive = %id, %key, "building an archive");
-        match self.write(&archive, &key).await {
+        let written = tokio::select! {
+            written = self.write(&archive, &key) => written,
+            () = self.holding(id, &key) => {
+                tracing::warn!(archive = %id, %key, "an archive build lost its attempt; it stops");
+                remove_object(&*self.ports.objects, &key).await;
+                return Ok(());
+            }
+        };
+        match written {
             Ok(content) => self.finish(&archive, content).await,
             Err(failure) => {
                 remove_object(&*self.ports.objects, &key).await;
@@ -302,6 +328,23 @@ impl ArchiveService {
                 self.ports.archives.mark_failed(id, &key, &reason).await?;
                 tracing::warn!(archive = %id, reason = reason.as_str(), "an archive failed");
                 Ok(())
+            }
+        }
+    }
+
+    /// Renews the attempt's lease every third of it; returns once the attempt is no longer
+    /// the archive's current one (a failed renewal is retried at the next).
+    async fn holding(&self, id: &ArchiveId, key: &StorageKey) {
+        let lease = self.settings.attempt_lease;
+        loop {
+            tokio::time::sleep(lease / 3).await;
+            let until = later(self.ports.clock.now(), lease);
+            match self.ports.archives.renew_attempt(id, key, until).await {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => {
+                    tracing::warn!(archive = %id, error = %report(&e), "could not renew an archive build's lease")
+                }
             }
         }
     }

@@ -4,6 +4,7 @@
 //! `UPDATE` (pending, and still the same attempt), so an overtaken attempt changes nothing.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use drip_core::archives::model::{
     Archive, ArchiveContent, ArchiveParts, ArchiveState, ArchiveStatus, FailureReason,
 };
@@ -145,12 +146,19 @@ where
         &self,
         id: &ArchiveId,
         key: &StorageKey,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
         then: &NewJob,
     ) -> Result<BuildStart, BackendError> {
         let mut tx = self.write().await?;
-        let sql = format!("SELECT status, storage_key FROM archives WHERE id = $1{}", D::LOCK);
+        let sql = format!(
+            "SELECT status, storage_key, COALESCE(storage_key IS NOT NULL AND attempt_until > $2, false) AS busy \
+             FROM archives WHERE id = $1{}",
+            D::LOCK
+        );
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(id.to_string())
+            .bind(D::time(now))
             .fetch_optional(D::on(&mut tx))
             .await
             .map_err(|e| D::backend("locking an archive", e))?;
@@ -159,12 +167,17 @@ where
         if ArchiveStatus::parse(&status).map_err(|e| corrupt(T, "status", e))? != ArchiveStatus::Pending {
             return Ok(BuildStart::Finished);
         }
+        let busy: bool = row.read(T, "busy")?;
+        if busy {
+            return Ok(BuildStart::Busy);
+        }
         let previous: Option<String> = row.read(T, "storage_key")?;
         let previous =
             previous.map(|k| StorageKey::parse(&k).map_err(|e| corrupt(T, "storage_key", e))).transpose()?;
-        sqlx::query("UPDATE archives SET storage_key = $2 WHERE id = $1")
+        sqlx::query("UPDATE archives SET storage_key = $2, attempt_until = $3 WHERE id = $1")
             .bind(id.to_string())
             .bind(key.as_str().to_owned())
+            .bind(D::time(lease_until))
             .execute(D::on(&mut tx))
             .await
             .map_err(|e| D::backend("recording an archive's build attempt", e))?;
@@ -173,9 +186,25 @@ where
         Ok(BuildStart::Started { previous })
     }
 
+    async fn renew_attempt(
+        &self,
+        id: &ArchiveId,
+        key: &StorageKey,
+        until: DateTime<Utc>,
+    ) -> Result<bool, BackendError> {
+        let query = sqlx::query(
+            "UPDATE archives SET attempt_until = $3 \
+             WHERE id = $1 AND status = 'pending' AND storage_key = $2 RETURNING id",
+        )
+        .bind(id.to_string())
+        .bind(key.as_str().to_owned())
+        .bind(D::time(until));
+        self.changed(query, "renewing an archive's build attempt").await
+    }
+
     async fn mark_ready(&self, id: &ArchiveId, content: &ArchiveContent) -> Result<bool, BackendError> {
         let query = sqlx::query(
-            "UPDATE archives SET status = 'ready', algorithm = $3, chunk_size = $4, key_id = $5, wrapped_key = $6, \
+            "UPDATE archives SET status = 'ready', attempt_until = NULL, algorithm = $3, chunk_size = $4, key_id = $5, wrapped_key = $6, \
                  size = $7, digest = $8, files = $9, ready_at = $10 \
              WHERE id = $1 AND status = 'pending' AND storage_key = $2 RETURNING id",
         )
@@ -199,7 +228,7 @@ where
         reason: &FailureReason,
     ) -> Result<bool, BackendError> {
         let query = sqlx::query(
-            "UPDATE archives SET status = 'failed', reason = $3 \
+            "UPDATE archives SET status = 'failed', reason = $3, attempt_until = NULL \
              WHERE id = $1 AND status = 'pending' AND storage_key = $2 RETURNING id",
         )
         .bind(id.to_string())

@@ -2,6 +2,8 @@
 //! port 0 with its own data directory (and, for the production variant, its own PostgreSQL
 //! database and GCS double) and drives it over HTTP and WebSocket only.
 //!
+//! - `archives`: a prepared folder archive (nested folders, an empty file, 50 MiB): the
+//!   `download` event, the ZIP checked by standard unzips against the originals.
 //! - `flow`: the user story against SQLite + local disk and against PostgreSQL + GCS.
 //! - `errors`: bad inputs get the documented status and JSON error and leave data intact.
 //! - `abuse`: hostile clients: stalled uploads holding the transfer slots, slow headers,
@@ -20,6 +22,7 @@
 
 mod abuse;
 mod api;
+mod archives;
 mod crash;
 mod errors;
 mod flow;

@@ -201,6 +201,10 @@ ksuid_newtype!(
     DropId
 );
 ksuid_newtype!(
+    /// Identifies a prepared folder archive.
+    ArchiveId
+);
+ksuid_newtype!(
     /// Identifies one claim of a job by a worker: only the holder of the current claim can
     /// finish the job.
     ClaimToken

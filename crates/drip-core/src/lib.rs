@@ -4,6 +4,7 @@
 //! [`events::Notifier`]).
 
 pub mod accounts;
+pub mod archives;
 pub mod clock;
 pub mod content;
 mod crypto;
@@ -19,4 +20,4 @@ pub mod storage;
 pub mod supervisor;
 
 pub use error::BackendError;
-pub use ids::{ClaimToken, DropId, IdError, JobId, Ksuid, LinkId, MediaId, TokenFamilyId, UserId};
+pub use ids::{ArchiveId, ClaimToken, DropId, IdError, JobId, Ksuid, LinkId, MediaId, TokenFamilyId, UserId};

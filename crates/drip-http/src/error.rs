@@ -14,6 +14,7 @@ use drip_core::accounts::Throttled;
 use drip_core::accounts::error::{
     AuthError, CloseAccountError, LoginError, LogoutError, RefreshError, RegisterError,
 };
+use drip_core::archives::error::{ArchiveDownloadError, ArchiveLookupError, RequestArchiveError};
 use drip_core::links::error::{
     CreateLinkError, DropUploadError, LinkDownloadError, ManageLinkError, VisitError,
 };
@@ -159,6 +160,11 @@ impl ApiError {
     /// link and to a wrong password.
     pub(crate) fn link_not_found() -> Self {
         Self::not_found("link_not_found", "this link does not exist or no longer works")
+    }
+
+    /// 404 `not_found` for an archive.
+    pub(crate) fn archive_not_found() -> Self {
+        Self::not_found("not_found", "archive not found")
     }
 
     /// 413 `payload_too_large`.
@@ -591,6 +597,50 @@ impl From<SearchError> for ApiError {
                 Self::bad_request("pattern_too_large", "the regular expression is too large")
             }
             SearchError::Backend(b) => Self::backend(&b),
+        }
+    }
+}
+
+impl From<RequestArchiveError> for ApiError {
+    fn from(e: RequestArchiveError) -> Self {
+        match e {
+            RequestArchiveError::UnknownUser => {
+                Self::unauthorized("invalid_token", "the authenticated user no longer exists")
+            }
+            RequestArchiveError::Backend(b) => Self::backend(&b),
+        }
+    }
+}
+
+impl From<ArchiveLookupError> for ApiError {
+    fn from(e: ArchiveLookupError) -> Self {
+        match e {
+            ArchiveLookupError::NotFound => Self::archive_not_found(),
+            ArchiveLookupError::Backend(b) => Self::backend(&b),
+        }
+    }
+}
+
+impl From<ArchiveDownloadError> for ApiError {
+    fn from(e: ArchiveDownloadError) -> Self {
+        match e {
+            ArchiveDownloadError::NotFound => Self::archive_not_found(),
+            ArchiveDownloadError::Pending => Self::conflict(
+                "archive_pending",
+                "the archive is not ready yet; the download event says when it is",
+            ),
+            ArchiveDownloadError::Failed { reason } => {
+                Self::conflict("archive_failed", format!("the archive could not be built: {reason}"))
+                    .with_details(json!({ "reason": reason }))
+            }
+            ArchiveDownloadError::Expired => {
+                Self::new(StatusCode::GONE, "archive_expired", "the archive has expired; ask for a new one")
+            }
+            ArchiveDownloadError::RangeNotSatisfiable { size } => Self::range_not_satisfiable(size),
+            ArchiveDownloadError::Integrity => Self::integrity("the archive's data key failed verification"),
+            ArchiveDownloadError::Busy => Self::busy(),
+            ArchiveDownloadError::Storage(s) => Self::storage(&s),
+            ArchiveDownloadError::Backend(b) => Self::backend(&b),
         }
     }
 }

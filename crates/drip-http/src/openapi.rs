@@ -7,7 +7,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{IntoResponses, Modify, OpenApi};
 
 use crate::dto::{ErrorBody, FileDto};
-use crate::routes::{accounts, events, files, links, ops, search, shares};
+use crate::routes::{accounts, archives, events, files, links, ops, search, shares};
 use crate::schemas::{
     CursorSchema, FileNameOrEmptySchema, FolderQuerySchema, PageLimitSchema, SortOrderSchema, TopLimitSchema,
     UsageSortSchema,
@@ -38,6 +38,11 @@ Errors are `{\"error\":{\"code\",\"message\",\"request_id\"}}` with a stable `co
         files::delete,
         files::download,
         files::list_folder,
+        archives::create,
+        archives::list,
+        archives::show,
+        archives::delete,
+        archives::content,
         shares::create,
         shares::list,
         shares::remove,
@@ -62,6 +67,7 @@ Errors are `{\"error\":{\"code\",\"message\",\"request_id\"}}` with a stable `co
     tags(
         (name = "accounts", description = "Registration, sessions and the current user"),
         (name = "files", description = "Upload, download, move, rename, delete and list files"),
+        (name = "archives", description = "Prepared ZIP archives of folders, built in the background"),
         (name = "shares", description = "Share files with other users"),
         (name = "links", description = "Public links to files and upload-only drop links to folders"),
         (name = "search", description = "Search file contents and rank users by usage"),

@@ -9,6 +9,7 @@ use axum::http::HeaderName;
 
 use async_trait::async_trait;
 use drip_core::accounts::AccountService;
+use drip_core::archives::ArchiveService;
 use drip_core::events::Hub;
 use drip_core::events::cluster::{ClusterNode, NodeInfo};
 use drip_core::jobs::ports::JobQueue;
@@ -171,6 +172,8 @@ pub struct Services {
     pub storage: StorageService,
     /// Public and drop links.
     pub links: LinkService,
+    /// Prepared folder archives.
+    pub archives: ArchiveService,
 }
 
 /// Everything the handlers share; cheap to clone.
@@ -183,6 +186,7 @@ struct Shared {
     accounts: AccountService,
     storage: StorageService,
     links: LinkService,
+    archives: ArchiveService,
     hub: Hub,
     node: NodeView,
     workers: Workers,
@@ -207,8 +211,10 @@ impl AppState {
     /// checks (typically the database and the object store); `hub` must be the
     /// [`Hub`] the storage service's notifier delivers to, so that connections receive
     /// the events the services publish; `node` is this node as `/health` reports it;
-    /// `workers` are the background workers `/metrics` reports on.
+    /// `workers` are the background workers `/metrics` reports on; `archives` reads files
+    /// through `storage`.
     #[must_use]
+    #[allow(clippy::too_many_arguments)] // one per shared part, each named at the call
     pub fn new(
         services: Services,
         hub: Hub,
@@ -218,12 +224,13 @@ impl AppState {
         settings: HttpSettings,
     ) -> Self {
         let transfers = TransferCounts::new(settings.max_transfers_per_user, settings.max_transfers_per_ip);
-        let Services { accounts, storage, links } = services;
+        let Services { accounts, storage, links, archives } = services;
         Self {
             inner: Arc::new(Shared {
                 accounts,
                 storage,
                 links,
+                archives,
                 hub,
                 node,
                 workers,
@@ -251,6 +258,12 @@ impl AppState {
     #[must_use]
     pub fn links(&self) -> &LinkService {
         &self.inner.links
+    }
+
+    /// The prepared-archive use cases.
+    #[must_use]
+    pub fn archives(&self) -> &ArchiveService {
+        &self.inner.archives
     }
 
     /// The event hub connections subscribe to.

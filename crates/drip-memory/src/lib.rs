@@ -1,5 +1,5 @@
-//! In-memory adapters of Drip's storage ports: `AccountRepository` and `MediaRepository`
-//! over one shared state, and a `StorageProvider` over a map of objects.
+//! In-memory adapters of Drip's storage ports: `AccountRepository`, `MediaRepository`,
+//! `JobQueue` and `ArchiveRepository` over one shared state, and a `StorageProvider` over a map of objects.
 //!
 //! They are real adapters, not test doubles: each honours every contract written in its
 //! port's `# Errors` docs and passes the same conformance suites (`drip-testkit`) as the
@@ -15,12 +15,14 @@
 //! # }
 //! ```
 
+mod archives;
 mod cluster;
 mod jobs;
 mod links;
 mod repository;
 mod storage;
 
+pub use archives::MemoryArchiveRepository;
 pub use cluster::{MemoryBus, MemoryRegistry};
 pub use links::MemoryLinkRepository;
 pub use repository::{MemoryAccountRepository, MemoryJobQueue, MemoryMediaRepository, MemoryRepositories};

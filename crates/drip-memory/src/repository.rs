@@ -20,6 +20,7 @@ use drip_core::storage::model::{
 use drip_core::storage::ports::{AddShareError, InsertMediaError, MediaRepository, RelocateError};
 use drip_core::{BackendError, ClaimToken, DropId, JobId, LinkId, MediaId, TokenFamilyId, UserId};
 
+use crate::archives::{ArchiveTable, MemoryArchiveRepository};
 use crate::jobs::JobTable;
 use crate::links::MemoryLinkRepository;
 
@@ -35,7 +36,9 @@ pub(crate) struct State {
     /// (media, sharee) → when it was shared.
     shares: BTreeMap<(MediaId, UserId), DateTime<Utc>>,
     /// Background jobs, enqueued with the writes that need them.
-    jobs: JobTable,
+    pub(crate) jobs: JobTable,
+    /// Prepared folder archives.
+    pub(crate) archives: ArchiveTable,
     /// Until when each pending media holds its name (absent: abandoned).
     leases: HashMap<MediaId, DateTime<Utc>>,
     /// Failed logins per account and client.
@@ -143,6 +146,12 @@ impl MemoryRepositories {
     #[must_use]
     pub fn links(&self) -> MemoryLinkRepository {
         MemoryLinkRepository { state: Arc::clone(&self.state) }
+    }
+
+    /// The archive repository over this store (it enqueues into the same job queue).
+    #[must_use]
+    pub fn archives(&self) -> MemoryArchiveRepository {
+        MemoryArchiveRepository { state: Arc::clone(&self.state) }
     }
 
     /// Every media record whatever its state (e.g. to check that a failed upload left
@@ -323,6 +332,7 @@ impl AccountRepository for MemoryAccountRepository {
         state.tokens.retain(|_, t| t.user_id != *id);
         state.shares.retain(|(_, sharee), _| sharee != id);
         state.drops.retain(|_, d| d.owner != *id);
+        state.archives.remove_owned_by(id);
         Ok(true)
     }
 

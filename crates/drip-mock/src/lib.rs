@@ -33,6 +33,6 @@ pub use ports::{FakePorts, fake_ports, fake_ports_at};
 // The in-memory adapters live in `drip-memory` (the release binary uses them too); they
 // are re-exported here so a test needs one dependency for every fake.
 pub use drip_memory::{
-    DEFAULT_READ_CHUNK, MemoryAccountRepository, MemoryBus, MemoryMediaRepository, MemoryRegistry,
-    MemoryRepositories, MemoryStorage,
+    DEFAULT_READ_CHUNK, MemoryAccountRepository, MemoryArchiveRepository, MemoryBus, MemoryMediaRepository,
+    MemoryRegistry, MemoryRepositories, MemoryStorage,
 };

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use drip_core::accounts::{AccountPorts, AccountService, SessionSettings};
+use drip_core::archives::{ArchivePorts, ArchiveService, ArchiveSettings};
 use drip_core::jobs::runner::{JobPorts, JobRunner, JobSettings, JobWaker};
 use drip_core::links::{LinkPorts, LinkService, LinkSettings};
 use drip_core::storage::{StoragePorts, StorageService, StorageSettings};
@@ -26,6 +27,8 @@ pub struct FakePorts {
     pub link_ports: LinkPorts,
     /// The job runner's ports (the repositories' queue, the object store, the clock).
     pub job_ports: JobPorts,
+    /// The archive service's ports (besides the storage service it reads files through).
+    pub archive_ports: ArchivePorts,
     /// The repositories behind both (for inspection, e.g. `all_media`).
     pub repositories: MemoryRepositories,
     /// The clock of both services: set or advance it.
@@ -73,6 +76,24 @@ impl FakePorts {
     #[must_use]
     pub fn link_service(&self, storage: StorageService, settings: LinkSettings) -> LinkService {
         LinkService::new(self.link_ports.clone(), storage, settings)
+    }
+
+    /// An [`ArchiveService`] over these ports, reading files through `storage`.
+    #[must_use]
+    pub fn archive_service(&self, storage: StorageService, settings: ArchiveSettings) -> ArchiveService {
+        ArchiveService::new(self.archive_ports.clone(), storage, settings)
+    }
+
+    /// Runs every job due now with the default retry policy, archive jobs through
+    /// `archives`; answers how many attempts ran.
+    ///
+    /// # Panics
+    /// If the memory queue fails (a panic poisoned it).
+    #[allow(clippy::expect_used)]
+    pub async fn run_jobs_with(&self, archives: &ArchiveService) -> usize {
+        let runner = JobRunner::new(self.job_ports.clone(), JobSettings::default(), JobWaker::default())
+            .with_archives(archives.clone());
+        runner.run_due().await.expect("the memory job queue does not fail")
     }
 
     /// A [`StorageService`] over these ports with `settings`.
@@ -123,11 +144,19 @@ pub fn fake_ports_at(now: DateTime<Utc>) -> FakePorts {
     };
     let job_ports =
         JobPorts { queue: Arc::new(repositories.jobs()), storage: objects.clone(), clock: clock.clone() };
+    let archive_ports = ArchivePorts {
+        archives: Arc::new(repositories.archives()),
+        objects: objects.clone(),
+        keys: keys.clone(),
+        notifier: notifier.clone(),
+        clock: clock.clone(),
+    };
     FakePorts {
         account_ports,
         storage_ports,
         link_ports,
         job_ports,
+        archive_ports,
         repositories,
         clock,
         objects,

@@ -54,6 +54,7 @@ pub(crate) async fn serve(config: Config) -> Result<()> {
         accounts: drip.accounts.clone(),
         storage: drip.storage.clone(),
         links: drip.links.clone(),
+        archives: drip.archives.clone(),
     };
     let state = drip_http::AppState::new(
         services,

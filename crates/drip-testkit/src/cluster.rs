@@ -187,7 +187,10 @@ pub async fn every_kind_of_message_arrives_whole_at_its_longest(fixture: Bus) {
         ClusterMessage::Event {
             from: from.clone(),
             user: user(1),
-            event: Event::Download { media_id, link: format!("/api/v1/archives/{media_id}/content") },
+            event: Event::Download {
+                archive: drip_core::ArchiveId::from_ksuid(media_id.ksuid()),
+                link: format!("/api/v1/archives/{media_id}/content"),
+            },
         },
         ClusterMessage::Presence {
             from: from.clone(),

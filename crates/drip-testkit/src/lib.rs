@@ -13,6 +13,9 @@
 //!
 //! async fn queue() -> drip_testkit::jobs::Queue { /* fresh, empty job queue */ }
 //! drip_testkit::job_queue_conformance!(queue);
+//!
+//! async fn archives() -> drip_testkit::archives::Archives { /* fresh, empty store */ }
+//! drip_testkit::archive_conformance!(archives);
 //! ```
 //! Each macro expands to one `#[tokio::test]` per scenario, each with its own fresh setup.
 //!
@@ -25,6 +28,7 @@
 // panicking, as `assert!` does.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod archives;
 pub mod bench;
 pub mod cluster;
 pub mod corpus;

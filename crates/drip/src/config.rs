@@ -258,6 +258,8 @@ pub struct Config {
     pub cache_max_entry_bytes: u64,
     /// How background jobs are claimed and retried (`[jobs]`).
     pub jobs: JobSettings,
+    /// How long a prepared folder archive lives after it was requested (`archives.ttl_secs`).
+    pub archive_ttl: Duration,
     /// Where events and presence travel (`[events]`).
     pub events: EventsConfig,
     /// The HTTP layer's settings.
@@ -333,7 +335,8 @@ impl Config {
     }
 
     fn resolve(raw: Raw, original: OriginalNames) -> Result<Self, ConfigError> {
-        let Raw { data_dir, server, database, storage, auth, keys, limits, jobs, events, http } = raw;
+        let Raw { data_dir, server, database, storage, auth, keys, limits, jobs, archives, events, http } =
+            raw;
         let events = resolve_events(events, matches!(database, RawDatabase::Postgres { .. }))?;
         let listen = match (server.listen, original.port) {
             (Some(listen), _) => listen,
@@ -442,6 +445,7 @@ impl Config {
                 backoff_base: Duration::from_millis(jobs.backoff_base_ms),
                 backoff_cap: Duration::from_secs(jobs.backoff_cap_secs),
             },
+            archive_ttl: Duration::from_secs(archives.ttl_secs.max(1)),
             events,
             http: HttpConfig {
                 max_json_bytes: limits.max_json_kib.saturating_mul(1024),
@@ -696,6 +700,7 @@ struct Raw {
     keys: RawKeys,
     limits: RawLimits,
     jobs: RawJobs,
+    archives: RawArchives,
     events: RawEvents,
     http: RawHttp,
 }
@@ -740,6 +745,7 @@ impl Default for Raw {
                 backoff_base_ms: 1000,
                 backoff_cap_secs: 300,
             },
+            archives: RawArchives { ttl_secs: 3600 },
             events: RawEvents { kind: None, node: None, heartbeat_ms: 5000, missed_heartbeats: 3 },
             http: RawHttp {
                 request_timeout_secs: 30,
@@ -895,6 +901,13 @@ struct RawJobs {
     max_attempts: u32,
     backoff_base_ms: u64,
     backoff_cap_secs: u64,
+}
+
+/// `[archives]`: prepared folder archives.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct RawArchives {
+    ttl_secs: u64,
 }
 
 /// `[events]`: where events and presence travel, this node's name, its beat.

@@ -28,6 +28,8 @@ use std::sync::Arc;
 
 use drip_core::accounts::ports::{AccountRepository, PasswordHasher};
 use drip_core::accounts::{AccountPorts, AccountService, SessionSettings, ThrottleSettings};
+use drip_core::archives::ports::ArchiveRepository;
+use drip_core::archives::{ArchivePorts, ArchiveService, ArchiveSettings};
 use drip_core::clock::SystemClock;
 use drip_core::events::cluster::{
     ClusterNode, ClusterPorts, ClusterSettings, EventBus, NodeInfo, NodeName, NodeRegistry,
@@ -170,6 +172,8 @@ pub struct Drip {
     pub storage: StorageService,
     /// Public links and drop links.
     pub links: LinkService,
+    /// Prepared folder archives.
+    pub archives: ArchiveService,
     /// The node's event hub: its connections subscribe to it.
     pub hub: Hub,
     /// This node: its name and host.
@@ -178,7 +182,8 @@ pub struct Drip {
     /// services' events to every node and brings the others' presence into [`Drip::hub`].
     /// `None`: events stay in this process.
     pub cluster: Option<ClusterNode>,
-    /// Runs the background jobs (object removals); the services wake it.
+    /// Runs the background jobs (object removals, archive builds and purges); the
+    /// services wake it.
     pub jobs: Arc<JobRunner>,
     /// The durable job queue the runner works through (to list and retry jobs, and for
     /// metrics).
@@ -261,6 +266,7 @@ struct Repositories {
     media: Arc<dyn MediaRepository>,
     links: Arc<dyn LinkRepository>,
     jobs: Arc<dyn JobQueue>,
+    archives: Arc<dyn ArchiveRepository>,
     /// The cluster ports on this database, where it has them (PostgreSQL).
     cluster: Option<(Arc<dyn EventBus>, Arc<dyn NodeRegistry>)>,
     label: String,
@@ -339,21 +345,13 @@ impl Drip {
             cluster.carry_session_ends(accounts.clone());
         }
         let waker = JobWaker::default();
-        let jobs = JobRunner::new(
-            JobPorts {
-                queue: Arc::clone(&repositories.jobs),
-                storage: Arc::clone(&storage),
-                clock: clock.clone(),
-            },
-            config.jobs,
-            waker.clone(),
-        );
+        let keys: Arc<dyn drip_core::storage::ports::KeyWrapper> = Arc::new(keys);
         let storage_service = StorageService::new(
             StoragePorts {
                 media: Arc::clone(&repositories.media),
                 accounts: Arc::clone(&repositories.accounts),
                 storage: Arc::clone(&storage),
-                keys: Arc::new(keys),
+                keys: Arc::clone(&keys),
                 notifier: Arc::clone(&notifier),
                 clock: clock.clone(),
             },
@@ -368,7 +366,33 @@ impl Drip {
                 ..StorageSettings::default()
             },
         )
-        .with_job_waker(waker);
+        .with_job_waker(waker.clone());
+        let archives = ArchiveService::new(
+            ArchivePorts {
+                archives: repositories.archives,
+                objects: Arc::clone(&storage),
+                keys,
+                notifier: Arc::clone(&notifier),
+                clock: clock.clone(),
+            },
+            storage_service.clone(),
+            ArchiveSettings {
+                ttl: config.archive_ttl,
+                attempt_lease: config.jobs.lease,
+                ..ArchiveSettings::default()
+            },
+        )
+        .with_job_waker(waker.clone());
+        let jobs = JobRunner::new(
+            JobPorts {
+                queue: Arc::clone(&repositories.jobs),
+                storage: Arc::clone(&storage),
+                clock: clock.clone(),
+            },
+            config.jobs,
+            waker,
+        )
+        .with_archives(archives.clone());
         let links = LinkService::new(
             LinkPorts {
                 links: repositories.links,
@@ -385,6 +409,7 @@ impl Drip {
             accounts,
             links,
             storage: storage_service,
+            archives,
             hub,
             node,
             cluster,
@@ -553,6 +578,7 @@ async fn open_database(config: &DatabaseConfig) -> Result<Repositories, BuildErr
                 media: Arc::new(store.media()),
                 links: Arc::new(store.links()),
                 jobs: Arc::new(store.jobs()),
+                archives: Arc::new(store.archives()),
                 cluster: None,
                 label: "memory (lost on exit)".into(),
             })
@@ -587,7 +613,8 @@ async fn open_sqlite(path: &std::path::Path) -> Result<Repositories, BuildError>
         accounts: Arc::new(repos.clone()),
         media: Arc::new(repos.clone()),
         links: Arc::new(repos.clone()),
-        jobs: Arc::new(repos),
+        jobs: Arc::new(repos.clone()),
+        archives: Arc::new(repos),
         cluster: None,
         label: format!("sqlite {}", path.display()),
     })
@@ -610,7 +637,8 @@ async fn open_postgres(url: &SecretString, pool_size: u32) -> Result<Repositorie
         accounts: Arc::new(repos.clone()),
         media: Arc::new(repos.clone()),
         links: Arc::new(repos.clone()),
-        jobs: Arc::new(repos),
+        jobs: Arc::new(repos.clone()),
+        archives: Arc::new(repos),
         cluster: Some((bus, registry)),
         label: "postgres".into(),
     })

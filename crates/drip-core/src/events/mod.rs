@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use crate::accounts::model::Username;
 use crate::error::BackendError;
-use crate::ids::{MediaId, UserId};
+use crate::ids::{ArchiveId, MediaId, UserId};
 use crate::storage::model::FileName;
 
 pub mod cluster;
@@ -45,10 +45,10 @@ pub enum Event {
         /// Its name.
         name: FileName,
     },
-    /// A download the user asked for is ready.
+    /// A download the user asked for (a prepared folder archive) is ready.
     Download {
-        /// The media.
-        media_id: MediaId,
+        /// The archive.
+        archive: ArchiveId,
         /// Where to fetch it.
         link: String,
     },
@@ -77,15 +77,27 @@ impl Event {
         }
     }
 
-    /// The media the event is about.
+    /// The media the event is about, if it is about one.
     #[must_use]
-    pub fn media_id(&self) -> MediaId {
+    pub fn media_id(&self) -> Option<MediaId> {
         match self {
             Self::Upload { media_id, .. }
             | Self::ShareSent { media_id, .. }
             | Self::ShareReceived { media_id, .. }
-            | Self::Download { media_id, .. }
-            | Self::LinkDownloaded { media_id, .. } => *media_id,
+            | Self::LinkDownloaded { media_id, .. } => Some(*media_id),
+            Self::Download { .. } => None,
+        }
+    }
+
+    /// The archive the event is about, if it is about one.
+    #[must_use]
+    pub fn archive_id(&self) -> Option<ArchiveId> {
+        match self {
+            Self::Download { archive, .. } => Some(*archive),
+            Self::Upload { .. }
+            | Self::ShareSent { .. }
+            | Self::ShareReceived { .. }
+            | Self::LinkDownloaded { .. } => None,
         }
     }
 }
@@ -121,5 +133,11 @@ mod tests {
         let e = Event::LinkDownloaded { media_id: id, name: FileName::parse("a.txt").unwrap() };
         assert_eq!(e.message(), "Your link to \"a.txt\" was downloaded.");
         assert_eq!(e.kind(), "download");
+        assert_eq!(e.media_id(), Some(id));
+        let archive = ArchiveId::parse("0ujtsYcgvSTl8PAuAdqWYSMnLOv").unwrap();
+        let e = Event::Download { archive, link: "/api/v1/archives/x/content".into() };
+        assert_eq!(e.message(), "Your download is ready. Start it by clicking here.");
+        assert_eq!(e.kind(), "download");
+        assert_eq!((e.media_id(), e.archive_id()), (None, Some(archive)));
     }
 }

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use crate::ids::{ClaimToken, JobId};
+use crate::ids::{ArchiveId, ClaimToken, JobId};
 use crate::storage::model::StorageKey;
 
 /// What a job does. A closed set: a new kind of work is a new variant and its handler.
@@ -21,20 +21,37 @@ pub enum Task {
         /// The upload's object.
         key: StorageKey,
     },
+    /// Build a requested folder archive (from scratch: a new attempt replaces what an
+    /// earlier one left).
+    BuildArchive {
+        /// The archive.
+        archive: ArchiveId,
+    },
+    /// Remove an expired folder archive: its object, then its record.
+    PurgeArchive {
+        /// The archive.
+        archive: ArchiveId,
+    },
 }
 
-/// The kind of a [`Task`], as stored and shown (`delete_object`, `reclaim_upload`).
+/// The kind of a [`Task`], as stored and shown (`delete_object`, `reclaim_upload`,
+/// `build_archive`, `purge_archive`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TaskKind {
     /// [`Task::DeleteObject`].
     DeleteObject,
     /// [`Task::ReclaimUpload`].
     ReclaimUpload,
+    /// [`Task::BuildArchive`].
+    BuildArchive,
+    /// [`Task::PurgeArchive`].
+    PurgeArchive,
 }
 
 impl TaskKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [Self; 2] = [Self::DeleteObject, Self::ReclaimUpload];
+    pub const ALL: [Self; 4] =
+        [Self::DeleteObject, Self::ReclaimUpload, Self::BuildArchive, Self::PurgeArchive];
 
     /// The stored name.
     #[must_use]
@@ -42,6 +59,8 @@ impl TaskKind {
         match self {
             Self::DeleteObject => "delete_object",
             Self::ReclaimUpload => "reclaim_upload",
+            Self::BuildArchive => "build_archive",
+            Self::PurgeArchive => "purge_archive",
         }
     }
 
@@ -72,6 +91,8 @@ impl Task {
         match self {
             Self::DeleteObject { .. } => TaskKind::DeleteObject,
             Self::ReclaimUpload { .. } => TaskKind::ReclaimUpload,
+            Self::BuildArchive { .. } => TaskKind::BuildArchive,
+            Self::PurgeArchive { .. } => TaskKind::PurgeArchive,
         }
     }
 
@@ -82,6 +103,9 @@ impl Task {
         match self {
             Self::DeleteObject { key } | Self::ReclaimUpload { key } => {
                 out.insert("key".into(), key.as_str().into());
+            }
+            Self::BuildArchive { archive } | Self::PurgeArchive { archive } => {
+                out.insert("archive".into(), archive.to_string().into());
             }
         }
         out
@@ -94,9 +118,12 @@ impl Task {
     pub fn from_stored(kind: &str, payload: &Map<String, Value>) -> Result<Self, InvalidTask> {
         let text = |field: &'static str| payload.get(field).and_then(Value::as_str).ok_or(InvalidTask(field));
         let key = || StorageKey::parse(text("key")?).map_err(|_| InvalidTask("key"));
+        let archive = || ArchiveId::parse(text("archive")?).map_err(|_| InvalidTask("archive"));
         Ok(match TaskKind::parse(kind)? {
             TaskKind::DeleteObject => Self::DeleteObject { key: key()? },
             TaskKind::ReclaimUpload => Self::ReclaimUpload { key: key()? },
+            TaskKind::BuildArchive => Self::BuildArchive { archive: archive()? },
+            TaskKind::PurgeArchive => Self::PurgeArchive { archive: archive()? },
         })
     }
 }
@@ -235,7 +262,13 @@ mod tests {
 
     #[test]
     fn tasks_round_trip_through_their_stored_form() {
-        for task in [Task::DeleteObject { key: key() }, Task::ReclaimUpload { key: key() }] {
+        let archive = ArchiveId::from_ksuid(Ksuid::generate(Utc::now()));
+        for task in [
+            Task::DeleteObject { key: key() },
+            Task::ReclaimUpload { key: key() },
+            Task::BuildArchive { archive },
+            Task::PurgeArchive { archive },
+        ] {
             assert_eq!(Task::from_stored(task.kind().as_str(), &task.payload()), Ok(task));
         }
     }
@@ -249,6 +282,9 @@ mod tests {
         assert_eq!(Task::from_stored("delete_object", &payload), Err(InvalidTask("key")));
         payload.insert("key".into(), key().as_str().into());
         assert!(Task::from_stored("delete_object", &payload).is_ok());
+        assert_eq!(Task::from_stored("build_archive", &payload), Err(InvalidTask("archive")));
+        payload.insert("archive".into(), "not an id".into());
+        assert_eq!(Task::from_stored("purge_archive", &payload), Err(InvalidTask("archive")));
         for state in JobState::ALL {
             assert_eq!(JobState::parse(state.as_str()), Ok(state));
         }

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::model::{Claim, Job, NewJob, Task, TaskKind};
 use super::ports::JobQueue;
+use crate::archives::ArchiveService;
 use crate::clock::Clock;
 use crate::error::{BackendError, report};
 use crate::ids::{ClaimToken, JobId};
@@ -112,6 +113,8 @@ pub struct JobRunner {
     ports: JobPorts,
     settings: JobSettings,
     waker: JobWaker,
+    /// Runs the archive jobs (builds and purges); without it they fail (and are retried).
+    archives: Option<ArchiveService>,
     outcomes: Mutex<BTreeMap<(TaskKind, Outcome), u64>>,
 }
 
@@ -125,7 +128,15 @@ impl JobRunner {
     /// A runner over `ports`, woken by `waker`.
     #[must_use]
     pub fn new(ports: JobPorts, settings: JobSettings, waker: JobWaker) -> Self {
-        Self { ports, settings, waker, outcomes: Mutex::default() }
+        Self { ports, settings, waker, archives: None, outcomes: Mutex::default() }
+    }
+
+    /// The same runner, running the archive jobs with `archives` (which the facade wires
+    /// after the runner: the service only holds the runner's waker, never the runner).
+    #[must_use]
+    pub fn with_archives(mut self, archives: ArchiveService) -> Self {
+        self.archives = Some(archives);
+        self
     }
 
     /// The settings in force.
@@ -210,7 +221,7 @@ impl JobRunner {
     ) -> Result<(Outcome, Option<String>), BackendError> {
         let queue = &self.ports.queue;
         let claim = Claim { job: job.id, token: *token };
-        let error = match self.handle(&job.task).await {
+        let error = match self.handle(job).await {
             Ok(()) => {
                 let held = queue.complete(&claim).await?;
                 return Ok((if held { Outcome::Succeeded } else { Outcome::Lost }, None));
@@ -227,10 +238,13 @@ impl JobRunner {
         Ok((outcome, Some(error)))
     }
 
-    /// Does what `task` says. Idempotent: an object already gone is deleted.
-    async fn handle(&self, task: &Task) -> Result<(), BackendError> {
+    /// Does what the job's task says. Idempotent: an object already gone is deleted, an
+    /// archive already built or gone is left alone.
+    async fn handle(&self, job: &Job) -> Result<(), BackendError> {
         let storage = &self.ports.storage;
-        match task {
+        let archives =
+            || self.archives.as_ref().ok_or_else(|| BackendError::msg("no archive service is wired"));
+        match &job.task {
             Task::DeleteObject { key } => delete_object(&**storage, key).await,
             Task::ReclaimUpload { key } => {
                 storage
@@ -239,6 +253,10 @@ impl JobRunner {
                     .map_err(|e| BackendError::new(format!("removing the unfinished upload of {key}"), e))?;
                 delete_object(&**storage, key).await
             }
+            Task::BuildArchive { archive } => {
+                archives()?.build(archive, job.attempts >= self.settings.max_attempts).await
+            }
+            Task::PurgeArchive { archive } => archives()?.purge(archive).await,
         }
     }
 

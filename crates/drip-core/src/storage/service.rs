@@ -149,6 +149,20 @@ impl std::fmt::Debug for Download {
     }
 }
 
+/// An object encrypted with the content pipeline, as [`StorageService::download_object`]
+/// reads it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StoredObject<'a> {
+    /// Where its ciphertext lives.
+    pub(crate) key: &'a StorageKey,
+    /// How it is encrypted.
+    pub(crate) envelope: &'a Envelope,
+    /// Its plaintext size.
+    pub(crate) size: u64,
+    /// The plaintext's SHA-256 to check on a whole read, if it should be checked.
+    pub(crate) digest: Option<content::Digest>,
+}
+
 /// The storage use cases.
 #[derive(Clone)]
 pub struct StorageService {
@@ -527,33 +541,83 @@ impl StorageService {
             let slice = bytes.slice(range.start as usize..range.end as usize);
             return Ok(futures::stream::iter([Ok(slice)]).boxed());
         }
-        let envelope = media.envelope();
+        let object = StoredObject {
+            key: media.storage_key(),
+            envelope: media.envelope(),
+            size,
+            digest: media.digest().filter(|_| self.settings.verify_digest_on_download),
+        };
+        let whole = range.start == 0 && range.end == size;
+        let plain = self.decrypt_object(&object, range).await?;
+        Ok(if whole && size <= self.cache.max_entry_bytes() {
+            self.caching(media.id(), size, plain)
+        } else {
+            plain
+        })
+    }
+
+    /// The verified plaintext of a whole file the services read for a user (an archive
+    /// build), whatever its size: a stream, never held whole.
+    pub(crate) async fn plaintext(&self, media: &Media) -> Result<ByteStream, DownloadError> {
+        self.open_content(media, 0..media.size()).await
+    }
+
+    /// One page of the uploaded media visible to `user` in `folder` or below it, by name.
+    pub(crate) async fn list_under(
+        &self,
+        user: &UserId,
+        folder: &FolderPath,
+        page: &PageRequest,
+    ) -> Result<MediaPage, BackendError> {
+        self.ports.media.list_visible(user, Some(folder), page).await
+    }
+
+    /// Streams `range` (already clamped to the size) of an object encrypted with the
+    /// content pipeline (a prepared archive), decrypting only the chunks it touches, under
+    /// a transfer slot held until the stream is dropped.
+    pub(crate) async fn download_object(
+        &self,
+        object: &StoredObject<'_>,
+        range: Range<u64>,
+    ) -> Result<ByteStream, DownloadError> {
+        let slot = self.transfer_slot().await.ok_or(DownloadError::Busy)?;
+        let content = self.decrypt_object(object, range).await?;
+        Ok(content
+            .map(move |item| {
+                let _held = &slot;
+                item
+            })
+            .boxed())
+    }
+
+    /// The verified plaintext of `range` of an encrypted object.
+    async fn decrypt_object(
+        &self,
+        object: &StoredObject<'_>,
+        range: Range<u64>,
+    ) -> Result<ByteStream, DownloadError> {
+        let StoredObject { key: storage_key, envelope, size, digest } = *object;
         let wrapped =
             WrappedKey { key_id: envelope.key_id().to_owned(), bytes: envelope.wrapped_key().to_vec() };
         let key = self.ports.keys.unwrap(&wrapped).await?;
         let whole = range.start == 0 && range.end == size;
         if whole {
             let ciphertext =
-                self.ports.storage.get(media.storage_key(), None).await.map_err(DownloadError::Storage)?;
+                self.ports.storage.get(storage_key, None).await.map_err(DownloadError::Storage)?;
             let spec = DecryptSpec {
                 chunk_size: envelope.chunk_size(),
                 plain_size: size,
                 first_chunk: 0,
                 through_end: true,
-                digest: media.digest().filter(|_| self.settings.verify_digest_on_download),
+                digest,
             };
-            let plain = content::decrypt(ciphertext, &key, spec);
-            return Ok(if size <= self.cache.max_entry_bytes() {
-                self.caching(media.id(), size, plain)
-            } else {
-                plain
-            });
+            return Ok(content::decrypt(ciphertext, &key, spec));
         }
         let plan = content::cipher_range(&range, size, envelope.chunk_size());
         let ciphertext = self
             .ports
             .storage
-            .get(media.storage_key(), Some(plan.bytes.clone()))
+            .get(storage_key, Some(plan.bytes.clone()))
             .await
             .map_err(DownloadError::Storage)?;
         let spec = DecryptSpec {

@@ -175,10 +175,15 @@ async fn send(socket: &mut WebSocket, frame: &Value) -> Result<(), axum::Error> 
     socket.send(Message::Text(frame.to_string().into())).await
 }
 
-/// `{"event": kind, "payload": {"message", "media_id", "link"?}}`.
+/// `{"event": kind, "payload": {"message", "media_id"}}`, or for a ready archive
+/// `{"event": "download", "payload": {"message", "archive_id", "link"}}`.
 fn event_frame(event: &Event) -> Value {
-    let mut payload = json!({ "message": event.message(), "media_id": event.media_id().to_string() });
-    if let Event::Download { link, .. } = event {
+    let mut payload = json!({ "message": event.message() });
+    if let Some(media) = event.media_id() {
+        payload["media_id"] = Value::String(media.to_string());
+    }
+    if let Event::Download { archive, link } = event {
+        payload["archive_id"] = Value::String(archive.to_string());
         payload["link"] = Value::String(link.clone());
     }
     json!({ "event": event.kind(), "payload": payload })

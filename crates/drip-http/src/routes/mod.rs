@@ -17,6 +17,7 @@ use crate::middleware::{REQUEST_ID_HEADER, limit_head, observe, with_timeout};
 use crate::state::{AppState, HttpSettings};
 
 pub(crate) mod accounts;
+pub(crate) mod archives;
 pub(crate) mod events;
 pub(crate) mod files;
 pub(crate) mod legacy;
@@ -118,6 +119,12 @@ fn routes() -> Routes {
         .quick(Delete, "/api/v1/files/{id}", files::delete)
         .transfer(Get, "/api/v1/files/{id}/content", files::download)
         .quick(Get, "/api/v1/folders", files::list_folder)
+        // prepared folder archives
+        .quick(Post, "/api/v1/archives", archives::create)
+        .quick(Get, "/api/v1/archives", archives::list)
+        .quick(Get, "/api/v1/archives/{id}", archives::show)
+        .quick(Delete, "/api/v1/archives/{id}", archives::delete)
+        .transfer(Get, "/api/v1/archives/{id}/content", archives::content)
         // shares and search
         .quick(Get, "/api/v1/files/{id}/shares", shares::list)
         .quick(Post, "/api/v1/files/{id}/shares", shares::create)

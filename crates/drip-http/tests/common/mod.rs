@@ -9,6 +9,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::http::{Method, Request, Response, StatusCode, header};
+use drip_core::archives::{ArchiveService, ArchiveSettings};
 use drip_core::events::Hub;
 use drip_core::events::cluster::{NodeInfo, NodeName};
 use drip_core::jobs::ports::JobQueue;
@@ -69,8 +70,13 @@ fn app_over(
     let mut ports = fakes.storage_ports.clone();
     ports.notifier = Arc::new(hub.clone());
     let storage = StorageService::new(ports, storage);
-    let runner =
-        Arc::new(JobRunner::new(fakes.job_ports.clone(), JobSettings::default(), JobWaker::default()));
+    let mut archive_ports = fakes.archive_ports.clone();
+    archive_ports.notifier = Arc::new(hub.clone());
+    let archives = ArchiveService::new(archive_ports, storage.clone(), ArchiveSettings::default());
+    let runner = Arc::new(
+        JobRunner::new(fakes.job_ports.clone(), JobSettings::default(), JobWaker::default())
+            .with_archives(archives.clone()),
+    );
     let workers = Workers { queue, runner: Arc::clone(&runner), restarts: Restarts::default() };
     let node = NodeView::alone(NodeInfo {
         name: NodeName::parse("test-node").unwrap(),
@@ -79,7 +85,7 @@ fn app_over(
     let mut link_ports = fakes.link_ports.clone();
     link_ports.notifier = Arc::new(hub.clone());
     let links = LinkService::new(link_ports, storage.clone(), LinkSettings::default());
-    let services = Services { accounts: fakes.account_service(), storage, links };
+    let services = Services { accounts: fakes.account_service(), storage, links, archives };
     let state = AppState::new(services, hub.clone(), node, workers, readiness, http);
     let router = drip_http::router(state.clone());
     TestApp { fakes, hub, runner, state, router }

@@ -30,6 +30,7 @@
 //! [`MediaRepository`]: drip_core::storage::ports::MediaRepository
 
 mod accounts;
+mod archives;
 mod jobs;
 mod links;
 mod media;

@@ -55,7 +55,10 @@ fn every_message_survives_its_text_form_and_fits_a_notify_payload_at_the_longest
         ClusterMessage::Event {
             from: from.clone(),
             user,
-            event: Event::Download { media_id, link: format!("/api/v1/archives/{media_id}/content") },
+            event: Event::Download {
+                archive: crate::ids::ArchiveId::from_ksuid(media_id.ksuid()),
+                link: format!("/api/v1/archives/{media_id}/content"),
+            },
         },
         ClusterMessage::Presence { from: from.clone(), version: u64::MAX, count: (user, username, 3) },
         ClusterMessage::SessionEnded {
@@ -73,8 +76,14 @@ fn every_message_survives_its_text_form_and_fits_a_notify_payload_at_the_longest
 
 #[test]
 fn text_that_is_no_message_is_refused() {
-    for text in ["", "{}", "{\"k\":\"later-kind\",\"n\":\"a\"}", "{\"k\":\"bye\",\"n\":\"bad name\"}", "[1]"]
-    {
+    for text in [
+        "",
+        "{}",
+        "{\"k\":\"later-kind\",\"n\":\"a\"}",
+        "{\"k\":\"bye\",\"n\":\"bad name\"}",
+        "[1]",
+        "{\"k\":\"e\",\"n\":\"a\",\"u\":\"0ujtsYcgvSTl8PAuAdqWYSMnLOv\",\"e\":{\"t\":\"download\",\"a\":\"bad\",\"link\":\"/\"}}",
+    ] {
         assert!(decode(text).is_err(), "{text:?}");
     }
 }

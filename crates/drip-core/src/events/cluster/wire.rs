@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{ClusterMessage, NodeName};
 use crate::accounts::model::Username;
 use crate::events::Event;
-use crate::ids::{MediaId, TokenFamilyId, UserId};
+use crate::ids::{ArchiveId, MediaId, TokenFamilyId, UserId};
 use crate::storage::model::FileName;
 
 /// The largest payload PostgreSQL's `NOTIFY` takes (8000 bytes), minus one.
@@ -41,7 +41,7 @@ enum WireEvent {
     #[serde(rename = "share_received")]
     ShareReceived { m: String, by: String },
     #[serde(rename = "download")]
-    Download { m: String, link: String },
+    Download { a: String, link: String },
     #[serde(rename = "link_downloaded")]
     LinkDownloaded { m: String, name: String },
 }
@@ -83,8 +83,8 @@ fn encode_event(event: &Event) -> WireEvent {
         Event::LinkDownloaded { media_id, name } => {
             WireEvent::LinkDownloaded { m: media_id.to_string(), name: name.to_string() }
         }
-        Event::Download { media_id, link } => {
-            WireEvent::Download { m: media_id.to_string(), link: link.clone() }
+        Event::Download { archive, link } => {
+            WireEvent::Download { a: archive.to_string(), link: link.clone() }
         }
     }
 }
@@ -124,7 +124,9 @@ fn decode_event(event: WireEvent) -> Result<Event, WireError> {
             media_id: media(&m)?,
             name: FileName::parse(&name).map_err(|e| WireError(e.to_string()))?,
         },
-        WireEvent::Download { m, link } => Event::Download { media_id: media(&m)?, link },
+        WireEvent::Download { a, link } => {
+            Event::Download { archive: ArchiveId::parse(&a).map_err(|e| WireError(e.to_string()))?, link }
+        }
     })
 }
 

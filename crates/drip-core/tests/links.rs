@@ -378,6 +378,25 @@ async fn a_drop_stores_uploads_as_the_owners_files_under_free_names() {
 }
 
 #[tokio::test]
+async fn a_taken_name_at_the_length_limit_still_gets_a_number() {
+    // Found by schemathesis: a 255-byte name had no room for " (1)" and the second upload
+    // was refused as a conflict.
+    let w = world().await;
+    let created = w.links.create_drop(&w.alice.id, drop_request(None, None)).await.unwrap();
+    let long = "0".repeat(255);
+    let token = created.token.expose();
+    let upload = |content: &'static [u8]| DropUpload {
+        name: FileName::parse(&long).unwrap(),
+        content_type: None,
+        length: Some(content.len() as u64),
+        content: stream_of(content),
+    };
+    w.links.upload_to_drop(token, &none(), upload(b"one")).await.unwrap();
+    let second = w.links.upload_to_drop(token, &none(), upload(b"two")).await.unwrap();
+    assert_eq!(second.name().as_str(), format!("{} (1)", "0".repeat(251)));
+}
+
+#[tokio::test]
 async fn drop_limits_hold_and_a_failed_upload_gives_its_share_back() {
     let w = world().await;
     let created = w.links.create_drop(&w.alice.id, drop_request(Some(2), Some(10))).await.unwrap();

@@ -43,5 +43,5 @@ mod state;
 mod transfers;
 
 pub use openapi::openapi_json;
-pub use routes::{api_v1_routes, router};
+pub use routes::{api_v1_routes, documented_routes, router};
 pub use state::{AppState, CookieSettings, HttpSettings, NodeView, Readiness, Services, Workers};

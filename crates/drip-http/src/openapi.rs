@@ -7,7 +7,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{IntoResponses, Modify, OpenApi};
 
 use crate::dto::{ErrorBody, FileDto};
-use crate::routes::{accounts, archives, events, files, links, ops, search, shares};
+use crate::routes::{accounts, archives, events, files, links, ops, public, search, shares};
 use crate::schemas::{
     CursorSchema, FileNameOrEmptySchema, FolderQuerySchema, PageLimitSchema, SortOrderSchema, TopLimitSchema,
     UsageSortSchema,
@@ -53,6 +53,11 @@ Errors are `{\"error\":{\"code\",\"message\",\"request_id\"}}` with a stable `co
         links::create_drop,
         links::list_drops,
         links::revoke_drop,
+        public::link_page,
+        public::unlock_link,
+        public::link_content,
+        public::drop_page,
+        public::drop_post,
         search::search,
         search::top_users,
         events::connect,

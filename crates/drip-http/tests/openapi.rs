@@ -1,4 +1,5 @@
-//! The OpenAPI document: it describes exactly the `/api/v1` routes the router serves, and
+//! The OpenAPI document: it describes exactly the `/api/v1` routes the router serves (and
+//! the public link routes, `/s/…` and `/d/…`), and
 //! `docs/openapi.json` is what is served (`UPDATE_OPENAPI=1` rewrites it).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a broken fixture fails the test
@@ -25,9 +26,9 @@ async fn served() -> String {
 }
 
 #[tokio::test]
-async fn the_document_lists_every_api_v1_route_and_nothing_else() {
+async fn the_document_lists_every_api_v1_and_link_route_and_nothing_else() {
     let document: serde_json::Value = serde_json::from_str(&served().await).unwrap();
-    let routed: BTreeSet<(String, String)> = drip_http::api_v1_routes()
+    let routed: BTreeSet<(String, String)> = drip_http::documented_routes()
         .into_iter()
         .map(|(method, path)| (method.as_str().to_ascii_lowercase(), path.to_owned()))
         .collect();

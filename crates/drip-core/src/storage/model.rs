@@ -69,17 +69,30 @@ impl FileName {
     }
 
     /// The `n`-th variant of the name for when it is taken: the name itself for 0, then
-    /// `report (1).pdf`, `report (2).pdf`, ... (the number before the extension); `None`
-    /// when the variant would be too long.
+    /// `report (1).pdf`, `report (2).pdf`, ... (the number before the extension). A name
+    /// too long for the number loses the end of its stem (or, when the extension leaves no
+    /// room, of the whole name) to make room; `None` only if no valid name comes out.
     #[must_use]
     pub fn numbered(&self, n: u32) -> Option<Self> {
         if n == 0 {
             return Some(self.clone());
         }
-        let extension = self.extension().unwrap_or("");
+        let number = format!(" ({n})");
+        let room = MAX_NAME_BYTES.checked_sub(number.len())?;
+        let extension = self.extension().filter(|e| e.len() < room).unwrap_or("");
         let stem = &self.0[..self.0.len() - extension.len()];
-        Self::parse(&format!("{stem} ({n}){extension}")).ok()
+        let stem = cut_at_char_boundary(stem, room - extension.len());
+        Self::parse(&format!("{stem}{number}{extension}")).ok()
     }
+}
+
+/// The longest prefix of `text` of at most `max` bytes that ends on a character boundary.
+fn cut_at_char_boundary(text: &str, max: usize) -> &str {
+    let mut end = max.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// A virtual folder: `$` (the user's root) or `$/seg/seg/...`.
@@ -736,7 +749,19 @@ mod tests {
         assert_eq!(name("archive.tar.gz").numbered(2), Some(name("archive.tar (2).gz")));
         assert_eq!(name("README").numbered(3), Some(name("README (3)")));
         assert_eq!(name(".env").numbered(1), Some(name(".env (1)")));
-        assert_eq!(name(&"a".repeat(MAX_NAME_BYTES)).numbered(1), None);
+        let long = name(&format!("{}.pdf", "é".repeat(125)));
+        let variant = long.numbered(12).unwrap();
+        assert!(
+            variant.as_str().len() <= MAX_NAME_BYTES && variant.as_str().ends_with("é (12).pdf"),
+            "{variant:?}"
+        );
+        let no_room = name(&format!("a.{}", "x".repeat(MAX_NAME_BYTES - 2)));
+        let variant = no_room.numbered(3).unwrap();
+        assert!(
+            variant.as_str().len() <= MAX_NAME_BYTES && variant.as_str().ends_with(" (3)"),
+            "{variant:?}"
+        );
+        assert_ne!(name(&"a".repeat(MAX_NAME_BYTES)).numbered(1), Some(name(&"a".repeat(MAX_NAME_BYTES))));
     }
 
     #[test]

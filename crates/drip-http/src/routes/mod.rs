@@ -62,12 +62,12 @@ impl Verb {
 /// A router under construction and the `/api/v1` routes added to it.
 struct Routes {
     router: Router<AppState>,
-    api_v1: Vec<(Method, &'static str)>,
+    documented: Vec<(Method, &'static str)>,
 }
 
 impl Routes {
     fn new() -> Self {
-        Self { router: Router::new(), api_v1: Vec::new() }
+        Self { router: Router::new(), documented: Vec::new() }
     }
 
     /// A route that answers without moving file content: the request timeout applies.
@@ -89,8 +89,8 @@ impl Routes {
     }
 
     fn add(mut self, verb: Verb, path: &'static str, route: MethodRouter<AppState>) -> Self {
-        if path.starts_with(API_V1) {
-            self.api_v1.push((verb.method(), path));
+        if path.starts_with(API_V1) || path.starts_with("/s/") || path.starts_with("/d/") {
+            self.documented.push((verb.method(), path));
         }
         self.router = self.router.route(path, route);
         self
@@ -157,11 +157,17 @@ fn routes() -> Routes {
         .quick(Get, "/metrics", ops::metrics)
 }
 
-/// The `/api/v1` routes the router serves, as (method, path template); the OpenAPI
-/// document describes exactly these.
+/// The `/api/v1` routes the router serves, as (method, path template).
 #[must_use]
 pub fn api_v1_routes() -> Vec<(Method, &'static str)> {
-    routes().api_v1
+    routes().documented.into_iter().filter(|(_, path)| path.starts_with(API_V1)).collect()
+}
+
+/// The routes the OpenAPI document describes, exactly: `/api/v1` and what visitors reach
+/// through public and drop links (`/s/…`, `/d/…`).
+#[must_use]
+pub fn documented_routes() -> Vec<(Method, &'static str)> {
+    routes().documented
 }
 
 /// The whole HTTP interface over `state`: `/api/v1`, the original's `/api` endpoints,

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Form, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use drip_core::links::DropUpload;
@@ -19,28 +19,43 @@ use drip_core::links::{Grant, Visit};
 use drip_core::storage::model::FileName;
 use headers::authorization::Basic;
 use headers::{Authorization, HeaderMapExt};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use zeroize::Zeroizing;
 
 use crate::client_ip::ClientIp;
+use crate::dto::ErrorBody;
 use crate::error::ApiError;
 use crate::extract::{Params, cookie};
+use crate::openapi::TransferRefused;
 use crate::range::{self, Resolved};
+use crate::routes::files::Binary;
 use crate::routes::files::{
     FormUpload, UploadQuery, byte_stream, check_declared_length, declared_content_type, deliver,
     form_boundary, form_upload, is_multipart, not_modified, upload_body,
 };
 use crate::routes::ui::CONTENT_SECURITY_POLICY;
+use crate::schemas::FileNameSchema;
 use crate::state::AppState;
 
 /// The cookie holding a grant of a link's password (scoped to the link's path).
 const GRANT_COOKIE: &str = "drip_link";
 
 /// The password form of a page.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct PasswordForm {
+    /// The link's password.
     password: String,
+}
+
+/// What a drop received.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct DropReceived {
+    /// The file name as it was sent (the stored one may carry a number: the uploader is
+    /// not told what the folder holds).
+    name: String,
+    /// Its size in bytes.
+    size: u64,
 }
 
 /// What the visitor presents: a Basic password, the grant cookie, their address.
@@ -54,7 +69,20 @@ fn credentials(headers: &HeaderMap, client: ClientIp) -> Credentials {
     }
 }
 
-/// `GET /s/{token}`: the file's name and size with a download button, or the password form.
+/// A public link's page: the file's name and size with a download button, or the
+/// password form. Every failure is the same not-found page.
+#[utoipa::path(
+    get, path = "/s/{token}", operation_id = "link_page", tag = "links",
+    params(("token" = String, Path, description = "The link's token")),
+    responses(
+        (status = 200, description = "The file's page", content_type = "text/html", body = String),
+        (status = 401, description = "The password form: the link has a password", content_type = "text/html", body = String),
+        (status = 404, description = "Unknown, expired, revoked or used up", content_type = "text/html", body = String),
+        (status = 429, description = "Too many wrong passwords lately", content_type = "text/html", body = String,
+            headers(("Retry-After" = u64))),
+        (status = 503, description = "A backing service is down", content_type = "text/html", body = String),
+    )
+)]
 pub(crate) async fn link_page(
     State(state): State<AppState>,
     Path(token): Path<String>,
@@ -74,13 +102,32 @@ pub(crate) async fn link_page(
     }
 }
 
-/// `POST /s/{token}` with the page's password form: a cookie for a while, back to the page.
+/// The page's password form: a correct password answers a cookie (`drip_link`, scoped to
+/// the link's path, 15 minutes) and sends the browser back to the page.
+#[utoipa::path(
+    post, path = "/s/{token}", operation_id = "unlock_link", tag = "links",
+    params(("token" = String, Path, description = "The link's token")),
+    request_body(content = PasswordForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Back to the page, with the cookie when the link has a password",
+            headers(("Location" = String), ("Set-Cookie" = String))),
+        (status = 400, description = "The form has no password", content_type = "text/html", body = String),
+        (status = 404, description = "Unknown, expired, revoked or used up, or a wrong password", content_type = "text/html", body = String),
+        (status = 429, description = "Too many wrong passwords lately", content_type = "text/html", body = String,
+            headers(("Retry-After" = u64))),
+        (status = 503, description = "A backing service is down", content_type = "text/html", body = String),
+    )
+)]
 pub(crate) async fn unlock_link(
     State(state): State<AppState>,
     Path(token): Path<String>,
     client: ClientIp,
-    Form(form): Form<PasswordForm>,
+    body: Body,
 ) -> Response {
+    let form = match read_password_form(body).await {
+        Ok(form) => form,
+        Err(refused) => return refused,
+    };
     let credentials = password_credentials(form, client);
     match state.links().visit_link(&token, &credentials).await {
         Ok(visit) => unlocked(&format!("/s/{token}"), visit.grant.as_ref(), state.settings().cookies.secure),
@@ -88,8 +135,29 @@ pub(crate) async fn unlock_link(
     }
 }
 
-/// `GET /s/{token}/content`: the file, with the headers, ranges and `ETag` of an
-/// authenticated download.
+/// The file of a public link, with the headers, ranges and `ETag` of an authenticated
+/// download. A password comes as HTTP Basic (any user name) or the page's cookie.
+#[utoipa::path(
+    get, path = "/s/{token}/content", operation_id = "link_content", tag = "links",
+    params(
+        ("token" = String, Path, description = "The link's token"),
+        ("Range" = Option<String>, Header, description = "`bytes=a-b`, `bytes=a-` or `bytes=-n`"),
+        ("If-None-Match" = Option<String>, Header, description = "An `ETag` from an earlier download"),
+        ("If-Range" = Option<String>, Header, description = "Honour `Range` only if the `ETag` still matches"),
+    ),
+    responses(
+        (status = 200, description = "The whole content, as the file's own content type", content_type = "*/*", body = Binary,
+            headers(("ETag" = String), ("Content-Disposition" = String), ("Content-Length" = u64), ("Accept-Ranges" = String))),
+        (status = 206, description = "Part of the content", content_type = "*/*", body = Binary,
+            headers(("Content-Range" = String), ("ETag" = String), ("Content-Length" = u64))),
+        (status = 304, description = "Not modified"),
+        (status = 401, description = "`password_required`, with `WWW-Authenticate: Basic`", body = ErrorBody),
+        (status = 404, description = "`link_not_found`: unknown, expired, revoked or used up, or a wrong password", body = ErrorBody),
+        (status = 416, description = "`range_not_satisfiable`", body = ErrorBody),
+        (status = 500, description = "`integrity`", body = ErrorBody),
+        TransferRefused,
+    )
+)]
 pub(crate) async fn link_content(
     State(state): State<AppState>,
     Path(token): Path<String>,
@@ -123,7 +191,20 @@ pub(crate) async fn link_content(
     Ok(delivery.into_response(partial, etag))
 }
 
-/// `GET /d/{token}`: the upload form, or the password form.
+/// A drop link's upload page (a plain form, and drag and drop from `/ui/drop.js`), or the
+/// password form. Every failure is the same not-found page.
+#[utoipa::path(
+    get, path = "/d/{token}", operation_id = "drop_page", tag = "links",
+    params(("token" = String, Path, description = "The drop's token")),
+    responses(
+        (status = 200, description = "The upload page", content_type = "text/html", body = String),
+        (status = 401, description = "The password form: the drop has a password", content_type = "text/html", body = String),
+        (status = 404, description = "Unknown, expired, revoked or used up", content_type = "text/html", body = String),
+        (status = 429, description = "Too many wrong passwords lately", content_type = "text/html", body = String,
+            headers(("Retry-After" = u64))),
+        (status = 503, description = "A backing service is down", content_type = "text/html", body = String),
+    )
+)]
 pub(crate) async fn drop_page(
     State(state): State<AppState>,
     Path(token): Path<String>,
@@ -145,8 +226,30 @@ pub(crate) async fn drop_page(
     }
 }
 
-/// `POST /d/{token}`: one file, as the raw body (`?name=`) or the page's
-/// `multipart/form-data` form; the page's password form (urlencoded) unlocks the page.
+/// Uploads one file through a drop link into its owner's folder (a taken name gets a
+/// number). Also accepted: the page's `multipart/form-data` form (a browser asking for
+/// `text/html` gets a page back), and its urlencoded password form (`password=`, which
+/// answers `303` and the cookie, as `POST /s/{token}`).
+#[utoipa::path(
+    post, path = "/d/{token}", operation_id = "drop_upload", tag = "links",
+    params(
+        ("token" = String, Path, description = "The drop's token"),
+        ("name" = FileNameSchema, Query, description = "The file name"),
+    ),
+    request_body(content = Binary, content_type = "application/octet-stream", description = "The file content"),
+    responses(
+        (status = 201, description = "Received: the name sent and the size", body = DropReceived),
+        (status = 400, description = "`invalid_name`, `invalid_request`, `invalid_content_type`, `upload_interrupted`", body = ErrorBody),
+        (status = 401, description = "`password_required`, with `WWW-Authenticate: Basic`", body = ErrorBody),
+        (status = 404, description = "`link_not_found`: unknown, expired, revoked or used up, or a wrong password", body = ErrorBody),
+        (status = 408, description = "`transfer_idle`", body = ErrorBody),
+        (status = 409, description = "`already_exists`: a hundred numbered variants of the name are taken already", body = ErrorBody),
+        (status = 411, description = "`length_required`: the drop limits bytes", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`, `drop_limit_reached`", body = ErrorBody),
+        (status = 507, description = "`insufficient_storage`", body = ErrorBody),
+        TransferRefused,
+    )
+)]
 pub(crate) async fn drop_post(
     State(state): State<AppState>,
     Path(token): Path<String>,
@@ -161,7 +264,8 @@ pub(crate) async fn drop_post(
     if urlencoded {
         return unlock_drop(&state, &token, client, body).await;
     }
-    let html = wants_html(&headers);
+    // The page's form, posted by a browser, gets a page back.
+    let html = is_multipart(&headers) && wants_html(&headers);
     match upload_to_drop(&state, &token, client, query, &headers, body).await {
         Ok((name, size)) if html => {
             let body = format!(
@@ -170,21 +274,16 @@ pub(crate) async fn drop_post(
             );
             page(StatusCode::CREATED, "Received", &body)
         }
-        Ok((name, size)) => {
-            (StatusCode::CREATED, Json(json!({ "name": name, "size": size }))).into_response()
-        }
+        Ok((name, size)) => (StatusCode::CREATED, Json(DropReceived { name, size })).into_response(),
         Err(e) if html && e.status() == StatusCode::NOT_FOUND => not_found_page(),
         Err(e) => e.into_response(),
     }
 }
 
 async fn unlock_drop(state: &AppState, token: &str, client: ClientIp, body: Body) -> Response {
-    let bytes = match axum::body::to_bytes(body, 16 * 1024).await {
-        Ok(bytes) => bytes,
-        Err(_) => return ApiError::bad_request("invalid_request", "the form is too large").into_response(),
-    };
-    let Ok(form) = password_form(&bytes) else {
-        return ApiError::bad_request("invalid_request", "the form has no password").into_response();
+    let form = match read_password_form(body).await {
+        Ok(form) => form,
+        Err(refused) => return refused,
     };
     match state.links().visit_drop(token, &password_credentials(form, client)).await {
         Ok(visit) => unlocked(&format!("/d/{token}"), visit.grant.as_ref(), state.settings().cookies.secure),
@@ -192,9 +291,12 @@ async fn unlock_drop(state: &AppState, token: &str, client: ClientIp, body: Body
     }
 }
 
-fn password_form(bytes: &[u8]) -> Result<PasswordForm, ()> {
-    let pairs = url_pairs(bytes);
-    pairs.into_iter().find(|(k, _)| k == "password").map(|(_, v)| PasswordForm { password: v }).ok_or(())
+/// The password of a page's urlencoded form; the page of a refusal when there is none.
+async fn read_password_form(body: Body) -> Result<PasswordForm, Response> {
+    let refused = |text: &str| page(StatusCode::BAD_REQUEST, "Password", &format!("<h1>{text}</h1>"));
+    let bytes = axum::body::to_bytes(body, 16 * 1024).await.map_err(|_| refused("The form is too large"))?;
+    let password = url_pairs(&bytes).into_iter().find(|(k, _)| k == "password").map(|(_, v)| v);
+    password.map(|password| PasswordForm { password }).ok_or_else(|| refused("The form has no password"))
 }
 
 /// The `key=value` pairs of an urlencoded form.

@@ -12,6 +12,14 @@ pub(crate) fn random_array<const N: usize>() -> [u8; N] {
     out
 }
 
+/// A secret token: 256 bits from the operating system's CSPRNG in 43 base64url characters
+/// (refresh tokens, link tokens).
+pub(crate) fn random_token() -> zeroize::Zeroizing<String> {
+    use base64::Engine as _;
+    let bytes: [u8; 32] = random_array();
+    zeroize::Zeroizing::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
 /// SHA-256 of a byte slice.
 pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
     let digest = digest::digest(&digest::SHA256, bytes);

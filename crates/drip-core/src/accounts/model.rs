@@ -267,9 +267,7 @@ impl RefreshToken {
     /// A fresh random token (256 bits).
     #[must_use]
     pub fn generate() -> Self {
-        use base64::Engine as _;
-        let bytes: [u8; 32] = crate::crypto::random_array();
-        Self(Zeroizing::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)))
+        Self(crate::crypto::random_token())
     }
 
     /// Wraps a token received from a client (any text; unknown tokens simply match nothing).

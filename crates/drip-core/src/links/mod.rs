@@ -7,4 +7,4 @@ pub mod model;
 pub mod ports;
 pub mod service;
 
-pub use service::{DropUpload, Grant, LinkDownload, LinkPorts, LinkService, LinkSettings, Visit};
+pub use service::{DropUpload, Grant, LinkDownload, LinkPorts, LinkService, LinkSettings, OpenLink, Visit};

@@ -23,9 +23,7 @@ impl LinkToken {
     /// A fresh random token.
     #[must_use]
     pub fn generate() -> Self {
-        use base64::Engine as _;
-        let bytes: [u8; 32] = crate::crypto::random_array();
-        Self(Zeroizing::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)))
+        Self(crate::crypto::random_token())
     }
 
     /// A token as a visitor sent it; `None` when it cannot be one (wrong length or

@@ -85,6 +85,17 @@ impl std::fmt::Debug for Grant {
     }
 }
 
+/// A visitor let in by a public link, and the link's file.
+#[derive(Debug, Clone)]
+pub struct OpenLink {
+    /// The link.
+    pub link: PublicLink,
+    /// Its file.
+    pub media: Media,
+    /// Proof of the password just given, for the page's cookie.
+    pub grant: Option<Grant>,
+}
+
 /// A download through a public link under way.
 #[derive(Debug)]
 pub struct LinkDownload {
@@ -236,11 +247,20 @@ impl LinkService {
         Ok(Visit { link, grant })
     }
 
-    /// Streams the file of a public link to a visitor (see [`LinkService::visit_link`]).
-    /// A full download, or a range from the first byte, counts once it completes; the
-    /// count is taken before the first byte, so that `max_downloads` holds under
-    /// concurrency, and given back if the transfer does not complete. When the link asks
-    /// for it, a completed counted download tells the creator.
+    /// Lets a visitor in by a public link (see [`LinkService::visit_link`]) and reads the
+    /// link's file, for what a download needs to know first (its size, its digest).
+    ///
+    /// # Errors
+    /// See [`VisitError`]; a file gone is [`VisitError::NotFound`].
+    pub async fn open_link(&self, token: &str, credentials: &Credentials) -> Result<OpenLink, VisitError> {
+        let Visit { link, grant } = self.visit_link(token, credentials).await?;
+        let media = self.ports.media.find(&link.media).await?.filter(|m| m.uploaded_at().is_some());
+        let media = media.ok_or(VisitError::NotFound)?;
+        Ok(OpenLink { link, media, grant })
+    }
+
+    /// Streams the file of a public link to a visitor: [`LinkService::open_link`], then
+    /// [`LinkService::download_opened`].
     ///
     /// # Errors
     /// See [`LinkDownloadError`].
@@ -250,9 +270,25 @@ impl LinkService {
         credentials: &Credentials,
         range: Option<Range<u64>>,
     ) -> Result<LinkDownload, LinkDownloadError> {
-        let link = self.visit_link(token, credentials).await?.link;
-        let media = self.ports.media.find(&link.media).await?.filter(|m| m.uploaded_at().is_some());
-        let media = media.ok_or(VisitError::NotFound)?;
+        let open = self.open_link(token, credentials).await?;
+        self.download_opened(open, range).await
+    }
+
+    /// Streams the file of a link just opened. A full download, or a range from the first
+    /// byte, counts once it completes; the count is taken before the first byte (and
+    /// refused when the link allows no more, whatever happened since it was opened), so
+    /// that `max_downloads` holds under concurrency, and given back if the transfer does
+    /// not complete. When the link asks for it, a completed counted download tells the
+    /// creator.
+    ///
+    /// # Errors
+    /// See [`LinkDownloadError`].
+    pub async fn download_opened(
+        &self,
+        open: OpenLink,
+        range: Option<Range<u64>>,
+    ) -> Result<LinkDownload, LinkDownloadError> {
+        let OpenLink { link, media, .. } = open;
         let counts = range.as_ref().is_none_or(|r| r.start == 0);
         if counts && !self.ports.links.count_download(&link.id, self.ports.clock.now()).await? {
             return Err(VisitError::NotFound.into());
@@ -378,6 +414,15 @@ impl LinkService {
         upload: DropUpload,
     ) -> Result<Media, DropUploadError> {
         let drop = self.visit_drop(token, credentials).await?.link;
+        self.upload_to(&drop, upload).await
+    }
+
+    /// Stores one file through a drop just visited ([`LinkService::visit_drop`]): within its
+    /// limits (reserved atomically, whatever happened since the visit) and its owner's.
+    ///
+    /// # Errors
+    /// See [`DropUploadError`].
+    pub async fn upload_to(&self, drop: &DropLink, upload: DropUpload) -> Result<Media, DropUploadError> {
         let bytes = match (drop.max_bytes, upload.length) {
             (Some(_), None) => return Err(DropUploadError::LengthRequired),
             (_, length) => length.unwrap_or(0),

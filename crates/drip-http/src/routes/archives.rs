@@ -3,8 +3,9 @@
 //! verified, with ranges and entity tags like file downloads. The DTOs of these routes live
 //! here.
 
+use std::time::Instant;
+
 use axum::Json;
-use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -12,8 +13,6 @@ use drip_core::ArchiveId;
 use drip_core::archives::model::{Archive, ArchiveStatus};
 use drip_core::archives::{ArchiveDownload, content_link};
 use drip_core::storage::model::FolderPath;
-use futures::StreamExt;
-use headers::{AcceptRanges, CacheControl, ContentLength, ContentRange, ETag, HeaderMapExt};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -22,8 +21,8 @@ use crate::dto::{ErrorBody, timestamp};
 use crate::error::ApiError;
 use crate::extract::{AuthUser, JsonBody};
 use crate::openapi::{JsonRefused, TransferRefused, Unauthenticated};
-use crate::range::{self, Resolved};
-use crate::routes::files::Binary;
+use crate::range;
+use crate::routes::files::{Binary, Payload, Wanted, deliver, not_modified, recorded, wanted};
 use crate::schemas::FolderPathSchema;
 use crate::state::AppState;
 
@@ -228,67 +227,32 @@ pub(crate) async fn content(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let started = Instant::now();
     let id = archive_id(&id)?;
     // The state decides the answer before any transfer slot is taken.
     let archive = state.archives().status(&user.id, &id).await?;
-    let (size, etag) = match archive.content() {
-        Some(content) => (content.size, range::etag(&content.digest.to_hex())),
+    let etag = archive.content().and_then(|content| range::etag(&content.digest.to_hex()));
+    let range = match archive.content() {
         // Not ready: the download itself says why.
-        None => (0, None),
-    };
-    if etag.is_some() && range::not_modified(&headers, etag.as_ref()) {
-        return Ok(not_modified(etag));
-    }
-    let range = match archive.content().map(|_| range::requested(&headers, etag.as_ref(), size)) {
-        None | Some(Resolved::Full) => None,
-        Some(Resolved::Partial(range)) => Some(range),
-        Some(Resolved::Unsatisfiable) => return Err(ApiError::range_not_satisfiable(size)),
+        None => None,
+        Some(content) => match wanted(&headers, etag.as_ref(), content.size)? {
+            Wanted::NotModified => return Ok(not_modified(etag)),
+            Wanted::Whole => None,
+            Wanted::Part(range) => Some(range),
+        },
     };
     let slot = state.transfers().try_acquire(user.id, client).map_err(ApiError::too_many_transfers)?;
     let partial = range.is_some();
-    let download = state.archives().download(&user.id, &id, range).await?;
-    let ArchiveDownload { archive, size, range: served, mut content } = download;
-    // Nothing is sent before the first verified chunk, so a failure there is still a
-    // proper error answer.
-    let first = match content.next().await {
-        Some(Err(e)) => return Err(ApiError::integrity(e)),
-        first => first,
-    };
-    let state_for_bytes = state.clone();
-    let body = futures::stream::iter(first).chain(content).map(move |item| {
-        let _held = &slot;
-        if let Ok(bytes) = &item {
-            state_for_bytes.metrics().add_bytes_out(bytes.len() as u64);
-        }
-        item
-    });
-    let mut response = Response::new(Body::from_stream(body));
-    if partial {
-        *response.status_mut() = StatusCode::PARTIAL_CONTENT;
-    }
-    let out = response.headers_mut();
-    out.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));
-    out.typed_insert(ContentLength(served.end - served.start));
-    out.typed_insert(AcceptRanges::bytes());
-    if partial && let Ok(content_range) = ContentRange::bytes(served, size) {
-        out.typed_insert(content_range);
-    }
-    if let Some(etag) = etag {
-        out.typed_insert(etag);
-    }
-    if let Ok(value) = HeaderValue::from_str(&range::content_disposition(&archive.file_name())) {
-        out.insert(header::CONTENT_DISPOSITION, value);
-    }
-    out.typed_insert(CacheControl::new().with_private().with_no_cache());
-    out.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    Ok(response)
-}
-
-fn not_modified(etag: Option<ETag>) -> Response {
-    let mut response = StatusCode::NOT_MODIFIED.into_response();
-    if let Some(etag) = etag {
-        response.headers_mut().typed_insert(etag);
-    }
-    response.headers_mut().typed_insert(CacheControl::new().with_private().with_no_cache());
-    response
+    let delivery = recorded(&state, started, async {
+        let ArchiveDownload { archive, size, range: served, content } =
+            state.archives().download(&user.id, &id, range).await?;
+        let payload = Payload {
+            content_type: HeaderValue::from_static("application/zip"),
+            name: archive.file_name(),
+            size,
+        };
+        deliver(&state, payload, served, content, slot, started).await
+    })
+    .await?;
+    Ok(delivery.into_response(partial, etag))
 }

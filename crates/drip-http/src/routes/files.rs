@@ -463,36 +463,86 @@ pub(crate) async fn download(
     let id = media_id(&id)?;
     let media = state.storage().info(&user.id, &id).await?;
     let etag = media.digest().and_then(|d| range::etag(&d.to_hex()));
-    if range::not_modified(&headers, etag.as_ref()) {
-        return Ok(not_modified(etag));
-    }
-    let range = match range::requested(&headers, etag.as_ref(), media.size()) {
-        Resolved::Full => None,
-        Resolved::Partial(range) => Some(range),
-        Resolved::Unsatisfiable => return Err(ApiError::range_not_satisfiable(media.size())),
+    let range = match wanted(&headers, etag.as_ref(), media.size())? {
+        Wanted::NotModified => return Ok(not_modified(etag)),
+        Wanted::Whole => None,
+        Wanted::Part(range) => Some(range),
     };
     let slot = take_slot(&state, &user, client)?;
     let partial = range.is_some();
-    let download = state.storage().download(&user.id, &id, range).await;
-    let delivery = match async { deliver(&state, download?, slot, started).await }.await {
-        Ok(delivery) => delivery,
-        Err(e) => {
-            state.metrics().record_download(Outcome::Error, started.elapsed());
-            return Err(e);
-        }
-    };
+    let delivery = recorded(&state, started, async {
+        let download = state.storage().download(&user.id, &id, range).await?;
+        deliver(&state, Payload::of(&download.media), download.range, download.content, slot, started).await
+    })
+    .await?;
     Ok(delivery.into_response(partial, etag))
+}
+
+/// What a conditional, possibly ranged, request asks of content of `size` bytes tagged
+/// `etag`.
+pub(crate) enum Wanted {
+    /// `304`: the client's copy is current.
+    NotModified,
+    /// The whole content.
+    Whole,
+    /// These bytes of it.
+    Part(std::ops::Range<u64>),
+}
+
+/// Reads `If-None-Match`, `Range` and `If-Range`; a range past the end is `416`.
+pub(crate) fn wanted(headers: &HeaderMap, etag: Option<&ETag>, size: u64) -> Result<Wanted, ApiError> {
+    if range::not_modified(headers, etag) {
+        return Ok(Wanted::NotModified);
+    }
+    match range::requested(headers, etag, size) {
+        Resolved::Full => Ok(Wanted::Whole),
+        Resolved::Partial(range) => Ok(Wanted::Part(range)),
+        Resolved::Unsatisfiable => Err(ApiError::range_not_satisfiable(size)),
+    }
+}
+
+/// Runs the start of a download, recording it as a failed download when it fails.
+pub(crate) async fn recorded(
+    state: &AppState,
+    started: Instant,
+    start: impl Future<Output = Result<Delivery, ApiError>>,
+) -> Result<Delivery, ApiError> {
+    let delivery = start.await;
+    if delivery.is_err() {
+        state.metrics().record_download(Outcome::Error, started.elapsed());
+    }
+    delivery
+}
+
+/// What a download is, for its headers: a type, a name to save it under, a size.
+pub(crate) struct Payload {
+    /// The `Content-Type`.
+    pub(crate) content_type: HeaderValue,
+    /// The file name of the `Content-Disposition`.
+    pub(crate) name: String,
+    /// The whole content's size (a range's `Content-Range` names it).
+    pub(crate) size: u64,
+}
+
+impl Payload {
+    /// A stored file.
+    pub(crate) fn of(media: &Media) -> Self {
+        let content_type = HeaderValue::from_str(media.content_type().as_str())
+            .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
+        Self { content_type, name: media.name().to_string(), size: media.size() }
+    }
 }
 
 /// Starts the download and waits for its first verified chunk: nothing is sent before,
 /// so a failure there is still a proper error answer.
 pub(crate) async fn deliver(
     state: &AppState,
-    download: drip_core::storage::Download,
+    payload: Payload,
+    served: std::ops::Range<u64>,
+    mut content: ByteStream,
     slot: TransferPermit,
     started: Instant,
 ) -> Result<Delivery, ApiError> {
-    let mut content = download.content;
     let first = match content.next().await {
         Some(Err(e)) => return Err(stream_error(&e)),
         first => first,
@@ -501,11 +551,11 @@ pub(crate) async fn deliver(
         inner: futures::stream::iter(first).chain(content).boxed(),
         state: state.clone(),
         started,
-        remaining: download.range.end - download.range.start,
+        remaining: served.end - served.start,
         finished: false,
         request_id: middleware::current().map(|c| c.id).unwrap_or_default(),
-        media: download.media,
-        served: download.range,
+        payload,
+        served,
         _slot: slot,
     };
     if delivery.remaining == 0 {
@@ -517,25 +567,23 @@ pub(crate) async fn deliver(
 
 /// The headers of a download: what it is and which part of it, how it may be cached, and
 /// that a browser saves it (never renders or sniffs it).
-pub(crate) fn content_headers(
+fn content_headers(
     out: &mut HeaderMap,
-    media: &Media,
+    payload: &Payload,
     served: &std::ops::Range<u64>,
     partial: bool,
     etag: Option<ETag>,
 ) {
-    let content_type = HeaderValue::from_str(media.content_type().as_str())
-        .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
-    out.insert(header::CONTENT_TYPE, content_type);
+    out.insert(header::CONTENT_TYPE, payload.content_type.clone());
     out.typed_insert(ContentLength(served.end - served.start));
     out.typed_insert(AcceptRanges::bytes());
-    if partial && let Ok(content_range) = ContentRange::bytes(served.clone(), media.size()) {
+    if partial && let Ok(content_range) = ContentRange::bytes(served.clone(), payload.size) {
         out.typed_insert(content_range);
     }
     if let Some(etag) = etag {
         out.typed_insert(etag);
     }
-    if let Ok(value) = HeaderValue::from_str(&range::content_disposition(media.name().as_str())) {
+    if let Ok(value) = HeaderValue::from_str(&range::content_disposition(&payload.name)) {
         out.insert(header::CONTENT_DISPOSITION, value);
     }
     out.typed_insert(private_no_cache());
@@ -576,8 +624,8 @@ pub(crate) struct Delivery {
     remaining: u64,
     finished: bool,
     request_id: String,
-    /// The file and the bytes of it being sent.
-    media: Media,
+    /// What is sent, and which bytes of it.
+    payload: Payload,
     served: std::ops::Range<u64>,
     _slot: TransferPermit,
 }
@@ -585,12 +633,13 @@ pub(crate) struct Delivery {
 impl Delivery {
     /// The response streaming this delivery, with the download headers.
     pub(crate) fn into_response(self, partial: bool, etag: Option<ETag>) -> Response {
-        let (media, served) = (self.media.clone(), self.served.clone());
+        let mut headers = HeaderMap::new();
+        content_headers(&mut headers, &self.payload, &self.served, partial, etag);
         let mut response = Response::new(Body::from_stream(self));
         if partial {
             *response.status_mut() = StatusCode::PARTIAL_CONTENT;
         }
-        content_headers(response.headers_mut(), &media, &served, partial, etag);
+        response.headers_mut().extend(headers);
         response
     }
 

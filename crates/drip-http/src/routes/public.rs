@@ -13,9 +13,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use drip_core::links::DropUpload;
+use drip_core::links::Grant;
 use drip_core::links::error::VisitError;
 use drip_core::links::model::Credentials;
-use drip_core::links::{Grant, Visit};
 use drip_core::storage::model::FileName;
 use headers::authorization::Basic;
 use headers::{Authorization, HeaderMapExt};
@@ -28,11 +28,11 @@ use crate::dto::ErrorBody;
 use crate::error::ApiError;
 use crate::extract::{Params, cookie};
 use crate::openapi::TransferRefused;
-use crate::range::{self, Resolved};
+use crate::range;
 use crate::routes::files::Binary;
 use crate::routes::files::{
-    FormUpload, UploadQuery, byte_stream, check_declared_length, declared_content_type, deliver,
-    form_boundary, form_upload, is_multipart, not_modified, upload_body,
+    FormUpload, Payload, UploadQuery, Wanted, byte_stream, check_declared_length, declared_content_type,
+    deliver, form_boundary, form_upload, is_multipart, not_modified, recorded, upload_body, wanted,
 };
 use crate::routes::ui::CONTENT_SECURITY_POLICY;
 use crate::schemas::FileNameSchema;
@@ -89,12 +89,12 @@ pub(crate) async fn link_page(
     client: ClientIp,
     headers: HeaderMap,
 ) -> Response {
-    match state.links().visit_link(&token, &credentials(&headers, client)).await {
-        Ok(Visit { link, .. }) => {
-            let size = state.storage().info(&link.creator, &link.media).await.map(|m| m.size()).unwrap_or(0);
+    match state.links().open_link(&token, &credentials(&headers, client)).await {
+        Ok(open) => {
             let body = format!(
-                "<h1>{}</h1><p>{size} bytes</p><p><a class=\"button\" href=\"/s/{token}/content\" download>Download</a></p>",
-                escape(link.file_name.as_str()),
+                "<h1>{}</h1><p>{} bytes</p><p><a class=\"button\" href=\"/s/{token}/content\" download>Download</a></p>",
+                escape(open.media.name().as_str()),
+                open.media.size(),
             );
             page(StatusCode::OK, "Shared file", &body)
         }
@@ -165,29 +165,21 @@ pub(crate) async fn link_content(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let credentials = credentials(&headers, client);
-    let Visit { link, grant } = state.links().visit_link(&token, &credentials).await?;
-    // The download checks the link again: with the grant of a password just verified,
-    // not the password a second time.
-    let credentials = match grant {
-        Some(grant) => Credentials { password: None, grant: Some(grant.value), ..credentials },
-        None => credentials,
+    let open = state.links().open_link(&token, &credentials(&headers, client)).await?;
+    let etag = open.media.digest().and_then(|d| range::etag(&d.to_hex()));
+    let range = match wanted(&headers, etag.as_ref(), open.media.size())? {
+        Wanted::NotModified => return Ok(not_modified(etag)),
+        Wanted::Whole => None,
+        Wanted::Part(range) => Some(range),
     };
-    let media =
-        state.storage().info(&link.creator, &link.media).await.map_err(|_| ApiError::link_not_found())?;
-    let etag = media.digest().and_then(|d| range::etag(&d.to_hex()));
-    if range::not_modified(&headers, etag.as_ref()) {
-        return Ok(not_modified(etag));
-    }
-    let range = match range::requested(&headers, etag.as_ref(), media.size()) {
-        Resolved::Full => None,
-        Resolved::Partial(range) => Some(range),
-        Resolved::Unsatisfiable => return Err(ApiError::range_not_satisfiable(media.size())),
-    };
-    let slot = state.transfers().try_acquire(link.creator, client).map_err(ApiError::too_many_transfers)?;
+    let slot =
+        state.transfers().try_acquire(open.link.creator, client).map_err(ApiError::too_many_transfers)?;
     let partial = range.is_some();
-    let download = state.links().download_link(&token, &credentials, range).await?;
-    let delivery = deliver(&state, download.download, slot, started).await?;
+    let delivery = recorded(&state, started, async {
+        let download = state.links().download_opened(open, range).await?.download;
+        deliver(&state, Payload::of(&download.media), download.range, download.content, slot, started).await
+    })
+    .await?;
     Ok(delivery.into_response(partial, etag))
 }
 
@@ -346,7 +338,7 @@ async fn upload_to_drop(
         (DropUpload { name: FileName::parse(name)?, content_type, length, content }, None)
     };
     let given = upload.name.to_string();
-    let stored = state.links().upload_to_drop(token, &credentials, upload).await;
+    let stored = state.links().upload_to(&target, upload).await;
     drop(form);
     let media = stored?;
     Ok((given, media.size()))

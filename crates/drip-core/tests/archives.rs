@@ -19,11 +19,12 @@ use drip_core::clock::Clock;
 use drip_core::events::Event;
 use drip_core::jobs::model::{NewJob, Task, TaskKind};
 use drip_core::storage::model::{
-    Envelope, FileName, FolderListing, FolderPath, Media, MediaPage, PageRequest, Share, SortOrder,
-    UploadedContent, Usage, UsageSort, UserUsage,
+    Allowance, Envelope, FileName, FolderListing, FolderPath, Media, MediaPage, PageRequest, QuotaSetting,
+    Share, SortOrder, UploadedContent, Usage, UsageSort, UserUsage,
 };
 use drip_core::storage::ports::{
-    AddShareError, ByteStream, InsertMediaError, MediaRepository, RelocateError, StorageProvider,
+    AddShareError, ByteStream, InsertMediaError, MediaRepository, RelocateError, ReserveError,
+    StorageProvider,
 };
 use drip_core::storage::{StorageService, StorageSettings, StoreRequest};
 use drip_core::{ArchiveId, BackendError, JobId, MediaId, UserId};
@@ -99,6 +100,7 @@ impl World {
             name: FileName::parse(name).unwrap(),
             folder: path(folder),
             content_type: None,
+            length: None,
             content: stream_of(content),
         };
         self.storage.store(request).await.unwrap()
@@ -304,6 +306,15 @@ impl MediaRepository for DeletesAfterListing {
     }
     async fn usage(&self, user: &UserId) -> Result<Usage, BackendError> {
         self.inner.usage(user).await
+    }
+    async fn reserve(&self, id: &MediaId, bytes: u64, default_quota: Option<u64>) -> Result<(), ReserveError> {
+        self.inner.reserve(id, bytes, default_quota).await
+    }
+    async fn allowance(&self, user: &UserId, default_quota: Option<u64>) -> Result<Allowance, BackendError> {
+        self.inner.allowance(user, default_quota).await
+    }
+    async fn set_quota(&self, user: &UserId, quota: QuotaSetting) -> Result<bool, BackendError> {
+        self.inner.set_quota(user, quota).await
     }
     async fn top_users(
         &self,

@@ -56,7 +56,7 @@ async fn alice_on_fakes(settings: StorageSettings) -> (FakePorts, StorageService
 
 /// The request to store `content` as `folder`/`file` for `user`.
 fn upload(user: UserId, folder: FolderPath, file: &str, content: ByteStream) -> StoreRequest {
-    StoreRequest { user, name: name(file), folder, content_type: None, content }
+    StoreRequest { user, name: name(file), folder, content_type: None, length: None, content }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -67,6 +67,7 @@ async fn world() -> World {
             name: FileName::parse("report.txt").unwrap(),
             folder: folder("$/work"),
             content_type: None,
+            length: None,
             content: stream_of(CONTENT),
         })
         .await

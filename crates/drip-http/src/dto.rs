@@ -7,7 +7,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use drip_core::accounts::AccountService;
 use drip_core::accounts::model::{Owner, Session};
 use drip_core::events::PresenceEntry;
-use drip_core::storage::model::{FolderSummary, Media, Share, Usage, UserUsage};
+use drip_core::storage::model::{Allowance, FolderSummary, Media, Share, Usage, UserUsage};
 use drip_core::storage::search::FileMatches;
 use drip_core::{BackendError, UserId};
 use serde::{Deserialize, Serialize};
@@ -132,18 +132,32 @@ impl From<&Session> for SessionDto {
     }
 }
 
-/// Files and bytes a user stored.
+/// Files and bytes a user stored, and their quota.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct UsageDto {
     /// Number of files the user created.
     pub(crate) media_count: u64,
     /// Their total size in bytes.
     pub(crate) disk_usage: u64,
+    /// The user's storage quota in bytes; `null` when there is none.
+    pub(crate) quota: Option<u64>,
+    /// Bytes counted against the quota: stored files (the trash included) and what
+    /// uploads under way have reserved.
+    pub(crate) used: u64,
+    /// Bytes still free (`quota - used`, 0 when the quota was lowered below it); `null`
+    /// when there is no quota.
+    pub(crate) available: Option<u64>,
 }
 
-impl From<Usage> for UsageDto {
-    fn from(usage: Usage) -> Self {
-        Self { media_count: usage.media_count, disk_usage: usage.disk_usage }
+impl UsageDto {
+    pub(crate) fn new(usage: Usage, allowance: Allowance) -> Self {
+        Self {
+            media_count: usage.media_count,
+            disk_usage: usage.disk_usage,
+            quota: allowance.quota,
+            used: allowance.used,
+            available: allowance.available(),
+        }
     }
 }
 

@@ -21,7 +21,7 @@ use drip_core::links::error::{
 use drip_core::storage::error::{
     ChangeError, DownloadError, LookupError, SearchError, ShareError, StoreError,
 };
-use drip_core::storage::model::{InvalidName, InvalidPath};
+use drip_core::storage::model::{InvalidName, InvalidPath, QuotaExceeded};
 use drip_core::storage::ports::StorageError;
 use serde_json::{Value, json};
 
@@ -175,6 +175,16 @@ impl ApiError {
             format!("the request body exceeds the limit of {limit} bytes"),
         )
         .with_details(json!({ "limit": limit }))
+    }
+
+    /// 507 `quota_exceeded`: the upload does not fit in the user's quota; nothing was kept.
+    pub(crate) fn quota_exceeded(q: QuotaExceeded) -> Self {
+        Self::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "quota_exceeded",
+            format!("this file does not fit in your storage quota of {} bytes ({} bytes used)", q.quota, q.used),
+        )
+        .with_details(json!({ "quota": q.quota, "used": q.used }))
     }
 
     /// 414 `uri_too_long`: the request target is over `limit` bytes.
@@ -451,6 +461,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::AlreadyExists => Self::file_exists("in this folder"),
             StoreError::TooLarge { limit } => Self::too_large(limit),
+            StoreError::QuotaExceeded(q) => Self::quota_exceeded(q),
             StoreError::Busy => Self::busy(),
             StoreError::UnknownUser => {
                 Self::unauthorized("invalid_token", "the authenticated user no longer exists")
@@ -581,6 +592,12 @@ impl From<DropUploadError> for ApiError {
                 StatusCode::LENGTH_REQUIRED,
                 "length_required",
                 "this drop link limits bytes: send the size (Content-Length)",
+            ),
+            // The uploader is not the owner: the owner's quota and usage stay theirs.
+            DropUploadError::Store(StoreError::QuotaExceeded(_)) => Self::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "quota_exceeded",
+                "the owner of this drop link has no room for this file",
             ),
             DropUploadError::Store(s) => s.into(),
         }

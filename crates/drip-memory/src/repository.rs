@@ -14,10 +14,10 @@ use drip_core::jobs::model::{Claim, Job, JobState, JobStats, NewJob};
 use drip_core::jobs::ports::JobQueue;
 use drip_core::links::model::{DropLink, PublicLink};
 use drip_core::storage::model::{
-    Envelope, FileCursor, FileName, FolderListing, FolderPath, FolderSummary, Media, MediaPage, PageRequest,
-    Share, SortOrder, UploadedContent, Usage, UsageSort, UserUsage,
+    Allowance, Envelope, FileCursor, FileName, FolderListing, FolderPath, FolderSummary, Media, MediaPage, PageRequest,
+    QuotaExceeded, QuotaSetting, Share, SortOrder, UploadedContent, Usage, UsageSort, UserUsage,
 };
-use drip_core::storage::ports::{AddShareError, InsertMediaError, MediaRepository, RelocateError};
+use drip_core::storage::ports::{AddShareError, InsertMediaError, MediaRepository, RelocateError, ReserveError};
 use drip_core::{BackendError, ClaimToken, DropId, JobId, LinkId, MediaId, TokenFamilyId, UserId};
 
 use crate::archives::{ArchiveTable, MemoryArchiveRepository};
@@ -47,6 +47,10 @@ pub(crate) struct State {
     pub(crate) links: BTreeMap<LinkId, PublicLink>,
     /// Drop links.
     pub(crate) drops: BTreeMap<DropId, DropLink>,
+    /// Bytes of its creator's quota each pending media holds.
+    reserved: HashMap<MediaId, u64>,
+    /// Quotas set for users (absent: the default).
+    quotas: HashMap<UserId, QuotaSetting>,
 }
 
 impl State {
@@ -73,6 +77,18 @@ impl State {
     /// Whether `media` is an abandoned upload at `now`: pending, its lease lapsed or absent.
     fn is_abandoned(&self, media: &Media, now: DateTime<Utc>) -> bool {
         media.uploaded_at().is_none() && self.leases.get(&media.id()).is_none_or(|until| *until <= now)
+    }
+
+    /// `user`'s quota (their own or `default_quota`) and the bytes they have taken.
+    fn allowance(&self, user: UserId, default_quota: Option<u64>) -> Allowance {
+        let quota = match self.quotas.get(&user).copied().unwrap_or_default() {
+            QuotaSetting::Default => default_quota,
+            QuotaSetting::Unlimited => None,
+            QuotaSetting::Bytes(bytes) => Some(bytes),
+        };
+        let mine = self.media.values().filter(|m| m.creator() == user);
+        let used = mine.map(|m| if m.uploaded_at().is_some() { m.size() } else { self.reserved.get(&m.id()).copied().unwrap_or(0) }).sum();
+        Allowance { quota, used }
     }
 
     fn usage_by_creator(&self) -> HashMap<UserId, Usage> {
@@ -332,6 +348,7 @@ impl AccountRepository for MemoryAccountRepository {
         state.tokens.retain(|_, t| t.user_id != *id);
         state.shares.retain(|(_, sharee), _| sharee != id);
         state.drops.retain(|_, d| d.owner != *id);
+        state.quotas.remove(id);
         state.archives.remove_owned_by(id);
         Ok(true)
     }
@@ -400,6 +417,30 @@ impl MediaRepository for MemoryMediaRepository {
         Ok(())
     }
 
+    async fn reserve(&self, id: &MediaId, bytes: u64, default_quota: Option<u64>) -> Result<(), ReserveError> {
+        let mut state = lock(&self.state)?;
+        let creator = state.media.get(id).filter(|m| m.uploaded_at().is_none()).ok_or(ReserveError::Gone)?.creator();
+        let allowance = state.allowance(creator, default_quota);
+        if let Some(quota) = allowance.quota.filter(|q| allowance.used.saturating_add(bytes) > *q) {
+            return Err(QuotaExceeded { quota, used: allowance.used }.into());
+        }
+        *state.reserved.entry(*id).or_default() += bytes;
+        Ok(())
+    }
+
+    async fn allowance(&self, user: &UserId, default_quota: Option<u64>) -> Result<Allowance, BackendError> {
+        Ok(lock(&self.state)?.allowance(*user, default_quota))
+    }
+
+    async fn set_quota(&self, user: &UserId, quota: QuotaSetting) -> Result<bool, BackendError> {
+        let mut state = lock(&self.state)?;
+        if !state.users.contains_key(user) {
+            return Ok(false);
+        }
+        state.quotas.insert(*user, quota);
+        Ok(true)
+    }
+
     async fn mark_uploaded(
         &self,
         id: &MediaId,
@@ -410,6 +451,7 @@ impl MediaRepository for MemoryMediaRepository {
         *slot = slot.clone().with_uploaded(uploaded);
         let updated = slot.clone();
         state.leases.remove(id);
+        state.reserved.remove(id);
         Ok(Some(updated))
     }
 
@@ -457,6 +499,7 @@ impl MediaRepository for MemoryMediaRepository {
         }
         state.jobs.enqueue(then)?;
         state.leases.remove(id);
+        state.reserved.remove(id);
         state.shares.retain(|(media, _), _| media != id);
         state.links.retain(|_, l| l.media != *id);
         Ok(state.media.remove(id))
@@ -558,6 +601,7 @@ impl MediaRepository for MemoryMediaRepository {
         }
         state.jobs.enqueue(then)?;
         state.leases.remove(id);
+        state.reserved.remove(id);
         state.shares.retain(|(media, _), _| media != id);
         state.links.retain(|_, l| l.media != *id);
         Ok(state.media.remove(id))

@@ -18,3 +18,4 @@ async fn setup() -> Repos {
 }
 
 drip_testkit::repository_conformance!(setup);
+drip_testkit::quota_conformance!(setup);

@@ -42,6 +42,7 @@ async fn main() -> Result<()> {
                 name: FileName::parse(name)?,
                 folder: FolderPath::parse(folder)?,
                 content_type: None,
+                length: None,
                 content: content(text),
             })
             .await?;

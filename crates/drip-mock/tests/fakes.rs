@@ -236,6 +236,7 @@ async fn storage_service_runs_on_the_fakes() {
         name: FileName::parse("hello.txt").unwrap(),
         folder: FolderPath::parse("$/docs").unwrap(),
         content_type: None,
+        length: None,
         content,
     };
     let media = storage.store(request).await.unwrap();
@@ -283,6 +284,7 @@ async fn failed_uploads_leave_nothing_behind() {
         name: FileName::parse("a.bin").unwrap(),
         folder: FolderPath::root(),
         content_type: None,
+        length: None,
         content,
     };
     let broken = stream(vec![Ok(b"some bytes"), Err(io::Error::other("client went away"))]);

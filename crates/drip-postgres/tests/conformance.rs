@@ -23,3 +23,4 @@ async fn setup() -> Option<Repos> {
 }
 
 drip_testkit::repository_conformance!(setup);
+drip_testkit::quota_conformance!(setup);

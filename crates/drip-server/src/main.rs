@@ -18,7 +18,8 @@ use clap::{Parser, Subcommand};
 use drip::{Config, Drip};
 use drip_core::accounts::model::{RegisterRequest, Username};
 use drip_core::jobs::model::JobState;
-use drip_core::storage::model::{SortOrder, UsageSort};
+use drip_core::storage::error::QuotaError;
+use drip_core::storage::model::{QuotaSetting, SortOrder, UsageSort};
 use tracing::info;
 
 /// mimalloc rather than the system allocator: glibc's per-thread arenas keep what the
@@ -120,6 +121,20 @@ enum UserCommand {
         /// Username.
         username: String,
     },
+    /// Set a user's storage quota: a size such as `10GiB` or `500MB`, `unlimited`, or
+    /// `default` (`limits.default_quota_mib`). Files over a lowered quota stay; new
+    /// uploads are refused until there is room.
+    Quota {
+        /// Username.
+        username: String,
+        /// The quota.
+        #[arg(value_parser = parse_quota)]
+        size: QuotaSetting,
+    },
+}
+
+fn parse_quota(text: &str) -> Result<QuotaSetting, String> {
+    QuotaSetting::parse(text).map_err(|e| e.to_string())
 }
 
 fn main() -> std::process::ExitCode {
@@ -210,6 +225,17 @@ async fn run(cli: Cli) -> Result<()> {
             // `drip serve`, whose job runner retries.
             drip.jobs.run_due().await?;
             println!("deleted user {} ({})", owner.username, owner.id);
+            Ok(())
+        }
+        Command::User { command: UserCommand::Quota { username, size } } => {
+            let drip = Drip::build(&config).await.context("cannot open Drip")?;
+            let name = Username::parse(&username).context("not a valid username")?;
+            let allowance = drip.storage.set_quota(&name, size).await.map_err(|e| match e {
+                QuotaError::UnknownUser => anyhow::anyhow!("no user {username}"),
+                other => other.into(),
+            })?;
+            let quota = allowance.quota.map_or_else(|| "unlimited".to_owned(), |q| format!("{q} bytes"));
+            println!("quota of {username}: {quota}, {} bytes used", allowance.used);
             Ok(())
         }
         Command::TopUsers { sort, order, limit } => {

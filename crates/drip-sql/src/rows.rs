@@ -73,7 +73,7 @@ impl<R> SqlRow for R where
 pub type Row<D> = <<D as Dialect>::Db as Database>::Row;
 
 /// The state of a locked media row that its writes need (`creator_id`, `full_path`,
-/// `file_size`, `uploaded`).
+/// `file_size`, `uploaded`, `reserved_bytes`).
 #[derive(Debug)]
 pub struct LockedMedia {
     /// Its creator.
@@ -84,6 +84,8 @@ pub struct LockedMedia {
     pub size: i64,
     /// Whether its content is uploaded.
     pub uploaded: bool,
+    /// Bytes of its creator's quota it holds while pending (0 once uploaded).
+    pub reserved: i64,
 }
 
 /// A Rust value a query of `Db` binds.
@@ -438,6 +440,7 @@ pub trait Dialect: Send + Sync + Sized + 'static {
             folder: FolderPath::parse(&folder).map_err(|e| corrupt(T, "full_path", e))?,
             size: row.read(T, "file_size")?,
             uploaded: row.read(T, "uploaded")?,
+            reserved: row.read(T, "reserved_bytes")?,
         })
     }
 

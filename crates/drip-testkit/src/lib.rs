@@ -34,6 +34,7 @@ pub mod cluster;
 pub mod corpus;
 pub mod jobs;
 pub mod links;
+pub mod quotas;
 pub mod repository;
 #[cfg(feature = "s3")]
 pub mod s3;

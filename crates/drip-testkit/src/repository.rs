@@ -132,7 +132,7 @@ const MAX_PAGES: usize = 200;
 
 static SEQUENCE: AtomicU64 = AtomicU64::new(0);
 
-fn at(secs: i64) -> DateTime<Utc> {
+pub(crate) fn at(secs: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(BASE_SECS + secs, 0).expect("fixture time")
 }
 
@@ -148,7 +148,7 @@ fn new_user_id() -> UserId {
     UserId::from_ksuid(ksuid())
 }
 
-fn new_media_id() -> MediaId {
+pub(crate) fn new_media_id() -> MediaId {
     MediaId::from_ksuid(ksuid())
 }
 
@@ -188,7 +188,7 @@ fn unknown_owner() -> Owner {
 }
 
 /// Creates a user named `name`.
-async fn add_user(repos: &Repos, name: &str) -> Owner {
+pub(crate) async fn add_user(repos: &Repos, name: &str) -> Owner {
     let user = user(name);
     repos.accounts.create_user(&user).await.unwrap_or_else(|e| panic!("creating user {name:?}: {e}"));
     user.owner
@@ -199,7 +199,7 @@ fn envelope(key_id: &str, byte: u8) -> Envelope {
 }
 
 /// A media that is not stored yet (not uploaded, data key wrapped with `k1`).
-fn media(creator: UserId, folder: &str, file: &str) -> Media {
+pub(crate) fn media(creator: UserId, folder: &str, file: &str) -> Media {
     let id = new_media_id();
     let file = name(file);
     Media::from_parts(MediaParts {
@@ -217,7 +217,7 @@ fn media(creator: UserId, folder: &str, file: &str) -> Media {
     })
 }
 
-fn content(size: u64) -> UploadedContent {
+pub(crate) fn content(size: u64) -> UploadedContent {
     let mut digest = [0u8; 32];
     digest[..8].copy_from_slice(&size.to_be_bytes());
     digest[31] = 0xd1;
@@ -225,19 +225,19 @@ fn content(size: u64) -> UploadedContent {
 }
 
 /// Inserts a media that is not uploaded yet.
-async fn add_pending(repos: &Repos, creator: UserId, folder: &str, file: &str) -> Media {
+pub(crate) async fn add_pending(repos: &Repos, creator: UserId, folder: &str, file: &str) -> Media {
     let media = media(creator, folder, file);
     repos.media.insert(&media, held()).await.unwrap_or_else(|e| panic!("inserting {folder}/{file}: {e}"));
     media
 }
 
 /// Inserts a media and marks it uploaded with `size` bytes; answers the stored media.
-async fn add_file(repos: &Repos, creator: UserId, folder: &str, file: &str, size: u64) -> Media {
+pub(crate) async fn add_file(repos: &Repos, creator: UserId, folder: &str, file: &str, size: u64) -> Media {
     let media = add_pending(repos, creator, folder, file).await;
     upload(repos, &media, size).await
 }
 
-async fn upload(repos: &Repos, media: &Media, size: u64) -> Media {
+pub(crate) async fn upload(repos: &Repos, media: &Media, size: u64) -> Media {
     repos
         .media
         .mark_uploaded(&media.id(), content(size))

@@ -139,6 +139,7 @@ async fn drip(dir: &Path, bytes: u64, block: &Bytes) -> Result<()> {
             name: FileName::parse("big.bin")?,
             folder: FolderPath::root(),
             content_type: None,
+            length: None,
             content,
         })
         .await?;

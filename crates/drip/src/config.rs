@@ -245,6 +245,8 @@ pub struct Config {
     pub current_master_key: Option<String>,
     /// Largest upload in bytes.
     pub max_upload_bytes: u64,
+    /// Quota of users without one of their own, in bytes; `None`: no limit.
+    pub default_quota_bytes: Option<u64>,
     /// Transfers running at once.
     pub max_concurrent_transfers: usize,
     /// How long a transfer waits for a slot before answering busy.
@@ -433,6 +435,8 @@ impl Config {
             master_keys,
             current_master_key: keys.current,
             max_upload_bytes: limits.max_upload_mib.saturating_mul(1024 * 1024),
+            default_quota_bytes: (limits.default_quota_mib > 0)
+                .then(|| limits.default_quota_mib.saturating_mul(1024 * 1024)),
             max_concurrent_transfers: limits.max_concurrent_transfers.max(1),
             transfer_wait: Duration::from_secs(limits.transfer_wait_secs),
             upload_lease: Duration::from_secs(upload_lease_secs),
@@ -729,6 +733,7 @@ impl Default for Raw {
             keys: RawKeys { master_keys: None, current: None },
             limits: RawLimits {
                 max_upload_mib: 10 * 1024,
+                default_quota_mib: 0,
                 max_concurrent_transfers: 64,
                 max_transfers_per_user: 4,
                 max_transfers_per_ip: 16,
@@ -882,6 +887,7 @@ struct RawKeys {
 #[serde(deny_unknown_fields)]
 struct RawLimits {
     max_upload_mib: u64,
+    default_quota_mib: u64,
     max_concurrent_transfers: usize,
     max_transfers_per_user: usize,
     max_transfers_per_ip: usize,

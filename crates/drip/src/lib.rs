@@ -357,6 +357,7 @@ impl Drip {
             },
             StorageSettings {
                 max_upload_bytes: config.max_upload_bytes,
+                default_quota: config.default_quota_bytes,
                 max_concurrent_transfers: config.max_concurrent_transfers,
                 transfer_wait: config.transfer_wait,
                 upload_lease: config.upload_lease,

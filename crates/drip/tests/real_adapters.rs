@@ -64,6 +64,7 @@ async fn round_trips(drip: &Drip) -> (drip_core::UserId, Vec<(Media, Vec<u8>)>) 
                 name: FileName::parse(&format!("file-{size}.bin")).unwrap(),
                 folder: FolderPath::parse("$/e2e").unwrap(),
                 content_type: None,
+                length: None,
                 content: futures::stream::iter(pieces).boxed(),
             })
             .await

@@ -443,6 +443,7 @@ impl LinkService {
             name: upload.name,
             folder: drop.folder.clone(),
             content_type: upload.content_type,
+            length: upload.length,
             content: upload.content,
         };
         let stored = self.storage.store_under_free_name(request).await;

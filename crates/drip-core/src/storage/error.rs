@@ -2,7 +2,8 @@
 //! variants are distinct so callers (the HTTP layer) can map them.
 
 use crate::error::BackendError;
-use crate::storage::ports::{KeyError, StorageError};
+use crate::storage::model::QuotaExceeded;
+use crate::storage::ports::{KeyError, ReserveError, StorageError};
 
 /// Why a file could not be stored. In every case nothing is left behind.
 #[derive(Debug, thiserror::Error)]
@@ -16,6 +17,10 @@ pub enum StoreError {
         /// The limit in bytes.
         limit: u64,
     },
+    /// The file does not fit in the uploader's quota (checked before the first byte when
+    /// its length is known, else as the bytes come).
+    #[error(transparent)]
+    QuotaExceeded(#[from] QuotaExceeded),
     /// Too many transfers are running; try again shortly.
     #[error("too many transfers in progress")]
     Busy,
@@ -28,6 +33,27 @@ pub enum StoreError {
     /// The object store failed.
     #[error("the object store failed")]
     Storage(#[source] StorageError),
+    /// Infrastructure failure.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+impl From<ReserveError> for StoreError {
+    fn from(e: ReserveError) -> Self {
+        match e {
+            ReserveError::QuotaExceeded(q) => Self::QuotaExceeded(q),
+            ReserveError::Gone => Self::Backend(BackendError::msg("the upload lost its reservation")),
+            ReserveError::Backend(b) => Self::Backend(b),
+        }
+    }
+}
+
+/// Why a quota could not be set.
+#[derive(Debug, thiserror::Error)]
+pub enum QuotaError {
+    /// No user has this name.
+    #[error("user not found")]
+    UnknownUser,
     /// Infrastructure failure.
     #[error(transparent)]
     Backend(#[from] BackendError),

@@ -666,6 +666,90 @@ pub struct Usage {
     pub disk_usage: u64,
 }
 
+/// A user's storage limit as set for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QuotaSetting {
+    /// The configured default (`limits.default_quota_mib`).
+    #[default]
+    Default,
+    /// No limit, whatever the default.
+    Unlimited,
+    /// At most this many bytes.
+    Bytes(u64),
+}
+
+impl QuotaSetting {
+    /// Parses `default`, `unlimited`, or a size: a whole number of bytes with an optional
+    /// unit, binary (`KiB`, `MiB`, `GiB`, `TiB`) or decimal (`B`, `KB`, `MB`, `GB`, `TB`),
+    /// case-insensitive, e.g. `10GiB`, `500 MB`, `1048576`.
+    ///
+    /// # Errors
+    /// [`InvalidQuota`] for anything else (fractions, negative numbers, unknown units, a
+    /// size beyond 8 EiB).
+    pub fn parse(text: &str) -> Result<Self, InvalidQuota> {
+        let text = text.trim();
+        match text.to_ascii_lowercase().as_str() {
+            "default" => return Ok(Self::Default),
+            "unlimited" | "none" => return Ok(Self::Unlimited),
+            _ => {}
+        }
+        let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+        let (digits, unit) = text.split_at(split);
+        let number: u64 = digits.parse().map_err(|_| InvalidQuota(text.to_owned()))?;
+        let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1,
+            "kb" => 1_000,
+            "mb" => 1_000_000,
+            "gb" => 1_000_000_000,
+            "tb" => 1_000_000_000_000,
+            "kib" => 1 << 10,
+            "mib" => 1 << 20,
+            "gib" => 1 << 30,
+            "tib" => 1 << 40,
+            _ => return Err(InvalidQuota(text.to_owned())),
+        };
+        number
+            .checked_mul(multiplier)
+            .filter(|bytes| i64::try_from(*bytes).is_ok())
+            .map(Self::Bytes)
+            .ok_or_else(|| InvalidQuota(text.to_owned()))
+    }
+}
+
+/// A quota that is neither `default`, `unlimited` nor a size.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a quota: give `default`, `unlimited` or a size such as 10GiB or 500MB")]
+pub struct InvalidQuota(String);
+
+/// How much a user may store and how much of it is taken: files (in the trash too),
+/// and what uploads under way have reserved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Allowance {
+    /// The limit in bytes; `None` when there is none.
+    pub quota: Option<u64>,
+    /// Bytes taken: stored files plus the reservations of uploads under way.
+    pub used: u64,
+}
+
+impl Allowance {
+    /// Bytes still free; `None` when there is no limit (0 when the quota was lowered
+    /// below what is used).
+    #[must_use]
+    pub fn available(&self) -> Option<u64> {
+        self.quota.map(|quota| quota.saturating_sub(self.used))
+    }
+}
+
+/// An upload would take more than the uploader's quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the storage quota of {quota} bytes is used up ({used} bytes used)")]
+pub struct QuotaExceeded {
+    /// The quota in bytes.
+    pub quota: u64,
+    /// Bytes taken when the upload was refused.
+    pub used: u64,
+}
+
 /// A user's usage, for the top-users ranking.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserUsage {
@@ -739,6 +823,27 @@ mod tests {
     fn valid_path() -> impl Strategy<Value = String> {
         proptest::collection::vec(segment(), 0..6)
             .prop_map(|segs| std::iter::once("$".to_owned()).chain(segs).collect::<Vec<_>>().join("/"))
+    }
+
+    #[test]
+    fn quotas_parse_from_words_and_sizes_with_units() {
+        let parse = |s: &str| QuotaSetting::parse(s);
+        assert_eq!(parse("default"), Ok(QuotaSetting::Default));
+        assert_eq!(parse("Unlimited"), Ok(QuotaSetting::Unlimited));
+        assert_eq!(parse("1048576"), Ok(QuotaSetting::Bytes(1 << 20)));
+        assert_eq!(parse("10GiB"), Ok(QuotaSetting::Bytes(10 << 30)));
+        assert_eq!(parse("500 mb"), Ok(QuotaSetting::Bytes(500_000_000)));
+        assert_eq!(parse("0"), Ok(QuotaSetting::Bytes(0)));
+        for bad in ["", "1.5GiB", "-1", "10 parsecs", "GiB", "9999999TiB", "18446744073709551615"] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn available_bytes_never_go_below_zero() {
+        assert_eq!(Allowance { quota: Some(10), used: 4 }.available(), Some(6));
+        assert_eq!(Allowance { quota: Some(10), used: 12 }.available(), Some(0));
+        assert_eq!(Allowance { quota: None, used: 12 }.available(), None);
     }
 
     #[test]

@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::model::{
-    Envelope, FileName, FolderListing, FolderPath, Media, MediaPage, PageRequest, Share, SortOrder,
-    StorageKey, UploadedContent, Usage, UsageSort, UserUsage,
+    Allowance, Envelope, FileName, FolderListing, FolderPath, Media, MediaPage, PageRequest, QuotaExceeded,
+    QuotaSetting, Share, SortOrder, StorageKey, UploadedContent, Usage, UsageSort, UserUsage,
 };
 pub use crate::content::ByteStream;
 use crate::content::DataKey;
@@ -25,6 +25,20 @@ pub enum InsertMediaError {
     /// The creator does not exist.
     #[error("unknown creator")]
     UnknownCreator,
+    /// Infrastructure failure.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+/// Why bytes could not be reserved for an upload.
+#[derive(Debug, thiserror::Error)]
+pub enum ReserveError {
+    /// The reservation would take the creator past their quota; nothing was reserved.
+    #[error(transparent)]
+    QuotaExceeded(#[from] QuotaExceeded),
+    /// The media is gone or already uploaded (the upload lost its reservation).
+    #[error("the upload is gone")]
+    Gone,
     /// Infrastructure failure.
     #[error(transparent)]
     Backend(#[from] BackendError),
@@ -84,6 +98,34 @@ pub trait MediaRepository: Send + Sync + 'static {
     /// - [`InsertMediaError::Backend`] otherwise.
     async fn insert(&self, media: &Media, lease_until: Option<DateTime<Utc>>)
     -> Result<(), InsertMediaError>;
+
+    /// Reserves `bytes` more of the creator's quota for a pending media (an upload under
+    /// way): the creator's stored bytes plus everything reserved stay within their quota
+    /// (their own, or `default_quota` when they have none; `None` = no limit), also under
+    /// concurrent reservations. The reservation is the media's: it is given back when the
+    /// media is marked uploaded (its size counts instead), deleted or reclaimed.
+    ///
+    /// # Errors
+    /// - [`ReserveError::QuotaExceeded`] (with the quota and the bytes taken) when the
+    ///   bytes do not fit; nothing is reserved;
+    /// - [`ReserveError::Gone`] when the media is unknown or already uploaded;
+    /// - [`ReserveError::Backend`] otherwise.
+    async fn reserve(&self, id: &MediaId, bytes: u64, default_quota: Option<u64>) -> Result<(), ReserveError>;
+
+    /// A user's quota (their own, or `default_quota`) and the bytes they have taken
+    /// (stored files, whatever their state, plus reservations); an unknown user has used
+    /// nothing.
+    ///
+    /// # Errors
+    /// [`BackendError`] for infrastructure failures only.
+    async fn allowance(&self, user: &UserId, default_quota: Option<u64>) -> Result<Allowance, BackendError>;
+
+    /// Sets a user's quota; `false` for an unknown user. A quota below what the user
+    /// already stores refuses their uploads and keeps their files.
+    ///
+    /// # Errors
+    /// [`BackendError`] for infrastructure failures only.
+    async fn set_quota(&self, user: &UserId, quota: QuotaSetting) -> Result<bool, BackendError>;
 
     /// Records that a media's content is stored (its lease ends); answers the updated media.
     ///

@@ -14,14 +14,14 @@ use futures::StreamExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
 
-use super::error::{ChangeError, DownloadError, LookupError, ShareError, StoreError};
+use super::error::{ChangeError, DownloadError, LookupError, QuotaError, ShareError, StoreError};
 use super::model::{
-    ContentType, Envelope, FileName, FolderListing, FolderPath, MAX_TOP_USERS, Media, MediaPage, MediaParts,
-    PageRequest, Share, SortOrder, StorageKey, UploadedContent, Usage, UsageSort, UserUsage,
+    Allowance, ContentType, Envelope, FileName, FolderListing, FolderPath, MAX_TOP_USERS, Media, MediaPage, MediaParts,
+    PageRequest, QuotaSetting, Share, SortOrder, StorageKey, UploadedContent, Usage, UsageSort, UserUsage,
 };
 use super::ports::{
-    AddShareError, ByteStream, InsertMediaError, KeyWrapper, MediaRepository, RelocateError, StorageError,
-    StorageProvider, WrappedKey,
+    AddShareError, ByteStream, InsertMediaError, KeyWrapper, MediaRepository, RelocateError, ReserveError,
+    StorageError, StorageProvider, WrappedKey,
 };
 use super::search::SearchCache;
 use crate::accounts::model::Username;
@@ -67,6 +67,8 @@ pub struct StorageSettings {
     pub upload_lease: Duration,
     /// How often an upload under way renews its lease (well below `upload_lease`).
     pub lease_renewal: Duration,
+    /// Quota of users who have none of their own, in bytes; `None`: no limit.
+    pub default_quota: Option<u64>,
 }
 
 impl Default for StorageSettings {
@@ -85,6 +87,7 @@ impl Default for StorageSettings {
             upload_lease: Duration::from_secs(30),
             lease_renewal: Duration::from_secs(10),
             verify_digest_on_download: false,
+            default_quota: None,
         }
     }
 }
@@ -116,6 +119,11 @@ pub struct StoreRequest {
     pub folder: FolderPath,
     /// The MIME type; guessed from the name when absent.
     pub content_type: Option<ContentType>,
+    /// The content's length, or a bound of it, when the client announced one
+    /// (`Content-Length`): reserved from the quota before the first byte is read (what the
+    /// file does not use goes back when it is stored). Without it, quota is reserved in
+    /// steps as the bytes come.
+    pub length: Option<u64>,
     /// The plaintext.
     pub content: ByteStream,
 }
@@ -126,6 +134,7 @@ impl std::fmt::Debug for StoreRequest {
             .field("user", &self.user)
             .field("name", &self.name)
             .field("folder", &self.folder)
+            .field("length", &self.length)
             .finish_non_exhaustive()
     }
 }
@@ -261,18 +270,26 @@ impl StorageService {
     }
 
     async fn store_named(&self, request: StoreRequest, naming: Naming) -> Result<Media, StoreError> {
-        let StoreRequest { user, name, folder, content_type, content } = request;
+        let StoreRequest { user, name, folder, content_type, length, content } = request;
+        if length.is_some_and(|l| l > self.settings.max_upload_bytes) {
+            return Err(StoreError::TooLarge { limit: self.settings.max_upload_bytes });
+        }
         let _slot = self.transfer_slot().await.ok_or(StoreError::Busy)?;
         let (reserved, data_key) = match naming {
             Naming::Exact => self.reserve(user, name, folder, content_type).await?,
             Naming::FirstFree => self.reserve_free_name(user, &name, folder, content_type).await?,
         };
         let mut cleanup = Cleanup::armed(self, &reserved);
+        let quota = Quota::new(self, &reserved);
         let stored = async {
-            let (content, progress) = Progress::watch(content);
+            let ahead = length.unwrap_or(0);
+            if ahead > 0 {
+                quota.reserve(ahead).await?;
+            }
+            let (content, progress) = Progress::watch(quota.meter(content, ahead));
             let upload = self.upload(&reserved, &data_key, content);
-            let uploaded = self.holding_lease(&reserved, &progress, upload).await?;
-            self.finish(&reserved, uploaded).await
+            let uploaded = self.holding_lease(&reserved, &progress, upload).await;
+            self.finish(&reserved, quota.explain(uploaded)?).await
         };
         match stored.await {
             Ok(stored) => {
@@ -479,6 +496,34 @@ impl StorageService {
             .mark_uploaded(&reserved.id(), uploaded)
             .await?
             .ok_or_else(|| BackendError::msg("the media record vanished during upload").into())
+    }
+
+    /// A user's quota and what they have taken of it (files, the trash included, and the
+    /// reservations of their uploads under way).
+    ///
+    /// # Errors
+    /// [`BackendError`] for infrastructure failures.
+    pub async fn allowance(&self, user: &UserId) -> Result<Allowance, BackendError> {
+        self.ports.media.allowance(user, self.settings.default_quota).await
+    }
+
+    /// Sets the quota of the user named `username` (an administrator's command).
+    ///
+    /// # Errors
+    /// [`QuotaError::UnknownUser`] when no user has this name; backend failures.
+    pub async fn set_quota(&self, username: &Username, quota: QuotaSetting) -> Result<Allowance, QuotaError> {
+        let user = self
+            .ports
+            .accounts
+            .find_user_by_username(username)
+            .await?
+            .ok_or(QuotaError::UnknownUser)?
+            .owner
+            .id;
+        if !self.ports.media.set_quota(&user, quota).await? {
+            return Err(QuotaError::UnknownUser);
+        }
+        Ok(self.allowance(&user).await?)
     }
 
     /// The metadata of a file the user sees.
@@ -921,6 +966,95 @@ impl StorageService {
         if let Err(e) = self.ports.notifier.publish(user, event).await {
             tracing::warn!(error = &e as &dyn std::error::Error, "could not publish an event");
         }
+    }
+}
+
+/// Quota reserved for one upload, ahead of the bytes it reads: the content the pipeline
+/// gets never passes what the pending media holds reserved, so concurrent uploads cannot
+/// overshoot the quota together. What is reserved goes back when the record goes (or
+/// counts as the file's size once it is uploaded).
+struct Quota {
+    media: Arc<dyn MediaRepository>,
+    id: MediaId,
+    default_quota: Option<u64>,
+    /// Why the metered stream stopped the upload, if it did.
+    refused: Arc<std::sync::Mutex<Option<ReserveError>>>,
+}
+
+/// Bytes reserved at a time for content of unknown length (fewer when only fewer fit).
+const RESERVATION_STEP: u64 = 8 * 1024 * 1024;
+
+impl Quota {
+    fn new(service: &StorageService, media: &Media) -> Self {
+        Self {
+            media: Arc::clone(&service.ports.media),
+            id: media.id(),
+            default_quota: service.settings.default_quota,
+            refused: Arc::default(),
+        }
+    }
+
+    /// Reserves `bytes` up front (the announced length).
+    async fn reserve(&self, bytes: u64) -> Result<(), StoreError> {
+        self.media.reserve(&self.id, bytes, self.default_quota).await.map_err(StoreError::from)
+    }
+
+    /// `content`, with quota reserved before each chunk passes what is reserved (starting
+    /// from `reserved`): a step of [`RESERVATION_STEP`], or just what the chunk needs when
+    /// the step does not fit. A refusal ends the stream with an error and is kept for
+    /// [`Quota::explain`], counting as used only what the other files and uploads take.
+    fn meter(&self, content: ByteStream, reserved: u64) -> ByteStream {
+        struct Metered {
+            content: ByteStream,
+            media: Arc<dyn MediaRepository>,
+            id: MediaId,
+            default_quota: Option<u64>,
+            refused: Arc<std::sync::Mutex<Option<ReserveError>>>,
+            read: u64,
+            reserved: u64,
+        }
+        let state = Metered {
+            content,
+            media: Arc::clone(&self.media),
+            id: self.id,
+            default_quota: self.default_quota,
+            refused: Arc::clone(&self.refused),
+            read: 0,
+            reserved,
+        };
+        futures::stream::try_unfold(state, |mut m| async move {
+            let Some(chunk) = m.content.next().await.transpose()? else { return Ok(None) };
+            let wanted = m.read + chunk.len() as u64;
+            if wanted > m.reserved {
+                let needed = wanted - m.reserved;
+                let mut outcome = m.media.reserve(&m.id, needed.max(RESERVATION_STEP), m.default_quota).await;
+                let mut granted = needed.max(RESERVATION_STEP);
+                if matches!(outcome, Err(ReserveError::QuotaExceeded(_))) && needed < RESERVATION_STEP {
+                    outcome = m.media.reserve(&m.id, needed, m.default_quota).await;
+                    granted = needed;
+                }
+                if let Err(mut e) = outcome {
+                    if let ReserveError::QuotaExceeded(q) = &mut e {
+                        q.used = q.used.saturating_sub(m.reserved);
+                    }
+                    let message = e.to_string();
+                    *m.refused.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e);
+                    return Err(std::io::Error::other(message));
+                }
+                m.reserved += granted;
+            }
+            m.read = wanted;
+            Ok(Some((chunk, m)))
+        })
+        .boxed()
+    }
+
+    /// `uploaded`, its failure explained by the quota when the metered stream refused.
+    fn explain<T>(&self, uploaded: Result<T, StoreError>) -> Result<T, StoreError> {
+        uploaded.map_err(|e| {
+            let refused = self.refused.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+            refused.map_or(e, StoreError::from)
+        })
     }
 }
 

@@ -108,6 +108,7 @@ fn request(content: &'static [u8]) -> StoreRequest {
         name: FileName::parse("notes.txt").unwrap(),
         folder: FolderPath::parse("$/docs").unwrap(),
         content_type: None,
+        length: None,
         content: futures::stream::iter([Ok(Bytes::from_static(content))]).boxed(),
     }
 }

@@ -145,15 +145,17 @@ pub(crate) async fn close(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Files and bytes the authenticated user stored.
+/// Files and bytes the authenticated user stored, their quota and what is still free.
 #[utoipa::path(
     get, path = "/api/v1/me/usage",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Usage", body = UsageDto),
+        (status = 200, description = "Usage and quota", body = UsageDto),
         Unauthenticated,
     )
 )]
 pub(crate) async fn usage(State(state): State<AppState>, user: AuthUser) -> Result<Json<UsageDto>, ApiError> {
-    Ok(Json(UsageDto::from(state.storage().usage(&user.id).await?)))
+    let storage = state.storage();
+    let (usage, allowance) = tokio::try_join!(storage.usage(&user.id), storage.allowance(&user.id))?;
+    Ok(Json(UsageDto::new(usage, allowance)))
 }

@@ -130,13 +130,14 @@ pub(crate) fn is_multipart(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"))
 }
 
+/// The body's length as the client declared it (`Content-Length`).
+pub(crate) fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok())
+}
+
 /// 413 when the declared length is over `limit`, before any byte is read.
 pub(crate) fn check_declared_length(headers: &HeaderMap, limit: u64) -> Result<(), ApiError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    match declared {
+    match declared_length(headers) {
         Some(length) if length > limit => Err(ApiError::too_large(limit)),
         _ => Ok(()),
     }
@@ -267,7 +268,8 @@ pub(crate) async fn upload(
         declared_content_type(headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()))?;
     let _slot = take_slot(&state, &user, client)?;
     let content = byte_stream(upload_body(&state, body), Some(state.clone()));
-    let request = StoreRequest { user: user.id, name, folder, content_type, content };
+    let length = declared_length(&headers);
+    let request = StoreRequest { user: user.id, name, folder, content_type, length, content };
     store(&state, request).await
 }
 
@@ -311,6 +313,8 @@ async fn upload_multipart(
         name: upload.name,
         folder,
         content_type: upload.content_type,
+        // The form's length bounds the file's: reserved, and the rest given back.
+        length: declared_length(headers),
         content: upload.content,
     };
     let response = store(&state, request).await;

@@ -31,7 +31,7 @@ use crate::openapi::TransferRefused;
 use crate::range;
 use crate::routes::files::Binary;
 use crate::routes::files::{
-    FormUpload, Payload, UploadQuery, Wanted, byte_stream, check_declared_length, declared_content_type,
+    FormUpload, declared_length, Payload, UploadQuery, Wanted, byte_stream, check_declared_length, declared_content_type,
     deliver, form_boundary, form_upload, is_multipart, not_modified, recorded, upload_body, wanted,
 };
 use crate::routes::ui::CONTENT_SECURITY_POLICY;
@@ -316,10 +316,7 @@ async fn upload_to_drop(
 ) -> Result<(String, u64), ApiError> {
     let credentials = credentials(headers, client);
     let target = state.links().visit_drop(token, &credentials).await?.link;
-    let length = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
+    let length = declared_length(headers);
     let _slot = state.transfers().try_acquire(target.owner, client).map_err(ApiError::too_many_transfers)?;
     let (upload, form) = if is_multipart(headers) {
         let boundary = form_boundary(headers)?;

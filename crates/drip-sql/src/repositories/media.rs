@@ -13,10 +13,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use drip_core::jobs::model::NewJob;
 use drip_core::storage::model::{
-    Envelope, FileName, FolderListing, FolderPath, MAX_TOP_USERS, Media, MediaPage, PageRequest, Share,
-    SortOrder, UploadedContent, Usage, UsageSort, UserUsage,
+    Allowance, Envelope, FileName, FolderListing, FolderPath, MAX_TOP_USERS, Media, MediaPage, PageRequest, Share,
+    QuotaExceeded, QuotaSetting, SortOrder, UploadedContent, Usage, UsageSort, UserUsage,
 };
-use drip_core::storage::ports::{AddShareError, InsertMediaError, MediaRepository, RelocateError};
+use drip_core::storage::ports::{AddShareError, InsertMediaError, MediaRepository, RelocateError, ReserveError};
 use drip_core::{BackendError, MediaId, UserId};
 use sqlx::{AssertSqlSafe, QueryBuilder};
 
@@ -25,7 +25,7 @@ use super::jobs::insert_job;
 use crate::error::{FOREIGN_KEY, to_i64, violated};
 use crate::folder_stats::{FolderDelta, Viewers, file_deltas, move_deltas};
 use crate::page::{self, Scope};
-use crate::rows::Conn;
+use crate::rows::{Conn, Reads};
 use crate::{Dialect, LockedMedia, Param, constraint, media_columns, ranking, returning_media_columns};
 
 /// Locks a media row against concurrent writes to it and reads what they change.
@@ -34,7 +34,7 @@ where
     String: Param<D::Db>,
 {
     let sql = format!(
-        "SELECT creator_id, full_path, file_size, uploaded_at IS NOT NULL AS uploaded \
+        "SELECT creator_id, full_path, file_size, uploaded_at IS NOT NULL AS uploaded, reserved_bytes \
          FROM storage_media WHERE id = $1{}",
         D::LOCK
     );
@@ -72,6 +72,34 @@ where
     Ok(())
 }
 
+/// Adds `delta` (negative: gives back) to the bytes a creator's uploads under way reserve.
+async fn add_reserved<D: Dialect>(conn: &mut Conn<D>, creator: &UserId, delta: i64) -> Result<(), BackendError>
+where
+    String: Param<D::Db>,
+    i64: Param<D::Db>,
+{
+    if delta == 0 {
+        return Ok(());
+    }
+    sqlx::query("UPDATE users SET reserved_bytes = reserved_bytes + $2 WHERE id = $1")
+        .bind(creator.to_string())
+        .bind(delta)
+        .execute(D::on(conn))
+        .await
+        .map_err(|e| D::backend("updating reserved bytes", e))?;
+    Ok(())
+}
+
+/// A quota as stored: `None` (no limit) is the largest value, so one comparison serves.
+fn stored_quota(quota: Option<u64>) -> i64 {
+    quota.map_or(i64::MAX, |q| i64::try_from(q).unwrap_or(i64::MAX))
+}
+
+/// A stored quota as the domain reads it.
+fn read_quota(stored: i64) -> Option<u64> {
+    (stored < i64::MAX).then(|| u64::try_from(stored).unwrap_or(0))
+}
+
 /// Applies folder-statistics deltas for `viewers` with the dialect's statements: the
 /// upsert, then, when some folder lost files, the cleanup of rows that count none.
 async fn apply_deltas<D: Dialect>(
@@ -103,6 +131,30 @@ where
     Ok(())
 }
 
+/// A user's quota and the bytes they have taken, read on `conn`.
+async fn allowance_of<D: Dialect>(
+    conn: &mut Conn<D>,
+    user: &UserId,
+    default_quota: Option<u64>,
+) -> Result<Allowance, BackendError>
+where
+    String: Param<D::Db>,
+    i64: Param<D::Db>,
+{
+    let row = sqlx::query(
+        "SELECT COALESCE(quota_bytes, $2) AS quota, disk_usage + reserved_bytes AS used FROM users WHERE id = $1",
+    )
+    .bind(user.to_string())
+    .bind(stored_quota(default_quota))
+    .fetch_optional(D::on(conn))
+    .await
+    .map_err(|e| D::backend("reading a quota", e))?;
+    let Some(row) = row else { return Ok(Allowance { quota: default_quota, used: 0 }) };
+    let quota: i64 = row.read("users", "quota")?;
+    let used: i64 = row.read("users", "used")?;
+    Ok(Allowance { quota: read_quota(quota), used: u64::try_from(used).unwrap_or(0) })
+}
+
 #[async_trait]
 impl<D: Dialect> MediaRepository for Repositories<D>
 where
@@ -111,6 +163,7 @@ where
     bool: Param<D::Db>,
     Vec<u8>: Param<D::Db>,
     Option<Vec<u8>>: Param<D::Db>,
+    Option<i64>: Param<D::Db>,
 {
     async fn insert(
         &self,
@@ -176,6 +229,53 @@ where
         Ok(())
     }
 
+    async fn reserve(&self, id: &MediaId, bytes: u64, default_quota: Option<u64>) -> Result<(), ReserveError> {
+        let bytes = to_i64(bytes, "reserved bytes")?;
+        let mut tx = self.write().await?;
+        let locked = lock_media::<D>(&mut tx, id).await?.filter(|m| !m.uploaded).ok_or(ReserveError::Gone)?;
+        // One conditional UPDATE decides: concurrent reservations of one user queue on
+        // the user's row, and each re-reads it before its condition holds.
+        let granted = sqlx::query(
+            "UPDATE users SET reserved_bytes = reserved_bytes + $2 \
+             WHERE id = $1 AND disk_usage + reserved_bytes + $2 <= COALESCE(quota_bytes, $3) RETURNING id",
+        )
+        .bind(locked.creator.to_string())
+        .bind(bytes)
+        .bind(stored_quota(default_quota))
+        .fetch_optional(D::on(&mut tx))
+        .await
+        .map_err(|e| D::backend("reserving quota", e))?;
+        if granted.is_none() {
+            let allowance = allowance_of::<D>(&mut tx, &locked.creator, default_quota).await?;
+            return Err(QuotaExceeded { quota: allowance.quota.unwrap_or(u64::MAX), used: allowance.used }.into());
+        }
+        sqlx::query("UPDATE storage_media SET reserved_bytes = reserved_bytes + $2 WHERE id = $1")
+            .bind(id.to_string())
+            .bind(bytes)
+            .execute(D::on(&mut tx))
+            .await
+            .map_err(|e| D::backend("recording a reservation", e))?;
+        tx.commit().await.map_err(|e| D::backend("committing a reservation", e))?;
+        Ok(())
+    }
+
+    async fn allowance(&self, user: &UserId, default_quota: Option<u64>) -> Result<Allowance, BackendError> {
+        let mut conn = self.reads.acquire().await.map_err(|e| D::backend("reading a quota", e))?;
+        allowance_of::<D>(&mut *conn, user, default_quota).await
+    }
+
+    async fn set_quota(&self, user: &UserId, quota: QuotaSetting) -> Result<bool, BackendError> {
+        let stored = match quota {
+            QuotaSetting::Default => None,
+            QuotaSetting::Unlimited => Some(i64::MAX),
+            QuotaSetting::Bytes(bytes) => Some(stored_quota(Some(bytes)).min(i64::MAX - 1)),
+        };
+        let query = sqlx::query("UPDATE users SET quota_bytes = $2 WHERE id = $1 RETURNING id")
+            .bind(user.to_string())
+            .bind(stored);
+        self.changed(query, "setting a quota").await
+    }
+
     async fn mark_uploaded(
         &self,
         id: &MediaId,
@@ -185,8 +285,8 @@ where
         let mut tx = self.write().await?;
         let Some(before) = lock_media::<D>(&mut tx, id).await? else { return Ok(None) };
         let row = sqlx::query(concat!(
-            "UPDATE storage_media SET file_size = $2, digest = $3, uploaded_at = $4, updated_at = $4, lease_until = NULL \
-             WHERE id = $1 RETURNING ",
+            "UPDATE storage_media SET file_size = $2, digest = $3, uploaded_at = $4, updated_at = $4, lease_until = NULL, \
+             reserved_bytes = 0 WHERE id = $1 RETURNING ",
             returning_media_columns!()
         ))
         .bind(id.to_string())
@@ -205,6 +305,7 @@ where
         let (count, grown) = if before.uploaded { (0, size - before.size) } else { (1, size) };
         apply_deltas::<D>(&mut tx, Viewers::OfMedia(id), &file_deltas(&before.folder, count, grown)).await?;
         add_usage::<D>(&mut tx, &before.creator, count, grown).await?;
+        add_reserved::<D>(&mut tx, &before.creator, -before.reserved).await?;
         tx.commit().await.map_err(|e| D::backend("committing an upload", e))?;
         Ok(Some(media))
     }
@@ -264,11 +365,12 @@ where
     ) -> Result<Option<Media>, BackendError> {
         let mut tx = self.write().await?;
         // A pending media has no shares and counts in no statistics: removing its row (and
-        // the creator's ownership, by cascade) is all.
+        // the creator's ownership, by cascade) and giving back its reservation is all.
         let row = sqlx::query(concat!(
             "DELETE FROM storage_media WHERE id = $1 AND uploaded_at IS NULL \
              AND (lease_until IS NULL OR lease_until <= $2) RETURNING ",
-            returning_media_columns!()
+            returning_media_columns!(),
+            ", reserved_bytes"
         ))
         .bind(id.to_string())
         .bind(D::time(now))
@@ -277,6 +379,8 @@ where
         .map_err(|e| D::backend("reclaiming an abandoned upload", e))?;
         let Some(row) = row else { return Ok(None) };
         let media = D::media(&row)?;
+        let reserved: i64 = row.read("storage_media", "reserved_bytes")?;
+        add_reserved::<D>(&mut tx, &media.creator(), -reserved).await?;
         insert_job::<D>(&mut tx, then).await?;
         tx.commit().await.map_err(|e| D::backend("committing a reclaim", e))?;
         Ok(Some(media))
@@ -429,7 +533,7 @@ where
     async fn delete(&self, id: &MediaId, then: &NewJob) -> Result<Option<Media>, BackendError> {
         let mut tx = self.write().await?;
         let sql = format!(
-            concat!("SELECT ", media_columns!(), " FROM storage_media m WHERE m.id = $1{}"),
+            concat!("SELECT ", media_columns!(), ", m.reserved_bytes FROM storage_media m WHERE m.id = $1{}"),
             D::LOCK_TO_DELETE
         );
         let row = sqlx::query(AssertSqlSafe(sql))
@@ -444,6 +548,8 @@ where
             apply_deltas::<D>(&mut tx, Viewers::OfMedia(id), &file_deltas(media.folder(), -1, -size)).await?;
             add_usage::<D>(&mut tx, &media.creator(), -1, -size).await?;
         }
+        let reserved: i64 = row.read("storage_media", "reserved_bytes")?;
+        add_reserved::<D>(&mut tx, &media.creator(), -reserved).await?;
         // Shares go with the media (media_owners ON DELETE CASCADE).
         sqlx::query("DELETE FROM storage_media WHERE id = $1")
             .bind(id.to_string())

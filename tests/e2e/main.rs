@@ -16,6 +16,8 @@
 //!   back; `drip jobs list` and `drip jobs retry` on a dead job (PostgreSQL + GCS).
 //! - `healthcheck`: `drip healthcheck` against a serving node, a stopped one, a closed port.
 //! - `links`: public links and drop links through curl-like requests and the pages' forms.
+//! - `quotas`: the default quota to the byte, `507 quota_exceeded` before or while reading,
+//!   nothing left behind, `drip user quota`, twenty uploads racing for the last bytes.
 //! - `s3`: the story and a restart on PostgreSQL + S3 (a bucket of its own on the test
 //!   run's moto).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a broken fixture fails the test
@@ -32,6 +34,7 @@ mod jobs;
 mod links;
 mod multinode;
 mod ops;
+mod quotas;
 mod s3;
 
 use base64::Engine as _;
@@ -71,14 +74,14 @@ async fn flow_on_postgres_and_gcs() {
 
 /// A fresh PostgreSQL database and a GCS double; `None` (the test is skipped) without a
 /// PostgreSQL server.
-async fn production_services() -> Option<(FreshDatabase, GcsDouble)> {
+pub(crate) async fn production_services() -> Option<(FreshDatabase, GcsDouble)> {
     let database = FreshDatabase::create().await?;
     Some((database, GcsDouble::start().await.expect("the GCS double")))
 }
 
 /// PostgreSQL and GCS (the in-process double), configured through the environment only,
 /// with explicit secrets.
-fn production(database: &FreshDatabase, gcs: &GcsDouble) -> Launch {
+pub(crate) fn production(database: &FreshDatabase, gcs: &GcsDouble) -> Launch {
     Launch::embedded()
         .env("DRIP_DATABASE__KIND", "postgres")
         .env("DRIP_DATABASE__URL", database.url())

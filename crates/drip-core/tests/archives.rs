@@ -307,7 +307,12 @@ impl MediaRepository for DeletesAfterListing {
     async fn usage(&self, user: &UserId) -> Result<Usage, BackendError> {
         self.inner.usage(user).await
     }
-    async fn reserve(&self, id: &MediaId, bytes: u64, default_quota: Option<u64>) -> Result<(), ReserveError> {
+    async fn reserve(
+        &self,
+        id: &MediaId,
+        bytes: u64,
+        default_quota: Option<u64>,
+    ) -> Result<(), ReserveError> {
         self.inner.reserve(id, bytes, default_quota).await
     }
     async fn allowance(&self, user: &UserId, default_quota: Option<u64>) -> Result<Allowance, BackendError> {

@@ -107,8 +107,15 @@ async fn uploads_of_unknown_length_are_cut_when_they_pass_the_quota_and_leave_no
     let w = world(Some(1_000)).await;
     assert_eq!(w.store("fits.bin", None, content(999, 64)).await.unwrap(), 999);
     let cut = w.store("cut.bin", None, content(2, 1)).await;
-    assert!(matches!(cut, Err(StoreError::QuotaExceeded(QuotaExceeded { quota: 1_000, used: 999 }))), "{cut:?}");
-    assert_eq!(w.allowance().await, Allowance { quota: Some(1_000), used: 999 }, "the cut upload's bytes are back");
+    assert!(
+        matches!(cut, Err(StoreError::QuotaExceeded(QuotaExceeded { quota: 1_000, used: 999 }))),
+        "{cut:?}"
+    );
+    assert_eq!(
+        w.allowance().await,
+        Allowance { quota: Some(1_000), used: 999 },
+        "the cut upload's bytes are back"
+    );
     assert_eq!(w.store("last.bin", None, content(1, 1)).await.unwrap(), 1);
     assert_eq!(w.settled_objects().await, 2, "the cut upload left no object");
     assert_eq!(w.storage.usage(&w.alice.id).await.unwrap().disk_usage, 1_000);
@@ -161,7 +168,10 @@ async fn a_users_own_quota_beats_the_default_and_unknown_users_are_an_error() {
     assert_eq!(w.allowance().await, Allowance { quota: Some(10), used: 11 });
     assert_eq!(w.allowance().await.available(), Some(0));
     let ghost = Username::parse("ghost").unwrap();
-    assert!(matches!(w.storage.set_quota(&ghost, QuotaSetting::Bytes(1)).await, Err(QuotaError::UnknownUser)));
+    assert!(matches!(
+        w.storage.set_quota(&ghost, QuotaSetting::Bytes(1)).await,
+        Err(QuotaError::UnknownUser)
+    ));
 }
 
 #[tokio::test]

@@ -182,7 +182,10 @@ impl ApiError {
         Self::new(
             StatusCode::INSUFFICIENT_STORAGE,
             "quota_exceeded",
-            format!("this file does not fit in your storage quota of {} bytes ({} bytes used)", q.quota, q.used),
+            format!(
+                "this file does not fit in your storage quota of {} bytes ({} bytes used)",
+                q.quota, q.used
+            ),
         )
         .with_details(json!({ "quota": q.quota, "used": q.used }))
     }
@@ -328,7 +331,8 @@ impl IntoResponse for ApiError {
         let context = middleware::current();
         let request_id = context.as_ref().map(|c| c.id.clone());
         let id = request_id.as_deref().unwrap_or("-");
-        if error.status.is_server_error() {
+        // A full quota is the user's to fix, not the server's: no error in the log.
+        if error.status.is_server_error() && error.code != "quota_exceeded" {
             let cause = error.internal.as_deref().unwrap_or(&error.message);
             tracing::error!(request_id = %id, code = error.code, status = error.status.as_u16(), error = %cause, "request failed");
         } else if let Some(line) = error.warning {

@@ -186,7 +186,10 @@ pub(crate) enum Upload {
     Idle(ErrorBody),
     #[response(status = 413, description = "`payload_too_large`")]
     TooLarge(ErrorBody),
-    #[response(status = 507, description = "`insufficient_storage`: the object store has no space left")]
+    #[response(
+        status = 507,
+        description = "`quota_exceeded`: the file does not fit in the user's storage quota (`details`: `quota`, `used`; refused before the body is read when its length is known, else cut where it passes the quota; nothing is kept); `insufficient_storage`: the object store has no space left"
+    )]
     StoreFull(ErrorBody),
 }
 

@@ -34,7 +34,10 @@ async fn register_login_me_and_usage() {
     app.upload_ok(token, "$", "a.txt", b"hello").await;
     let (status, usage) = app.get("/api/v1/me/usage", token).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(usage, json!({"media_count": 1, "disk_usage": 5}));
+    assert_eq!(
+        usage,
+        json!({"media_count": 1, "disk_usage": 5, "quota": null, "used": 5, "available": null})
+    );
 }
 
 #[tokio::test]

@@ -14,10 +14,12 @@ use drip_core::jobs::model::{Claim, Job, JobState, JobStats, NewJob};
 use drip_core::jobs::ports::JobQueue;
 use drip_core::links::model::{DropLink, PublicLink};
 use drip_core::storage::model::{
-    Allowance, Envelope, FileCursor, FileName, FolderListing, FolderPath, FolderSummary, Media, MediaPage, PageRequest,
-    QuotaExceeded, QuotaSetting, Share, SortOrder, UploadedContent, Usage, UsageSort, UserUsage,
+    Allowance, Envelope, FileCursor, FileName, FolderListing, FolderPath, FolderSummary, Media, MediaPage,
+    PageRequest, QuotaExceeded, QuotaSetting, Share, SortOrder, UploadedContent, Usage, UsageSort, UserUsage,
 };
-use drip_core::storage::ports::{AddShareError, InsertMediaError, MediaRepository, RelocateError, ReserveError};
+use drip_core::storage::ports::{
+    AddShareError, InsertMediaError, MediaRepository, RelocateError, ReserveError,
+};
 use drip_core::{BackendError, ClaimToken, DropId, JobId, LinkId, MediaId, TokenFamilyId, UserId};
 
 use crate::archives::{ArchiveTable, MemoryArchiveRepository};
@@ -87,7 +89,15 @@ impl State {
             QuotaSetting::Bytes(bytes) => Some(bytes),
         };
         let mine = self.media.values().filter(|m| m.creator() == user);
-        let used = mine.map(|m| if m.uploaded_at().is_some() { m.size() } else { self.reserved.get(&m.id()).copied().unwrap_or(0) }).sum();
+        let used = mine
+            .map(|m| {
+                if m.uploaded_at().is_some() {
+                    m.size()
+                } else {
+                    self.reserved.get(&m.id()).copied().unwrap_or(0)
+                }
+            })
+            .sum();
         Allowance { quota, used }
     }
 
@@ -417,9 +427,15 @@ impl MediaRepository for MemoryMediaRepository {
         Ok(())
     }
 
-    async fn reserve(&self, id: &MediaId, bytes: u64, default_quota: Option<u64>) -> Result<(), ReserveError> {
+    async fn reserve(
+        &self,
+        id: &MediaId,
+        bytes: u64,
+        default_quota: Option<u64>,
+    ) -> Result<(), ReserveError> {
         let mut state = lock(&self.state)?;
-        let creator = state.media.get(id).filter(|m| m.uploaded_at().is_none()).ok_or(ReserveError::Gone)?.creator();
+        let creator =
+            state.media.get(id).filter(|m| m.uploaded_at().is_none()).ok_or(ReserveError::Gone)?.creator();
         let allowance = state.allowance(creator, default_quota);
         if let Some(quota) = allowance.quota.filter(|q| allowance.used.saturating_add(bytes) > *q) {
             return Err(QuotaExceeded { quota, used: allowance.used }.into());

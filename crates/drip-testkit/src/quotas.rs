@@ -57,15 +57,24 @@ pub async fn reservations_hold_the_quota_to_the_byte(repos: Repos) {
     let first = add_pending(&repos, alice.id, "$", "first.bin").await;
     repos.media.reserve(&first.id(), 99, None).await.expect("99 of 100 fit");
     assert_eq!(allowance(&repos, &alice.id, None).await, Allowance { quota: Some(100), used: 99 });
-    assert_eq!(exceeded(repos.media.reserve(&first.id(), 2, None).await), QuotaExceeded { quota: 100, used: 99 });
+    assert_eq!(
+        exceeded(repos.media.reserve(&first.id(), 2, None).await),
+        QuotaExceeded { quota: 100, used: 99 }
+    );
     repos.media.reserve(&first.id(), 1, None).await.expect("the 100th byte fits");
-    assert_eq!(exceeded(repos.media.reserve(&first.id(), 1, None).await), QuotaExceeded { quota: 100, used: 100 });
+    assert_eq!(
+        exceeded(repos.media.reserve(&first.id(), 1, None).await),
+        QuotaExceeded { quota: 100, used: 100 }
+    );
     assert_eq!(allowance(&repos, &alice.id, None).await.available(), Some(0));
 
     upload(&repos, &first, 100).await;
     assert_eq!(allowance(&repos, &alice.id, None).await, Allowance { quota: Some(100), used: 100 });
     let second = add_pending(&repos, alice.id, "$", "second.bin").await;
-    assert_eq!(exceeded(repos.media.reserve(&second.id(), 1, None).await), QuotaExceeded { quota: 100, used: 100 });
+    assert_eq!(
+        exceeded(repos.media.reserve(&second.id(), 1, None).await),
+        QuotaExceeded { quota: 100, used: 100 }
+    );
     repos.media.reserve(&second.id(), 0, None).await.expect("nothing always fits");
     let usage = repos.media.usage(&alice.id).await.unwrap();
     assert_eq!((usage.media_count, usage.disk_usage), (1, 100), "usage counts uploaded files only");
@@ -78,7 +87,10 @@ pub async fn the_default_quota_applies_until_a_user_has_their_own(repos: Repos) 
     let pending = add_pending(&repos, bob.id, "$", "b.bin").await;
     assert_eq!(allowance(&repos, &bob.id, Some(10)).await, Allowance { quota: Some(10), used: 0 });
     assert_eq!(allowance(&repos, &bob.id, None).await, Allowance { quota: None, used: 0 });
-    assert_eq!(exceeded(repos.media.reserve(&pending.id(), 11, Some(10)).await), QuotaExceeded { quota: 10, used: 0 });
+    assert_eq!(
+        exceeded(repos.media.reserve(&pending.id(), 11, Some(10)).await),
+        QuotaExceeded { quota: 10, used: 0 }
+    );
 
     assert!(repos.media.set_quota(&bob.id, QuotaSetting::Unlimited).await.unwrap());
     repos.media.reserve(&pending.id(), 11, Some(10)).await.expect("unlimited beats the default");
@@ -115,9 +127,21 @@ pub async fn reservations_go_back_however_the_upload_ends(repos: Repos) {
     let abandoned = media(carol.id, "$", "abandoned.bin");
     repos.media.insert(&abandoned, Some(at(100))).await.unwrap();
     repos.media.reserve(&abandoned.id(), 30, None).await.unwrap();
-    assert!(repos.media.reclaim(&abandoned.id(), at(99), &object_deletion(abandoned.id())).await.unwrap().is_none());
+    assert!(
+        repos
+            .media
+            .reclaim(&abandoned.id(), at(99), &object_deletion(abandoned.id()))
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(used(&repos).await, 30, "an upload under way keeps its reservation");
-    repos.media.reclaim(&abandoned.id(), at(100), &object_deletion(abandoned.id())).await.unwrap().expect("reclaimed");
+    repos
+        .media
+        .reclaim(&abandoned.id(), at(100), &object_deletion(abandoned.id()))
+        .await
+        .unwrap()
+        .expect("reclaimed");
     assert_eq!(used(&repos).await, 0, "a reclaimed upload gives its reservation back");
 
     let stored = add_pending(&repos, carol.id, "$", "stored.bin").await;

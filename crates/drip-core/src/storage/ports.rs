@@ -110,7 +110,8 @@ pub trait MediaRepository: Send + Sync + 'static {
     ///   bytes do not fit; nothing is reserved;
     /// - [`ReserveError::Gone`] when the media is unknown or already uploaded;
     /// - [`ReserveError::Backend`] otherwise.
-    async fn reserve(&self, id: &MediaId, bytes: u64, default_quota: Option<u64>) -> Result<(), ReserveError>;
+    async fn reserve(&self, id: &MediaId, bytes: u64, default_quota: Option<u64>)
+    -> Result<(), ReserveError>;
 
     /// A user's quota (their own, or `default_quota`) and the bytes they have taken
     /// (stored files, whatever their state, plus reservations); an unknown user has used

@@ -16,8 +16,9 @@ use tokio_util::task::TaskTracker;
 
 use super::error::{ChangeError, DownloadError, LookupError, QuotaError, ShareError, StoreError};
 use super::model::{
-    Allowance, ContentType, Envelope, FileName, FolderListing, FolderPath, MAX_TOP_USERS, Media, MediaPage, MediaParts,
-    PageRequest, QuotaSetting, Share, SortOrder, StorageKey, UploadedContent, Usage, UsageSort, UserUsage,
+    Allowance, ContentType, Envelope, FileName, FolderListing, FolderPath, MAX_TOP_USERS, Media, MediaPage,
+    MediaParts, PageRequest, QuotaSetting, Share, SortOrder, StorageKey, UploadedContent, Usage, UsageSort,
+    UserUsage,
 };
 use super::ports::{
     AddShareError, ByteStream, InsertMediaError, KeyWrapper, MediaRepository, RelocateError, ReserveError,

@@ -132,7 +132,10 @@ pub(crate) fn is_multipart(headers: &HeaderMap) -> bool {
 
 /// The body's length as the client declared it (`Content-Length`).
 pub(crate) fn declared_length(headers: &HeaderMap) -> Option<u64> {
-    headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok())
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
 }
 
 /// 413 when the declared length is over `limit`, before any byte is read.

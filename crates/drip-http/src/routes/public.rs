@@ -31,8 +31,9 @@ use crate::openapi::TransferRefused;
 use crate::range;
 use crate::routes::files::Binary;
 use crate::routes::files::{
-    FormUpload, declared_length, Payload, UploadQuery, Wanted, byte_stream, check_declared_length, declared_content_type,
-    deliver, form_boundary, form_upload, is_multipart, not_modified, recorded, upload_body, wanted,
+    FormUpload, Payload, UploadQuery, Wanted, byte_stream, check_declared_length, declared_content_type,
+    declared_length, deliver, form_boundary, form_upload, is_multipart, not_modified, recorded, upload_body,
+    wanted,
 };
 use crate::routes::ui::CONTENT_SECURITY_POLICY;
 use crate::schemas::FileNameSchema;
@@ -238,7 +239,7 @@ pub(crate) async fn drop_page(
         (status = 409, description = "`already_exists`: a hundred numbered variants of the name are taken already", body = ErrorBody),
         (status = 411, description = "`length_required`: the drop limits bytes", body = ErrorBody),
         (status = 413, description = "`payload_too_large`, `drop_limit_reached`", body = ErrorBody),
-        (status = 507, description = "`insufficient_storage`", body = ErrorBody),
+        (status = 507, description = "`quota_exceeded`: the file does not fit in the owner's storage quota (nothing is kept); `insufficient_storage`: the object store has no space left", body = ErrorBody),
         TransferRefused,
     )
 )]

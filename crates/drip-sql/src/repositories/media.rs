@@ -13,10 +13,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use drip_core::jobs::model::NewJob;
 use drip_core::storage::model::{
-    Allowance, Envelope, FileName, FolderListing, FolderPath, MAX_TOP_USERS, Media, MediaPage, PageRequest, Share,
-    QuotaExceeded, QuotaSetting, SortOrder, UploadedContent, Usage, UsageSort, UserUsage,
+    Allowance, Envelope, FileName, FolderListing, FolderPath, MAX_TOP_USERS, Media, MediaPage, PageRequest,
+    QuotaExceeded, QuotaSetting, Share, SortOrder, UploadedContent, Usage, UsageSort, UserUsage,
 };
-use drip_core::storage::ports::{AddShareError, InsertMediaError, MediaRepository, RelocateError, ReserveError};
+use drip_core::storage::ports::{
+    AddShareError, InsertMediaError, MediaRepository, RelocateError, ReserveError,
+};
 use drip_core::{BackendError, MediaId, UserId};
 use sqlx::{AssertSqlSafe, QueryBuilder};
 
@@ -73,7 +75,11 @@ where
 }
 
 /// Adds `delta` (negative: gives back) to the bytes a creator's uploads under way reserve.
-async fn add_reserved<D: Dialect>(conn: &mut Conn<D>, creator: &UserId, delta: i64) -> Result<(), BackendError>
+async fn add_reserved<D: Dialect>(
+    conn: &mut Conn<D>,
+    creator: &UserId,
+    delta: i64,
+) -> Result<(), BackendError>
 where
     String: Param<D::Db>,
     i64: Param<D::Db>,
@@ -229,7 +235,12 @@ where
         Ok(())
     }
 
-    async fn reserve(&self, id: &MediaId, bytes: u64, default_quota: Option<u64>) -> Result<(), ReserveError> {
+    async fn reserve(
+        &self,
+        id: &MediaId,
+        bytes: u64,
+        default_quota: Option<u64>,
+    ) -> Result<(), ReserveError> {
         let bytes = to_i64(bytes, "reserved bytes")?;
         let mut tx = self.write().await?;
         let locked = lock_media::<D>(&mut tx, id).await?.filter(|m| !m.uploaded).ok_or(ReserveError::Gone)?;
@@ -247,7 +258,9 @@ where
         .map_err(|e| D::backend("reserving quota", e))?;
         if granted.is_none() {
             let allowance = allowance_of::<D>(&mut tx, &locked.creator, default_quota).await?;
-            return Err(QuotaExceeded { quota: allowance.quota.unwrap_or(u64::MAX), used: allowance.used }.into());
+            return Err(
+                QuotaExceeded { quota: allowance.quota.unwrap_or(u64::MAX), used: allowance.used }.into()
+            );
         }
         sqlx::query("UPDATE storage_media SET reserved_bytes = reserved_bytes + $2 WHERE id = $1")
             .bind(id.to_string())

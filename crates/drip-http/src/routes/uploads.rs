@@ -50,17 +50,40 @@ pub(crate) async fn tus_resumable(request: Request, next: Next) -> Response {
     response
 }
 
-/// 412 unless the request speaks this protocol version.
-fn check_version(headers: &HeaderMap) -> Result<(), Response> {
-    if headers.get(&TUS_RESUMABLE).and_then(|v| v.to_str().ok()).map(str::trim) == Some(TUS_VERSION) {
-        return Ok(());
+/// A refused tus request: an API error, or the `412` that names the version spoken.
+pub(crate) enum Refusal {
+    /// Any other refusal.
+    Api(ApiError),
+    /// The request does not speak tus 1.0.0.
+    Version,
+}
+
+impl<E: Into<ApiError>> From<E> for Refusal {
+    fn from(e: E) -> Self {
+        Self::Api(e.into())
     }
-    let refusal = ApiError::new(
-        StatusCode::PRECONDITION_FAILED,
-        "unsupported_tus_version",
-        "send `Tus-Resumable: 1.0.0`: this server speaks tus 1.0.0",
-    );
-    Err(([(TUS_VERSION_HEADER, HeaderValue::from_static(TUS_VERSION))], refusal).into_response())
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Api(e) => e.into_response(),
+            Self::Version => {
+                let refusal = ApiError::new(
+                    StatusCode::PRECONDITION_FAILED,
+                    "unsupported_tus_version",
+                    "send `Tus-Resumable: 1.0.0`: this server speaks tus 1.0.0",
+                );
+                ([(TUS_VERSION_HEADER, HeaderValue::from_static(TUS_VERSION))], refusal).into_response()
+            }
+        }
+    }
+}
+
+/// 412 unless the request speaks this protocol version.
+fn check_version(headers: &HeaderMap) -> Result<(), Refusal> {
+    let version = headers.get(&TUS_RESUMABLE).and_then(|v| v.to_str().ok()).map(str::trim);
+    if version == Some(TUS_VERSION) { Ok(()) } else { Err(Refusal::Version) }
 }
 
 fn number(headers: &HeaderMap, name: &HeaderName) -> Option<Result<u64, ()>> {
@@ -192,11 +215,10 @@ pub(crate) async fn create(
     client: ClientIp,
     headers: HeaderMap,
     body: Body,
-) -> Result<Response, Response> {
+) -> Result<Response, Refusal> {
     check_version(&headers)?;
-    let refuse = |e: ApiError| e.into_response();
     if headers.contains_key(&UPLOAD_DEFER_LENGTH) {
-        return Err(refuse(ApiError::bad_request(
+        return Err(Refusal::from(ApiError::bad_request(
             "defer_length_unsupported",
             "send Upload-Length: deferred lengths are not supported",
         )));
@@ -204,26 +226,25 @@ pub(crate) async fn create(
     let length = match number(&headers, &UPLOAD_LENGTH) {
         Some(Ok(length)) => length,
         _ => {
-            return Err(refuse(ApiError::bad_request(
+            return Err(Refusal::from(ApiError::bad_request(
                 "invalid_upload_length",
                 "Upload-Length must be a whole number of bytes",
             )));
         }
     };
     if length > state.upload_limit() {
-        return Err(refuse(ApiError::too_large(state.upload_limit())));
+        return Err(Refusal::from(ApiError::too_large(state.upload_limit())));
     }
-    let (name, folder, content_type) = metadata(&headers).map_err(refuse)?;
-    let content_type = declared_content_type(content_type.as_deref()).map_err(refuse)?;
+    let (name, folder, content_type) = metadata(&headers)?;
+    let content_type = declared_content_type(content_type.as_deref())?;
     let request = NewUpload { name, folder, content_type, length };
-    let upload = state.uploads().create(&user.id, request).await.map_err(|e| refuse(e.into()))?;
+    let upload = state.uploads().create(&user.id, request).await?;
     let location = format!("/api/v1/uploads/{}", upload.id);
     let with_content = carries_offset_stream(&headers) || length == 0;
     let mut response = if with_content {
-        let _slot = take_slot(&state, &user, client).map_err(refuse)?;
+        let _slot = take_slot(&state, &user, client)?;
         let content = byte_stream(upload_body(&state, body), Some(state.clone()));
-        let done =
-            state.uploads().append(&user.id, &upload.id, 0, content).await.map_err(|e| refuse(e.into()))?;
+        let done = state.uploads().append(&user.id, &upload.id, 0, content).await?;
         appended(StatusCode::CREATED, &done)
     } else {
         (StatusCode::CREATED, offset_headers(&upload)).into_response()
@@ -259,11 +280,10 @@ pub(crate) async fn status(
     user: AuthUser,
     Path(id): Path<String>,
     headers: HeaderMap,
-) -> Result<Response, Response> {
+) -> Result<Response, Refusal> {
     check_version(&headers)?;
-    let id = upload_id(&id).map_err(IntoResponse::into_response)?;
-    let upload =
-        state.uploads().status(&user.id, &id).await.map_err(|e| ApiError::from(e).into_response())?;
+    let id = upload_id(&id)?;
+    let upload = state.uploads().status(&user.id, &id).await?;
     let [offset, expiry] = offset_headers(&upload);
     let headers = [
         offset,
@@ -310,25 +330,24 @@ pub(crate) async fn append(
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Response, Response> {
+) -> Result<Response, Refusal> {
     check_version(&headers)?;
-    let refuse = |e: ApiError| e.into_response();
-    let id = upload_id(&id).map_err(refuse)?;
+    let id = upload_id(&id)?;
     if !carries_offset_stream(&headers) {
-        return Err(refuse(ApiError::unsupported_media_type(OFFSET_OCTET_STREAM)));
+        return Err(Refusal::from(ApiError::unsupported_media_type(OFFSET_OCTET_STREAM)));
     }
     let offset = match number(&headers, &UPLOAD_OFFSET) {
         Some(Ok(offset)) => offset,
         _ => {
-            return Err(refuse(ApiError::bad_request(
+            return Err(Refusal::from(ApiError::bad_request(
                 "invalid_upload_offset",
                 "Upload-Offset must be a whole number of bytes",
             )));
         }
     };
-    let _slot = take_slot(&state, &user, client).map_err(refuse)?;
+    let _slot = take_slot(&state, &user, client)?;
     let content: ByteStream = byte_stream(upload_body(&state, body), Some(state.clone()));
-    let done = state.uploads().append(&user.id, &id, offset, content).await.map_err(|e| refuse(e.into()))?;
+    let done = state.uploads().append(&user.id, &id, offset, content).await?;
     Ok(appended(StatusCode::NO_CONTENT, &done))
 }
 
@@ -353,9 +372,9 @@ pub(crate) async fn terminate(
     user: AuthUser,
     Path(id): Path<String>,
     headers: HeaderMap,
-) -> Result<Response, Response> {
+) -> Result<Response, Refusal> {
     check_version(&headers)?;
-    let id = upload_id(&id).map_err(IntoResponse::into_response)?;
-    state.uploads().terminate(&user.id, &id).await.map_err(|e| ApiError::from(e).into_response())?;
+    let id = upload_id(&id)?;
+    state.uploads().terminate(&user.id, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -458,7 +458,10 @@ async fn oversized_uploads_are_refused_and_leave_nothing() {
 
     assert!(api.files(&alice).await.is_empty(), "nothing listed after refused uploads");
     let usage = expect_json(api.get("/api/v1/me/usage", &alice).send().await.unwrap(), StatusCode::OK).await;
-    assert_eq!(usage, json!({ "media_count": 0, "disk_usage": 0 }));
+    assert_eq!(
+        usage,
+        json!({ "media_count": 0, "disk_usage": 0, "quota": null, "used": 0, "available": null })
+    );
     let leftovers: Vec<_> =
         std::fs::read_dir(server.objects_dir()).unwrap().flatten().map(|e| e.file_name()).collect();
     assert!(leftovers.is_empty(), "nothing stored: {leftovers:?}");

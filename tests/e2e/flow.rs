@@ -342,7 +342,10 @@ pub(crate) async fn run(server: &Server, store: &ObjectStore<'_>) {
     assert_eq!(api.folder(&alice, "$").await["folders"], json!([]));
     assert!(store.names().is_empty(), "every object is gone: {:?}", store.names());
     let usage = expect_json(api.get("/api/v1/me/usage", &alice).send().await.unwrap(), StatusCode::OK).await;
-    assert_eq!(usage, json!({ "media_count": 0, "disk_usage": 0 }));
+    assert_eq!(
+        usage,
+        json!({ "media_count": 0, "disk_usage": 0, "quota": null, "used": 0, "available": null })
+    );
 
     // Events went to their users only.
     carol_events.drain(Duration::from_millis(300)).await;

@@ -64,6 +64,7 @@ pub(crate) fn check() -> Result<()> {
     write_auth(&auth, server.addr)?;
     let mut cmd = Command::new(schemathesis);
     cmd.current_dir(&server.dir)
+        .env("SCHEMATHESIS_HOOKS", root().join("xtask").join("schemathesis_hooks.py"))
         .arg("--config-file")
         .arg(root().join("xtask").join("schemathesis.toml"))
         .arg("run")

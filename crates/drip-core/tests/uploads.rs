@@ -98,7 +98,8 @@ async fn an_upload_in_several_requests_becomes_a_file_and_leaves_only_its_object
     let file = last.file.expect("the last byte makes the file");
     assert_eq!((file.name().as_str(), file.folder().as_str(), file.size()), ("disk.img", "$/big", 4321));
     assert_eq!(w.content_of(&file.id()).await, content);
-    assert!(matches!(w.uploads.status(&w.alice.id, &upload.id).await, Err(UploadError::NotFound)));
+    let finished = w.uploads.status(&w.alice.id, &upload.id).await.unwrap();
+    assert_eq!(finished.offset, 4321, "a finished upload says so until it expires");
     let events = w.fakes.notifier.events_for(&w.alice.id);
     assert!(
         events.iter().any(|e| matches!(e, Event::Upload { media_id, .. } if *media_id == file.id())),
@@ -106,6 +107,10 @@ async fn an_upload_in_several_requests_becomes_a_file_and_leaves_only_its_object
     );
     assert_eq!(w.objects().await, 1, "the parts are gone, the file's object stays");
     assert_eq!(w.storage.allowance(&w.alice.id).await.unwrap().used, 4321);
+    w.fakes.clock.advance(chrono::Duration::hours(24));
+    assert_eq!(w.objects().await, 1, "the expiry leaves the file");
+    assert!(matches!(w.uploads.status(&w.alice.id, &upload.id).await, Err(UploadError::NotFound)));
+    assert_eq!(w.content_of(&file.id()).await, content);
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use crate::dto::{ErrorBody, FileDto};
 use crate::routes::{accounts, archives, events, files, links, ops, public, search, shares, uploads};
 use crate::schemas::{
     CursorSchema, FileNameOrEmptySchema, FolderQuerySchema, PageLimitSchema, SortOrderSchema, TopLimitSchema,
-    UsageSortSchema,
+    TusVersionSchema, UsageSortSchema,
 };
 
 #[derive(OpenApi)]
@@ -71,7 +71,7 @@ Errors are `{\"error\":{\"code\",\"message\",\"request_id\"}}` with a stable `co
     // Query parameters' schemas are not collected from the handlers: listed here.
     components(schemas(
         CursorSchema, FileNameOrEmptySchema, FolderQuerySchema, PageLimitSchema, TopLimitSchema,
-        UsageSortSchema, SortOrderSchema,
+        UsageSortSchema, SortOrderSchema, TusVersionSchema,
     )),
     modifiers(&BearerScheme, &HeadLimits),
     tags(

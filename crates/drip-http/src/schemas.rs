@@ -92,6 +92,12 @@ macro_rules! documented {
 }
 
 documented!(
+    /// The tus protocol version a request speaks.
+    TusVersionSchema = "TusVersion",
+    one_of("The tus protocol version: `1.0.0` (anything else, or none, is `412`)", &["1.0.0"])
+);
+
+documented!(
     /// A file name.
     FileNameSchema = "FileName",
     string(&format!(

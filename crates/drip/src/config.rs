@@ -307,7 +307,12 @@ impl Config {
             });
         }
         figment.merge(Named {
-            provider: Env::prefixed("DRIP_").split("__").ignore(&NOT_CONFIGURATION),
+            // `DRIP_TEST_*` name what the test suites use (a test S3 server, the tus
+            // clients), never configuration.
+            provider: Env::prefixed("DRIP_")
+                .filter(|key| !key.as_str().to_ascii_lowercase().starts_with("test_"))
+                .split("__")
+                .ignore(&NOT_CONFIGURATION),
             metadata: Metadata::named("environment").interpolater(|_: &Profile, keys: &[&str]| {
                 format!("DRIP_{}", keys.join("__").to_ascii_uppercase())
             }),

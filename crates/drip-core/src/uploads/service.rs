@@ -168,6 +168,10 @@ impl UploadService {
     ) -> Result<Appended, UploadError> {
         let (mut upload, media) = self.open(user, id).await?;
         if media.uploaded().is_some() {
+            // Finished: a client repeating its last request hears the same answer.
+            if offset != upload.length {
+                return Err(UploadError::OffsetMismatch { offset: upload.length });
+            }
             return Ok(Appended {
                 upload: ResumableUpload { offset: upload.length, ..upload },
                 file: Some(media),
@@ -202,8 +206,8 @@ impl UploadService {
         Ok(Appended { upload, file, interrupted })
     }
 
-    /// Ends an upload before it completed: its record, the pending file (its name and
-    /// quota are free again) and every part go.
+    /// Ends an upload: its record, the pending file (its name and quota are free again) and
+    /// every part go; the file of a finished upload stays.
     ///
     /// # Errors
     /// [`UploadError::NotFound`] (unknown, someone else's, ended).
@@ -215,9 +219,10 @@ impl UploadService {
         Ok(())
     }
 
-    /// The expiry job: an upload still unfinished at its expiry is removed (a complete one
-    /// whose file was never made is made one), then every part object left of it, whatever
-    /// became of the upload (completed, terminated, taken with its file).
+    /// The expiry job: the upload's record goes — an unfinished upload with its pending
+    /// file, a complete one whose file was never made once it is made one, a finished one
+    /// leaving its file — then every part object left of it, whatever became of the upload
+    /// (finished, terminated, taken with its file).
     ///
     /// # Errors
     /// [`BackendError`] when the repositories or the store fail (the job is retried).
@@ -236,8 +241,9 @@ impl UploadService {
                         .await
                         .map_err(|e| BackendError::new("finishing an upload", e))?;
                 }
-                _ => self.discard(&upload).await?,
+                _ => {}
             }
+            self.discard(&upload).await?;
         }
         self.remove_parts(id).await
     }
@@ -293,13 +299,14 @@ impl UploadService {
     }
 
     /// Makes the complete upload a file: its parts, decrypted in order, stored as the
-    /// pending file's content; then the upload's record and parts go.
+    /// pending file's content; then the parts go. The record stays until the expiry job, so
+    /// that a client that missed the last answer learns from `HEAD` that it is complete
+    /// (and does not start over).
     async fn finish(&self, upload: &ResumableUpload, media: &Media) -> Result<Media, UploadError> {
         let parts = self.committed_parts(upload).await?;
         let plaintext = self.plaintext_of(parts);
         let _slot = self.storage.transfer_slot().await.ok_or(UploadError::Busy)?;
         let file = self.storage.complete_pending(media, plaintext).await?;
-        self.uploads.delete(&upload.id).await?;
         // What is left of the parts goes with the expiry job if this fails.
         if let Err(e) = self.remove_parts(&upload.id).await {
             tracing::warn!(upload = %upload.id, error = &e as &dyn std::error::Error, "could not remove the parts of a finished upload");
@@ -347,7 +354,7 @@ impl UploadService {
             .boxed()
     }
 
-    /// Removes an upload's record and its pending file (unless that became a file).
+    /// Removes an upload's record and its pending file (a finished one's file stays).
     async fn discard(&self, upload: &ResumableUpload) -> Result<(), BackendError> {
         self.uploads.delete(&upload.id).await?;
         if let Some(media) = self.storage.media_repository().find(&upload.media).await? {

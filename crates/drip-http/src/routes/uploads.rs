@@ -22,6 +22,7 @@ use crate::error::ApiError;
 use crate::extract::AuthUser;
 use crate::openapi::{TransferRefused, Unauthenticated};
 use crate::routes::files::{byte_stream, declared_content_type, take_slot, upload_body};
+use crate::schemas::TusVersionSchema;
 use crate::state::AppState;
 
 /// The protocol version spoken (and the only one).
@@ -190,7 +191,7 @@ pub(crate) async fn options(State(state): State<AppState>) -> Response {
     post, path = "/api/v1/uploads", operation_id = "create_upload",
     security(("bearer" = [])),
     params(
-        ("Tus-Resumable" = String, Header, description = "`1.0.0`"),
+        ("Tus-Resumable" = TusVersionSchema, Header, description = "`1.0.0`"),
         ("Upload-Length" = u64, Header, description = "The file's size in bytes"),
         ("Upload-Metadata" = String, Header, description = "`filename` (required), `folder` (default `$`), `content_type`: `key base64(value)` pairs separated by commas"),
     ),
@@ -261,7 +262,7 @@ pub(crate) async fn create(
     security(("bearer" = [])),
     params(
         ("id" = String, Path, description = "Upload id"),
-        ("Tus-Resumable" = String, Header, description = "`1.0.0`"),
+        ("Tus-Resumable" = TusVersionSchema, Header, description = "`1.0.0`"),
     ),
     responses(
         (status = 200, description = "The upload", headers(
@@ -302,7 +303,7 @@ pub(crate) async fn status(
     security(("bearer" = [])),
     params(
         ("id" = String, Path, description = "Upload id"),
-        ("Tus-Resumable" = String, Header, description = "`1.0.0`"),
+        ("Tus-Resumable" = TusVersionSchema, Header, description = "`1.0.0`"),
         ("Upload-Offset" = u64, Header, description = "The upload's offset (from HEAD)"),
     ),
     request_body(content = Vec<u8>, content_type = "application/offset+octet-stream", description = "The next bytes"),
@@ -358,7 +359,7 @@ pub(crate) async fn append(
     security(("bearer" = [])),
     params(
         ("id" = String, Path, description = "Upload id"),
-        ("Tus-Resumable" = String, Header, description = "`1.0.0`"),
+        ("Tus-Resumable" = TusVersionSchema, Header, description = "`1.0.0`"),
     ),
     responses(
         (status = 204, description = "Terminated"),

@@ -36,6 +36,29 @@ fn message(err: &ConfigError) -> String {
 }
 
 #[test]
+fn the_test_suites_variables_are_not_configuration() {
+    let vars = [("DRIP_TEST_S3_ENDPOINT", "http://127.0.0.1:9"), ("DRIP_TEST_TUS_JS", "/tmp/x")];
+    loaded(&vars, |c| assert!(c.is_embedded()));
+}
+
+#[test]
+fn quotas_and_resumable_uploads_read_their_settings() {
+    loaded(&[], |c| {
+        assert_eq!(c.default_quota_bytes, None, "0 (the default) is no limit");
+        assert_eq!((c.resumable_expiry.as_secs(), c.resumable_part_bytes), (24 * 3600, 16 << 20));
+    });
+    let vars = [
+        ("DRIP_LIMITS__DEFAULT_QUOTA_MIB", "5"),
+        ("DRIP_UPLOADS__EXPIRY_HOURS", "2"),
+        ("DRIP_UPLOADS__PART_MIB", "1"),
+    ];
+    loaded(&vars, |c| {
+        assert_eq!(c.default_quota_bytes, Some(5 << 20));
+        assert_eq!((c.resumable_expiry.as_secs(), c.resumable_part_bytes), (7200, 1 << 20));
+    });
+}
+
+#[test]
 fn defaults_are_embedded() {
     loaded(&[], |c| {
         assert!(matches!(&c.database, DatabaseConfig::Sqlite { path } if path == Path::new(".drip/drip.db")));

@@ -20,6 +20,8 @@
 //!   nothing left behind, `drip user quota`, twenty uploads racing for the last bytes.
 //! - `s3`: the story and a restart on PostgreSQL + S3 (a bucket of its own on the test
 //!   run's moto).
+//! - `tus`: the tus upload endpoint driven by the real tuspy and tus-js-client: whole,
+//!   interrupted and resumed by a new client process, and resumed after a `kill -9`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a broken fixture fails the test
 
 mod abuse;
@@ -36,6 +38,7 @@ mod multinode;
 mod ops;
 mod quotas;
 mod s3;
+mod tus;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;

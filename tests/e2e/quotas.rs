@@ -4,7 +4,6 @@
 //! (SQLite + local disk, and PostgreSQL + GCS).
 
 use bytes::Bytes;
-use futures::StreamExt;
 use reqwest::header;
 use reqwest::{Method, Response, StatusCode};
 use serde_json::json;

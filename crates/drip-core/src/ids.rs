@@ -205,6 +205,10 @@ ksuid_newtype!(
     ArchiveId
 );
 ksuid_newtype!(
+    /// Identifies a resumable (tus) upload.
+    UploadId
+);
+ksuid_newtype!(
     /// Identifies one claim of a job by a worker: only the holder of the current claim can
     /// finish the job.
     ClaimToken

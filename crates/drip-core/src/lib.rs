@@ -18,6 +18,9 @@ pub mod jobs;
 pub mod links;
 pub mod storage;
 pub mod supervisor;
+pub mod uploads;
 
 pub use error::BackendError;
-pub use ids::{ArchiveId, ClaimToken, DropId, IdError, JobId, Ksuid, LinkId, MediaId, TokenFamilyId, UserId};
+pub use ids::{
+    ArchiveId, ClaimToken, DropId, IdError, JobId, Ksuid, LinkId, MediaId, TokenFamilyId, UploadId, UserId,
+};

@@ -23,6 +23,7 @@ use drip_core::storage::error::{
 };
 use drip_core::storage::model::{InvalidName, InvalidPath, QuotaExceeded};
 use drip_core::storage::ports::StorageError;
+use drip_core::uploads::error::{CreateUploadError, UploadError};
 use serde_json::{Value, json};
 
 use crate::dto::{ErrorBody, ErrorDetail};
@@ -604,6 +605,44 @@ impl From<DropUploadError> for ApiError {
                 "the owner of this drop link has no room for this file",
             ),
             DropUploadError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<CreateUploadError> for ApiError {
+    fn from(e: CreateUploadError) -> Self {
+        match e {
+            CreateUploadError::Store(s) => s.into(),
+            CreateUploadError::Backend(b) => Self::backend(&b),
+        }
+    }
+}
+
+impl From<UploadError> for ApiError {
+    fn from(e: UploadError) -> Self {
+        match e {
+            UploadError::NotFound => Self::new(StatusCode::NOT_FOUND, "not_found", "no such upload"),
+            UploadError::Expired => Self::new(StatusCode::GONE, "upload_expired", "the upload expired"),
+            UploadError::OffsetMismatch { offset } => Self::new(
+                StatusCode::CONFLICT,
+                "offset_mismatch",
+                format!("the upload is at offset {offset}: ask with HEAD and continue from there"),
+            )
+            .with_details(json!({ "offset": offset })),
+            UploadError::Conflict => Self::new(
+                StatusCode::CONFLICT,
+                "upload_conflict",
+                "another request continued this upload at the same offset first",
+            ),
+            UploadError::TooLong { length } => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "upload_too_long",
+                format!("the content goes past the upload's length of {length} bytes"),
+            )
+            .with_details(json!({ "length": length })),
+            UploadError::Busy => Self::busy(),
+            UploadError::Store(s) => s.into(),
+            UploadError::Backend(b) => Self::backend(&b),
         }
     }
 }

@@ -17,6 +17,7 @@ use drip_core::jobs::runner::JobRunner;
 use drip_core::links::LinkService;
 use drip_core::storage::StorageService;
 use drip_core::supervisor::Restarts;
+use drip_core::uploads::UploadService;
 
 use crate::metrics::Metrics;
 use crate::transfers::TransferCounts;
@@ -174,6 +175,8 @@ pub struct Services {
     pub links: LinkService,
     /// Prepared folder archives.
     pub archives: ArchiveService,
+    /// Resumable (tus) uploads.
+    pub uploads: UploadService,
 }
 
 /// Everything the handlers share; cheap to clone.
@@ -187,6 +190,7 @@ struct Shared {
     storage: StorageService,
     links: LinkService,
     archives: ArchiveService,
+    uploads: UploadService,
     hub: Hub,
     node: NodeView,
     workers: Workers,
@@ -224,13 +228,14 @@ impl AppState {
         settings: HttpSettings,
     ) -> Self {
         let transfers = TransferCounts::new(settings.max_transfers_per_user, settings.max_transfers_per_ip);
-        let Services { accounts, storage, links, archives } = services;
+        let Services { accounts, storage, links, archives, uploads } = services;
         Self {
             inner: Arc::new(Shared {
                 accounts,
                 storage,
                 links,
                 archives,
+                uploads,
                 hub,
                 node,
                 workers,
@@ -264,6 +269,12 @@ impl AppState {
     #[must_use]
     pub fn archives(&self) -> &ArchiveService {
         &self.inner.archives
+    }
+
+    /// The resumable-upload use cases.
+    #[must_use]
+    pub fn uploads(&self) -> &UploadService {
+        &self.inner.uploads
     }
 
     /// The event hub connections subscribe to.

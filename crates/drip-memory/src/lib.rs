@@ -21,9 +21,11 @@ mod jobs;
 mod links;
 mod repository;
 mod storage;
+mod uploads;
 
 pub use archives::MemoryArchiveRepository;
 pub use cluster::{MemoryBus, MemoryRegistry};
 pub use links::MemoryLinkRepository;
 pub use repository::{MemoryAccountRepository, MemoryJobQueue, MemoryMediaRepository, MemoryRepositories};
 pub use storage::{DEFAULT_READ_CHUNK, MemoryStorage};
+pub use uploads::MemoryUploadRepository;

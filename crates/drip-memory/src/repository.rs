@@ -15,16 +15,19 @@ use drip_core::jobs::ports::JobQueue;
 use drip_core::links::model::{DropLink, PublicLink};
 use drip_core::storage::model::{
     Allowance, Envelope, FileCursor, FileName, FolderListing, FolderPath, FolderSummary, Media, MediaPage,
-    PageRequest, QuotaExceeded, QuotaSetting, Share, SortOrder, UploadedContent, Usage, UsageSort, UserUsage,
+    PageRequest, QuotaExceeded, QuotaSetting, Share, SortOrder, StorageKey, UploadedContent, Usage,
+    UsageSort, UserUsage,
 };
 use drip_core::storage::ports::{
     AddShareError, InsertMediaError, MediaRepository, RelocateError, ReserveError,
 };
-use drip_core::{BackendError, ClaimToken, DropId, JobId, LinkId, MediaId, TokenFamilyId, UserId};
+use drip_core::uploads::model::{ResumableUpload, UploadPart};
+use drip_core::{BackendError, ClaimToken, DropId, JobId, LinkId, MediaId, TokenFamilyId, UploadId, UserId};
 
 use crate::archives::{ArchiveTable, MemoryArchiveRepository};
 use crate::jobs::JobTable;
 use crate::links::MemoryLinkRepository;
+use crate::uploads::MemoryUploadRepository;
 
 /// Everything the two repositories hold, guarded by one lock so that every operation is
 /// atomic (and transactions spanning users and media are trivially consistent).
@@ -53,6 +56,10 @@ pub(crate) struct State {
     reserved: HashMap<MediaId, u64>,
     /// Quotas set for users (absent: the default).
     quotas: HashMap<UserId, QuotaSetting>,
+    /// Resumable uploads (each goes with its pending media).
+    pub(crate) uploads: BTreeMap<UploadId, ResumableUpload>,
+    /// Parts of resumable uploads, by object key (they outlive their upload).
+    pub(crate) parts: BTreeMap<StorageKey, UploadPart>,
 }
 
 impl State {
@@ -172,6 +179,12 @@ impl MemoryRepositories {
     #[must_use]
     pub fn links(&self) -> MemoryLinkRepository {
         MemoryLinkRepository { state: Arc::clone(&self.state) }
+    }
+
+    /// The resumable uploads over this store (they enqueue into the same job queue).
+    #[must_use]
+    pub fn uploads(&self) -> MemoryUploadRepository {
+        MemoryUploadRepository { state: Arc::clone(&self.state) }
     }
 
     /// The archive repository over this store (it enqueues into the same job queue).
@@ -516,6 +529,7 @@ impl MediaRepository for MemoryMediaRepository {
         state.jobs.enqueue(then)?;
         state.leases.remove(id);
         state.reserved.remove(id);
+        state.uploads.retain(|_, u| u.media != *id);
         state.shares.retain(|(media, _), _| media != id);
         state.links.retain(|_, l| l.media != *id);
         Ok(state.media.remove(id))
@@ -618,6 +632,7 @@ impl MediaRepository for MemoryMediaRepository {
         state.jobs.enqueue(then)?;
         state.leases.remove(id);
         state.reserved.remove(id);
+        state.uploads.retain(|_, u| u.media != *id);
         state.shares.retain(|(media, _), _| media != id);
         state.links.retain(|_, l| l.media != *id);
         Ok(state.media.remove(id))

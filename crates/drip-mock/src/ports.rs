@@ -1,5 +1,6 @@
 //! `fake_ports`: the ports of both services wired with fakes, plus handles to inspect them.
 
+use drip_core::uploads::{UploadService, UploadSettings};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -93,6 +94,25 @@ impl FakePorts {
     pub async fn run_jobs_with(&self, archives: &ArchiveService) -> usize {
         let runner = JobRunner::new(self.job_ports.clone(), JobSettings::default(), JobWaker::default())
             .with_archives(archives.clone());
+        runner.run_due().await.expect("the memory job queue does not fail")
+    }
+
+    /// An [`UploadService`] over these ports' upload repository, storing through
+    /// `storage`.
+    #[must_use]
+    pub fn upload_service(&self, storage: StorageService, settings: UploadSettings) -> UploadService {
+        UploadService::new(Arc::new(self.repositories.uploads()), storage, settings)
+    }
+
+    /// Runs every job due now with the default retry policy, upload expiries through
+    /// `uploads`; answers how many attempts ran.
+    ///
+    /// # Panics
+    /// If the memory queue fails (a panic poisoned it).
+    #[allow(clippy::expect_used)]
+    pub async fn run_jobs_with_uploads(&self, uploads: &UploadService) -> usize {
+        let runner = JobRunner::new(self.job_ports.clone(), JobSettings::default(), JobWaker::default())
+            .with_uploads(uploads.clone());
         runner.run_due().await.expect("the memory job queue does not fail")
     }
 

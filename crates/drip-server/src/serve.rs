@@ -55,6 +55,7 @@ pub(crate) async fn serve(config: Config) -> Result<()> {
         storage: drip.storage.clone(),
         links: drip.links.clone(),
         archives: drip.archives.clone(),
+        uploads: drip.uploads.clone(),
     };
     let state = drip_http::AppState::new(
         services,

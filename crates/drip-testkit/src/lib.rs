@@ -39,6 +39,7 @@ pub mod repository;
 #[cfg(feature = "s3")]
 pub mod s3;
 pub mod storage;
+pub mod uploads;
 pub mod workload;
 
 /// What a suite's setup function may answer: its fixture `F`, or `None` when the backend

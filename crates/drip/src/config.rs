@@ -262,6 +262,10 @@ pub struct Config {
     pub jobs: JobSettings,
     /// How long a prepared folder archive lives after it was requested (`archives.ttl_secs`).
     pub archive_ttl: Duration,
+    /// How long a resumable upload may take from its creation (`uploads.expiry_hours`).
+    pub resumable_expiry: Duration,
+    /// Bytes per stored part of a resumable upload (`uploads.part_mib`).
+    pub resumable_part_bytes: u64,
     /// Where events and presence travel (`[events]`).
     pub events: EventsConfig,
     /// The HTTP layer's settings.
@@ -337,8 +341,20 @@ impl Config {
     }
 
     fn resolve(raw: Raw, original: OriginalNames) -> Result<Self, ConfigError> {
-        let Raw { data_dir, server, database, storage, auth, keys, limits, jobs, archives, events, http } =
-            raw;
+        let Raw {
+            data_dir,
+            server,
+            database,
+            storage,
+            auth,
+            keys,
+            limits,
+            jobs,
+            archives,
+            uploads,
+            events,
+            http,
+        } = raw;
         let events = resolve_events(events, matches!(database, RawDatabase::Postgres { .. }))?;
         let listen = match (server.listen, original.port) {
             (Some(listen), _) => listen,
@@ -450,6 +466,8 @@ impl Config {
                 backoff_cap: Duration::from_secs(jobs.backoff_cap_secs),
             },
             archive_ttl: Duration::from_secs(archives.ttl_secs.max(1)),
+            resumable_expiry: Duration::from_secs(uploads.expiry_hours.max(1).saturating_mul(3600)),
+            resumable_part_bytes: uploads.part_mib.max(1).saturating_mul(1024 * 1024),
             events,
             http: HttpConfig {
                 max_json_bytes: limits.max_json_kib.saturating_mul(1024),
@@ -705,6 +723,7 @@ struct Raw {
     limits: RawLimits,
     jobs: RawJobs,
     archives: RawArchives,
+    uploads: RawUploads,
     events: RawEvents,
     http: RawHttp,
 }
@@ -751,6 +770,7 @@ impl Default for Raw {
                 backoff_cap_secs: 300,
             },
             archives: RawArchives { ttl_secs: 3600 },
+            uploads: RawUploads { expiry_hours: 24, part_mib: 16 },
             events: RawEvents { kind: None, node: None, heartbeat_ms: 5000, missed_heartbeats: 3 },
             http: RawHttp {
                 request_timeout_secs: 30,
@@ -914,6 +934,14 @@ struct RawJobs {
 #[serde(deny_unknown_fields)]
 struct RawArchives {
     ttl_secs: u64,
+}
+
+/// `[uploads]`: resumable (tus) uploads.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct RawUploads {
+    expiry_hours: u64,
+    part_mib: u64,
 }
 
 /// `[events]`: where events and presence travel, this node's name, its beat.

@@ -43,6 +43,8 @@ use drip_core::storage::model::StorageKey;
 use drip_core::storage::ports::{MediaRepository, StorageProvider};
 use drip_core::storage::{StoragePorts, StorageService, StorageSettings};
 use drip_core::supervisor::{Backoff, Restarts, supervise};
+use drip_core::uploads::ports::UploadRepository;
+use drip_core::uploads::{UploadService, UploadSettings};
 use drip_core::{BackendError, Ksuid, MediaId, UserId};
 use tokio_util::sync::CancellationToken;
 
@@ -174,6 +176,8 @@ pub struct Drip {
     pub links: LinkService,
     /// Prepared folder archives.
     pub archives: ArchiveService,
+    /// Resumable (tus) uploads.
+    pub uploads: UploadService,
     /// The node's event hub: its connections subscribe to it.
     pub hub: Hub,
     /// This node: its name and host.
@@ -267,6 +271,7 @@ struct Repositories {
     links: Arc<dyn LinkRepository>,
     jobs: Arc<dyn JobQueue>,
     archives: Arc<dyn ArchiveRepository>,
+    uploads: Arc<dyn UploadRepository>,
     /// The cluster ports on this database, where it has them (PostgreSQL).
     cluster: Option<(Arc<dyn EventBus>, Arc<dyn NodeRegistry>)>,
     label: String,
@@ -384,6 +389,11 @@ impl Drip {
             },
         )
         .with_job_waker(waker.clone());
+        let uploads = UploadService::new(
+            repositories.uploads,
+            storage_service.clone(),
+            UploadSettings { expiry: config.resumable_expiry, part_bytes: config.resumable_part_bytes },
+        );
         let jobs = JobRunner::new(
             JobPorts {
                 queue: Arc::clone(&repositories.jobs),
@@ -393,7 +403,8 @@ impl Drip {
             config.jobs,
             waker,
         )
-        .with_archives(archives.clone());
+        .with_archives(archives.clone())
+        .with_uploads(uploads.clone());
         let links = LinkService::new(
             LinkPorts {
                 links: repositories.links,
@@ -411,6 +422,7 @@ impl Drip {
             links,
             storage: storage_service,
             archives,
+            uploads,
             hub,
             node,
             cluster,
@@ -580,6 +592,7 @@ async fn open_database(config: &DatabaseConfig) -> Result<Repositories, BuildErr
                 links: Arc::new(store.links()),
                 jobs: Arc::new(store.jobs()),
                 archives: Arc::new(store.archives()),
+                uploads: Arc::new(store.uploads()),
                 cluster: None,
                 label: "memory (lost on exit)".into(),
             })
@@ -615,7 +628,8 @@ async fn open_sqlite(path: &std::path::Path) -> Result<Repositories, BuildError>
         media: Arc::new(repos.clone()),
         links: Arc::new(repos.clone()),
         jobs: Arc::new(repos.clone()),
-        archives: Arc::new(repos),
+        archives: Arc::new(repos.clone()),
+        uploads: Arc::new(repos),
         cluster: None,
         label: format!("sqlite {}", path.display()),
     })
@@ -639,7 +653,8 @@ async fn open_postgres(url: &SecretString, pool_size: u32) -> Result<Repositorie
         media: Arc::new(repos.clone()),
         links: Arc::new(repos.clone()),
         jobs: Arc::new(repos.clone()),
-        archives: Arc::new(repos),
+        archives: Arc::new(repos.clone()),
+        uploads: Arc::new(repos),
         cluster: Some((bus, registry)),
         label: "postgres".into(),
     })

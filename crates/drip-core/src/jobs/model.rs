@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use crate::ids::{ArchiveId, ClaimToken, JobId};
+use crate::ids::{ArchiveId, ClaimToken, JobId, UploadId};
 use crate::storage::model::StorageKey;
 
 /// What a job does. A closed set: a new kind of work is a new variant and its handler.
@@ -32,6 +32,12 @@ pub enum Task {
         /// The archive.
         archive: ArchiveId,
     },
+    /// End a resumable upload at its expiry: remove it unless it completed, then every
+    /// part object left of it.
+    ExpireUpload {
+        /// The upload.
+        upload: UploadId,
+    },
 }
 
 /// The kind of a [`Task`], as stored and shown (`delete_object`, `reclaim_upload`,
@@ -46,12 +52,14 @@ pub enum TaskKind {
     BuildArchive,
     /// [`Task::PurgeArchive`].
     PurgeArchive,
+    /// [`Task::ExpireUpload`].
+    ExpireUpload,
 }
 
 impl TaskKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [Self; 4] =
-        [Self::DeleteObject, Self::ReclaimUpload, Self::BuildArchive, Self::PurgeArchive];
+    pub const ALL: [Self; 5] =
+        [Self::DeleteObject, Self::ReclaimUpload, Self::BuildArchive, Self::PurgeArchive, Self::ExpireUpload];
 
     /// The stored name.
     #[must_use]
@@ -61,6 +69,7 @@ impl TaskKind {
             Self::ReclaimUpload => "reclaim_upload",
             Self::BuildArchive => "build_archive",
             Self::PurgeArchive => "purge_archive",
+            Self::ExpireUpload => "expire_upload",
         }
     }
 
@@ -93,6 +102,7 @@ impl Task {
             Self::ReclaimUpload { .. } => TaskKind::ReclaimUpload,
             Self::BuildArchive { .. } => TaskKind::BuildArchive,
             Self::PurgeArchive { .. } => TaskKind::PurgeArchive,
+            Self::ExpireUpload { .. } => TaskKind::ExpireUpload,
         }
     }
 
@@ -107,6 +117,9 @@ impl Task {
             Self::BuildArchive { archive } | Self::PurgeArchive { archive } => {
                 out.insert("archive".into(), archive.to_string().into());
             }
+            Self::ExpireUpload { upload } => {
+                out.insert("upload".into(), upload.to_string().into());
+            }
         }
         out
     }
@@ -119,11 +132,13 @@ impl Task {
         let text = |field: &'static str| payload.get(field).and_then(Value::as_str).ok_or(InvalidTask(field));
         let key = || StorageKey::parse(text("key")?).map_err(|_| InvalidTask("key"));
         let archive = || ArchiveId::parse(text("archive")?).map_err(|_| InvalidTask("archive"));
+        let upload = || UploadId::parse(text("upload")?).map_err(|_| InvalidTask("upload"));
         Ok(match TaskKind::parse(kind)? {
             TaskKind::DeleteObject => Self::DeleteObject { key: key()? },
             TaskKind::ReclaimUpload => Self::ReclaimUpload { key: key()? },
             TaskKind::BuildArchive => Self::BuildArchive { archive: archive()? },
             TaskKind::PurgeArchive => Self::PurgeArchive { archive: archive()? },
+            TaskKind::ExpireUpload => Self::ExpireUpload { upload: upload()? },
         })
     }
 }

@@ -17,6 +17,7 @@ use crate::error::{BackendError, report};
 use crate::ids::{ClaimToken, JobId};
 use crate::storage::model::StorageKey;
 use crate::storage::ports::{StorageError, StorageProvider};
+use crate::uploads::UploadService;
 
 /// How jobs are claimed and retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,6 +116,8 @@ pub struct JobRunner {
     waker: JobWaker,
     /// Runs the archive jobs (builds and purges); without it they fail (and are retried).
     archives: Option<ArchiveService>,
+    /// Runs the expiry of resumable uploads; without it they fail (and are retried).
+    uploads: Option<UploadService>,
     outcomes: Mutex<BTreeMap<(TaskKind, Outcome), u64>>,
 }
 
@@ -128,7 +131,7 @@ impl JobRunner {
     /// A runner over `ports`, woken by `waker`.
     #[must_use]
     pub fn new(ports: JobPorts, settings: JobSettings, waker: JobWaker) -> Self {
-        Self { ports, settings, waker, archives: None, outcomes: Mutex::default() }
+        Self { ports, settings, waker, archives: None, uploads: None, outcomes: Mutex::default() }
     }
 
     /// The same runner, running the archive jobs with `archives` (which the facade wires
@@ -136,6 +139,13 @@ impl JobRunner {
     #[must_use]
     pub fn with_archives(mut self, archives: ArchiveService) -> Self {
         self.archives = Some(archives);
+        self
+    }
+
+    /// The same runner, running the expiry jobs of resumable uploads with `uploads`.
+    #[must_use]
+    pub fn with_uploads(mut self, uploads: UploadService) -> Self {
+        self.uploads = Some(uploads);
         self
     }
 
@@ -257,6 +267,11 @@ impl JobRunner {
                 archives()?.build(archive, job.attempts >= self.settings.max_attempts).await
             }
             Task::PurgeArchive { archive } => archives()?.purge(archive).await,
+            Task::ExpireUpload { upload } => {
+                let uploads =
+                    self.uploads.as_ref().ok_or_else(|| BackendError::msg("no upload service is wired"))?;
+                uploads.expire(upload).await
+            }
         }
     }
 

@@ -244,7 +244,7 @@ impl StorageService {
         self.ports.storage.settled().await;
     }
 
-    async fn transfer_slot(&self) -> Option<OwnedSemaphorePermit> {
+    pub(crate) async fn transfer_slot(&self) -> Option<OwnedSemaphorePermit> {
         let acquire = Arc::clone(&self.transfers).acquire_owned();
         tokio::time::timeout(self.settings.transfer_wait, acquire).await.ok()?.ok()
     }
@@ -277,7 +277,10 @@ impl StorageService {
         }
         let _slot = self.transfer_slot().await.ok_or(StoreError::Busy)?;
         let (reserved, data_key) = match naming {
-            Naming::Exact => self.reserve(user, name, folder, content_type).await?,
+            Naming::Exact => {
+                let lease_until = later(self.ports.clock.now(), self.settings.upload_lease);
+                self.reserve(user, name, folder, content_type, lease_until).await?
+            }
             Naming::FirstFree => self.reserve_free_name(user, &name, folder, content_type).await?,
         };
         let mut cleanup = Cleanup::armed(self, &reserved);
@@ -288,7 +291,7 @@ impl StorageService {
                 quota.reserve(ahead).await?;
             }
             let (content, progress) = Progress::watch(quota.meter(content, ahead));
-            let upload = self.upload(&reserved, &data_key, content);
+            let upload = self.upload(reserved.storage_key(), &data_key, content);
             let uploaded = self.holding_lease(&reserved, &progress, upload).await;
             self.finish(&reserved, quota.explain(uploaded)?).await
         };
@@ -319,9 +322,13 @@ impl StorageService {
         /// someone flooding it.
         const ATTEMPTS: u32 = 100;
         let content_type = content_type.unwrap_or_else(|| ContentType::guess(name));
+        let lease_until = later(self.ports.clock.now(), self.settings.upload_lease);
         for n in 0..ATTEMPTS {
             let Some(candidate) = name.numbered(n) else { break };
-            match self.reserve(creator, candidate, folder.clone(), Some(content_type.clone())).await {
+            match self
+                .reserve(creator, candidate, folder.clone(), Some(content_type.clone()), lease_until)
+                .await
+            {
                 Err(StoreError::AlreadyExists) => {}
                 reserved => return reserved,
             }
@@ -329,17 +336,8 @@ impl StorageService {
         Err(StoreError::AlreadyExists)
     }
 
-    /// Inserts the record of a file whose content is not stored yet (so its name is
-    /// taken), with a fresh data key wrapped into its envelope.
-    async fn reserve(
-        &self,
-        creator: UserId,
-        name: FileName,
-        folder: FolderPath,
-        content_type: Option<ContentType>,
-    ) -> Result<(Media, DataKey), StoreError> {
-        let now = self.ports.clock.now();
-        let id = self.ports.clock.new_media_id();
+    /// A fresh data key and the envelope that holds it wrapped.
+    pub(crate) async fn new_data_key(&self) -> Result<(DataKey, Envelope), BackendError> {
         let data_key = DataKey::generate();
         let wrapped = self
             .ports
@@ -350,6 +348,23 @@ impl StorageService {
         let envelope =
             Envelope::new(content::ALGORITHM, self.settings.chunk_size, &wrapped.key_id, wrapped.bytes)
                 .map_err(|e| BackendError::new("building the envelope", e))?;
+        Ok((data_key, envelope))
+    }
+
+    /// Inserts the record of a file whose content is not stored yet (so its name is
+    /// taken until `lease_until`, or longer while it is renewed), with a fresh data key
+    /// wrapped into its envelope.
+    async fn reserve(
+        &self,
+        creator: UserId,
+        name: FileName,
+        folder: FolderPath,
+        content_type: Option<ContentType>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<(Media, DataKey), StoreError> {
+        let now = self.ports.clock.now();
+        let id = self.ports.clock.new_media_id();
+        let (data_key, envelope) = self.new_data_key().await?;
         let media = Media::from_parts(MediaParts {
             id,
             creator,
@@ -363,7 +378,7 @@ impl StorageService {
             created_at: now,
             updated_at: now,
         });
-        let lease_until = Some(later(now, self.settings.upload_lease));
+        let lease_until = Some(lease_until);
         let inserted = match self.ports.media.insert(&media, lease_until).await {
             // An abandoned upload (its node died) never blocks the name: take it over.
             Err(InsertMediaError::AlreadyExists) if self.reclaim_name(&media, now).await? => {
@@ -457,15 +472,15 @@ impl StorageService {
 
     /// Streams the plaintext through hashing and encryption into the object store; what
     /// the pipeline measured once the object is complete.
-    async fn upload(
+    pub(crate) async fn upload(
         &self,
-        media: &Media,
+        key: &StorageKey,
         data_key: &DataKey,
         plaintext: ByteStream,
     ) -> Result<UploadedContent, StoreError> {
         let limit = self.settings.max_upload_bytes;
         let encrypted = content::encrypt(plaintext, data_key, self.settings.chunk_size, Some(limit)).await;
-        let put = self.ports.storage.put(media.storage_key(), encrypted.ciphertext).await;
+        let put = self.ports.storage.put(key, encrypted.ciphertext).await;
         // The pipeline's own verdict explains a failed put best (the client's error, the
         // limit); the store's error matters when the plaintext was fine.
         let summary = match encrypted.summary.await {
@@ -488,6 +503,98 @@ impl StorageService {
             digest: summary.digest,
             uploaded_at: self.ports.clock.now(),
         })
+    }
+
+    /// Reserves a file whose content arrives over several requests (a resumable upload):
+    /// its name until `lease_until` and `length` bytes of the creator's quota. The record
+    /// stays pending (invisible) until [`complete_pending`](Self::complete_pending); on any
+    /// refusal nothing is kept.
+    ///
+    /// # Errors
+    /// [`StoreError::TooLarge`], [`StoreError::AlreadyExists`],
+    /// [`StoreError::QuotaExceeded`], [`StoreError::UnknownUser`], backend failures.
+    pub(crate) async fn reserve_pending(
+        &self,
+        user: UserId,
+        name: FileName,
+        folder: FolderPath,
+        content_type: Option<ContentType>,
+        length: u64,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Media, StoreError> {
+        if length > self.settings.max_upload_bytes {
+            return Err(StoreError::TooLarge { limit: self.settings.max_upload_bytes });
+        }
+        let (media, _) = self.reserve(user, name, folder, content_type, lease_until).await?;
+        if length > 0
+            && let Err(e) = self.ports.media.reserve(&media.id(), length, self.settings.default_quota).await
+        {
+            self.discard_pending(&media).await?;
+            return Err(e.into());
+        }
+        Ok(media)
+    }
+
+    /// Stores the whole plaintext of a pending file (one reserved by
+    /// [`reserve_pending`](Self::reserve_pending)) and marks it uploaded: from now on it
+    /// is a file like any other, and its creator gets the `upload` event. The caller holds
+    /// a transfer slot.
+    ///
+    /// # Errors
+    /// See [`StoreError`]; the record stays pending on failure (the content can be stored
+    /// again).
+    pub(crate) async fn complete_pending(
+        &self,
+        media: &Media,
+        plaintext: ByteStream,
+    ) -> Result<Media, StoreError> {
+        let old = media.envelope();
+        let wrapped = WrappedKey { key_id: old.key_id().to_owned(), bytes: old.wrapped_key().to_vec() };
+        let data_key = self
+            .ports
+            .keys
+            .unwrap(&wrapped)
+            .await
+            .map_err(|e| BackendError::new("unwrapping the data key of a pending file", e))?;
+        let uploaded = self.upload(media.storage_key(), &data_key, plaintext).await?;
+        let stored = self.finish(media, uploaded).await?;
+        self.notify(&stored.creator(), Event::Upload { media_id: stored.id(), name: stored.name().clone() })
+            .await;
+        Ok(stored)
+    }
+
+    /// Removes a pending file (its name and quota are free again, whatever it stored goes
+    /// by a job); a file already uploaded is left alone. Answers whether it was removed.
+    ///
+    /// # Errors
+    /// [`BackendError`] when the repository fails.
+    pub(crate) async fn discard_pending(&self, media: &Media) -> Result<bool, BackendError> {
+        let now = self.ports.clock.now();
+        // Ending the lease first makes the removal conditional on the file being pending.
+        if !self.ports.media.renew_lease(&media.id(), now).await? {
+            return Ok(false);
+        }
+        Ok(reclaim(&*self.ports.media, &*self.ports.clock, &self.jobs, media, now).await?.is_some())
+    }
+
+    /// The media repository (for the services that build on this one).
+    pub(crate) fn media_repository(&self) -> &Arc<dyn MediaRepository> {
+        &self.ports.media
+    }
+
+    /// The object store.
+    pub(crate) fn objects(&self) -> &Arc<dyn StorageProvider> {
+        &self.ports.storage
+    }
+
+    /// The clock.
+    pub(crate) fn clock(&self) -> &Arc<dyn Clock> {
+        &self.ports.clock
+    }
+
+    /// The job waker (for services that enqueue jobs of their own).
+    pub(crate) fn job_waker(&self) -> &JobWaker {
+        &self.jobs
     }
 
     /// Marks the reserved record uploaded: from now on the file is listed and served.
@@ -637,7 +744,7 @@ impl StorageService {
     }
 
     /// The verified plaintext of `range` of an encrypted object.
-    async fn decrypt_object(
+    pub(crate) async fn decrypt_object(
         &self,
         object: &StoredObject<'_>,
         range: Range<u64>,

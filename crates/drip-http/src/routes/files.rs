@@ -162,7 +162,11 @@ pub(crate) fn declared_content_type(value: Option<&str>) -> Result<Option<Conten
     })
 }
 
-fn take_slot(state: &AppState, user: &AuthUser, client: ClientIp) -> Result<TransferPermit, ApiError> {
+pub(crate) fn take_slot(
+    state: &AppState,
+    user: &AuthUser,
+    client: ClientIp,
+) -> Result<TransferPermit, ApiError> {
     state.transfers().try_acquire(user.id, client).map_err(ApiError::too_many_transfers)
 }
 

@@ -27,6 +27,7 @@ pub(crate) mod public;
 pub(crate) mod search;
 pub(crate) mod shares;
 pub(crate) mod ui;
+pub(crate) mod uploads;
 
 /// Prefix of the documented JSON API.
 pub(crate) const API_V1: &str = "/api/v1";
@@ -34,6 +35,8 @@ pub(crate) const API_V1: &str = "/api/v1";
 #[derive(Debug, Clone, Copy)]
 enum Verb {
     Get,
+    Head,
+    Options,
     Post,
     Patch,
     Delete,
@@ -43,6 +46,8 @@ impl Verb {
     fn filter(self) -> MethodFilter {
         match self {
             Self::Get => MethodFilter::GET,
+            Self::Head => MethodFilter::HEAD,
+            Self::Options => MethodFilter::OPTIONS,
             Self::Post => MethodFilter::POST,
             Self::Patch => MethodFilter::PATCH,
             Self::Delete => MethodFilter::DELETE,
@@ -52,6 +57,8 @@ impl Verb {
     fn method(self) -> Method {
         match self {
             Self::Get => Method::GET,
+            Self::Head => Method::HEAD,
+            Self::Options => Method::OPTIONS,
             Self::Post => Method::POST,
             Self::Patch => Method::PATCH,
             Self::Delete => Method::DELETE,
@@ -88,6 +95,16 @@ impl Routes {
         self.add(verb, path, on(verb.filter(), handler))
     }
 
+    /// A route of the tus protocol: a transfer whose every response says
+    /// `Tus-Resumable`.
+    fn tus<H, T>(self, verb: Verb, path: &'static str, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        self.add(verb, path, on(verb.filter(), handler).layer(from_fn(uploads::tus_resumable)))
+    }
+
     fn add(mut self, verb: Verb, path: &'static str, route: MethodRouter<AppState>) -> Self {
         if path.starts_with(API_V1) || path.starts_with("/s/") || path.starts_with("/d/") {
             self.documented.push((verb.method(), path));
@@ -99,7 +116,7 @@ impl Routes {
 
 /// Every route of the service.
 fn routes() -> Routes {
-    use Verb::{Delete, Get, Patch, Post};
+    use Verb::{Delete, Get, Head, Options, Patch, Post};
     Routes::new()
         // accounts
         .quick(Post, "/api/v1/users", accounts::register)
@@ -119,6 +136,12 @@ fn routes() -> Routes {
         .quick(Delete, "/api/v1/files/{id}", files::delete)
         .transfer(Get, "/api/v1/files/{id}/content", files::download)
         .quick(Get, "/api/v1/folders", files::list_folder)
+        // resumable uploads (tus 1.0.0)
+        .tus(Options, "/api/v1/uploads", uploads::options)
+        .tus(Post, "/api/v1/uploads", uploads::create)
+        .tus(Head, "/api/v1/uploads/{id}", uploads::status)
+        .tus(Patch, "/api/v1/uploads/{id}", uploads::append)
+        .tus(Delete, "/api/v1/uploads/{id}", uploads::terminate)
         // prepared folder archives
         .quick(Post, "/api/v1/archives", archives::create)
         .quick(Get, "/api/v1/archives", archives::list)

@@ -4,6 +4,7 @@
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
 use drip_core::links::{LinkService, LinkSettings};
+use drip_core::uploads::UploadSettings;
 use std::sync::Arc;
 
 use axum::Router;
@@ -73,9 +74,11 @@ fn app_over(
     let mut archive_ports = fakes.archive_ports.clone();
     archive_ports.notifier = Arc::new(hub.clone());
     let archives = ArchiveService::new(archive_ports, storage.clone(), ArchiveSettings::default());
+    let uploads = fakes.upload_service(storage.clone(), UploadSettings::default());
     let runner = Arc::new(
         JobRunner::new(fakes.job_ports.clone(), JobSettings::default(), JobWaker::default())
-            .with_archives(archives.clone()),
+            .with_archives(archives.clone())
+            .with_uploads(uploads.clone()),
     );
     let workers = Workers { queue, runner: Arc::clone(&runner), restarts: Restarts::default() };
     let node = NodeView::alone(NodeInfo {
@@ -85,7 +88,7 @@ fn app_over(
     let mut link_ports = fakes.link_ports.clone();
     link_ports.notifier = Arc::new(hub.clone());
     let links = LinkService::new(link_ports, storage.clone(), LinkSettings::default());
-    let services = Services { accounts: fakes.account_service(), storage, links, archives };
+    let services = Services { accounts: fakes.account_service(), storage, links, archives, uploads };
     let state = AppState::new(services, hub.clone(), node, workers, readiness, http);
     let router = drip_http::router(state.clone());
     TestApp { fakes, hub, runner, state, router }

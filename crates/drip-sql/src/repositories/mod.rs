@@ -34,6 +34,7 @@ mod archives;
 mod jobs;
 mod links;
 mod media;
+mod uploads;
 
 use drip_core::BackendError;
 use sqlx::migrate::MigrateError;

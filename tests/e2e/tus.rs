@@ -1,9 +1,11 @@
 //! The tus 1.0.0 upload endpoint (`/api/v1/uploads`) driven by unmodified real clients,
 //! tuspy (Python) and tus-js-client (Node), through the scripts of `tests/tus/`, each as a
 //! process of its own: a whole upload; one stopped midway and resumed by a new client
-//! process from its URL; and one stopped, then the server killed with `-9` and restarted
-//! on the same data directory, then resumed. Each upload must end as a file of its folder
-//! whose downloaded content is what was sent.
+//! process from its URL; one stopped, then the server killed with `-9` and restarted on
+//! the same data directory, then resumed (also across clients, stopped off a part boundary:
+//! tuspy starts, tus-js-client finishes); and one terminated (DELETE) by tus-js-client.
+//! Each finished upload must end as a file of its folder whose downloaded content is what
+//! was sent.
 //!
 //! The clients are installed by `cargo xtask test`, which names them in `DRIP_TEST_TUSPY`
 //! (a Python with tuspy) and `DRIP_TEST_TUS_JS` (a directory holding
@@ -32,6 +34,9 @@ const SIZE: usize = 5 * MIB + 12_345;
 
 /// Bytes per PATCH.
 const CHUNK: usize = MIB;
+
+/// Bytes per PATCH of the upload that stops off a part boundary (1¼ parts).
+const ODD_CHUNK: usize = MIB + MIB / 4;
 
 /// Where an interrupted client stops: once this much was acknowledged.
 const STOP_AFTER: usize = 2 * MIB;
@@ -167,16 +172,28 @@ impl Source {
     }
 }
 
-/// Runs `client` against `server` as `user` for `source`, with `options` after the
-/// positional arguments, and waits for it to exit.
+/// Runs `client` against `server` as `user` for `source` in [`CHUNK`]s, with `options`
+/// after the positional arguments, and waits for it to exit.
 async fn run(client: Client, server: &Server, user: &User, source: &Source, options: &[&str]) -> Run {
+    run_in(client, server, user, source, CHUNK, options).await
+}
+
+/// [`run`] in PATCHes of `chunk` bytes.
+async fn run_in(
+    client: Client,
+    server: &Server,
+    user: &User,
+    source: &Source,
+    chunk: usize,
+    options: &[&str],
+) -> Run {
     let mut command = client.command();
     command
         .arg(server.url(ENDPOINT))
         .arg(&user.token)
         .arg(&source.path)
         .arg(FOLDER)
-        .arg(CHUNK.to_string())
+        .arg(chunk.to_string())
         .args(options)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -284,17 +301,19 @@ async fn whole_upload(client: Client, seed: u64) {
     check_uploaded(&api, &alice, &source).await;
 }
 
-/// A client process stopped once [`STOP_AFTER`] bytes were acknowledged: answers the
-/// upload URL and the offset it was stopped at, after checking the file is not there yet.
+/// A client process sending `chunk`s stopped once [`STOP_AFTER`] bytes were acknowledged:
+/// answers the upload URL and the offset it was stopped at, after checking the file is not
+/// there yet.
 async fn interrupted_upload(
     client: Client,
     server: &Server,
     api: &Api,
     user: &User,
     source: &Source,
+    chunk: usize,
 ) -> (String, usize) {
     let stop_after = STOP_AFTER.to_string();
-    let run = run(client, server, user, source, &["--stop-after", &stop_after]).await;
+    let run = run_in(client, server, user, source, chunk, &["--stop-after", &stop_after]).await;
     let stopped = run.ended_with("stopped");
     let offset = stopped["offset"].as_u64().unwrap_or_else(|| panic!("an offset:\n{run}")) as usize;
     assert!((STOP_AFTER..SIZE).contains(&offset), "stopped midway:\n{run}");
@@ -322,7 +341,7 @@ async fn resumed_upload(client: Client, seed: u64) {
     let api = Api::new(&server);
     let alice = api.register("alice").await;
     let source = Source::new(&format!("resumed-{}.bin", client.name()), seed);
-    let (url, stopped_at) = interrupted_upload(client, &server, &api, &alice, &source).await;
+    let (url, stopped_at) = interrupted_upload(client, &server, &api, &alice, &source, CHUNK).await;
     let offset = head_offset(&api, &alice, &url).await;
     assert!(offset > 0, "the server kept what was sent");
     assert_eq!(offset, stopped_at, "every acknowledged byte is kept");
@@ -330,18 +349,19 @@ async fn resumed_upload(client: Client, seed: u64) {
     check_uploaded(&api, &alice, &source).await;
 }
 
-/// An upload stopped after [`STOP_AFTER`] bytes, the server killed with `-9` and restarted
-/// on the same data directory, then resumed at the restarted server's address.
-async fn upload_resumed_after_a_crash(client: Client, seed: u64) {
-    if !client.available() {
+/// An upload in `chunk`s by `first`, stopped after [`STOP_AFTER`] bytes, the server killed
+/// with `-9` and restarted on the same data directory, then resumed by `then` at the
+/// restarted server's address.
+async fn upload_resumed_after_a_crash(first: Client, chunk: usize, then: Client, seed: u64) {
+    if !first.available() || !then.available() {
         return;
     }
     let launch = launch();
     let mut server = launch.clone().start().await;
     let api = Api::new(&server);
     let alice = api.register("alice").await;
-    let source = Source::new(&format!("crashed-{}.bin", client.name()), seed);
-    let (url, stopped_at) = interrupted_upload(client, &server, &api, &alice, &source).await;
+    let source = Source::new(&format!("crashed-{}-{}.bin", first.name(), then.name()), seed);
+    let (url, stopped_at) = interrupted_upload(first, &server, &api, &alice, &source, chunk).await;
     server.kill();
 
     let restarted = launch.data_dir(server.data_dir().to_owned()).start().await;
@@ -350,9 +370,9 @@ async fn upload_resumed_after_a_crash(client: Client, seed: u64) {
     let url = on_server(&restarted, &url);
     let offset = head_offset(&api, &alice, &url).await;
     assert!(offset > 0, "the crash kept the whole parts");
-    // Each acknowledged PATCH was one whole part ([`CHUNK`] = 1 MiB parts).
-    assert_eq!(offset, stopped_at, "the crash kept every acknowledged part");
-    resume(client, &restarted, &alice, &source, &url, offset).await;
+    // An acknowledged PATCH was stored: the crash came after its answer.
+    assert_eq!(offset, stopped_at, "the crash kept every acknowledged byte");
+    resume(then, &restarted, &alice, &source, &url, offset).await;
     check_uploaded(&api, &alice, &source).await;
     drop(restarted);
     drop(server);
@@ -380,10 +400,49 @@ async fn tus_js_client_resumes_an_interrupted_upload() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tuspy_resumes_after_the_server_was_killed() {
-    upload_resumed_after_a_crash(Client::Tuspy, 31).await;
+    upload_resumed_after_a_crash(Client::Tuspy, CHUNK, Client::Tuspy, 31).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tus_js_client_resumes_after_the_server_was_killed() {
-    upload_resumed_after_a_crash(Client::TusJs, 32).await;
+    upload_resumed_after_a_crash(Client::TusJs, CHUNK, Client::TusJs, 32).await;
+}
+
+/// Stopped at 2½ MiB, off the 1 MiB part boundary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_tuspy_started_tus_js_client_finishes_after_a_crash() {
+    upload_resumed_after_a_crash(Client::Tuspy, ODD_CHUNK, Client::TusJs, 33).await;
+}
+
+/// tus-js-client's `Upload.terminate` (DELETE) on an unfinished upload: the upload is gone
+/// (HEAD `404` or `410`), a client can no longer resume it, and no file is made of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tus_js_client_terminates_an_upload() {
+    let client = Client::TusJs;
+    if !client.available() {
+        return;
+    }
+    let server = launch().start().await;
+    let api = Api::new(&server);
+    let alice = api.register("alice").await;
+    let source = Source::new("terminated.bin", 41);
+    let (url, _) = interrupted_upload(client, &server, &api, &alice, &source, CHUNK).await;
+    let terminated = run(client, &server, &alice, &source, &["--terminate", &url]).await;
+    terminated.ended_with("terminated");
+
+    let path = &url[url.find("/api/").expect("an upload URL")..];
+    let response = api
+        .request(Method::HEAD, path, Some(&alice.token))
+        .header("Tus-Resumable", "1.0.0")
+        .send()
+        .await
+        .unwrap();
+    let gone = [StatusCode::NOT_FOUND, StatusCode::GONE];
+    assert!(gone.contains(&response.status()), "HEAD of a terminated upload: {:?}", response.headers());
+    let resumed = run(client, &server, &alice, &source, &["--resume", &url]).await;
+    assert!(!resumed.success, "a terminated upload cannot be resumed:\n{resumed}");
+    let error = resumed.events.last().unwrap_or_else(|| panic!("an error line:\n{resumed}"));
+    assert_eq!(error["event"], "error", "{resumed}");
+    assert!(gone.iter().any(|s| error["status"] == s.as_u16()), "{resumed}");
+    assert!(listed(&api, &alice, source.name()).await.is_none(), "a terminated upload makes no file");
 }

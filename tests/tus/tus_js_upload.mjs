@@ -1,9 +1,10 @@
 // One upload through the unmodified tus-js-client (tus 1.0.0) in Node, driven by the e2e
-// tests of tests/e2e/tus.rs: whole, stopped after N acknowledged bytes, or resumed from an
-// upload URL.
+// tests of tests/e2e/tus.rs: whole, stopped after N acknowledged bytes, resumed from an
+// upload URL, or terminated (DELETE) by its URL.
 //
 // usage: node tus_js_upload.mjs ENDPOINT TOKEN FILE FOLDER CHUNK_SIZE [--stop-after N]
 //          [--resume URL] [--creation-with-upload] [--name NAME]
+//        node tus_js_upload.mjs ENDPOINT TOKEN FILE FOLDER CHUNK_SIZE --terminate URL
 //
 // tus-js-client is loaded from the directory named by DRIP_TEST_TUS_JS (where `cargo xtask
 // test` ran `npm ci` on tests/tus/package.json), else from the usual Node resolution.
@@ -14,6 +15,7 @@
 //   {"event": "chunk", ...}     a PATCH (or the POST's body) was acknowledged at "offset"
 //   {"event": "stopped", ...}   --stop-after reached: the upload was aborted, unfinished
 //   {"event": "done", ...}      the last byte was acknowledged
+//   {"event": "terminated", ...} --terminate URL: the server accepted its DELETE
 // On failure it prints {"event": "error", "message", "status", "body"} and exits with 1.
 // Every request and its answer go to stderr for the test's failure message. Retries are off:
 // a refusal by the server is the test's failure, not something to paper over.
@@ -25,7 +27,7 @@ import { parseArgs } from 'node:util'
 
 const usage =
   'usage: tus_js_upload.mjs ENDPOINT TOKEN FILE FOLDER CHUNK_SIZE [--stop-after N] ' +
-  '[--resume URL] [--creation-with-upload] [--name NAME]'
+  '[--resume URL | --terminate URL] [--creation-with-upload] [--name NAME]'
 
 /** The tus-js-client module: from DRIP_TEST_TUS_JS's node_modules when set. */
 async function loadTus() {
@@ -41,6 +43,7 @@ function main(tus) {
     options: {
       'stop-after': { type: 'string' },
       resume: { type: 'string' },
+      terminate: { type: 'string' },
       'creation-with-upload': { type: 'boolean', default: false },
       name: { type: 'string' },
     },
@@ -55,10 +58,13 @@ function main(tus) {
   const name = values.name ?? path.basename(file)
   const size = fs.statSync(file).size
 
+  let upload = null
   let acknowledged = 0
   let finished = false
-  const emit = (event, extra = {}) =>
-    process.stdout.write(`${JSON.stringify({ event, url: upload.url, offset: acknowledged, ...extra })}\n`)
+  const emit = (event, extra = {}) => {
+    const url = upload ? upload.url : (values.terminate ?? null)
+    process.stdout.write(`${JSON.stringify({ event, url, offset: acknowledged, ...extra })}\n`)
+  }
   const exit = (code) => {
     finished = true
     process.stdout.write('', () => process.exit(code))
@@ -123,13 +129,21 @@ function main(tus) {
     },
     onError: fail,
   }
+  if (values.terminate) {
+    tus.Upload.terminate(values.terminate, options).then(() => {
+      console.error(`tus-js-client: terminated ${values.terminate}`)
+      emit('terminated')
+      exit(0)
+    }, fail)
+    return
+  }
   if (values.resume) {
     // No endpoint: a failed resume must fail, not quietly start a new upload.
     options.uploadUrl = values.resume
   } else {
     options.endpoint = endpoint
   }
-  const upload = new tus.Upload(fs.createReadStream(file), options)
+  upload = new tus.Upload(fs.createReadStream(file), options)
   upload.start()
 }
 

@@ -56,21 +56,31 @@ pub(crate) fn print() -> Result<()> {
     Ok(())
 }
 
-/// Makes `node` and `npm` available: as they are, else from Debian's packages.
+/// Makes `node` and `npm` available: as they are, else what is missing from Debian's
+/// packages (`nodejs`, `npm`).
 fn ensure_node() -> Result<()> {
-    if node_major().is_some() && answers("npm") {
+    let missing: Vec<&str> = [("nodejs", node_major().is_some()), ("npm", answers("npm"))]
+        .into_iter()
+        .filter_map(|(package, present)| (!present).then_some(package))
+        .collect();
+    if missing.is_empty() {
         return check_node_version();
     }
-    eprintln!("xtask: node or npm is missing; installing Debian's nodejs and npm (once)");
-    let installed = apt_install(&["nodejs", "npm"]);
-    if let Err(e) = installed {
+    eprintln!(
+        "xtask: tus-js-client needs node and npm; installing Debian's {} (once)",
+        missing.join(" and ")
+    );
+    if let Err(e) = apt_install(&missing) {
         bail!(
             "tus-js-client needs node (>= {NODE_MAJOR}) and npm on PATH, and installing them with apt-get failed \
              ({e:#}); install Node.js and npm, or set {TUS_JS_VAR} to a directory holding node_modules/tus-js-client"
         );
     }
     if node_major().is_none() || !answers("npm") {
-        bail!("apt-get installed nodejs and npm, but `node --version` or `npm --version` still fails");
+        bail!(
+            "apt-get installed {}, but `node --version` or `npm --version` still fails",
+            missing.join(" and ")
+        );
     }
     check_node_version()
 }

@@ -18,10 +18,13 @@
 //! - `links`: public links and drop links through curl-like requests and the pages' forms.
 //! - `quotas`: the default quota to the byte, `507 quota_exceeded` before or while reading,
 //!   nothing left behind, `drip user quota`, twenty uploads racing for the last bytes.
+//! - `tus_protocol`: the tus protocol's refusals and edge cases with raw requests (412, 409,
+//!   413, 415, 507, 404), creation-with-upload, termination, concurrent PATCHes.
 //! - `s3`: the story and a restart on PostgreSQL + S3 (a bucket of its own on the test
 //!   run's moto).
-//! - `tus`: the tus upload endpoint driven by the real tuspy and tus-js-client: whole,
-//!   interrupted and resumed by a new client process, and resumed after a `kill -9`.
+//! - `tus`: the tus upload endpoint driven by the real tuspy and tus-js-client (scripts in
+//!   `tests/tus/`): whole, interrupted and resumed by a new client process, resumed after a
+//!   `kill -9` (also by the other client), terminated.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a broken fixture fails the test
 
 mod abuse;
@@ -39,6 +42,7 @@ mod ops;
 mod quotas;
 mod s3;
 mod tus;
+mod tus_protocol;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;

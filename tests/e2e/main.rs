@@ -22,6 +22,9 @@
 //!   413, 415, 507, 404), creation-with-upload, termination, concurrent PATCHes.
 //! - `s3`: the story and a restart on PostgreSQL + S3 (a bucket of its own on the test
 //!   run's moto).
+//! - `tus`: the tus upload endpoint driven by the real tuspy and tus-js-client (scripts in
+//!   `tests/tus/`): whole, interrupted and resumed by a new client process, resumed after a
+//!   `kill -9` (also by the other client), terminated.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a broken fixture fails the test
 
 mod abuse;
@@ -38,6 +41,7 @@ mod multinode;
 mod ops;
 mod quotas;
 mod s3;
+mod tus;
 mod tus_protocol;
 
 use base64::Engine as _;

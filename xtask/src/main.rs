@@ -13,18 +13,22 @@ mod deploy_lint;
 mod moto;
 mod postgres;
 mod schemathesis;
+mod tus_clients;
 mod venv;
 
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
   test [args...]        run every test of the workspace (starts PostgreSQL if none is reachable,
-                        and moto as the S3 server unless DRIP_TEST_S3_ENDPOINT names one),
+                        and moto as the S3 server unless DRIP_TEST_S3_ENDPOINT names one; installs
+                        the tus clients tuspy and tus-js-client under target/xtask once),
                         then schemathesis against the spawned binary (skipped with
                         DRIP_SKIP_SCHEMATHESIS=1); extra args go to `cargo nextest run` (or
                         `cargo test`) and skip the doctests and schemathesis; with `-p CRATE`
                         only those crates' tests run
   schemathesis          only the schemathesis step of `test`
+  tus-clients           only install the tus clients of `test` and print the variables that let
+                        `cargo nextest run` find them
   lint                  cargo fmt --check, cargo clippy -D warnings, cargo deny (licenses, bans, sources),
                         then deploy-lint
   deploy-lint           hadolint on the Dockerfile, kubernetes-validate (strict) on deploy/kubernetes
@@ -43,6 +47,7 @@ fn main() -> ExitCode {
         Some("lint") => lint(),
         Some("deploy-lint") => deploy_lint::check(),
         Some("schemathesis") => schemathesis::check(),
+        Some("tus-clients") => tus_clients::print(),
         Some("bench") => bench(&args[1..]),
         Some("with-pg") => with_pg(&args[1..]),
         _ => {
@@ -96,7 +101,8 @@ fn reachable(addr: &str) -> bool {
 /// Runs every test with PostgreSQL provided: `DATABASE_URL` if set, else the server on
 /// 127.0.0.1:5432 if reachable, else a throwaway cluster under `target/` (stopped after);
 /// and an S3 server: `DRIP_TEST_S3_ENDPOINT` if set, else moto (stopped after the tests);
-/// then, for a whole run, the schemathesis step.
+/// and the real tus clients (`DRIP_TEST_TUSPY`, `DRIP_TEST_TUS_JS`); then, for a whole run,
+/// the schemathesis step.
 fn test(extra: &[String]) -> Result<()> {
     let _cluster;
     let database_url = match env::var("DATABASE_URL") {
@@ -122,6 +128,7 @@ fn test(extra: &[String]) -> Result<()> {
         },
     };
     let moto = s3_server()?;
+    let tus = tus_clients()?;
     let mut cmd = cargo();
     if has_cargo_subcommand("nextest") {
         cmd.args(["nextest", "run", "--no-fail-fast"]);
@@ -139,6 +146,9 @@ fn test(extra: &[String]) -> Result<()> {
     }
     if let Some(endpoint) = moto.as_ref().map(moto::Moto::endpoint) {
         cmd.env(S3_ENDPOINT_VAR, endpoint);
+    }
+    if let Some(clients) = &tus {
+        cmd.env(tus_clients::TUSPY_VAR, &clients.tuspy).env(tus_clients::TUS_JS_VAR, &clients.tus_js);
     }
     let tests = run(cmd);
     drop(moto);
@@ -177,6 +187,29 @@ fn s3_server() -> Result<Option<moto::Moto>> {
         }
         Err(e) => {
             eprintln!("xtask: no S3 server: moto could not be started ({e:#}); S3 tests will report SKIPPED");
+            Ok(None)
+        }
+    }
+}
+
+/// The tus clients of a test run: none to install when both `DRIP_TEST_TUSPY` and
+/// `DRIP_TEST_TUS_JS` are set (the tests inherit them), else tuspy and tus-js-client under
+/// `target/xtask`. When they cannot be installed the tus client tests report SKIPPED —
+/// except under CI (`CI` set), where that fails the run.
+fn tus_clients() -> Result<Option<tus_clients::TusClients>> {
+    let (tuspy, tus_js) = (tus_clients::TUSPY_VAR, tus_clients::TUS_JS_VAR);
+    if env::var_os(tuspy).is_some() && env::var_os(tus_js).is_some() {
+        eprintln!("xtask: tus clients from {tuspy} and {tus_js}");
+        return Ok(None);
+    }
+    match tus_clients::ensure(&root().join("target").join("xtask")) {
+        Ok(clients) => Ok(Some(clients)),
+        Err(e) if env::var_os("CI").is_some() => {
+            Err(e
+                .context("the tus clients (tuspy, tus-js-client) could not be installed (required under CI)"))
+        }
+        Err(e) => {
+            eprintln!("xtask: no tus clients ({e:#}); the tus client tests will report SKIPPED");
             Ok(None)
         }
     }

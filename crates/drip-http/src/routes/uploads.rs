@@ -243,9 +243,7 @@ pub(crate) async fn create(
     let location = format!("/api/v1/uploads/{}", upload.id);
     let with_content = carries_offset_stream(&headers) || length == 0;
     let mut response = if with_content {
-        let _slot = take_slot(&state, &user, client)?;
-        let content = byte_stream(upload_body(&state, body), Some(state.clone()));
-        let done = state.uploads().append(&user.id, &upload.id, 0, content).await?;
+        let done = append_body(&state, &user, client, &upload.id, 0, body).await?;
         appended(StatusCode::CREATED, &done)
     } else {
         (StatusCode::CREATED, offset_headers(&upload)).into_response()
@@ -346,10 +344,23 @@ pub(crate) async fn append(
             )));
         }
     };
-    let _slot = take_slot(&state, &user, client)?;
-    let content: ByteStream = byte_stream(upload_body(&state, body), Some(state.clone()));
-    let done = state.uploads().append(&user.id, &id, offset, content).await?;
+    let done = append_body(&state, &user, client, &id, offset, body).await?;
     Ok(appended(StatusCode::NO_CONTENT, &done))
+}
+
+/// Streams a request's body into the upload at `offset`, in one of the user's transfer
+/// slots, cut when idle like every upload.
+async fn append_body(
+    state: &AppState,
+    user: &AuthUser,
+    client: ClientIp,
+    id: &UploadId,
+    offset: u64,
+    body: Body,
+) -> Result<Appended, Refusal> {
+    let _slot = take_slot(state, user, client)?;
+    let content: ByteStream = byte_stream(upload_body(state, body), Some(state.clone()));
+    Ok(state.uploads().append(&user.id, id, offset, content).await?)
 }
 
 /// Ends an unfinished upload (tus `termination`): what it stored goes, its name and quota

@@ -7,7 +7,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{IntoResponses, Modify, OpenApi};
 
 use crate::dto::{ErrorBody, FileDto};
-use crate::routes::{accounts, archives, events, files, links, ops, public, search, shares};
+use crate::routes::{accounts, archives, events, files, links, ops, public, search, shares, trash};
 use crate::schemas::{
     CursorSchema, FileNameOrEmptySchema, FolderQuerySchema, PageLimitSchema, SortOrderSchema, TopLimitSchema,
     UsageSortSchema,
@@ -38,6 +38,10 @@ Errors are `{\"error\":{\"code\",\"message\",\"request_id\"}}` with a stable `co
         files::delete,
         files::download,
         files::list_folder,
+        trash::list,
+        trash::restore,
+        trash::purge,
+        trash::empty,
         archives::create,
         archives::list,
         archives::show,
@@ -72,6 +76,7 @@ Errors are `{\"error\":{\"code\",\"message\",\"request_id\"}}` with a stable `co
     tags(
         (name = "accounts", description = "Registration, sessions and the current user"),
         (name = "files", description = "Upload, download, move, rename, delete and list files"),
+        (name = "trash", description = "Deleted files: list, restore, purge; purged for good after `storage.trash_days`"),
         (name = "archives", description = "Prepared ZIP archives of folders, built in the background"),
         (name = "shares", description = "Share files with other users"),
         (name = "links", description = "Public links to files and upload-only drop links to folders"),

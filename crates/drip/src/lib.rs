@@ -361,6 +361,7 @@ impl Drip {
                 transfer_wait: config.transfer_wait,
                 upload_lease: config.upload_lease,
                 lease_renewal: config.upload_lease / 3,
+                trash_retention: config.trash_retention,
                 cache_max_bytes: config.cache_max_bytes,
                 cache_max_entry_bytes: config.cache_max_entry_bytes,
                 ..StorageSettings::default()
@@ -392,7 +393,8 @@ impl Drip {
             config.jobs,
             waker,
         )
-        .with_archives(archives.clone());
+        .with_archives(archives.clone())
+        .with_trash(storage_service.clone());
         let links = LinkService::new(
             LinkPorts {
                 links: repositories.links,

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use crate::ids::{ArchiveId, ClaimToken, JobId};
+use crate::ids::{ArchiveId, ClaimToken, JobId, MediaId};
 use crate::storage::model::StorageKey;
 
 /// What a job does. A closed set: a new kind of work is a new variant and its handler.
@@ -32,10 +32,16 @@ pub enum Task {
         /// The archive.
         archive: ArchiveId,
     },
+    /// Purge a media from its creator's trash once its time has come: nothing when it was
+    /// restored (or trashed again later, with a later purge time) in the meantime.
+    PurgeTrashed {
+        /// The trashed media.
+        media: MediaId,
+    },
 }
 
 /// The kind of a [`Task`], as stored and shown (`delete_object`, `reclaim_upload`,
-/// `build_archive`, `purge_archive`).
+/// `build_archive`, `purge_archive`, `purge_trashed`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TaskKind {
     /// [`Task::DeleteObject`].
@@ -46,12 +52,14 @@ pub enum TaskKind {
     BuildArchive,
     /// [`Task::PurgeArchive`].
     PurgeArchive,
+    /// [`Task::PurgeTrashed`].
+    PurgeTrashed,
 }
 
 impl TaskKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [Self; 4] =
-        [Self::DeleteObject, Self::ReclaimUpload, Self::BuildArchive, Self::PurgeArchive];
+    pub const ALL: [Self; 5] =
+        [Self::DeleteObject, Self::ReclaimUpload, Self::BuildArchive, Self::PurgeArchive, Self::PurgeTrashed];
 
     /// The stored name.
     #[must_use]
@@ -61,6 +69,7 @@ impl TaskKind {
             Self::ReclaimUpload => "reclaim_upload",
             Self::BuildArchive => "build_archive",
             Self::PurgeArchive => "purge_archive",
+            Self::PurgeTrashed => "purge_trashed",
         }
     }
 
@@ -93,6 +102,7 @@ impl Task {
             Self::ReclaimUpload { .. } => TaskKind::ReclaimUpload,
             Self::BuildArchive { .. } => TaskKind::BuildArchive,
             Self::PurgeArchive { .. } => TaskKind::PurgeArchive,
+            Self::PurgeTrashed { .. } => TaskKind::PurgeTrashed,
         }
     }
 
@@ -107,6 +117,9 @@ impl Task {
             Self::BuildArchive { archive } | Self::PurgeArchive { archive } => {
                 out.insert("archive".into(), archive.to_string().into());
             }
+            Self::PurgeTrashed { media } => {
+                out.insert("media".into(), media.to_string().into());
+            }
         }
         out
     }
@@ -119,11 +132,13 @@ impl Task {
         let text = |field: &'static str| payload.get(field).and_then(Value::as_str).ok_or(InvalidTask(field));
         let key = || StorageKey::parse(text("key")?).map_err(|_| InvalidTask("key"));
         let archive = || ArchiveId::parse(text("archive")?).map_err(|_| InvalidTask("archive"));
+        let media = || MediaId::parse(text("media")?).map_err(|_| InvalidTask("media"));
         Ok(match TaskKind::parse(kind)? {
             TaskKind::DeleteObject => Self::DeleteObject { key: key()? },
             TaskKind::ReclaimUpload => Self::ReclaimUpload { key: key()? },
             TaskKind::BuildArchive => Self::BuildArchive { archive: archive()? },
             TaskKind::PurgeArchive => Self::PurgeArchive { archive: archive()? },
+            TaskKind::PurgeTrashed => Self::PurgeTrashed { media: media()? },
         })
     }
 }
@@ -252,7 +267,7 @@ pub struct JobStats {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::{Ksuid, MediaId};
+    use crate::ids::Ksuid;
     use crate::storage::model::FileName;
 
     fn key() -> StorageKey {
@@ -268,6 +283,7 @@ mod tests {
             Task::ReclaimUpload { key: key() },
             Task::BuildArchive { archive },
             Task::PurgeArchive { archive },
+            Task::PurgeTrashed { media: MediaId::from_ksuid(Ksuid::generate(Utc::now())) },
         ] {
             assert_eq!(Task::from_stored(task.kind().as_str(), &task.payload()), Ok(task));
         }
@@ -285,6 +301,7 @@ mod tests {
         assert_eq!(Task::from_stored("build_archive", &payload), Err(InvalidTask("archive")));
         payload.insert("archive".into(), "not an id".into());
         assert_eq!(Task::from_stored("purge_archive", &payload), Err(InvalidTask("archive")));
+        assert_eq!(Task::from_stored("purge_trashed", &payload), Err(InvalidTask("media")));
         for state in JobState::ALL {
             assert_eq!(JobState::parse(state.as_str()), Ok(state));
         }

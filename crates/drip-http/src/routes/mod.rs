@@ -26,6 +26,7 @@ pub(crate) mod ops;
 pub(crate) mod public;
 pub(crate) mod search;
 pub(crate) mod shares;
+pub(crate) mod trash;
 pub(crate) mod ui;
 
 /// Prefix of the documented JSON API.
@@ -119,6 +120,11 @@ fn routes() -> Routes {
         .quick(Delete, "/api/v1/files/{id}", files::delete)
         .transfer(Get, "/api/v1/files/{id}/content", files::download)
         .quick(Get, "/api/v1/folders", files::list_folder)
+        // the trash of deleted files
+        .quick(Get, "/api/v1/trash", trash::list)
+        .quick(Delete, "/api/v1/trash", trash::empty)
+        .quick(Post, "/api/v1/trash/{id}/restore", trash::restore)
+        .quick(Delete, "/api/v1/trash/{id}", trash::purge)
         // prepared folder archives
         .quick(Post, "/api/v1/archives", archives::create)
         .quick(Get, "/api/v1/archives", archives::list)

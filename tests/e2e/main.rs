@@ -18,6 +18,8 @@
 //! - `links`: public links and drop links through curl-like requests and the pages' forms.
 //! - `s3`: the story and a restart on PostgreSQL + S3 (a bucket of its own on the test
 //!   run's moto).
+//! - `trash`: delete to the trash (hidden from sharee, link, listings and search; the name
+//!   free), restore (409, then under another name), purge and permanent delete.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a broken fixture fails the test
 
 mod abuse;
@@ -33,6 +35,7 @@ mod links;
 mod multinode;
 mod ops;
 mod s3;
+mod trash;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;

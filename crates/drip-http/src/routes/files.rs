@@ -740,7 +740,13 @@ pub(crate) async fn update(
     security(("bearer" = [])),
     params(("id" = String, Path, description = "The file's id"), DeleteQuery),
     responses(
-        (status = 204, description = "Moved to the trash, or deleted for good"),
+        (status = 204, description = "Moved to the trash, or deleted for good",
+            links(
+                ("RestoreFile" = (operation_id = "restore_file", parameters(("id" = "$request.path.id")),
+                    description = "Restore the file from the trash")),
+                ("PurgeFile" = (operation_id = "purge_file", parameters(("id" = "$request.path.id")),
+                    description = "Purge the file from the trash")),
+            )),
         (status = 400, description = "`invalid_query`", body = ErrorBody),
         Unauthenticated,
         CreatorOnly,

@@ -84,7 +84,7 @@ async fn a_restore_onto_a_taken_name_is_a_conflict_until_given_another_name() {
 }
 
 #[tokio::test]
-async fn a_restore_body_must_be_json_when_there_is_one() {
+async fn a_restore_body_is_json_when_there_is_one() {
     let (app, [alice]) = app_with_users(["alice"]).await;
     let id = app.upload_ok(&alice, "$", "a.txt", b"a").await;
     app.call(Method::DELETE, &format!("/api/v1/files/{id}"), Some(&alice), None).await;
@@ -98,6 +98,22 @@ async fn a_restore_body_must_be_json_when_there_is_one() {
     let response = app.send(request).await;
     assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(code(&body_json(response).await), "unsupported_media_type");
+
+    let empty_json = Request::builder()
+        .method(Method::POST)
+        .uri(format!("/api/v1/trash/{id}/restore"))
+        .header(header::AUTHORIZATION, format!("Bearer {alice}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CONTENT_LENGTH, "0")
+        .body(Body::empty())
+        .unwrap();
+    let response = app.send(empty_json).await;
+    assert_eq!(response.status(), StatusCode::OK, "no bytes is no body, whatever its type");
+
+    let name = "n".repeat(100 * 1024);
+    let (status, body) =
+        app.call(Method::POST, "/api/v1/trash/x/restore", Some(&alice), Some(json!({"name": name}))).await;
+    assert_eq!((status, code(&body)), (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"));
 }
 
 #[tokio::test]

@@ -122,8 +122,8 @@ pub(crate) async fn kill_during_uploads(launch: Launch, gcs: Option<&GcsDouble>)
     store_matches_listing(store, &ids);
 }
 
-/// `kill -9` during a burst of deletes: after a restart every listed file downloads, and
-/// the objects of the deleted ones are gone once the jobs ran.
+/// `kill -9` during a burst of (permanent) deletes: after a restart every listed file
+/// downloads, and the objects of the deleted ones are gone once the jobs ran.
 pub(crate) async fn kill_during_deletes(launch: Launch, gcs: Option<&GcsDouble>) {
     const FILES: usize = 40;
     // A removal the killed process had claimed but not finished is claimable again once
@@ -143,7 +143,7 @@ pub(crate) async fn kill_during_deletes(launch: Launch, gcs: Option<&GcsDouble>)
     for id in ids.iter().take(30) {
         let (api, token, done, id) = (api.clone(), alice.token.clone(), done_tx.clone(), id.clone());
         tokio::spawn(async move {
-            let path = format!("/api/v1/files/{id}");
+            let path = format!("/api/v1/files/{id}?permanent=true");
             let status = api.request(Method::DELETE, &path, Some(&token)).send().await.map(|r| r.status());
             let _ = done.send(status.ok());
         });

@@ -313,10 +313,10 @@ pub(crate) async fn run(server: &Server, store: &ObjectStore<'_>) {
     assert!(api.content(&alice, &big_id).await == big, "moving changes only metadata");
     assert_eq!(store.names().len(), 3);
 
-    // Delete: metadata, shares and the stored object are gone.
+    // A permanent delete: metadata, shares and the stored object are gone.
     for media in [&big_id, &one_id, &empty_id] {
         let response = api
-            .request(Method::DELETE, &format!("/api/v1/files/{media}"), Some(&alice.token))
+            .request(Method::DELETE, &format!("/api/v1/files/{media}?permanent=true"), Some(&alice.token))
             .send()
             .await
             .unwrap();

@@ -94,8 +94,11 @@ async fn delete_while_refused(launch: &Launch, gcs: &GcsDouble) -> RefusedDeleti
     let object = gcs.object_names().into_iter().find(|n| n.contains(&id)).expect("the file's object");
 
     gcs.inject(Fault::always(REFUSED).on(Operation::DeleteObject));
-    let response =
-        api.request(Method::DELETE, &format!("/api/v1/files/{id}"), Some(&alice.token)).send().await.unwrap();
+    let response = api
+        .request(Method::DELETE, &format!("/api/v1/files/{id}?permanent=true"), Some(&alice.token))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     assert!(api.files(&alice).await.is_empty(), "the deleted file is no longer listed");
     RefusedDeletion { server, api, id, object }

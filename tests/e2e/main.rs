@@ -25,6 +25,8 @@
 //! - `tus`: the tus upload endpoint driven by the real tuspy and tus-js-client (scripts in
 //!   `tests/tus/`): whole, interrupted and resumed by a new client process, resumed after a
 //!   `kill -9` (also by the other client), terminated.
+//! - `trash`: delete to the trash (hidden from sharee, link, listings and search; the name
+//!   free), restore (409, then under another name), purge and permanent delete.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a broken fixture fails the test
 
 mod abuse;
@@ -41,6 +43,7 @@ mod multinode;
 mod ops;
 mod quotas;
 mod s3;
+mod trash;
 mod tus;
 mod tus_protocol;
 

@@ -187,7 +187,7 @@ async fn a_job_enqueued_through_one_node_runs_once() {
         .collect();
     for id in &ids {
         let response = api
-            .request(Method::DELETE, &format!("/api/v1/files/{id}"), Some(&alice.token))
+            .request(Method::DELETE, &format!("/api/v1/files/{id}?permanent=true"), Some(&alice.token))
             .send()
             .await
             .unwrap();

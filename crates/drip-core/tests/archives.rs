@@ -20,11 +20,11 @@ use drip_core::events::Event;
 use drip_core::jobs::model::{NewJob, Task, TaskKind};
 use drip_core::storage::model::{
     Allowance, Envelope, FileName, FolderListing, FolderPath, Media, MediaPage, PageRequest, QuotaSetting,
-    Share, SortOrder, UploadedContent, Usage, UsageSort, UserUsage,
+    Share, SortOrder, TrashPage, TrashedMedia, UploadedContent, Usage, UsageSort, UserUsage,
 };
 use drip_core::storage::ports::{
     AddShareError, ByteStream, InsertMediaError, MediaRepository, RelocateError, ReserveError,
-    StorageProvider,
+    RestoreMediaError, StorageProvider,
 };
 use drip_core::storage::{StorageService, StorageSettings, StoreRequest};
 use drip_core::{ArchiveId, BackendError, JobId, MediaId, UserId};
@@ -289,6 +289,37 @@ impl MediaRepository for DeletesAfterListing {
     }
     async fn delete(&self, id: &MediaId, then: &NewJob) -> Result<Option<Media>, BackendError> {
         self.inner.delete(id, then).await
+    }
+    async fn trash(
+        &self,
+        id: &MediaId,
+        at: DateTime<Utc>,
+        purge_at: DateTime<Utc>,
+        then: &NewJob,
+    ) -> Result<Option<TrashedMedia>, BackendError> {
+        self.inner.trash(id, at, purge_at, then).await
+    }
+    async fn restore(
+        &self,
+        id: &MediaId,
+        name: &FileName,
+        at: DateTime<Utc>,
+    ) -> Result<Media, RestoreMediaError> {
+        self.inner.restore(id, name, at).await
+    }
+    async fn trashed(&self, creator: &UserId, id: &MediaId) -> Result<Option<TrashedMedia>, BackendError> {
+        self.inner.trashed(creator, id).await
+    }
+    async fn list_trash(&self, creator: &UserId, page: &PageRequest) -> Result<TrashPage, BackendError> {
+        self.inner.list_trash(creator, page).await
+    }
+    async fn purge(
+        &self,
+        id: &MediaId,
+        due_by: Option<DateTime<Utc>>,
+        then: &NewJob,
+    ) -> Result<Option<Media>, BackendError> {
+        self.inner.purge(id, due_by, then).await
     }
     async fn add_share(
         &self,

@@ -113,7 +113,7 @@ async fn register_login_store_share_move_delete() {
         Err(ChangeError::AlreadyExists)
     ));
 
-    storage.delete(&alice.id, &media.id()).await.unwrap();
+    storage.delete_permanently(&alice.id, &media.id()).await.unwrap();
     assert_eq!(fakes.objects.len(), 1, "the object goes by a job");
     assert_eq!(fakes.run_jobs().await, 1);
     assert!(fakes.objects.is_empty(), "the stored object is gone");

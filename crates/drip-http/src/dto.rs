@@ -319,7 +319,7 @@ pub(crate) struct PatchFileBody {
 }
 
 /// An optional field that, when present, is a string (not `null`).
-fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+pub(crate) fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
     String::deserialize(deserializer).map(Some)
 }
 

@@ -19,7 +19,7 @@ use drip_core::links::error::{
     CreateLinkError, DropUploadError, LinkDownloadError, ManageLinkError, VisitError,
 };
 use drip_core::storage::error::{
-    ChangeError, DownloadError, LookupError, SearchError, ShareError, StoreError,
+    ChangeError, DownloadError, LookupError, PurgeError, RestoreError, SearchError, ShareError, StoreError,
 };
 use drip_core::storage::model::{InvalidName, InvalidPath, QuotaExceeded};
 use drip_core::storage::ports::StorageError;
@@ -510,6 +510,25 @@ impl From<ChangeError> for ApiError {
             ChangeError::Forbidden => Self::forbidden("only the creator of a file may change it"),
             ChangeError::AlreadyExists => Self::file_exists("in the target folder"),
             ChangeError::Backend(b) => Self::backend(&b),
+        }
+    }
+}
+
+impl From<RestoreError> for ApiError {
+    fn from(e: RestoreError) -> Self {
+        match e {
+            RestoreError::NotFound => Self::file_not_found(),
+            RestoreError::AlreadyExists => Self::file_exists("in this folder"),
+            RestoreError::Backend(b) => Self::backend(&b),
+        }
+    }
+}
+
+impl From<PurgeError> for ApiError {
+    fn from(e: PurgeError) -> Self {
+        match e {
+            PurgeError::NotFound => Self::file_not_found(),
+            PurgeError::Backend(b) => Self::backend(&b),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! `ApiError`s.
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
@@ -108,6 +109,32 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
             Ok(Json(value)) => Ok(Self(value)),
             Err(rejection) => Err(json_rejection(&rejection, state.settings().max_json_bytes)),
         }
+    }
+}
+
+/// A JSON request body that may be left out: an empty body is `T::default()`, whatever
+/// the request's `Content-Type`; anything else is read as a [`JsonBody`], with its
+/// refusals (the body is read first, within the JSON limit).
+#[derive(Debug)]
+pub(crate) struct OptionalJsonBody<T>(pub(crate) T);
+
+impl<T: DeserializeOwned + Default> FromRequest<AppState> for OptionalJsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let (parts, body) = request.into_parts();
+        // Read within the router's body limit (`max_json_bytes`), as `Json` reads.
+        let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), state).await.map_err(
+            |rejection| match rejection.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => ApiError::too_large(state.settings().max_json_bytes as u64),
+                _ => ApiError::bad_request("invalid_request", rejection.body_text()),
+            },
+        )?;
+        if bytes.is_empty() {
+            return Ok(Self(T::default()));
+        }
+        let request = Request::from_parts(parts, axum::body::Body::from(bytes));
+        JsonBody::from_request(request, state).await.map(|JsonBody(value)| Self(value))
     }
 }
 

@@ -7,7 +7,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{IntoResponses, Modify, OpenApi};
 
 use crate::dto::{ErrorBody, FileDto};
-use crate::routes::{accounts, archives, events, files, links, ops, public, search, shares, uploads};
+use crate::routes::{accounts, archives, events, files, links, ops, public, search, shares, trash, uploads};
 use crate::schemas::{
     CursorSchema, FileNameOrEmptySchema, FolderQuerySchema, PageLimitSchema, SortOrderSchema, TopLimitSchema,
     TusVersionSchema, UsageSortSchema,
@@ -43,6 +43,10 @@ Errors are `{\"error\":{\"code\",\"message\",\"request_id\"}}` with a stable `co
         uploads::status,
         uploads::append,
         uploads::terminate,
+        trash::list,
+        trash::restore,
+        trash::purge,
+        trash::empty,
         archives::create,
         archives::list,
         archives::show,
@@ -78,6 +82,7 @@ Errors are `{\"error\":{\"code\",\"message\",\"request_id\"}}` with a stable `co
         (name = "accounts", description = "Registration, sessions and the current user"),
         (name = "files", description = "Upload, download, move, rename, delete and list files"),
         (name = "uploads", description = "Resumable uploads over the tus 1.0.0 protocol (creation, creation-with-upload, termination, expiration)"),
+        (name = "trash", description = "Deleted files: list, restore, purge; purged for good after `storage.trash_days`"),
         (name = "archives", description = "Prepared ZIP archives of folders, built in the background"),
         (name = "shares", description = "Share files with other users"),
         (name = "links", description = "Public links to files and upload-only drop links to folders"),

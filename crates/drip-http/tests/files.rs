@@ -338,7 +338,8 @@ async fn move_rename_and_delete() {
     let (status, body) = app.call(Method::DELETE, &uri, Some(&bob), None).await;
     assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"));
 
-    let (status, body) = app.call(Method::DELETE, &uri, Some(&alice), None).await;
+    let permanently = format!("{uri}?permanent=true");
+    let (status, body) = app.call(Method::DELETE, &permanently, Some(&alice), None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(body, serde_json::Value::Null);
     let (status, _) = app.get(&uri, &alice).await;

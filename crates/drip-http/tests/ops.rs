@@ -348,7 +348,8 @@ async fn metrics_count_jobs_by_state_and_attempts_by_outcome() {
     let app = app();
     let token = app.register("alice").await;
     let id = app.upload_ok(&token, "$", "a.txt", b"hello").await;
-    let (status, _) = app.call(Method::DELETE, &format!("/api/v1/files/{id}"), Some(&token), None).await;
+    let uri = format!("/api/v1/files/{id}?permanent=true");
+    let (status, _) = app.call(Method::DELETE, &uri, Some(&token), None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
 
     let text = scrape_showing(

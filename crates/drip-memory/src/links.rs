@@ -18,9 +18,10 @@ pub struct MemoryLinkRepository {
 }
 
 impl State {
-    /// A link as its queries answer it: with its media's current name, if uploaded.
+    /// A link as its queries answer it: with its media's current name, if uploaded and not
+    /// trashed (a trashed file's links are suspended).
     fn live_link(&self, link: &PublicLink) -> Option<PublicLink> {
-        let media = self.media.get(&link.media).filter(|m| m.uploaded_at().is_some())?;
+        let media = self.media.get(&link.media).filter(|m| self.is_listed(m))?;
         Some(PublicLink { file_name: media.name().clone(), ..link.clone() })
     }
 

@@ -15,11 +15,11 @@ use drip_core::jobs::ports::JobQueue;
 use drip_core::links::model::{DropLink, PublicLink};
 use drip_core::storage::model::{
     Allowance, Envelope, FileCursor, FileName, FolderListing, FolderPath, FolderSummary, Media, MediaPage,
-    PageRequest, QuotaExceeded, QuotaSetting, Share, SortOrder, StorageKey, UploadedContent, Usage,
-    UsageSort, UserUsage,
+    PageRequest, QuotaExceeded, QuotaSetting, Share, SortOrder, StorageKey, TrashPage, TrashedMedia,
+    UploadedContent, Usage, UsageSort, UserUsage,
 };
 use drip_core::storage::ports::{
-    AddShareError, InsertMediaError, MediaRepository, RelocateError, ReserveError,
+    AddShareError, InsertMediaError, MediaRepository, RelocateError, ReserveError, RestoreMediaError,
 };
 use drip_core::uploads::model::{ResumableUpload, UploadPart};
 use drip_core::{BackendError, ClaimToken, DropId, JobId, LinkId, MediaId, TokenFamilyId, UploadId, UserId};
@@ -46,6 +46,8 @@ pub(crate) struct State {
     pub(crate) archives: ArchiveTable,
     /// Until when each pending media holds its name (absent: abandoned).
     leases: HashMap<MediaId, DateTime<Utc>>,
+    /// The trashed media: when each was trashed and when it is due to be purged.
+    trash: HashMap<MediaId, (DateTime<Utc>, DateTime<Utc>)>,
     /// Failed logins per account and client.
     failures: HashMap<AttemptKey, Failures>,
     /// Public links (their file names are read from `media`).
@@ -72,15 +74,32 @@ impl State {
         media.creator() == user || self.is_shared(media.id(), user)
     }
 
-    /// The uploaded media `user` sees.
+    /// Whether `media` is uploaded and not trashed: what every listing, download and link
+    /// shows.
+    pub(crate) fn is_listed(&self, media: &Media) -> bool {
+        media.uploaded_at().is_some() && !self.trash.contains_key(&media.id())
+    }
+
+    /// The listed media `user` sees.
     fn visible(&self, user: UserId) -> impl Iterator<Item = &Media> {
-        self.media.values().filter(move |m| m.uploaded_at().is_some() && self.sees(user, m))
+        self.media.values().filter(move |m| self.is_listed(m) && self.sees(user, m))
     }
 
     /// Whether `creator` may not put a media at `folder`/`name`: they have one there
-    /// (uploaded or not). Media shared with them never claim their names.
+    /// (uploaded or not, not trashed). Media shared with them never claim their names.
     fn is_claimed(&self, creator: UserId, folder: &FolderPath, name: &FileName) -> bool {
-        self.media.values().any(|m| m.folder() == folder && m.name() == name && m.creator() == creator)
+        self.media.values().any(|m| {
+            m.folder() == folder
+                && m.name() == name
+                && m.creator() == creator
+                && !self.trash.contains_key(&m.id())
+        })
+    }
+
+    /// `media` as its creator's trash shows it, if it is trashed.
+    fn trashed(&self, media: &Media) -> Option<TrashedMedia> {
+        let (trashed_at, purge_at) = *self.trash.get(&media.id())?;
+        Some(TrashedMedia { media: media.clone(), trashed_at, purge_at })
     }
 
     /// Whether `media` is an abandoned upload at `now`: pending, its lease lapsed or absent.
@@ -547,7 +566,7 @@ impl MediaRepository for MemoryMediaRepository {
 
     async fn find_visible(&self, user: &UserId, id: &MediaId) -> Result<Option<Media>, BackendError> {
         let state = lock(&self.state)?;
-        Ok(state.media.get(id).filter(|m| m.uploaded_at().is_some() && state.sees(*user, m)).cloned())
+        Ok(state.media.get(id).filter(|m| state.is_listed(m) && state.sees(*user, m)).cloned())
     }
 
     async fn list_folder(
@@ -632,6 +651,80 @@ impl MediaRepository for MemoryMediaRepository {
         state.jobs.enqueue(then)?;
         state.leases.remove(id);
         state.reserved.remove(id);
+        state.uploads.retain(|_, u| u.media != *id);
+        state.trash.remove(id);
+        state.shares.retain(|(media, _), _| media != id);
+        state.links.retain(|_, l| l.media != *id);
+        Ok(state.media.remove(id))
+    }
+
+    async fn trash(
+        &self,
+        id: &MediaId,
+        at: DateTime<Utc>,
+        purge_at: DateTime<Utc>,
+        then: &NewJob,
+    ) -> Result<Option<TrashedMedia>, BackendError> {
+        let mut state = lock(&self.state)?;
+        let Some(media) = state.media.get(id).filter(|m| state.is_listed(m)).cloned() else {
+            return Ok(None);
+        };
+        state.jobs.enqueue(then)?;
+        state.trash.insert(*id, (at, purge_at));
+        Ok(state.trashed(&media))
+    }
+
+    async fn restore(
+        &self,
+        id: &MediaId,
+        name: &FileName,
+        at: DateTime<Utc>,
+    ) -> Result<Media, RestoreMediaError> {
+        let mut state = lock(&self.state)?;
+        let media = state.media.get(id).filter(|_| state.trash.contains_key(id)).cloned();
+        let media = media.ok_or(RestoreMediaError::NotTrashed)?;
+        if state.is_claimed(media.creator(), media.folder(), name) {
+            return Err(RestoreMediaError::AlreadyExists);
+        }
+        let folder = media.folder().clone();
+        let restored = media.relocated(folder, name.clone(), at);
+        state.trash.remove(id);
+        state.media.insert(*id, restored.clone());
+        Ok(restored)
+    }
+
+    async fn trashed(&self, creator: &UserId, id: &MediaId) -> Result<Option<TrashedMedia>, BackendError> {
+        let state = lock(&self.state)?;
+        Ok(state.media.get(id).filter(|m| m.creator() == *creator).and_then(|m| state.trashed(m)))
+    }
+
+    async fn list_trash(&self, creator: &UserId, page: &PageRequest) -> Result<TrashPage, BackendError> {
+        let state = lock(&self.state)?;
+        let mine: Vec<Media> = state
+            .media
+            .values()
+            .filter(|m| m.creator() == *creator && state.trash.contains_key(&m.id()))
+            .cloned()
+            .collect();
+        let (items, next) = paginate(mine, page);
+        Ok(TrashPage { items: items.iter().filter_map(|m| state.trashed(m)).collect(), next })
+    }
+
+    async fn purge(
+        &self,
+        id: &MediaId,
+        due_by: Option<DateTime<Utc>>,
+        then: &NewJob,
+    ) -> Result<Option<Media>, BackendError> {
+        let mut state = lock(&self.state)?;
+        let due = state.trash.get(id).is_some_and(|(_, purge_at)| due_by.is_none_or(|by| *purge_at <= by));
+        if !due {
+            return Ok(None);
+        }
+        // As `delete`: the lease (none), the trash entry, a finished upload's record, shares
+        // and links go with it.
+        state.jobs.enqueue(then)?;
+        state.trash.remove(id);
         state.uploads.retain(|_, u| u.media != *id);
         state.shares.retain(|(media, _), _| media != id);
         state.links.retain(|_, l| l.media != *id);

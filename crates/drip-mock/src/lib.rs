@@ -20,6 +20,7 @@
 
 mod auth;
 mod clock;
+mod content;
 mod keys;
 mod notifier;
 mod ports;
@@ -27,6 +28,7 @@ mod random;
 
 pub use auth::{FakeTokenIssuer, FastPasswordHasher};
 pub use clock::FixedClock;
+pub use content::{read_all, stream_of};
 pub use keys::MemoryKeyWrapper;
 pub use notifier::RecordingNotifier;
 pub use ports::{FakePorts, fake_ports, fake_ports_at};

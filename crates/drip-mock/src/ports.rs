@@ -62,15 +62,21 @@ impl FakePorts {
         AccountService::new(self.account_ports.clone(), SessionSettings::default())
     }
 
-    /// Runs every job due now (e.g. the removal of a deleted file's object) with the
-    /// default retry policy; answers how many attempts ran.
+    /// Runs every job due now (e.g. the removal of a deleted file's object, the purge of a
+    /// trashed one) with the default retry policy; answers how many attempts ran.
     ///
     /// # Panics
     /// If the memory queue fails (a panic poisoned it).
     #[allow(clippy::expect_used)]
     pub async fn run_jobs(&self) -> usize {
-        let runner = JobRunner::new(self.job_ports.clone(), JobSettings::default(), JobWaker::default());
-        runner.run_due().await.expect("the memory job queue does not fail")
+        self.runner().run_due().await.expect("the memory job queue does not fail")
+    }
+
+    /// A runner over these ports with the default retry policy, purging the trash through
+    /// a storage service with default settings.
+    fn runner(&self) -> JobRunner {
+        JobRunner::new(self.job_ports.clone(), JobSettings::default(), JobWaker::default())
+            .with_trash(self.storage_service(StorageSettings::default()))
     }
 
     /// A [`LinkService`] over these ports, streaming through `storage`.
@@ -92,8 +98,7 @@ impl FakePorts {
     /// If the memory queue fails (a panic poisoned it).
     #[allow(clippy::expect_used)]
     pub async fn run_jobs_with(&self, archives: &ArchiveService) -> usize {
-        let runner = JobRunner::new(self.job_ports.clone(), JobSettings::default(), JobWaker::default())
-            .with_archives(archives.clone());
+        let runner = self.runner().with_archives(archives.clone());
         runner.run_due().await.expect("the memory job queue does not fail")
     }
 

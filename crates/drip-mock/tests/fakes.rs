@@ -263,7 +263,7 @@ async fn storage_service_runs_on_the_fakes() {
     assert_eq!(rewrapped.envelope().key_id(), "k2");
     assert_eq!(rewrapped.updated_at(), fakes.clock.now());
 
-    storage.delete(&alice.id, &media.id()).await.unwrap();
+    storage.delete_permanently(&alice.id, &media.id()).await.unwrap();
     assert_eq!(fakes.run_jobs().await, 1, "the delete enqueued the removal of the object");
     assert!(fakes.objects.is_empty(), "the stored object is gone");
     assert!(fakes.repositories.all_media().unwrap().is_empty());

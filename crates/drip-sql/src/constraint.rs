@@ -7,7 +7,7 @@ pub const USERS_PKEY: &str = "users_pkey";
 pub const USERNAME_LOWER: &str = "users_username_lower_key";
 /// Primary key of media.
 pub const MEDIA_PKEY: &str = "storage_media_pkey";
-/// One (folder, name) per creator.
+/// One (folder, name) per creator, the trash aside (a partial unique index since the trash).
 pub const MEDIA_CREATOR_FOLDER_NAME: &str = "storage_media_creator_folder_name_key";
 /// A media is shared with a user at most once.
 pub const SINGLE_SHARE: &str = "media_owners_single_share_key";

@@ -82,27 +82,52 @@ where
         }
         Scope::Below(_) => {}
     }
+    push_keyset::<D>(&mut query, "o.file_name, o.media_id", page);
+    query
+}
+
+/// Ends a listing query (whose `WHERE` is written) with the keyset of `page` over `keys`,
+/// the (name, id) columns it is ordered by: strictly after the page's cursor, in that
+/// order, at most `page.limit() + 1` rows (the extra one tells [`paginate`] that another
+/// page follows).
+pub fn push_keyset<D>(query: &mut QueryBuilder<D::Db>, keys: &'static str, page: &PageRequest)
+where
+    D: Dialect,
+    String: Param<D::Db>,
+    i64: Param<D::Db>,
+{
     if let Some(after) = page.cursor() {
         query
-            .push(" AND (o.file_name, o.media_id) > (")
+            .push(" AND (")
+            .push(keys)
+            .push(") > (")
             .push_bind(after.name.as_str().to_owned())
             .push(", ")
             .push_bind(after.id.to_string())
             .push(")");
     }
-    query.push(" ORDER BY o.file_name, o.media_id LIMIT ").push_bind(i64::from(page.limit()) + 1);
-    query
+    query.push(" ORDER BY ").push(keys).push(" LIMIT ").push_bind(i64::from(page.limit()) + 1);
 }
 
 /// Cuts the extra row fetched to learn whether another page follows, and answers the
 /// cursor of the next page if there is one.
 #[must_use]
-pub fn paginate(mut items: Vec<Media>, page: &PageRequest) -> (Vec<Media>, Option<FileCursor>) {
+pub fn paginate(items: Vec<Media>, page: &PageRequest) -> (Vec<Media>, Option<FileCursor>) {
+    paginate_by(items, page, |m| m)
+}
+
+/// [`paginate`] for items that each hold a media (e.g. a trashed one).
+#[must_use]
+pub fn paginate_by<T>(
+    mut items: Vec<T>,
+    page: &PageRequest,
+    media: impl Fn(&T) -> &Media,
+) -> (Vec<T>, Option<FileCursor>) {
     let limit = page.limit() as usize;
     if items.len() <= limit {
         return (items, None);
     }
     items.truncate(limit);
-    let next = items.last().map(|m| FileCursor { name: m.name().clone(), id: m.id() });
+    let next = items.last().map(media).map(|m| FileCursor { name: m.name().clone(), id: m.id() });
     (items, next)
 }

@@ -12,7 +12,7 @@ use drip_core::accounts::model::{
 use drip_core::jobs::model::{Job, JobState, Task};
 use drip_core::storage::model::{
     ContentType, Digest, Envelope, FileName, FolderPath, FolderSummary, Media, MediaParts, Share, StorageKey,
-    UploadedContent, Usage, UserUsage,
+    TrashedMedia, UploadedContent, Usage, UserUsage,
 };
 use drip_core::{BackendError, JobId, MediaId, TokenFamilyId, UserId};
 use sqlx::error::DatabaseError;
@@ -73,7 +73,7 @@ impl<R> SqlRow for R where
 pub type Row<D> = <<D as Dialect>::Db as Database>::Row;
 
 /// The state of a locked media row that its writes need (`creator_id`, `full_path`,
-/// `file_size`, `uploaded`, `reserved_bytes`).
+/// `file_size`, `uploaded`, `reserved_bytes`, `trashed`).
 #[derive(Debug)]
 pub struct LockedMedia {
     /// Its creator.
@@ -86,6 +86,16 @@ pub struct LockedMedia {
     pub uploaded: bool,
     /// Bytes of its creator's quota it holds while pending (0 once uploaded).
     pub reserved: i64,
+    /// Whether it is in the trash (then it counts in no folder statistics).
+    pub trashed: bool,
+}
+
+impl LockedMedia {
+    /// Whether it counts in listings and folder statistics: uploaded, not trashed.
+    #[must_use]
+    pub fn listed(&self) -> bool {
+        self.uploaded && !self.trashed
+    }
 }
 
 /// A Rust value a query of `Db` binds.
@@ -428,7 +438,7 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     }
 
     /// What a write to a media needs from its locked row (`creator_id`, `full_path`,
-    /// `file_size`, `uploaded`).
+    /// `file_size`, `uploaded`, `trashed`).
     ///
     /// # Errors
     /// [`BackendError`] for a column that does not decode or a value the domain refuses.
@@ -441,6 +451,21 @@ pub trait Dialect: Send + Sync + Sized + 'static {
             size: row.read(T, "file_size")?,
             uploaded: row.read(T, "uploaded")?,
             reserved: row.read(T, "reserved_bytes")?,
+            trashed: row.read(T, "trashed")?,
+        })
+    }
+
+    /// A trashed media from a row with the [`media_columns`](crate::media_columns),
+    /// `trashed_at` and `purge_at`.
+    ///
+    /// # Errors
+    /// [`BackendError`] for a column that does not decode or a value the domain refuses.
+    fn trashed_media(row: &Row<Self>) -> Result<TrashedMedia, BackendError> {
+        const T: &str = "storage_media";
+        Ok(TrashedMedia {
+            media: Self::media(row)?,
+            trashed_at: Self::read_time(row, T, "trashed_at")?,
+            purge_at: Self::read_time(row, T, "purge_at")?,
         })
     }
 

@@ -46,6 +46,7 @@ macro_rules! link_repository_conformance {
             links_round_trip_every_field_by_token_and_id,
             links_need_their_media_and_show_only_uploaded_ones,
             links_show_the_current_name_and_go_with_their_media,
+            links_of_a_trashed_media_are_suspended_until_it_is_restored,
             links_list_by_creation_then_id_within_the_limit,
             delete_link_answers_whether_there_was_one,
             count_download_honours_expiry_and_the_maximum,
@@ -93,7 +94,8 @@ async fn uploaded(media: &dyn MediaRepository, creator: UserId, name: &str) -> M
     media.mark_uploaded(&file.id(), content(10)).await.unwrap().unwrap()
 }
 
-fn public_link(n: u8, media: &Media, created: i64) -> PublicLink {
+/// A plain public link `n` (ids order by `n`) to `media`, made at `at(created)`.
+pub fn public_link(n: u8, media: &Media, created: i64) -> PublicLink {
     PublicLink {
         id: link_id(n),
         media: media.id(),
@@ -201,6 +203,27 @@ pub async fn links_show_the_current_name_and_go_with_their_media(l: Links) {
     assert_eq!(l.links.link_by_token(&link.token).await.unwrap(), None);
     assert!(l.links.links_of_media(&file.id()).await.unwrap().is_empty());
     assert!(!l.links.delete_link(&link.id).await.unwrap(), "the link went with its media");
+}
+
+/// A trashed media's links are found by no query and count no download, but are kept: a
+/// restore brings them back as they were.
+pub async fn links_of_a_trashed_media_are_suspended_until_it_is_restored(l: Links) {
+    let alice = alice(&l).await;
+    let file = uploaded(&*l.media, alice.id, "a.txt").await;
+    let link = public_link(1, &file, 1);
+    l.links.insert_link(&link).await.unwrap();
+    let purge = object_deletion(file.id());
+    l.media.trash(&file.id(), at(2), at(100), &purge).await.unwrap().expect("trashing an uploaded media");
+    assert_eq!(l.links.link_by_token(&link.token).await.unwrap(), None);
+    assert_eq!(l.links.find_link(&link.id).await.unwrap(), None);
+    assert!(l.links.links_of(&alice.id, 10).await.unwrap().is_empty());
+    assert!(l.links.links_of_media(&file.id()).await.unwrap().is_empty());
+    assert!(!l.links.count_download(&link.id, at(3)).await.unwrap());
+
+    l.media.restore(&file.id(), file.name(), at(4)).await.unwrap();
+    let back = l.links.link_by_token(&link.token).await.unwrap().expect("the link is back");
+    assert_eq!((back.id, back.downloads), (link.id, 0));
+    assert!(l.links.count_download(&link.id, at(5)).await.unwrap());
 }
 
 /// Listings order by creation time then id, keep to their creator or media, and stop at

@@ -29,8 +29,11 @@ use drip_core::storage::model::{
 use drip_core::storage::ports::{AddShareError, InsertMediaError, MediaRepository, RelocateError};
 
 use crate::workload::{held, object_deletion};
+
+mod trash;
 use drip_core::{Ksuid, MediaId, TokenFamilyId, UserId};
 use tokio::sync::Barrier;
+pub use trash::*;
 
 /// Fresh, empty repositories for one scenario.
 pub struct Repos {
@@ -105,6 +108,15 @@ macro_rules! repository_conformance {
             top_users_counts_users_without_files,
             top_users_sorts_orders_and_limits,
             update_envelope_and_media_not_wrapped_with,
+            trashed_media_are_invisible_to_everyone_but_counted,
+            trash_takes_only_uploaded_media_once,
+            trashed_media_free_their_names,
+            restore_brings_back_the_media_and_its_shares,
+            restore_onto_a_taken_name_conflicts_and_another_name_restores,
+            concurrent_restores_onto_one_name_one_wins,
+            purge_removes_a_trashed_media_when_due_only,
+            delete_of_a_trashed_media_keeps_totals_right,
+            list_trash_pages_by_name_then_id,
         );
     };
     (@scenarios $setup:path; $($scenario:ident),* $(,)?) => {

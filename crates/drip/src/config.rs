@@ -254,6 +254,9 @@ pub struct Config {
     /// How long a pending upload holds its name without a renewal (its node renews it
     /// every third of this while the upload runs).
     pub upload_lease: Duration,
+    /// How long a deleted file stays in its owner's trash before it is purged
+    /// (`storage.trash_days`); `None` (0 days): there is no trash, deletes are permanent.
+    pub trash_retention: Option<Duration>,
     /// Bytes of decrypted content cached.
     pub cache_max_bytes: u64,
     /// Largest file cached.
@@ -461,6 +464,8 @@ impl Config {
             max_concurrent_transfers: limits.max_concurrent_transfers.max(1),
             transfer_wait: Duration::from_secs(limits.transfer_wait_secs),
             upload_lease: Duration::from_secs(upload_lease_secs),
+            trash_retention: (storage.trash_days > 0)
+                .then(|| Duration::from_secs(u64::from(storage.trash_days) * 24 * 3600)),
             cache_max_bytes: limits.cache_max_mib.saturating_mul(1024 * 1024),
             cache_max_entry_bytes: limits.cache_max_entry_kib.saturating_mul(1024),
             jobs: JobSettings {
@@ -743,6 +748,7 @@ impl Default for Raw {
                 backend: RawBackend::Local { path: None },
                 part_size_mib: 8,
                 upload_concurrency: 4,
+                trash_days: 30,
             },
             auth: RawAuth {
                 jwt_secret: None,
@@ -836,6 +842,7 @@ struct RawStorage {
     backend: RawBackend,
     part_size_mib: usize,
     upload_concurrency: usize,
+    trash_days: u32,
 }
 
 #[derive(Debug, Deserialize, Serialize)]

@@ -367,6 +367,7 @@ impl Drip {
                 transfer_wait: config.transfer_wait,
                 upload_lease: config.upload_lease,
                 lease_renewal: config.upload_lease / 3,
+                trash_retention: config.trash_retention,
                 cache_max_bytes: config.cache_max_bytes,
                 cache_max_entry_bytes: config.cache_max_entry_bytes,
                 ..StorageSettings::default()
@@ -404,7 +405,8 @@ impl Drip {
             waker,
         )
         .with_archives(archives.clone())
-        .with_uploads(uploads.clone());
+        .with_uploads(uploads.clone())
+        .with_trash(storage_service.clone());
         let links = LinkService::new(
             LinkPorts {
                 links: repositories.links,

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use crate::ids::{ArchiveId, ClaimToken, JobId, UploadId};
+use crate::ids::{ArchiveId, ClaimToken, JobId, MediaId, UploadId};
 use crate::storage::model::StorageKey;
 
 /// What a job does. A closed set: a new kind of work is a new variant and its handler.
@@ -38,10 +38,16 @@ pub enum Task {
         /// The upload.
         upload: UploadId,
     },
+    /// Purge a media from its creator's trash once its time has come: nothing when it was
+    /// restored (or trashed again later, with a later purge time) in the meantime.
+    PurgeTrashed {
+        /// The trashed media.
+        media: MediaId,
+    },
 }
 
 /// The kind of a [`Task`], as stored and shown (`delete_object`, `reclaim_upload`,
-/// `build_archive`, `purge_archive`).
+/// `build_archive`, `purge_archive`, `expire_upload`, `purge_trashed`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TaskKind {
     /// [`Task::DeleteObject`].
@@ -54,12 +60,20 @@ pub enum TaskKind {
     PurgeArchive,
     /// [`Task::ExpireUpload`].
     ExpireUpload,
+    /// [`Task::PurgeTrashed`].
+    PurgeTrashed,
 }
 
 impl TaskKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [Self; 5] =
-        [Self::DeleteObject, Self::ReclaimUpload, Self::BuildArchive, Self::PurgeArchive, Self::ExpireUpload];
+    pub const ALL: [Self; 6] = [
+        Self::DeleteObject,
+        Self::ReclaimUpload,
+        Self::BuildArchive,
+        Self::PurgeArchive,
+        Self::ExpireUpload,
+        Self::PurgeTrashed,
+    ];
 
     /// The stored name.
     #[must_use]
@@ -70,6 +84,7 @@ impl TaskKind {
             Self::BuildArchive => "build_archive",
             Self::PurgeArchive => "purge_archive",
             Self::ExpireUpload => "expire_upload",
+            Self::PurgeTrashed => "purge_trashed",
         }
     }
 
@@ -103,6 +118,7 @@ impl Task {
             Self::BuildArchive { .. } => TaskKind::BuildArchive,
             Self::PurgeArchive { .. } => TaskKind::PurgeArchive,
             Self::ExpireUpload { .. } => TaskKind::ExpireUpload,
+            Self::PurgeTrashed { .. } => TaskKind::PurgeTrashed,
         }
     }
 
@@ -120,6 +136,9 @@ impl Task {
             Self::ExpireUpload { upload } => {
                 out.insert("upload".into(), upload.to_string().into());
             }
+            Self::PurgeTrashed { media } => {
+                out.insert("media".into(), media.to_string().into());
+            }
         }
         out
     }
@@ -133,12 +152,14 @@ impl Task {
         let key = || StorageKey::parse(text("key")?).map_err(|_| InvalidTask("key"));
         let archive = || ArchiveId::parse(text("archive")?).map_err(|_| InvalidTask("archive"));
         let upload = || UploadId::parse(text("upload")?).map_err(|_| InvalidTask("upload"));
+        let media = || MediaId::parse(text("media")?).map_err(|_| InvalidTask("media"));
         Ok(match TaskKind::parse(kind)? {
             TaskKind::DeleteObject => Self::DeleteObject { key: key()? },
             TaskKind::ReclaimUpload => Self::ReclaimUpload { key: key()? },
             TaskKind::BuildArchive => Self::BuildArchive { archive: archive()? },
             TaskKind::PurgeArchive => Self::PurgeArchive { archive: archive()? },
             TaskKind::ExpireUpload => Self::ExpireUpload { upload: upload()? },
+            TaskKind::PurgeTrashed => Self::PurgeTrashed { media: media()? },
         })
     }
 }
@@ -267,7 +288,7 @@ pub struct JobStats {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::{Ksuid, MediaId};
+    use crate::ids::Ksuid;
     use crate::storage::model::FileName;
 
     fn key() -> StorageKey {
@@ -283,6 +304,7 @@ mod tests {
             Task::ReclaimUpload { key: key() },
             Task::BuildArchive { archive },
             Task::PurgeArchive { archive },
+            Task::PurgeTrashed { media: MediaId::from_ksuid(Ksuid::generate(Utc::now())) },
         ] {
             assert_eq!(Task::from_stored(task.kind().as_str(), &task.payload()), Ok(task));
         }
@@ -300,6 +322,7 @@ mod tests {
         assert_eq!(Task::from_stored("build_archive", &payload), Err(InvalidTask("archive")));
         payload.insert("archive".into(), "not an id".into());
         assert_eq!(Task::from_stored("purge_archive", &payload), Err(InvalidTask("archive")));
+        assert_eq!(Task::from_stored("purge_trashed", &payload), Err(InvalidTask("media")));
         for state in JobState::ALL {
             assert_eq!(JobState::parse(state.as_str()), Ok(state));
         }

@@ -15,6 +15,7 @@ use crate::archives::ArchiveService;
 use crate::clock::Clock;
 use crate::error::{BackendError, report};
 use crate::ids::{ClaimToken, JobId};
+use crate::storage::StorageService;
 use crate::storage::model::StorageKey;
 use crate::storage::ports::{StorageError, StorageProvider};
 use crate::uploads::UploadService;
@@ -118,6 +119,8 @@ pub struct JobRunner {
     archives: Option<ArchiveService>,
     /// Runs the expiry of resumable uploads; without it they fail (and are retried).
     uploads: Option<UploadService>,
+    /// Runs the trash purges; without it they fail (and are retried).
+    trash: Option<StorageService>,
     outcomes: Mutex<BTreeMap<(TaskKind, Outcome), u64>>,
 }
 
@@ -131,7 +134,15 @@ impl JobRunner {
     /// A runner over `ports`, woken by `waker`.
     #[must_use]
     pub fn new(ports: JobPorts, settings: JobSettings, waker: JobWaker) -> Self {
-        Self { ports, settings, waker, archives: None, uploads: None, outcomes: Mutex::default() }
+        Self {
+            ports,
+            settings,
+            waker,
+            archives: None,
+            uploads: None,
+            trash: None,
+            outcomes: Mutex::default(),
+        }
     }
 
     /// The same runner, running the archive jobs with `archives` (which the facade wires
@@ -146,6 +157,14 @@ impl JobRunner {
     #[must_use]
     pub fn with_uploads(mut self, uploads: UploadService) -> Self {
         self.uploads = Some(uploads);
+        self
+    }
+
+    /// The same runner, purging trashed files with `storage` (wired after the runner, as
+    /// the archives are).
+    #[must_use]
+    pub fn with_trash(mut self, storage: StorageService) -> Self {
+        self.trash = Some(storage);
         self
     }
 
@@ -249,7 +268,8 @@ impl JobRunner {
     }
 
     /// Does what the job's task says. Idempotent: an object already gone is deleted, an
-    /// archive already built or gone is left alone.
+    /// archive already built or gone is left alone, a media no longer trashed (or not yet
+    /// due) is left alone.
     async fn handle(&self, job: &Job) -> Result<(), BackendError> {
         let storage = &self.ports.storage;
         let archives =
@@ -271,6 +291,11 @@ impl JobRunner {
                 let uploads =
                     self.uploads.as_ref().ok_or_else(|| BackendError::msg("no upload service is wired"))?;
                 uploads.expire(upload).await
+            }
+            Task::PurgeTrashed { media } => {
+                let trash =
+                    self.trash.as_ref().ok_or_else(|| BackendError::msg("no storage service is wired"))?;
+                trash.purge_due(media).await
             }
         }
     }

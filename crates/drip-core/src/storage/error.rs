@@ -109,7 +109,8 @@ pub enum LookupError {
     Backend(#[from] BackendError),
 }
 
-/// Why a change reserved to the creator (move, rename, delete, list shares) failed.
+/// Why a change reserved to the creator (move, rename, delete — to the trash or for good —,
+/// list shares) failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ChangeError {
     /// The user sees no such file.
@@ -161,6 +162,31 @@ pub enum SearchError {
     /// The expression is too long or compiles too large.
     #[error("the regular expression is too large")]
     PatternTooLarge,
+    /// Infrastructure failure.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+/// Why a file could not be restored from the trash.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    /// The user has no such file in their trash (sharees never see another's trash).
+    #[error("file not found in the trash")]
+    NotFound,
+    /// The file's folder already holds a file with the name it would be restored under.
+    #[error("a file with this name already exists in this folder")]
+    AlreadyExists,
+    /// Infrastructure failure.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+/// Why a file could not be purged from the trash.
+#[derive(Debug, thiserror::Error)]
+pub enum PurgeError {
+    /// The user has no such file in their trash.
+    #[error("file not found in the trash")]
+    NotFound,
     /// Infrastructure failure.
     #[error(transparent)]
     Backend(#[from] BackendError),

@@ -6,7 +6,9 @@ pub mod ports;
 pub mod search;
 pub mod service;
 
-pub use service::{Download, StoragePorts, StorageService, StorageSettings, StoreRequest};
+pub use service::{
+    DEFAULT_TRASH_RETENTION, Download, StoragePorts, StorageService, StorageSettings, StoreRequest,
+};
 
 #[cfg(test)]
 mod tests;

@@ -657,6 +657,29 @@ pub struct MediaPage {
     pub next: Option<FileCursor>,
 }
 
+/// A file in its creator's trash: the media as it was deleted, when, and when it is purged.
+/// Until it is restored or purged it is visible to no listing, download, search, share or
+/// public link, its folder and name are free, and its bytes still count in its creator's
+/// usage.
+#[derive(Debug, Clone)]
+pub struct TrashedMedia {
+    /// The file (its folder and name are where a restore puts it back).
+    pub media: Media,
+    /// When it was moved to the trash.
+    pub trashed_at: DateTime<Utc>,
+    /// When the purge job removes it for good.
+    pub purge_at: DateTime<Utc>,
+}
+
+/// One page of a trash.
+#[derive(Debug, Clone, Default)]
+pub struct TrashPage {
+    /// The trashed files, by name then id.
+    pub items: Vec<TrashedMedia>,
+    /// Cursor of the next page, if there is one.
+    pub next: Option<FileCursor>,
+}
+
 /// Files and bytes a user has stored (as creator, uploaded files only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Usage {

@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 
 use super::model::{
     Allowance, Envelope, FileName, FolderListing, FolderPath, Media, MediaPage, PageRequest, QuotaExceeded,
-    QuotaSetting, Share, SortOrder, StorageKey, UploadedContent, Usage, UsageSort, UserUsage,
+    QuotaSetting, Share, SortOrder, StorageKey, TrashPage, TrashedMedia, UploadedContent, Usage, UsageSort,
+    UserUsage,
 };
 pub use crate::content::ByteStream;
 use crate::content::DataKey;
@@ -75,6 +76,21 @@ pub enum AddShareError {
     Backend(#[from] BackendError),
 }
 
+/// Why a trashed media could not be restored.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreMediaError {
+    /// No media with this id is in the trash.
+    #[error("not in the trash")]
+    NotTrashed,
+    /// The creator has a media (in any state, the trash aside) at its folder and the name
+    /// asked for.
+    #[error("a file with this name already exists in this folder")]
+    AlreadyExists,
+    /// Infrastructure failure.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
 /// Media metadata, shares and the queries the storage service needs.
 ///
 /// "Visible to a user" means: the user created the media or it is shared with them.
@@ -83,6 +99,14 @@ pub enum AddShareError {
 /// *lease* runs: the uploading node renews it while the upload is under way. A pending
 /// media whose lease lapsed (or that has none) is *abandoned*: [`MediaRepository::reclaim`]
 /// removes it.
+///
+/// An uploaded media may be *trashed* ([`MediaRepository::trash`]): from then on it is
+/// visible to no query but [`MediaRepository::find`], [`MediaRepository::trashed`] and
+/// [`MediaRepository::list_trash`] (not to its creator, not to its sharees, not through
+/// its public links, not in folder totals), and it claims no folder and name; its shares
+/// and links are kept, suspended, and its size still counts in [`MediaRepository::usage`].
+/// [`MediaRepository::restore`] brings all of it back; [`MediaRepository::purge`] (or
+/// [`MediaRepository::delete`]) removes it.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait MediaRepository: Send + Sync + 'static {
@@ -92,8 +116,8 @@ pub trait MediaRepository: Send + Sync + 'static {
     ///
     /// # Errors
     /// - [`InsertMediaError::AlreadyExists`] when the creator already has a media (uploaded
-    ///   or not) with the same folder and name, or sees an uploaded one shared with them
-    ///   there; of concurrent inserts of the same creator, folder and name exactly one wins;
+    ///   or not; trashed ones never count) with the same folder and name; of concurrent
+    ///   inserts of the same creator, folder and name exactly one wins;
     /// - [`InsertMediaError::UnknownCreator`] when the creator is not a user;
     /// - [`InsertMediaError::Backend`] otherwise.
     async fn insert(&self, media: &Media, lease_until: Option<DateTime<Utc>>)
@@ -229,8 +253,9 @@ pub trait MediaRepository: Send + Sync + 'static {
     ///
     /// # Errors
     /// - [`RelocateError::NotFound`] for an unknown id;
-    /// - [`RelocateError::AlreadyExists`] when the creator already sees another media at
-    ///   the target folder and name (including the media itself when neither changes);
+    /// - [`RelocateError::AlreadyExists`] when the creator already has another media at
+    ///   the target folder and name (including the media itself when neither changes;
+    ///   trashed ones never count);
     /// - [`RelocateError::Backend`] otherwise.
     async fn relocate(
         &self,
@@ -251,14 +276,79 @@ pub trait MediaRepository: Send + Sync + 'static {
         at: DateTime<Utc>,
     ) -> Result<bool, BackendError>;
 
-    /// Deletes a media and, with it, all its shares, and enqueues `then` (the removal of
-    /// its object) in the same transaction: either both happen or neither does. Answers
-    /// the deleted media.
+    /// Deletes a media (whatever its state, trashed too) and, with it, all its shares, and
+    /// enqueues `then` (the removal of its object) in the same transaction: either both
+    /// happen or neither does. Answers the deleted media.
     ///
     /// # Errors
     /// [`BackendError`] for infrastructure failures; unknown id is `Ok(None)` and
     /// enqueues nothing.
     async fn delete(&self, id: &MediaId, then: &NewJob) -> Result<Option<Media>, BackendError>;
+
+    // --- The trash -----------------------------------------------------------------------
+
+    /// Moves an uploaded media to its creator's trash at `at`, to be purged at `purge_at`,
+    /// and enqueues `then` (the purge job) in the same transaction. From then on it is
+    /// hidden and frees its name (see the trait's docs); its shares, links and usage stay.
+    /// Answers it as trashed; `None` (and nothing enqueued) when it is unknown, pending or
+    /// already trashed.
+    ///
+    /// # Errors
+    /// [`BackendError`] for infrastructure failures only.
+    async fn trash(
+        &self,
+        id: &MediaId,
+        at: DateTime<Utc>,
+        purge_at: DateTime<Utc>,
+        then: &NewJob,
+    ) -> Result<Option<TrashedMedia>, BackendError>;
+
+    /// Takes a trashed media out of the trash, back into its folder under `name` (its own
+    /// or another), with its shares and public links, setting `updated_at = at`; answers
+    /// the restored media.
+    ///
+    /// # Errors
+    /// - [`RestoreMediaError::NotTrashed`] when no media with this id is trashed;
+    /// - [`RestoreMediaError::AlreadyExists`] when the creator has a media (any state, the
+    ///   trash aside) at its folder and `name`; of concurrent restores (or inserts, moves)
+    ///   onto one folder and name exactly one wins;
+    /// - [`RestoreMediaError::Backend`] otherwise.
+    async fn restore(
+        &self,
+        id: &MediaId,
+        name: &FileName,
+        at: DateTime<Utc>,
+    ) -> Result<Media, RestoreMediaError>;
+
+    /// The media `id` if it is in `creator`'s trash.
+    ///
+    /// # Errors
+    /// [`BackendError`] for infrastructure failures; not trashed, or another's, is `Ok(None)`.
+    async fn trashed(&self, creator: &UserId, id: &MediaId) -> Result<Option<TrashedMedia>, BackendError>;
+
+    /// One page of `creator`'s trash, by name then id.
+    ///
+    /// # Errors
+    /// [`BackendError`] for infrastructure failures only.
+    async fn list_trash(&self, creator: &UserId, page: &PageRequest) -> Result<TrashPage, BackendError>;
+
+    /// Removes a trashed media as [`MediaRepository::delete`] does (its row, shares and
+    /// links go, its usage is given back) and enqueues `then` (the removal of its object)
+    /// in the same transaction — only while it is trashed and, with `due_by`, only when its
+    /// purge time is at or before `due_by` (so a purge job left by an earlier trashing is
+    /// void after a restore). Answers the purged media; `None` (and nothing enqueued)
+    /// otherwise.
+    ///
+    /// # Errors
+    /// [`BackendError`] for infrastructure failures only.
+    async fn purge(
+        &self,
+        id: &MediaId,
+        due_by: Option<DateTime<Utc>>,
+        then: &NewJob,
+    ) -> Result<Option<Media>, BackendError>;
+
+    // --- Shares ----------------------------------------------------------------------------
 
     /// Shares a media with a user.
     ///

@@ -14,15 +14,17 @@ use futures::StreamExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
 
-use super::error::{ChangeError, DownloadError, LookupError, QuotaError, ShareError, StoreError};
+use super::error::{
+    ChangeError, DownloadError, LookupError, PurgeError, QuotaError, RestoreError, ShareError, StoreError,
+};
 use super::model::{
     Allowance, ContentType, Envelope, FileName, FolderListing, FolderPath, MAX_TOP_USERS, Media, MediaPage,
-    MediaParts, PageRequest, QuotaSetting, Share, SortOrder, StorageKey, UploadedContent, Usage, UsageSort,
-    UserUsage,
+    MediaParts, PageRequest, QuotaSetting, Share, SortOrder, StorageKey, TrashPage, UploadedContent, Usage,
+    UsageSort, UserUsage,
 };
 use super::ports::{
     AddShareError, ByteStream, InsertMediaError, KeyWrapper, MediaRepository, RelocateError, ReserveError,
-    StorageError, StorageProvider, WrappedKey,
+    RestoreMediaError, StorageError, StorageProvider, WrappedKey,
 };
 use super::search::SearchCache;
 use crate::accounts::model::Username;
@@ -34,6 +36,9 @@ use crate::events::{Event, Notifier};
 use crate::ids::{MediaId, UserId};
 use crate::jobs::model::Task;
 use crate::jobs::runner::{JobWaker, due_now, later};
+
+/// How long a deleted file stays in the trash by default: 30 days.
+pub const DEFAULT_TRASH_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// Tunables of the storage service.
 #[derive(Debug, Clone)]
@@ -70,6 +75,9 @@ pub struct StorageSettings {
     pub lease_renewal: Duration,
     /// Quota of users who have none of their own, in bytes; `None`: no limit.
     pub default_quota: Option<u64>,
+    /// How long a deleted file stays in its creator's trash before it is purged; `None`:
+    /// there is no trash and a delete is permanent.
+    pub trash_retention: Option<Duration>,
 }
 
 impl Default for StorageSettings {
@@ -89,6 +97,7 @@ impl Default for StorageSettings {
             lease_renewal: Duration::from_secs(10),
             verify_digest_on_download: false,
             default_quota: None,
+            trash_retention: Some(DEFAULT_TRASH_RETENTION),
         }
     }
 }
@@ -965,12 +974,36 @@ impl StorageService {
         )
     }
 
-    /// Deletes a file (creator only): its stored object, then its metadata and shares.
-    /// If removing the metadata fails, retrying the delete finishes it.
+    /// Deletes a file (creator only): moves it to the trash, from which the purge job
+    /// removes it once [`StorageSettings::trash_retention`] has passed (the job is enqueued
+    /// with the move). Until then it is hidden from everyone, its shares and links
+    /// suspended, its name free, its bytes still counted. Without a trash (no retention)
+    /// the delete is permanent ([`delete_permanently`](Self::delete_permanently)).
     ///
     /// # Errors
     /// See [`ChangeError`].
     pub async fn delete(&self, user: &UserId, id: &MediaId) -> Result<Media, ChangeError> {
+        let Some(retention) = self.settings.trash_retention else {
+            return self.delete_permanently(user, id).await;
+        };
+        let media = self.creators_media(user, id).await?;
+        let now = self.ports.clock.now();
+        let purge_at = later(now, retention);
+        let mut purge = due_now(&*self.ports.clock, Task::PurgeTrashed { media: media.id() });
+        purge.run_at = purge_at;
+        let trashed =
+            self.ports.media.trash(&media.id(), now, purge_at, &purge).await?.ok_or(ChangeError::NotFound)?;
+        self.cache.evict(&media.id());
+        self.search_cache.evict(&media.id());
+        Ok(trashed.media)
+    }
+
+    /// Deletes a file for good (creator only), skipping the trash: its metadata and shares
+    /// at once, its stored object by a job enqueued with the delete.
+    ///
+    /// # Errors
+    /// See [`ChangeError`].
+    pub async fn delete_permanently(&self, user: &UserId, id: &MediaId) -> Result<Media, ChangeError> {
         let media = self.creators_media(user, id).await?;
         // The object goes by a job enqueued with the delete: a crash after the delete
         // leaves an object for the job, never a listed file without its object.
@@ -982,6 +1015,92 @@ impl StorageService {
         self.cache.evict(&media.id());
         self.search_cache.evict(&media.id());
         Ok(deleted)
+    }
+
+    /// One page of the user's trash, by name.
+    ///
+    /// # Errors
+    /// [`BackendError`] for infrastructure failures.
+    pub async fn trash(&self, user: &UserId, page: &PageRequest) -> Result<TrashPage, BackendError> {
+        self.ports.media.list_trash(user, page).await
+    }
+
+    /// Restores a file from the user's trash into its folder, under its own name or
+    /// `name`, with its shares and public links.
+    ///
+    /// # Errors
+    /// See [`RestoreError`]: [`RestoreError::AlreadyExists`] when the name is taken again.
+    pub async fn restore(
+        &self,
+        user: &UserId,
+        id: &MediaId,
+        name: Option<&FileName>,
+    ) -> Result<Media, RestoreError> {
+        let trashed = self.ports.media.trashed(user, id).await?.ok_or(RestoreError::NotFound)?;
+        let name = name.unwrap_or_else(|| trashed.media.name());
+        self.ports.media.restore(id, name, self.ports.clock.now()).await.map_err(|e| match e {
+            RestoreMediaError::NotTrashed => RestoreError::NotFound,
+            RestoreMediaError::AlreadyExists => RestoreError::AlreadyExists,
+            RestoreMediaError::Backend(b) => RestoreError::Backend(b),
+        })
+    }
+
+    /// Purges a file from the user's trash now: its metadata and shares at once, its
+    /// object by a job.
+    ///
+    /// # Errors
+    /// See [`PurgeError`].
+    pub async fn purge(&self, user: &UserId, id: &MediaId) -> Result<Media, PurgeError> {
+        let trashed = self.ports.media.trashed(user, id).await?.ok_or(PurgeError::NotFound)?;
+        self.purge_trashed(&trashed.media, None).await?.ok_or(PurgeError::NotFound)
+    }
+
+    /// Purges every file in the user's trash now; answers how many.
+    ///
+    /// # Errors
+    /// [`BackendError`] for infrastructure failures; what was purged stays purged.
+    pub async fn empty_trash(&self, user: &UserId) -> Result<u64, BackendError> {
+        let mut purged = 0;
+        let mut page = PageRequest::first(100);
+        loop {
+            let batch = self.ports.media.list_trash(user, &page).await?;
+            for trashed in &batch.items {
+                if self.purge_trashed(&trashed.media, None).await?.is_some() {
+                    purged += 1;
+                }
+            }
+            match batch.next {
+                Some(cursor) => page = PageRequest::after(100, cursor),
+                None => return Ok(purged),
+            }
+        }
+    }
+
+    /// Purges a trashed media whose purge time has come (the purge job's work): nothing
+    /// when it is gone, restored, or trashed again since with a later purge time.
+    ///
+    /// # Errors
+    /// [`BackendError`] for infrastructure failures (the job is retried).
+    pub async fn purge_due(&self, id: &MediaId) -> Result<(), BackendError> {
+        let Some(media) = self.ports.media.find(id).await? else { return Ok(()) };
+        self.purge_trashed(&media, Some(self.ports.clock.now())).await?;
+        Ok(())
+    }
+
+    /// Purges `media` if it is trashed (and, with `due_by`, due by then), its object going
+    /// by a job enqueued with the purge.
+    async fn purge_trashed(
+        &self,
+        media: &Media,
+        due_by: Option<DateTime<Utc>>,
+    ) -> Result<Option<Media>, BackendError> {
+        let remove_object =
+            due_now(&*self.ports.clock, Task::DeleteObject { key: media.storage_key().clone() });
+        let purged = self.ports.media.purge(&media.id(), due_by, &remove_object).await?;
+        if purged.is_some() {
+            self.jobs.wake();
+        }
+        Ok(purged)
     }
 
     /// Deletes every media `user` created, uploaded or not (their account is closing),

@@ -18,7 +18,7 @@ use crate::content::DataKey;
 use crate::events::{Event, MockNotifier};
 use crate::ids::{Ksuid, MediaId, UserId};
 use crate::jobs::model::{NewJob, Task};
-use crate::storage::error::{ChangeError, ShareError, StoreError};
+use crate::storage::error::{ChangeError, PurgeError, RestoreError, ShareError, StoreError};
 
 fn ksuid(n: u8) -> Ksuid {
     Ksuid::from_parts(at(), [n; 16])
@@ -96,6 +96,7 @@ impl Mocks {
     fn service_refusing_changes(mut self, visible: Option<Media>) -> StorageService {
         self.media.expect_find_visible().returning(move |_, _| Ok(visible.clone()));
         self.media.expect_delete().never();
+        self.media.expect_trash().never();
         self.media.expect_relocate().never();
         self.storage.expect_delete().never();
         self.service()
@@ -421,26 +422,104 @@ async fn share_notifies_both_sides() {
 }
 
 #[tokio::test]
-async fn delete_removes_the_record_and_enqueues_the_removal_of_its_object() {
+async fn delete_moves_to_the_trash_with_its_purge_job_due_when_the_retention_ends() {
     let mut m = Mocks::new();
     m.media.expect_find_visible().returning(|_, _| Ok(Some(stored(user(1)))));
     m.storage.expect_delete().never();
+    m.media.expect_delete().never();
+    let purge_at = at() + chrono::Duration::days(30);
     m.media
-        .expect_delete()
-        .withf(|id, job| *id == media_id() && job.task == Task::DeleteObject { key: expected_key() })
+        .expect_trash()
+        .withf(move |id, trashed_at, due, job| {
+            *id == media_id()
+                && *trashed_at == at()
+                && *due == purge_at
+                && job.task == Task::PurgeTrashed { media: media_id() }
+                && job.run_at == purge_at
+        })
         .times(1)
-        .returning(|_, _| Ok(Some(stored(user(1)))));
+        .returning(move |_, trashed_at, purge_at, _| {
+            Ok(Some(TrashedMedia { media: stored(user(1)), trashed_at, purge_at }))
+        });
     let deleted = m.service().delete(&user(1), &media_id()).await.unwrap();
     assert_eq!(deleted.id(), media_id());
 }
 
 #[tokio::test]
-async fn failing_record_delete_is_a_backend_error() {
+async fn without_a_trash_a_delete_is_permanent() {
+    let mut m = Mocks::new();
+    m.media.expect_find_visible().returning(|_, _| Ok(Some(stored(user(1)))));
+    m.media.expect_trash().never();
+    m.media
+        .expect_delete()
+        .withf(|id, job| *id == media_id() && removes_an_object(job))
+        .times(1)
+        .returning(|_, _| Ok(Some(stored(user(1)))));
+    let settings = StorageSettings { trash_retention: None, ..StorageSettings::default() };
+    let service = m.service_storing_in(Arc::new(MockStorageProvider::new()), settings);
+    assert_eq!(service.delete(&user(1), &media_id()).await.unwrap().id(), media_id());
+}
+
+#[tokio::test]
+async fn a_permanent_delete_removes_the_record_and_enqueues_the_removal_of_its_object() {
+    let mut m = Mocks::new();
+    m.media.expect_find_visible().returning(|_, _| Ok(Some(stored(user(1)))));
+    m.storage.expect_delete().never();
+    m.media.expect_trash().never();
+    m.media
+        .expect_delete()
+        .withf(|id, job| *id == media_id() && job.task == Task::DeleteObject { key: expected_key() })
+        .times(1)
+        .returning(|_, _| Ok(Some(stored(user(1)))));
+    let deleted = m.service().delete_permanently(&user(1), &media_id()).await.unwrap();
+    assert_eq!(deleted.id(), media_id());
+}
+
+#[tokio::test]
+async fn failing_record_delete_or_trash_is_a_backend_error() {
     let mut m = Mocks::new();
     m.media.expect_find_visible().returning(|_, _| Ok(Some(stored(user(1)))));
     m.storage.expect_delete().never();
     m.media.expect_delete().returning(|_, _| Err(crate::BackendError::msg("boom")));
-    assert!(matches!(m.service().delete(&user(1), &media_id()).await, Err(ChangeError::Backend(_))));
+    m.media.expect_trash().returning(|_, _, _, _| Err(crate::BackendError::msg("boom")));
+    let service = m.service();
+    assert!(matches!(service.delete_permanently(&user(1), &media_id()).await, Err(ChangeError::Backend(_))));
+    assert!(matches!(service.delete(&user(1), &media_id()).await, Err(ChangeError::Backend(_))));
+}
+
+#[tokio::test]
+async fn only_the_creators_trash_is_restored_or_purged() {
+    let mut m = Mocks::new();
+    m.media.expect_trashed().returning(|_, _| Ok(None));
+    m.media.expect_restore().never();
+    m.media.expect_purge().never();
+    let service = m.service();
+    let name = FileName::parse("x").unwrap();
+    assert!(matches!(service.restore(&user(2), &media_id(), Some(&name)).await, Err(RestoreError::NotFound)));
+    assert!(matches!(service.purge(&user(2), &media_id()).await, Err(PurgeError::NotFound)));
+}
+
+#[tokio::test]
+async fn a_restore_keeps_the_name_unless_given_another_and_maps_conflicts() {
+    let mut m = Mocks::new();
+    m.media.expect_trashed().returning(|_, _| {
+        Ok(Some(TrashedMedia { media: stored(user(1)), trashed_at: at(), purge_at: at() }))
+    });
+    m.media
+        .expect_restore()
+        .withf(|_, name, _| name.as_str() == "notes.txt")
+        .times(1)
+        .returning(|_, _, _| Err(RestoreMediaError::AlreadyExists));
+    m.media
+        .expect_restore()
+        .withf(|_, name, _| name.as_str() == "notes (1).txt")
+        .times(1)
+        .returning(|_, name, at| Ok(stored(user(1)).relocated(FolderPath::root(), name.clone(), at)));
+    let service = m.service();
+    assert!(matches!(service.restore(&user(1), &media_id(), None).await, Err(RestoreError::AlreadyExists)));
+    let other = FileName::parse("notes (1).txt").unwrap();
+    let restored = service.restore(&user(1), &media_id(), Some(&other)).await.unwrap();
+    assert_eq!(restored.name(), &other);
 }
 
 fn removes_an_object(job: &NewJob) -> bool {

@@ -89,10 +89,10 @@ pub(crate) struct Binary(Vec<u8>);
 pub(crate) struct PageQuery {
     /// The `next_cursor` of the previous page.
     #[param(value_type = Option<CursorSchema>)]
-    cursor: Option<String>,
+    pub(crate) cursor: Option<String>,
     /// Page size, 1 to 1000 (default 100).
     #[param(value_type = Option<PageLimitSchema>)]
-    limit: Option<u32>,
+    pub(crate) limit: Option<u32>,
 }
 
 /// A page of a folder.
@@ -108,6 +108,14 @@ pub(crate) struct FolderQuery {
     /// Page size, 1 to 1000 (default 100).
     #[param(value_type = Option<PageLimitSchema>)]
     limit: Option<u32>,
+}
+
+/// How a file is deleted.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct DeleteQuery {
+    /// `true`: delete it for good at once, skipping the trash (default `false`).
+    permanent: Option<bool>,
 }
 
 /// A media id from a path; ids that cannot exist are not found.
@@ -734,19 +742,39 @@ pub(crate) async fn update(
     Ok(Json(FileDto::from(&media)))
 }
 
-/// Deletes a file (creator only): its content, metadata and shares.
+/// Deletes a file (creator only): moves it to the trash (see `/api/v1/trash`), where it is
+/// hidden from everyone, its shares and links suspended and its name free, until it is
+/// restored or purged; with `permanent=true` (or when the server keeps no trash) it goes
+/// for good at once, its content, metadata, shares and links.
 #[utoipa::path(
     delete, path = "/api/v1/files/{id}", operation_id = "delete_file",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "The file's id")),
-    responses((status = 204, description = "Deleted"), Unauthenticated, CreatorOnly)
+    params(("id" = String, Path, description = "The file's id"), DeleteQuery),
+    responses(
+        (status = 204, description = "Moved to the trash, or deleted for good",
+            links(
+                ("RestoreFile" = (operation_id = "restore_file", parameters(("id" = "$request.path.id")),
+                    description = "Restore the file from the trash")),
+                ("PurgeFile" = (operation_id = "purge_file", parameters(("id" = "$request.path.id")),
+                    description = "Purge the file from the trash")),
+            )),
+        (status = 400, description = "`invalid_query`", body = ErrorBody),
+        Unauthenticated,
+        CreatorOnly,
+    )
 )]
 pub(crate) async fn delete(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<String>,
+    Params(query): Params<DeleteQuery>,
 ) -> Result<StatusCode, ApiError> {
-    state.storage().delete(&user.id, &media_id(&id)?).await?;
+    let id = media_id(&id)?;
+    if query.permanent.unwrap_or(false) {
+        state.storage().delete_permanently(&user.id, &id).await?;
+    } else {
+        state.storage().delete(&user.id, &id).await?;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

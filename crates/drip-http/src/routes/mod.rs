@@ -26,6 +26,7 @@ pub(crate) mod ops;
 pub(crate) mod public;
 pub(crate) mod search;
 pub(crate) mod shares;
+pub(crate) mod trash;
 pub(crate) mod ui;
 pub(crate) mod uploads;
 
@@ -142,6 +143,11 @@ fn routes() -> Routes {
         .tus(Head, "/api/v1/uploads/{id}", uploads::status)
         .tus(Patch, "/api/v1/uploads/{id}", uploads::append)
         .tus(Delete, "/api/v1/uploads/{id}", uploads::terminate)
+        // the trash of deleted files
+        .quick(Get, "/api/v1/trash", trash::list)
+        .quick(Delete, "/api/v1/trash", trash::empty)
+        .quick(Post, "/api/v1/trash/{id}/restore", trash::restore)
+        .quick(Delete, "/api/v1/trash/{id}", trash::purge)
         // prepared folder archives
         .quick(Post, "/api/v1/archives", archives::create)
         .quick(Get, "/api/v1/archives", archives::list)

@@ -1,5 +1,5 @@
-//! [`LinkRepository`] in SQL: `public_links` (joined with their media for its name and
-//! upload state) and `drop_links`. Counters change in one conditional `UPDATE`, so that
+//! [`LinkRepository`] in SQL: `public_links` (joined with their media for its name,
+//! upload and trash state) and `drop_links`. Counters change in one conditional `UPDATE`, so that
 //! the limits hold under concurrency without a lock held across statements.
 
 use async_trait::async_trait;
@@ -20,11 +20,12 @@ use crate::{Dialect, Param, Row};
 const LINK_COLUMNS: &str = "l.id, l.media_id, l.creator_id, m.file_name, l.token_hash, l.password_hash, \
      l.expires_at, l.max_downloads, l.downloads, l.notify, l.created_at";
 
-/// Links whose media is uploaded, with the media's name.
+/// Links whose media is uploaded and not trashed (a trashed file's links are suspended),
+/// with the media's name.
 fn live_links(filter: &str) -> String {
     format!(
         "SELECT {LINK_COLUMNS} FROM public_links l JOIN storage_media m ON m.id = l.media_id \
-         WHERE m.uploaded_at IS NOT NULL AND {filter}"
+         WHERE m.uploaded_at IS NOT NULL AND m.trashed_at IS NULL AND {filter}"
     )
 }
 
@@ -188,7 +189,8 @@ where
             "UPDATE public_links SET downloads = downloads + 1 \
              WHERE id = $1 AND (expires_at IS NULL OR expires_at > $2) \
                AND (max_downloads IS NULL OR downloads < max_downloads) \
-               AND EXISTS (SELECT 1 FROM storage_media m WHERE m.id = media_id AND m.uploaded_at IS NOT NULL) \
+               AND EXISTS (SELECT 1 FROM storage_media m WHERE m.id = media_id AND m.uploaded_at IS NOT NULL \
+                   AND m.trashed_at IS NULL) \
              RETURNING id",
         )
         .bind(id.to_string())

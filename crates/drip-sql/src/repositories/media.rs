@@ -8,16 +8,22 @@
 //! (decision 0012): decided by the unique constraint `storage_media_creator_folder_name_key`
 //! (and a `NOT EXISTS` inside a move, with the constraint as the backstop under
 //! concurrency); share duplicates by the `media_owners_single_share_key` primary key.
+//!
+//! The trash: a trashed media keeps its row with `trashed_at` and `purge_at` set; its
+//! `media_owners` rows have `uploaded` cleared (so every listing and share skips it) and its
+//! folder statistics are taken back, while its creator's usage counters keep it until the
+//! row goes. The name constraint is a partial unique index over the rows outside the trash.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use drip_core::jobs::model::NewJob;
 use drip_core::storage::model::{
     Allowance, Envelope, FileName, FolderListing, FolderPath, MAX_TOP_USERS, Media, MediaPage, PageRequest,
-    QuotaExceeded, QuotaSetting, Share, SortOrder, UploadedContent, Usage, UsageSort, UserUsage,
+    QuotaExceeded, QuotaSetting, Share, SortOrder, TrashPage, TrashedMedia, UploadedContent, Usage,
+    UsageSort, UserUsage,
 };
 use drip_core::storage::ports::{
-    AddShareError, InsertMediaError, MediaRepository, RelocateError, ReserveError,
+    AddShareError, InsertMediaError, MediaRepository, RelocateError, ReserveError, RestoreMediaError,
 };
 use drip_core::{BackendError, MediaId, UserId};
 use sqlx::{AssertSqlSafe, QueryBuilder};
@@ -36,8 +42,8 @@ where
     String: Param<D::Db>,
 {
     let sql = format!(
-        "SELECT creator_id, full_path, file_size, uploaded_at IS NOT NULL AS uploaded, reserved_bytes \
-         FROM storage_media WHERE id = $1{}",
+        "SELECT creator_id, full_path, file_size, uploaded_at IS NOT NULL AS uploaded, reserved_bytes, \
+         trashed_at IS NOT NULL AS trashed FROM storage_media WHERE id = $1{}",
         D::LOCK
     );
     let row = sqlx::query(AssertSqlSafe(sql))
@@ -104,6 +110,28 @@ fn stored_quota(quota: Option<u64>) -> i64 {
 /// A stored quota as the domain reads it.
 fn read_quota(stored: i64) -> Option<u64> {
     (stored < i64::MAX).then(|| u64::try_from(stored).unwrap_or(0))
+}
+
+/// Marks a media's ownerships listed or not (`media_owners.uploaded`: uploaded and outside
+/// the trash), under `name` (a restore may give it another).
+async fn set_listed<D: Dialect>(
+    conn: &mut Conn<D>,
+    id: &MediaId,
+    listed: bool,
+    name: &FileName,
+) -> Result<(), BackendError>
+where
+    String: Param<D::Db>,
+    bool: Param<D::Db>,
+{
+    sqlx::query("UPDATE media_owners SET uploaded = $2, file_name = $3 WHERE media_id = $1")
+        .bind(id.to_string())
+        .bind(listed)
+        .bind(name.as_str().to_owned())
+        .execute(D::on(conn))
+        .await
+        .map_err(|e| D::backend("listing or unlisting ownerships", e))?;
+    Ok(())
 }
 
 /// Applies folder-statistics deltas for `viewers` with the dialect's statements: the
@@ -427,7 +455,7 @@ where
             "SELECT ",
             media_columns!(),
             " FROM media_owners o JOIN storage_media m ON m.id = o.media_id \
-             WHERE o.media_id = $1 AND o.user_id = $2 AND m.uploaded_at IS NOT NULL"
+             WHERE o.media_id = $1 AND o.user_id = $2 AND m.uploaded_at IS NOT NULL AND m.trashed_at IS NULL"
         ))
         .bind(id.to_string())
         .bind(user.to_string())
@@ -488,7 +516,8 @@ where
             "UPDATE storage_media AS m SET full_path = $2, file_name = $3, updated_at = $4 \
              WHERE m.id = $1 \
                AND NOT EXISTS (SELECT 1 FROM storage_media s \
-                   WHERE s.creator_id = m.creator_id AND s.full_path = $2 AND s.file_name = $3) \
+                   WHERE s.creator_id = m.creator_id AND s.full_path = $2 AND s.file_name = $3 \
+                     AND s.trashed_at IS NULL) \
              RETURNING ",
             returning_media_columns!()
         );
@@ -512,7 +541,7 @@ where
             .execute(D::on(&mut tx))
             .await
             .map_err(|e| D::backend("relocating ownerships", e))?;
-        if before.uploaded {
+        if before.listed() {
             apply_deltas::<D>(
                 &mut tx,
                 Viewers::OfMedia(id),
@@ -546,7 +575,11 @@ where
     async fn delete(&self, id: &MediaId, then: &NewJob) -> Result<Option<Media>, BackendError> {
         let mut tx = self.write().await?;
         let sql = format!(
-            concat!("SELECT ", media_columns!(), ", m.reserved_bytes FROM storage_media m WHERE m.id = $1{}"),
+            concat!(
+                "SELECT ",
+                media_columns!(),
+                ", m.reserved_bytes, m.trashed_at IS NOT NULL AS trashed FROM storage_media m WHERE m.id = $1{}"
+            ),
             D::LOCK_TO_DELETE
         );
         let row = sqlx::query(AssertSqlSafe(sql))
@@ -556,9 +589,14 @@ where
             .map_err(|e| D::backend("locking a media", e))?;
         let Some(row) = row else { return Ok(None) };
         let media = D::media(&row)?;
+        // A trashed media's folder statistics went when it was trashed.
+        let trashed: bool = row.read("storage_media", "trashed")?;
         if media.uploaded().is_some() {
             let size = to_i64(media.size(), "media size")?;
-            apply_deltas::<D>(&mut tx, Viewers::OfMedia(id), &file_deltas(media.folder(), -1, -size)).await?;
+            if !trashed {
+                apply_deltas::<D>(&mut tx, Viewers::OfMedia(id), &file_deltas(media.folder(), -1, -size))
+                    .await?;
+            }
             add_usage::<D>(&mut tx, &media.creator(), -1, -size).await?;
         }
         let reserved: i64 = row.read("storage_media", "reserved_bytes")?;
@@ -574,6 +612,145 @@ where
         Ok(Some(media))
     }
 
+    async fn trash(
+        &self,
+        id: &MediaId,
+        at: DateTime<Utc>,
+        purge_at: DateTime<Utc>,
+        then: &NewJob,
+    ) -> Result<Option<TrashedMedia>, BackendError> {
+        let mut tx = self.write().await?;
+        let Some(before) = lock_media::<D>(&mut tx, id).await? else { return Ok(None) };
+        if !before.listed() {
+            return Ok(None);
+        }
+        let row = sqlx::query(concat!(
+            "UPDATE storage_media SET trashed_at = $2, purge_at = $3 WHERE id = $1 RETURNING ",
+            returning_media_columns!(),
+            ", trashed_at, purge_at"
+        ))
+        .bind(id.to_string())
+        .bind(D::time(at))
+        .bind(D::time(purge_at))
+        .fetch_one(D::on(&mut tx))
+        .await
+        .map_err(|e| D::backend("trashing a media", e))?;
+        let trashed = D::trashed_media(&row)?;
+        // Its folder statistics go for everyone who sees it, before they stop seeing it.
+        apply_deltas::<D>(&mut tx, Viewers::OfMedia(id), &file_deltas(&before.folder, -1, -before.size))
+            .await?;
+        set_listed::<D>(&mut tx, id, false, trashed.media.name()).await?;
+        insert_job::<D>(&mut tx, then).await?;
+        tx.commit().await.map_err(|e| D::backend("committing a trashing", e))?;
+        Ok(Some(trashed))
+    }
+
+    async fn restore(
+        &self,
+        id: &MediaId,
+        name: &FileName,
+        at: DateTime<Utc>,
+    ) -> Result<Media, RestoreMediaError> {
+        let mut tx = self.write().await?;
+        let before = lock_media::<D>(&mut tx, id).await?.filter(|m| m.trashed);
+        let before = before.ok_or(RestoreMediaError::NotTrashed)?;
+        // The partial unique index decides whether the name is free (of concurrent restores
+        // onto one name, the second waits for the first's commit and fails).
+        let row = sqlx::query(concat!(
+            "UPDATE storage_media SET trashed_at = NULL, purge_at = NULL, file_name = $2, updated_at = $3 \
+             WHERE id = $1 RETURNING ",
+            returning_media_columns!()
+        ))
+        .bind(id.to_string())
+        .bind(name.as_str().to_owned())
+        .bind(D::time(at))
+        .fetch_one(D::on(&mut tx))
+        .await
+        .map_err(|e| match violated::<D>(&e) {
+            Some(constraint::MEDIA_CREATOR_FOLDER_NAME) => RestoreMediaError::AlreadyExists,
+            _ => RestoreMediaError::Backend(D::backend("restoring a media", e)),
+        })?;
+        let media = D::media(&row)?;
+        set_listed::<D>(&mut tx, id, true, name).await?;
+        apply_deltas::<D>(&mut tx, Viewers::OfMedia(id), &file_deltas(&before.folder, 1, before.size))
+            .await?;
+        tx.commit().await.map_err(|e| D::backend("committing a restore", e))?;
+        Ok(media)
+    }
+
+    async fn trashed(&self, creator: &UserId, id: &MediaId) -> Result<Option<TrashedMedia>, BackendError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            media_columns!(),
+            ", m.trashed_at, m.purge_at FROM storage_media m \
+             WHERE m.id = $1 AND m.creator_id = $2 AND m.trashed_at IS NOT NULL"
+        ))
+        .bind(id.to_string())
+        .bind(creator.to_string())
+        .fetch_optional(D::on_pool(&self.reads))
+        .await
+        .map_err(|e| D::backend("finding a trashed media", e))?;
+        row.as_ref().map(D::trashed_media).transpose()
+    }
+
+    async fn list_trash(&self, creator: &UserId, page: &PageRequest) -> Result<TrashPage, BackendError> {
+        let mut query = QueryBuilder::new(concat!(
+            "SELECT ",
+            media_columns!(),
+            ", m.trashed_at, m.purge_at FROM storage_media m WHERE m.trashed_at IS NOT NULL AND m.creator_id = "
+        ));
+        query.push_bind(creator.to_string());
+        page::push_keyset::<D>(&mut query, "m.file_name, m.id", page);
+        let rows = query
+            .build()
+            .fetch_all(D::on_pool(&self.reads))
+            .await
+            .map_err(|e| D::backend("listing a trash", e))?;
+        let items = rows.iter().map(D::trashed_media).collect::<Result<Vec<_>, _>>()?;
+        let (items, next) = page::paginate_by(items, page, |t| &t.media);
+        Ok(TrashPage { items, next })
+    }
+
+    async fn purge(
+        &self,
+        id: &MediaId,
+        due_by: Option<DateTime<Utc>>,
+        then: &NewJob,
+    ) -> Result<Option<Media>, BackendError> {
+        let mut tx = self.write().await?;
+        let due = if due_by.is_some() { " AND m.purge_at <= $2" } else { "" };
+        let sql = format!(
+            concat!(
+                "SELECT ",
+                media_columns!(),
+                " FROM storage_media m WHERE m.id = $1 AND m.trashed_at IS NOT NULL{}{}"
+            ),
+            due,
+            D::LOCK_TO_DELETE
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(id.to_string());
+        if let Some(due_by) = due_by {
+            query = query.bind(D::time(due_by));
+        }
+        let row = query
+            .fetch_optional(D::on(&mut tx))
+            .await
+            .map_err(|e| D::backend("locking a trashed media", e))?;
+        let Some(row) = row else { return Ok(None) };
+        let media = D::media(&row)?;
+        // As `delete` does for a trashed media: its folder statistics are gone already, its
+        // usage goes now, its shares and links with its row (ON DELETE CASCADE).
+        add_usage::<D>(&mut tx, &media.creator(), -1, -to_i64(media.size(), "media size")?).await?;
+        sqlx::query("DELETE FROM storage_media WHERE id = $1")
+            .bind(id.to_string())
+            .execute(D::on(&mut tx))
+            .await
+            .map_err(|e| D::backend("purging a media", e))?;
+        insert_job::<D>(&mut tx, then).await?;
+        tx.commit().await.map_err(|e| D::backend("committing a purge", e))?;
+        Ok(Some(media))
+    }
+
     async fn add_share(
         &self,
         media: &MediaId,
@@ -584,7 +761,8 @@ where
         let locked = lock_media::<D>(&mut tx, media).await?.ok_or(AddShareError::MediaNotFound)?;
         sqlx::query(
             "INSERT INTO media_owners (media_id, user_id, is_creator, full_path, file_name, uploaded, created_at) \
-             SELECT id, $2, false, full_path, file_name, uploaded_at IS NOT NULL, $3 FROM storage_media WHERE id = $1",
+             SELECT id, $2, false, full_path, file_name, uploaded_at IS NOT NULL AND trashed_at IS NULL, $3 \
+             FROM storage_media WHERE id = $1",
         )
         .bind(media.to_string())
         .bind(user.to_string())
@@ -607,7 +785,7 @@ where
         .await
         .map_err(|e| D::backend("reading a new share", e))?;
         let share = D::share(*media, &row)?;
-        if locked.uploaded {
+        if locked.listed() {
             apply_deltas::<D>(&mut tx, Viewers::User(user), &file_deltas(&locked.folder, 1, locked.size))
                 .await?;
         }
@@ -630,7 +808,7 @@ where
         if removed.is_none() {
             return Ok(false);
         }
-        if locked.uploaded {
+        if locked.listed() {
             apply_deltas::<D>(&mut tx, Viewers::User(user), &file_deltas(&locked.folder, -1, -locked.size))
                 .await?;
         }

@@ -95,6 +95,15 @@ fn job_settings_default_to_the_runner_defaults_and_are_configurable() {
 }
 
 #[test]
+fn the_trash_keeps_files_30_days_by_default_and_0_days_means_no_trash() {
+    loaded(&[], |c| assert_eq!(c.trash_retention, Some(Duration::from_secs(30 * 24 * 3600))));
+    loaded(&[("DRIP_STORAGE__TRASH_DAYS", "7")], |c| {
+        assert_eq!(c.trash_retention, Some(Duration::from_secs(7 * 24 * 3600)));
+    });
+    loaded(&[("DRIP_STORAGE__TRASH_DAYS", "0")], |c| assert_eq!(c.trash_retention, None));
+}
+
+#[test]
 fn embedded_is_the_defaults_without_reading_the_environment() {
     jailed(&[("DRIP_DATABASE__KIND", "memory"), ("PORT", "8080")], |_| {
         let c = Config::embedded("/srv/drip").unwrap();

@@ -80,12 +80,30 @@ async fn the_default_quota_holds_to_the_byte_and_refusals_leave_nothing() {
     assert_eq!(names, ["almost.bin", "last.bin"], "refused uploads are not listed");
     assert_eq!(objects(&server), 2, "refused uploads left no object");
 
+    // The trash counts until it is purged.
+    let last = api.files(&alice).await.into_iter().find(|f| f["name"] == "last.bin").unwrap();
+    let last = last["id"].as_str().unwrap().to_owned();
+    let deleted = api
+        .request(Method::DELETE, &format!("/api/v1/files/{last}"), Some(&alice.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    assert_eq!(usage(&api, &alice).await["available"], 0, "a trashed file still counts");
+    let purged = api
+        .request(Method::DELETE, &format!("/api/v1/trash/{last}"), Some(&alice.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(purged.status(), StatusCode::NO_CONTENT);
+    assert_eq!(usage(&api, &alice).await["available"], 1, "a purge gives its byte back");
+
     // An administrator raises alice's quota; an unknown user is an error, not a panic.
     let output = quota_cli(&server, &env, "alice", "3MiB");
     assert!(output.status.success(), "user quota: {}", text(&output.stderr));
     assert!(text(&output.stdout).contains("quota of alice: 3145728 bytes"), "{}", text(&output.stdout));
-    assert_eq!(usage(&api, &alice).await["available"], 2 * MIB);
-    api.upload(&alice, "$", "more.bin", &vec![3u8; MIB as usize]).await;
+    assert_eq!(usage(&api, &alice).await["available"], 2 * MIB + 1);
+    api.upload(&alice, "$", "more.bin", &vec![3u8; MIB as usize + 1]).await;
     let output = quota_cli(&server, &env, "alice", "unlimited");
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert_eq!(usage(&api, &alice).await["quota"], json!(null));

@@ -145,5 +145,8 @@ async fn delete_hides_restore_brings_back_purge_and_permanent_delete_remove() {
     let trash = expect_json(api.get("/api/v1/trash", &alice).send().await.unwrap(), StatusCode::OK).await;
     assert_eq!(trash["items"], json!([]));
     let usage = expect_json(api.get("/api/v1/me/usage", &alice).send().await.unwrap(), StatusCode::OK).await;
-    assert_eq!(usage, json!({ "media_count": 0, "disk_usage": 0 }));
+    assert_eq!(
+        usage,
+        json!({ "media_count": 0, "disk_usage": 0, "quota": null, "used": 0, "available": null })
+    );
 }

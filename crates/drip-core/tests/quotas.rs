@@ -197,3 +197,30 @@ async fn drop_uploads_count_against_the_owners_quota() {
     assert!(matches!(refused, Err(DropUploadError::Store(StoreError::QuotaExceeded(_)))), "{refused:?}");
     assert_eq!(w.allowance().await.used, 60);
 }
+
+#[tokio::test]
+async fn the_trash_counts_towards_the_quota_until_it_is_purged() {
+    let w = world(Some(1_000)).await;
+    let request = StoreRequest {
+        user: w.alice.id,
+        name: FileName::parse("old.bin").unwrap(),
+        folder: FolderPath::root(),
+        content_type: None,
+        length: Some(800),
+        content: content(800, 100),
+    };
+    let old = w.storage.store(request).await.unwrap();
+    w.storage.delete(&w.alice.id, &old.id()).await.unwrap();
+    assert_eq!(w.allowance().await.used, 800, "a trashed file still counts");
+    let refused = w.store("new.bin", Some(300), content(300, 100)).await;
+    assert!(
+        matches!(refused, Err(StoreError::QuotaExceeded(QuotaExceeded { quota: 1_000, used: 800 }))),
+        "{refused:?}"
+    );
+    w.storage.restore(&w.alice.id, &old.id(), None).await.unwrap();
+    assert_eq!(w.allowance().await.used, 800, "a restore changes nothing");
+    w.storage.delete(&w.alice.id, &old.id()).await.unwrap();
+    w.storage.purge(&w.alice.id, &old.id()).await.unwrap();
+    assert_eq!(w.allowance().await.used, 0, "a purge gives the bytes back");
+    assert_eq!(w.store("new.bin", Some(300), content(300, 100)).await.unwrap(), 300);
+}

@@ -93,11 +93,11 @@ mod tests {
 
         let cases: &[(&'static str, &str)] = &[
             (
-                "INSERT INTO users VALUES ('aaaaaaaaaaaaaaaaaaaaaaaaaaa', 'x', 'x', 'x@example.com', '$x$y', 0, 0, 0, 0)",
+                "INSERT INTO users VALUES ('aaaaaaaaaaaaaaaaaaaaaaaaaaa', 'x', 'x', 'x@example.com', '$x$y', 0, 0, 0, 0, NULL, 0)",
                 constraint::USERS_PKEY,
             ),
             (
-                "INSERT INTO users VALUES ('ccccccccccccccccccccccccccc', 'ALICE', 'alice', 'x@example.com', '$x$y', 0, 0, 0, 0)",
+                "INSERT INTO users VALUES ('ccccccccccccccccccccccccccc', 'ALICE', 'alice', 'x@example.com', '$x$y', 0, 0, 0, 0, NULL, 0)",
                 constraint::USERNAME_LOWER,
             ),
             (

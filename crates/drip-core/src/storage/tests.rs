@@ -54,8 +54,11 @@ impl Mocks {
             raw.copy_from_slice(&w.bytes);
             Ok(DataKey::from_bytes(raw))
         });
+        // Quota is reserved as the content comes (tests/quotas.rs checks how much).
+        let mut media = MockMediaRepository::new();
+        media.expect_reserve().returning(|_, _, _| Ok(()));
         Self {
-            media: MockMediaRepository::new(),
+            media,
             accounts: MockAccountRepository::new(),
             storage: MockStorageProvider::new(),
             keys,

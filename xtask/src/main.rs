@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 mod bench_http;
+mod browser;
 mod deploy_lint;
 mod moto;
 mod postgres;
@@ -23,10 +24,14 @@ commands:
                         and moto as the S3 server unless DRIP_TEST_S3_ENDPOINT names one; installs
                         the tus clients tuspy and tus-js-client under target/xtask once),
                         then schemathesis against the spawned binary (skipped with
-                        DRIP_SKIP_SCHEMATHESIS=1); extra args go to `cargo nextest run` (or
-                        `cargo test`) and skip the doctests and schemathesis; with `-p CRATE`
+                        DRIP_SKIP_SCHEMATHESIS=1), then the browser suite (skipped with
+                        DRIP_SKIP_BROWSER=1); extra args go to `cargo nextest run` (or
+                        `cargo test`) and skip the doctests, schemathesis and the browser suite; with `-p CRATE`
                         only those crates' tests run
   schemathesis          only the schemathesis step of `test`
+  browser               the web UI in headless Chromium (Debian's chromium, installed with apt-get
+                        when missing; playwright-core from tests/browser/package-lock.json) against
+                        a spawned drip; screenshots to docs/screenshots/
   tus-clients           only install the tus clients of `test` and print the variables that let
                         `cargo nextest run` find them
   lint                  cargo fmt --check, cargo clippy -D warnings, cargo deny (licenses, bans, sources),
@@ -48,6 +53,7 @@ fn main() -> ExitCode {
         Some("deploy-lint") => deploy_lint::check(),
         Some("schemathesis") => schemathesis::check(),
         Some("tus-clients") => tus_clients::print(),
+        Some("browser") => browser::check(),
         Some("bench") => bench(&args[1..]),
         Some("with-pg") => with_pg(&args[1..]),
         _ => {
@@ -161,6 +167,7 @@ fn test(extra: &[String]) -> Result<()> {
     }
     if extra.is_empty() {
         schemathesis::check()?;
+        browser::check()?;
     }
     Ok(())
 }

@@ -99,14 +99,14 @@ fn install(venv: &Path) -> Result<PathBuf> {
 
 /// A `drip serve` on the embedded defaults in a scratch directory; stopped (SIGTERM, then
 /// kill) and its directory removed when dropped, whatever happened.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
     dir: PathBuf,
 }
 
 impl Server {
-    fn start(dir: &Path) -> Result<Self> {
+    pub(crate) fn start(dir: &Path) -> Result<Self> {
         let _ = std::fs::remove_dir_all(dir);
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let target =
@@ -147,7 +147,7 @@ impl Server {
         Ok(server)
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("drip.log")).unwrap_or_default()
     }
 }
@@ -222,7 +222,7 @@ fn post_json(addr: SocketAddr, path: &str, body: &serde_json::Value) -> Result<(
 }
 
 /// The last `n` lines of `text`.
-fn tail(text: &str, n: usize) -> String {
+pub(crate) fn tail(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }

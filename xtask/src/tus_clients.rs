@@ -42,7 +42,7 @@ pub(crate) fn ensure(work: &Path) -> Result<TusClients> {
     venv::ensure(&venv, "tuspy", "", TUSPY_VERSION)?;
     ensure_node()?;
     let tus_js = work.join("tus-js");
-    ensure_tus_js(&root().join("tests").join("tus"), &tus_js)?;
+    npm_ci(&root().join("tests").join("tus"), &tus_js, "tus-js-client")?;
     eprintln!("xtask: tus clients ready after {:.1?}", started.elapsed());
     Ok(TusClients { tuspy: venv.join("bin").join("python"), tus_js })
 }
@@ -58,7 +58,7 @@ pub(crate) fn print() -> Result<()> {
 
 /// Makes `node` and `npm` available: as they are, else what is missing from Debian's
 /// packages (`nodejs`, `npm`).
-fn ensure_node() -> Result<()> {
+pub(crate) fn ensure_node() -> Result<()> {
     let missing: Vec<&str> = [("nodejs", node_major().is_some()), ("npm", answers("npm"))]
         .into_iter()
         .filter_map(|(package, present)| (!present).then_some(package))
@@ -94,7 +94,7 @@ fn check_node_version() -> Result<()> {
 }
 
 /// `apt-get update`, then `apt-get install -y` of `packages`.
-fn apt_install(packages: &[&str]) -> Result<()> {
+pub(crate) fn apt_install(packages: &[&str]) -> Result<()> {
     let mut update = Command::new("apt-get");
     update.arg("update").env("DEBIAN_FRONTEND", "noninteractive");
     run(update)?;
@@ -121,10 +121,11 @@ fn answers(program: &str) -> bool {
     Command::new(program).arg("--version").output().is_ok_and(|o| o.status.success())
 }
 
-/// Makes `dir/node_modules` hold exactly what `project`'s lockfile pins: kept when the last
-/// install there was of the same `package.json` and lockfile, else installed afresh by
-/// `npm ci` (which fails if the lockfile does not match `package.json`).
-fn ensure_tus_js(project: &Path, dir: &Path) -> Result<()> {
+/// Makes `dir/node_modules` hold exactly what `project`'s lockfile pins (`module` among
+/// them): kept when the last install there was of the same `package.json` and lockfile,
+/// else installed afresh by `npm ci` (which fails if the lockfile does not match
+/// `package.json`).
+pub(crate) fn npm_ci(project: &Path, dir: &Path, module: &str) -> Result<()> {
     let read = |path: PathBuf| std::fs::read(&path).with_context(|| format!("reading {}", path.display()));
     let manifest = read(project.join("package.json"))?;
     let lock = read(project.join("package-lock.json"))?;
@@ -132,20 +133,20 @@ fn ensure_tus_js(project: &Path, dir: &Path) -> Result<()> {
     let stamp = dir.join(".installed-lock.json");
     let installed = std::fs::read(dir.join("package.json")).ok().as_ref() == Some(&manifest)
         && std::fs::read(&stamp).ok().as_ref() == Some(&lock)
-        && dir.join("node_modules").join("tus-js-client").join("package.json").is_file();
+        && dir.join("node_modules").join(module).join("package.json").is_file();
     if installed {
         return Ok(());
     }
     let started = Instant::now();
-    eprintln!("xtask: installing tus-js-client from {} into {} (once)", project.display(), dir.display());
+    eprintln!("xtask: installing {module} from {} into {} (once)", project.display(), dir.display());
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     std::fs::write(dir.join("package.json"), &manifest)?;
     std::fs::write(dir.join("package-lock.json"), &lock)?;
     let mut npm = Command::new("npm");
     npm.current_dir(dir).args(["ci", "--no-audit", "--no-fund", "--ignore-scripts"]);
-    run(npm).context("installing tus-js-client with npm ci")?;
+    run(npm).with_context(|| format!("installing {module} with npm ci"))?;
     std::fs::write(&stamp, &lock)?;
-    eprintln!("xtask: installed tus-js-client in {:.0?}", started.elapsed());
+    eprintln!("xtask: installed {module} in {:.0?}", started.elapsed());
     Ok(())
 }

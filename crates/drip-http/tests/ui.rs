@@ -113,6 +113,15 @@ async fn script_and_style_are_served_with_their_types() {
 }
 
 #[tokio::test]
+async fn the_icon_is_served_where_browsers_look_for_it() {
+    for uri in ["/ui/icon.svg", "/favicon.ico"] {
+        let icon = asset(uri, "image/svg+xml").await;
+        assert!(icon.starts_with("<svg") && icon.contains("<title>Drip</title>"), "{uri}");
+    }
+    assert!(page().await.contains(r#"<link rel="icon" href="/ui/icon.svg" type="image/svg+xml">"#));
+}
+
+#[tokio::test]
 async fn unknown_ui_paths_are_not_found() {
     for uri in ["/ui/x", "/ui/", "/ui", "/ui/app.js.map", "/ui/../Cargo.toml", "/index.html"] {
         let response = fetch(Method::GET, uri).await;

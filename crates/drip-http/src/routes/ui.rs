@@ -1,8 +1,9 @@
 //! The web UI (the original's Phoenix pages, done as one static page over `/api/v1`):
 //! `GET /` serves the page, `GET /ui/app.js` and `GET /ui/app.css` its script and style,
-//! `GET /ui/drop.js` the drag and drop of the drop links' upload page.
+//! `GET /ui/drop.js` the drag and drop of the drop links' upload page, `GET /ui/icon.svg`
+//! (also at `/favicon.ico`, which browsers ask for on every page) the icon.
 //!
-//! The three files are embedded in the binary (`assets/`), need no authentication (the page
+//! The files are embedded in the binary (`assets/`), need no authentication (the page
 //! logs in through the API and keeps its token in the tab) and are not part of `/api/v1`.
 //! Every answer carries a strict `Content-Security-Policy`: scripts and styles only from
 //! this origin (no inline code), connections only to this origin and its WebSocket.
@@ -22,6 +23,8 @@ const APP_JS: &str = include_str!("../../assets/app.js");
 const APP_CSS: &str = include_str!("../../assets/app.css");
 /// The drop page's drag and drop.
 const DROP_JS: &str = include_str!("../../assets/drop.js");
+/// The icon (SVG).
+const ICON_SVG: &str = include_str!("../../assets/icon.svg");
 
 /// What the UI may load and connect to: nothing but this origin (and its WebSocket), no
 /// inline script or style, no framing, no `<base>` rewriting, forms only to this origin.
@@ -36,6 +39,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/ui/app.js", get(app_js))
         .route("/ui/app.css", get(app_css))
         .route("/ui/drop.js", get(drop_js))
+        .route("/ui/icon.svg", get(icon))
+        .route("/favicon.ico", get(icon))
 }
 
 /// `GET /` (whatever the query, e.g. `?path=$/docs`: the script reads it).
@@ -51,6 +56,11 @@ async fn app_js() -> Response {
 /// `GET /ui/drop.js`.
 async fn drop_js() -> Response {
     asset(DROP_JS, "text/javascript; charset=utf-8")
+}
+
+/// `GET /ui/icon.svg` and `GET /favicon.ico`.
+async fn icon() -> Response {
+    asset(ICON_SVG, "image/svg+xml")
 }
 
 /// `GET /ui/app.css`.

@@ -1,0 +1,114 @@
+// Drip's web UI in headless Chromium (playwright-core), run by `cargo xtask browser`
+// against a spawned drip: each scenario gets fresh browser contexts, fails on any console
+// error or uncaught exception, and the suite writes screenshots of the main screens to
+// DRIP_BROWSER_SCREENSHOTS. Configured by the environment the xtask sets:
+// DRIP_BROWSER_BASE (the server), DRIP_BROWSER_CHROMIUM (the browser),
+// DRIP_BROWSER_MODULES (the node_modules holding playwright-core).
+
+import assert from 'node:assert/strict'
+import fs from 'node:fs'
+import { createRequire } from 'node:module'
+import path from 'node:path'
+
+const env = (name) => {
+  const value = process.env[name]
+  if (!value) throw new Error(`${name} is not set (run the suite with cargo xtask browser)`)
+  return value
+}
+const base = env('DRIP_BROWSER_BASE')
+const screenshots = env('DRIP_BROWSER_SCREENSHOTS')
+const require = createRequire(path.join(env('DRIP_BROWSER_MODULES'), 'noop.js'))
+const { chromium } = require('playwright-core')
+
+/** How long one step may wait for the page, at most (a guard, not a timing assertion). */
+const STEP_TIMEOUT_MS = 15000
+const DESKTOP = { width: 1280, height: 800 }
+const MOBILE = { width: 375, height: 812 }
+
+const browser = await chromium.launch({
+  executablePath: env('DRIP_BROWSER_CHROMIUM'),
+  headless: true,
+  args: ['--no-sandbox', '--disable-dev-shm-usage'],
+})
+
+/** A fresh context (cookies, storage) and page at `viewport`, recording every console error. */
+async function open(viewport = DESKTOP) {
+  const context = await browser.newContext({ viewport, baseURL: base })
+  context.setDefaultTimeout(STEP_TIMEOUT_MS)
+  const page = await context.newPage()
+  const errors = []
+  page.on('console', (message) => {
+    if (message.type() === 'error') errors.push(`console: ${message.text()}`)
+  })
+  page.on('pageerror', (error) => errors.push(`page error: ${error.message}`))
+  return { context, page, errors }
+}
+
+async function shoot(page, name) {
+  fs.mkdirSync(screenshots, { recursive: true })
+  await page.screenshot({ path: path.join(screenshots, `${name}.png`), fullPage: true })
+}
+
+/** The page is no wider than its viewport (no horizontal overflow). */
+async function fitsWidth(page) {
+  const { scrollWidth, innerWidth } = await page.evaluate(() => ({
+    scrollWidth: document.documentElement.scrollWidth,
+    innerWidth: window.innerWidth,
+  }))
+  assert.ok(scrollWidth <= innerWidth, `the page is ${scrollWidth} px wide in a ${innerWidth} px viewport`)
+}
+
+async function signUp(page, username, password) {
+  await page.goto('/')
+  const form = page.locator('#signup-form')
+  await form.getByLabel('Username').fill(username)
+  await form.getByLabel('Email').fill(`${username}@example.com`)
+  await form.getByLabel('Password').fill(password)
+  await form.getByRole('button', { name: 'Create account' }).click()
+  await page.locator('#files-view').waitFor({ state: 'visible' })
+  assert.equal(await page.locator('#whoami').innerText(), username)
+}
+
+const scenarios = {
+  async 'sign up, log out, log in again; the auth screen on desktop and mobile'() {
+    const { context, page, errors } = await open()
+    await page.goto('/')
+    await page.locator('#auth-view').waitFor({ state: 'visible' })
+    await shoot(page, 'login-desktop')
+    await signUp(page, 'alice', 'a long password')
+    await shoot(page, 'files-desktop')
+    await page.getByRole('button', { name: 'Log out' }).click()
+    await page.locator('#auth-view').waitFor({ state: 'visible' })
+    const login = page.locator('#login-form')
+    await login.getByLabel('Username').fill('alice')
+    await login.getByLabel('Password').fill('a long password')
+    await login.getByRole('button', { name: 'Log in' }).click()
+    await page.locator('#files-view').waitFor({ state: 'visible' })
+    assert.equal(await page.locator('#whoami').innerText(), 'alice')
+    await context.close()
+    assert.deepEqual(errors, [])
+
+    const mobile = await open(MOBILE)
+    await mobile.page.goto('/')
+    await mobile.page.locator('#auth-view').waitFor({ state: 'visible' })
+    await fitsWidth(mobile.page)
+    await shoot(mobile.page, 'login-mobile')
+    await mobile.context.close()
+    assert.deepEqual(mobile.errors, [])
+  },
+}
+
+let failed = 0
+for (const [name, scenario] of Object.entries(scenarios)) {
+  const started = Date.now()
+  try {
+    await scenario()
+    console.log(`PASS ${name} (${Date.now() - started} ms)`)
+  } catch (error) {
+    failed += 1
+    console.log(`FAIL ${name}\n${error.stack ?? error}`)
+  }
+}
+await browser.close()
+console.log(`${Object.keys(scenarios).length - failed} passed, ${failed} failed`)
+process.exit(failed === 0 ? 0 : 1)

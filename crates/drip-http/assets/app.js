@@ -473,6 +473,10 @@ async function login(form) {
     form.reset();
     startSession(session, TEXT.welcome(session.user.username));
   } catch (error) {
+    // The wrong password goes: the next attempt starts from an empty field.
+    const field = fields.namedItem('password');
+    field.value = '';
+    field.focus();
     if (error instanceof ApiError && error.code === 'invalid_credentials') flash(TEXT.invalidLogin, 'error');
     else report(error);
   }
@@ -559,6 +563,12 @@ async function refreshUsage() {
 
 function navigate(path) {
   if (path !== pathFromUrl()) window.history.pushState({ path }, '', urlFor(path));
+  showFolder(path);
+}
+
+/** Goes to `path`: an error about the last place (a bad path, a failed action) is stale. */
+function showFolder(path) {
+  if (byId('flash').classList.contains('flash-error')) flash('');
   loadFolder(path);
 }
 
@@ -623,8 +633,15 @@ function fileRow(file) {
   if (!file.uploaded_at) name.append(el('span', { class: 'badge', text: 'uploading' }));
   const actions = cell('actions');
   if (mine) {
+    // Each button says which file it acts on (screen readers list them out of their row).
     const action = (label, handler, danger = false) =>
-      el('button', { type: 'button', class: danger ? 'action danger' : 'action', text: label, onclick: handler });
+      el('button', {
+        type: 'button',
+        class: danger ? 'action danger' : 'action',
+        text: label,
+        'aria-label': `${label[0].toUpperCase()}${label.slice(1)} ${file.name}`,
+        onclick: handler,
+      });
     actions.append(
       action('rename', () => changeFile(file, 'name')),
       action('move', () => changeFile(file, 'folder')),
@@ -1143,7 +1160,7 @@ function wire() {
     if (state.cursor) loadFolder(state.path, state.cursor);
   });
   window.addEventListener('popstate', () => {
-    if (state.session) loadFolder(pathFromUrl());
+    if (state.session) showFolder(pathFromUrl());
   });
   document.addEventListener('visibilitychange', () => {
     // Timers sleep in background tabs: catch up when the tab is shown again.

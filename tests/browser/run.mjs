@@ -143,6 +143,42 @@ scenarios['a wrong password is cleared, row actions name their file, a stale err
     assert.deepEqual(errors, [])
   }
 
+scenarios['a new folder from a button, named with reasons, kept by its file; usage with the quota'] =
+  async () => {
+    const { context, page, errors } = await open()
+    await signUp(page, 'carol', 'a long password')
+    assert.equal(
+      await page.evaluate(() => document.activeElement?.id),
+      'folder-nav',
+      'the focus is on the folder after sign-up',
+    )
+    await page.locator('#usage').filter({ hasText: 'of 100 MB used, 100 MB free' }).waitFor()
+
+    await page.getByRole('button', { name: 'New folder' }).click()
+    const dialog = page.locator('#dialog')
+    await dialog.getByLabel('Folder name').fill('a/b')
+    await dialog.getByRole('button', { name: 'Create' }).click()
+    await dialog.locator('#dialog-error').filter({ hasText: 'cannot contain "/"' }).waitFor()
+    await dialog.getByLabel('Folder name').fill('  reports  ')
+    await dialog.getByRole('button', { name: 'Create' }).click()
+    await page.waitForURL((url) => url.search === '?path=$/reports')
+    await page.locator('#breadcrumb').filter({ hasText: 'reports' }).waitFor()
+    await page.locator('#empty').waitFor({ state: 'visible' })
+
+    await page.locator('#upload-file').setInputFiles({
+      name: 'q3.csv',
+      mimeType: 'text/csv',
+      buffer: Buffer.from('quarter,total\n3,42\n'),
+    })
+    await page.getByRole('button', { name: 'Upload', exact: true }).click()
+    await page.getByRole('button', { name: 'Rename q3.csv' }).waitFor({ state: 'visible' })
+    await page.locator('#breadcrumb a').first().click()
+    await page.locator('#entries a', { hasText: 'reports/' }).waitFor({ state: 'visible' })
+    await page.locator('#usage').filter({ hasText: '1 file' }).waitFor()
+    await context.close()
+    assert.deepEqual(errors, [])
+  }
+
 let failed = 0
 for (const [name, scenario] of Object.entries(scenarios)) {
   const started = Date.now()

@@ -33,7 +33,11 @@ pub(crate) fn check() -> Result<()> {
     let mut build = cargo();
     build.args(["build", "-q", "-p", "drip-server", "--bin", "drip"]);
     run(build)?;
-    let server = Server::start(&work.join(format!("browser-run-{}", std::process::id())))?;
+    // A quota, so that the usage display shows one.
+    let server = Server::start_with(
+        &work.join(format!("browser-run-{}", std::process::id())),
+        &[("DRIP_LIMITS__DEFAULT_QUOTA_MIB", "100")],
+    )?;
     let mut node = Command::new("node");
     node.arg(root().join("tests").join("browser").join("run.mjs"))
         .env("DRIP_BROWSER_BASE", format!("http://{}", server.addr))

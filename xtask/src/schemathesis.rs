@@ -107,6 +107,11 @@ pub(crate) struct Server {
 
 impl Server {
     pub(crate) fn start(dir: &Path) -> Result<Self> {
+        Self::start_with(dir, &[])
+    }
+
+    /// The same with `env` set (configuration of the scenario at hand).
+    pub(crate) fn start_with(dir: &Path, env: &[(&str, &str)]) -> Result<Self> {
         let _ = std::fs::remove_dir_all(dir);
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let target =
@@ -118,6 +123,7 @@ impl Server {
             }
         }
         let log = std::fs::File::create(dir.join("drip.log"))?;
+        command.envs(env.iter().copied());
         command
             .current_dir(dir)
             .env("NO_COLOR", "1")

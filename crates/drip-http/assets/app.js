@@ -452,6 +452,8 @@ function startSession(session, message) {
   setSession(session);
   showApp();
   flash(message);
+  // Keyboard users continue from the folder, not from the top of the page.
+  byId('folder-nav').focus();
 }
 
 async function submitting(form, task) {
@@ -551,7 +553,11 @@ function signedOut(message, kind = 'info', { keepUrl = false } = {}) {
 async function refreshUsage() {
   try {
     const usage = await api('GET', '/api/v1/me/usage');
-    byId('usage').textContent = `${plural(usage.media_count, 'file')}, ${formatBytes(usage.disk_usage)}`;
+    const stored = `${plural(usage.media_count, 'file')}, ${formatBytes(usage.disk_usage)}`;
+    // With a quota: how much of it is used (uploads under way included) and what is free.
+    byId('usage').textContent = Number.isFinite(usage.quota)
+      ? `${stored} · ${formatBytes(usage.used)} of ${formatBytes(usage.quota)} used, ${formatBytes(usage.available)} free`
+      : stored;
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) report(error);
     // otherwise the header just keeps the last figures
@@ -905,6 +911,38 @@ const FILE_CHANGES = {
   folder: { verb: 'Move', label: 'To folder', past: 'moved to', clean: (text) => text.trim(), show: (folder) => folder },
 };
 
+/** Why `name` cannot name a folder (the server's rules for a name), or null. */
+function folderNameProblem(name) {
+  if (!name) return 'A folder name cannot be empty.';
+  if (name.includes('/')) return 'A folder name cannot contain "/".';
+  if (name === '.' || name === '..') return 'A folder name cannot be "." or "..".';
+  if (new TextEncoder().encode(name).length > 255) return 'A folder name is at most 255 bytes.';
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(name)) return 'A folder name cannot contain control characters.';
+  return null;
+}
+
+/**
+ * Opens a new, empty folder below the current one. Folders are where files are: it lasts
+ * once a file is uploaded (or moved) into it.
+ */
+async function newFolder() {
+  let created = '';
+  const done = await openDialog({
+    title: 'New folder',
+    text: 'It is kept once it holds a file: upload into it, or move files there.',
+    label: 'Folder name',
+    submit: 'Create',
+    run: async (value) => {
+      const name = value.trim();
+      const problem = folderNameProblem(name);
+      if (problem) throw new Error(problem);
+      created = childOf(state.path, name);
+    },
+    explain: (error) => error.message,
+  });
+  if (done) navigate(created);
+}
+
 /** Asks for a new value of the file's `field` (see FILE_CHANGES), saves it and says so. */
 async function changeFile(file, field) {
   const change = FILE_CHANGES[field];
@@ -1139,6 +1177,7 @@ function wire() {
     submitting(form, () => signUp(form));
   });
   byId('logout').addEventListener('click', logout);
+  byId('new-folder').addEventListener('click', newFolder);
   byId('brand').addEventListener('click', (event) => {
     if (!state.session || wantsNewTab(event)) return;
     event.preventDefault();

@@ -152,7 +152,7 @@ scenarios['a new folder from a button, named with reasons, kept by its file; usa
       'folder-nav',
       'the focus is on the folder after sign-up',
     )
-    await page.locator('#usage').filter({ hasText: 'of 100 MB used, 100 MB free' }).waitFor()
+    await page.locator('#usage').filter({ hasText: '0 files, 0 B of 100 MB (100 MB free)' }).waitFor()
 
     await page.getByRole('button', { name: 'New folder' }).click()
     const dialog = page.locator('#dialog')
@@ -178,6 +178,22 @@ scenarios['a new folder from a button, named with reasons, kept by its file; usa
     await context.close()
     assert.deepEqual(errors, [])
   }
+
+scenarios['the files screen fits a 375 px phone, long names included'] = async () => {
+  const { context, page, errors } = await open(MOBILE)
+  await signUp(page, 'dave', 'a long password')
+  await page.locator('#upload-file').setInputFiles({
+    name: 'the quarterly report of the north-western region, final version (2).pdf',
+    mimeType: 'application/pdf',
+    buffer: Buffer.from('%PDF-1.4 not really'),
+  })
+  await page.getByRole('button', { name: 'Upload', exact: true }).click()
+  await page.getByRole('button', { name: /^Rename the quarterly report/ }).waitFor({ state: 'visible' })
+  await fitsWidth(page)
+  await shoot(page, 'files-mobile')
+  await context.close()
+  assert.deepEqual(errors, [])
+}
 
 let failed = 0
 for (const [name, scenario] of Object.entries(scenarios)) {

@@ -553,11 +553,11 @@ function signedOut(message, kind = 'info', { keepUrl = false } = {}) {
 async function refreshUsage() {
   try {
     const usage = await api('GET', '/api/v1/me/usage');
-    const stored = `${plural(usage.media_count, 'file')}, ${formatBytes(usage.disk_usage)}`;
+    const files = plural(usage.media_count, 'file');
     // With a quota: how much of it is used (uploads under way included) and what is free.
     byId('usage').textContent = Number.isFinite(usage.quota)
-      ? `${stored} · ${formatBytes(usage.used)} of ${formatBytes(usage.quota)} used, ${formatBytes(usage.available)} free`
-      : stored;
+      ? `${files}, ${formatBytes(usage.used)} of ${formatBytes(usage.quota)} (${formatBytes(usage.available)} free)`
+      : `${files}, ${formatBytes(usage.disk_usage)}`;
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) report(error);
     // otherwise the header just keeps the last figures

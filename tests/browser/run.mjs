@@ -195,6 +195,53 @@ scenarios['the files screen fits a 375 px phone, long names included'] = async (
   assert.deepEqual(errors, [])
 }
 
+scenarios['delete to the trash, restore (under another name when taken), delete forever'] = async () => {
+  // The first restore is refused on purpose (the name is taken): 409.
+  const { context, page, errors } = await open(DESKTOP, [409])
+  await signUp(page, 'erin', 'a long password')
+  const upload = async (text) => {
+    await page.locator('#upload-file').setInputFiles({
+      name: 'plan.txt',
+      mimeType: 'text/plain',
+      buffer: Buffer.from(text),
+    })
+    await page.getByRole('button', { name: 'Upload', exact: true }).click()
+    await page.getByRole('button', { name: 'Rename plan.txt' }).waitFor({ state: 'visible' })
+  }
+  const dialog = page.locator('#dialog')
+  const remove = async (name) => {
+    await page.getByRole('button', { name: `Delete ${name}` }).click()
+    await dialog.getByRole('button', { name: 'Delete', exact: true }).click()
+    await page.locator('#flash').filter({ hasText: `"${name}" was moved to the trash` }).waitFor()
+    await page.getByRole('button', { name: `Delete ${name}` }).waitFor({ state: 'detached' })
+  }
+  await upload('the first plan')
+  await remove('plan.txt')
+
+  // In the trash; a new file takes the name; the restore asks for another.
+  await upload('the second plan')
+  await page.getByRole('button', { name: 'Trash' }).click()
+  const trash = page.locator('#trash-view')
+  await trash.getByRole('button', { name: 'Restore plan.txt' }).click()
+  await dialog.getByLabel('Restore as').fill('plan (old).txt')
+  await dialog.getByRole('button', { name: 'Restore' }).click()
+  await page.locator('#flash').filter({ hasText: 'as "plan (old).txt"' }).waitFor()
+  await page.locator('#trash-empty').waitFor({ state: 'visible' })
+  await page.getByRole('button', { name: 'Back to files' }).click()
+  await page.getByRole('button', { name: 'Rename plan (old).txt' }).waitFor({ state: 'visible' })
+
+  // Delete forever from the trash.
+  await remove('plan.txt')
+  await page.getByRole('button', { name: 'Trash' }).click()
+  await trash.getByRole('button', { name: 'Delete forever plan.txt' }).click()
+  await dialog.getByRole('button', { name: 'Delete forever' }).click()
+  await page.locator('#trash-empty').waitFor({ state: 'visible' })
+  await page.locator('#usage').filter({ hasText: '1 file' }).waitFor()
+  await shoot(page, 'trash-desktop')
+  await context.close()
+  assert.deepEqual(errors, [])
+}
+
 let failed = 0
 for (const [name, scenario] of Object.entries(scenarios)) {
   const started = Date.now()

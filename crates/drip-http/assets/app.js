@@ -426,6 +426,7 @@ sessionChannel?.addEventListener('message', ({ data }) => {
 function showAuth() {
   byId('auth-view').hidden = false;
   byId('files-view').hidden = true;
+  byId('trash-view').hidden = true;
   byId('account').hidden = true;
   byId('side').hidden = true;
   document.title = 'Drip';
@@ -434,6 +435,7 @@ function showAuth() {
 function showApp() {
   byId('auth-view').hidden = true;
   byId('files-view').hidden = false;
+  byId('trash-view').hidden = true;
   byId('account').hidden = false;
   byId('side').hidden = false;
   byId('whoami').textContent = state.session.user.username;
@@ -963,12 +965,123 @@ async function changeFile(file, field) {
 async function deleteFile(file) {
   const done = await openDialog({
     title: `Delete "${file.name}"?`,
-    text: 'The file and its shares are removed for good.',
+    text: 'It goes to the trash: gone for everyone it is shared with, until you restore it.',
     submit: 'Delete',
     danger: true,
     run: () => api('DELETE', fileUrl(file)),
   });
-  if (done) afterChange(`"${file.name}" was deleted.`);
+  if (done) afterChange(`"${file.name}" was moved to the trash.`);
+}
+
+// ---------------------------------------------------------------------------------------
+// The trash
+
+function showTrash(shown) {
+  byId('files-view').hidden = shown;
+  byId('trash-view').hidden = !shown;
+  if (shown) {
+    loadTrash();
+    byId('trash-title').focus();
+  } else {
+    reloadFolder();
+  }
+}
+
+async function loadTrash() {
+  let page;
+  try {
+    page = await api('GET', `/api/v1/trash?limit=${PAGE_SIZE}`);
+  } catch (error) {
+    report(error);
+    return;
+  }
+  const items = Array.isArray(page.items) ? page.items : [];
+  byId('trash-entries').replaceChildren(...items.map(trashRow));
+  byId('trash-empty').hidden = items.length > 0;
+  byId('empty-trash').disabled = items.length === 0;
+}
+
+function trashRow(file) {
+  const action = (label, handler, danger = false) =>
+    el('button', {
+      type: 'button',
+      class: danger ? 'action danger' : 'action',
+      text: label,
+      'aria-label': `${label[0].toUpperCase()}${label.slice(1)} ${file.name}`,
+      onclick: handler,
+    });
+  const purgeOn = new Date(file.purge_at);
+  return el(
+    'tr',
+    {},
+    cell('name', el('span', { text: file.name })),
+    cell('name', el('span', { text: file.folder })),
+    el('td', { class: 'num', title: `${file.size} bytes`, text: formatBytes(file.size) }),
+    el('td', { class: 'num', title: file.purge_at, text: purgeOn.toLocaleDateString() }),
+    cell('actions', action('restore', () => restoreFile(file)), action('delete forever', () => purgeFile(file), true)),
+  );
+}
+
+/** Restores a file; when its name is taken again, asks for another. */
+async function restoreFile(file) {
+  const restore = (name) =>
+    api('POST', `/api/v1/trash/${encodeURIComponent(file.id)}/restore`, name === undefined ? {} : { body: { name } });
+  try {
+    await restore();
+    flash(`"${file.name}" is back in ${file.folder}.`);
+  } catch (error) {
+    if (!(error instanceof ApiError && error.code === 'already_exists')) {
+      report(error);
+      return;
+    }
+    let restoredAs = '';
+    const done = await openDialog({
+      title: `Restore "${file.name}"`,
+      text: `${file.folder} holds another "${file.name}" now: restore it under another name.`,
+      label: 'Restore as',
+      value: file.name,
+      submit: 'Restore',
+      run: async (value) => {
+        await restore(value.trim());
+        restoredAs = value.trim();
+      },
+    });
+    if (!done) return;
+    flash(`"${file.name}" is back in ${file.folder} as "${restoredAs}".`);
+  }
+  loadTrash();
+  refreshUsage();
+}
+
+async function purgeFile(file) {
+  const done = await openDialog({
+    title: `Delete "${file.name}" forever?`,
+    text: 'It cannot be restored afterwards.',
+    submit: 'Delete forever',
+    danger: true,
+    run: () => api('DELETE', `/api/v1/trash/${encodeURIComponent(file.id)}`),
+  });
+  if (!done) return;
+  flash(`"${file.name}" was deleted for good.`);
+  loadTrash();
+  refreshUsage();
+}
+
+async function emptyTrash() {
+  let purged = 0;
+  const done = await openDialog({
+    title: 'Empty the trash?',
+    text: 'Every file in it is deleted for good.',
+    submit: 'Empty trash',
+    danger: true,
+    run: async () => {
+      purged = (await api('DELETE', '/api/v1/trash')).purged ?? 0;
+    },
+  });
+  if (!done) return;
+  flash(`${plural(purged, 'file')} deleted for good.`);
+  loadTrash();
+  refreshUsage();
 }
 
 /** The people a file is shared with, each with a button to withdraw the share. */
@@ -1178,6 +1291,9 @@ function wire() {
   });
   byId('logout').addEventListener('click', logout);
   byId('new-folder').addEventListener('click', newFolder);
+  byId('open-trash').addEventListener('click', () => showTrash(true));
+  byId('close-trash').addEventListener('click', () => showTrash(false));
+  byId('empty-trash').addEventListener('click', emptyTrash);
   byId('brand').addEventListener('click', (event) => {
     if (!state.session || wantsNewTab(event)) return;
     event.preventDefault();

@@ -242,6 +242,30 @@ scenarios['delete to the trash, restore (under another name when taken), delete 
   assert.deepEqual(errors, [])
 }
 
+scenarios['search the contents of the files; a bad expression says why'] = async () => {
+  const { context, page, errors } = await open(DESKTOP, [400])
+  await signUp(page, 'frank', 'a long password')
+  await page.locator('#upload-file').setInputFiles({
+    name: 'notes.txt',
+    mimeType: 'text/plain',
+    buffer: Buffer.from('alpha\nthe needle is here\nomega\n'),
+  })
+  await page.getByRole('button', { name: 'Upload', exact: true }).click()
+  await page.getByRole('button', { name: 'Rename notes.txt' }).waitFor({ state: 'visible' })
+  const query = page.getByLabel('Search the contents of your files (a regular expression)')
+  await query.fill('need+le')
+  await page.getByRole('button', { name: 'Search', exact: true }).click()
+  const results = page.locator('#search-results')
+  await results.locator('#search-title').filter({ hasText: '1 file below $ match "need+le"' }).waitFor()
+  assert.equal(await results.locator('pre').innerText(), '2: the needle is here')
+  assert.equal(await results.locator('a').innerText(), '$/notes.txt')
+  await query.fill('(')
+  await page.getByRole('button', { name: 'Search', exact: true }).click()
+  await page.locator('#flash.flash-error').waitFor({ state: 'visible' })
+  await context.close()
+  assert.deepEqual(errors, [])
+}
+
 let failed = 0
 for (const [name, scenario] of Object.entries(scenarios)) {
   const started = Date.now()

@@ -974,6 +974,40 @@ async function deleteFile(file) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Search
+
+/** Searches the contents of the files below the current folder; lists what matched. */
+async function search(query) {
+  const box = byId('search-results');
+  const list = byId('search-matches');
+  const title = byId('search-title');
+  let found;
+  try {
+    found = await api('GET', `/api/v1/search?${new URLSearchParams({ q: query, folder: state.path })}`);
+  } catch (error) {
+    report(error);
+    return;
+  }
+  const matches = Array.isArray(found.matches) ? found.matches : [];
+  const missed = (found.timed_out?.length ?? 0) + (found.failed?.length ?? 0);
+  title.textContent =
+    `${plural(matches.length, 'file')} below ${state.path} match "${query}"` +
+    (missed ? ` (${plural(missed, 'file')} could not be searched)` : '');
+  list.replaceChildren(
+    ...matches.map((match) =>
+      el(
+        'li',
+        {},
+        folderLink(`${match.file.folder}/${match.file.name}`, match.file.folder, 'folder-link'),
+        ...match.lines.map((line) => el('pre', { text: `${line.line_no}: ${line.line}` })),
+      ),
+    ),
+  );
+  box.hidden = false;
+  title.focus();
+}
+
+// ---------------------------------------------------------------------------------------
 // The trash
 
 function showTrash(shown) {
@@ -1291,6 +1325,14 @@ function wire() {
   });
   byId('logout').addEventListener('click', logout);
   byId('new-folder').addEventListener('click', newFolder);
+  byId('search-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const query = byId('search-query').value;
+    if (query.trim()) search(query);
+  });
+  byId('search-close').addEventListener('click', () => {
+    byId('search-results').hidden = true;
+  });
   byId('open-trash').addEventListener('click', () => showTrash(true));
   byId('close-trash').addEventListener('click', () => showTrash(false));
   byId('empty-trash').addEventListener('click', emptyTrash);

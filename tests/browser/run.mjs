@@ -266,6 +266,50 @@ scenarios['search the contents of the files; a bad expression says why'] = async
   assert.deepEqual(errors, [])
 }
 
+scenarios['a public link with a password, opened in a fresh context, downloads and notifies'] = async () => {
+  const { context, page, errors } = await open()
+  await signUp(page, 'george', 'a long password')
+  await page.locator('#upload-file').setInputFiles({
+    name: 'report.txt',
+    mimeType: 'text/plain',
+    buffer: Buffer.from('the report, all of it'),
+  })
+  await page.getByRole('button', { name: 'Upload', exact: true }).click()
+  await page.getByRole('button', { name: 'Link report.txt' }).click()
+  const dialog = page.locator('#dialog')
+  await dialog.getByLabel('Password (optional, 8 characters or more)').fill('open sesame 1')
+  await dialog.getByLabel('Tell me when it is downloaded').check()
+  await dialog.getByRole('button', { name: 'Create link' }).click()
+  const address = await dialog.getByLabel('The link').inputValue()
+  assert.match(address, /^http:\/\/127\.0\.0\.1:\d+\/s\/[A-Za-z0-9_-]{43}$/)
+  await dialog.getByRole('button', { name: 'Done' }).click()
+
+  // Someone without an account: the password form (a 401 page), then the download.
+  const visitor = await open(DESKTOP, [401])
+  await visitor.page.goto(address)
+  await visitor.page.getByLabel('Password').fill('open sesame 1')
+  await visitor.page.getByRole('button', { name: 'Open' }).click()
+  await visitor.page.getByRole('heading', { name: 'report.txt' }).waitFor()
+  const [download] = await Promise.all([
+    visitor.page.waitForEvent('download'),
+    visitor.page.getByRole('link', { name: 'Download' }).click(),
+  ])
+  assert.equal(download.suggestedFilename(), 'report.txt')
+  assert.equal(fs.readFileSync(await download.path(), 'utf8'), 'the report, all of it')
+  await visitor.context.close()
+  assert.deepEqual(visitor.errors, [])
+
+  // The owner hears of it, and sees the link's count.
+  await page.locator('#notifications').filter({ hasText: 'Your link to "report.txt" was downloaded.' }).waitFor()
+  await page.getByRole('button', { name: 'Link report.txt' }).click()
+  await dialog.locator('.shares').filter({ hasText: 'password' }).filter({ hasText: '1 download' }).waitFor()
+  await dialog.getByRole('button', { name: /^Revoke the link of/ }).click()
+  await dialog.locator('.shares').filter({ hasText: 'No link yet.' }).waitFor()
+  await dialog.getByRole('button', { name: 'Cancel' }).click()
+  await context.close()
+  assert.deepEqual(errors, [])
+}
+
 let failed = 0
 for (const [name, scenario] of Object.entries(scenarios)) {
   const started = Date.now()

@@ -654,6 +654,7 @@ function fileRow(file) {
       action('rename', () => changeFile(file, 'name')),
       action('move', () => changeFile(file, 'folder')),
       action('share', () => shareFile(file)),
+      action('link', () => linkFile(file)),
       action('delete', () => deleteFile(file), true),
     );
   }
@@ -892,7 +893,11 @@ function openDialog({ title, text, label, value = '', submit = 'OK', danger = fa
       }
     };
     cancel.onclick = () => finish(false);
-    dialog.onclose = () => finish(false);
+    // Escape closes it; the close event of a dialog closed just before this one opened
+    // (one dialog after another) arrives while this one is open, and is not this one's.
+    dialog.onclose = () => {
+      if (!dialog.open) finish(false);
+    };
     dialog.showModal();
     if (label) {
       input.focus();
@@ -1160,6 +1165,109 @@ async function shareFile(file) {
       error instanceof ApiError && error.code === 'user_not_found' ? TEXT.userNotFound(username.trim()) : null,
   });
   if (done) flash(TEXT.shared(sharedWith));
+}
+
+// ---------------------------------------------------------------------------------------
+// Public links
+
+/** The links of a file, each with a button to revoke it. */
+function linksList(file) {
+  const list = el('ul', { class: 'shares' }, el('li', { class: 'muted', text: 'Loading links…' }));
+  const revoke = async (link, item) => {
+    try {
+      await api('DELETE', `/api/v1/links/${encodeURIComponent(link.id)}`);
+      item.remove();
+      if (!list.children.length) list.append(el('li', { class: 'muted', text: 'No link yet.' }));
+    } catch (error) {
+      item.append(el('span', { class: 'field-error', text: describe(error) }));
+    }
+  };
+  api('GET', `${fileUrl(file)}/links`)
+    .then(({ links }) => {
+      const items = (Array.isArray(links) ? links : []).map((link) => {
+        const facts = [
+          link.has_password ? 'password' : null,
+          link.expires_at ? `until ${new Date(link.expires_at).toLocaleString()}` : null,
+          link.max_downloads ? `${link.downloads} of ${link.max_downloads} downloads` : plural(link.downloads, 'download'),
+        ].filter(Boolean);
+        const item = el('li', {}, el('span', { text: `Link of ${new Date(link.created_at).toLocaleString()}: ${facts.join(', ')}` }));
+        item.append(
+          el('button', {
+            type: 'button',
+            class: 'action danger',
+            text: 'revoke',
+            'aria-label': `Revoke the link of ${new Date(link.created_at).toLocaleString()}`,
+            onclick: () => revoke(link, item),
+          }),
+        );
+        return item;
+      });
+      list.replaceChildren(...(items.length ? items : [el('li', { class: 'muted', text: 'No link yet.' })]));
+    })
+    .catch((error) => list.replaceChildren(el('li', { class: 'field-error', text: describe(error) })));
+  return list;
+}
+
+/** Makes a public link to a file with the options asked for, then shows its address once. */
+async function linkFile(file) {
+  const input = (id, attrs) => el('input', { id, ...attrs });
+  const password = input('link-password', { type: 'password', autocomplete: 'new-password', minlength: '8' });
+  const expires = input('link-expires', { type: 'datetime-local' });
+  const most = input('link-max', { type: 'number', min: '1', step: '1' });
+  const notify = input('link-notify', { type: 'checkbox' });
+  const options = el(
+    'div',
+    { class: 'link-options' },
+    el('label', {}, 'Password (optional, 8 characters or more)', password),
+    el('label', {}, 'Expires (optional)', expires),
+    el('label', {}, 'Most downloads (optional)', most),
+    el('label', { class: 'check' }, notify, ' Tell me when it is downloaded'),
+    el('p', { class: 'muted', text: 'Links already made:' }),
+    linksList(file),
+  );
+  let created = null;
+  const done = await openDialog({
+    title: `Public link to "${file.name}"`,
+    text: 'Anyone with the link can download the file, without an account.',
+    submit: 'Create link',
+    extra: options,
+    run: async () => {
+      const body = {};
+      if (password.value) body.password = password.value;
+      if (expires.value) body.expires_at = new Date(expires.value).toISOString();
+      if (most.value) body.max_downloads = Number(most.value);
+      if (notify.checked) body.notify = true;
+      created = await api('POST', `${fileUrl(file)}/links`, { body });
+    },
+  });
+  if (!done || !created) return;
+  const address = new URL(created.url, window.location.origin).href;
+  const field = el('input', { id: 'link-address', readonly: true, value: address, 'aria-label': 'The link' });
+  await openDialog({
+    title: 'Your link',
+    text: 'Copy it now: it is shown only this once.',
+    submit: 'Done',
+    extra: el(
+      'div',
+      { class: 'link-options' },
+      field,
+      el('button', {
+        type: 'button',
+        class: 'secondary',
+        text: 'Copy',
+        onclick: async (event) => {
+          field.select();
+          try {
+            await navigator.clipboard.writeText(address);
+            event.currentTarget.textContent = 'Copied';
+          } catch {
+            event.currentTarget.textContent = 'Select and copy it';
+          }
+        },
+      }),
+    ),
+    run: async () => {},
+  });
 }
 
 // ---------------------------------------------------------------------------------------

@@ -310,6 +310,37 @@ scenarios['a public link with a password, opened in a fresh context, downloads a
   assert.deepEqual(errors, [])
 }
 
+scenarios['a share reaches the sharee live, naming the file and the sharer; the sharee leaves it'] =
+  async () => {
+    const owner = await open()
+    const sharee = await open()
+    await signUp(owner.page, 'harry', 'a long password')
+    await signUp(sharee.page, 'ivy', 'a long password')
+    await owner.page.locator('#upload-file').setInputFiles({
+      name: 'plan.pdf',
+      mimeType: 'application/pdf',
+      buffer: Buffer.from('%PDF-1.4 a plan'),
+    })
+    await owner.page.getByRole('button', { name: 'Upload', exact: true }).click()
+    await owner.page.getByRole('button', { name: 'Share plan.pdf' }).click()
+    const dialog = owner.page.locator('#dialog')
+    await dialog.getByLabel('Username').fill('ivy')
+    await dialog.getByRole('button', { name: 'Share', exact: true }).click()
+
+    const note = sharee.page.locator('#notifications a', { hasText: 'harry shared "plan.pdf" with you (in $).' })
+    await note.waitFor()
+    await sharee.page.locator('#entries .badge', { hasText: 'shared by harry' }).waitFor()
+    await sharee.page.getByRole('button', { name: 'Leave plan.pdf' }).click()
+    await sharee.page.locator('#dialog').getByRole('button', { name: 'Leave' }).click()
+    await sharee.page.locator('#flash').filter({ hasText: 'You left "plan.pdf".' }).waitFor()
+    await sharee.page.locator('#empty').waitFor({ state: 'visible' })
+    await owner.page.getByRole('button', { name: 'Rename plan.pdf' }).waitFor({ state: 'visible' })
+    for (const side of [owner, sharee]) {
+      await side.context.close()
+      assert.deepEqual(side.errors, [])
+    }
+  }
+
 let failed = 0
 for (const [name, scenario] of Object.entries(scenarios)) {
   const started = Date.now()

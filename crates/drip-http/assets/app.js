@@ -637,7 +637,10 @@ function fileRow(file) {
     },
   });
   const name = cell('name', link);
-  if (!mine) name.append(el('span', { class: 'badge', text: 'shared with you' }));
+  if (!mine) {
+    const by = file.shared_by ? `shared by ${file.shared_by}` : 'shared with you';
+    name.append(el('span', { class: 'badge', text: by }));
+  }
   if (!file.uploaded_at) name.append(el('span', { class: 'badge', text: 'uploading' }));
   const actions = cell('actions');
   if (mine) {
@@ -656,6 +659,16 @@ function fileRow(file) {
       action('share', () => shareFile(file)),
       action('link', () => linkFile(file)),
       action('delete', () => deleteFile(file), true),
+    );
+  } else {
+    actions.append(
+      el('button', {
+        type: 'button',
+        class: 'action',
+        text: 'leave',
+        'aria-label': `Leave ${file.name}`,
+        onclick: () => leaveShare(file),
+      }),
     );
   }
   return el(
@@ -1167,6 +1180,19 @@ async function shareFile(file) {
   if (done) flash(TEXT.shared(sharedWith));
 }
 
+/** A sharee gives a file shared with them back: it leaves their folders. */
+async function leaveShare(file) {
+  const me = state.session.user.username;
+  const done = await openDialog({
+    title: `Leave "${file.name}"?`,
+    text: `It is no longer shared with you${file.shared_by ? ` (${file.shared_by} keeps it)` : ''}.`,
+    submit: 'Leave',
+    danger: true,
+    run: () => api('DELETE', `${fileUrl(file)}/shares/${encodeURIComponent(me)}`),
+  });
+  if (done) afterChange(`You left "${file.name}".`);
+}
+
 // ---------------------------------------------------------------------------------------
 // Public links
 
@@ -1356,7 +1382,7 @@ function onFrame(socket, data) {
       onUploadEvent(payload);
       break;
     case 'share':
-      notify(payload.message);
+      notifyShare(payload);
       reloadFolder();
       break;
     case 'download':
@@ -1403,6 +1429,25 @@ function onUploadEvent(payload) {
   refreshUsage();
 }
 
+/**
+ * A share notification naming the file, as a link to its folder (the event names the
+ * sharer; the file's name comes from the API, which the sharee may now read).
+ */
+async function notifyShare(payload) {
+  if (!payload.media_id) {
+    notify(payload.message);
+    return;
+  }
+  try {
+    const file = await api('GET', `/api/v1/files/${encodeURIComponent(payload.media_id)}`);
+    const by = file.shared_by ?? 'Someone';
+    notify(folderLink(`${by} shared "${file.name}" with you (in ${file.folder}).`, file.folder, 'notification-link'));
+  } catch {
+    // Withdrawn already, or not a share with this user: the event's own words.
+    notify(payload.message);
+  }
+}
+
 function notify(message, kind = 'info') {
   if (!message) return;
   const now = new Date();
@@ -1410,7 +1455,7 @@ function notify(message, kind = 'info') {
     'li',
     { class: kind === 'error' ? 'error' : undefined },
     el('time', { datetime: now.toISOString(), text: now.toLocaleTimeString() }),
-    String(message),
+    message instanceof Node ? message : String(message),
   );
   const list = byId('notifications');
   list.prepend(item);

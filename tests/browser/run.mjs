@@ -341,6 +341,43 @@ scenarios['a share reaches the sharee live, naming the file and the sharer; the 
     }
   }
 
+scenarios['a drop link to a folder takes a file from someone without an account'] = async () => {
+  const { context, page, errors } = await open()
+  await signUp(page, 'judy', 'a long password')
+  await page.getByRole('button', { name: 'New folder' }).click()
+  const dialog = page.locator('#dialog')
+  await dialog.getByLabel('Folder name').fill('inbox')
+  await dialog.getByRole('button', { name: 'Create' }).click()
+  await page.waitForURL((url) => url.search === '?path=$/inbox')
+  await page.getByRole('button', { name: 'Drop link' }).click()
+  await dialog.getByLabel('Most uploads (optional)').fill('3')
+  await dialog.getByRole('button', { name: 'Create drop link' }).click()
+  const address = await dialog.getByLabel('The link').inputValue()
+  assert.match(address, /\/d\/[A-Za-z0-9_-]{43}$/)
+  await dialog.getByRole('button', { name: 'Done' }).click()
+
+  const visitor = await open()
+  await visitor.page.goto(address)
+  await visitor.page.getByLabel('File').setInputFiles({
+    name: 'scan.pdf',
+    mimeType: 'application/pdf',
+    buffer: Buffer.from('%PDF-1.4 a scan'),
+  })
+  await visitor.page.getByRole('button', { name: 'Upload' }).click()
+  await visitor.page.getByText('scan.pdf').first().waitFor()
+  await visitor.context.close()
+  assert.deepEqual(visitor.errors, [])
+
+  await page.getByRole('button', { name: 'Rename scan.pdf' }).waitFor({ state: 'visible' })
+  await page.getByRole('button', { name: 'Drop link' }).click()
+  await dialog.locator('.shares').filter({ hasText: '1 of 3 uploads' }).waitFor()
+  await dialog.getByRole('button', { name: /^Revoke the drop link of/ }).click()
+  await dialog.locator('.shares').filter({ hasText: 'No drop link to this folder yet.' }).waitFor()
+  await dialog.getByRole('button', { name: 'Cancel' }).click()
+  await context.close()
+  assert.deepEqual(errors, [])
+}
+
 let failed = 0
 for (const [name, scenario] of Object.entries(scenarios)) {
   const started = Date.now()

@@ -1266,8 +1266,11 @@ async function linkFile(file) {
       created = await api('POST', `${fileUrl(file)}/links`, { body });
     },
   });
-  if (!done || !created) return;
-  const address = new URL(created.url, window.location.origin).href;
+  if (done && created) await showAddressOnce(new URL(created.url, window.location.origin).href);
+}
+
+/** Shows a link's address the one time there is: with a button that copies it. */
+async function showAddressOnce(address) {
   const field = el('input', { id: 'link-address', readonly: true, value: address, 'aria-label': 'The link' });
   await openDialog({
     title: 'Your link',
@@ -1294,6 +1297,82 @@ async function linkFile(file) {
     ),
     run: async () => {},
   });
+}
+
+// ---------------------------------------------------------------------------------------
+// Drop links
+
+/** The drop links of the current folder, each with a button to revoke it. */
+function dropsList(folder) {
+  const list = el('ul', { class: 'shares' }, el('li', { class: 'muted', text: 'Loading drop links…' }));
+  const none = () => el('li', { class: 'muted', text: 'No drop link to this folder yet.' });
+  api('GET', '/api/v1/drops')
+    .then(({ drops }) => {
+      const here = (Array.isArray(drops) ? drops : []).filter((drop) => drop.folder === folder);
+      const items = here.map((drop) => {
+        const made = new Date(drop.created_at).toLocaleString();
+        const facts = [
+          drop.has_password ? 'password' : null,
+          drop.expires_at ? `until ${new Date(drop.expires_at).toLocaleString()}` : null,
+          drop.max_uploads ? `${drop.uploads} of ${drop.max_uploads} uploads` : plural(drop.uploads, 'upload'),
+        ].filter(Boolean);
+        const item = el('li', {}, el('span', { text: `Drop link of ${made}: ${facts.join(', ')}` }));
+        item.append(
+          el('button', {
+            type: 'button',
+            class: 'action danger',
+            text: 'revoke',
+            'aria-label': `Revoke the drop link of ${made}`,
+            onclick: async () => {
+              try {
+                await api('DELETE', `/api/v1/drops/${encodeURIComponent(drop.id)}`);
+                item.remove();
+                if (!list.children.length) list.append(none());
+              } catch (error) {
+                item.append(el('span', { class: 'field-error', text: describe(error) }));
+              }
+            },
+          }),
+        );
+        return item;
+      });
+      list.replaceChildren(...(items.length ? items : [none()]));
+    })
+    .catch((error) => list.replaceChildren(el('li', { class: 'field-error', text: describe(error) })));
+  return list;
+}
+
+/** Makes an upload-only link to the current folder, then shows its address once. */
+async function newDrop() {
+  const folder = state.path;
+  const input = (id, attrs) => el('input', { id, ...attrs });
+  const password = input('drop-password', { type: 'password', autocomplete: 'new-password', minlength: '8' });
+  const expires = input('drop-expires', { type: 'datetime-local' });
+  const most = input('drop-max', { type: 'number', min: '1', step: '1' });
+  const options = el(
+    'div',
+    { class: 'link-options' },
+    el('label', {}, 'Password (optional, 8 characters or more)', password),
+    el('label', {}, 'Expires (optional)', expires),
+    el('label', {}, 'Most uploads (optional)', most),
+    el('p', { class: 'muted', text: 'Drop links already made to this folder:' }),
+    dropsList(folder),
+  );
+  let created = null;
+  const done = await openDialog({
+    title: `Drop link to ${folder}`,
+    text: 'Anyone with the link can upload files into this folder, and sees nothing of it.',
+    submit: 'Create drop link',
+    extra: options,
+    run: async () => {
+      const body = { folder };
+      if (password.value) body.password = password.value;
+      if (expires.value) body.expires_at = new Date(expires.value).toISOString();
+      if (most.value) body.max_uploads = Number(most.value);
+      created = await api('POST', '/api/v1/drops', { body });
+    },
+  });
+  if (done && created) await showAddressOnce(new URL(created.url, window.location.origin).href);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1478,6 +1557,7 @@ function wire() {
   });
   byId('logout').addEventListener('click', logout);
   byId('new-folder').addEventListener('click', newFolder);
+  byId('new-drop').addEventListener('click', newDrop);
   byId('search-form').addEventListener('submit', (event) => {
     event.preventDefault();
     const query = byId('search-query').value;

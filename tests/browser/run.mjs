@@ -104,7 +104,7 @@ const scenarios = {
   },
 }
 
-scenarios['a wrong password is cleared, row actions name their file, a stale error goes on navigation'] =
+scenarios['a wrong password is cleared, row actions name their file, a bad name says why, a stale error goes on navigation'] =
   async () => {
     const { context, page, errors } = await open(DESKTOP, [400, 401])
     await signUp(page, 'bob', 'a long password')
@@ -117,6 +117,21 @@ scenarios['a wrong password is cleared, row actions name their file, a stale err
     for (const action of ['Rename', 'Move', 'Share', 'Delete']) {
       await page.getByRole('button', { name: `${action} notes.txt` }).waitFor({ state: 'visible' })
     }
+    assert.equal(await page.locator('#breadcrumb li').first().innerText(), 'My files')
+
+    // A name that cannot be says why; surrounding spaces go.
+    await page.getByRole('button', { name: 'Rename notes.txt' }).click()
+    const dialog = page.locator('#dialog')
+    await dialog.getByLabel('New name').fill('  a/b  ')
+    await dialog.getByRole('button', { name: 'Rename' }).click()
+    await dialog.locator('#dialog-error').filter({ hasText: 'A file name cannot contain "/".' }).waitFor()
+    await dialog.getByLabel('New name').fill('  renamed.txt  ')
+    await dialog.getByRole('button', { name: 'Rename' }).click()
+    await page.locator('#flash').filter({ hasText: '"notes.txt" was renamed to "renamed.txt".' }).waitFor()
+    await page.getByRole('button', { name: 'Rename renamed.txt' }).click()
+    await dialog.getByLabel('New name').fill('notes.txt')
+    await dialog.getByRole('button', { name: 'Rename' }).click()
+    await page.getByRole('button', { name: 'Rename notes.txt' }).waitFor({ state: 'visible' })
 
     // A bad path shows an error; going back to a folder that exists takes it away.
     await page.evaluate(() => {

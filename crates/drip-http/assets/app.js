@@ -593,8 +593,11 @@ function folderLink(label, target, className) {
   });
 }
 
+/** What the root folder is called on screen (its path is `$`). */
+const ROOT_LABEL = 'My files';
+
 function renderBreadcrumb(path) {
-  const crumbs = [[ROOT, ROOT]];
+  const crumbs = [[ROOT_LABEL, ROOT]];
   let current = ROOT;
   for (const segment of segments(path)) {
     current = childOf(current, segment);
@@ -927,17 +930,18 @@ function afterChange(message) {
 
 /** How a dialog changes one field of a file: renaming sets `name`, moving sets `folder`. */
 const FILE_CHANGES = {
-  name: { verb: 'Rename', label: 'New name', past: 'renamed to', clean: (text) => text, show: (name) => `"${name}"` },
+  // Names lose surrounding spaces (" report.pdf " is a mistake, not a name).
+  name: { verb: 'Rename', label: 'New name', past: 'renamed to', clean: (text) => text.trim(), show: (name) => `"${name}"` },
   folder: { verb: 'Move', label: 'To folder', past: 'moved to', clean: (text) => text.trim(), show: (folder) => folder },
 };
 
-/** Why `name` cannot name a folder (the server's rules for a name), or null. */
-function folderNameProblem(name) {
-  if (!name) return 'A folder name cannot be empty.';
-  if (name.includes('/')) return 'A folder name cannot contain "/".';
-  if (name === '.' || name === '..') return 'A folder name cannot be "." or "..".';
-  if (new TextEncoder().encode(name).length > 255) return 'A folder name is at most 255 bytes.';
-  if (/[\u0000-\u001f\u007f-\u009f]/.test(name)) return 'A folder name cannot contain control characters.';
+/** Why `name` cannot name a file or folder (`what`; the server's rules for a name), or null. */
+function nameProblem(name, what = 'folder') {
+  if (!name) return `A ${what} name cannot be empty.`;
+  if (name.includes('/')) return `A ${what} name cannot contain "/".`;
+  if (name === '.' || name === '..') return `A ${what} name cannot be "." or "..".`;
+  if (new TextEncoder().encode(name).length > 255) return `A ${what} name is at most 255 bytes.`;
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(name)) return `A ${what} name cannot contain control characters.`;
   return null;
 }
 
@@ -954,7 +958,7 @@ async function newFolder() {
     submit: 'Create',
     run: async (value) => {
       const name = value.trim();
-      const problem = folderNameProblem(name);
+      const problem = nameProblem(name);
       if (problem) throw new Error(problem);
       created = childOf(state.path, name);
     },
@@ -973,9 +977,13 @@ async function changeFile(file, field) {
     value: file[field],
     submit: change.verb,
     run: async (value) => {
-      const updated = await api('PATCH', fileUrl(file), { body: { [field]: change.clean(value) } });
+      const cleaned = change.clean(value);
+      const problem = field === 'name' ? nameProblem(cleaned, 'file') : null;
+      if (problem) throw new Error(problem);
+      const updated = await api('PATCH', fileUrl(file), { body: { [field]: cleaned } });
       changed = updated[field];
     },
+    explain: (error) => (error instanceof ApiError ? null : error.message),
   });
   if (done) afterChange(`"${file.name}" was ${change.past} ${change.show(changed)}.`);
 }

@@ -379,7 +379,8 @@ scenarios['a drop link to a folder takes a file from someone without an account'
     buffer: Buffer.from('%PDF-1.4 a scan'),
   })
   await visitor.page.getByRole('button', { name: 'Upload' }).click()
-  await visitor.page.getByText('scan.pdf').first().waitFor()
+  // The page's own status line once the server answered (not the line of the file queued).
+  await visitor.page.getByText('scan.pdf: received (15 bytes)').waitFor()
   await visitor.context.close()
   assert.deepEqual(visitor.errors, [])
 
@@ -391,6 +392,31 @@ scenarios['a drop link to a folder takes a file from someone without an account'
   await dialog.getByRole('button', { name: 'Cancel' }).click()
   await context.close()
   assert.deepEqual(errors, [])
+}
+
+scenarios['top users in the side panel; the dark theme follows the system'] = async () => {
+  const { context, page, errors } = await open()
+  await signUp(page, 'kate', 'a long password')
+  await page.locator('#upload-file').setInputFiles({
+    name: 'big.bin',
+    mimeType: 'application/octet-stream',
+    buffer: Buffer.alloc(300_000, 7),
+  })
+  await page.getByRole('button', { name: 'Upload', exact: true }).click()
+  await page.getByRole('button', { name: 'Rename big.bin' }).waitFor({ state: 'visible' })
+  await page.getByRole('button', { name: 'Refresh' }).click()
+  await page.locator('#top-users li').first().filter({ hasText: 'kate: 1 file, 293 KB' }).waitFor()
+  await context.close()
+  assert.deepEqual(errors, [])
+
+  const dark = await browser.newContext({ viewport: DESKTOP, baseURL: base, colorScheme: 'dark' })
+  const page2 = await dark.newPage()
+  await page2.goto('/')
+  await page2.locator('#auth-view').waitFor({ state: 'visible' })
+  const background = await page2.evaluate(() => getComputedStyle(document.body).backgroundColor)
+  assert.equal(background, 'rgb(20, 22, 27)', 'the dark palette applies')
+  await shoot(page2, 'login-dark')
+  await dark.close()
 }
 
 let failed = 0

@@ -445,6 +445,7 @@ function showApp() {
   renderOnline();
   loadFolder(pathFromUrl());
   refreshUsage();
+  loadTopUsers();
   ensureFresh()
     .then(openSocket)
     .catch(sessionLost);
@@ -1490,6 +1491,19 @@ function setPresence(entry) {
   else state.online.delete(entry.user_id);
 }
 
+/** The users who store the most (by bytes), as the API ranks them. */
+async function loadTopUsers() {
+  try {
+    const { users } = await api('GET', '/api/v1/users/top?sort=disk_usage&order=desc&limit=5');
+    const items = (Array.isArray(users) ? users : []).map((user) =>
+      el('li', { text: `${user.username}: ${plural(user.media_count, 'file')}, ${formatBytes(user.disk_usage)}` }),
+    );
+    byId('top-users').replaceChildren(...(items.length ? items : [el('li', { class: 'muted', text: 'No files yet.' })]));
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) report(error);
+  }
+}
+
 function renderOnline(note) {
   const users = [...state.online.values()].sort((a, b) => a.username.localeCompare(b.username));
   const items = users.map(({ username, count }) => el('li', { text: `${username} (count: ${count})` }));
@@ -1566,6 +1580,7 @@ function wire() {
   byId('logout').addEventListener('click', logout);
   byId('new-folder').addEventListener('click', newFolder);
   byId('new-drop').addEventListener('click', newDrop);
+  byId('refresh-top').addEventListener('click', loadTopUsers);
   byId('search-form').addEventListener('submit', (event) => {
     event.preventDefault();
     const query = byId('search-query').value;

@@ -219,7 +219,12 @@ async fn a_store_that_refuses_writes_is_503_and_not_ready() {
     let body: serde_json::Value = ready.json().await.unwrap();
     assert_eq!(body["checks"]["database"], "ok", "{body}");
     assert_eq!(body["checks"]["storage"], "failed", "{body}");
-    assert!(server.logged(&["cannot write"]) >= 1, "the reason is logged: {}", server.log());
+    // The log line may reach the harness after the answer did: wait for it.
+    server
+        .wait_for_log("the reason the store is not ready", Duration::from_secs(10), |lines| {
+            Server::logged_lines(lines, &["cannot write"]) >= 1
+        })
+        .await;
 
     gcs.clear_faults();
     let ready = api.request(Method::GET, "/ready", None).send().await.unwrap();

@@ -419,6 +419,41 @@ scenarios['top users in the side panel; the dark theme follows the system'] = as
   await dark.close()
 }
 
+scenarios['keyboard only: log in and upload without the mouse'] = async () => {
+  const setup = await open()
+  await signUp(setup.page, 'leo', 'a long password')
+  await setup.context.close()
+
+  const { context, page, errors } = await open()
+  await page.goto('/')
+  await page.locator('#auth-view').waitFor({ state: 'visible' })
+  // From the top of the page: the brand link, then the login form's fields.
+  await page.keyboard.press('Tab')
+  await page.keyboard.press('Tab')
+  assert.equal(await page.evaluate(() => document.activeElement?.closest('form')?.id), 'login-form')
+  await page.keyboard.type('leo')
+  await page.keyboard.press('Tab')
+  await page.keyboard.type('a long password')
+  await page.keyboard.press('Enter')
+  await page.locator('#files-view').waitFor({ state: 'visible' })
+
+  // Tab to the file picker, open it with the keyboard, then Tab to Upload and press Enter.
+  let picker = ''
+  for (let step = 0; step < 15 && picker !== 'upload-file'; step += 1) {
+    await page.keyboard.press('Tab')
+    picker = await page.evaluate(() => document.activeElement?.id ?? '')
+  }
+  assert.equal(picker, 'upload-file', 'the file picker is reachable with Tab')
+  const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.keyboard.press('Space')])
+  await chooser.setFiles({ name: 'typed.txt', mimeType: 'text/plain', buffer: Buffer.from('no mouse') })
+  await page.keyboard.press('Tab')
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'upload-button')
+  await page.keyboard.press('Enter')
+  await page.getByRole('button', { name: 'Rename typed.txt' }).waitFor({ state: 'visible' })
+  await context.close()
+  assert.deepEqual(errors, [])
+}
+
 let failed = 0
 for (const [name, scenario] of Object.entries(scenarios)) {
   const started = Date.now()

@@ -1199,7 +1199,8 @@ impl StorageService {
 /// Quota reserved for one upload, ahead of the bytes it reads: the content the pipeline
 /// gets never passes what the pending media holds reserved, so concurrent uploads cannot
 /// overshoot the quota together. What is reserved goes back when the record goes (or
-/// counts as the file's size once it is uploaded).
+/// counts as the file's size once it is uploaded). Clones share the refusal.
+#[derive(Clone)]
 struct Quota {
     media: Arc<dyn MediaRepository>,
     id: MediaId,
@@ -1227,53 +1228,41 @@ impl Quota {
     }
 
     /// `content`, with quota reserved before each chunk passes what is reserved (starting
-    /// from `reserved`): a step of [`RESERVATION_STEP`], or just what the chunk needs when
-    /// the step does not fit. A refusal ends the stream with an error and is kept for
-    /// [`Quota::explain`], counting as used only what the other files and uploads take.
+    /// from `reserved`, see [`Quota::grow`]). A refusal ends the stream with an error and
+    /// is kept for [`Quota::explain`].
     fn meter(&self, content: ByteStream, reserved: u64) -> ByteStream {
-        struct Metered {
-            content: ByteStream,
-            media: Arc<dyn MediaRepository>,
-            id: MediaId,
-            default_quota: Option<u64>,
-            refused: Arc<std::sync::Mutex<Option<ReserveError>>>,
-            read: u64,
-            reserved: u64,
-        }
-        let state = Metered {
-            content,
-            media: Arc::clone(&self.media),
-            id: self.id,
-            default_quota: self.default_quota,
-            refused: Arc::clone(&self.refused),
-            read: 0,
-            reserved,
-        };
-        futures::stream::try_unfold(state, |mut m| async move {
-            let Some(chunk) = m.content.next().await.transpose()? else { return Ok(None) };
-            let wanted = m.read + chunk.len() as u64;
-            if wanted > m.reserved {
-                let needed = wanted - m.reserved;
-                let mut outcome = m.media.reserve(&m.id, needed.max(RESERVATION_STEP), m.default_quota).await;
-                let mut granted = needed.max(RESERVATION_STEP);
-                if matches!(outcome, Err(ReserveError::QuotaExceeded(_))) && needed < RESERVATION_STEP {
-                    outcome = m.media.reserve(&m.id, needed, m.default_quota).await;
-                    granted = needed;
-                }
-                if let Err(mut e) = outcome {
-                    if let ReserveError::QuotaExceeded(q) = &mut e {
-                        q.used = q.used.saturating_sub(m.reserved);
-                    }
-                    let message = e.to_string();
-                    *m.refused.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e);
-                    return Err(std::io::Error::other(message));
-                }
-                m.reserved += granted;
-            }
-            m.read = wanted;
-            Ok(Some((chunk, m)))
+        let state = (self.clone(), content, 0_u64, reserved);
+        futures::stream::try_unfold(state, |(quota, mut content, read, reserved)| async move {
+            let Some(chunk) = content.next().await.transpose()? else { return Ok(None) };
+            let wanted = read + chunk.len() as u64;
+            let reserved =
+                if wanted > reserved { quota.grow(reserved, wanted - reserved).await? } else { reserved };
+            Ok(Some((chunk, (quota, content, wanted, reserved))))
         })
         .boxed()
+    }
+
+    /// Reserves at least `needed` bytes more than the `reserved` so far: a step of
+    /// [`RESERVATION_STEP`], or just `needed` when the step does not fit. Answers what is
+    /// reserved then; a refusal is kept for [`Quota::explain`], counting as used only what
+    /// the other files and uploads take.
+    async fn grow(&self, reserved: u64, needed: u64) -> std::io::Result<u64> {
+        let step = needed.max(RESERVATION_STEP);
+        let mut outcome = self.media.reserve(&self.id, step, self.default_quota).await.map(|()| step);
+        if matches!(outcome, Err(ReserveError::QuotaExceeded(_))) && needed < step {
+            outcome = self.media.reserve(&self.id, needed, self.default_quota).await.map(|()| needed);
+        }
+        match outcome {
+            Ok(granted) => Ok(reserved + granted),
+            Err(mut e) => {
+                if let ReserveError::QuotaExceeded(q) = &mut e {
+                    q.used = q.used.saturating_sub(reserved);
+                }
+                let message = e.to_string();
+                *self.refused.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e);
+                Err(std::io::Error::other(message))
+            }
+        }
     }
 
     /// `uploaded`, its failure explained by the quota when the metered stream refused.

@@ -138,12 +138,23 @@ pub(crate) fn is_multipart(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"))
 }
 
+/// A header holding a whole number of bytes: `None` when absent, `Err` when it is not
+/// only digits (or does not fit).
+pub(crate) fn header_number(headers: &HeaderMap, name: &header::HeaderName) -> Option<Result<u64, ()>> {
+    let text = headers.get(name)?.to_str().map_err(|_| ());
+    Some(text.and_then(|t| {
+        let t = t.trim();
+        if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+            Err(())
+        } else {
+            t.parse().map_err(|_| ())
+        }
+    }))
+}
+
 /// The body's length as the client declared it (`Content-Length`).
 pub(crate) fn declared_length(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
+    header_number(headers, &header::CONTENT_LENGTH).and_then(Result::ok)
 }
 
 /// 413 when the declared length is over `limit`, before any byte is read.

@@ -21,7 +21,9 @@ use crate::dto::ErrorBody;
 use crate::error::ApiError;
 use crate::extract::AuthUser;
 use crate::openapi::{TransferRefused, Unauthenticated};
-use crate::routes::files::{byte_stream, declared_content_type, take_slot, upload_body};
+use crate::routes::files::{
+    byte_stream, declared_content_type, header_number as number, take_slot, upload_body,
+};
 use crate::schemas::TusVersionSchema;
 use crate::state::AppState;
 
@@ -85,18 +87,6 @@ impl IntoResponse for Refusal {
 fn check_version(headers: &HeaderMap) -> Result<(), Refusal> {
     let version = headers.get(&TUS_RESUMABLE).and_then(|v| v.to_str().ok()).map(str::trim);
     if version == Some(TUS_VERSION) { Ok(()) } else { Err(Refusal::Version) }
-}
-
-fn number(headers: &HeaderMap, name: &HeaderName) -> Option<Result<u64, ()>> {
-    let text = headers.get(name)?.to_str().map_err(|_| ());
-    Some(text.and_then(|t| {
-        let t = t.trim();
-        if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
-            Err(())
-        } else {
-            t.parse().map_err(|_| ())
-        }
-    }))
 }
 
 fn expires(at: DateTime<Utc>) -> HeaderValue {

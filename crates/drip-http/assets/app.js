@@ -629,6 +629,20 @@ function folderRow(path, folder) {
   );
 }
 
+/**
+ * A row's action button: its text is `label`, its accessible name says which item it acts
+ * on ("Rename notes.txt"), for screen readers that list buttons out of their row.
+ */
+function actionButton(label, item, onclick, danger = false) {
+  return el('button', {
+    type: 'button',
+    class: danger ? 'action danger' : 'action',
+    text: label,
+    'aria-label': `${label[0].toUpperCase()}${label.slice(1)} ${item}`,
+    onclick,
+  });
+}
+
 function fileRow(file) {
   const mine = file.creator_id === state.session?.user.id;
   const link = el('a', {
@@ -648,15 +662,7 @@ function fileRow(file) {
   if (!file.uploaded_at) name.append(el('span', { class: 'badge', text: 'uploading' }));
   const actions = cell('actions');
   if (mine) {
-    // Each button says which file it acts on (screen readers list them out of their row).
-    const action = (label, handler, danger = false) =>
-      el('button', {
-        type: 'button',
-        class: danger ? 'action danger' : 'action',
-        text: label,
-        'aria-label': `${label[0].toUpperCase()}${label.slice(1)} ${file.name}`,
-        onclick: handler,
-      });
+    const action = (label, handler, danger = false) => actionButton(label, file.name, handler, danger);
     actions.append(
       action('rename', () => changeFile(file, 'name')),
       action('move', () => changeFile(file, 'folder')),
@@ -665,15 +671,7 @@ function fileRow(file) {
       action('delete', () => deleteFile(file), true),
     );
   } else {
-    actions.append(
-      el('button', {
-        type: 'button',
-        class: 'action',
-        text: 'leave',
-        'aria-label': `Leave ${file.name}`,
-        onclick: () => leaveShare(file),
-      }),
-    );
+    actions.append(actionButton('leave', file.name, () => leaveShare(file)));
   }
   return el(
     'tr',
@@ -1063,14 +1061,7 @@ async function loadTrash() {
 }
 
 function trashRow(file) {
-  const action = (label, handler, danger = false) =>
-    el('button', {
-      type: 'button',
-      class: danger ? 'action danger' : 'action',
-      text: label,
-      'aria-label': `${label[0].toUpperCase()}${label.slice(1)} ${file.name}`,
-      onclick: handler,
-    });
+  const action = (label, handler, danger = false) => actionButton(label, file.name, handler, danger);
   const purgeOn = new Date(file.purge_at);
   return el(
     'tr',
@@ -1205,57 +1196,89 @@ async function leaveShare(file) {
 // ---------------------------------------------------------------------------------------
 // Public links
 
-/** The links of a file, each with a button to revoke it. */
-function linksList(file) {
-  const list = el('ul', { class: 'shares' }, el('li', { class: 'muted', text: 'Loading links…' }));
+/**
+ * A list of links (public or drop), loaded by `load` (which answers them), each shown as
+ * `kind` of its creation time with its `facts`, and a button that revokes it at `url(link)`;
+ * `none` says there is none.
+ */
+function revocableList({ load, kind, facts, url, none }) {
+  const empty = () => el('li', { class: 'muted', text: none });
+  const list = el('ul', { class: 'shares' }, el('li', { class: 'muted', text: 'Loading…' }));
   const revoke = async (link, item) => {
     try {
-      await api('DELETE', `/api/v1/links/${encodeURIComponent(link.id)}`);
+      await api('DELETE', url(link));
       item.remove();
-      if (!list.children.length) list.append(el('li', { class: 'muted', text: 'No link yet.' }));
+      if (!list.children.length) list.append(empty());
     } catch (error) {
       item.append(el('span', { class: 'field-error', text: describe(error) }));
     }
   };
-  api('GET', `${fileUrl(file)}/links`)
-    .then(({ links }) => {
-      const items = (Array.isArray(links) ? links : []).map((link) => {
-        const facts = [
+  load()
+    .then((links) => {
+      const items = links.map((link) => {
+        const made = `${kind} of ${new Date(link.created_at).toLocaleString()}`;
+        const said = [
           link.has_password ? 'password' : null,
           link.expires_at ? `until ${new Date(link.expires_at).toLocaleString()}` : null,
-          link.max_downloads ? `${link.downloads} of ${link.max_downloads} downloads` : plural(link.downloads, 'download'),
+          facts(link),
         ].filter(Boolean);
-        const item = el('li', {}, el('span', { text: `Link of ${new Date(link.created_at).toLocaleString()}: ${facts.join(', ')}` }));
-        item.append(
-          el('button', {
-            type: 'button',
-            class: 'action danger',
-            text: 'revoke',
-            'aria-label': `Revoke the link of ${new Date(link.created_at).toLocaleString()}`,
-            onclick: () => revoke(link, item),
-          }),
-        );
+        const item = el('li', {}, el('span', { text: `${made}: ${said.join(', ')}` }));
+        item.append(actionButton('revoke', `the ${made[0].toLowerCase()}${made.slice(1)}`, () => revoke(link, item), true));
         return item;
       });
-      list.replaceChildren(...(items.length ? items : [el('li', { class: 'muted', text: 'No link yet.' })]));
+      list.replaceChildren(...(items.length ? items : [empty()]));
     })
     .catch((error) => list.replaceChildren(el('li', { class: 'field-error', text: describe(error) })));
   return list;
 }
 
+/** The links of a file, each with a button to revoke it. */
+function linksList(file) {
+  return revocableList({
+    load: async () => {
+      const { links } = await api('GET', `${fileUrl(file)}/links`);
+      return Array.isArray(links) ? links : [];
+    },
+    kind: 'Link',
+    facts: (link) =>
+      link.max_downloads ? `${link.downloads} of ${link.max_downloads} downloads` : plural(link.downloads, 'download'),
+    url: (link) => `/api/v1/links/${encodeURIComponent(link.id)}`,
+    none: 'No link yet.',
+  });
+}
+
 /** Makes a public link to a file with the options asked for, then shows its address once. */
+/**
+ * The options every link has — a password, an expiry, a most count (`most`: its label and
+ * the body field it fills) — as fields, and `fill(body)` that puts what was given in a
+ * request body.
+ */
+function linkGuards(prefix, most) {
+  const input = (id, attrs) => el('input', { id: `${prefix}-${id}`, ...attrs });
+  const password = input('password', { type: 'password', autocomplete: 'new-password', minlength: '8' });
+  const expires = input('expires', { type: 'datetime-local' });
+  const count = input('max', { type: 'number', min: '1', step: '1' });
+  const fields = [
+    el('label', {}, 'Password (optional, 8 characters or more)', password),
+    el('label', {}, 'Expires (optional)', expires),
+    el('label', {}, `${most.label} (optional)`, count),
+  ];
+  const fill = (body) => {
+    if (password.value) body.password = password.value;
+    if (expires.value) body.expires_at = new Date(expires.value).toISOString();
+    if (count.value) body[most.field] = Number(count.value);
+    return body;
+  };
+  return { fields, fill };
+}
+
 async function linkFile(file) {
-  const input = (id, attrs) => el('input', { id, ...attrs });
-  const password = input('link-password', { type: 'password', autocomplete: 'new-password', minlength: '8' });
-  const expires = input('link-expires', { type: 'datetime-local' });
-  const most = input('link-max', { type: 'number', min: '1', step: '1' });
-  const notify = input('link-notify', { type: 'checkbox' });
+  const guards = linkGuards('link', { label: 'Most downloads', field: 'max_downloads' });
+  const notify = el('input', { id: 'link-notify', type: 'checkbox' });
   const options = el(
     'div',
     { class: 'link-options' },
-    el('label', {}, 'Password (optional, 8 characters or more)', password),
-    el('label', {}, 'Expires (optional)', expires),
-    el('label', {}, 'Most downloads (optional)', most),
+    ...guards.fields,
     el('label', { class: 'check' }, notify, ' Tell me when it is downloaded'),
     el('p', { class: 'muted', text: 'Links already made:' }),
     linksList(file),
@@ -1267,10 +1290,7 @@ async function linkFile(file) {
     submit: 'Create link',
     extra: options,
     run: async () => {
-      const body = {};
-      if (password.value) body.password = password.value;
-      if (expires.value) body.expires_at = new Date(expires.value).toISOString();
-      if (most.value) body.max_downloads = Number(most.value);
+      const body = guards.fill({});
       if (notify.checked) body.notify = true;
       created = await api('POST', `${fileUrl(file)}/links`, { body });
     },
@@ -1313,57 +1333,26 @@ async function showAddressOnce(address) {
 
 /** The drop links of the current folder, each with a button to revoke it. */
 function dropsList(folder) {
-  const list = el('ul', { class: 'shares' }, el('li', { class: 'muted', text: 'Loading drop links…' }));
-  const none = () => el('li', { class: 'muted', text: 'No drop link to this folder yet.' });
-  api('GET', '/api/v1/drops')
-    .then(({ drops }) => {
-      const here = (Array.isArray(drops) ? drops : []).filter((drop) => drop.folder === folder);
-      const items = here.map((drop) => {
-        const made = new Date(drop.created_at).toLocaleString();
-        const facts = [
-          drop.has_password ? 'password' : null,
-          drop.expires_at ? `until ${new Date(drop.expires_at).toLocaleString()}` : null,
-          drop.max_uploads ? `${drop.uploads} of ${drop.max_uploads} uploads` : plural(drop.uploads, 'upload'),
-        ].filter(Boolean);
-        const item = el('li', {}, el('span', { text: `Drop link of ${made}: ${facts.join(', ')}` }));
-        item.append(
-          el('button', {
-            type: 'button',
-            class: 'action danger',
-            text: 'revoke',
-            'aria-label': `Revoke the drop link of ${made}`,
-            onclick: async () => {
-              try {
-                await api('DELETE', `/api/v1/drops/${encodeURIComponent(drop.id)}`);
-                item.remove();
-                if (!list.children.length) list.append(none());
-              } catch (error) {
-                item.append(el('span', { class: 'field-error', text: describe(error) }));
-              }
-            },
-          }),
-        );
-        return item;
-      });
-      list.replaceChildren(...(items.length ? items : [none()]));
-    })
-    .catch((error) => list.replaceChildren(el('li', { class: 'field-error', text: describe(error) })));
-  return list;
+  return revocableList({
+    load: async () => {
+      const { drops } = await api('GET', '/api/v1/drops');
+      return (Array.isArray(drops) ? drops : []).filter((drop) => drop.folder === folder);
+    },
+    kind: 'Drop link',
+    facts: (drop) => (drop.max_uploads ? `${drop.uploads} of ${drop.max_uploads} uploads` : plural(drop.uploads, 'upload')),
+    url: (drop) => `/api/v1/drops/${encodeURIComponent(drop.id)}`,
+    none: 'No drop link to this folder yet.',
+  });
 }
 
 /** Makes an upload-only link to the current folder, then shows its address once. */
 async function newDrop() {
   const folder = state.path;
-  const input = (id, attrs) => el('input', { id, ...attrs });
-  const password = input('drop-password', { type: 'password', autocomplete: 'new-password', minlength: '8' });
-  const expires = input('drop-expires', { type: 'datetime-local' });
-  const most = input('drop-max', { type: 'number', min: '1', step: '1' });
+  const guards = linkGuards('drop', { label: 'Most uploads', field: 'max_uploads' });
   const options = el(
     'div',
     { class: 'link-options' },
-    el('label', {}, 'Password (optional, 8 characters or more)', password),
-    el('label', {}, 'Expires (optional)', expires),
-    el('label', {}, 'Most uploads (optional)', most),
+    ...guards.fields,
     el('p', { class: 'muted', text: 'Drop links already made to this folder:' }),
     dropsList(folder),
   );
@@ -1374,11 +1363,7 @@ async function newDrop() {
     submit: 'Create drop link',
     extra: options,
     run: async () => {
-      const body = { folder };
-      if (password.value) body.password = password.value;
-      if (expires.value) body.expires_at = new Date(expires.value).toISOString();
-      if (most.value) body.max_uploads = Number(most.value);
-      created = await api('POST', '/api/v1/drops', { body });
+      created = await api('POST', '/api/v1/drops', { body: guards.fill({ folder }) });
     },
   });
   if (done && created) await showAddressOnce(new URL(created.url, window.location.origin).href);

@@ -11,8 +11,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
+use crate::node::{apt_install, npm_ci};
 use crate::schemathesis::Server;
-use crate::tus_clients::{apt_install, ensure_node, npm_ci};
 use crate::{cargo, root, run};
 
 /// Where Debian's package puts the browser.
@@ -26,7 +26,8 @@ pub(crate) fn check() -> Result<()> {
     }
     let started = Instant::now();
     let chromium = ensure_chromium()?;
-    ensure_node()?;
+    // playwright-core's `engines`.
+    crate::node::ensure(20, "playwright-core")?;
     let work = root().join("target").join("xtask");
     let modules = work.join("browser-js");
     npm_ci(&root().join("tests").join("browser"), &modules, "playwright-core")?;

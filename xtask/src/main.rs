@@ -12,6 +12,7 @@ mod bench_http;
 mod browser;
 mod deploy_lint;
 mod moto;
+mod node;
 mod postgres;
 mod schemathesis;
 mod tus_clients;

@@ -1,4 +1,5 @@
-//! HS256 JSON Web Tokens: the production [`TokenIssuer`].
+//! HS256 JSON Web Tokens: the production [`TokenIssuer`] of access tokens and download
+//! tickets.
 //!
 //! Token claims: `sub` (the user's KSUID), `username`, `iat`, `nbf` (= `iat`), `exp` and
 //! `iss` (= [`ISSUER`]), times in whole seconds since the Unix epoch (truncated). Only
@@ -6,6 +7,10 @@
 //! before any signature check, so a token cannot pick its own verification algorithm.
 //! Time claims are checked against the `now` handed to [`TokenIssuer::verify`], never
 //! against the system clock.
+//!
+//! Download tickets carry `sub`, `sid`, `tgt` (`file:<id>` or `archive:<id>`), the same
+//! times and issuer, and `aud` (= [`TICKET_AUDIENCE`]); access tokens carry no `aud` and
+//! are refused when they do, so neither is accepted in place of the other.
 
 use std::fmt;
 
@@ -17,9 +22,11 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use drip_core::BackendError;
-use drip_core::accounts::model::{AccessToken, Claims, Username};
+use drip_core::accounts::model::{
+    AccessToken, Claims, DownloadTarget, DownloadTicket, TicketClaims, Username,
+};
 use drip_core::accounts::ports::{TokenError, TokenIssuer};
-use drip_core::{TokenFamilyId, UserId};
+use drip_core::{ArchiveId, MediaId, TokenFamilyId, UserId};
 
 /// Fewest bytes a signing secret may have (the HS256 output size).
 pub const MIN_SECRET_LEN: usize = 32;
@@ -107,11 +114,46 @@ impl<'de> Deserialize<'de> for Carried {
     }
 }
 
-/// Signs and verifies HS256 access tokens with one shared secret.
+/// The `aud` claim of every download ticket (and of nothing else), checked on
+/// verification: access tokens carry no audience, so neither passes for the other.
+pub const TICKET_AUDIENCE: &str = "drip-download";
+
+/// The claims of a download ticket as they travel inside it.
+#[derive(Serialize, Deserialize)]
+struct WireTicket {
+    sub: String,
+    sid: String,
+    /// What may be downloaded: `file:<id>` or `archive:<id>`.
+    tgt: String,
+    iat: i64,
+    nbf: i64,
+    exp: i64,
+    iss: String,
+    aud: String,
+}
+
+/// A ticket's target as text, `file:<id>` or `archive:<id>`.
+fn target_text(target: DownloadTarget) -> String {
+    match target {
+        DownloadTarget::File(id) => format!("file:{id}"),
+        DownloadTarget::Archive(id) => format!("archive:{id}"),
+    }
+}
+
+fn parse_target(text: &str) -> Option<DownloadTarget> {
+    match text.split_once(':')? {
+        ("file", id) => MediaId::parse(id).ok().map(DownloadTarget::File),
+        ("archive", id) => ArchiveId::parse(id).ok().map(DownloadTarget::Archive),
+        _ => None,
+    }
+}
+
+/// Signs and verifies HS256 access tokens and download tickets with one shared secret.
 pub struct JwtTokenIssuer {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    ticket_validation: Validation,
 }
 
 impl JwtTokenIssuer {
@@ -134,10 +176,15 @@ impl JwtTokenIssuer {
         validation.leeway = 0;
         validation.set_required_spec_claims(&["exp", "nbf", "sub", "iss"]);
         validation.set_issuer(&[ISSUER]);
+        // A ticket must name the ticket audience; an access token names none, so fails.
+        let mut ticket_validation = validation.clone();
+        ticket_validation.set_required_spec_claims(&["exp", "nbf", "sub", "iss", "aud"]);
+        ticket_validation.set_audience(&[TICKET_AUDIENCE]);
         Self {
             encoding: EncodingKey::from_secret(&secret.0),
             decoding: DecodingKey::from_secret(&secret.0),
             validation,
+            ticket_validation,
         }
     }
 }
@@ -180,19 +227,58 @@ impl TokenIssuer for JwtTokenIssuer {
         let user_id = UserId::parse(&body.sub).map_err(|_| TokenError::Invalid)?;
         let username = Username::parse(&body.username).map_err(|_| TokenError::Invalid)?;
         let session = TokenFamilyId::parse(&body.sid).map_err(|_| TokenError::Invalid)?;
-        let issued_at = timestamp(body.iat)?;
-        let not_before = timestamp(body.nbf)?;
-        let expires_at = timestamp(body.exp)?;
-
-        let latest_start = now.checked_add_signed(TimeDelta::seconds(TIME_LEEWAY_SECS)).unwrap_or(now);
-        if issued_at > latest_start || not_before > latest_start {
-            return Err(TokenError::Invalid);
-        }
-        if expires_at <= now {
-            return Err(TokenError::Expired);
-        }
+        let (issued_at, expires_at) = valid_times(body.iat, body.nbf, body.exp, now)?;
         Ok(Claims { user_id, username, session, issued_at, expires_at })
     }
+
+    async fn issue_ticket(&self, claims: &TicketClaims) -> Result<DownloadTicket, TokenError> {
+        let issued_at = claims.issued_at.timestamp();
+        let body = WireTicket {
+            sub: claims.user_id.to_string(),
+            sid: claims.session.to_string(),
+            tgt: target_text(claims.target),
+            iat: issued_at,
+            nbf: issued_at,
+            exp: claims.expires_at.timestamp(),
+            iss: ISSUER.to_owned(),
+            aud: TICKET_AUDIENCE.to_owned(),
+        };
+        let token = jsonwebtoken::encode(&Header::new(ALGORITHM), &body, &self.encoding)
+            .map_err(|e| BackendError::new("signing a download ticket failed", e))?;
+        Ok(DownloadTicket::new(token, claims.expires_at))
+    }
+
+    async fn verify_ticket(&self, ticket: &str, now: DateTime<Utc>) -> Result<TicketClaims, TokenError> {
+        let body = jsonwebtoken::decode::<WireTicket>(ticket, &self.decoding, &self.ticket_validation)
+            .map_err(|_| TokenError::Invalid)?
+            .claims;
+        let user_id = UserId::parse(&body.sub).map_err(|_| TokenError::Invalid)?;
+        let session = TokenFamilyId::parse(&body.sid).map_err(|_| TokenError::Invalid)?;
+        let target = parse_target(&body.tgt).ok_or(TokenError::Invalid)?;
+        let (issued_at, expires_at) = valid_times(body.iat, body.nbf, body.exp, now)?;
+        Ok(TicketClaims { user_id, session, target, issued_at, expires_at })
+    }
+}
+
+/// The issue and expiry times of a token with these time claims, checked against `now`:
+/// issued (and valid from) no later than [`TIME_LEEWAY_SECS`] ahead, not yet expired.
+fn valid_times(
+    iat: i64,
+    nbf: i64,
+    exp: i64,
+    now: DateTime<Utc>,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), TokenError> {
+    let issued_at = timestamp(iat)?;
+    let not_before = timestamp(nbf)?;
+    let expires_at = timestamp(exp)?;
+    let latest_start = now.checked_add_signed(TimeDelta::seconds(TIME_LEEWAY_SECS)).unwrap_or(now);
+    if issued_at > latest_start || not_before > latest_start {
+        return Err(TokenError::Invalid);
+    }
+    if expires_at <= now {
+        return Err(TokenError::Expired);
+    }
+    Ok((issued_at, expires_at))
 }
 
 fn timestamp(seconds: i64) -> Result<DateTime<Utc>, TokenError> {

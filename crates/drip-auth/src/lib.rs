@@ -16,6 +16,8 @@ mod jwt;
 mod keys;
 mod password;
 
-pub use jwt::{ISSUER, InvalidJwtSecret, JwtSecret, JwtTokenIssuer, MIN_SECRET_LEN, TIME_LEEWAY_SECS};
+pub use jwt::{
+    ISSUER, InvalidJwtSecret, JwtSecret, JwtTokenIssuer, MIN_SECRET_LEN, TICKET_AUDIENCE, TIME_LEEWAY_SECS,
+};
 pub use keys::{InvalidKeyring, InvalidMasterKey, LocalKeyWrapper, MASTER_KEY_LEN, MasterKey};
 pub use password::{Argon2Cost, Argon2PasswordHasher, Argon2SetupError};

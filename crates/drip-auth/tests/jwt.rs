@@ -244,3 +244,17 @@ fn secrets_are_long_and_never_print() {
 
     assert!(!format!("{:?}", issuer()).contains("0123456789"));
 }
+
+/// An issuer with a secret of its own for the port's conformance suite: no two calls
+/// share one.
+fn fresh_issuer() -> JwtTokenIssuer {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static ISSUERS: AtomicU64 = AtomicU64::new(0);
+    let secret = format!("conformance-secret-{:020}", ISSUERS.fetch_add(1, Ordering::Relaxed));
+    JwtTokenIssuer::new(JwtSecret::new(secret).unwrap())
+}
+
+mod conformance {
+    use super::fresh_issuer;
+    drip_testkit::token_issuer_conformance!(fresh_issuer);
+}

@@ -645,15 +645,10 @@ function actionButton(label, item, onclick, danger = false) {
 
 function fileRow(file) {
   const mine = file.creator_id === state.session?.user.id;
-  const link = el('a', {
-    href: `${fileUrl(file)}/content`,
-    download: file.name,
-    text: file.name,
-    onclick: (event) => {
-      event.preventDefault();
-      download(file);
-    },
-  });
+  const link = downloadLink(
+    el('a', { href: `${fileUrl(file)}/content`, download: file.name, text: file.name }),
+    `${fileUrl(file)}/download-url`,
+  );
   const name = cell('name', link);
   if (!mine) {
     const by = file.shared_by ? `shared by ${file.shared_by}` : 'shared with you';
@@ -733,22 +728,58 @@ function reloadFolder() {
 // ---------------------------------------------------------------------------------------
 // Downloads
 
-async function download(file) {
+/** A download URL this old is fetched anew before a link offers it (the server's last 5 minutes). */
+const DOWNLOAD_URL_REUSE_MS = 60_000;
+
+/**
+ * A download URL of the API (`POST …/download-url`): a short-lived link that needs no
+ * header, so the browser's own download manager fetches and streams the content to disk.
+ */
+async function downloadUrl(endpoint) {
+  const answer = await api('POST', endpoint);
+  if (typeof answer?.url !== 'string' || !answer.url.startsWith('/api/v1/downloads/')) {
+    throw new Error('no download URL in the answer');
+  }
+  return answer.url;
+}
+
+/**
+ * Makes `anchor` a download link of what `endpoint` grants: hovering or focusing it puts a
+ * fresh download URL in its `href` (so "open in new tab" and "copy link" work), and a
+ * click always fetches a new one and starts the download with it.
+ */
+function downloadLink(anchor, endpoint) {
+  let primedAt = 0;
+  const prime = () => {
+    if (Date.now() - primedAt < DOWNLOAD_URL_REUSE_MS / 2) return;
+    primedAt = Date.now();
+    downloadUrl(endpoint).then(
+      (url) => anchor.setAttribute('href', url),
+      () => {
+        primedAt = 0;
+      },
+    );
+  };
+  anchor.addEventListener('pointerenter', prime);
+  anchor.addEventListener('focus', prime);
+  anchor.addEventListener('click', (event) => {
+    if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) {
+      if (Date.now() - primedAt < DOWNLOAD_URL_REUSE_MS) return;
+    }
+    event.preventDefault();
+    startDownload(endpoint, anchor.getAttribute('download'));
+  });
+  return anchor;
+}
+
+/** Starts the browser's download of what `endpoint` grants, saved as `name`. */
+async function startDownload(endpoint, name) {
   try {
-    const token = await ensureFresh();
-    const response = await fetch(`${fileUrl(file)}/content`, {
-      headers: { Authorization: `Bearer ${token}` },
-      // decrypted content stays out of the browser's HTTP cache
-      cache: 'no-store',
-    });
-    if (!response.ok) throw await errorFrom(response);
-    const blob = await response.blob();
-    const url = URL.createObjectURL(blob);
-    const anchor = el('a', { href: url, download: file.name, hidden: true });
+    const url = await downloadUrl(endpoint);
+    const anchor = el('a', { href: url, download: name ?? '', hidden: true });
     document.body.append(anchor);
     anchor.click();
     anchor.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 60_000);
   } catch (error) {
     report(error);
   }
@@ -964,6 +995,20 @@ async function newFolder() {
     explain: (error) => error.message,
   });
   if (done) navigate(created);
+}
+
+/**
+ * Asks for a ZIP of the folder shown: a job builds it, and the `download` event brings a
+ * link that downloads it.
+ */
+async function downloadFolder() {
+  const folder = state.path;
+  try {
+    await api('POST', '/api/v1/archives', { body: { folder } });
+    flash(`A ZIP of ${folder} is being prepared: a notification will say when it is ready.`);
+  } catch (error) {
+    report(error);
+  }
 }
 
 /** Asks for a new value of the file's `field` (see FILE_CHANGES), saves it and says so. */
@@ -1459,7 +1504,7 @@ function onFrame(socket, data) {
       reloadFolder();
       break;
     case 'download':
-      notify(payload.message);
+      notifyDownload(payload);
       break;
     case 'error':
       notify(payload.message, 'error');
@@ -1534,6 +1579,25 @@ async function notifyShare(payload) {
   }
 }
 
+/**
+ * A `download` event: a ready archive's notification is its download link (the event's
+ * words); a public link's download is a line of text.
+ */
+function notifyDownload(payload) {
+  if (typeof payload.archive_id !== 'string') {
+    notify(payload.message);
+    return;
+  }
+  const endpoint = `/api/v1/archives/${encodeURIComponent(payload.archive_id)}/download-url`;
+  const anchor = el('a', {
+    href: String(payload.link ?? '#'),
+    download: '',
+    class: 'notification-link',
+    text: payload.message || 'Your download is ready. Start it by clicking here.',
+  });
+  notify(downloadLink(anchor, endpoint));
+}
+
 function notify(message, kind = 'info') {
   if (!message) return;
   const now = new Date();
@@ -1565,6 +1629,7 @@ function wire() {
   byId('logout').addEventListener('click', logout);
   byId('new-folder').addEventListener('click', newFolder);
   byId('new-drop').addEventListener('click', newDrop);
+  byId('download-folder').addEventListener('click', downloadFolder);
   byId('refresh-top').addEventListener('click', loadTopUsers);
   byId('search-form').addEventListener('submit', (event) => {
     event.preventDefault();

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use drip_core::BackendError;
 use drip_core::accounts::Throttled;
 use drip_core::accounts::error::{
-    AuthError, CloseAccountError, LoginError, LogoutError, RefreshError, RegisterError,
+    AuthError, CloseAccountError, LoginError, LogoutError, RefreshError, RegisterError, TicketError,
 };
 use drip_core::archives::error::{ArchiveDownloadError, ArchiveLookupError, RequestArchiveError};
 use drip_core::links::error::{
@@ -377,6 +377,20 @@ impl From<InvalidPath> for ApiError {
 impl From<InvalidName> for ApiError {
     fn from(_: InvalidName) -> Self {
         Self::bad_request("invalid_name", "the file name is invalid")
+    }
+}
+
+impl From<TicketError> for ApiError {
+    fn from(e: TicketError) -> Self {
+        match e {
+            TicketError::Invalid => Self::not_found("not_found", "no such download"),
+            TicketError::Expired => Self::new(
+                StatusCode::GONE,
+                "download_expired",
+                "this download link has expired; download the file again from Drip",
+            ),
+            TicketError::Backend(b) => Self::backend(&b),
+        }
     }
 }
 

@@ -7,7 +7,9 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{IntoResponses, Modify, OpenApi};
 
 use crate::dto::{ErrorBody, FileDto};
-use crate::routes::{accounts, archives, events, files, links, ops, public, search, shares, trash, uploads};
+use crate::routes::{
+    accounts, archives, downloads, events, files, links, ops, public, search, shares, trash, uploads,
+};
 use crate::schemas::{
     CursorSchema, FileNameOrEmptySchema, FolderQuerySchema, PageLimitSchema, SortOrderSchema, TopLimitSchema,
     TusVersionSchema, UsageSortSchema,
@@ -38,6 +40,9 @@ Errors are `{\"error\":{\"code\",\"message\",\"request_id\"}}` with a stable `co
         files::delete,
         files::download,
         files::list_folder,
+        downloads::for_file,
+        downloads::for_archive,
+        downloads::download,
         uploads::options,
         uploads::create,
         uploads::status,
@@ -81,6 +86,7 @@ Errors are `{\"error\":{\"code\",\"message\",\"request_id\"}}` with a stable `co
     tags(
         (name = "accounts", description = "Registration, sessions and the current user"),
         (name = "files", description = "Upload, download, move, rename, delete and list files"),
+        (name = "downloads", description = "Download URLs: short-lived links to one file or archive that a browser opens in its own download manager"),
         (name = "uploads", description = "Resumable uploads over the tus 1.0.0 protocol (creation, creation-with-upload, termination, expiration)"),
         (name = "trash", description = "Deleted files: list, restore, purge; purged for good after `storage.trash_days`"),
         (name = "archives", description = "Prepared ZIP archives of folders, built in the background"),

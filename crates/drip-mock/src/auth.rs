@@ -10,9 +10,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use chrono::{DateTime, SecondsFormat, Utc};
 use drip_core::BackendError;
-use drip_core::accounts::model::{AccessToken, Claims, Password, PasswordHash, Username};
+use drip_core::accounts::model::{
+    AccessToken, Claims, DownloadTarget, DownloadTicket, Password, PasswordHash, TicketClaims, Username,
+};
 use drip_core::accounts::ports::{HashError, PasswordHasher, TokenError, TokenIssuer};
-use drip_core::{TokenFamilyId, UserId};
+use drip_core::{ArchiveId, MediaId, TokenFamilyId, UserId};
 
 use crate::random::random_array;
 
@@ -109,13 +111,17 @@ impl PasswordHasher for FastPasswordHasher {
     }
 }
 
-/// Prefix of the tokens [`FakeTokenIssuer`] issues.
+/// Prefix of the access tokens [`FakeTokenIssuer`] issues.
 const TOKEN_PREFIX: &str = "fake.";
+/// Prefix of the download tickets [`FakeTokenIssuer`] issues.
+const TICKET_PREFIX: &str = "faketicket.";
 
-/// A [`TokenIssuer`] whose tokens are `fake.<payload>.<tag>`: the claims in plain text
-/// (base64url) and an HMAC-SHA-256 tag under a random per-instance secret. Only the
-/// instance that issued a token accepts it; anything else (forged, altered, another
-/// instance's, a JWT) is [`TokenError::Invalid`].
+/// A [`TokenIssuer`] whose tokens are `fake.<payload>.<tag>` and whose download tickets
+/// are `faketicket.<payload>.<tag>`: the claims in plain text (base64url) and an
+/// HMAC-SHA-256 tag of prefix and payload under a random per-instance secret. Only the
+/// instance that issued a token accepts it, and only as what it was issued as; anything
+/// else (forged, altered, another instance's, a JWT, a ticket shown as a token) is
+/// [`TokenError::Invalid`].
 ///
 /// Time claims are checked with no leeway: `expires_at <= now` is
 /// [`TokenError::Expired`], `issued_at > now` is [`TokenError::Invalid`]. Claims round-trip
@@ -133,25 +139,58 @@ impl FakeTokenIssuer {
         Self { key: hmac::Key::new(hmac::HMAC_SHA256, &secret), issued: AtomicU64::new(0) }
     }
 
-    /// How many tokens were issued.
+    /// How many tokens (and tickets) were issued.
     #[must_use]
     pub fn issued(&self) -> u64 {
         self.issued.load(Ordering::SeqCst)
     }
 
-    fn decode(&self, token: &str) -> Option<Claims> {
-        let rest = token.strip_prefix(TOKEN_PREFIX)?;
+    /// `prefix<payload>.<tag>`, the tag over prefix and payload.
+    fn sign(&self, prefix: &str, fields: &[String]) -> String {
+        self.issued.fetch_add(1, Ordering::SeqCst);
+        let payload = URL_SAFE_NO_PAD.encode(fields.join("|"));
+        let tag = hmac::sign(&self.key, format!("{prefix}{payload}").as_bytes());
+        format!("{prefix}{payload}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
+    }
+
+    /// The `count` fields of a token `sign` made with `prefix`, if its tag is right.
+    fn open(&self, prefix: &str, token: &str, count: usize) -> Option<Vec<String>> {
+        let rest = token.strip_prefix(prefix)?;
         let (payload, tag) = rest.split_once('.')?;
         let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
-        hmac::verify(&self.key, payload.as_bytes(), &tag).ok()?;
+        hmac::verify(&self.key, format!("{prefix}{payload}").as_bytes(), &tag).ok()?;
         let payload = String::from_utf8(URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
-        let mut fields = payload.splitn(5, '|');
-        let user_id = UserId::parse(fields.next()?).ok()?;
-        let username = Username::parse(fields.next()?).ok()?;
-        let session = TokenFamilyId::parse(fields.next()?).ok()?;
-        let issued_at = parse_time(fields.next()?)?;
-        let expires_at = parse_time(fields.next()?)?;
-        Some(Claims { user_id, username, session, issued_at, expires_at })
+        let fields: Vec<String> = payload.splitn(count, '|').map(str::to_owned).collect();
+        (fields.len() == count).then_some(fields)
+    }
+
+    fn decode(&self, token: &str) -> Option<Claims> {
+        let [user_id, username, session, issued_at, expires_at] =
+            <[String; 5]>::try_from(self.open(TOKEN_PREFIX, token, 5)?).ok()?;
+        Some(Claims {
+            user_id: UserId::parse(&user_id).ok()?,
+            username: Username::parse(&username).ok()?,
+            session: TokenFamilyId::parse(&session).ok()?,
+            issued_at: parse_time(&issued_at)?,
+            expires_at: parse_time(&expires_at)?,
+        })
+    }
+
+    fn decode_ticket(&self, ticket: &str) -> Option<TicketClaims> {
+        let [user_id, session, kind, id, issued_at, expires_at] =
+            <[String; 6]>::try_from(self.open(TICKET_PREFIX, ticket, 6)?).ok()?;
+        let target = match kind.as_str() {
+            "file" => DownloadTarget::File(MediaId::parse(&id).ok()?),
+            "archive" => DownloadTarget::Archive(ArchiveId::parse(&id).ok()?),
+            _ => return None,
+        };
+        Some(TicketClaims {
+            user_id: UserId::parse(&user_id).ok()?,
+            session: TokenFamilyId::parse(&session).ok()?,
+            target,
+            issued_at: parse_time(&issued_at)?,
+            expires_at: parse_time(&expires_at)?,
+        })
     }
 }
 
@@ -175,31 +214,59 @@ fn parse_time(text: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc))
 }
 
+/// The times of a decoded token, checked against `now` with no leeway.
+fn check_times(
+    issued_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), TokenError> {
+    if issued_at > now {
+        return Err(TokenError::Invalid);
+    }
+    if expires_at <= now {
+        return Err(TokenError::Expired);
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl TokenIssuer for FakeTokenIssuer {
     async fn issue(&self, claims: &Claims) -> Result<AccessToken, TokenError> {
-        self.issued.fetch_add(1, Ordering::SeqCst);
-        let payload = format!(
-            "{}|{}|{}|{}|{}",
-            claims.user_id,
-            claims.username,
-            claims.session,
+        let fields = [
+            claims.user_id.to_string(),
+            claims.username.to_string(),
+            claims.session.to_string(),
             format_time(claims.issued_at),
-            format_time(claims.expires_at)
-        );
-        let payload = URL_SAFE_NO_PAD.encode(payload);
-        let tag = hmac::sign(&self.key, payload.as_bytes());
-        Ok(AccessToken::new(format!("{TOKEN_PREFIX}{payload}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))))
+            format_time(claims.expires_at),
+        ];
+        Ok(AccessToken::new(self.sign(TOKEN_PREFIX, &fields)))
     }
 
     async fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<Claims, TokenError> {
         let claims = self.decode(token).ok_or(TokenError::Invalid)?;
-        if claims.issued_at > now {
-            return Err(TokenError::Invalid);
-        }
-        if claims.expires_at <= now {
-            return Err(TokenError::Expired);
-        }
+        check_times(claims.issued_at, claims.expires_at, now)?;
+        Ok(claims)
+    }
+
+    async fn issue_ticket(&self, claims: &TicketClaims) -> Result<DownloadTicket, TokenError> {
+        let (kind, id) = match claims.target {
+            DownloadTarget::File(id) => ("file", id.to_string()),
+            DownloadTarget::Archive(id) => ("archive", id.to_string()),
+        };
+        let fields = [
+            claims.user_id.to_string(),
+            claims.session.to_string(),
+            kind.to_owned(),
+            id,
+            format_time(claims.issued_at),
+            format_time(claims.expires_at),
+        ];
+        Ok(DownloadTicket::new(self.sign(TICKET_PREFIX, &fields), claims.expires_at))
+    }
+
+    async fn verify_ticket(&self, ticket: &str, now: DateTime<Utc>) -> Result<TicketClaims, TokenError> {
+        let claims = self.decode_ticket(ticket).ok_or(TokenError::Invalid)?;
+        check_times(claims.issued_at, claims.expires_at, now)?;
         Ok(claims)
     }
 }

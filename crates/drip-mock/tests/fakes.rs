@@ -296,3 +296,7 @@ async fn failed_uploads_leave_nothing_behind() {
     assert!(fakes.repositories.all_media().unwrap().is_empty());
     assert!(fakes.notifier.events().is_empty());
 }
+
+mod token_issuer_conformance {
+    drip_testkit::token_issuer_conformance!(drip_mock::FakeTokenIssuer::new);
+}

@@ -16,6 +16,9 @@
 //!
 //! async fn archives() -> drip_testkit::archives::Archives { /* fresh, empty store */ }
 //! drip_testkit::archive_conformance!(archives);
+//!
+//! fn issuer() -> MyTokenIssuer { /* an issuer with a fresh secret */ }
+//! drip_testkit::token_issuer_conformance!(issuer);
 //! ```
 //! Each macro expands to one `#[tokio::test]` per scenario, each with its own fresh setup.
 //!
@@ -39,6 +42,7 @@ pub mod repository;
 #[cfg(feature = "s3")]
 pub mod s3;
 pub mod storage;
+pub mod tokens;
 pub mod uploads;
 pub mod workload;
 

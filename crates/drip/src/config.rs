@@ -230,6 +230,8 @@ pub struct Config {
     /// How long a session found open is trusted before it is checked again (a logout
     /// on another node ends its access tokens within this time).
     pub session_check: Duration,
+    /// How long a download URL (ticket) opens its download.
+    pub download_ticket_ttl: Duration,
     /// Failed logins an account may have before each further attempt waits.
     pub login_free_failures: u32,
     /// Failed logins and refresh-token guesses a client address may have before each
@@ -452,6 +454,7 @@ impl Config {
             access_ttl: Duration::from_secs(auth.access_ttl_secs),
             refresh_ttl: Duration::from_secs(auth.refresh_ttl_secs),
             session_check: Duration::from_secs(auth.session_check_secs),
+            download_ticket_ttl: Duration::from_secs(auth.download_ticket_secs.max(1)),
             login_free_failures: auth.login_free_failures,
             login_free_failures_per_client: auth.login_free_failures_per_client,
             login_max_delay: Duration::from_secs(auth.login_max_delay_secs.max(1)),
@@ -755,6 +758,7 @@ impl Default for Raw {
                 access_ttl_secs: 15 * 60,
                 refresh_ttl_secs: 30 * 24 * 3600,
                 session_check_secs: 2,
+                download_ticket_secs: 300,
                 login_free_failures: 5,
                 login_free_failures_per_client: 20,
                 login_max_delay_secs: 900,
@@ -901,6 +905,7 @@ struct RawAuth {
     access_ttl_secs: u64,
     refresh_ttl_secs: u64,
     session_check_secs: u64,
+    download_ticket_secs: u64,
     login_free_failures: u32,
     login_free_failures_per_client: u32,
     login_max_delay_secs: u64,

@@ -344,6 +344,7 @@ impl Drip {
                 refresh_ttl: chrono_duration(config.refresh_ttl),
                 session_check: chrono_duration(config.session_check),
                 throttle,
+                ticket_ttl: chrono_duration(config.download_ticket_ttl),
             },
         );
         if let Some(cluster) = &cluster {

@@ -95,6 +95,20 @@ pub enum AuthError {
     Backend(#[from] BackendError),
 }
 
+/// Why a download ticket was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum TicketError {
+    /// Malformed, forged, not a ticket (an access token, say), or its session ended.
+    #[error("no such download")]
+    Invalid,
+    /// Past its expiry.
+    #[error("this download link has expired")]
+    Expired,
+    /// Infrastructure failure.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
 /// Why an account could not be closed.
 #[derive(Debug, thiserror::Error)]
 pub enum CloseAccountError {

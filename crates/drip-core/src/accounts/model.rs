@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use regex::Regex;
 use zeroize::Zeroizing;
 
-use crate::ids::{TokenFamilyId, UserId};
+use crate::ids::{ArchiveId, MediaId, TokenFamilyId, UserId};
 
 /// Why a username was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -234,6 +234,64 @@ pub struct Claims {
     pub issued_at: DateTime<Utc>,
     /// Expiry time.
     pub expires_at: DateTime<Utc>,
+}
+
+/// What a download ticket lets its bearer fetch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DownloadTarget {
+    /// A file's content.
+    File(MediaId),
+    /// A prepared folder archive.
+    Archive(ArchiveId),
+}
+
+/// What a download ticket asserts: for a short while, whoever holds it may fetch one
+/// file or archive as `user_id` in `session`. A ticket is never an access token, nor an
+/// access token a ticket: the two are told apart by the signer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketClaims {
+    /// The user the download is made as (what they may see is checked at download).
+    pub user_id: UserId,
+    /// The session the ticket was issued in: it ends with the session.
+    pub session: TokenFamilyId,
+    /// What may be fetched.
+    pub target: DownloadTarget,
+    /// Issue time (also the not-before time).
+    pub issued_at: DateTime<Utc>,
+    /// Expiry time.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A signed download ticket: the last segment of a download URL, which a browser can
+/// open without any header (so its own download manager streams the content).
+#[derive(Clone, PartialEq, Eq)]
+pub struct DownloadTicket {
+    token: String,
+    expires_at: DateTime<Utc>,
+}
+
+impl DownloadTicket {
+    /// Wraps a signed ticket and its expiry.
+    #[must_use]
+    pub fn new(token: String, expires_at: DateTime<Utc>) -> Self {
+        Self { token, expires_at }
+    }
+    /// The ticket text (URL-safe).
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.token
+    }
+    /// When the ticket stops opening its download (a download under way goes on).
+    #[must_use]
+    pub fn expires_at(&self) -> DateTime<Utc> {
+        self.expires_at
+    }
+}
+
+impl fmt::Debug for DownloadTicket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DownloadTicket").field("expires_at", &self.expires_at).finish_non_exhaustive()
+    }
 }
 
 /// A signed access token (a JWT in production).

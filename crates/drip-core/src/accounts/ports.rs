@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::model::{
-    AccessToken, AttemptKey, Claims, Failures, Owner, Password, PasswordHash, RefreshTokenHash,
-    RefreshTokenRecord, User, Username,
+    AccessToken, AttemptKey, Claims, DownloadTicket, Failures, Owner, Password, PasswordHash,
+    RefreshTokenHash, RefreshTokenRecord, TicketClaims, User, Username,
 };
 use crate::error::BackendError;
 use crate::ids::{TokenFamilyId, UserId};
@@ -233,4 +233,19 @@ pub trait TokenIssuer: Send + Sync + 'static {
     /// [`TokenError::Expired`] for an expired token, [`TokenError::Invalid`] for anything
     /// else wrong with it.
     async fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<Claims, TokenError>;
+
+    /// Signs a download ticket: URL-safe text that [`TokenIssuer::verify`] refuses (it is
+    /// no access token) and [`TokenIssuer::verify_ticket`] accepts.
+    ///
+    /// # Errors
+    /// [`TokenError::Backend`] when signing fails.
+    async fn issue_ticket(&self, claims: &TicketClaims) -> Result<DownloadTicket, TokenError>;
+
+    /// Verifies a download ticket like [`TokenIssuer::verify`] does an access token, and
+    /// refuses access tokens.
+    ///
+    /// # Errors
+    /// [`TokenError::Expired`] for an expired ticket, [`TokenError::Invalid`] for anything
+    /// else wrong with it (an access token included).
+    async fn verify_ticket(&self, ticket: &str, now: DateTime<Utc>) -> Result<TicketClaims, TokenError>;
 }

@@ -9,12 +9,12 @@ use chrono::{DateTime, Duration, Utc};
 use tokio::sync::broadcast;
 
 use super::error::{
-    AuthError, CloseAccountError, LoginError, LogoutError, RefreshError, RegisterError, hash_failure,
-    signing_failure,
+    AuthError, CloseAccountError, LoginError, LogoutError, RefreshError, RegisterError, TicketError,
+    hash_failure, signing_failure,
 };
 use super::model::{
-    AttemptKey, Claims, Owner, Password, RefreshToken, RefreshTokenRecord, RegisterRequest, Session, User,
-    Username,
+    AttemptKey, Claims, DownloadTarget, DownloadTicket, Owner, Password, RefreshToken, RefreshTokenRecord,
+    RegisterRequest, Session, TicketClaims, User, Username,
 };
 use super::ports::{
     AccountRepository, ConsumeOutcome, CreateUserError, DeleteUserError, PasswordHasher, TokenError,
@@ -39,6 +39,8 @@ pub struct SessionSettings {
     pub session_check: Duration,
     /// Throttling of failed logins and refresh-token guesses.
     pub throttle: ThrottleSettings,
+    /// How long a download ticket opens its download.
+    pub ticket_ttl: Duration,
 }
 
 impl Default for SessionSettings {
@@ -48,6 +50,7 @@ impl Default for SessionSettings {
             refresh_ttl: Duration::days(30),
             session_check: Duration::seconds(2),
             throttle: ThrottleSettings::default(),
+            ticket_ttl: Duration::minutes(5),
         }
     }
 }
@@ -324,16 +327,68 @@ impl AccountService {
             TokenError::Expired => AuthError::Expired,
             TokenError::Backend(b) => AuthError::Backend(b),
         })?;
-        if !self.open_sessions.trusted(&claims.session, now) {
-            if !self.ports.accounts.session_active(&claims.user_id, &claims.session).await? {
-                return Err(AuthError::Invalid);
-            }
-            self.open_sessions.remember(
-                claims.session,
-                claims.user_id,
-                now + self.settings.session_check,
-                now,
-            );
+        if !self.session_open(&claims.user_id, &claims.session, now).await? {
+            return Err(AuthError::Invalid);
+        }
+        Ok(claims)
+    }
+
+    /// Whether the user's session is open, asked of the repository at most once per
+    /// [`SessionSettings::session_check`].
+    async fn session_open(
+        &self,
+        user: &crate::UserId,
+        session: &TokenFamilyId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, BackendError> {
+        if self.open_sessions.trusted(session, now) {
+            return Ok(true);
+        }
+        if !self.ports.accounts.session_active(user, session).await? {
+            return Ok(false);
+        }
+        self.open_sessions.remember(*session, *user, now + self.settings.session_check, now);
+        Ok(true)
+    }
+
+    /// A download ticket for `target`, as `user` in `session`, valid for
+    /// [`SessionSettings::ticket_ttl`]: whoever holds it may start that download (what
+    /// the user may see is checked then) until it expires or the session ends.
+    ///
+    /// # Errors
+    /// [`BackendError`] when signing fails.
+    pub async fn grant_download(
+        &self,
+        user: &crate::UserId,
+        session: &TokenFamilyId,
+        target: DownloadTarget,
+    ) -> Result<DownloadTicket, BackendError> {
+        let now = self.ports.clock.now();
+        let claims = TicketClaims {
+            user_id: *user,
+            session: *session,
+            target,
+            issued_at: now,
+            expires_at: now + self.settings.ticket_ttl,
+        };
+        self.ports.tokens.issue_ticket(&claims).await.map_err(signing_failure)
+    }
+
+    /// Checks a download ticket: its signature and times, then that its session is still
+    /// open; answers what it lets its bearer download, and as whom.
+    ///
+    /// # Errors
+    /// [`TicketError::Invalid`] (the session ended too), [`TicketError::Expired`];
+    /// [`TicketError::Backend`].
+    pub async fn redeem_download(&self, ticket: &str) -> Result<TicketClaims, TicketError> {
+        let now = self.ports.clock.now();
+        let claims = self.ports.tokens.verify_ticket(ticket, now).await.map_err(|e| match e {
+            TokenError::Invalid => TicketError::Invalid,
+            TokenError::Expired => TicketError::Expired,
+            TokenError::Backend(b) => TicketError::Backend(b),
+        })?;
+        if !self.session_open(&claims.user_id, &claims.session, now).await? {
+            return Err(TicketError::Invalid);
         }
         Ok(claims)
     }

@@ -252,3 +252,47 @@ async fn an_open_session_is_trusted_for_the_session_check_then_asked_again() {
     *now.lock().unwrap() = at() + Duration::seconds(2);
     assert!(matches!(service.authenticate("t").await, Err(super::error::AuthError::Invalid)), "asked: ended");
 }
+
+fn file_ticket() -> TicketClaims {
+    TicketClaims {
+        user_id: uid(),
+        session: family(),
+        target: DownloadTarget::File(crate::MediaId::from_ksuid(Ksuid::from_parts(at(), [3; 16]))),
+        issued_at: at(),
+        expires_at: at() + Duration::minutes(5),
+    }
+}
+
+/// A ticket is signed for the user, session and target, valid for `ticket_ttl` from now.
+#[tokio::test]
+async fn a_download_ticket_names_user_session_target_and_expires_after_its_ttl() {
+    let mut m = Mocks::new();
+    m.tokens
+        .expect_issue_ticket()
+        .with(eq(file_ticket()))
+        .times(1)
+        .returning(|c| Ok(DownloadTicket::new("ticket".to_owned(), c.expires_at)));
+    let ticket = m.service().grant_download(&uid(), &family(), file_ticket().target).await.unwrap();
+    assert_eq!((ticket.as_str(), ticket.expires_at()), ("ticket", at() + Duration::minutes(5)));
+}
+
+/// Redeeming checks the signature, then that the session is open: a logged-out session's
+/// tickets are refused like forged ones; an expired ticket says so.
+#[tokio::test]
+async fn a_download_ticket_is_refused_once_its_session_ended_or_it_expired() {
+    use super::error::TicketError;
+    let mut m = Mocks::new();
+    m.tokens.expect_verify_ticket().withf(|t, _| t == "good").returning(|_, _| Ok(file_ticket()));
+    m.tokens.expect_verify_ticket().withf(|t, _| t == "old").returning(|_, _| Err(TokenError::Expired));
+    m.tokens.expect_verify_ticket().returning(|_, _| Err(TokenError::Invalid));
+    m.accounts.expect_session_active().with(eq(uid()), eq(family())).times(1).returning(|_, _| Ok(true));
+    let service = m.service();
+    assert_eq!(service.redeem_download("good").await.unwrap(), file_ticket());
+    assert!(matches!(service.redeem_download("old").await, Err(TicketError::Expired)));
+    assert!(matches!(service.redeem_download("forged").await, Err(TicketError::Invalid)));
+
+    let mut m = Mocks::new();
+    m.tokens.expect_verify_ticket().returning(|_, _| Ok(file_ticket()));
+    m.accounts.expect_session_active().returning(|_, _| Ok(false));
+    assert!(matches!(m.service().redeem_download("good").await, Err(TicketError::Invalid)));
+}

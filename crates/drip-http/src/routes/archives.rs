@@ -9,10 +9,10 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use drip_core::ArchiveId;
 use drip_core::archives::model::{Archive, ArchiveStatus};
 use drip_core::archives::{ArchiveDownload, content_link};
 use drip_core::storage::model::FolderPath;
+use drip_core::{ArchiveId, UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -22,7 +22,7 @@ use crate::error::ApiError;
 use crate::extract::{AuthUser, JsonBody};
 use crate::openapi::{JsonRefused, TransferRefused, Unauthenticated};
 use crate::range;
-use crate::routes::files::{Binary, Payload, Wanted, deliver, not_modified, recorded, wanted};
+use crate::routes::files::{Binary, Payload, Wanted, deliver, not_modified, recorded, take_slot, wanted};
 use crate::schemas::FolderPathSchema;
 use crate::state::AppState;
 
@@ -106,7 +106,7 @@ pub(crate) struct ArchiveListDto {
 }
 
 /// An archive id from a path; ids that cannot exist are not found.
-fn archive_id(text: &str) -> Result<ArchiveId, ApiError> {
+pub(crate) fn archive_id(text: &str) -> Result<ArchiveId, ApiError> {
     ArchiveId::parse(text).map_err(|_| ApiError::archive_not_found())
 }
 
@@ -227,31 +227,42 @@ pub(crate) async fn content(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    serve(&state, &user.id, client, &archive_id(&id)?, &headers).await
+}
+
+/// An archive of `user`'s, for `headers` (ranges, entity tags): the archive download, and
+/// the download of a ticket for one.
+pub(crate) async fn serve(
+    state: &AppState,
+    user: &UserId,
+    client: ClientIp,
+    id: &ArchiveId,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let id = archive_id(&id)?;
     // The state decides the answer before any transfer slot is taken.
-    let archive = state.archives().status(&user.id, &id).await?;
+    let archive = state.archives().status(user, id).await?;
     let etag = archive.content().and_then(|content| range::etag(&content.digest.to_hex()));
     let range = match archive.content() {
         // Not ready: the download itself says why.
         None => None,
-        Some(content) => match wanted(&headers, etag.as_ref(), content.size)? {
+        Some(content) => match wanted(headers, etag.as_ref(), content.size)? {
             Wanted::NotModified => return Ok(not_modified(etag)),
             Wanted::Whole => None,
             Wanted::Part(range) => Some(range),
         },
     };
-    let slot = state.transfers().try_acquire(user.id, client).map_err(ApiError::too_many_transfers)?;
+    let slot = take_slot(state, user, client)?;
     let partial = range.is_some();
-    let delivery = recorded(&state, started, async {
+    let delivery = recorded(state, started, async {
         let ArchiveDownload { archive, size, range: served, content } =
-            state.archives().download(&user.id, &id, range).await?;
+            state.archives().download(user, id, range).await?;
         let payload = Payload {
             content_type: HeaderValue::from_static("application/zip"),
             name: archive.file_name(),
             size,
         };
-        deliver(&state, payload, served, content, slot, started).await
+        deliver(state, payload, served, content, slot, started).await
     })
     .await?;
     Ok(delivery.into_response(partial, etag))

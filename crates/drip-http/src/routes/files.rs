@@ -13,12 +13,12 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use drip_core::MediaId;
 use drip_core::content::ContentError;
 use drip_core::storage::StoreRequest;
 use drip_core::storage::error::StoreError;
 use drip_core::storage::model::{ContentType, FileName, FolderPath, Media};
 use drip_core::storage::ports::ByteStream;
+use drip_core::{MediaId, UserId};
 use futures::{Stream, StreamExt};
 use headers::{AcceptRanges, CacheControl, ContentLength, ContentRange, ETag, HeaderMapExt};
 use serde::Deserialize;
@@ -183,10 +183,10 @@ pub(crate) fn declared_content_type(value: Option<&str>) -> Result<Option<Conten
 
 pub(crate) fn take_slot(
     state: &AppState,
-    user: &AuthUser,
+    user: &UserId,
     client: ClientIp,
 ) -> Result<TransferPermit, ApiError> {
-    state.transfers().try_acquire(user.id, client).map_err(ApiError::too_many_transfers)
+    state.transfers().try_acquire(*user, client).map_err(ApiError::too_many_transfers)
 }
 
 /// An upload's body as a stream, cut when idle for the configured time.
@@ -292,7 +292,7 @@ pub(crate) async fn upload(
     check_declared_length(&headers, limit)?;
     let content_type =
         declared_content_type(headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()))?;
-    let _slot = take_slot(&state, &user, client)?;
+    let _slot = take_slot(&state, &user.id, client)?;
     let content = byte_stream(upload_body(&state, body), Some(state.clone()));
     let length = declared_length(&headers);
     let request = StoreRequest { user: user.id, name, folder, content_type, length, content };
@@ -331,7 +331,7 @@ async fn upload_multipart(
     body: Body,
 ) -> Result<Response, ApiError> {
     let boundary = form_boundary(headers)?;
-    let _slot = take_slot(&state, &user, client)?;
+    let _slot = take_slot(&state, &user.id, client)?;
     let upload = form_upload(&state, boundary, query, headers, body).await?;
     let folder = folder_or_root(upload.folder.as_deref())?;
     let request = StoreRequest {
@@ -489,20 +489,31 @@ pub(crate) async fn download(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    serve(&state, &user.id, client, &media_id(&id)?, &headers).await
+}
+
+/// A file's content as `user` may see it, for `headers` (ranges, entity tags): the file
+/// download, and the download of a ticket for one.
+pub(crate) async fn serve(
+    state: &AppState,
+    user: &UserId,
+    client: ClientIp,
+    id: &MediaId,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let id = media_id(&id)?;
-    let media = state.storage().info(&user.id, &id).await?;
+    let media = state.storage().info(user, id).await?;
     let etag = media.digest().and_then(|d| range::etag(&d.to_hex()));
-    let range = match wanted(&headers, etag.as_ref(), media.size())? {
+    let range = match wanted(headers, etag.as_ref(), media.size())? {
         Wanted::NotModified => return Ok(not_modified(etag)),
         Wanted::Whole => None,
         Wanted::Part(range) => Some(range),
     };
-    let slot = take_slot(&state, &user, client)?;
+    let slot = take_slot(state, user, client)?;
     let partial = range.is_some();
-    let delivery = recorded(&state, started, async {
-        let download = state.storage().download(&user.id, &id, range).await?;
-        deliver(&state, Payload::of(&download.media), download.range, download.content, slot, started).await
+    let delivery = recorded(state, started, async {
+        let download = state.storage().download(user, id, range).await?;
+        deliver(state, Payload::of(&download.media), download.range, download.content, slot, started).await
     })
     .await?;
     Ok(delivery.into_response(partial, etag))

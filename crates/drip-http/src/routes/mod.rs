@@ -18,6 +18,7 @@ use crate::state::{AppState, HttpSettings};
 
 pub(crate) mod accounts;
 pub(crate) mod archives;
+pub(crate) mod downloads;
 pub(crate) mod events;
 pub(crate) mod files;
 pub(crate) mod legacy;
@@ -137,6 +138,10 @@ fn routes() -> Routes {
         .quick(Delete, "/api/v1/files/{id}", files::delete)
         .transfer(Get, "/api/v1/files/{id}/content", files::download)
         .quick(Get, "/api/v1/folders", files::list_folder)
+        // download URLs the browser's own download manager opens
+        .quick(Post, "/api/v1/files/{id}/download-url", downloads::for_file)
+        .quick(Post, "/api/v1/archives/{id}/download-url", downloads::for_archive)
+        .transfer(Get, "/api/v1/downloads/{ticket}", downloads::download)
         // resumable uploads (tus 1.0.0)
         .tus(Options, "/api/v1/uploads", uploads::options)
         .tus(Post, "/api/v1/uploads", uploads::create)

@@ -348,7 +348,7 @@ async fn append_body(
     offset: u64,
     body: Body,
 ) -> Result<Appended, Refusal> {
-    let _slot = take_slot(state, user, client)?;
+    let _slot = take_slot(state, &user.id, client)?;
     let content: ByteStream = byte_stream(upload_body(state, body), Some(state.clone()));
     Ok(state.uploads().append(&user.id, id, offset, content).await?)
 }

@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict'
 import crypto from 'node:crypto'
 import fs from 'node:fs'
+import os from 'node:os'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 
@@ -529,6 +530,114 @@ scenarios['download a folder: a ZIP prepared in the background, fetched from the
   await context.close()
   assert.deepEqual(errors, [])
 }
+
+/** Whether leaving the page now would ask first (its `beforeunload` handler objects). */
+async function leavingWarns(page) {
+  return page.evaluate(() => {
+    const event = new Event('beforeunload', { cancelable: true })
+    window.dispatchEvent(event)
+    return event.defaultPrevented
+  })
+}
+
+/** The row of `label` in the upload queue. */
+function uploadRow(page, label) {
+  return page.locator('#upload-queue li').filter({ has: page.locator('.upload-name', { hasText: label }) })
+}
+
+scenarios['several files dropped, one failing: the others upload and the failure says why; a folder keeps its tree'] =
+  async () => {
+    const session = await register('jules', 'a long password')
+    await apiUpload(session, '$', 'taken.txt', Buffer.from('here first'))
+    const { context, page, errors } = await open(DESKTOP, [409])
+    await logIn(page, 'jules', 'a long password')
+    const dataTransfer = await page.evaluateHandle(() => {
+      const transfer = new DataTransfer()
+      for (const [name, text] of [['one.txt', 'first'], ['taken.txt', 'again'], ['two.txt', 'second']]) {
+        transfer.items.add(new File([text], name, { type: 'text/plain' }))
+      }
+      return transfer
+    })
+    await page.dispatchEvent('#files-view', 'dragenter', { dataTransfer })
+    assert.ok(await page.locator('#files-view.drop-target').isVisible(), 'the page shows where to drop')
+    await page.dispatchEvent('#files-view', 'drop', { dataTransfer })
+    await page.locator('#flash').filter({ hasText: '1 upload failed: "taken.txt"' }).waitFor()
+    assert.match(await page.locator('#flash').innerText(), /2 files uploaded/)
+    await uploadRow(page, 'taken.txt').filter({ hasText: /failed: .*already exists/i }).waitFor()
+    for (const name of ['one.txt', 'two.txt']) {
+      await uploadRow(page, name).filter({ hasText: 'done' }).waitFor()
+      await page.getByRole('link', { name }).waitFor()
+    }
+    assert.equal(await leavingWarns(page), false, 'nothing is left to upload')
+    await shoot(page, 'upload-queue-desktop')
+
+    // A folder from the folder picker: its files land in folders of the same names.
+    const tree = fs.mkdtempSync(path.join(os.tmpdir(), 'drip-album-'))
+    fs.mkdirSync(path.join(tree, 'album', 'deep'), { recursive: true })
+    fs.writeFileSync(path.join(tree, 'album', 'cover.txt'), 'the cover')
+    fs.writeFileSync(path.join(tree, 'album', 'deep', 'liner.txt'), 'the notes')
+    await page.locator('#upload-folder').setInputFiles(path.join(tree, 'album'))
+    await page.locator('#flash').filter({ hasText: '2 files uploaded' }).waitFor()
+    await page.getByRole('button', { name: 'Clear finished uploads' }).click()
+    assert.equal(await page.locator('#upload-queue li').count(), 0)
+    await page.getByRole('link', { name: 'album' }).click()
+    await page.getByRole('link', { name: 'cover.txt' }).waitFor()
+    await page.getByRole('link', { name: 'deep' }).click()
+    await page.getByRole('link', { name: 'liner.txt' }).waitFor()
+    fs.rmSync(tree, { recursive: true, force: true })
+    await context.close()
+    assert.deepEqual(errors, [])
+  }
+
+scenarios['a big upload goes resumably: the network cut mid-way, it resumes where the server stands'] =
+  async () => {
+    const size = 24 * 1024 * 1024
+    const chunk = 8 * 1024 * 1024
+    const content = crypto.randomBytes(size)
+    await register('kim', 'a long password')
+    const { context, page, errors } = await open()
+    await logIn(page, 'kim', 'a long password')
+    const creations = []
+    page.on('request', (request) => {
+      if (request.method() === 'POST' && request.url().endsWith('/api/v1/uploads')) creations.push(request.url())
+    })
+    // The second chunk's request is cut by the network going away.
+    const offsets = []
+    let cut = false
+    await page.route('**/api/v1/uploads/*', async (route) => {
+      const request = route.request()
+      if (request.method() === 'PATCH') {
+        offsets.push(Number(request.headers()['upload-offset']))
+        if (offsets.length === 2 && !cut) {
+          cut = true
+          await context.setOffline(true)
+          await route.abort('internetdisconnected')
+          return
+        }
+      }
+      await route.continue()
+    })
+    await page.locator('#upload-file').setInputFiles({ name: 'film.bin', mimeType: 'application/octet-stream', buffer: content })
+    await page.getByRole('button', { name: 'Upload', exact: true }).click()
+    const row = uploadRow(page, 'film.bin')
+    await row.filter({ hasText: 'waiting for the network to resume' }).waitFor()
+    assert.equal(await leavingWarns(page), true, 'leaving mid-upload asks first')
+    await context.setOffline(false)
+    await row.filter({ hasText: 'done' }).waitFor()
+    assert.equal(creations.length, 1, 'one upload, resumed, not started again')
+    assert.deepEqual(offsets, [0, chunk, chunk, 2 * chunk], 'after the cut it went on from the durable offset')
+    assert.equal(await leavingWarns(page), false)
+
+    await page.unroute('**/api/v1/uploads/*')
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('link', { name: 'film.bin' }).click(),
+    ])
+    const digest = (bytes) => crypto.createHash('sha256').update(bytes).digest('hex')
+    assert.equal(digest(fs.readFileSync(await download.path())), digest(content))
+    await context.close()
+    assert.deepEqual(errors.filter((line) => !line.includes('ERR_INTERNET_DISCONNECTED')), [])
+  }
 
 scenarios['keyboard only: log in and upload without the mouse'] = async () => {
   const setup = await open()

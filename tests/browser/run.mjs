@@ -35,20 +35,23 @@ const browser = await chromium.launch({
 
 /**
  * A fresh context (cookies, storage) and page at `viewport`, recording every console error
- * but the browser's own line for a response of one of `expectedStatuses` (a scenario that
- * asks for a refusal on purpose).
+ * of any of its pages but the browser's own line for a response of one of
+ * `expectedStatuses` (a scenario that asks for a refusal on purpose).
  */
 async function open(viewport = DESKTOP, expectedStatuses = []) {
   const context = await browser.newContext({ viewport, baseURL: base })
   context.setDefaultTimeout(STEP_TIMEOUT_MS)
-  const page = await context.newPage()
   const errors = []
   const expected = (text) =>
     expectedStatuses.some((status) => text.includes(`the server responded with a status of ${status}`))
-  page.on('console', (message) => {
-    if (message.type() === 'error' && !expected(message.text())) errors.push(`console: ${message.text()}`)
+  // Every tab of the context is watched, those a scenario opens later too.
+  context.on('page', (tab) => {
+    tab.on('console', (message) => {
+      if (message.type() === 'error' && !expected(message.text())) errors.push(`console: ${message.text()}`)
+    })
+    tab.on('pageerror', (error) => errors.push(`page error: ${error.message}`))
   })
-  page.on('pageerror', (error) => errors.push(`page error: ${error.message}`))
+  const page = await context.newPage()
   return { context, page, errors }
 }
 
@@ -638,6 +641,31 @@ scenarios['a big upload goes resumably: the network cut mid-way, it resumes wher
     await context.close()
     assert.deepEqual(errors.filter((line) => !line.includes('ERR_INTERNET_DISCONNECTED')), [])
   }
+
+scenarios['one session across tabs: a new tab is logged in, a logout ends every tab'] = async () => {
+  await register('lena', 'a long password')
+  const { context, page, errors } = await open()
+  // A second tab already on the login page is logged in by the first tab's login.
+  const waiting = await context.newPage()
+  await waiting.goto('/')
+  await waiting.locator('#auth-view').waitFor({ state: 'visible' })
+  await logIn(page, 'lena', 'a long password')
+  await waiting.locator('#files-view').waitFor({ state: 'visible' })
+  assert.equal(await waiting.locator('#whoami').innerText(), 'lena')
+  // A link opened in a new tab shows its folder without asking to log in.
+  const fresh = await context.newPage()
+  await fresh.goto('/?path=%24')
+  await fresh.locator('#files-view').waitFor({ state: 'visible' })
+  assert.equal(await fresh.locator('#whoami').innerText(), 'lena')
+  await fresh.getByRole('button', { name: 'Log out' }).click()
+  for (const tab of [page, waiting, fresh]) await tab.locator('#auth-view').waitFor({ state: 'visible' })
+  // With no tab holding a session, a new tab asks to log in.
+  const last = await context.newPage()
+  await last.goto('/')
+  await last.locator('#auth-view').waitFor({ state: 'visible' })
+  await context.close()
+  assert.deepEqual(errors, [])
+}
 
 scenarios['keyboard only: log in and upload without the mouse'] = async () => {
   const setup = await open()

@@ -3,8 +3,10 @@
 // files, see who is online and get live notifications.
 //
 // Everything goes through /api/v1 with a bearer token kept in memory and in this tab's
-// sessionStorage (never the persistent local storage); the access token is refreshed
-// before it expires.
+// sessionStorage (never the persistent local storage, where a script could read a
+// 30-day credential long after the tabs are closed); the access token is refreshed
+// before it expires. The browser's open tabs of Drip share one session over a
+// BroadcastChannel: a new tab takes it from another, a login or logout reaches them all.
 // Text from the server or from users (file names are user input) is only ever inserted
 // with textContent or as text nodes: nothing here turns a string into markup.
 
@@ -304,14 +306,47 @@ function msUntil(localTime) {
   return Number.isFinite(localTime) ? localTime - Date.now() : 0;
 }
 
+function usableSession(session) {
+  const usable = session && session.user && session.access_token && session.refresh_token && session.local;
+  return Boolean(usable && msUntil(session.local.refreshExpires) > 0);
+}
+
 function storedSession() {
   try {
     const session = JSON.parse(sessionStorage.getItem(SESSION_KEY) ?? 'null');
-    const usable = session && session.user && session.access_token && session.refresh_token && session.local;
-    return usable && msUntil(session.local.refreshExpires) > 0 ? session : null;
+    return usableSession(session) ? session : null;
   } catch {
     return null;
   }
+}
+
+/** How long a new tab waits for another tab's session before it shows the login page. */
+const SESSION_ASK_MS = 250;
+
+/** Asks this browser's other tabs for their session; answers it, or null when none replies. */
+function askOtherTabs() {
+  if (!sessionChannel) return Promise.resolve(null);
+  return new Promise((resolve) => {
+    const listener = ({ data }) => {
+      if (data?.type !== 'session' || !usableSession(data.session)) return;
+      finish(data.session);
+    };
+    const finish = (session) => {
+      clearTimeout(timer);
+      sessionChannel.removeEventListener('message', listener);
+      resolve(session);
+    };
+    const timer = setTimeout(() => finish(null), SESSION_ASK_MS);
+    sessionChannel.addEventListener('message', listener);
+    sessionChannel.postMessage({ type: 'ask' });
+  });
+}
+
+/** Takes a session another tab holds (a new tab, or a login in another tab). */
+function adoptSession(session) {
+  if (state.session) return;
+  setSession(session);
+  showApp();
 }
 
 function setSession(session) {
@@ -409,8 +444,15 @@ function revoke(refreshToken) {
 }
 
 sessionChannel?.addEventListener('message', ({ data }) => {
-  if (!state.session || !data) return;
-  if (data.type === 'rotated' && data.from === state.session.refresh_token && data.session) {
+  if (!data) return;
+  if (!state.session) {
+    // A tab without a session takes the one another tab of this browser opened or holds.
+    if (data.type === 'session' && usableSession(data.session)) adoptSession(data.session);
+    return;
+  }
+  if (data.type === 'ask') {
+    sessionChannel.postMessage({ type: 'session', session: state.session });
+  } else if (data.type === 'rotated' && data.from === state.session.refresh_token && data.session) {
     setSession(data.session);
     renewSocket();
   } else if (data.type === 'logout' && data.refresh_token === state.session.refresh_token) {
@@ -451,6 +493,8 @@ function showApp() {
 
 function startSession(session, message) {
   setSession(session);
+  // Other tabs on the login page log in with it.
+  sessionChannel?.postMessage({ type: 'session', session });
   showApp();
   flash(message);
   // Keyboard users continue from the folder, not from the top of the page.
@@ -2012,9 +2056,12 @@ function wire() {
   });
 }
 
-function boot() {
+async function boot() {
   wire();
-  const session = storedSession();
+  // This tab's own session (a reload), or one another open tab holds (a new tab, a link
+  // opened from elsewhere).
+  const session = storedSession() ?? (await askOtherTabs());
+  if (state.session) return;
   if (!session) {
     showAuth();
     if (new URLSearchParams(window.location.search).has('path')) flash(TEXT.loginRequired, 'error');

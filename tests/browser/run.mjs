@@ -667,6 +667,34 @@ scenarios['one session across tabs: a new tab is logged in, a logout ends every 
   assert.deepEqual(errors, [])
 }
 
+scenarios['move with the folder picker: click down the tree, up again, and move'] = async () => {
+  const session = await register('max', 'a long password')
+  await apiUpload(session, '$', 'notes.txt', Buffer.from('to file away'))
+  await apiUpload(session, '$/projects/alpha', 'plan.txt', Buffer.from('alpha'))
+  await apiUpload(session, '$/projects/beta', 'plan.txt', Buffer.from('beta'))
+  const { context, page, errors } = await open()
+  await logIn(page, 'max', 'a long password')
+  await page.getByRole('button', { name: 'Move notes.txt' }).click()
+  const dialog = page.locator('#dialog')
+  const target = dialog.getByLabel('To folder')
+  await dialog.getByRole('button', { name: 'Choose $/projects' }).click()
+  await dialog.getByText('Folders in $/projects:').waitFor()
+  await dialog.getByRole('button', { name: 'Choose $/projects/beta' }).click()
+  assert.equal(await target.inputValue(), '$/projects/beta')
+  await dialog.getByRole('button', { name: 'Choose $/projects', exact: true }).click()
+  await dialog.getByRole('button', { name: 'Choose $/projects/alpha' }).click()
+  assert.equal(await target.inputValue(), '$/projects/alpha')
+  await dialog.getByText('No folders below this one.').waitFor()
+  await shoot(page, 'move-picker-desktop')
+  await dialog.getByRole('button', { name: 'Move', exact: true }).click()
+  await page.locator('#flash').filter({ hasText: '"notes.txt" was moved to $/projects/alpha.' }).waitFor()
+  await page.getByRole('link', { name: 'projects' }).click()
+  await page.getByRole('link', { name: 'alpha' }).click()
+  await page.getByRole('link', { name: 'notes.txt' }).waitFor()
+  await context.close()
+  assert.deepEqual(errors, [])
+}
+
 scenarios['keyboard only: log in and upload without the mouse'] = async () => {
   const setup = await open()
   await signUp(setup.page, 'leo', 'a long password')

@@ -1361,6 +1361,54 @@ const FILE_CHANGES = {
   folder: { verb: 'Move', label: 'To folder', past: 'moved to', clean: (text) => text.trim(), show: (folder) => folder },
 };
 
+/**
+ * A folder picker for a move: the folders in the one `input` names, to click through (and
+ * up), each click putting its path in `input`. A new folder is typed as a path.
+ */
+function folderPicker(input, start) {
+  const heading = el('p', { class: 'picker-heading' });
+  const list = el('ul', { class: 'picker', 'aria-label': 'Folders' });
+  let shown = '';
+  const show = async (path) => {
+    shown = path;
+    heading.textContent = `Folders in ${path}:`;
+    const choose = (target) =>
+      el('li', {}, el('button', {
+        type: 'button',
+        class: 'link-button',
+        text: target === parentOf(path) && path !== ROOT ? `↑ ${target}` : `${target.slice(target.lastIndexOf('/') + 1)}/`,
+        'aria-label': `Choose ${target}`,
+        onclick: () => {
+          input.value = target;
+          show(target);
+        },
+      }));
+    const items = path === ROOT ? [] : [choose(parentOf(path))];
+    try {
+      const listing = await api('GET', `/api/v1/folders?${new URLSearchParams({ path, limit: '1' })}`);
+      if (shown !== path) return;
+      for (const folder of Array.isArray(listing.folders) ? listing.folders : []) items.push(choose(childOf(path, folder.name)));
+      if (items.length === (path === ROOT ? 0 : 1)) items.push(el('li', { class: 'muted', text: 'No folders below this one.' }));
+    } catch {
+      if (shown !== path) return;
+      items.push(el('li', { class: 'muted', text: 'A new folder: it is made by the move.' }));
+    }
+    list.replaceChildren(...items);
+  };
+  const follow = () => {
+    // The dialog's input outlives this picker: the listener goes with it.
+    if (!list.isConnected) {
+      input.removeEventListener('change', follow);
+      return;
+    }
+    const typed = input.value.trim();
+    if (typed && typed !== shown) show(typed);
+  };
+  input.addEventListener('change', follow);
+  show(start);
+  return el('div', { class: 'folder-picker' }, heading, list);
+}
+
 /** Why `name` cannot name a file or folder (`what`; the server's rules for a name), or null. */
 function nameProblem(name, what = 'folder') {
   if (!name) return `A ${what} name cannot be empty.`;
@@ -1416,6 +1464,7 @@ async function changeFile(file, field) {
     label: change.label,
     value: file[field],
     submit: change.verb,
+    extra: field === 'folder' ? folderPicker(byId('dialog-input'), file.folder) : null,
     run: async (value) => {
       const cleaned = change.clean(value);
       const problem = field === 'name' ? nameProblem(cleaned, 'file') : null;

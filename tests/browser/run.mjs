@@ -580,7 +580,11 @@ scenarios['several files dropped, one failing: the others upload and the failure
     fs.writeFileSync(path.join(tree, 'album', 'cover.txt'), 'the cover')
     fs.writeFileSync(path.join(tree, 'album', 'deep', 'liner.txt'), 'the notes')
     await page.locator('#upload-folder').setInputFiles(path.join(tree, 'album'))
-    await page.locator('#flash').filter({ hasText: '2 files uploaded' }).waitFor()
+    // (The first batch's flash also ends in "2 files uploaded.": wait for the rows.)
+    for (const label of ['album/cover.txt', 'album/deep/liner.txt']) {
+      await uploadRow(page, label).filter({ hasText: 'done' }).waitFor()
+    }
+    await page.locator('#flash').filter({ hasText: /^2 files uploaded\.$/ }).waitFor()
     await page.getByRole('button', { name: 'Clear finished uploads' }).click()
     assert.equal(await page.locator('#upload-queue li').count(), 0)
     await page.getByRole('link', { name: 'album' }).click()
@@ -691,6 +695,74 @@ scenarios['move with the folder picker: click down the tree, up again, and move'
   await page.getByRole('link', { name: 'projects' }).click()
   await page.getByRole('link', { name: 'alpha' }).click()
   await page.getByRole('link', { name: 'notes.txt' }).waitFor()
+  await context.close()
+  assert.deepEqual(errors, [])
+}
+
+/** The file names of the listing, top to bottom. */
+function listedNames(page) {
+  return page.locator('#entries a[download]').allInnerTexts()
+}
+
+scenarios['the listing: sort by column, filter, select several to move and delete, preview'] = async () => {
+  const session = await register('nora', 'a long password')
+  // A 1×1 PNG.
+  const png = Buffer.from(
+    'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==',
+    'base64',
+  )
+  await apiUpload(session, '$', 'beta.txt', Buffer.from('b'.repeat(300)))
+  await apiUpload(session, '$', 'alpha.txt', Buffer.from('the first lines of alpha'))
+  await apiUpload(session, '$', 'gamma.png', png)
+  await apiUpload(session, '$/archive', 'old.txt', Buffer.from('old'))
+  const { context, page, errors } = await open()
+  await logIn(page, 'nora', 'a long password')
+  await page.getByRole('link', { name: 'gamma.png' }).waitFor()
+  assert.deepEqual(await listedNames(page), ['alpha.txt', 'beta.txt', 'gamma.png'])
+  await page.getByRole('button', { name: 'Sort by size' }).click()
+  assert.deepEqual(await listedNames(page), ['alpha.txt', 'gamma.png', 'beta.txt'])
+  await page.getByRole('button', { name: 'Sort by size' }).click()
+  assert.deepEqual(await listedNames(page), ['beta.txt', 'gamma.png', 'alpha.txt'])
+  assert.equal(await page.locator('th', { has: page.getByRole('button', { name: 'Sort by size' }) }).getAttribute('aria-sort'), 'descending')
+  await page.getByRole('button', { name: 'Sort by type' }).click()
+  assert.deepEqual(await listedNames(page), ['gamma.png', 'alpha.txt', 'beta.txt'])
+  await page.getByRole('button', { name: 'Sort by name' }).click()
+
+  await page.getByLabel('Filter this folder').fill('ALP')
+  assert.deepEqual(await listedNames(page), ['alpha.txt'])
+  assert.equal(await page.getByRole('link', { name: 'archive/' }).count(), 0)
+  await page.getByLabel('Filter this folder').fill('zzz')
+  await page.getByText('Nothing here matches "zzz".').waitFor()
+  await page.getByLabel('Filter this folder').fill('')
+
+  // Previews: the image and the start of a text.
+  await page.getByRole('button', { name: 'Preview gamma.png' }).click()
+  const dialog = page.locator('#dialog')
+  await dialog.getByRole('img', { name: 'gamma.png' }).waitFor()
+  assert.equal(await dialog.getByRole('img').evaluate((image) => image.complete && image.naturalWidth), 1)
+  await dialog.getByRole('button', { name: 'Close' }).click()
+  await page.getByRole('button', { name: 'Preview alpha.txt' }).click()
+  await dialog.locator('pre').filter({ hasText: 'the first lines of alpha' }).waitFor()
+  await dialog.getByRole('button', { name: 'Close' }).click()
+
+  await page.getByLabel('Select alpha.txt').check()
+  await page.getByLabel('Select beta.txt').check()
+  await page.getByText('2 files selected').waitFor()
+  await shoot(page, 'listing-selection-desktop')
+  await page.getByRole('button', { name: 'Move selected' }).click()
+  await dialog.getByRole('button', { name: 'Choose $/archive' }).click()
+  await dialog.getByRole('button', { name: 'Move', exact: true }).click()
+  await page.locator('#flash').filter({ hasText: '2 files moved to $/archive.' }).waitFor()
+  await page.getByRole('link', { name: 'archive/' }).waitFor()
+  assert.deepEqual(await listedNames(page), ['gamma.png'])
+  assert.ok(await page.locator('#selection-bar').isHidden())
+  await page.getByRole('link', { name: 'archive/' }).click()
+  await page.getByRole('link', { name: 'old.txt' }).waitFor()
+  for (const name of ['alpha.txt', 'old.txt']) await page.getByLabel(`Select ${name}`).check()
+  await page.getByRole('button', { name: 'Delete selected' }).click()
+  await dialog.getByRole('button', { name: 'Delete', exact: true }).click()
+  await page.locator('#flash').filter({ hasText: '2 files moved to the trash.' }).waitFor()
+  assert.deepEqual(await listedNames(page), ['beta.txt'])
   await context.close()
   assert.deepEqual(errors, [])
 }

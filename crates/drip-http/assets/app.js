@@ -74,6 +74,11 @@ const state = {
   cursor: null,
   /** Bumped by every listing request, so that a late answer never overwrites a newer one. */
   listingSeq: 0,
+  /**
+   * The folder shown, as loaded: its subfolders and files, the column it is sorted by,
+   * the filter box's text and the ids of the files selected.
+   */
+  view: { shownPath: null, folders: [], files: [], sort: { key: 'name', dir: 1 }, filter: '', selected: new Set() },
   /** The event connection, and its replacement while that one is being opened. */
   socket: null,
   pendingSocket: null,
@@ -655,16 +660,29 @@ function cell(className, ...children) {
 }
 
 function parentRow(path) {
-  return el('tr', {}, cell('name', folderLink('../', parentOf(path), 'folder-link')), cell('num'), cell('num'), cell('actions'));
+  return el(
+    'tr',
+    {},
+    cell('select'),
+    cell('name', icon('folder'), folderLink('../', parentOf(path), 'folder-link')),
+    cell('type'),
+    cell('num'),
+    cell('num'),
+    cell('num'),
+    cell('actions'),
+  );
 }
 
 function folderRow(path, folder) {
   return el(
     'tr',
     {},
-    cell('name', folderLink(`${folder.name}/`, childOf(path, folder.name), 'folder-link')),
+    cell('select'),
+    cell('name', icon('folder'), folderLink(`${folder.name}/`, childOf(path, folder.name), 'folder-link')),
+    cell('type', 'folder'),
     el('td', { class: 'num', title: `${folder.size} bytes`, text: formatBytes(folder.size) }),
     cell('num', plural(folder.files, 'file')),
+    cell('num'),
     cell('actions'),
   );
 }
@@ -689,7 +707,7 @@ function fileRow(file) {
     el('a', { href: `${fileUrl(file)}/content`, download: file.name, text: file.name }),
     `${fileUrl(file)}/download-url`,
   );
-  const name = cell('name', link);
+  const name = cell('name', icon(kindOf(file)), link);
   if (!mine) {
     const by = file.shared_by ? `shared by ${file.shared_by}` : 'shared with you';
     name.append(el('span', { class: 'badge', text: by }));
@@ -708,12 +726,30 @@ function fileRow(file) {
   } else {
     actions.append(actionButton('leave', file.name, () => leaveShare(file)));
   }
+  if (previewable(file)) actions.prepend(actionButton('preview', file.name, () => previewFile(file)));
+  const select = cell('select');
+  if (mine) {
+    select.append(el('input', {
+      type: 'checkbox',
+      'aria-label': `Select ${file.name}`,
+      checked: state.view.selected.has(file.id),
+      onchange: (event) => {
+        if (event.target.checked) state.view.selected.add(file.id);
+        else state.view.selected.delete(file.id);
+        renderSelection();
+      },
+    }));
+  }
+  const modified = file.uploaded_at ?? file.updated_at;
   return el(
     'tr',
     {},
+    select,
     name,
+    cell('type', kindOf(file)),
     el('td', { class: 'num', title: `${file.size} bytes`, text: formatBytes(file.size) }),
     cell('num'),
+    el('td', { class: 'num' }, el('time', { datetime: modified, title: modified, text: formatWhen(modified) })),
     actions,
   );
 }
@@ -743,22 +779,210 @@ async function loadFolder(path, cursor = null) {
     return;
   }
   if (seq !== state.listingSeq) return;
-  const entries = byId('entries');
   const files = Array.isArray(listing.files) ? listing.files : [];
   if (!cursor) {
-    const folders = Array.isArray(listing.folders) ? listing.folders : [];
     state.path = listing.path;
     renderBreadcrumb(listing.path);
-    entries.replaceChildren();
-    if (listing.path !== ROOT) entries.append(parentRow(listing.path));
-    entries.append(...folders.map((folder) => folderRow(listing.path, folder)));
-    byId('empty').hidden = files.length > 0 || folders.length > 0;
+    state.view.folders = Array.isArray(listing.folders) ? listing.folders : [];
+    state.view.files = [];
+    if (state.view.shownPath !== listing.path) {
+      state.view.selected.clear();
+      state.view.filter = '';
+      byId('filter').value = '';
+    }
+    state.view.shownPath = listing.path;
     document.title = `${listing.path} · Drip`;
   }
-  entries.append(...files.map(fileRow));
+  state.view.files.push(...files);
+  const present = new Set(state.view.files.map((file) => file.id));
+  for (const id of state.view.selected) if (!present.has(id)) state.view.selected.delete(id);
+  renderEntries();
   state.cursor = listing.next_cursor ?? null;
   more.hidden = !state.cursor;
   more.disabled = false;
+}
+
+/** What kind of file it is, from its content type: shown as its type and icon. */
+function kindOf(file) {
+  const type = String(file.content_type ?? '');
+  if (type.startsWith('image/')) return 'image';
+  if (type.startsWith('video/')) return 'video';
+  if (type.startsWith('audio/')) return 'audio';
+  if (type === 'application/pdf') return 'PDF';
+  if (/zip|tar|gzip|compressed|x-7z|x-rar/.test(type)) return 'archive';
+  if (type.startsWith('text/') || /json|xml|javascript|yaml|toml/.test(type)) return 'text';
+  return 'file';
+}
+
+/** The badge each kind of entry shows before its name (plain text: no emoji font needed). */
+const ICONS = { folder: 'DIR', image: 'IMG', video: 'VID', audio: 'AUD', PDF: 'PDF', archive: 'ZIP', text: 'TXT', file: 'BIN' };
+
+function icon(kind) {
+  const known = Object.hasOwn(ICONS, kind) ? kind : 'file';
+  return el('span', { class: `icon icon-${known.toLowerCase()}`, 'aria-hidden': 'true', text: ICONS[known] });
+}
+
+/** A date as the viewer reads it: the time today, the date otherwise. */
+function formatWhen(timestamp) {
+  const at = new Date(timestamp);
+  if (Number.isNaN(at.getTime())) return '';
+  const today = new Date().toDateString() === at.toDateString();
+  return today ? at.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : at.toLocaleDateString();
+}
+
+/** How each sortable column orders its rows. */
+const SORTS = {
+  name: (a, b) => a.name.localeCompare(b.name),
+  type: (a, b) => kindOf(a).localeCompare(kindOf(b)) || a.name.localeCompare(b.name),
+  size: (a, b) => a.size - b.size || a.name.localeCompare(b.name),
+  modified: (a, b) =>
+    String(a.uploaded_at ?? a.updated_at ?? '').localeCompare(String(b.uploaded_at ?? b.updated_at ?? '')) ||
+    a.name.localeCompare(b.name),
+};
+
+/**
+ * The rows of the folder shown: its loaded files and subfolders, sorted by the column
+ * chosen and narrowed by the filter box (both over what is loaded; "more" loads on).
+ */
+function renderEntries() {
+  const { folders, files, sort, filter } = state.view;
+  const needle = filter.trim().toLocaleLowerCase();
+  const wanted = (item) => !needle || item.name.toLocaleLowerCase().includes(needle);
+  const order = (items, key) => [...items].sort((a, b) => sort.dir * SORTS[key](a, b));
+  // Folders keep to the top, by name or size (they have no type or date of their own).
+  const folderKey = sort.key === 'size' ? 'size' : 'name';
+  const folderDir = sort.key === 'size' || sort.key === 'name' ? sort.dir : 1;
+  const folderRows = [...folders]
+    .sort((a, b) => folderDir * SORTS[folderKey](a, b))
+    .filter(wanted)
+    .map((folder) => folderRow(state.path, folder));
+  const fileRows = order(files, sort.key).filter(wanted).map(fileRow);
+  const rows = state.path !== ROOT ? [parentRow(state.path)] : [];
+  byId('entries').replaceChildren(...rows, ...folderRows, ...fileRows);
+  const nothing = folders.length + files.length === 0;
+  byId('empty').hidden = !nothing;
+  const noMatch = byId('no-match');
+  noMatch.hidden = nothing || !needle || folderRows.length + fileRows.length > 0;
+  noMatch.textContent = `Nothing here matches "${filter.trim()}".`;
+  for (const button of document.querySelectorAll('#listing-head button[data-sort]')) {
+    const active = button.dataset.sort === sort.key;
+    button.closest('th').setAttribute('aria-sort', active ? (sort.dir > 0 ? 'ascending' : 'descending') : 'none');
+    button.dataset.arrow = active ? (sort.dir > 0 ? '▲' : '▼') : '';
+  }
+  renderSelection();
+}
+
+function sortBy(key) {
+  const sort = state.view.sort;
+  state.view.sort = { key, dir: sort.key === key ? -sort.dir : 1 };
+  renderEntries();
+}
+
+/** The selected files of the folder shown (the user's own). */
+function selectedFiles() {
+  return state.view.files.filter((file) => state.view.selected.has(file.id));
+}
+
+function renderSelection() {
+  const chosen = selectedFiles();
+  byId('selection-bar').hidden = chosen.length === 0;
+  byId('selection-count').textContent = `${plural(chosen.length, 'file')} selected`;
+}
+
+/**
+ * Runs `task` on each selected file, one after the other; answers the names done and the
+ * failures (`"name": why`).
+ */
+async function onEachSelected(task) {
+  const done = [];
+  const failed = [];
+  for (const file of selectedFiles()) {
+    try {
+      await task(file);
+      done.push(file.name);
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 401) throw error;
+      failed.push(`"${file.name}": ${describe(error)}`);
+    }
+  }
+  state.view.selected.clear();
+  return { done, failed };
+}
+
+/** Says how a bulk action went, then shows the folder as it is now. */
+function afterBulk({ done, failed }, past) {
+  if (failed.length) {
+    flash(`${plural(done.length, 'file')} ${past}; ${failed.length} could not be: ${failed.join('; ')}`, 'error');
+    reloadFolder();
+    refreshUsage();
+  } else {
+    afterChange(`${plural(done.length, 'file')} ${past}.`);
+  }
+}
+
+async function deleteSelected() {
+  const count = selectedFiles().length;
+  let outcome = null;
+  const done = await openDialog({
+    title: `Delete ${plural(count, 'file')}?`,
+    text: 'They go to the trash: gone for everyone they are shared with, until you restore them.',
+    submit: 'Delete',
+    danger: true,
+    run: async () => {
+      outcome = await onEachSelected((file) => api('DELETE', fileUrl(file)));
+    },
+  });
+  if (done && outcome) afterBulk(outcome, 'moved to the trash');
+}
+
+async function moveSelected() {
+  const count = selectedFiles().length;
+  let outcome = null;
+  let target = '';
+  const done = await openDialog({
+    title: `Move ${plural(count, 'file')}`,
+    label: 'To folder',
+    value: state.path,
+    submit: 'Move',
+    extra: folderPicker(byId('dialog-input'), state.path),
+    run: async (value) => {
+      target = value.trim();
+      outcome = await onEachSelected((file) => api('PATCH', fileUrl(file), { body: { folder: target } }));
+    },
+  });
+  if (done && outcome) afterBulk(outcome, `moved to ${target}`);
+}
+
+/** Files small enough, and of a kind, to look at in the page. */
+const PREVIEW_MAX_BYTES = 20 * 1024 * 1024;
+const PREVIEW_TEXT_BYTES = 64 * 1024;
+
+function previewable(file) {
+  const kind = kindOf(file);
+  return file.uploaded_at && file.size <= PREVIEW_MAX_BYTES && (kind === 'image' || kind === 'text');
+}
+
+/** Shows an image, or the first 64 KiB of a text, in a dialog. */
+async function previewFile(file) {
+  const body = el('div', { class: 'preview' }, el('p', { class: 'muted', text: 'Loading…' }));
+  const shown = openDialog({ title: file.name, submit: 'Close', extra: body, run: async () => {} });
+  try {
+    const url = await downloadUrl(`${fileUrl(file)}/download-url`);
+    if (kindOf(file) === 'image') {
+      const image = el('img', { src: url, alt: file.name });
+      image.addEventListener('error', () => body.replaceChildren(el('p', { class: 'error', text: 'This image cannot be shown.' })));
+      body.replaceChildren(image);
+    } else {
+      const response = await fetch(url, { headers: { Range: `bytes=0-${PREVIEW_TEXT_BYTES - 1}` }, cache: 'no-store' });
+      if (!response.ok) throw await errorFrom(response);
+      const text = new TextDecoder().decode(await response.arrayBuffer());
+      const more = file.size > PREVIEW_TEXT_BYTES ? el('p', { class: 'muted', text: `The first ${formatBytes(PREVIEW_TEXT_BYTES)} of ${formatBytes(file.size)}.` }) : '';
+      body.replaceChildren(el('pre', { text }), more);
+    }
+  } catch (error) {
+    body.replaceChildren(el('p', { class: 'error', text: describe(error) }));
+  }
+  await shown;
 }
 
 function reloadFolder() {
@@ -2075,6 +2299,19 @@ function wire() {
   byId('new-folder').addEventListener('click', newFolder);
   byId('new-drop').addEventListener('click', newDrop);
   byId('download-folder').addEventListener('click', downloadFolder);
+  for (const button of document.querySelectorAll('#listing-head button[data-sort]')) {
+    button.addEventListener('click', () => sortBy(button.dataset.sort));
+  }
+  byId('filter').addEventListener('input', (event) => {
+    state.view.filter = event.target.value;
+    renderEntries();
+  });
+  byId('move-selected').addEventListener('click', moveSelected);
+  byId('delete-selected').addEventListener('click', deleteSelected);
+  byId('clear-selection').addEventListener('click', () => {
+    state.view.selected.clear();
+    renderEntries();
+  });
   byId('refresh-top').addEventListener('click', loadTopUsers);
   byId('search-form').addEventListener('submit', (event) => {
     event.preventDefault();

@@ -38,8 +38,8 @@ const browser = await chromium.launch({
  * of any of its pages but the browser's own line for a response of one of
  * `expectedStatuses` (a scenario that asks for a refusal on purpose).
  */
-async function open(viewport = DESKTOP, expectedStatuses = []) {
-  const context = await browser.newContext({ viewport, baseURL: base })
+async function open(viewport = DESKTOP, expectedStatuses = [], options = {}) {
+  const context = await browser.newContext({ viewport, baseURL: base, ...options })
   context.setDefaultTimeout(STEP_TIMEOUT_MS)
   const errors = []
   const expected = (text) =>
@@ -763,6 +763,96 @@ scenarios['the listing: sort by column, filter, select several to move and delet
   await dialog.getByRole('button', { name: 'Delete', exact: true }).click()
   await page.locator('#flash').filter({ hasText: '2 files moved to the trash.' }).waitFor()
   assert.deepEqual(await listedNames(page), ['beta.txt'])
+  await context.close()
+  assert.deepEqual(errors, [])
+}
+
+/** A JSON call to the API as the session's user; answers the body. */
+async function apiCall(session, method, uri, body) {
+  const response = await fetch(`${base}${uri}`, {
+    method,
+    headers: { Authorization: `Bearer ${session.access_token}`, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  })
+  assert.ok(response.ok, `${method} ${uri}: ${response.status} ${await response.clone().text()}`)
+  return response.status === 204 ? null : response.json()
+}
+
+/** The open dialog lies within the viewport, and the page does not overflow. */
+async function dialogFits(page) {
+  const box = await page.locator('#dialog').boundingBox()
+  const width = page.viewportSize().width
+  assert.ok(box && box.x >= 0 && box.x + box.width <= width, `the dialog spans ${box?.x}..${box && box.x + box.width} of ${width} px`)
+  await fitsWidth(page)
+}
+
+scenarios['every main screen and dialog fits a 375 px phone, in the dark theme'] = async () => {
+  const session = await register('olga', 'a long password')
+  const long = 'minutes of the extraordinary general assembly of the north-western region (final).txt'
+  const file = await apiUpload(session, '$/meetings of the board', long, Buffer.from('we met'))
+  await apiUpload(session, '$', 'photo.png', Buffer.from('not really a png'))
+  const link = await apiCall(session, 'POST', `/api/v1/files/${file.id}/links`, {})
+  const drop = await apiCall(session, 'POST', '/api/v1/drops', { folder: '$/meetings of the board' })
+  // The pages of links, for visitors on a phone.
+  const visitor = await open(MOBILE, [], { colorScheme: 'dark' })
+  for (const [address, name] of [[link.url, 'link-page-dark-mobile'], [drop.url, 'drop-page-dark-mobile']]) {
+    await visitor.page.goto(address)
+    await fitsWidth(visitor.page)
+    await shoot(visitor.page, name)
+  }
+  await visitor.context.close()
+  assert.deepEqual(visitor.errors, [])
+
+  const { context, page, errors } = await open(MOBILE, [], { colorScheme: 'dark' })
+  await logIn(page, 'olga', 'a long password')
+  assert.equal(await page.evaluate(() => getComputedStyle(document.body).backgroundColor), 'rgb(20, 22, 27)')
+  await page.getByRole('link', { name: 'meetings of the board/' }).click()
+  await page.getByRole('link', { name: long, exact: true }).waitFor()
+  await fitsWidth(page)
+  await shoot(page, 'files-dark-mobile')
+
+  const dialogs = [
+    [`Rename ${long}`, 'Cancel'],
+    [`Move ${long}`, 'Cancel'],
+    [`Share ${long}`, 'Cancel'],
+    [`Link ${long}`, 'Cancel'],
+    ['New folder', 'Cancel'],
+    ['Drop link', 'Cancel'],
+    [`Preview ${long}`, 'Close'],
+  ]
+  for (const [opener, closer] of dialogs) {
+    await page.getByRole('button', { name: opener, exact: true }).click()
+    await page.locator('#dialog').waitFor({ state: 'visible' })
+    await dialogFits(page)
+    if (opener.startsWith('Move')) await shoot(page, 'move-dark-mobile')
+    await page.locator('#dialog').getByRole('button', { name: closer, exact: true }).click()
+    await page.locator('#dialog').waitFor({ state: 'hidden' })
+  }
+
+  await page.getByLabel('Select', { exact: false }).first().check()
+  await fitsWidth(page)
+  const dataTransfer = await page.evaluateHandle((name) => {
+    const transfer = new DataTransfer()
+    transfer.items.add(new File(['agenda'], `agenda for ${name}`, { type: 'text/plain' }))
+    return transfer
+  }, long)
+  await page.dispatchEvent('#files-view', 'drop', { dataTransfer })
+  await uploadRow(page, 'agenda for').filter({ hasText: 'done' }).waitFor()
+  await fitsWidth(page)
+
+  await page.getByLabel('Search the contents of your files (a regular expression)').fill('we met')
+  await page.getByRole('button', { name: 'Search', exact: true }).click()
+  await page.locator('#search-results').waitFor({ state: 'visible' })
+  await fitsWidth(page)
+
+  await page.getByRole('button', { name: `Delete ${long}`, exact: true }).click()
+  await page.locator('#dialog').getByRole('button', { name: 'Delete', exact: true }).click()
+  await page.getByRole('link', { name: long, exact: true }).waitFor({ state: 'detached' })
+  await page.getByRole('button', { name: 'Trash' }).click()
+  await page.locator('#trash-view').waitFor({ state: 'visible' })
+  await fitsWidth(page)
+  await shoot(page, 'trash-dark-mobile')
+
   await context.close()
   assert.deepEqual(errors, [])
 }

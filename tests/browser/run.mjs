@@ -330,7 +330,7 @@ scenarios['a public link with a password, opened in a fresh context, downloads a
   assert.deepEqual(errors, [])
 }
 
-scenarios['a share reaches the sharee live, naming the file and the sharer; the sharee leaves it'] =
+scenarios['a share reaches the sharee live, naming the file and the sharer; the sharee leaves it; a withdrawal updates live'] =
   async () => {
     const owner = await open()
     const sharee = await open()
@@ -355,6 +355,18 @@ scenarios['a share reaches the sharee live, naming the file and the sharer; the 
     await sharee.page.locator('#flash').filter({ hasText: 'You left "plan.pdf".' }).waitFor()
     await sharee.page.locator('#empty').waitFor({ state: 'visible' })
     await owner.page.getByRole('button', { name: 'Rename plan.pdf' }).waitFor({ state: 'visible' })
+
+    // Shared again, then withdrawn by its owner: it leaves the sharee's listing live.
+    await owner.page.getByRole('button', { name: 'Share plan.pdf' }).click()
+    await dialog.getByLabel('Username').fill('ivy')
+    await dialog.getByRole('button', { name: 'Share', exact: true }).click()
+    await sharee.page.locator('#entries').getByRole('link', { name: 'plan.pdf', exact: true }).waitFor()
+    await owner.page.getByRole('button', { name: 'Share plan.pdf' }).click()
+    await dialog.getByRole('button', { name: 'Withdraw the share with ivy' }).click()
+    await dialog.getByText('Not shared with anyone yet.').waitFor()
+    await dialog.getByRole('button', { name: 'Cancel' }).click()
+    await sharee.page.locator('#entries').getByRole('link', { name: 'plan.pdf', exact: true }).waitFor({ state: 'detached' })
+    await sharee.page.locator('#notifications').filter({ hasText: 'A file shared with you is no longer shared.' }).waitFor()
     for (const side of [owner, sharee]) {
       await side.context.close()
       assert.deepEqual(side.errors, [])

@@ -1867,7 +1867,13 @@ function sharesList(file) {
       const items = (Array.isArray(shares) ? shares : []).map((share) => {
         const item = el('li', {}, el('span', { text: share.username }));
         item.append(
-          el('button', { type: 'button', class: 'action', text: 'withdraw', onclick: () => withdraw(share.username, item) }),
+          el('button', {
+            type: 'button',
+            class: 'action',
+            text: 'withdraw',
+            'aria-label': `Withdraw the share with ${share.username}`,
+            onclick: () => withdraw(share.username, item),
+          }),
         );
         return item;
       });
@@ -2170,6 +2176,11 @@ function onFrame(socket, data) {
       break;
     case 'share':
       notifyShare(payload);
+      reloadFolder();
+      break;
+    case 'unshare':
+      // Withdrawn by its creator (or left in another tab): it goes from the listing.
+      notify(payload.message);
       reloadFolder();
       break;
     case 'download':

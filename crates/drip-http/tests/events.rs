@@ -278,3 +278,27 @@ async fn logging_out_closes_the_sessions_event_connections_at_once() {
     let left = expect(&mut bystander, "presence_diff").await;
     assert_eq!(left["payload"]["leaves"][0]["username"], "alice", "{left}");
 }
+
+/// A withdrawn share reaches the sharee as `unshare` with the file's id; leaving one
+/// reaches the sharee's own other connections the same way. The creator hears nothing.
+#[tokio::test]
+async fn a_withdrawn_or_left_share_reaches_the_sharee_as_unshare() {
+    let (app, addr, [alice, bob]) = served_with(settings(), ["alice", "bob"]).await;
+    let id = app.upload_ok(&alice, "$", "plan.txt", b"the plan").await;
+    let mut a = joined(addr, &alice).await;
+    let mut b = joined(addr, &bob).await;
+    for (withdrawer, path) in [(&alice, "shares/bob"), (&bob, "shares/bob")] {
+        assert_eq!(app.share(&alice, &id, "bob").await.0, axum::http::StatusCode::CREATED);
+        expect(&mut b, "share").await;
+        expect(&mut a, "share").await;
+        let uri = format!("/api/v1/files/{id}/{path}");
+        let (status, _) = app.call(axum::http::Method::DELETE, &uri, Some(withdrawer), None).await;
+        assert_eq!(status, axum::http::StatusCode::NO_CONTENT);
+        let frame = expect(&mut b, "unshare").await;
+        assert_eq!(
+            frame,
+            json!({"event": "unshare", "payload": {"message": "A file shared with you is no longer shared.", "media_id": id}})
+        );
+        expect_none(&mut a, &["unshare"], Duration::from_millis(100)).await;
+    }
+}

@@ -37,6 +37,12 @@ pub enum Event {
         /// Who shared it.
         owner: Username,
     },
+    /// A file shared with the user is shared no more (to the sharee): its creator withdrew
+    /// the share, or the user left it (their other tabs hear of it).
+    ShareWithdrawn {
+        /// The media.
+        media_id: MediaId,
+    },
     /// Someone downloaded a file through one of the user's public links (to its creator,
     /// when the link asks for it).
     LinkDownloaded {
@@ -55,12 +61,13 @@ pub enum Event {
 }
 
 impl Event {
-    /// The channel event name: `upload`, `share` or `download`.
+    /// The channel event name: `upload`, `share`, `unshare` or `download`.
     #[must_use]
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Upload { .. } => "upload",
             Self::ShareSent { .. } | Self::ShareReceived { .. } => "share",
+            Self::ShareWithdrawn { .. } => "unshare",
             Self::Download { .. } | Self::LinkDownloaded { .. } => "download",
         }
     }
@@ -72,6 +79,7 @@ impl Event {
             Self::Upload { name, .. } => format!("The file \"{name}\" was successfully uploaded."),
             Self::ShareSent { sharee, .. } => format!("Successfully shared the file with {sharee}."),
             Self::ShareReceived { owner, .. } => format!("{owner} has just shared a file with you!"),
+            Self::ShareWithdrawn { .. } => "A file shared with you is no longer shared.".to_owned(),
             Self::Download { .. } => "Your download is ready. Start it by clicking here.".to_owned(),
             Self::LinkDownloaded { name, .. } => format!("Your link to \"{name}\" was downloaded."),
         }
@@ -84,6 +92,7 @@ impl Event {
             Self::Upload { media_id, .. }
             | Self::ShareSent { media_id, .. }
             | Self::ShareReceived { media_id, .. }
+            | Self::ShareWithdrawn { media_id }
             | Self::LinkDownloaded { media_id, .. } => Some(*media_id),
             Self::Download { .. } => None,
         }
@@ -97,6 +106,7 @@ impl Event {
             Self::Upload { .. }
             | Self::ShareSent { .. }
             | Self::ShareReceived { .. }
+            | Self::ShareWithdrawn { .. }
             | Self::LinkDownloaded { .. } => None,
         }
     }

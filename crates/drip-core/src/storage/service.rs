@@ -904,6 +904,7 @@ impl StorageService {
             return Err(ShareError::Forbidden);
         }
         if self.ports.media.remove_share(&media.id(), &sharee.owner.id).await? {
+            self.notify(&sharee.owner.id, Event::ShareWithdrawn { media_id: media.id() }).await;
             Ok(())
         } else {
             Err(ShareError::NotShared(with.to_string()))

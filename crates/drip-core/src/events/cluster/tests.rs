@@ -52,6 +52,7 @@ fn every_message_survives_its_text_form_and_fits_a_notify_payload_at_the_longest
             user,
             event: Event::ShareReceived { media_id, owner: username.clone() },
         },
+        ClusterMessage::Event { from: from.clone(), user, event: Event::ShareWithdrawn { media_id } },
         ClusterMessage::Event {
             from: from.clone(),
             user,

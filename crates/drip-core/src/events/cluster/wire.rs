@@ -40,6 +40,8 @@ enum WireEvent {
     ShareSent { m: String, to: String },
     #[serde(rename = "share_received")]
     ShareReceived { m: String, by: String },
+    #[serde(rename = "share_withdrawn")]
+    ShareWithdrawn { m: String },
     #[serde(rename = "download")]
     Download { a: String, link: String },
     #[serde(rename = "link_downloaded")]
@@ -80,6 +82,7 @@ fn encode_event(event: &Event) -> WireEvent {
         Event::ShareReceived { media_id, owner } => {
             WireEvent::ShareReceived { m: media_id.to_string(), by: owner.to_string() }
         }
+        Event::ShareWithdrawn { media_id } => WireEvent::ShareWithdrawn { m: media_id.to_string() },
         Event::LinkDownloaded { media_id, name } => {
             WireEvent::LinkDownloaded { m: media_id.to_string(), name: name.to_string() }
         }
@@ -120,6 +123,7 @@ fn decode_event(event: WireEvent) -> Result<Event, WireError> {
         WireEvent::ShareReceived { m, by } => {
             Event::ShareReceived { media_id: media(&m)?, owner: username(&by)? }
         }
+        WireEvent::ShareWithdrawn { m } => Event::ShareWithdrawn { media_id: media(&m)? },
         WireEvent::LinkDownloaded { m, name } => Event::LinkDownloaded {
             media_id: media(&m)?,
             name: FileName::parse(&name).map_err(|e| WireError(e.to_string()))?,

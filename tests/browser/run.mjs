@@ -888,6 +888,9 @@ scenarios['keyboard only: log in and upload without the mouse'] = async () => {
   await page.keyboard.type('a long password')
   await page.keyboard.press('Enter')
   await page.locator('#files-view').waitFor({ state: 'visible' })
+  // The listing and the live connection are in: nothing re-renders under the focus now.
+  await page.locator('#empty').waitFor({ state: 'visible' })
+  await page.locator('#online').filter({ hasText: 'leo (count: 1)' }).waitFor()
 
   // Tab to the file picker, open it with the keyboard, then Tab to Upload and press Enter.
   let picker = ''

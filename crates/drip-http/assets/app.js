@@ -944,7 +944,7 @@ async function moveSelected() {
     label: 'To folder',
     value: state.path,
     submit: 'Move',
-    extra: folderPicker(byId('dialog-input'), state.path),
+    ...folderPicker(byId('dialog-input'), state.path),
     run: async (value) => {
       target = value.trim();
       outcome = await onEachSelected((file) => api('PATCH', fileUrl(file), { body: { folder: target } }));
@@ -1322,7 +1322,7 @@ async function uploadResumably(item) {
       const sent = await sendChunk(item, offset);
       failures = 0;
       offset = sent.offset;
-      if (sent.fileId) return api('GET', `/api/v1/files/${encodeURIComponent(sent.fileId)}`);
+      if (sent.fileId) return api('GET', fileUrl({ id: sent.fileId }));
     } catch (error) {
       if (item.status === 'cancelled' || error?.name === 'AbortError') throw error;
       const retryable = error instanceof TypeError || (error instanceof ApiError && (error.status === 409 || error.status >= 500));
@@ -1506,7 +1506,7 @@ function uploaded(file, alone = true) {
  * the error (`explain(error, value)` may word it), and on success it closes. Answers
  * whether the work was done.
  */
-function openDialog({ title, text, label, value = '', submit = 'OK', danger = false, extra = null, run, explain }) {
+function openDialog({ title, text, label, value = '', submit = 'OK', danger = false, extra = null, onchange = null, run, explain }) {
   const dialog = byId('dialog');
   const form = byId('dialog-form');
   const input = byId('dialog-input');
@@ -1519,6 +1519,8 @@ function openDialog({ title, text, label, value = '', submit = 'OK', danger = fa
   byId('dialog-label').hidden = !label;
   byId('dialog-label-text').textContent = label ?? '';
   input.value = value;
+  // The input is shared by every dialog: only this one's handler (a folder picker's) stays.
+  input.onchange = onchange;
   problem.textContent = '';
   problem.hidden = true;
   ok.textContent = submit;
@@ -1587,7 +1589,8 @@ const FILE_CHANGES = {
 
 /**
  * A folder picker for a move: the folders in the one `input` names, to click through (and
- * up), each click putting its path in `input`. A new folder is typed as a path.
+ * up), each click putting its path in `input`. A new folder is typed as a path. Answers
+ * the dialog options `{extra, onchange}`.
  */
 function folderPicker(input, start) {
   const heading = el('p', { class: 'picker-heading' });
@@ -1619,18 +1622,13 @@ function folderPicker(input, start) {
     }
     list.replaceChildren(...items);
   };
-  const follow = () => {
-    // The dialog's input outlives this picker: the listener goes with it.
-    if (!list.isConnected) {
-      input.removeEventListener('change', follow);
-      return;
-    }
+  // openDialog sets it as the input's change handler, and clears it for the next dialog.
+  const onchange = () => {
     const typed = input.value.trim();
     if (typed && typed !== shown) show(typed);
   };
-  input.addEventListener('change', follow);
   show(start);
-  return el('div', { class: 'folder-picker' }, heading, list);
+  return { extra: el('div', { class: 'folder-picker' }, heading, list), onchange };
 }
 
 /** Why `name` cannot name a file or folder (`what`; the server's rules for a name), or null. */
@@ -1688,7 +1686,7 @@ async function changeFile(file, field) {
     label: change.label,
     value: file[field],
     submit: change.verb,
-    extra: field === 'folder' ? folderPicker(byId('dialog-input'), file.folder) : null,
+    ...(field === 'folder' ? folderPicker(byId('dialog-input'), file.folder) : {}),
     run: async (value) => {
       const cleaned = change.clean(value);
       const problem = field === 'name' ? nameProblem(cleaned, 'file') : null;

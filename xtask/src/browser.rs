@@ -1,9 +1,9 @@
 //! `cargo xtask browser`: Drip's web UI driven in headless Chromium (Debian's `chromium`,
 //! installed with apt-get when missing) by `playwright-core` (pinned by
 //! `tests/browser/package-lock.json`, installed by `npm ci` into `target/xtask/browser-js`),
-//! against a spawned `drip serve` on the embedded defaults. The scenarios are
-//! `tests/browser/run.mjs`; they write screenshots of the main screens to
-//! `docs/screenshots/`.
+//! against a spawned `drip serve` on the embedded defaults. `tests/browser/run.mjs` runs
+//! the scenarios of `tests/browser/scenarios/`; they write screenshots of the main screens
+//! to `docs/screenshots/`.
 
 use std::path::PathBuf;
 use std::process::Command;

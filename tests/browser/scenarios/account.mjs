@@ -1,0 +1,211 @@
+// Accounts and the session: sign-up, login, folders, usage, tabs, the keyboard.
+
+import assert from 'node:assert/strict'
+import { base, DESKTOP, MOBILE, browser, open, shoot, fitsWidth, signUp, register, logIn } from '../harness.mjs'
+
+export const scenarios = {}
+
+scenarios['sign up, log out, log in again; the auth screen on desktop and mobile'] = async () => {
+  const { context, page, errors } = await open()
+  await page.goto('/')
+  await page.locator('#auth-view').waitFor({ state: 'visible' })
+  await shoot(page, 'login-desktop')
+  await signUp(page, 'alice', 'a long password')
+  await shoot(page, 'files-desktop')
+  await page.getByRole('button', { name: 'Log out' }).click()
+  await page.locator('#auth-view').waitFor({ state: 'visible' })
+  const login = page.locator('#login-form')
+  await login.getByLabel('Username').fill('alice')
+  await login.getByLabel('Password').fill('a long password')
+  await login.getByRole('button', { name: 'Log in' }).click()
+  await page.locator('#files-view').waitFor({ state: 'visible' })
+  assert.equal(await page.locator('#whoami').innerText(), 'alice')
+  await context.close()
+  assert.deepEqual(errors, [])
+
+  const mobile = await open(MOBILE)
+  await mobile.page.goto('/')
+  await mobile.page.locator('#auth-view').waitFor({ state: 'visible' })
+  await fitsWidth(mobile.page)
+  await shoot(mobile.page, 'login-mobile')
+  await mobile.context.close()
+  assert.deepEqual(mobile.errors, [])
+}
+
+scenarios['a wrong password is cleared, row actions name their file, a bad name says why, a stale error goes on navigation'] =
+  async () => {
+    const { context, page, errors } = await open(DESKTOP, [400, 401])
+    await signUp(page, 'bob', 'a long password')
+    await page.locator('#upload-file').setInputFiles({
+      name: 'notes.txt',
+      mimeType: 'text/plain',
+      buffer: Buffer.from('hello from the browser'),
+    })
+    await page.getByRole('button', { name: 'Upload', exact: true }).click()
+    for (const action of ['Rename', 'Move', 'Share', 'Delete']) {
+      await page.getByRole('button', { name: `${action} notes.txt` }).waitFor({ state: 'visible' })
+    }
+    assert.equal(await page.locator('#breadcrumb li').first().innerText(), 'My files')
+
+    // A name that cannot be says why; surrounding spaces go.
+    await page.getByRole('button', { name: 'Rename notes.txt' }).click()
+    const dialog = page.locator('#dialog')
+    await dialog.getByLabel('New name').fill('  a/b  ')
+    await dialog.getByRole('button', { name: 'Rename' }).click()
+    await dialog.locator('#dialog-error').filter({ hasText: 'A file name cannot contain "/".' }).waitFor()
+    await dialog.getByLabel('New name').fill('  renamed.txt  ')
+    await dialog.getByRole('button', { name: 'Rename' }).click()
+    await page.locator('#flash').filter({ hasText: '"notes.txt" was renamed to "renamed.txt".' }).waitFor()
+    await page.getByRole('button', { name: 'Rename renamed.txt' }).click()
+    await dialog.getByLabel('New name').fill('notes.txt')
+    await dialog.getByRole('button', { name: 'Rename' }).click()
+    await page.getByRole('button', { name: 'Rename notes.txt' }).waitFor({ state: 'visible' })
+
+    // A bad path shows an error; going back to a folder that exists takes it away.
+    await page.evaluate(() => {
+      window.history.pushState({}, '', '/?path=no-such-path')
+      window.dispatchEvent(new PopStateEvent('popstate'))
+    })
+    const banner = page.locator('#flash')
+    await page.locator('#flash.flash-error').waitFor({ state: 'visible' })
+    await page.goBack()
+    await banner.waitFor({ state: 'hidden' })
+    await page.getByRole('button', { name: 'Rename notes.txt' }).waitFor({ state: 'visible' })
+
+    // A wrong password is refused and leaves the field empty, with the focus in it.
+    await page.getByRole('button', { name: 'Log out' }).click()
+    const login = page.locator('#login-form')
+    await login.getByLabel('Username').fill('bob')
+    await login.getByLabel('Password').fill('not the password')
+    await login.getByRole('button', { name: 'Log in' }).click()
+    await page.locator('#flash.flash-error').waitFor({ state: 'visible' })
+    assert.equal(await banner.innerText(), 'Invalid username/password combination.')
+    assert.equal(await login.getByLabel('Password').inputValue(), '')
+    assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('name')), 'password')
+    await context.close()
+    assert.deepEqual(errors, [])
+  }
+
+scenarios['a new folder from a button, named with reasons, kept by its file; usage with the quota'] =
+  async () => {
+    const { context, page, errors } = await open()
+    await signUp(page, 'carol', 'a long password')
+    assert.equal(
+      await page.evaluate(() => document.activeElement?.id),
+      'folder-nav',
+      'the focus is on the folder after sign-up',
+    )
+    await page.locator('#usage').filter({ hasText: '0 files, 0 B of 100 MB (100 MB free)' }).waitFor()
+
+    await page.getByRole('button', { name: 'New folder' }).click()
+    const dialog = page.locator('#dialog')
+    await dialog.getByLabel('Folder name').fill('a/b')
+    await dialog.getByRole('button', { name: 'Create' }).click()
+    await dialog.locator('#dialog-error').filter({ hasText: 'cannot contain "/"' }).waitFor()
+    await dialog.getByLabel('Folder name').fill('  reports  ')
+    await dialog.getByRole('button', { name: 'Create' }).click()
+    await page.waitForURL((url) => url.search === '?path=$/reports')
+    await page.locator('#breadcrumb').filter({ hasText: 'reports' }).waitFor()
+    await page.locator('#empty').waitFor({ state: 'visible' })
+
+    await page.locator('#upload-file').setInputFiles({
+      name: 'q3.csv',
+      mimeType: 'text/csv',
+      buffer: Buffer.from('quarter,total\n3,42\n'),
+    })
+    await page.getByRole('button', { name: 'Upload', exact: true }).click()
+    await page.getByRole('button', { name: 'Rename q3.csv' }).waitFor({ state: 'visible' })
+    await page.locator('#breadcrumb a').first().click()
+    await page.locator('#entries a', { hasText: 'reports/' }).waitFor({ state: 'visible' })
+    await page.locator('#usage').filter({ hasText: '1 file' }).waitFor()
+    await context.close()
+    assert.deepEqual(errors, [])
+  }
+
+scenarios['top users in the side panel; the dark theme follows the system'] = async () => {
+  const { context, page, errors } = await open()
+  await signUp(page, 'kate', 'a long password')
+  await page.locator('#upload-file').setInputFiles({
+    name: 'big.bin',
+    mimeType: 'application/octet-stream',
+    buffer: Buffer.alloc(300_000, 7),
+  })
+  await page.getByRole('button', { name: 'Upload', exact: true }).click()
+  await page.getByRole('button', { name: 'Rename big.bin' }).waitFor({ state: 'visible' })
+  await page.getByRole('button', { name: 'Refresh' }).click()
+  await page.locator('#top-users li').first().filter({ hasText: 'kate: 1 file, 293 KB' }).waitFor()
+  await context.close()
+  assert.deepEqual(errors, [])
+
+  const dark = await browser.newContext({ viewport: DESKTOP, baseURL: base, colorScheme: 'dark' })
+  const page2 = await dark.newPage()
+  await page2.goto('/')
+  await page2.locator('#auth-view').waitFor({ state: 'visible' })
+  const background = await page2.evaluate(() => getComputedStyle(document.body).backgroundColor)
+  assert.equal(background, 'rgb(20, 22, 27)', 'the dark palette applies')
+  await shoot(page2, 'login-dark')
+  await dark.close()
+}
+
+scenarios['one session across tabs: a new tab is logged in, a logout ends every tab'] = async () => {
+  await register('lena', 'a long password')
+  const { context, page, errors } = await open()
+  // A second tab already on the login page is logged in by the first tab's login.
+  const waiting = await context.newPage()
+  await waiting.goto('/')
+  await waiting.locator('#auth-view').waitFor({ state: 'visible' })
+  await logIn(page, 'lena', 'a long password')
+  await waiting.locator('#files-view').waitFor({ state: 'visible' })
+  assert.equal(await waiting.locator('#whoami').innerText(), 'lena')
+  // A link opened in a new tab shows its folder without asking to log in.
+  const fresh = await context.newPage()
+  await fresh.goto('/?path=%24')
+  await fresh.locator('#files-view').waitFor({ state: 'visible' })
+  assert.equal(await fresh.locator('#whoami').innerText(), 'lena')
+  await fresh.getByRole('button', { name: 'Log out' }).click()
+  for (const tab of [page, waiting, fresh]) await tab.locator('#auth-view').waitFor({ state: 'visible' })
+  // With no tab holding a session, a new tab asks to log in.
+  const last = await context.newPage()
+  await last.goto('/')
+  await last.locator('#auth-view').waitFor({ state: 'visible' })
+  await context.close()
+  assert.deepEqual(errors, [])
+}
+
+scenarios['keyboard only: log in and upload without the mouse'] = async () => {
+  const setup = await open()
+  await signUp(setup.page, 'leo', 'a long password')
+  await setup.context.close()
+
+  const { context, page, errors } = await open()
+  await page.goto('/')
+  await page.locator('#auth-view').waitFor({ state: 'visible' })
+  // From the top of the page: the brand link, then the login form's fields.
+  await page.keyboard.press('Tab')
+  await page.keyboard.press('Tab')
+  assert.equal(await page.evaluate(() => document.activeElement?.closest('form')?.id), 'login-form')
+  await page.keyboard.type('leo')
+  await page.keyboard.press('Tab')
+  await page.keyboard.type('a long password')
+  await page.keyboard.press('Enter')
+  await page.locator('#files-view').waitFor({ state: 'visible' })
+  // The listing and the live connection are in: nothing re-renders under the focus now.
+  await page.locator('#empty').waitFor({ state: 'visible' })
+  await page.locator('#online').filter({ hasText: 'leo (count: 1)' }).waitFor()
+
+  // Tab to the file picker, open it with the keyboard, then Tab to Upload and press Enter.
+  let picker = ''
+  for (let step = 0; step < 15 && picker !== 'upload-file'; step += 1) {
+    await page.keyboard.press('Tab')
+    picker = await page.evaluate(() => document.activeElement?.id ?? '')
+  }
+  assert.equal(picker, 'upload-file', 'the file picker is reachable with Tab')
+  const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.keyboard.press('Space')])
+  await chooser.setFiles({ name: 'typed.txt', mimeType: 'text/plain', buffer: Buffer.from('no mouse') })
+  await page.keyboard.press('Tab')
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'upload-button')
+  await page.keyboard.press('Enter')
+  await page.getByRole('button', { name: 'Rename typed.txt' }).waitFor({ state: 'visible' })
+  await context.close()
+  assert.deepEqual(errors, [])
+}

@@ -1,0 +1,170 @@
+// The files screen: trash, search, the move picker, the listing.
+
+import assert from 'node:assert/strict'
+import { DESKTOP, open, shoot, signUp, register, logIn, apiUpload, listedNames } from '../harness.mjs'
+
+export const scenarios = {}
+
+scenarios['delete to the trash, restore (under another name when taken), delete forever'] = async () => {
+  // The first restore is refused on purpose (the name is taken): 409.
+  const { context, page, errors } = await open(DESKTOP, [409])
+  await signUp(page, 'erin', 'a long password')
+  const upload = async (text) => {
+    await page.locator('#upload-file').setInputFiles({
+      name: 'plan.txt',
+      mimeType: 'text/plain',
+      buffer: Buffer.from(text),
+    })
+    await page.getByRole('button', { name: 'Upload', exact: true }).click()
+    await page.getByRole('button', { name: 'Rename plan.txt' }).waitFor({ state: 'visible' })
+  }
+  const dialog = page.locator('#dialog')
+  const remove = async (name) => {
+    await page.getByRole('button', { name: `Delete ${name}` }).click()
+    await dialog.getByRole('button', { name: 'Delete', exact: true }).click()
+    await page.locator('#flash').filter({ hasText: `"${name}" was moved to the trash` }).waitFor()
+    await page.getByRole('button', { name: `Delete ${name}` }).waitFor({ state: 'detached' })
+  }
+  await upload('the first plan')
+  await remove('plan.txt')
+
+  // In the trash; a new file takes the name; the restore asks for another.
+  await upload('the second plan')
+  await page.getByRole('button', { name: 'Trash' }).click()
+  const trash = page.locator('#trash-view')
+  await trash.getByRole('button', { name: 'Restore plan.txt' }).click()
+  await dialog.getByLabel('Restore as').fill('plan (old).txt')
+  await dialog.getByRole('button', { name: 'Restore' }).click()
+  await page.locator('#flash').filter({ hasText: 'as "plan (old).txt"' }).waitFor()
+  await page.locator('#trash-empty').waitFor({ state: 'visible' })
+  await page.getByRole('button', { name: 'Back to files' }).click()
+  await page.getByRole('button', { name: 'Rename plan (old).txt' }).waitFor({ state: 'visible' })
+
+  // Delete forever from the trash.
+  await remove('plan.txt')
+  await page.getByRole('button', { name: 'Trash' }).click()
+  await trash.getByRole('button', { name: 'Delete forever plan.txt' }).click()
+  await dialog.getByRole('button', { name: 'Delete forever' }).click()
+  await page.locator('#trash-empty').waitFor({ state: 'visible' })
+  await page.locator('#usage').filter({ hasText: '1 file' }).waitFor()
+  await shoot(page, 'trash-desktop')
+  await context.close()
+  assert.deepEqual(errors, [])
+}
+
+scenarios['search the contents of the files; a bad expression says why'] = async () => {
+  const { context, page, errors } = await open(DESKTOP, [400])
+  await signUp(page, 'frank', 'a long password')
+  await page.locator('#upload-file').setInputFiles({
+    name: 'notes.txt',
+    mimeType: 'text/plain',
+    buffer: Buffer.from('alpha\nthe needle is here\nomega\n'),
+  })
+  await page.getByRole('button', { name: 'Upload', exact: true }).click()
+  await page.getByRole('button', { name: 'Rename notes.txt' }).waitFor({ state: 'visible' })
+  const query = page.getByLabel('Search the contents of your files (a regular expression)')
+  await query.fill('need+le')
+  await page.getByRole('button', { name: 'Search', exact: true }).click()
+  const results = page.locator('#search-results')
+  await results.locator('#search-title').filter({ hasText: '1 file below $ match "need+le"' }).waitFor()
+  assert.equal(await results.locator('pre').innerText(), '2: the needle is here')
+  assert.equal(await results.locator('a').innerText(), '$/notes.txt')
+  await query.fill('(')
+  await page.getByRole('button', { name: 'Search', exact: true }).click()
+  await page.locator('#flash.flash-error').waitFor({ state: 'visible' })
+  await context.close()
+  assert.deepEqual(errors, [])
+}
+
+scenarios['move with the folder picker: click down the tree, up again, and move'] = async () => {
+  const session = await register('max', 'a long password')
+  await apiUpload(session, '$', 'notes.txt', Buffer.from('to file away'))
+  await apiUpload(session, '$/projects/alpha', 'plan.txt', Buffer.from('alpha'))
+  await apiUpload(session, '$/projects/beta', 'plan.txt', Buffer.from('beta'))
+  const { context, page, errors } = await open()
+  await logIn(page, 'max', 'a long password')
+  await page.getByRole('button', { name: 'Move notes.txt' }).click()
+  const dialog = page.locator('#dialog')
+  const target = dialog.getByLabel('To folder')
+  await dialog.getByRole('button', { name: 'Choose $/projects' }).click()
+  await dialog.getByText('Folders in $/projects:').waitFor()
+  await dialog.getByRole('button', { name: 'Choose $/projects/beta' }).click()
+  assert.equal(await target.inputValue(), '$/projects/beta')
+  await dialog.getByRole('button', { name: 'Choose $/projects', exact: true }).click()
+  await dialog.getByRole('button', { name: 'Choose $/projects/alpha' }).click()
+  assert.equal(await target.inputValue(), '$/projects/alpha')
+  await dialog.getByText('No folders below this one.').waitFor()
+  await shoot(page, 'move-picker-desktop')
+  await dialog.getByRole('button', { name: 'Move', exact: true }).click()
+  await page.locator('#flash').filter({ hasText: '"notes.txt" was moved to $/projects/alpha.' }).waitFor()
+  await page.getByRole('link', { name: 'projects' }).click()
+  await page.getByRole('link', { name: 'alpha' }).click()
+  await page.getByRole('link', { name: 'notes.txt' }).waitFor()
+  await context.close()
+  assert.deepEqual(errors, [])
+}
+
+scenarios['the listing: sort by column, filter, select several to move and delete, preview'] = async () => {
+  const session = await register('nora', 'a long password')
+  // A 1×1 PNG.
+  const png = Buffer.from(
+    'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==',
+    'base64',
+  )
+  await apiUpload(session, '$', 'beta.txt', Buffer.from('b'.repeat(300)))
+  await apiUpload(session, '$', 'alpha.txt', Buffer.from('the first lines of alpha'))
+  await apiUpload(session, '$', 'gamma.png', png)
+  await apiUpload(session, '$/archive', 'old.txt', Buffer.from('old'))
+  const { context, page, errors } = await open()
+  await logIn(page, 'nora', 'a long password')
+  await page.getByRole('link', { name: 'gamma.png' }).waitFor()
+  assert.deepEqual(await listedNames(page), ['alpha.txt', 'beta.txt', 'gamma.png'])
+  await page.getByRole('button', { name: 'Sort by size' }).click()
+  assert.deepEqual(await listedNames(page), ['alpha.txt', 'gamma.png', 'beta.txt'])
+  await page.getByRole('button', { name: 'Sort by size' }).click()
+  assert.deepEqual(await listedNames(page), ['beta.txt', 'gamma.png', 'alpha.txt'])
+  assert.equal(await page.locator('th', { has: page.getByRole('button', { name: 'Sort by size' }) }).getAttribute('aria-sort'), 'descending')
+  await page.getByRole('button', { name: 'Sort by type' }).click()
+  assert.deepEqual(await listedNames(page), ['gamma.png', 'alpha.txt', 'beta.txt'])
+  await page.getByRole('button', { name: 'Sort by name' }).click()
+
+  await page.getByLabel('Filter this folder').fill('ALP')
+  assert.deepEqual(await listedNames(page), ['alpha.txt'])
+  assert.equal(await page.getByRole('link', { name: 'archive/' }).count(), 0)
+  await page.getByLabel('Filter this folder').fill('zzz')
+  await page.getByText('Nothing here matches "zzz".').waitFor()
+  await page.getByLabel('Filter this folder').fill('')
+
+  // Previews: the image and the start of a text.
+  await page.getByRole('button', { name: 'Preview gamma.png' }).click()
+  const dialog = page.locator('#dialog')
+  await dialog.getByRole('img', { name: 'gamma.png' }).waitFor()
+  assert.equal(await dialog.getByRole('img').evaluate((image) => image.complete && image.naturalWidth), 1)
+  await dialog.getByRole('button', { name: 'Close' }).click()
+  await page.getByRole('button', { name: 'Preview alpha.txt' }).click()
+  await dialog.locator('pre').filter({ hasText: 'the first lines of alpha' }).waitFor()
+  await dialog.getByRole('button', { name: 'Close' }).click()
+
+  await page.getByLabel('Select alpha.txt').check()
+  await page.getByLabel('Select beta.txt').check()
+  await page.getByText('2 files selected').waitFor()
+  await shoot(page, 'listing-selection-desktop')
+  await page.getByRole('button', { name: 'Move selected' }).click()
+  await dialog.getByRole('button', { name: 'Choose $/archive' }).click()
+  await dialog.getByRole('button', { name: 'Move', exact: true }).click()
+  await page.locator('#flash').filter({ hasText: '2 files moved to $/archive.' }).waitFor()
+  // The folder is listed again after the flash: wait for the moved rows to go.
+  await page.getByRole('link', { name: 'alpha.txt' }).waitFor({ state: 'detached' })
+  assert.deepEqual(await listedNames(page), ['gamma.png'])
+  assert.ok(await page.locator('#selection-bar').isHidden())
+  await page.getByRole('link', { name: 'archive/' }).click()
+  await page.getByRole('link', { name: 'old.txt' }).waitFor()
+  for (const name of ['alpha.txt', 'old.txt']) await page.getByLabel(`Select ${name}`).check()
+  await page.getByRole('button', { name: 'Delete selected' }).click()
+  await dialog.getByRole('button', { name: 'Delete', exact: true }).click()
+  await page.locator('#flash').filter({ hasText: '2 files moved to the trash.' }).waitFor()
+  await page.getByRole('link', { name: 'old.txt' }).waitFor({ state: 'detached' })
+  assert.deepEqual(await listedNames(page), ['beta.txt'])
+  await context.close()
+  assert.deepEqual(errors, [])
+}

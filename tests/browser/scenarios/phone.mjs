@@ -1,0 +1,93 @@
+// The phone: every screen and dialog within 375 px.
+
+import assert from 'node:assert/strict'
+import { MOBILE, open, shoot, fitsWidth, signUp, register, logIn, apiUpload, uploadRow, apiCall, dialogFits } from '../harness.mjs'
+
+export const scenarios = {}
+
+scenarios['the files screen fits a 375 px phone, long names included'] = async () => {
+  const { context, page, errors } = await open(MOBILE)
+  await signUp(page, 'dave', 'a long password')
+  await page.locator('#upload-file').setInputFiles({
+    name: 'the quarterly report of the north-western region, final version (2).pdf',
+    mimeType: 'application/pdf',
+    buffer: Buffer.from('%PDF-1.4 not really'),
+  })
+  await page.getByRole('button', { name: 'Upload', exact: true }).click()
+  await page.getByRole('button', { name: /^Rename the quarterly report/ }).waitFor({ state: 'visible' })
+  await fitsWidth(page)
+  await shoot(page, 'files-mobile')
+  await context.close()
+  assert.deepEqual(errors, [])
+}
+
+scenarios['every main screen and dialog fits a 375 px phone, in the dark theme'] = async () => {
+  const session = await register('olga', 'a long password')
+  const long = 'minutes of the extraordinary general assembly of the north-western region (final).txt'
+  const file = await apiUpload(session, '$/meetings of the board', long, Buffer.from('we met'))
+  await apiUpload(session, '$', 'photo.png', Buffer.from('not really a png'))
+  const link = await apiCall(session, 'POST', `/api/v1/files/${file.id}/links`, {})
+  const drop = await apiCall(session, 'POST', '/api/v1/drops', { folder: '$/meetings of the board' })
+  // The pages of links, for visitors on a phone.
+  const visitor = await open(MOBILE, [], { colorScheme: 'dark' })
+  for (const [address, name] of [[link.url, 'link-page-dark-mobile'], [drop.url, 'drop-page-dark-mobile']]) {
+    await visitor.page.goto(address)
+    await fitsWidth(visitor.page)
+    await shoot(visitor.page, name)
+  }
+  await visitor.context.close()
+  assert.deepEqual(visitor.errors, [])
+
+  const { context, page, errors } = await open(MOBILE, [], { colorScheme: 'dark' })
+  await logIn(page, 'olga', 'a long password')
+  assert.equal(await page.evaluate(() => getComputedStyle(document.body).backgroundColor), 'rgb(20, 22, 27)')
+  await page.getByRole('link', { name: 'meetings of the board/' }).click()
+  await page.getByRole('link', { name: long, exact: true }).waitFor()
+  await fitsWidth(page)
+  await shoot(page, 'files-dark-mobile')
+
+  const dialogs = [
+    [`Rename ${long}`, 'Cancel'],
+    [`Move ${long}`, 'Cancel'],
+    [`Share ${long}`, 'Cancel'],
+    [`Link ${long}`, 'Cancel'],
+    ['New folder', 'Cancel'],
+    ['Drop link', 'Cancel'],
+    [`Preview ${long}`, 'Close'],
+  ]
+  for (const [opener, closer] of dialogs) {
+    await page.getByRole('button', { name: opener, exact: true }).click()
+    await page.locator('#dialog').waitFor({ state: 'visible' })
+    await dialogFits(page)
+    if (opener.startsWith('Move')) await shoot(page, 'move-dark-mobile')
+    await page.locator('#dialog').getByRole('button', { name: closer, exact: true }).click()
+    await page.locator('#dialog').waitFor({ state: 'hidden' })
+  }
+
+  await page.getByLabel('Select', { exact: false }).first().check()
+  await fitsWidth(page)
+  const dataTransfer = await page.evaluateHandle((name) => {
+    const transfer = new DataTransfer()
+    transfer.items.add(new File(['agenda'], `agenda for ${name}`, { type: 'text/plain' }))
+    return transfer
+  }, long)
+  await page.dispatchEvent('#files-view', 'drop', { dataTransfer })
+  await uploadRow(page, 'agenda for').filter({ hasText: 'done' }).waitFor()
+  await fitsWidth(page)
+
+  await page.getByLabel('Search the contents of your files (a regular expression)').fill('we met')
+  await page.getByRole('button', { name: 'Search', exact: true }).click()
+  await page.locator('#search-results').waitFor({ state: 'visible' })
+  await fitsWidth(page)
+
+  await page.getByRole('button', { name: `Delete ${long}`, exact: true }).click()
+  await page.locator('#dialog').getByRole('button', { name: 'Delete', exact: true }).click()
+  await page.getByRole('link', { name: long, exact: true }).waitFor({ state: 'detached' })
+  await page.getByRole('button', { name: 'Trash' }).click()
+  await page.locator('#trash-view').waitFor({ state: 'visible' })
+  await fitsWidth(page)
+  await shoot(page, 'trash-dark-mobile')
+
+  await context.close()
+  assert.deepEqual(errors, [])
+}

@@ -1,0 +1,132 @@
+// Sharing: shares between users, public links, drop links.
+
+import assert from 'node:assert/strict'
+import fs from 'node:fs'
+import { DESKTOP, open, signUp } from '../harness.mjs'
+
+export const scenarios = {}
+
+scenarios['a public link with a password, opened in a fresh context, downloads and notifies'] = async () => {
+  const { context, page, errors } = await open()
+  await signUp(page, 'george', 'a long password')
+  await page.locator('#upload-file').setInputFiles({
+    name: 'report.txt',
+    mimeType: 'text/plain',
+    buffer: Buffer.from('the report, all of it'),
+  })
+  await page.getByRole('button', { name: 'Upload', exact: true }).click()
+  await page.getByRole('button', { name: 'Link report.txt' }).click()
+  const dialog = page.locator('#dialog')
+  await dialog.getByLabel('Password (optional, 8 characters or more)').fill('open sesame 1')
+  await dialog.getByLabel('Tell me when it is downloaded').check()
+  await dialog.getByRole('button', { name: 'Create link' }).click()
+  const address = await dialog.getByLabel('The link').inputValue()
+  assert.match(address, /^http:\/\/127\.0\.0\.1:\d+\/s\/[A-Za-z0-9_-]{43}$/)
+  await dialog.getByRole('button', { name: 'Done' }).click()
+
+  // Someone without an account: the password form (a 401 page), then the download.
+  const visitor = await open(DESKTOP, [401])
+  await visitor.page.goto(address)
+  await visitor.page.getByLabel('Password').fill('open sesame 1')
+  await visitor.page.getByRole('button', { name: 'Open' }).click()
+  await visitor.page.getByRole('heading', { name: 'report.txt' }).waitFor()
+  const [download] = await Promise.all([
+    visitor.page.waitForEvent('download'),
+    visitor.page.getByRole('link', { name: 'Download' }).click(),
+  ])
+  assert.equal(download.suggestedFilename(), 'report.txt')
+  assert.equal(fs.readFileSync(await download.path(), 'utf8'), 'the report, all of it')
+  await visitor.context.close()
+  assert.deepEqual(visitor.errors, [])
+
+  // The owner hears of it, and sees the link's count.
+  await page.locator('#notifications').filter({ hasText: 'Your link to "report.txt" was downloaded.' }).waitFor()
+  await page.getByRole('button', { name: 'Link report.txt' }).click()
+  await dialog.locator('.shares').filter({ hasText: 'password' }).filter({ hasText: '1 download' }).waitFor()
+  await dialog.getByRole('button', { name: /^Revoke the link of/ }).click()
+  await dialog.locator('.shares').filter({ hasText: 'No link yet.' }).waitFor()
+  await dialog.getByRole('button', { name: 'Cancel' }).click()
+  await context.close()
+  assert.deepEqual(errors, [])
+}
+
+scenarios['a share reaches the sharee live, naming the file and the sharer; the sharee leaves it; a withdrawal updates live'] =
+  async () => {
+    const owner = await open()
+    const sharee = await open()
+    await signUp(owner.page, 'harry', 'a long password')
+    await signUp(sharee.page, 'ivy', 'a long password')
+    await owner.page.locator('#upload-file').setInputFiles({
+      name: 'plan.pdf',
+      mimeType: 'application/pdf',
+      buffer: Buffer.from('%PDF-1.4 a plan'),
+    })
+    await owner.page.getByRole('button', { name: 'Upload', exact: true }).click()
+    await owner.page.getByRole('button', { name: 'Share plan.pdf' }).click()
+    const dialog = owner.page.locator('#dialog')
+    await dialog.getByLabel('Username').fill('ivy')
+    await dialog.getByRole('button', { name: 'Share', exact: true }).click()
+
+    const note = sharee.page.locator('#notifications a', { hasText: 'harry shared "plan.pdf" with you (in $).' })
+    await note.waitFor()
+    await sharee.page.locator('#entries .badge', { hasText: 'shared by harry' }).waitFor()
+    await sharee.page.getByRole('button', { name: 'Leave plan.pdf' }).click()
+    await sharee.page.locator('#dialog').getByRole('button', { name: 'Leave' }).click()
+    await sharee.page.locator('#flash').filter({ hasText: 'You left "plan.pdf".' }).waitFor()
+    await sharee.page.locator('#empty').waitFor({ state: 'visible' })
+    await owner.page.getByRole('button', { name: 'Rename plan.pdf' }).waitFor({ state: 'visible' })
+
+    // Shared again, then withdrawn by its owner: it leaves the sharee's listing live.
+    await owner.page.getByRole('button', { name: 'Share plan.pdf' }).click()
+    await dialog.getByLabel('Username').fill('ivy')
+    await dialog.getByRole('button', { name: 'Share', exact: true }).click()
+    await sharee.page.locator('#entries').getByRole('link', { name: 'plan.pdf', exact: true }).waitFor()
+    await owner.page.getByRole('button', { name: 'Share plan.pdf' }).click()
+    await dialog.getByRole('button', { name: 'Withdraw the share with ivy' }).click()
+    await dialog.getByText('Not shared with anyone yet.').waitFor()
+    await dialog.getByRole('button', { name: 'Cancel' }).click()
+    await sharee.page.locator('#entries').getByRole('link', { name: 'plan.pdf', exact: true }).waitFor({ state: 'detached' })
+    await sharee.page.locator('#notifications').filter({ hasText: 'A file shared with you is no longer shared.' }).waitFor()
+    for (const side of [owner, sharee]) {
+      await side.context.close()
+      assert.deepEqual(side.errors, [])
+    }
+  }
+
+scenarios['a drop link to a folder takes a file from someone without an account'] = async () => {
+  const { context, page, errors } = await open()
+  await signUp(page, 'judy', 'a long password')
+  await page.getByRole('button', { name: 'New folder' }).click()
+  const dialog = page.locator('#dialog')
+  await dialog.getByLabel('Folder name').fill('inbox')
+  await dialog.getByRole('button', { name: 'Create' }).click()
+  await page.waitForURL((url) => url.search === '?path=$/inbox')
+  await page.getByRole('button', { name: 'Drop link' }).click()
+  await dialog.getByLabel('Most uploads (optional)').fill('3')
+  await dialog.getByRole('button', { name: 'Create drop link' }).click()
+  const address = await dialog.getByLabel('The link').inputValue()
+  assert.match(address, /\/d\/[A-Za-z0-9_-]{43}$/)
+  await dialog.getByRole('button', { name: 'Done' }).click()
+
+  const visitor = await open()
+  await visitor.page.goto(address)
+  await visitor.page.getByLabel('File').setInputFiles({
+    name: 'scan.pdf',
+    mimeType: 'application/pdf',
+    buffer: Buffer.from('%PDF-1.4 a scan'),
+  })
+  await visitor.page.getByRole('button', { name: 'Upload' }).click()
+  // The page's own status line once the server answered (not the line of the file queued).
+  await visitor.page.getByText('scan.pdf: received (15 bytes)').waitFor()
+  await visitor.context.close()
+  assert.deepEqual(visitor.errors, [])
+
+  await page.getByRole('button', { name: 'Rename scan.pdf' }).waitFor({ state: 'visible' })
+  await page.getByRole('button', { name: 'Drop link' }).click()
+  await dialog.locator('.shares').filter({ hasText: '1 of 3 uploads' }).waitFor()
+  await dialog.getByRole('button', { name: /^Revoke the drop link of/ }).click()
+  await dialog.locator('.shares').filter({ hasText: 'No drop link to this folder yet.' }).waitFor()
+  await dialog.getByRole('button', { name: 'Cancel' }).click()
+  await context.close()
+  assert.deepEqual(errors, [])
+}

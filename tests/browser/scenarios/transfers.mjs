@@ -1,0 +1,178 @@
+// Transfers: streamed downloads, folder archives, the upload queue, resumable uploads.
+
+import assert from 'node:assert/strict'
+import crypto from 'node:crypto'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { base, DESKTOP, browser, open, shoot, register, logIn, heapUsed, apiUpload, leavingWarns, uploadRow } from '../harness.mjs'
+
+export const scenarios = {}
+
+scenarios['a 50 MiB file downloads through the browser, streamed, the page memory flat'] = async () => {
+  const size = 50 * 1024 * 1024
+  const content = crypto.randomBytes(size)
+  await apiUpload(await register('hugo', 'a long password'), '$', 'big.bin', content)
+
+  const { context, page, errors } = await open()
+  await logIn(page, 'hugo', 'a long password')
+  const cdp = await context.newCDPSession(page)
+  await cdp.send('Performance.enable')
+  // Bytes that reach the page's own requests (fetch, XHR): a download the browser's
+  // download manager makes is not one of them.
+  await cdp.send('Network.enable')
+  const pageRequests = new Set()
+  let pageBytes = 0
+  cdp.on('Network.requestWillBeSent', ({ requestId, type }) => {
+    if (type === 'Fetch' || type === 'XHR') pageRequests.add(requestId)
+  })
+  cdp.on('Network.loadingFinished', ({ requestId, encodedDataLength }) => {
+    if (pageRequests.has(requestId)) pageBytes += encodedDataLength
+  })
+  const before = await heapUsed(cdp)
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('link', { name: 'big.bin' }).click(),
+  ])
+  assert.equal(download.suggestedFilename(), 'big.bin')
+  assert.match(download.url(), /\/api\/v1\/downloads\/[A-Za-z0-9._-]+$/)
+  const saved = await download.path()
+  const digest = (bytes) => crypto.createHash('sha256').update(bytes).digest('hex')
+  assert.equal(fs.statSync(saved).size, size)
+  assert.equal(digest(fs.readFileSync(saved)), digest(content))
+  assert.ok(pageBytes < 1024 * 1024, `the page itself received ${pageBytes} bytes of a ${size}-byte download`)
+  const grown = (await heapUsed(cdp)) - before
+  assert.ok(grown < 4 * 1024 * 1024, `the page's heap grew by ${grown} bytes over a ${size}-byte download`)
+
+  // The link's address is a download URL of its own once pointed at: a new tab opens it.
+  const link = page.getByRole('link', { name: 'big.bin' })
+  await link.hover()
+  await page.waitForFunction(() =>
+    document.querySelector('a[download="big.bin"]')?.getAttribute('href')?.startsWith('/api/v1/downloads/'),
+  )
+  const address = new URL(await link.getAttribute('href'), base).href
+  const other = await context.request.get(address, { headers: { Range: 'bytes=0-9' } })
+  assert.equal(other.status(), 206)
+  assert.equal(other.headers()['content-range'], `bytes 0-9/${size}`)
+  assert.deepEqual(await other.body(), content.subarray(0, 10))
+  await context.close()
+  assert.deepEqual(errors, [])
+}
+
+scenarios['download a folder: a ZIP prepared in the background, fetched from the event link'] = async () => {
+  const session = await register('ines', 'a long password')
+  await apiUpload(session, '$/trip', 'notes.txt', Buffer.from('day one'))
+  await apiUpload(session, '$/trip/photos', 'beach.jpg', crypto.randomBytes(70_000))
+  const { context, page, errors } = await open()
+  await logIn(page, 'ines', 'a long password')
+  await page.getByRole('link', { name: 'trip' }).click()
+  await page.locator('#breadcrumb').filter({ hasText: 'trip' }).waitFor()
+  await page.getByRole('button', { name: 'Download folder' }).click()
+  await page.locator('#flash').filter({ hasText: 'A ZIP of $/trip is being prepared' }).waitFor()
+  const ready = page.locator('#notifications').getByRole('link', { name: 'Your download is ready. Start it by clicking here.' })
+  const [download] = await Promise.all([page.waitForEvent('download'), ready.click()])
+  assert.equal(download.suggestedFilename(), 'trip.zip')
+  const zip = fs.readFileSync(await download.path())
+  assert.equal(zip.subarray(0, 2).toString(), 'PK')
+  for (const entry of ['notes.txt', 'photos/beach.jpg']) assert.ok(zip.includes(entry), `the ZIP holds ${entry}`)
+  await context.close()
+  assert.deepEqual(errors, [])
+}
+
+scenarios['several files dropped, one failing: the others upload and the failure says why; a folder keeps its tree'] =
+  async () => {
+    const session = await register('jules', 'a long password')
+    await apiUpload(session, '$', 'taken.txt', Buffer.from('here first'))
+    const { context, page, errors } = await open(DESKTOP, [409])
+    await logIn(page, 'jules', 'a long password')
+    const dataTransfer = await page.evaluateHandle(() => {
+      const transfer = new DataTransfer()
+      for (const [name, text] of [['one.txt', 'first'], ['taken.txt', 'again'], ['two.txt', 'second']]) {
+        transfer.items.add(new File([text], name, { type: 'text/plain' }))
+      }
+      return transfer
+    })
+    await page.dispatchEvent('#files-view', 'dragenter', { dataTransfer })
+    assert.ok(await page.locator('#files-view.drop-target').isVisible(), 'the page shows where to drop')
+    await page.dispatchEvent('#files-view', 'drop', { dataTransfer })
+    await page.locator('#flash').filter({ hasText: '1 upload failed: "taken.txt"' }).waitFor()
+    assert.match(await page.locator('#flash').innerText(), /2 files uploaded/)
+    await uploadRow(page, 'taken.txt').filter({ hasText: /failed: .*already exists/i }).waitFor()
+    for (const name of ['one.txt', 'two.txt']) {
+      await uploadRow(page, name).filter({ hasText: 'done' }).waitFor()
+      await page.getByRole('link', { name }).waitFor()
+    }
+    assert.equal(await leavingWarns(page), false, 'nothing is left to upload')
+    await shoot(page, 'upload-queue-desktop')
+
+    // A folder from the folder picker: its files land in folders of the same names.
+    const tree = fs.mkdtempSync(path.join(os.tmpdir(), 'drip-album-'))
+    fs.mkdirSync(path.join(tree, 'album', 'deep'), { recursive: true })
+    fs.writeFileSync(path.join(tree, 'album', 'cover.txt'), 'the cover')
+    fs.writeFileSync(path.join(tree, 'album', 'deep', 'liner.txt'), 'the notes')
+    await page.locator('#upload-folder').setInputFiles(path.join(tree, 'album'))
+    // (The first batch's flash also ends in "2 files uploaded.": wait for the rows.)
+    for (const label of ['album/cover.txt', 'album/deep/liner.txt']) {
+      await uploadRow(page, label).filter({ hasText: 'done' }).waitFor()
+    }
+    await page.locator('#flash').filter({ hasText: /^2 files uploaded\.$/ }).waitFor()
+    await page.getByRole('button', { name: 'Clear finished uploads' }).click()
+    assert.equal(await page.locator('#upload-queue li').count(), 0)
+    await page.getByRole('link', { name: 'album' }).click()
+    await page.getByRole('link', { name: 'cover.txt' }).waitFor()
+    await page.getByRole('link', { name: 'deep' }).click()
+    await page.getByRole('link', { name: 'liner.txt' }).waitFor()
+    fs.rmSync(tree, { recursive: true, force: true })
+    await context.close()
+    assert.deepEqual(errors, [])
+  }
+
+scenarios['a big upload goes resumably: the network cut mid-way, it resumes where the server stands'] =
+  async () => {
+    const size = 24 * 1024 * 1024
+    const chunk = 8 * 1024 * 1024
+    const content = crypto.randomBytes(size)
+    await register('kim', 'a long password')
+    const { context, page, errors } = await open()
+    await logIn(page, 'kim', 'a long password')
+    const creations = []
+    page.on('request', (request) => {
+      if (request.method() === 'POST' && request.url().endsWith('/api/v1/uploads')) creations.push(request.url())
+    })
+    // The second chunk's request is cut by the network going away.
+    const offsets = []
+    let cut = false
+    await page.route('**/api/v1/uploads/*', async (route) => {
+      const request = route.request()
+      if (request.method() === 'PATCH') {
+        offsets.push(Number(request.headers()['upload-offset']))
+        if (offsets.length === 2 && !cut) {
+          cut = true
+          await context.setOffline(true)
+          await route.abort('internetdisconnected')
+          return
+        }
+      }
+      await route.continue()
+    })
+    await page.locator('#upload-file').setInputFiles({ name: 'film.bin', mimeType: 'application/octet-stream', buffer: content })
+    await page.getByRole('button', { name: 'Upload', exact: true }).click()
+    const row = uploadRow(page, 'film.bin')
+    await row.filter({ hasText: 'waiting for the network to resume' }).waitFor()
+    assert.equal(await leavingWarns(page), true, 'leaving mid-upload asks first')
+    await context.setOffline(false)
+    await row.filter({ hasText: 'done' }).waitFor()
+    assert.equal(creations.length, 1, 'one upload, resumed, not started again')
+    assert.deepEqual(offsets, [0, chunk, chunk, 2 * chunk], 'after the cut it went on from the durable offset')
+    assert.equal(await leavingWarns(page), false)
+
+    await page.unroute('**/api/v1/uploads/*')
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('link', { name: 'film.bin' }).click(),
+    ])
+    const digest = (bytes) => crypto.createHash('sha256').update(bytes).digest('hex')
+    assert.equal(digest(fs.readFileSync(await download.path())), digest(content))
+    await context.close()
+    assert.deepEqual(errors.filter((line) => !line.includes('ERR_INTERNET_DISCONNECTED')), [])
+  }

@@ -662,7 +662,7 @@ function cell(className, ...children) {
 function parentRow(path) {
   return el(
     'tr',
-    {},
+    { 'data-key': '..' },
     cell('select'),
     cell('name', icon('folder'), folderLink('../', parentOf(path), 'folder-link')),
     cell('type'),
@@ -676,7 +676,7 @@ function parentRow(path) {
 function folderRow(path, folder) {
   return el(
     'tr',
-    {},
+    { 'data-key': `folder:${folder.name}` },
     cell('select'),
     cell('name', icon('folder'), folderLink(`${folder.name}/`, childOf(path, folder.name), 'folder-link')),
     cell('type', 'folder'),
@@ -743,7 +743,7 @@ function fileRow(file) {
   const modified = file.uploaded_at ?? file.updated_at;
   return el(
     'tr',
-    {},
+    { 'data-key': file.id },
     select,
     name,
     cell('type', kindOf(file)),
@@ -830,6 +830,34 @@ function formatWhen(timestamp) {
   return today ? at.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : at.toLocaleDateString();
 }
 
+/** What a keyboard (or screen reader) user can reach in a row, in Tab order. */
+const FOCUSABLE = 'a[href], button:not([disabled]), input:not([disabled])';
+
+/**
+ * Where the focus is among the rows of `body` (a row's `data-key` and which of its
+ * focusable elements), so that drawing the rows anew does not drop it on the page: answers
+ * `restore()`, which puts it on the same element of the same row, or, when that row is
+ * gone (deleted, moved), on the row that took its place, else on the filter box.
+ */
+function focusInRows(body) {
+  const at = document.activeElement;
+  const row = at instanceof Element && body.contains(at) ? at.closest('tr') : null;
+  if (!row) return { restore: () => {} };
+  const key = row.dataset.key;
+  const which = [...row.querySelectorAll(FOCUSABLE)].indexOf(at);
+  const index = [...body.rows].indexOf(row);
+  return {
+    restore: () => {
+      if (document.activeElement !== document.body && document.activeElement !== null) return;
+      const same = [...body.rows].find((candidate) => candidate.dataset.key === key);
+      const target = same ?? body.rows[Math.min(index, body.rows.length - 1)];
+      const stops = target ? [...target.querySelectorAll(FOCUSABLE)] : [];
+      const chosen = same ? stops[which] ?? stops[0] : stops.find((stop) => stop.matches('a[href]')) ?? stops[0];
+      (chosen ?? byId('filter')).focus();
+    },
+  };
+}
+
 /** How each sortable column orders its rows. */
 const SORTS = {
   name: (a, b) => a.name.localeCompare(b.name),
@@ -858,7 +886,10 @@ function renderEntries() {
     .map((folder) => folderRow(state.path, folder));
   const fileRows = order(files, sort.key).filter(wanted).map(fileRow);
   const rows = state.path !== ROOT ? [parentRow(state.path)] : [];
-  byId('entries').replaceChildren(...rows, ...folderRows, ...fileRows);
+  const entries = byId('entries');
+  const focus = focusInRows(entries);
+  entries.replaceChildren(...rows, ...folderRows, ...fileRows);
+  focus.restore();
   const nothing = folders.length + files.length === 0;
   byId('empty').hidden = !nothing;
   const noMatch = byId('no-match');
@@ -2293,7 +2324,28 @@ function notify(message, kind = 'info') {
 // ---------------------------------------------------------------------------------------
 // Start
 
+/**
+ * Tab and Shift+Tab go round inside `dialog` while it is open (a modal dialog keeps the
+ * page inert, but the browser would Tab out of it to its own address bar).
+ */
+function keepFocusIn(dialog) {
+  dialog.addEventListener('keydown', (event) => {
+    if (event.key !== 'Tab') return;
+    const stops = [...dialog.querySelectorAll(FOCUSABLE)].filter((stop) => stop.getClientRects().length > 0);
+    if (stops.length === 0) return;
+    const [first, last] = [stops[0], stops[stops.length - 1]];
+    if (event.shiftKey && document.activeElement === first) {
+      event.preventDefault();
+      last.focus();
+    } else if (!event.shiftKey && document.activeElement === last) {
+      event.preventDefault();
+      first.focus();
+    }
+  });
+}
+
 function wire() {
+  keepFocusIn(byId('dialog'));
   byId('login-form').addEventListener('submit', (event) => {
     event.preventDefault();
     const form = event.currentTarget;

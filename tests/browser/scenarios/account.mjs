@@ -1,7 +1,7 @@
 // Accounts and the session: sign-up, login, folders, usage, tabs, the keyboard.
 
 import assert from 'node:assert/strict'
-import { base, DESKTOP, MOBILE, browser, open, shoot, fitsWidth, signUp, register, logIn } from '../harness.mjs'
+import { base, DESKTOP, MOBILE, browser, open, shoot, fitsWidth, signUp, register, logIn, apiUpload } from '../harness.mjs'
 
 export const scenarios = {}
 
@@ -206,6 +206,69 @@ scenarios['keyboard only: log in and upload without the mouse'] = async () => {
   assert.equal(await page.evaluate(() => document.activeElement?.id), 'upload-button')
   await page.keyboard.press('Enter')
   await page.getByRole('button', { name: 'Rename typed.txt' }).waitFor({ state: 'visible' })
+  await context.close()
+  assert.deepEqual(errors, [])
+}
+
+/** What has the keyboard focus: its accessible name (or id), and whether the dialog holds it. */
+async function focused(page) {
+  return page.evaluate(() => {
+    const at = document.activeElement
+    return {
+      name: at?.getAttribute('aria-label') ?? at?.id ?? at?.tagName ?? '',
+      inDialog: Boolean(at?.closest('dialog[open]')),
+    }
+  })
+}
+
+scenarios['keyboard only: a dialog keeps the focus, Escape closes it, the focus returns to its row'] = async () => {
+  const session = await register('pia', 'a long password')
+  for (const name of ['a.txt', 'b.txt', 'c.txt']) await apiUpload(session, '$', name, Buffer.from(name))
+  const { context, page, errors } = await open()
+  await logIn(page, 'pia', 'a long password')
+  await page.locator('#online').filter({ hasText: 'pia (count: 1)' }).waitFor()
+  await page.getByRole('button', { name: 'Rename b.txt' }).focus()
+
+  // Enter opens it with the name selected; Tab and Shift+Tab go round inside it.
+  await page.keyboard.press('Enter')
+  await page.locator('#dialog[open]').waitFor()
+  assert.deepEqual(await focused(page), { name: 'dialog-input', inDialog: true })
+  const seen = new Set()
+  for (const key of ['Tab', 'Tab', 'Tab', 'Tab', 'Tab', 'Shift+Tab', 'Shift+Tab', 'Shift+Tab', 'Shift+Tab']) {
+    await page.keyboard.press(key)
+    const now = await focused(page)
+    assert.ok(now.inDialog, `${key} left the dialog for ${now.name}`)
+    seen.add(now.name)
+  }
+  assert.deepEqual([...seen].sort(), ['dialog-cancel', 'dialog-input', 'dialog-ok'])
+  // Escape closes it, nothing renamed, and the focus is back on the button that opened it.
+  await page.keyboard.press('Escape')
+  await page.locator('#dialog').waitFor({ state: 'hidden' })
+  assert.deepEqual(await focused(page), { name: 'Rename b.txt', inDialog: false })
+
+  // Renamed: the row is drawn anew, and the focus is on its button again.
+  await page.keyboard.press('Enter')
+  await page.locator('#dialog[open]').waitFor()
+  await page.keyboard.type('bee.txt')
+  await page.keyboard.press('Enter')
+  await page.getByRole('button', { name: 'Rename bee.txt' }).waitFor()
+  await page.waitForFunction(() => document.activeElement?.getAttribute('aria-label') === 'Rename bee.txt')
+
+  // Deleted: the row is gone, and the focus goes to the row that took its place.
+  await page.keyboard.press('Tab')
+  await page.keyboard.press('Tab')
+  await page.keyboard.press('Tab')
+  await page.keyboard.press('Tab')
+  assert.deepEqual(await focused(page), { name: 'Delete bee.txt', inDialog: false })
+  await page.keyboard.press('Enter')
+  await page.locator('#dialog[open]').waitFor()
+  assert.ok((await focused(page)).inDialog, 'the confirmation takes the focus')
+  // Cancel has it first (a confirmation is not taken by a stray Enter); Tab to Delete.
+  assert.equal((await focused(page)).name, 'dialog-cancel')
+  await page.keyboard.press('Tab')
+  await page.keyboard.press('Enter')
+  await page.getByRole('button', { name: 'Rename bee.txt' }).waitFor({ state: 'detached' })
+  await page.waitForFunction(() => document.activeElement?.closest('tr')?.textContent?.includes('c.txt'))
   await context.close()
   assert.deepEqual(errors, [])
 }

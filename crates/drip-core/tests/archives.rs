@@ -335,6 +335,9 @@ impl MediaRepository for DeletesAfterListing {
     async fn list_shares(&self, media: &MediaId) -> Result<Vec<Share>, BackendError> {
         self.inner.list_shares(media).await
     }
+    async fn share_partners(&self, user: &UserId, limit: u32) -> Result<Vec<Owner>, BackendError> {
+        self.inner.share_partners(user, limit).await
+    }
     async fn usage(&self, user: &UserId) -> Result<Usage, BackendError> {
         self.inner.usage(user).await
     }

@@ -1912,13 +1912,47 @@ function sharesList(file) {
   return list;
 }
 
+/**
+ * The people one shares files with, either way (`/me/share-partners`), as buttons that put
+ * their username in `input`: a share dialog suggests only people one already has a file in
+ * common with, so no one learns of other users' names from it (decision 0023).
+ */
+function partnerChoices(input) {
+  const list = el('ul', { class: 'choices', 'aria-label': 'People you share with' }, el('li', { class: 'muted', text: 'Loading…' }));
+  api('GET', '/api/v1/me/share-partners')
+    .then(({ users }) => {
+      const me = state.session?.user.username;
+      const names = (Array.isArray(users) ? users : []).map((user) => String(user.username)).filter((name) => name !== me);
+      const choose = (name) =>
+        el('li', {}, el('button', {
+          type: 'button',
+          class: 'link-button',
+          text: name,
+          'aria-label': `Choose ${name}`,
+          onclick: () => {
+            input.value = name;
+            input.focus();
+          },
+        }));
+      list.replaceChildren(...(names.length ? names.map(choose) : [el('li', { class: 'muted', text: 'No one yet: type their username.' })]));
+    })
+    .catch((error) => list.replaceChildren(el('li', { class: 'field-error', text: describe(error) })));
+  return el('div', {}, el('p', { class: 'muted', text: 'People you share with:' }), list);
+}
+
 async function shareFile(file) {
   let sharedWith = '';
   const done = await openDialog({
     title: `Share "${file.name}"`,
     label: 'Username',
     submit: 'Share',
-    extra: el('div', {}, el('p', { class: 'muted', text: 'Shared with:' }), sharesList(file)),
+    extra: el(
+      'div',
+      {},
+      partnerChoices(byId('dialog-input')),
+      el('p', { class: 'muted', text: 'Shared with:' }),
+      sharesList(file),
+    ),
     run: async (username) => {
       sharedWith = username.trim();
       await api('POST', `${fileUrl(file)}/shares`, { body: { username: sharedWith } });

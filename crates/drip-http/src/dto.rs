@@ -359,6 +359,28 @@ pub(crate) struct SharesDto {
     pub(crate) shares: Vec<ShareDto>,
 }
 
+/// The people the user shares files with and who share files with them.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SharePartnersDto {
+    /// Latest share first, at most 50.
+    pub(crate) users: Vec<SharePartnerDto>,
+}
+
+/// Someone the user shares files with, or who shares files with them.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SharePartnerDto {
+    /// Their username.
+    pub(crate) username: String,
+    /// Their id.
+    pub(crate) user_id: String,
+}
+
+impl From<&Owner> for SharePartnerDto {
+    fn from(owner: &Owner) -> Self {
+        Self { username: owner.username.to_string(), user_id: owner.id.to_string() }
+    }
+}
+
 /// One matching line.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct LineDto {

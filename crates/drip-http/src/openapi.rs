@@ -59,6 +59,7 @@ Errors are `{\"error\":{\"code\",\"message\",\"request_id\"}}` with a stable `co
         archives::content,
         shares::create,
         shares::list,
+        shares::partners,
         shares::remove,
         links::create,
         links::list_of_file,

@@ -50,6 +50,29 @@ async fn shares_are_created_listed_and_withdrawn() {
 }
 
 #[tokio::test]
+async fn share_partners_are_those_one_shares_with_both_ways_and_no_one_else() {
+    let (app, [alice, bob, carol, _dave]) = app_with_users(["alice", "bob", "carol", "dave"]).await;
+    let (status, body) = app.get("/api/v1/me/share-partners", &alice).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"users": []})), "dave is never suggested");
+
+    let mine = app.upload_ok(&alice, "$", "a.txt", b"hello").await;
+    let carols = app.upload_ok(&carol, "$", "c.txt", b"hi").await;
+    assert_eq!(app.share(&alice, &mine, "bob").await.0, StatusCode::CREATED);
+    assert_eq!(app.share(&carol, &carols, "alice").await.0, StatusCode::CREATED);
+    let (status, body) = app.get("/api/v1/me/share-partners", &alice).await;
+    assert_eq!(status, StatusCode::OK);
+    let names: Vec<_> = body["users"].as_array().unwrap().iter().map(|u| u["username"].clone()).collect();
+    assert_eq!(names, [json!("bob"), json!("carol")], "the fakes' clock stands still: by username");
+    assert_eq!(body["users"][0]["user_id"].as_str().map(str::len), Some(27), "a KSUID");
+    let (_, body) = app.get("/api/v1/me/share-partners", &bob).await;
+    assert_eq!(body["users"][0]["username"], "alice", "the sharee sees the sharer");
+    assert_eq!(body["users"].as_array().unwrap().len(), 1);
+
+    let (status, body) = app.call(Method::GET, "/api/v1/me/share-partners", None, None).await;
+    assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "unauthenticated"));
+}
+
+#[tokio::test]
 async fn search_finds_lines_in_visible_files() {
     let (app, [alice, bob]) = app_with_users(["alice", "bob"]).await;
     app.upload_ok(&alice, "$/notes", "todo.txt", b"buy milk\ncall bob\nmilk again\n").await;

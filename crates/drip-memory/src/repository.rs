@@ -766,6 +766,29 @@ impl MediaRepository for MemoryMediaRepository {
         Ok(shares)
     }
 
+    async fn share_partners(&self, user: &UserId, limit: u32) -> Result<Vec<Owner>, BackendError> {
+        let state = lock(&self.state)?;
+        let mut latest: HashMap<UserId, DateTime<Utc>> = HashMap::new();
+        for ((media, sharee), at) in &state.shares {
+            let Some(creator) = state.media.get(media).map(Media::creator) else { continue };
+            let partner = match (creator == *user, sharee == user) {
+                (true, false) => *sharee,
+                (false, true) => creator,
+                _ => continue,
+            };
+            let seen = latest.entry(partner).or_insert(*at);
+            *seen = (*seen).max(*at);
+        }
+        let mut partners: Vec<(DateTime<Utc>, Owner)> = latest
+            .into_iter()
+            .filter_map(|(id, at)| Some((at, state.users.get(&id)?.owner.clone())))
+            .collect();
+        partners.sort_by(|(a_at, a), (b_at, b)| {
+            b_at.cmp(a_at).then_with(|| by_username(&a.username, &b.username)).then_with(|| a.id.cmp(&b.id))
+        });
+        Ok(partners.into_iter().take(limit as usize).map(|(_, owner)| owner).collect())
+    }
+
     async fn usage(&self, user: &UserId) -> Result<Usage, BackendError> {
         Ok(lock(&self.state)?.usage_by_creator().remove(user).unwrap_or_default())
     }

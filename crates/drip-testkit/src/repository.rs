@@ -85,6 +85,7 @@ macro_rules! repository_conformance {
             add_share_errors,
             concurrent_duplicate_shares_one_wins,
             list_shares_orders_by_username_without_the_creator,
+            share_partners_go_both_ways_latest_first,
             remove_share_never_removes_the_creator,
             delete_cascades_to_shares,
             pending_uploads_hold_their_name_while_their_lease_runs,
@@ -896,6 +897,50 @@ pub async fn list_shares_orders_by_username_without_the_creator(repos: Repos) {
     let shares = repos.media.list_shares(&file.id()).await.unwrap();
     let rows: Vec<_> = shares.iter().map(|s| (s.media_id, s.sharee.clone(), micros(s.created_at))).collect();
     assert_eq!(rows, vec![(file.id(), alice, at(32)), (file.id(), bob, at(33)), (file.id(), carol, at(31))]);
+}
+
+/// `share_partners` answers whom a user shares with and who shares with them, each once,
+/// by their latest share between the two, then username; never the user; at most `limit`.
+pub async fn share_partners_go_both_ways_latest_first(repos: Repos) {
+    let alice = add_user(&repos, "alice").await;
+    let bob = add_user(&repos, "bob").await;
+    let carol = add_user(&repos, "carol").await;
+    let dave = add_user(&repos, "dave").await;
+    let erin = add_user(&repos, "erin").await;
+    let stranger = add_user(&repos, "stranger").await;
+    assert!(repos.media.share_partners(&alice.id, 10).await.unwrap().is_empty());
+    let first = add_file(&repos, alice.id, "$", "a.txt", 1).await;
+    let second = add_file(&repos, alice.id, "$/deep", "b.txt", 1).await;
+    let from_dave = add_file(&repos, dave.id, "$", "d.txt", 1).await;
+    let between_others = add_file(&repos, stranger.id, "$", "s.txt", 1).await;
+    repos.media.add_share(&first.id(), &carol.id, at(40)).await.expect("share");
+    repos.media.add_share(&first.id(), &bob.id, at(41)).await.expect("share");
+    repos.media.add_share(&second.id(), &carol.id, at(43)).await.expect("share");
+    repos.media.add_share(&from_dave.id(), &alice.id, at(42)).await.expect("share");
+    repos.media.add_share(&from_dave.id(), &erin.id, at(44)).await.expect("share");
+    repos.media.add_share(&between_others.id(), &bob.id, at(45)).await.expect("share");
+    // Two shares at one time: the usernames decide.
+    let third = add_file(&repos, alice.id, "$", "c.txt", 1).await;
+    repos.media.add_share(&third.id(), &erin.id, at(41)).await.expect("share");
+
+    let names = |owners: Vec<Owner>| owners.into_iter().map(|o| o.username.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        names(repos.media.share_partners(&alice.id, 10).await.unwrap()),
+        ["carol", "dave", "bob", "erin"]
+    );
+    assert_eq!(names(repos.media.share_partners(&alice.id, 2).await.unwrap()), ["carol", "dave"]);
+    assert_eq!(names(repos.media.share_partners(&dave.id, 10).await.unwrap()), ["erin", "alice"]);
+    assert_eq!(names(repos.media.share_partners(&bob.id, 10).await.unwrap()), ["stranger", "alice"]);
+    assert_eq!(
+        repos.media.share_partners(&carol.id, 10).await.unwrap(),
+        vec![alice.clone()],
+        "each partner once, with every field"
+    );
+    assert!(repos.media.share_partners(&new_user_id(), 10).await.unwrap().is_empty(), "unknown user");
+
+    // A withdrawn share is no tie any more.
+    assert!(repos.media.remove_share(&first.id(), &bob.id).await.unwrap());
+    assert_eq!(names(repos.media.share_partners(&bob.id, 10).await.unwrap()), ["stranger"]);
 }
 
 /// `remove_share` of the creator answers `false` and the creator keeps the media.

@@ -56,24 +56,32 @@ scenarios['a share reaches the sharee live, naming the file and the sharer; the 
     const sharee = await open()
     await signUp(owner.page, 'harry', 'a long password')
     await signUp(sharee.page, 'ivy', 'a long password')
-    await owner.page.locator('#upload-file').setInputFiles({
-      name: 'plan.pdf',
-      mimeType: 'application/pdf',
-      buffer: Buffer.from('%PDF-1.4 a plan'),
-    })
+    await owner.page.locator('#upload-file').setInputFiles([
+      { name: 'plan.pdf', mimeType: 'application/pdf', buffer: Buffer.from('%PDF-1.4 a plan') },
+      { name: 'memo.txt', mimeType: 'text/plain', buffer: Buffer.from('a memo') },
+    ])
     await owner.page.getByRole('button', { name: 'Upload', exact: true }).click()
+    await owner.page.getByRole('button', { name: 'Share memo.txt' }).waitFor()
     await owner.page.getByRole('button', { name: 'Share plan.pdf' }).click()
     const dialog = owner.page.locator('#dialog')
+    // Nobody is suggested before a first share: the dialog names no user it was not told of.
+    await dialog.getByText('No one yet: type their username.').waitFor()
     await dialog.getByLabel('Username').fill('ivy')
     await dialog.getByRole('button', { name: 'Share', exact: true }).click()
 
     const note = sharee.page.locator('#notifications a', { hasText: 'harry shared "plan.pdf" with you (in $).' })
     await note.waitFor()
-    await sharee.page.locator('#entries .badge', { hasText: 'shared by harry' }).waitFor()
+    // Now ivy is suggested, for the other file, to the owner; and harry to ivy.
+    await owner.page.getByRole('button', { name: 'Share memo.txt' }).click()
+    await dialog.getByRole('button', { name: 'Choose ivy' }).click()
+    assert.equal(await dialog.getByLabel('Username').inputValue(), 'ivy')
+    await dialog.getByRole('button', { name: 'Share', exact: true }).click()
+    await sharee.page.locator('#entries').getByRole('link', { name: 'memo.txt', exact: true }).waitFor()
+    await sharee.page.locator('#entries .badge', { hasText: 'shared by harry' }).first().waitFor()
     await sharee.page.getByRole('button', { name: 'Leave plan.pdf' }).click()
     await sharee.page.locator('#dialog').getByRole('button', { name: 'Leave' }).click()
     await sharee.page.locator('#flash').filter({ hasText: 'You left "plan.pdf".' }).waitFor()
-    await sharee.page.locator('#empty').waitFor({ state: 'visible' })
+    await sharee.page.locator('#entries').getByRole('link', { name: 'plan.pdf', exact: true }).waitFor({ state: 'detached' })
     await owner.page.getByRole('button', { name: 'Rename plan.pdf' }).waitFor({ state: 'visible' })
 
     // Shared again, then withdrawn by its owner: it leaves the sharee's listing live.

@@ -834,6 +834,9 @@ impl SortOrder {
 /// Largest number of users the top-users ranking returns.
 pub const MAX_TOP_USERS: u32 = 100;
 
+/// How many share partners (people one shares with, or who share with one) are answered.
+pub const MAX_SHARE_PARTNERS: u32 = 50;
+
 #[cfg(test)]
 mod tests {
     use super::*;

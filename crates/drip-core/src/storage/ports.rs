@@ -10,6 +10,7 @@ use super::model::{
     QuotaSetting, Share, SortOrder, StorageKey, TrashPage, TrashedMedia, UploadedContent, Usage, UsageSort,
     UserUsage,
 };
+use crate::accounts::model::Owner;
 pub use crate::content::ByteStream;
 use crate::content::DataKey;
 use crate::error::BackendError;
@@ -376,6 +377,14 @@ pub trait MediaRepository: Send + Sync + 'static {
     /// # Errors
     /// [`BackendError`] for infrastructure failures only.
     async fn list_shares(&self, media: &MediaId) -> Result<Vec<Share>, BackendError>;
+
+    /// The users `user` shares media with and those who share media with `user`, each
+    /// once (never `user`), the one of the latest share between the two first (then by
+    /// username, then id), at most `limit`.
+    ///
+    /// # Errors
+    /// [`BackendError`] for infrastructure failures only.
+    async fn share_partners(&self, user: &UserId, limit: u32) -> Result<Vec<Owner>, BackendError>;
 
     /// Count and bytes of the uploaded media `user` created.
     ///

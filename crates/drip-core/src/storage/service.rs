@@ -18,16 +18,16 @@ use super::error::{
     ChangeError, DownloadError, LookupError, PurgeError, QuotaError, RestoreError, ShareError, StoreError,
 };
 use super::model::{
-    Allowance, ContentType, Envelope, FileName, FolderListing, FolderPath, MAX_TOP_USERS, Media, MediaPage,
-    MediaParts, PageRequest, QuotaSetting, Share, SortOrder, StorageKey, TrashPage, UploadedContent, Usage,
-    UsageSort, UserUsage,
+    Allowance, ContentType, Envelope, FileName, FolderListing, FolderPath, MAX_SHARE_PARTNERS, MAX_TOP_USERS,
+    Media, MediaPage, MediaParts, PageRequest, QuotaSetting, Share, SortOrder, StorageKey, TrashPage,
+    UploadedContent, Usage, UsageSort, UserUsage,
 };
 use super::ports::{
     AddShareError, ByteStream, InsertMediaError, KeyWrapper, MediaRepository, RelocateError, ReserveError,
     RestoreMediaError, StorageError, StorageProvider, WrappedKey,
 };
 use super::search::SearchCache;
-use crate::accounts::model::Username;
+use crate::accounts::model::{Owner, Username};
 use crate::accounts::ports::AccountRepository;
 use crate::clock::{Clock, ClockExt};
 use crate::content::{self, ContentCache, ContentError, DataKey, DecryptSpec};
@@ -918,6 +918,16 @@ impl StorageService {
     pub async fn list_shares(&self, user: &UserId, id: &MediaId) -> Result<Vec<Share>, ChangeError> {
         let media = self.creators_media(user, id).await?;
         Ok(self.ports.media.list_shares(&media.id()).await?)
+    }
+
+    /// The people `user` shares files with and who share files with them, the latest
+    /// first, at most [`MAX_SHARE_PARTNERS`]: those a share dialog can suggest without
+    /// telling anyone of a user they have no file in common with.
+    ///
+    /// # Errors
+    /// [`BackendError`] for infrastructure failures.
+    pub async fn share_partners(&self, user: &UserId) -> Result<Vec<Owner>, BackendError> {
+        self.ports.media.share_partners(user, MAX_SHARE_PARTNERS).await
     }
 
     /// Moves a file to another folder (creator only).

@@ -387,6 +387,17 @@ async fn non_creator_cannot_move_rename_or_delete() {
 }
 
 #[tokio::test]
+async fn share_partners_are_the_callers_own_and_capped() {
+    let mut m = Mocks::new();
+    m.media
+        .expect_share_partners()
+        .withf(|who, limit| *who == user(1) && *limit == crate::storage::model::MAX_SHARE_PARTNERS)
+        .times(1)
+        .returning(|_, _| Ok(Vec::new()));
+    assert!(m.service().share_partners(&user(1)).await.unwrap().is_empty());
+}
+
+#[tokio::test]
 async fn share_notifies_both_sides() {
     let mut m = Mocks::new();
     m.media.expect_find_visible().returning(|_, _| Ok(Some(stored(user(1)))));

@@ -161,6 +161,7 @@ fn routes() -> Routes {
         .transfer(Get, "/api/v1/archives/{id}/content", archives::content)
         // shares and search
         .quick(Get, "/api/v1/files/{id}/shares", shares::list)
+        .quick(Get, "/api/v1/me/share-partners", shares::partners)
         .quick(Post, "/api/v1/files/{id}/shares", shares::create)
         .quick(Delete, "/api/v1/files/{id}/shares/{username}", shares::remove)
         .quick(Get, "/api/v1/search", search::search)

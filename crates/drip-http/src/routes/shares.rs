@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use drip_core::accounts::model::Username;
 use drip_core::storage::error::ShareError;
 
-use crate::dto::{ErrorBody, ShareBody, ShareDto, SharesDto};
+use crate::dto::{ErrorBody, ShareBody, ShareDto, SharePartnerDto, SharePartnersDto, SharesDto};
 use crate::error::ApiError;
 use crate::extract::{AuthUser, JsonBody};
 use crate::openapi::{CreatorOnly, JsonRefused, Unauthenticated};
@@ -62,6 +62,21 @@ pub(crate) async fn list(
 ) -> Result<Json<SharesDto>, ApiError> {
     let shares = state.storage().list_shares(&user.id, &media_id(&id)?).await?;
     Ok(Json(SharesDto { shares: shares.iter().map(ShareDto::from).collect() }))
+}
+
+/// The people the user shares files with and who share files with them, the latest share
+/// first (at most 50): whom a share dialog suggests. No other user is ever listed.
+#[utoipa::path(
+    get, path = "/api/v1/me/share-partners", operation_id = "list_share_partners",
+    security(("bearer" = [])),
+    responses((status = 200, description = "Share partners", body = SharePartnersDto), Unauthenticated)
+)]
+pub(crate) async fn partners(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<Json<SharePartnersDto>, ApiError> {
+    let partners = state.storage().share_partners(&user.id).await?;
+    Ok(Json(SharePartnersDto { users: partners.iter().map(SharePartnerDto::from).collect() }))
 }
 
 /// Withdraws a share: the creator withdraws anyone's; a user a file is shared with leaves

@@ -16,6 +16,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use drip_core::accounts::model::Owner;
 use drip_core::jobs::model::NewJob;
 use drip_core::storage::model::{
     Allowance, Envelope, FileName, FolderListing, FolderPath, MAX_TOP_USERS, Media, MediaPage, PageRequest,
@@ -826,6 +827,30 @@ where
         .await
         .map_err(|e| D::backend("listing shares", e))?;
         found.iter().map(|row| D::share(*media, row)).collect()
+    }
+
+    async fn share_partners(&self, user: &UserId, limit: u32) -> Result<Vec<Owner>, BackendError> {
+        // The sharees of `user`'s media, and the creators of the media shared with `user`;
+        // both halves read an index (`storage_media` by creator, `media_owners` by user).
+        let found = sqlx::query(
+            "SELECT u.id, u.username, u.email FROM ( \
+               SELECT o.user_id AS partner, o.created_at AS shared_at \
+                 FROM storage_media m JOIN media_owners o ON o.media_id = m.id \
+                 WHERE m.creator_id = $1 AND NOT o.is_creator \
+               UNION ALL \
+               SELECT m.creator_id, o.created_at \
+                 FROM media_owners o JOIN storage_media m ON m.id = o.media_id \
+                 WHERE o.user_id = $1 AND NOT o.is_creator \
+             ) p JOIN users u ON u.id = p.partner WHERE u.id <> $1 \
+             GROUP BY u.id, u.username, u.email \
+             ORDER BY MAX(p.shared_at) DESC, u.username, u.id LIMIT $2",
+        )
+        .bind(user.to_string())
+        .bind(i64::from(limit))
+        .fetch_all(D::on_pool(&self.reads))
+        .await
+        .map_err(|e| D::backend("listing share partners", e))?;
+        found.iter().map(D::owner).collect()
     }
 
     async fn usage(&self, user: &UserId) -> Result<Usage, BackendError> {

@@ -1,11 +1,15 @@
-//! Pagination: opaque cursors, a `FileCursor` (name + id) as base64url JSON (anything that
-//! does not decode to a valid name and id, or is not the very text this server makes for
-//! them, is refused), and page sizes within their bounds.
+//! Pagination: opaque cursors, a `FileCursor` (name + id, and for a folder sorted another
+//! way its key and direction) as base64url JSON (anything that does not decode to a valid
+//! cursor, or is not the very text this server makes for it, is refused), and page sizes
+//! within their bounds.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::DateTime;
 use drip_core::MediaId;
-use drip_core::storage::model::{FileCursor, FileName, MAX_PAGE_SIZE, PageRequest};
+use drip_core::storage::model::{
+    CursorKey, FileCursor, FileName, FileOrder, ListingOrder, MAX_PAGE_SIZE, PageRequest, SortOrder,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
@@ -15,15 +19,35 @@ pub(crate) const MAX_CURSOR_CHARS: usize = 1024;
 /// Page size when the client names none.
 pub(crate) const DEFAULT_PAGE_SIZE: u32 = 100;
 
+/// A cursor on the wire: the name and id, then, for another order than by name, what it is
+/// ordered by (`k`) and the value (`v`: bytes, or nanoseconds since 1970), and `d` for
+/// descending. A cursor by name, A to Z, is the same text as before sorting existed.
 #[derive(Serialize, Deserialize)]
 struct Wire {
     n: String,
     i: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    k: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    v: Option<i64>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    d: bool,
 }
 
 /// The opaque text of a cursor.
 pub(crate) fn encode(cursor: &FileCursor) -> String {
-    let wire = Wire { n: cursor.name.to_string(), i: cursor.id.to_string() };
+    let (k, v) = match cursor.key {
+        CursorKey::Name => (None, None),
+        CursorKey::Size(size) => (Some("size"), Some(i64::try_from(size).unwrap_or(i64::MAX))),
+        CursorKey::Modified(at) => (Some("modified"), Some(at.timestamp_nanos_opt().unwrap_or(i64::MAX))),
+    };
+    let wire = Wire {
+        n: cursor.name.to_string(),
+        i: cursor.id.to_string(),
+        k: k.map(str::to_owned),
+        v,
+        d: cursor.direction == SortOrder::Desc,
+    };
     // Serializing two strings into JSON cannot fail; an empty cursor would only restart.
     let json = serde_json::to_vec(&wire).unwrap_or_default();
     URL_SAFE_NO_PAD.encode(json)
@@ -38,7 +62,18 @@ pub(crate) fn decode(text: &str) -> Option<FileCursor> {
     }
     let json = URL_SAFE_NO_PAD.decode(text).ok()?;
     let wire: Wire = serde_json::from_slice(&json).ok()?;
-    let cursor = FileCursor { name: FileName::parse(&wire.n).ok()?, id: MediaId::parse(&wire.i).ok()? };
+    let key = match (wire.k.as_deref(), wire.v) {
+        (None, None) => CursorKey::Name,
+        (Some("size"), Some(size)) => CursorKey::Size(u64::try_from(size).ok()?),
+        (Some("modified"), Some(nanos)) => CursorKey::Modified(DateTime::from_timestamp_nanos(nanos)),
+        _ => return None,
+    };
+    let cursor = FileCursor {
+        name: FileName::parse(&wire.n).ok()?,
+        id: MediaId::parse(&wire.i).ok()?,
+        key,
+        direction: if wire.d { SortOrder::Desc } else { SortOrder::Asc },
+    };
     (encode(&cursor) == text).then_some(cursor)
 }
 
@@ -54,19 +89,53 @@ pub(crate) fn bounded_limit(limit: Option<u32>, default: u32, max: u32) -> Resul
     }
 }
 
-/// The page a request asks for: `limit` (default 100, 1 to 1000) after `cursor`.
+/// The page a request asks for: `limit` (default 100, 1 to 1000) after `cursor`, by name.
 ///
 /// # Errors
-/// 400 `invalid_cursor` for a cursor this server did not make, `invalid_query` for a
-/// `limit` out of range.
+/// 400 `invalid_cursor` for a cursor this server did not make (or made for a folder
+/// sorted otherwise), `invalid_query` for a `limit` out of range.
 pub(crate) fn page(cursor: Option<&str>, limit: Option<u32>) -> Result<PageRequest, ApiError> {
+    ordered_page(cursor, limit, ListingOrder::default())
+}
+
+/// The page of a listing in `order` a request asks for: `limit` (default 100, 1 to 1000)
+/// after `cursor`, which must have been made for a listing in that order.
+///
+/// # Errors
+/// 400 `invalid_cursor` for a cursor this server did not make or made for another order,
+/// `invalid_query` for a `limit` out of range.
+pub(crate) fn ordered_page(
+    cursor: Option<&str>,
+    limit: Option<u32>,
+    order: ListingOrder,
+) -> Result<PageRequest, ApiError> {
     let limit = bounded_limit(limit, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
     match cursor.filter(|c| !c.is_empty()) {
-        None => Ok(PageRequest::first(limit)),
+        None => Ok(PageRequest::first_in(limit, order)),
         Some(text) => decode(text)
+            .filter(|after| after.order() == order)
             .map(|after| PageRequest::after(limit, after))
             .ok_or_else(|| ApiError::bad_request("invalid_cursor", "the pagination cursor is invalid")),
     }
+}
+
+/// The order of a folder listing from its `sort` (`name`, `size`, `modified`; default
+/// `name`) and `order` (`asc`, `desc`; default `asc`) parameters.
+///
+/// # Errors
+/// 400 `invalid_sort` / `invalid_order` for other values.
+pub(crate) fn listing_order(sort: Option<&str>, order: Option<&str>) -> Result<ListingOrder, ApiError> {
+    let by = match sort {
+        None => FileOrder::Name,
+        Some(text) => FileOrder::parse(text)
+            .ok_or_else(|| ApiError::bad_request("invalid_sort", "sort by `name`, `size` or `modified`"))?,
+    };
+    let direction = match order {
+        None => SortOrder::Asc,
+        Some(text) => SortOrder::parse(text)
+            .ok_or_else(|| ApiError::bad_request("invalid_order", "order is `asc` or `desc`"))?,
+    };
+    Ok(ListingOrder { by, direction })
 }
 
 #[cfg(test)]
@@ -75,10 +144,44 @@ mod tests {
     use proptest::prelude::*;
 
     fn cursor(name: &str) -> FileCursor {
-        FileCursor {
-            name: FileName::parse(name).unwrap(),
-            id: MediaId::parse("0ujtsYcgvSTl8PAuAdqWYSMnLOv").unwrap(),
+        FileCursor::by_name(
+            FileName::parse(name).unwrap(),
+            MediaId::parse("0ujtsYcgvSTl8PAuAdqWYSMnLOv").unwrap(),
+        )
+    }
+
+    #[test]
+    fn cursors_of_other_orders_round_trip_and_belong_to_their_order() {
+        let at = DateTime::from_timestamp(1_700_000_000, 123_456_000).unwrap();
+        let by_size = FileCursor { key: CursorKey::Size(42), direction: SortOrder::Desc, ..cursor("b.txt") };
+        let by_time = FileCursor { key: CursorKey::Modified(at), ..cursor("b.txt") };
+        for made in [&by_size, &by_time] {
+            assert_eq!(decode(&encode(made)).as_ref(), Some(made));
+            let text = encode(made);
+            assert!(page(Some(&text), None).is_err(), "not a cursor of a listing by name");
+            let page = ordered_page(Some(&text), None, made.order()).unwrap();
+            assert_eq!(page.order(), made.order());
+            let other = ListingOrder { by: FileOrder::Name, direction: made.direction };
+            assert!(ordered_page(Some(&text), None, other).is_err(), "another order");
         }
+        let name_text = encode(&cursor("b.txt"));
+        assert!(
+            !URL_SAFE_NO_PAD.decode(&name_text).map(|j| j.contains(&b'k')).unwrap_or(true),
+            "no `k` by name"
+        );
+        let json = |text: &str| URL_SAFE_NO_PAD.encode(text);
+        for bad in [
+            json("{\"n\":\"b.txt\",\"i\":\"0ujtsYcgvSTl8PAuAdqWYSMnLOv\",\"k\":\"size\"}"),
+            json("{\"n\":\"b.txt\",\"i\":\"0ujtsYcgvSTl8PAuAdqWYSMnLOv\",\"v\":1}"),
+            json("{\"n\":\"b.txt\",\"i\":\"0ujtsYcgvSTl8PAuAdqWYSMnLOv\",\"k\":\"size\",\"v\":-1}"),
+            json("{\"n\":\"b.txt\",\"i\":\"0ujtsYcgvSTl8PAuAdqWYSMnLOv\",\"k\":\"type\",\"v\":1}"),
+            json("{\"n\":\"b.txt\",\"i\":\"0ujtsYcgvSTl8PAuAdqWYSMnLOv\",\"d\":false}"),
+        ] {
+            assert_eq!(decode(&bad), None, "{bad:?}");
+        }
+        assert_eq!(listing_order(None, None).unwrap(), ListingOrder::default());
+        assert!(listing_order(Some("type"), None).is_err());
+        assert!(listing_order(None, Some("up")).is_err());
     }
 
     #[test]

@@ -10,8 +10,9 @@
 use std::ops::Range;
 
 use axum::http::Uri;
+use chrono::DateTime;
 use drip_core::MediaId;
-use drip_core::storage::model::{FileCursor, FileName};
+use drip_core::storage::model::{CursorKey, FileCursor, FileName, ListingOrder, SortOrder};
 
 use crate::range::{RangeSpec, Resolved};
 use crate::{cursor, range};
@@ -62,8 +63,9 @@ fn rfc_resolution(spec: RangeSpec, size: u64) -> Resolved {
 }
 
 /// Listing cursors: a cursor that decodes re-encodes to exactly the text it came from
-/// (one text per cursor, anything else refused), `page` agrees with the decoding, and
-/// the cursor of any valid name round-trips.
+/// (one text per cursor, anything else refused), `page` agrees with the decoding (a page
+/// by name takes only cursors by name; a listing in the cursor's own order takes it), and
+/// the cursor of any valid name round-trips, in every order.
 pub fn cursor(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let decoded = cursor::decode(text);
@@ -74,12 +76,24 @@ pub fn cursor(data: &[u8]) {
     match (&decoded, text.is_empty()) {
         (_, true) => assert!(page.is_some_and(|p| p.cursor().is_none()), "an empty cursor starts over"),
         (None, false) => assert!(page.is_none(), "{text:?} refused by decode, accepted by page"),
-        (Some(after), false) => assert_eq!(page.and_then(|p| p.cursor().cloned()).as_ref(), Some(after)),
+        (Some(after), false) => {
+            let by_name = after.order() == ListingOrder::default();
+            assert_eq!(page.is_some(), by_name, "{after:?}: a page by name takes cursors by name only");
+            let own = cursor::ordered_page(Some(text), None, after.order()).ok();
+            assert_eq!(own.and_then(|p| p.cursor().cloned()).as_ref(), Some(after));
+        }
     }
     if let Ok(name) = FileName::parse(text) {
         let id = MediaId::parse("0ujtsYcgvSTl8PAuAdqWYSMnLOv").expect("a fixed id");
-        let made = FileCursor { name, id };
-        assert_eq!(cursor::decode(&cursor::encode(&made)), Some(made), "the cursor of {text:?}");
+        let at = DateTime::from_timestamp_nanos(i64::try_from(data.len()).unwrap_or(0) * 1_000_003);
+        for (key, direction) in [
+            (CursorKey::Name, SortOrder::Asc),
+            (CursorKey::Size(data.len() as u64), SortOrder::Desc),
+            (CursorKey::Modified(at), SortOrder::Asc),
+        ] {
+            let made = FileCursor { key, direction, ..FileCursor::by_name(name.clone(), id) };
+            assert_eq!(cursor::decode(&cursor::encode(&made)), Some(made), "the cursor of {text:?}");
+        }
     }
 }
 

@@ -11,8 +11,8 @@ use crate::routes::{
     accounts, archives, downloads, events, files, links, ops, public, search, shares, trash, uploads,
 };
 use crate::schemas::{
-    CursorSchema, FileNameOrEmptySchema, FolderQuerySchema, PageLimitSchema, SortOrderSchema, TopLimitSchema,
-    TusVersionSchema, UsageSortSchema,
+    CursorSchema, FileNameOrEmptySchema, FileSortSchema, FolderQuerySchema, PageLimitSchema, SortOrderSchema,
+    TopLimitSchema, TusVersionSchema, UsageSortSchema,
 };
 
 #[derive(OpenApi)]
@@ -81,7 +81,7 @@ Errors are `{\"error\":{\"code\",\"message\",\"request_id\"}}` with a stable `co
     // Query parameters' schemas are not collected from the handlers: listed here.
     components(schemas(
         CursorSchema, FileNameOrEmptySchema, FolderQuerySchema, PageLimitSchema, TopLimitSchema,
-        UsageSortSchema, SortOrderSchema, TusVersionSchema,
+        UsageSortSchema, SortOrderSchema, FileSortSchema, TusVersionSchema,
     )),
     modifiers(&BearerScheme, &HeadLimits),
     tags(

@@ -183,6 +183,12 @@ documented!(
 );
 
 documented!(
+    /// What a folder's files are ordered by.
+    FileSortSchema = "FileSort",
+    one_of("What the files are ordered by", &["name", "size", "modified"])
+);
+
+documented!(
     /// A sort direction.
     SortOrderSchema = "SortOrder",
     one_of("Sort direction", &["asc", "desc"])

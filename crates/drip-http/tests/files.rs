@@ -386,6 +386,69 @@ async fn folder_listing_pages_with_cursors() {
     assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_query"));
 }
 
+#[tokio::test]
+async fn folder_listing_sorts_by_size_or_upload_time_across_pages() {
+    let app = app();
+    let token = app.register("alice").await;
+    for (name, body) in [("b.txt", &b"1234"[..]), ("a.txt", b"1"), ("c.txt", b"12"), ("d.txt", b"1234")] {
+        app.upload_ok(&token, "$", name, body).await;
+    }
+    let names = |page: &serde_json::Value| -> Vec<String> {
+        page["files"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap().to_owned()).collect()
+    };
+    let all_pages = |query: &'static str| {
+        let app = &app;
+        let token = &token;
+        async move {
+            let (mut listed, mut cursor) = (Vec::new(), String::new());
+            loop {
+                let (status, page) =
+                    app.get(&format!("/api/v1/folders?{query}&limit=1&cursor={cursor}"), token).await;
+                assert_eq!(status, StatusCode::OK, "{query}: {page}");
+                listed.extend(names(&page));
+                match page["next_cursor"].as_str() {
+                    Some(next) => cursor = next.to_owned(),
+                    None => return listed,
+                }
+            }
+        }
+    };
+    // Ties go by name in the same direction.
+    assert_eq!(
+        all_pages("sort=size&order=desc").await,
+        ["d.txt", "b.txt", "c.txt", "a.txt"].map(String::from)
+    );
+    assert_eq!(all_pages("sort=size").await, ["a.txt", "c.txt", "b.txt", "d.txt"].map(String::from));
+    // The fakes' clock stands still: one upload time, so by name, either way.
+    assert_eq!(
+        all_pages("sort=modified&order=desc").await,
+        ["d.txt", "c.txt", "b.txt", "a.txt"].map(String::from)
+    );
+    assert_eq!(all_pages("order=desc").await, ["d.txt", "c.txt", "b.txt", "a.txt"].map(String::from));
+
+    // A cursor continues the order it was made in; with another order asked it is refused.
+    let (_, page) = app.get("/api/v1/folders?sort=size&limit=1", &token).await;
+    let by_size = page["next_cursor"].as_str().unwrap().to_owned();
+    let (status, rest) =
+        app.get(&format!("/api/v1/folders?sort=size&limit=1&cursor={by_size}"), &token).await;
+    assert_eq!((status, names(&rest)), (StatusCode::OK, vec!["c.txt".to_owned()]));
+    for other in ["", "&sort=size&order=desc", "&sort=name", "&sort=modified"] {
+        let (status, body) =
+            app.get(&format!("/api/v1/folders?limit=1&cursor={by_size}{other}"), &token).await;
+        assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_cursor"), "{other:?}");
+    }
+    let (status, body) = app.get(&format!("/api/v1/files?cursor={by_size}"), &token).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_cursor"),
+        "/files lists by name only"
+    );
+    let (status, body) = app.get("/api/v1/folders?sort=type", &token).await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_sort"));
+    let (status, body) = app.get("/api/v1/folders?order=up", &token).await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_order"));
+}
+
 /// The document gives `limit` as 1 to 1000: the server refuses what the document does
 /// not allow (it used to clamp, and to accept `2147483648` while documenting an int32).
 #[tokio::test]

@@ -138,18 +138,19 @@ impl State {
     }
 }
 
-/// One page of `items` in (name, id) order, after the request's cursor.
+/// One page of `items` in the request's order, after the request's cursor.
 fn paginate(mut items: Vec<Media>, page: &PageRequest) -> (Vec<Media>, Option<FileCursor>) {
     if let Some(after) = page.cursor() {
-        items.retain(|m| (m.name(), m.id()) > (&after.name, after.id));
+        items.retain(|m| after.precedes(m));
     }
-    items.sort_by(|a, b| (a.name(), a.id()).cmp(&(b.name(), b.id())));
+    let order = page.order();
+    items.sort_by(|a, b| order.compare(a, b));
     let limit = usize::try_from(page.limit()).unwrap_or(usize::MAX);
     if items.len() <= limit {
         return (items, None);
     }
     items.truncate(limit);
-    let next = items.last().map(|m| FileCursor { name: m.name().clone(), id: m.id() });
+    let next = items.last().map(|m| FileCursor::after(m, order));
     (items, next)
 }
 

@@ -4,10 +4,14 @@
 //!
 //! Pages are ordered by `(file_name, media_id)` in byte order and read one index range of
 //! `media_owners` (`(user_id, full_path, file_name, media_id)` for a folder,
-//! `(user_id, file_name, media_id)` otherwise); a cursor continues strictly after the last
-//! item of the previous page, so pages are stable under concurrent inserts.
+//! `(user_id, file_name, media_id)` otherwise), or, when the page asks for it, by
+//! `(file_size | uploaded_at, file_name, media_id)` either way (the folder's rows sorted);
+//! a cursor continues strictly after the last item of the previous page, so pages are
+//! stable under concurrent inserts.
 
-use drip_core::storage::model::{FileCursor, FolderPath, Media, PageRequest};
+use drip_core::storage::model::{
+    CursorKey, FileCursor, FileOrder, FolderPath, Media, PageRequest, SortOrder,
+};
 use drip_core::{BackendError, UserId};
 use sqlx::{Pool, QueryBuilder};
 
@@ -82,8 +86,57 @@ where
         }
         Scope::Below(_) => {}
     }
-    push_keyset::<D>(&mut query, "o.file_name, o.media_id", page);
+    push_ordered_keyset::<D>(&mut query, page);
     query
+}
+
+/// Ends a `media_owners o JOIN storage_media m` query (whose `WHERE` is written) with the
+/// keyset of `page` in its order: strictly after the cursor's (key, name, id), ordered by
+/// them, at most `page.limit() + 1` rows.
+fn push_ordered_keyset<D>(query: &mut QueryBuilder<D::Db>, page: &PageRequest)
+where
+    D: Dialect,
+    String: Param<D::Db>,
+    i64: Param<D::Db>,
+{
+    let order = page.order();
+    let key = match order.by {
+        FileOrder::Name => None,
+        FileOrder::Size => Some("m.file_size"),
+        FileOrder::Modified => Some("m.uploaded_at"),
+    };
+    let (after, direction) = match order.direction {
+        SortOrder::Asc => (" > ", ""),
+        SortOrder::Desc => (" < ", " DESC"),
+    };
+    if let Some(cursor) = page.cursor() {
+        query.push(" AND (");
+        if let Some(column) = key {
+            query.push(column).push(", ");
+        }
+        query.push("o.file_name, o.media_id)").push(after).push("(");
+        match cursor.key {
+            CursorKey::Name => {}
+            // No size is over i64::MAX: past it, nothing follows.
+            CursorKey::Size(size) => {
+                query.push_bind(i64::try_from(size).unwrap_or(i64::MAX)).push(", ");
+            }
+            CursorKey::Modified(at) => {
+                query.push_bind(D::time(at)).push(", ");
+            }
+        }
+        query
+            .push_bind(cursor.name.as_str().to_owned())
+            .push(", ")
+            .push_bind(cursor.id.to_string())
+            .push(")");
+    }
+    query.push(" ORDER BY ");
+    if let Some(column) = key {
+        query.push(column).push(direction).push(", ");
+    }
+    query.push("o.file_name").push(direction).push(", o.media_id").push(direction);
+    query.push(" LIMIT ").push_bind(i64::from(page.limit()) + 1);
 }
 
 /// Ends a listing query (whose `WHERE` is written) with the keyset of `page` over `keys`,
@@ -128,6 +181,6 @@ pub fn paginate_by<T>(
         return (items, None);
     }
     items.truncate(limit);
-    let next = items.last().map(media).map(|m| FileCursor { name: m.name().clone(), id: m.id() });
+    let next = items.last().map(media).map(|m| FileCursor::after(m, page.order()));
     (items, next)
 }

@@ -23,8 +23,8 @@ use drip_core::accounts::ports::{AccountRepository, ConsumeOutcome, CreateUserEr
 use drip_core::jobs::model::JobState;
 use drip_core::jobs::ports::JobQueue;
 use drip_core::storage::model::{
-    ContentType, Digest, Envelope, FileName, FolderListing, FolderPath, FolderSummary, Media, MediaParts,
-    PageRequest, SortOrder, StorageKey, UploadedContent, Usage, UsageSort,
+    ContentType, Digest, Envelope, FileName, FileOrder, FolderListing, FolderPath, FolderSummary,
+    ListingOrder, Media, MediaParts, PageRequest, SortOrder, StorageKey, UploadedContent, Usage, UsageSort,
 };
 use drip_core::storage::ports::{AddShareError, InsertMediaError, MediaRepository, RelocateError};
 
@@ -100,6 +100,7 @@ macro_rules! repository_conformance {
             list_folder_handles_unicode_and_spaces,
             list_folder_handles_deep_and_long_paths,
             list_folder_pages_are_complete_and_stable,
+            list_folder_orders_by_size_and_upload_time_either_way,
             names_sort_by_code_point,
             listings_break_name_ties_by_id,
             list_visible_lists_everything_visible,
@@ -346,7 +347,19 @@ async fn all_folder_pages(
     folder: &str,
     limit: u32,
 ) -> (Vec<MediaId>, Vec<FolderSummary>) {
-    let mut page = PageRequest::first(limit);
+    all_folder_pages_in(repos, user, folder, limit, ListingOrder::default()).await
+}
+
+/// Every page of `folder` in `order`, `limit` at a time: the files' ids and the first
+/// page's subfolders.
+async fn all_folder_pages_in(
+    repos: &Repos,
+    user: &Owner,
+    folder: &str,
+    limit: u32,
+    order: ListingOrder,
+) -> (Vec<MediaId>, Vec<FolderSummary>) {
+    let mut page = PageRequest::first_in(limit, order);
     let mut files = Vec::new();
     let mut folders = None;
     for _ in 0..MAX_PAGES {
@@ -1348,6 +1361,52 @@ pub async fn list_folder_handles_deep_and_long_paths(repos: Repos) {
     assert_eq!(root, vec![name("l01"), name(&long_segment)]);
     let under = all_visible_pages(&repos, &alice, Some(&format!("$/{long_segment}")), 10).await;
     assert_eq!(under, vec![long.id()]);
+}
+
+/// `list_folder` in another order: by size or upload time (ties by name, then id), either
+/// way, in complete pages of any size whose cursors keep the order; subfolders as ever.
+pub async fn list_folder_orders_by_size_and_upload_time_either_way(repos: Repos) {
+    let alice = add_user(&repos, "alice").await;
+    let late = at(3) + chrono::Duration::microseconds(250_000);
+    let mut by_name = std::collections::HashMap::new();
+    for (name, size, uploaded_at) in
+        [("a", 5, late), ("b0", 1, at(1)), ("c", 5, at(2)), ("d", 3, late), ("e", 1, at(4)), ("f", 9, at(1))]
+    {
+        let pending = add_pending(&repos, alice.id, "$/p", name).await;
+        let done = repos
+            .media
+            .mark_uploaded(&pending.id(), UploadedContent { uploaded_at, ..content(size) })
+            .await
+            .expect("marking uploaded")
+            .expect("the media exists");
+        by_name.insert(&name[..1], done.id());
+    }
+    add_file(&repos, alice.id, "$/p/sub", "inner", 2).await;
+    // Renaming changes no upload time.
+    let b = by_name["b"];
+    repos
+        .media
+        .relocate(&b, &path("$/p"), &FileName::parse("b").unwrap(), at(9))
+        .await
+        .expect("rename b0 to b");
+
+    let cases = [
+        (FileOrder::Size, SortOrder::Asc, "bedacf"),
+        (FileOrder::Size, SortOrder::Desc, "fcadeb"),
+        (FileOrder::Modified, SortOrder::Asc, "bfcade"),
+        (FileOrder::Modified, SortOrder::Desc, "edacfb"),
+        (FileOrder::Name, SortOrder::Desc, "fedcba"),
+        (FileOrder::Name, SortOrder::Asc, "abcdef"),
+    ];
+    for (by, direction, names) in cases {
+        let expected: Vec<MediaId> = names.chars().map(|c| by_name[c.to_string().as_str()]).collect();
+        for limit in [1, 2, 5, 6, 1000] {
+            let order = ListingOrder { by, direction };
+            let (listed, folders) = all_folder_pages_in(&repos, &alice, "$/p", limit, order).await;
+            assert_eq!(listed, expected, "{by:?} {direction:?} in pages of {limit}");
+            assert_eq!(folders, vec![folder("sub", 1, 2)], "{by:?} {direction:?} in pages of {limit}");
+        }
+    }
 }
 
 /// Keyset pages of files are complete, ordered, without duplicates; folders come on the

@@ -585,36 +585,182 @@ pub struct FolderSummary {
     pub total_size: u64,
 }
 
-/// Where a page of files starts: after this (name, id) in name order.
+/// What a folder's files are listed by; ties are broken by name, then id, in the same
+/// direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FileOrder {
+    /// The name, by code point.
+    #[default]
+    Name,
+    /// The size in bytes.
+    Size,
+    /// When the content was uploaded (renames and moves do not change it).
+    Modified,
+}
+
+impl FileOrder {
+    /// Parses `name`, `size` or `modified`.
+    #[must_use]
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "name" => Some(Self::Name),
+            "size" => Some(Self::Size),
+            "modified" => Some(Self::Modified),
+            _ => None,
+        }
+    }
+}
+
+/// The order of a listing: by what, which way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListingOrder {
+    /// What the files are ordered by.
+    pub by: FileOrder,
+    /// Which way.
+    pub direction: SortOrder,
+}
+
+impl Default for ListingOrder {
+    /// By name, A to Z.
+    fn default() -> Self {
+        Self { by: FileOrder::Name, direction: SortOrder::Asc }
+    }
+}
+
+impl ListingOrder {
+    /// How `a` and `b` compare in this order: the key, then the name, then the id, each in
+    /// the order's direction.
+    #[must_use]
+    pub fn compare(self, a: &Media, b: &Media) -> std::cmp::Ordering {
+        self.directed(
+            rank(self.by, a).cmp(&rank(self.by, b)).then_with(|| (a.name(), a.id()).cmp(&(b.name(), b.id()))),
+        )
+    }
+
+    fn directed(self, ascending: std::cmp::Ordering) -> std::cmp::Ordering {
+        match self.direction {
+            SortOrder::Asc => ascending,
+            SortOrder::Desc => ascending.reverse(),
+        }
+    }
+}
+
+/// A media's key in an order as one number (0 for the name order, whose key is the name).
+fn rank(by: FileOrder, media: &Media) -> i128 {
+    match by {
+        FileOrder::Name => 0,
+        FileOrder::Size => i128::from(media.size()),
+        FileOrder::Modified => modified_rank(media.uploaded_at().unwrap_or_else(|| media.updated_at())),
+    }
+}
+
+fn modified_rank(at: DateTime<Utc>) -> i128 {
+    i128::from(at.timestamp()) * 1_000_000_000 + i128::from(at.timestamp_subsec_nanos())
+}
+
+/// The value the last file of a page had in the listing's order, beside its name and id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CursorKey {
+    /// Ordered by name: the name is the key.
+    Name,
+    /// Ordered by size: its size.
+    Size(u64),
+    /// Ordered by upload time: its upload time.
+    Modified(DateTime<Utc>),
+}
+
+/// Where a page of files starts: strictly after this file, in the order it was listed in
+/// (its key, then name, then id, all in `direction`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileCursor {
     /// Name of the last file of the previous page.
     pub name: FileName,
     /// Id of the last file of the previous page.
     pub id: MediaId,
+    /// Its value in the listing's order.
+    pub key: CursorKey,
+    /// The listing's direction.
+    pub direction: SortOrder,
+}
+
+impl FileCursor {
+    /// A cursor in name order, A to Z (every listing but a folder's sorted otherwise).
+    #[must_use]
+    pub fn by_name(name: FileName, id: MediaId) -> Self {
+        Self { name, id, key: CursorKey::Name, direction: SortOrder::Asc }
+    }
+
+    /// The cursor after `media` in a listing in `order`.
+    #[must_use]
+    pub fn after(media: &Media, order: ListingOrder) -> Self {
+        let key = match order.by {
+            FileOrder::Name => CursorKey::Name,
+            FileOrder::Size => CursorKey::Size(media.size()),
+            FileOrder::Modified => {
+                CursorKey::Modified(media.uploaded_at().unwrap_or_else(|| media.updated_at()))
+            }
+        };
+        Self { name: media.name().clone(), id: media.id(), key, direction: order.direction }
+    }
+
+    /// Whether `media` comes strictly after the cursor in the cursor's order.
+    #[must_use]
+    pub fn precedes(&self, media: &Media) -> bool {
+        let order = self.order();
+        let key = match self.key {
+            CursorKey::Name => 0,
+            CursorKey::Size(size) => i128::from(size),
+            CursorKey::Modified(at) => modified_rank(at),
+        };
+        let ascending = rank(order.by, media)
+            .cmp(&key)
+            .then_with(|| (media.name(), media.id()).cmp(&(&self.name, self.id)));
+        order.directed(ascending).is_gt()
+    }
+
+    /// The order of the listing the cursor continues.
+    #[must_use]
+    pub fn order(&self) -> ListingOrder {
+        let by = match self.key {
+            CursorKey::Name => FileOrder::Name,
+            CursorKey::Size(_) => FileOrder::Size,
+            CursorKey::Modified(_) => FileOrder::Modified,
+        };
+        ListingOrder { by, direction: self.direction }
+    }
 }
 
 /// Largest page size a listing returns.
 pub const MAX_PAGE_SIZE: u32 = 1000;
 
-/// A request for one page of a listing ordered by (name, id).
+/// A request for one page of a listing: by (name, id) unless a folder listing is asked
+/// for another [`ListingOrder`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageRequest {
     limit: u32,
     after: Option<FileCursor>,
+    order: ListingOrder,
 }
 
 impl PageRequest {
-    /// The first page of at most `limit` items (clamped to 1..=[`MAX_PAGE_SIZE`]).
+    /// The first page of at most `limit` items (clamped to 1..=[`MAX_PAGE_SIZE`]), by name.
     #[must_use]
     pub fn first(limit: u32) -> Self {
-        Self { limit: limit.clamp(1, MAX_PAGE_SIZE), after: None }
+        Self::first_in(limit, ListingOrder::default())
     }
 
-    /// The page after `cursor`.
+    /// The first page of at most `limit` items in `order` (only folder listings honour
+    /// an order other than by name).
+    #[must_use]
+    pub fn first_in(limit: u32, order: ListingOrder) -> Self {
+        Self { limit: limit.clamp(1, MAX_PAGE_SIZE), after: None, order }
+    }
+
+    /// The page after `cursor`, in the order the cursor was made in.
     #[must_use]
     pub fn after(limit: u32, cursor: FileCursor) -> Self {
-        Self { limit: limit.clamp(1, MAX_PAGE_SIZE), after: Some(cursor) }
+        let order = cursor.order();
+        Self { limit: limit.clamp(1, MAX_PAGE_SIZE), after: Some(cursor), order }
     }
 
     /// Page size.
@@ -627,6 +773,12 @@ impl PageRequest {
     #[must_use]
     pub fn cursor(&self) -> Option<&FileCursor> {
         self.after.as_ref()
+    }
+
+    /// The order of the listing.
+    #[must_use]
+    pub fn order(&self) -> ListingOrder {
+        self.order
     }
 }
 

@@ -222,8 +222,9 @@ pub trait MediaRepository: Send + Sync + 'static {
     /// [`BackendError`] for infrastructure failures; unknown or invisible is `Ok(None)`.
     async fn find_visible(&self, user: &UserId, id: &MediaId) -> Result<Option<Media>, BackendError>;
 
-    /// The uploaded media visible to `user` directly in `folder` (one page, by name then
-    /// id, exact folder match), and, on the first page, every immediate subfolder of
+    /// The uploaded media visible to `user` directly in `folder` (one page in the page's
+    /// [`ListingOrder`](super::model::ListingOrder): its key, then name, then id, all in its
+    /// direction; exact folder match), and, on the first page, every immediate subfolder of
     /// `folder` that holds visible media anywhere below it, by name, with the recursive
     /// count and total size. Prefixes match whole segments (`$/a` never matches `$/ab`)
     /// and `%`/`_` are literal characters. An unknown folder is an empty listing.
@@ -237,8 +238,8 @@ pub trait MediaRepository: Send + Sync + 'static {
         page: &PageRequest,
     ) -> Result<FolderListing, BackendError>;
 
-    /// One page of the uploaded media visible to `user`, by name then id; with `under`,
-    /// only those in that folder or below it.
+    /// One page of the uploaded media visible to `user`, in the page's order (by name then
+    /// id unless it asks otherwise); with `under`, only those in that folder or below it.
     ///
     /// # Errors
     /// [`BackendError`] for infrastructure failures only.

@@ -36,7 +36,8 @@ use crate::middleware;
 use crate::openapi::{CreatorOnly, JsonRefused, TransferRefused, Unauthenticated, Upload};
 use crate::range::{self, Resolved};
 use crate::schemas::{
-    CursorSchema, FileNameOrEmptySchema, FileNameSchema, FolderQuerySchema, PageLimitSchema,
+    CursorSchema, FileNameOrEmptySchema, FileNameSchema, FileSortSchema, FolderQuerySchema, PageLimitSchema,
+    SortOrderSchema,
 };
 use crate::state::AppState;
 use crate::transfers::TransferPermit;
@@ -108,6 +109,13 @@ pub(crate) struct FolderQuery {
     /// Page size, 1 to 1000 (default 100).
     #[param(value_type = Option<PageLimitSchema>)]
     limit: Option<u32>,
+    /// What the files are ordered by: `name` (default), `size` or `modified` (upload
+    /// time); ties by name. A `cursor` continues in the order it was made in.
+    #[param(value_type = Option<FileSortSchema>)]
+    sort: Option<String>,
+    /// `asc` (default) or `desc`.
+    #[param(value_type = Option<SortOrderSchema>)]
+    order: Option<String>,
 }
 
 /// How a file is deleted.
@@ -800,15 +808,15 @@ pub(crate) async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The files directly in a folder (one page, by name) and, on the first page, its
-/// immediate subfolders with recursive totals.
+/// The files directly in a folder (one page, by name unless `sort` says otherwise) and, on
+/// the first page, its immediate subfolders (by name) with recursive totals.
 #[utoipa::path(
     get, path = "/api/v1/folders",
     security(("bearer" = [])),
     params(FolderQuery),
     responses(
         (status = 200, description = "The folder", body = FolderListingDto),
-        (status = 400, description = "`invalid_path`, `invalid_cursor`, `invalid_query`", body = ErrorBody),
+        (status = 400, description = "`invalid_path`, `invalid_cursor` (also one made for another order), `invalid_sort`, `invalid_order`, `invalid_query`", body = ErrorBody),
         Unauthenticated,
     )
 )]
@@ -818,7 +826,8 @@ pub(crate) async fn list_folder(
     Params(query): Params<FolderQuery>,
 ) -> Result<Json<FolderListingDto>, ApiError> {
     let folder = folder_or_root(query.path.as_deref())?;
-    let page = cursor::page(query.cursor.as_deref(), query.limit)?;
+    let order = cursor::listing_order(query.sort.as_deref(), query.order.as_deref())?;
+    let page = cursor::ordered_page(query.cursor.as_deref(), query.limit, order)?;
     let listing = state.storage().list_folder(&user.id, &folder, &page).await?;
     let sharers = Sharers::of(state.accounts(), &user.id, &listing.files).await?;
     Ok(Json(FolderListingDto {

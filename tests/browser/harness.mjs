@@ -135,6 +135,14 @@ export function listedNames(page) {
   return page.locator('#entries a[download]').allInnerTexts()
 }
 
+/** Waits until the files listed are `names`, in that order (a listing loaded anew). */
+export async function listingBecomes(page, names) {
+  await page.waitForFunction(
+    (expected) => JSON.stringify([...document.querySelectorAll('#entries a[download]')].map((a) => a.textContent)) === expected,
+    JSON.stringify(names),
+  )
+}
+
 /** A JSON call to the API as the session's user; answers the body. */
 export async function apiCall(session, method, uri, body) {
   const response = await fetch(`${base}${uri}`, {

@@ -758,6 +758,10 @@ function fileRow(file) {
 async function loadFolder(path, cursor = null) {
   const seq = ++state.listingSeq;
   const query = new URLSearchParams({ path, limit: String(PAGE_SIZE) });
+  // The server orders the files (over every page); the cursor keeps to that order.
+  const { key, dir } = state.view.sort;
+  if (key !== 'name') query.set('sort', key);
+  if (dir < 0) query.set('order', 'desc');
   if (cursor) query.set('cursor', cursor);
   const more = byId('more');
   more.disabled = true;
@@ -796,8 +800,8 @@ async function loadFolder(path, cursor = null) {
   state.view.files.push(...files);
   const present = new Set(state.view.files.map((file) => file.id));
   for (const id of state.view.selected) if (!present.has(id)) state.view.selected.delete(id);
-  renderEntries();
   state.cursor = listing.next_cursor ?? null;
+  renderEntries();
   more.hidden = !state.cursor;
   more.disabled = false;
 }
@@ -858,33 +862,29 @@ function focusInRows(body) {
   };
 }
 
-/** How each sortable column orders its rows. */
-const SORTS = {
+/** How the subfolders are ordered (all of them come with the first page; the files come sorted by the server). */
+const FOLDER_SORTS = {
   name: (a, b) => a.name.localeCompare(b.name),
-  type: (a, b) => kindOf(a).localeCompare(kindOf(b)) || a.name.localeCompare(b.name),
   size: (a, b) => a.size - b.size || a.name.localeCompare(b.name),
-  modified: (a, b) =>
-    String(a.uploaded_at ?? a.updated_at ?? '').localeCompare(String(b.uploaded_at ?? b.updated_at ?? '')) ||
-    a.name.localeCompare(b.name),
 };
 
 /**
- * The rows of the folder shown: its loaded files and subfolders, sorted by the column
- * chosen and narrowed by the filter box (both over what is loaded; "more" loads on).
+ * The rows of the folder shown: its subfolders, sorted here, and its loaded files, in the
+ * order the server sorted them by the column chosen; the filter box narrows what is loaded
+ * (and says so while more is to load).
  */
 function renderEntries() {
   const { folders, files, sort, filter } = state.view;
   const needle = filter.trim().toLocaleLowerCase();
   const wanted = (item) => !needle || item.name.toLocaleLowerCase().includes(needle);
-  const order = (items, key) => [...items].sort((a, b) => sort.dir * SORTS[key](a, b));
-  // Folders keep to the top, by name or size (they have no type or date of their own).
+  // Folders keep to the top, by name or size (they have no date of their own).
   const folderKey = sort.key === 'size' ? 'size' : 'name';
   const folderDir = sort.key === 'size' || sort.key === 'name' ? sort.dir : 1;
   const folderRows = [...folders]
-    .sort((a, b) => folderDir * SORTS[folderKey](a, b))
+    .sort((a, b) => folderDir * FOLDER_SORTS[folderKey](a, b))
     .filter(wanted)
     .map((folder) => folderRow(state.path, folder));
-  const fileRows = order(files, sort.key).filter(wanted).map(fileRow);
+  const fileRows = files.filter(wanted).map(fileRow);
   const rows = state.path !== ROOT ? [parentRow(state.path)] : [];
   const entries = byId('entries');
   const focus = focusInRows(entries);
@@ -895,6 +895,9 @@ function renderEntries() {
   const noMatch = byId('no-match');
   noMatch.hidden = nothing || !needle || folderRows.length + fileRows.length > 0;
   noMatch.textContent = `Nothing here matches "${filter.trim()}".`;
+  const partial = byId('filter-partial');
+  partial.hidden = !needle || !state.cursor;
+  partial.textContent = `Only the ${plural(files.length, 'file')} loaded so far are filtered: "more" loads the rest.`;
   for (const button of document.querySelectorAll('#listing-head button[data-sort]')) {
     const active = button.dataset.sort === sort.key;
     button.closest('th').setAttribute('aria-sort', active ? (sort.dir > 0 ? 'ascending' : 'descending') : 'none');
@@ -903,10 +906,11 @@ function renderEntries() {
   renderSelection();
 }
 
+/** Sorts the folder by `key` (again: the other way), listing it anew from the server. */
 function sortBy(key) {
   const sort = state.view.sort;
   state.view.sort = { key, dir: sort.key === key ? -sort.dir : 1 };
-  renderEntries();
+  loadFolder(state.path);
 }
 
 /** The selected files of the folder shown (the user's own). */

@@ -1,7 +1,7 @@
 // The files screen: trash, search, the move picker, the listing.
 
 import assert from 'node:assert/strict'
-import { DESKTOP, open, shoot, signUp, register, logIn, apiUpload, listedNames } from '../harness.mjs'
+import { DESKTOP, open, shoot, signUp, register, logIn, apiUpload, listedNames, listingBecomes } from '../harness.mjs'
 
 export const scenarios = {}
 
@@ -104,6 +104,33 @@ scenarios['move with the folder picker: click down the tree, up again, and move'
   assert.deepEqual(errors, [])
 }
 
+scenarios['a folder of more than a page sorts on the server: the largest file first, from the second page by name'] =
+  async () => {
+    const session = await register('omar', 'a long password')
+    const names = Array.from({ length: 100 }, (_, index) => `f${String(index).padStart(3, '0')}.txt`)
+    for (const name of names) await apiUpload(session, '$', name, Buffer.from('1'))
+    await apiUpload(session, '$', 'zz-big.bin', Buffer.alloc(5000, 1))
+    const { context, page, errors } = await open()
+    await logIn(page, 'omar', 'a long password')
+    await page.getByRole('link', { name: 'f099.txt' }).waitFor()
+    assert.equal(await page.getByRole('link', { name: 'zz-big.bin' }).count(), 0, 'on the second page by name')
+    // The filter says it sees only what is loaded.
+    await page.getByLabel('Filter this folder').fill('zz')
+    await page.getByText('Only the 100 files loaded so far are filtered: "more" loads the rest.').waitFor()
+    await page.getByLabel('Filter this folder').fill('')
+    await page.getByRole('button', { name: 'Sort by size' }).click()
+    await page.getByRole('button', { name: 'Sort by size' }).click()
+    await page.locator('#entries a[download]').first().filter({ hasText: 'zz-big.bin' }).waitFor()
+    // The next page continues in size order, largest first: the rest, by name backwards.
+    await page.getByRole('button', { name: 'more' }).click()
+    await page.locator('#entries a[download]').nth(100).waitFor()
+    const listed = await listedNames(page)
+    assert.deepEqual(listed, ['zz-big.bin', ...[...names].reverse()])
+    assert.ok(await page.locator('#more').isHidden())
+    await context.close()
+    assert.deepEqual(errors, [])
+  }
+
 scenarios['the listing: sort by column, filter, select several to move and delete, preview'] = async () => {
   const session = await register('nora', 'a long password')
   // A 1×1 PNG.
@@ -120,13 +147,14 @@ scenarios['the listing: sort by column, filter, select several to move and delet
   await page.getByRole('link', { name: 'gamma.png' }).waitFor()
   assert.deepEqual(await listedNames(page), ['alpha.txt', 'beta.txt', 'gamma.png'])
   await page.getByRole('button', { name: 'Sort by size' }).click()
-  assert.deepEqual(await listedNames(page), ['alpha.txt', 'gamma.png', 'beta.txt'])
+  await listingBecomes(page, ['alpha.txt', 'gamma.png', 'beta.txt'])
   await page.getByRole('button', { name: 'Sort by size' }).click()
-  assert.deepEqual(await listedNames(page), ['beta.txt', 'gamma.png', 'alpha.txt'])
+  await listingBecomes(page, ['beta.txt', 'gamma.png', 'alpha.txt'])
   assert.equal(await page.locator('th', { has: page.getByRole('button', { name: 'Sort by size' }) }).getAttribute('aria-sort'), 'descending')
-  await page.getByRole('button', { name: 'Sort by type' }).click()
-  assert.deepEqual(await listedNames(page), ['gamma.png', 'alpha.txt', 'beta.txt'])
+  await page.getByRole('button', { name: 'Sort by date modified' }).click()
+  await listingBecomes(page, ['beta.txt', 'alpha.txt', 'gamma.png'])
   await page.getByRole('button', { name: 'Sort by name' }).click()
+  await listingBecomes(page, ['alpha.txt', 'beta.txt', 'gamma.png'])
 
   await page.getByLabel('Filter this folder').fill('ALP')
   assert.deepEqual(await listedNames(page), ['alpha.txt'])

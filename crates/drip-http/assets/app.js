@@ -1000,7 +1000,7 @@ function previewable(file) {
 /** Shows an image, or the first 64 KiB of a text, in a dialog. */
 async function previewFile(file) {
   const body = el('div', { class: 'preview' }, el('p', { class: 'muted', text: 'Loading…' }));
-  const shown = openDialog({ title: file.name, submit: 'Close', extra: body, run: async () => {} });
+  const shown = openDialog({ title: file.name, submit: 'Close', cancelable: false, extra: body, run: async () => {} });
   try {
     const url = await downloadUrl(`${fileUrl(file)}/download-url`);
     if (kindOf(file) === 'image') {
@@ -1541,7 +1541,7 @@ function uploaded(file, alone = true) {
  * the error (`explain(error, value)` may word it), and on success it closes. Answers
  * whether the work was done.
  */
-function openDialog({ title, text, label, value = '', submit = 'OK', danger = false, extra = null, onchange = null, run, explain }) {
+function openDialog({ title, text, label, value = '', submit = 'OK', danger = false, cancelable = true, extra = null, onchange = null, run, explain }) {
   const dialog = byId('dialog');
   const form = byId('dialog-form');
   const input = byId('dialog-input');
@@ -1561,6 +1561,8 @@ function openDialog({ title, text, label, value = '', submit = 'OK', danger = fa
   ok.textContent = submit;
   ok.disabled = false;
   ok.className = danger ? 'danger' : '';
+  // A dialog that only shows something (a preview, a link shown once) has one way out.
+  cancel.hidden = !cancelable;
   byId('dialog-extra').replaceChildren(...(extra ? [extra] : []));
   const showProblem = (message) => {
     problem.textContent = message;
@@ -2092,6 +2094,7 @@ async function showAddressOnce(address) {
     title: 'Your link',
     text: 'Copy it now: it is shown only this once.',
     submit: 'Done',
+    cancelable: false,
     extra: el(
       'div',
       { class: 'link-options' },

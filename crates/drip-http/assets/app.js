@@ -4,7 +4,9 @@
 //
 // Everything goes through /api/v1 with a bearer token kept in memory and in this tab's
 // sessionStorage (never the persistent local storage, where a script could read a
-// 30-day credential long after the tabs are closed); the access token is refreshed
+// 30-day credential long after the tabs are closed: local storage holds only the
+// addresses of unfinished resumable uploads, nothing without the session); the access
+// token is refreshed
 // before it expires. The browser's open tabs of Drip share one session over a
 // BroadcastChannel: a new tab takes it from another, a login or logout reaches them all.
 // Text from the server or from users (file names are user input) is only ever inserted
@@ -1234,6 +1236,7 @@ function cancelUpload(item) {
   renderUploadItem(item);
   if (item.upload) {
     // What a resumable upload stored goes (tus termination), and its name is free again.
+    forgetUpload(item);
     tusRequest('DELETE', item.upload).catch(() => {});
   }
   if (was !== 'queued') flash(`The upload of "${item.label}" was cancelled.`);
@@ -1335,6 +1338,21 @@ function tusRequest(method, url) {
  */
 async function uploadResumably(item) {
   const file = item.file;
+  // null: ask the server where the upload stands before sending on.
+  let offset = 0;
+  if (!item.upload) {
+    // The same file into the same folder after a reload or a crash: on from where it was.
+    const earlier = rememberedUpload(item);
+    if (earlier) {
+      item.upload = earlier;
+      offset = await durableOffset(item).catch(() => null);
+      if (offset === null || offset >= file.size) {
+        forgetUpload(item);
+        item.upload = null;
+        offset = 0;
+      }
+    }
+  }
   if (!item.upload) {
     const metadata = [`filename ${base64(file.name)}`, `folder ${base64(item.folder)}`];
     if (file.type) metadata.push(`content_type ${base64(file.type)}`);
@@ -1346,9 +1364,8 @@ async function uploadResumably(item) {
     const location = created.header('Location');
     if (created.status !== 201 || !location) throw apiErrorFrom(created.status, created.statusText, created.body);
     item.upload = new URL(location, window.location.href).pathname;
+    rememberUpload(item);
   }
-  // null: ask the server where the upload stands before sending on.
-  let offset = 0;
   let failures = 0;
   for (;;) {
     try {
@@ -1357,15 +1374,54 @@ async function uploadResumably(item) {
       const sent = await sendChunk(item, offset);
       failures = 0;
       offset = sent.offset;
-      if (sent.fileId) return api('GET', fileUrl({ id: sent.fileId }));
+      if (sent.fileId) {
+        forgetUpload(item);
+        return api('GET', fileUrl({ id: sent.fileId }));
+      }
     } catch (error) {
       if (item.status === 'cancelled' || error?.name === 'AbortError') throw error;
       const retryable = error instanceof TypeError || (error instanceof ApiError && (error.status === 409 || error.status >= 500));
       failures += 1;
+      if (error instanceof ApiError && (error.status === 404 || error.status === 410)) forgetUpload(item);
       if (!retryable || failures > TUS_MAX_RETRIES) throw error;
       await waitToResume(item, failures);
       offset = null;
     }
+  }
+}
+
+/**
+ * Where an unfinished resumable upload of this user's, of this file into this folder, is
+ * kept across reloads: only its address, which is nothing without the session (the
+ * session itself is never stored, see the top of this file).
+ */
+function uploadMemoryKey(item) {
+  const { name, size, lastModified } = item.file;
+  return `drip.upload:${JSON.stringify([state.session?.user.id, item.folder, name, size, lastModified])}`;
+}
+
+function rememberedUpload(item) {
+  try {
+    const address = localStorage.getItem(uploadMemoryKey(item));
+    return address?.startsWith('/api/v1/uploads/') ? address : null;
+  } catch {
+    return null;
+  }
+}
+
+function rememberUpload(item) {
+  try {
+    localStorage.setItem(uploadMemoryKey(item), item.upload);
+  } catch {
+    // Storage full or off: the upload still goes, it just cannot outlive the page.
+  }
+}
+
+function forgetUpload(item) {
+  try {
+    localStorage.removeItem(uploadMemoryKey(item));
+  } catch {
+    // Nothing kept.
   }
 }
 

@@ -176,3 +176,57 @@ scenarios['a big upload goes resumably: the network cut mid-way, it resumes wher
     await context.close()
     assert.deepEqual(errors.filter((line) => !line.includes('ERR_INTERNET_DISCONNECTED')), [])
   }
+
+scenarios['a big upload outlives a reload: the same file picked again goes on from where it was'] = async () => {
+  const size = 24 * 1024 * 1024
+  const chunk = 8 * 1024 * 1024
+  const content = crypto.randomBytes(size)
+  // A file on disk, so that picking it again is the same file (name, size, modification time).
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'drip-reload-'))
+  const film = path.join(dir, 'reel.bin')
+  fs.writeFileSync(film, content)
+  await register('quinn', 'a long password')
+  const { context, page, errors } = await open()
+  await logIn(page, 'quinn', 'a long password')
+  const sent = []
+  page.on('request', (request) => {
+    if (request.url().includes('/api/v1/uploads')) sent.push(`${request.method()} ${request.headers()['upload-offset'] ?? ''}`.trim())
+  })
+  // The second chunk is held before it reaches the server: the page is reloaded meanwhile
+  // (which drops it), so the server has exactly the first chunk.
+  let hung
+  const hanging = new Promise((resolve) => { hung = resolve })
+  let holding = true
+  await page.route('**/api/v1/uploads/*', async (route) => {
+    if (holding && route.request().method() === 'PATCH' && route.request().headers()['upload-offset'] !== '0') {
+      hung()
+      return
+    }
+    await route.continue()
+  })
+  await page.locator('#upload-file').setInputFiles(film)
+  await page.getByRole('button', { name: 'Upload', exact: true }).click()
+  await hanging
+  assert.deepEqual(sent, ['POST', 'PATCH 0', `PATCH ${chunk}`])
+  page.on('dialog', (dialog) => dialog.accept())
+  await page.reload()
+  await page.locator('#files-view').waitFor({ state: 'visible' })
+  holding = false
+  sent.length = 0
+
+  await page.locator('#upload-file').setInputFiles(film)
+  await page.getByRole('button', { name: 'Upload', exact: true }).click()
+  await uploadRow(page, 'reel.bin').filter({ hasText: 'done' }).waitFor()
+  assert.deepEqual(sent, ['HEAD', `PATCH ${chunk}`, `PATCH ${2 * chunk}`], 'no new upload: on from the durable offset')
+  const kept = await page.evaluate(() => Object.keys(localStorage).filter((key) => key.startsWith('drip.upload:')))
+  assert.deepEqual(kept, [], 'a finished upload is forgotten')
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('link', { name: 'reel.bin' }).click(),
+  ])
+  const digest = (bytes) => crypto.createHash('sha256').update(bytes).digest('hex')
+  assert.equal(digest(fs.readFileSync(await download.path())), digest(content))
+  fs.rmSync(dir, { recursive: true, force: true })
+  await context.close()
+  assert.deepEqual(errors, [])
+}

@@ -4,7 +4,7 @@
 use std::sync::LazyLock;
 
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::{IntoResponses, Modify, OpenApi};
+use utoipa::{IntoParams, IntoResponses, Modify, OpenApi};
 
 use crate::dto::{ErrorBody, FileDto};
 use crate::routes::{
@@ -156,6 +156,23 @@ impl Modify for BearerScheme {
 
 // The answers several operations share, for their `responses(...)`. Documentation only:
 // handlers answer `ApiError`s and DTOs, never these.
+
+/// The request headers of every content download: a range, and the entity tag of an
+/// earlier download.
+#[allow(dead_code)]
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+pub(crate) struct ContentHeaders {
+    /// `bytes=a-b`, `bytes=a-` or `bytes=-n`; several ranges get the whole content.
+    #[param(rename = "Range")]
+    range: Option<String>,
+    /// An `ETag` from an earlier download.
+    #[param(rename = "If-None-Match")]
+    if_none_match: Option<String>,
+    /// Honour `Range` only if the `ETag` still matches.
+    #[param(rename = "If-Range")]
+    if_range: Option<String>,
+}
 
 /// 401: the route needs a valid access token.
 #[allow(dead_code)]

@@ -20,7 +20,7 @@ use crate::client_ip::ClientIp;
 use crate::dto::{ErrorBody, timestamp};
 use crate::error::ApiError;
 use crate::extract::{AuthUser, JsonBody};
-use crate::openapi::{JsonRefused, TransferRefused, Unauthenticated};
+use crate::openapi::{ContentHeaders, JsonRefused, TransferRefused, Unauthenticated};
 use crate::range;
 use crate::routes::files::{Binary, Payload, Wanted, deliver, not_modified, recorded, take_slot, wanted};
 use crate::schemas::FolderPathSchema;
@@ -201,9 +201,7 @@ pub(crate) async fn delete(
     security(("bearer" = [])),
     params(
         ("id" = String, Path, description = "The archive's id"),
-        ("Range" = Option<String>, Header, description = "`bytes=a-b`, `bytes=a-` or `bytes=-n`; several ranges get the whole archive"),
-        ("If-None-Match" = Option<String>, Header, description = "An `ETag` from an earlier download"),
-        ("If-Range" = Option<String>, Header, description = "Honour `Range` only if the `ETag` still matches"),
+        ContentHeaders,
     ),
     responses(
         (status = 200, description = "The ZIP", content_type = "application/zip", body = Binary,

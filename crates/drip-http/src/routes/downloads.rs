@@ -14,7 +14,7 @@ use crate::client_ip::ClientIp;
 use crate::dto::{ErrorBody, timestamp};
 use crate::error::ApiError;
 use crate::extract::AuthUser;
-use crate::openapi::{TransferRefused, Unauthenticated};
+use crate::openapi::{ContentHeaders, TransferRefused, Unauthenticated};
 use crate::routes::files::{Binary, media_id};
 use crate::routes::{archives, files};
 use crate::state::AppState;
@@ -96,9 +96,7 @@ async fn grant(
     get, path = "/api/v1/downloads/{ticket}", tag = "downloads", operation_id = "download_by_url",
     params(
         ("ticket" = String, Path, description = "The ticket of a download URL"),
-        ("Range" = Option<String>, Header, description = "`bytes=a-b`, `bytes=a-` or `bytes=-n`"),
-        ("If-None-Match" = Option<String>, Header, description = "An `ETag` from an earlier download"),
-        ("If-Range" = Option<String>, Header, description = "Honour `Range` only if the `ETag` still matches"),
+        ContentHeaders,
     ),
     responses(
         (status = 200, description = "The whole content, as the file's own content type (an archive's is `application/zip`)", content_type = "*/*", body = Binary,

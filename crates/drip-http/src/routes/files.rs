@@ -33,7 +33,7 @@ use crate::extract::{AuthUser, JsonBody, Params};
 use crate::idle::{Idle, IdleTimeout, with_idle_timeout};
 use crate::metrics::Outcome;
 use crate::middleware;
-use crate::openapi::{CreatorOnly, JsonRefused, TransferRefused, Unauthenticated, Upload};
+use crate::openapi::{ContentHeaders, CreatorOnly, JsonRefused, TransferRefused, Unauthenticated, Upload};
 use crate::range::{self, Resolved};
 use crate::schemas::{
     CursorSchema, FileNameOrEmptySchema, FileNameSchema, FileSortSchema, FolderQuerySchema, PageLimitSchema,
@@ -473,9 +473,7 @@ pub(crate) async fn info(
     security(("bearer" = [])),
     params(
         ("id" = String, Path, description = "The file's id"),
-        ("Range" = Option<String>, Header, description = "`bytes=a-b`, `bytes=a-` or `bytes=-n`; several ranges get the whole file"),
-        ("If-None-Match" = Option<String>, Header, description = "An `ETag` from an earlier download"),
-        ("If-Range" = Option<String>, Header, description = "Honour `Range` only if the `ETag` still matches"),
+        ContentHeaders,
     ),
     responses(
         (status = 200, description = "The whole content, as the file's own content type", content_type = "*/*", body = Binary,

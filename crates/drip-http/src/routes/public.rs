@@ -27,7 +27,7 @@ use crate::client_ip::ClientIp;
 use crate::dto::ErrorBody;
 use crate::error::ApiError;
 use crate::extract::{Params, cookie};
-use crate::openapi::TransferRefused;
+use crate::openapi::{ContentHeaders, TransferRefused};
 use crate::range;
 use crate::routes::files::Binary;
 use crate::routes::files::{
@@ -142,9 +142,7 @@ pub(crate) async fn unlock_link(
     get, path = "/s/{token}/content", operation_id = "link_content", tag = "links",
     params(
         ("token" = String, Path, description = "The link's token"),
-        ("Range" = Option<String>, Header, description = "`bytes=a-b`, `bytes=a-` or `bytes=-n`"),
-        ("If-None-Match" = Option<String>, Header, description = "An `ETag` from an earlier download"),
-        ("If-Range" = Option<String>, Header, description = "Honour `Range` only if the `ETag` still matches"),
+        ContentHeaders,
     ),
     responses(
         (status = 200, description = "The whole content, as the file's own content type", content_type = "*/*", body = Binary,

@@ -1029,6 +1029,9 @@ function reloadFolder() {
 // ---------------------------------------------------------------------------------------
 // Downloads
 
+/** How long a pointer rests on a download link before the link fetches a URL of its own. */
+const PRIME_AFTER_REST_MS = 150;
+
 /** A download URL this old is fetched anew before a link offers it (the server's last 5 minutes). */
 const DOWNLOAD_URL_REUSE_MS = 60_000;
 
@@ -1061,8 +1064,16 @@ function downloadLink(anchor, endpoint) {
       },
     );
   };
-  anchor.addEventListener('pointerenter', prime);
+  // A pointer that rests on the link (not one sweeping across the list), the keyboard's
+  // focus, or a context menu (open in a new tab, copy the link) gets it a URL of its own.
+  let resting = 0;
+  anchor.addEventListener('pointerenter', () => {
+    clearTimeout(resting);
+    resting = setTimeout(prime, PRIME_AFTER_REST_MS);
+  });
+  anchor.addEventListener('pointerleave', () => clearTimeout(resting));
   anchor.addEventListener('focus', prime);
+  anchor.addEventListener('contextmenu', prime);
   anchor.addEventListener('click', (event) => {
     if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) {
       if (Date.now() - primedAt < DOWNLOAD_URL_REUSE_MS) return;

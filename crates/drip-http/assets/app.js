@@ -2315,11 +2315,14 @@ function onFrame(socket, data) {
       notifyShare(payload);
       reloadFolder();
       break;
-    case 'unshare':
+    case 'unshare': {
       // Withdrawn by its creator (or left in another tab): it goes from the listing.
-      notify(payload.message);
+      const gone = state.view.files.find((file) => file.id === payload.media_id);
+      const by = gone?.shared_by ? ` by ${gone.shared_by}` : '';
+      notify(gone ? `"${gone.name}", shared with you${by}, is no longer shared with you.` : payload.message);
       reloadFolder();
       break;
+    }
     case 'download':
       notifyDownload(payload);
       break;
@@ -2388,6 +2391,11 @@ async function notifyShare(payload) {
   }
   try {
     const file = await api('GET', `/api/v1/files/${encodeURIComponent(payload.media_id)}`);
+    // The sharer's own connections hear of the share too: for them it is a confirmation.
+    if (file.creator_id === state.session?.user.id) {
+      notify(payload.message);
+      return;
+    }
     const by = file.shared_by ?? 'Someone';
     notify(folderLink(`${by} shared "${file.name}" with you (in ${file.folder}).`, file.folder, 'notification-link'));
   } catch {
@@ -2405,14 +2413,20 @@ function notifyDownload(payload) {
     notify(payload.message);
     return;
   }
-  const endpoint = `/api/v1/archives/${encodeURIComponent(payload.archive_id)}/download-url`;
+  const archive = `/api/v1/archives/${encodeURIComponent(payload.archive_id)}`;
   const anchor = el('a', {
     href: String(payload.link ?? '#'),
     download: '',
     class: 'notification-link',
     text: payload.message || 'Your download is ready. Start it by clicking here.',
   });
-  notify(downloadLink(anchor, endpoint));
+  notify(downloadLink(anchor, `${archive}/download-url`));
+  // Which folder it is, once known: two ready ZIPs are told apart.
+  api('GET', archive)
+    .then((ready) => {
+      if (typeof ready?.folder === 'string') anchor.textContent = `Your download of ${ready.folder} is ready. Start it by clicking here.`;
+    })
+    .catch(() => {});
 }
 
 function notify(message, kind = 'info') {

@@ -71,6 +71,9 @@ scenarios['a share reaches the sharee live, naming the file and the sharer; the 
 
     const note = sharee.page.locator('#notifications a', { hasText: 'harry shared "plan.pdf" with you (in $).' })
     await note.waitFor()
+    // The sharer hears of it as a confirmation, not as a share with them.
+    await owner.page.locator('#notifications li', { hasText: 'Successfully shared the file with ivy.' }).waitFor()
+    assert.equal(await owner.page.locator('#notifications li', { hasText: 'with you' }).count(), 0)
     // Now ivy is suggested, for the other file, to the owner; and harry to ivy.
     await owner.page.getByRole('button', { name: 'Share memo.txt' }).click()
     await dialog.getByRole('button', { name: 'Choose ivy' }).click()
@@ -94,7 +97,7 @@ scenarios['a share reaches the sharee live, naming the file and the sharer; the 
     await dialog.getByText('Not shared with anyone yet.').waitFor()
     await dialog.getByRole('button', { name: 'Cancel' }).click()
     await sharee.page.locator('#entries').getByRole('link', { name: 'plan.pdf', exact: true }).waitFor({ state: 'detached' })
-    await sharee.page.locator('#notifications').filter({ hasText: 'A file shared with you is no longer shared.' }).waitFor()
+    await sharee.page.locator('#notifications').filter({ hasText: '"plan.pdf", shared with you by harry, is no longer shared with you.' }).waitFor()
     for (const side of [owner, sharee]) {
       await side.context.close()
       assert.deepEqual(side.errors, [])

@@ -69,7 +69,7 @@ scenarios['download a folder: a ZIP prepared in the background, fetched from the
   await page.locator('#breadcrumb').filter({ hasText: 'trip' }).waitFor()
   await page.getByRole('button', { name: 'Download folder' }).click()
   await page.locator('#flash').filter({ hasText: 'A ZIP of $/trip is being prepared' }).waitFor()
-  const ready = page.locator('#notifications').getByRole('link', { name: 'Your download is ready. Start it by clicking here.' })
+  const ready = page.locator('#notifications').getByRole('link', { name: 'Your download of $/trip is ready. Start it by clicking here.' })
   const [download] = await Promise.all([page.waitForEvent('download'), ready.click()])
   assert.equal(download.suggestedFilename(), 'trip.zip')
   const zip = fs.readFileSync(await download.path())

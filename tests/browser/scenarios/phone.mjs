@@ -91,3 +91,37 @@ scenarios['every main screen and dialog fits a 375 px phone, in the dark theme']
   await context.close()
   assert.deepEqual(errors, [])
 }
+
+scenarios['names without a space wrap everywhere: breadcrumb, flash, notifications, trash, on a phone and a desktop'] =
+  async () => {
+    await register('rita', 'a long password')
+    const folder = `$/${'f'.repeat(100)}`
+    const name = `${'z'.repeat(124)}.txt`
+    const { context, page, errors } = await open(MOBILE)
+    await logIn(page, 'rita', 'a long password')
+    await page.goto(`/?${new URLSearchParams({ path: folder })}`)
+    await page.locator('#breadcrumb [aria-current="page"]').filter({ hasText: 'f'.repeat(100) }).waitFor()
+    await fitsWidth(page)
+    await page.locator('#upload-file').setInputFiles({ name, mimeType: 'text/plain', buffer: Buffer.from('z') })
+    await page.getByRole('button', { name: 'Upload', exact: true }).click()
+    await page.getByRole('button', { name: `Rename ${name}` }).waitFor()
+    await page.locator('#notifications li', { hasText: name }).first().waitFor()
+    await page.locator('#flash').filter({ hasText: name }).waitFor()
+    await fitsWidth(page)
+    await page.getByRole('button', { name: `Delete ${name}` }).click()
+    await page.locator('#dialog').getByRole('button', { name: 'Delete', exact: true }).click()
+    await page.locator('#flash').filter({ hasText: 'was moved to the trash' }).waitFor()
+    await page.getByRole('button', { name: 'Trash' }).click()
+    await page.locator('#trash-view').getByRole('button', { name: `Restore ${name}` }).waitFor()
+    await fitsWidth(page)
+    await context.close()
+    assert.deepEqual(errors, [])
+
+    const desktop = await open()
+    await logIn(desktop.page, 'rita', 'a long password')
+    await desktop.page.getByRole('button', { name: 'Trash' }).click()
+    await desktop.page.locator('#trash-view').getByRole('button', { name: `Restore ${name}` }).waitFor()
+    await fitsWidth(desktop.page)
+    await desktop.context.close()
+    assert.deepEqual(desktop.errors, [])
+  }

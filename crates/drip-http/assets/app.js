@@ -1577,6 +1577,20 @@ function wireUploads() {
     zone.classList.remove('drop-target');
     droppedUploads(event.dataTransfer).then(enqueueUploads, report);
   });
+  // Anywhere else on the page (the side panel, the header): a drop while the files are
+  // shown goes to this folder too; elsewhere (the trash, the login) it is refused. Never
+  // does the browser open the file and leave Drip.
+  const filesShown = () => Boolean(state.session) && !zone.hidden;
+  document.addEventListener('dragover', (event) => {
+    if (!carriesFiles(event) || zone.contains(event.target)) return;
+    event.preventDefault();
+    event.dataTransfer.dropEffect = filesShown() ? 'copy' : 'none';
+  });
+  document.addEventListener('drop', (event) => {
+    if (!carriesFiles(event) || zone.contains(event.target)) return;
+    event.preventDefault();
+    if (filesShown()) droppedUploads(event.dataTransfer).then(enqueueUploads, report);
+  });
   window.addEventListener('beforeunload', (event) => {
     if (!uploadsBusy()) return;
     event.preventDefault();

@@ -122,6 +122,22 @@ scenarios['several files dropped, one failing: the others upload and the failure
     await page.getByRole('link', { name: 'cover.txt' }).waitFor()
     await page.getByRole('link', { name: 'deep' }).click()
     await page.getByRole('link', { name: 'liner.txt' }).waitFor()
+
+    // Dropped on the side panel, not the files: it still goes to this folder, and the
+    // browser does not open it in the tab instead.
+    const aside = await page.evaluateHandle(() => {
+      const transfer = new DataTransfer()
+      transfer.items.add(new File(['aside'], 'aside.txt', { type: 'text/plain' }))
+      return transfer
+    })
+    const kept = await page.evaluate((transfer) => {
+      const drop = new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true })
+      document.querySelector('#side').dispatchEvent(drop)
+      return drop.defaultPrevented
+    }, aside)
+    assert.equal(kept, true, 'the browser keeps the page')
+    await uploadRow(page, 'aside.txt').filter({ hasText: 'done' }).waitFor()
+    await page.getByRole('link', { name: 'aside.txt' }).waitFor()
     fs.rmSync(tree, { recursive: true, force: true })
     await context.close()
     assert.deepEqual(errors, [])

@@ -98,6 +98,13 @@ async fn a_public_link_serves_the_file_with_ranges_and_passwords_to_curl_and_bro
     // As a browser posts the form, without following the redirect (to see its cookie).
     let browser =
         reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    // A mistyped password gets the form again, saying so (the page has already told that
+    // the link exists by asking for its password).
+    let mistyped =
+        browser.post(server.url(guarded_url)).form(&[("password", "open sesamE")]).send().await.unwrap();
+    assert_eq!(mistyped.status(), StatusCode::UNAUTHORIZED);
+    let page = mistyped.text().await.unwrap();
+    assert!(page.contains("That password is not right") && page.contains("type=\"password\""), "{page}");
     let unlocked =
         browser.post(server.url(guarded_url)).form(&[("password", "open sesame")]).send().await.unwrap();
     assert_eq!(unlocked.status(), StatusCode::SEE_OTHER);

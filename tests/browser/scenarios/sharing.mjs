@@ -27,6 +27,10 @@ scenarios['a public link with a password, opened in a fresh context, downloads a
   // Someone without an account: the password form (a 401 page), then the download.
   const visitor = await open(DESKTOP, [401])
   await visitor.page.goto(address)
+  // Mistyped first: the form again, saying so.
+  await visitor.page.getByLabel('Password').fill('open sesame 2')
+  await visitor.page.getByRole('button', { name: 'Open' }).click()
+  await visitor.page.getByRole('alert').filter({ hasText: 'That password is not right. Try again.' }).waitFor()
   await visitor.page.getByLabel('Password').fill('open sesame 1')
   await visitor.page.getByRole('button', { name: 'Open' }).click()
   await visitor.page.getByRole('heading', { name: 'report.txt' }).waitFor()

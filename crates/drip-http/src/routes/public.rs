@@ -113,7 +113,8 @@ pub(crate) async fn link_page(
         (status = 303, description = "Back to the page, with the cookie when the link has a password",
             headers(("Location" = String), ("Set-Cookie" = String))),
         (status = 400, description = "The form has no password", content_type = "text/html", body = String),
-        (status = 404, description = "Unknown, expired, revoked or used up, or a wrong password", content_type = "text/html", body = String),
+        (status = 401, description = "A wrong password for a live link: the form again, saying so", content_type = "text/html", body = String),
+        (status = 404, description = "Unknown, expired, revoked or used up", content_type = "text/html", body = String),
         (status = 429, description = "Too many wrong passwords lately", content_type = "text/html", body = String,
             headers(("Retry-After" = u64))),
         (status = 503, description = "A backing service is down", content_type = "text/html", body = String),
@@ -129,9 +130,21 @@ pub(crate) async fn unlock_link(
         Ok(form) => form,
         Err(refused) => return refused,
     };
+    let ip = client.ip();
     let credentials = password_credentials(form, client);
     match state.links().visit_link(&token, &credentials).await {
         Ok(visit) => unlocked(&format!("/s/{token}"), visit.grant.as_ref(), state.settings().cookies.secure),
+        Err(VisitError::NotFound) => {
+            // Still asking for a password means the link is live and the password was wrong:
+            // the form again, saying so. That tells no more than the page's GET already does.
+            let probe = Credentials { password: None, grant: None, client: Some(ip) };
+            match state.links().visit_link(&token, &probe).await {
+                Err(VisitError::PasswordRequired) => {
+                    password_page("Download", Some("That password is not right. Try again."))
+                }
+                _ => not_found_page(),
+            }
+        }
         Err(e) => visit_refused(&e, "Download"),
     }
 }
@@ -374,14 +387,7 @@ fn unlocked(path: &str, grant: Option<&Grant>, secure: bool) -> Response {
 /// throttling answer.
 fn visit_refused(e: &VisitError, title: &str) -> Response {
     match e {
-        VisitError::PasswordRequired => page(
-            StatusCode::UNAUTHORIZED,
-            title,
-            "<h1>This link is protected</h1><form method=\"post\">\
-             <label for=\"password\">Password</label> \
-             <input id=\"password\" type=\"password\" name=\"password\" required autocomplete=\"current-password\"> \
-             <button type=\"submit\">Open</button></form>",
-        ),
+        VisitError::PasswordRequired => password_page(title, None),
         VisitError::NotFound => not_found_page(),
         VisitError::Throttled(t) => {
             let mut response = page(
@@ -398,6 +404,20 @@ fn visit_refused(e: &VisitError, title: &str) -> Response {
             page(StatusCode::SERVICE_UNAVAILABLE, title, "<h1>Unavailable</h1><p>Try again in a moment.</p>")
         }
     }
+}
+
+/// The password form of a protected link (401), with `problem` above it if there is one.
+fn password_page(title: &str, problem: Option<&str>) -> Response {
+    let problem = problem
+        .map(|p| format!("<p class=\"field-error\" role=\"alert\">{}</p>", escape(p)))
+        .unwrap_or_default();
+    let body = format!(
+        "<h1>This link is protected</h1>{problem}<form method=\"post\">\
+         <label for=\"password\">Password</label> \
+         <input id=\"password\" type=\"password\" name=\"password\" required autofocus autocomplete=\"current-password\"> \
+         <button type=\"submit\">Open</button></form>"
+    );
+    page(StatusCode::UNAUTHORIZED, title, &body)
 }
 
 fn not_found_page() -> Response {

@@ -245,8 +245,10 @@ function describe(error) {
 
 /** Shows a failure; a refused token ends the session instead. */
 function report(error) {
-  if (error instanceof ApiError && error.status === 401 && state.session) {
-    sessionLost(error);
+  if (error instanceof ApiError && error.status === 401) {
+    // Once signed out, the other requests of the moment failing too say nothing more:
+    // the login page already says why.
+    if (state.session) sessionLost(error);
     return;
   }
   flash(describe(error), 'error');
@@ -2288,12 +2290,23 @@ function onSocketClosed(socket, event) {
   const delay = event.code === CLOSE_TOKEN_EXPIRED ? 0 : state.reconnectDelay;
   state.reconnectDelay = Math.min(state.reconnectDelay * 2, RECONNECT_MAX_MS);
   clearTimeout(state.reconnectTimer);
-  state.reconnectTimer = setTimeout(() => {
-    ensureFresh()
-      .then(() => {
-        if (!state.socket) openSocket();
-      })
-      .catch(sessionLost);
+  state.reconnectTimer = setTimeout(async () => {
+    // The server's word on the session first: one ended elsewhere (a logout on another
+    // device, a reused refresh token) answers 401 and ends this tab too, instead of a
+    // socket reconnecting forever with a token nobody accepts. An expired token is
+    // refreshed on the way.
+    try {
+      await api('GET', '/api/v1/me');
+    } catch (error) {
+      if (error instanceof ApiError) {
+        if (error.status === 401) {
+          sessionLost(error);
+          return;
+        }
+      }
+      // Unreachable or failing: the socket's own retries go on, backing off.
+    }
+    if (state.session && !state.socket) openSocket();
   }, delay);
 }
 

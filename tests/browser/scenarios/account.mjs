@@ -272,3 +272,24 @@ scenarios['keyboard only: a dialog keeps the focus, Escape closes it, the focus 
   await context.close()
   assert.deepEqual(errors, [])
 }
+
+scenarios['a session ended elsewhere ends this tab too: the login page, not a tab reconnecting forever'] = async () => {
+  await register('sam', 'a long password')
+  // The check that finds the session gone is refused on purpose: 401.
+  const { context, page, errors } = await open(DESKTOP, [401])
+  await logIn(page, 'sam', 'a long password')
+  await page.locator('#online').filter({ hasText: 'sam (count: 1)' }).waitFor()
+  // Logged out on another device: the session's refresh token is revoked by the API.
+  const stored = await page.evaluate(() => JSON.parse(sessionStorage.getItem('drip.session') ?? 'null'))
+  assert.ok(stored?.refresh_token, 'the tab keeps its session in sessionStorage')
+  const revoked = await fetch(`${base}/api/v1/sessions`, {
+    method: 'DELETE',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ refresh_token: stored.refresh_token }),
+  })
+  assert.equal(revoked.status, 204)
+  await page.locator('#auth-view').waitFor({ state: 'visible' })
+  await page.locator('#flash').filter({ hasText: 'You need to be logged in to view this content.' }).waitFor()
+  await context.close()
+  assert.deepEqual(errors, [])
+}

@@ -74,6 +74,8 @@ const state = {
   /** The folder shown, and the cursor of its next page of files. */
   path: ROOT,
   cursor: null,
+  /** The cursor of the trash's next page. */
+  trashCursor: null,
   /** Bumped by every listing request, so that a late answer never overwrites a newer one. */
   listingSeq: 0,
   /**
@@ -1878,18 +1880,30 @@ function showTrash(shown) {
   }
 }
 
-async function loadTrash() {
+/** Shows the trash (`cursor` null) or appends its next page. */
+async function loadTrash(cursor = null) {
+  const query = new URLSearchParams({ limit: String(PAGE_SIZE) });
+  if (cursor) query.set('cursor', cursor);
+  const more = byId('trash-more');
+  more.disabled = true;
   let page;
   try {
-    page = await api('GET', `/api/v1/trash?limit=${PAGE_SIZE}`);
+    page = await api('GET', `/api/v1/trash?${query}`);
   } catch (error) {
+    more.disabled = false;
     report(error);
     return;
   }
   const items = Array.isArray(page.items) ? page.items : [];
-  byId('trash-entries').replaceChildren(...items.map(trashRow));
-  byId('trash-empty').hidden = items.length > 0;
-  byId('empty-trash').disabled = items.length === 0;
+  const body = byId('trash-entries');
+  if (cursor) body.append(...items.map(trashRow));
+  else body.replaceChildren(...items.map(trashRow));
+  const none = body.rows.length === 0;
+  byId('trash-empty').hidden = !none;
+  byId('empty-trash').disabled = none;
+  state.trashCursor = page.next_cursor ?? null;
+  more.hidden = !state.trashCursor;
+  more.disabled = false;
 }
 
 function trashRow(file) {
@@ -2495,6 +2509,9 @@ function keepFocusIn(dialog) {
 
 function wire() {
   keepFocusIn(byId('dialog'));
+  byId('trash-more').addEventListener('click', () => {
+    if (state.trashCursor) loadTrash(state.trashCursor);
+  });
   byId('login-form').addEventListener('submit', (event) => {
     event.preventDefault();
     const form = event.currentTarget;

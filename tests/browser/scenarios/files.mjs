@@ -1,7 +1,7 @@
 // The files screen: trash, search, the move picker, the listing.
 
 import assert from 'node:assert/strict'
-import { DESKTOP, open, shoot, signUp, register, logIn, apiUpload, listedNames, listingBecomes } from '../harness.mjs'
+import { DESKTOP, open, shoot, signUp, register, logIn, apiUpload, apiCall, listedNames, listingBecomes } from '../harness.mjs'
 
 export const scenarios = {}
 
@@ -104,12 +104,17 @@ scenarios['move with the folder picker: click down the tree, up again, and move'
   assert.deepEqual(errors, [])
 }
 
-scenarios['a folder of more than a page sorts on the server: the largest file first, from the second page by name'] =
+scenarios['a folder of more than a page sorts on the server: the largest file first, from the second page by name; the trash pages on'] =
   async () => {
     const session = await register('omar', 'a long password')
     const names = Array.from({ length: 100 }, (_, index) => `f${String(index).padStart(3, '0')}.txt`)
     for (const name of names) await apiUpload(session, '$', name, Buffer.from('1'))
     await apiUpload(session, '$', 'zz-big.bin', Buffer.alloc(5000, 1))
+    // And a trash of more than a page too: 101 files of another folder, deleted.
+    for (const name of [...names, 'extra.txt']) {
+      const file = await apiUpload(session, '$/old', name, Buffer.from('2'))
+      await apiCall(session, 'DELETE', `/api/v1/files/${file.id}`)
+    }
     const { context, page, errors } = await open()
     await logIn(page, 'omar', 'a long password')
     await page.getByRole('link', { name: 'f099.txt' }).waitFor()
@@ -127,6 +132,16 @@ scenarios['a folder of more than a page sorts on the server: the largest file fi
     const listed = await listedNames(page)
     assert.deepEqual(listed, ['zz-big.bin', ...[...names].reverse()])
     assert.ok(await page.locator('#more').isHidden())
+
+    // The trash pages on too: 101 files, 100 at a time.
+    await page.getByRole('button', { name: 'Trash' }).click()
+    const trashRows = page.locator('#trash-entries tr')
+    await trashRows.nth(99).waitFor()
+    assert.equal(await trashRows.count(), 100)
+    await page.locator('#trash-more').click()
+    await trashRows.nth(100).waitFor()
+    assert.equal(await trashRows.count(), 101)
+    assert.ok(await page.locator('#trash-more').isHidden())
     await context.close()
     assert.deepEqual(errors, [])
   }

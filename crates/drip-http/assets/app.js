@@ -987,7 +987,7 @@ async function moveSelected() {
     submit: 'Move',
     ...folderPicker(byId('dialog-input'), state.path),
     run: async (value) => {
-      target = value.trim();
+      target = typedFolder(value);
       outcome = await onEachSelected((file) => api('PATCH', fileUrl(file), { body: { folder: target } }));
     },
   });
@@ -1706,8 +1706,20 @@ function afterChange(message) {
 const FILE_CHANGES = {
   // Names lose surrounding spaces (" report.pdf " is a mistake, not a name).
   name: { verb: 'Rename', label: 'New name', past: 'renamed to', clean: (text) => text.trim(), show: (name) => `"${name}"` },
-  folder: { verb: 'Move', label: 'To folder', past: 'moved to', clean: (text) => text.trim(), show: (folder) => folder },
+  folder: { verb: 'Move', label: 'To folder', past: 'moved to', clean: (text) => typedFolder(text), show: (folder) => folder },
 };
+
+/**
+ * A folder as people type it, as the API spells it: `Docs`, `/Docs` and `$/Docs/` are all
+ * `$/Docs` (from the top, as the picker and the breadcrumb count); `/` is the root.
+ */
+function typedFolder(text) {
+  let folder = text.trim();
+  while (folder.length > 1 && folder.endsWith('/')) folder = folder.slice(0, -1);
+  if (folder === '/' || folder === ROOT) return ROOT;
+  if (folder.startsWith(`${ROOT}/`)) return folder;
+  return `${ROOT}/${folder.replace(/^\/+/, '')}`;
+}
 
 /**
  * A folder picker for a move: the folders in the one `input` names, to click through (and
@@ -1746,7 +1758,7 @@ function folderPicker(input, start) {
   };
   // openDialog sets it as the input's change handler, and clears it for the next dialog.
   const onchange = () => {
-    const typed = input.value.trim();
+    const typed = input.value.trim() ? typedFolder(input.value) : '';
     if (typed && typed !== shown) show(typed);
   };
   show(start);
@@ -1813,12 +1825,14 @@ async function changeFile(file, field) {
       const cleaned = change.clean(value);
       const problem = field === 'name' ? nameProblem(cleaned, 'file') : null;
       if (problem) throw new Error(problem);
+      // Unchanged (its own name, its own folder): nothing to do, and no "already exists".
+      if (cleaned === file[field]) return;
       const updated = await api('PATCH', fileUrl(file), { body: { [field]: cleaned } });
       changed = updated[field];
     },
     explain: (error) => (error instanceof ApiError ? null : error.message),
   });
-  if (done) afterChange(`"${file.name}" was ${change.past} ${change.show(changed)}.`);
+  if (done && changed) afterChange(`"${file.name}" was ${change.past} ${change.show(changed)}.`);
 }
 
 async function deleteFile(file) {

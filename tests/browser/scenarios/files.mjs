@@ -100,6 +100,20 @@ scenarios['move with the folder picker: click down the tree, up again, and move'
   await page.getByRole('link', { name: 'projects' }).click()
   await page.getByRole('link', { name: 'alpha' }).click()
   await page.getByRole('link', { name: 'notes.txt' }).waitFor()
+
+  // Typed as people type it: "projects/beta/" is $/projects/beta.
+  await page.getByRole('button', { name: 'Move notes.txt' }).click()
+  await target.fill('projects/beta/')
+  await dialog.getByRole('button', { name: 'Move', exact: true }).click()
+  await page.locator('#flash').filter({ hasText: '"notes.txt" was moved to $/projects/beta.' }).waitFor()
+  // Renamed to its own name: nothing to do, no "already exists".
+  await page.getByRole('link', { name: 'notes.txt' }).waitFor({ state: 'detached' })
+  await page.locator('#breadcrumb').getByRole('link', { name: 'projects' }).click()
+  await page.getByRole('link', { name: 'beta' }).click()
+  await page.getByRole('button', { name: 'Rename notes.txt' }).click()
+  await dialog.getByRole('button', { name: 'Rename', exact: true }).click()
+  await dialog.waitFor({ state: 'hidden' })
+  assert.equal(await page.locator('#flash.flash-error').count(), 0)
   await context.close()
   assert.deepEqual(errors, [])
 }

@@ -1182,6 +1182,14 @@ function renderUploadItem(item) {
   }
 }
 
+/** A time to come as people say it: "12 s", "4 min", "2 h 5 min". */
+function formatDuration(seconds) {
+  if (seconds < 60) return `${seconds} s`;
+  const minutes = Math.round(seconds / 60);
+  if (minutes < 60) return `${minutes} min`;
+  return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+}
+
 /** "42% · 3.1 MB/s · 12 s left", measured over this attempt. */
 function uploadSpeed(item, percent) {
   const text = `${Math.floor(percent)}%`;
@@ -1190,7 +1198,7 @@ function uploadSpeed(item, percent) {
   if (seconds < 0.5 || moved <= 0) return text;
   const rate = moved / seconds;
   const left = Math.ceil((item.file.size - item.loaded) / rate);
-  return `${text} · ${formatBytes(rate)}/s · ${left} s left`;
+  return `${text} · ${formatBytes(rate)}/s · ${formatDuration(left)} left`;
 }
 
 async function runQueue() {
@@ -2163,10 +2171,23 @@ function linkGuards(prefix, most) {
     el('label', {}, 'Expires (optional)', expires),
     el('label', {}, `${most.label} (optional)`, count),
   ];
+  // Checked here, in words for people (the API's own names the JSON fields).
   const fill = (body) => {
-    if (password.value) body.password = password.value;
-    if (expires.value) body.expires_at = new Date(expires.value).toISOString();
-    if (count.value) body[most.field] = Number(count.value);
+    if (password.value) {
+      if ([...password.value].length < 8) throw new Error('The password needs 8 characters or more.');
+      body.password = password.value;
+    }
+    if (expires.value) {
+      const at = new Date(expires.value);
+      if (Number.isNaN(at.getTime())) throw new Error('The expiry is not a date and time.');
+      if (at.getTime() <= Date.now()) throw new Error('The expiry is in the past: choose a later time.');
+      body.expires_at = at.toISOString();
+    }
+    if (count.value) {
+      const n = Number(count.value);
+      if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${most.label} is a whole number, 1 or more.`);
+      body[most.field] = n;
+    }
     return body;
   };
   return { fields, fill };
@@ -2194,6 +2215,7 @@ async function linkFile(file) {
       if (notify.checked) body.notify = true;
       created = await api('POST', `${fileUrl(file)}/links`, { body });
     },
+    explain: (error) => (error instanceof ApiError ? null : error.message),
   });
   if (done && created) await showAddressOnce(new URL(created.url, window.location.origin).href);
 }
@@ -2266,6 +2288,7 @@ async function newDrop() {
     run: async () => {
       created = await api('POST', '/api/v1/drops', { body: guards.fill({ folder }) });
     },
+    explain: (error) => (error instanceof ApiError ? null : error.message),
   });
   if (done && created) await showAddressOnce(new URL(created.url, window.location.origin).href);
 }

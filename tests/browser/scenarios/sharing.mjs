@@ -17,6 +17,11 @@ scenarios['a public link with a password, opened in a fresh context, downloads a
   await page.getByRole('button', { name: 'Upload', exact: true }).click()
   await page.getByRole('button', { name: 'Link report.txt' }).click()
   const dialog = page.locator('#dialog')
+  // Bad options are told in words, not in the API's field names.
+  await dialog.getByLabel('Most downloads (optional)').fill('0')
+  await dialog.getByRole('button', { name: 'Create link' }).click()
+  await dialog.getByRole('alert').filter({ hasText: 'Most downloads is a whole number, 1 or more.' }).waitFor()
+  await dialog.getByLabel('Most downloads (optional)').fill('')
   await dialog.getByLabel('Password (optional, 8 characters or more)').fill('open sesame 1')
   await dialog.getByLabel('Tell me when it is downloaded').check()
   await dialog.getByRole('button', { name: 'Create link' }).click()

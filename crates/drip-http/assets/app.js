@@ -519,6 +519,11 @@ async function submitting(form, task) {
     await task();
   } finally {
     if (button) button.disabled = false;
+    // The disabled button dropped the focus: back to the form when it is still shown (a
+    // refusal), to its first field, so a keyboard user goes on from there.
+    if ((document.activeElement === document.body || !document.activeElement) && !form.closest('[hidden]')) {
+      form.querySelector('input:not([type="hidden"])')?.focus();
+    }
   }
 }
 
@@ -2000,6 +2005,8 @@ async function emptyTrash() {
   });
   if (!done) return;
   flash(`${plural(purged, 'file')} deleted for good.`);
+  // Its button is disabled now, the trash empty: the focus goes to the trash's title.
+  byId('trash-title').focus();
   loadTrash();
   refreshUsage();
 }

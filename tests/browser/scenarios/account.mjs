@@ -6,7 +6,8 @@ import { base, DESKTOP, MOBILE, browser, open, shoot, fitsWidth, signUp, registe
 export const scenarios = {}
 
 scenarios['sign up, log out, log in again; the auth screen on desktop and mobile'] = async () => {
-  const { context, page, errors } = await open()
+  // The second sign-up as alice is refused on purpose: 409.
+  const { context, page, errors } = await open(DESKTOP, [409])
   await page.goto('/')
   await page.locator('#auth-view').waitFor({ state: 'visible' })
   await shoot(page, 'login-desktop')
@@ -14,6 +15,14 @@ scenarios['sign up, log out, log in again; the auth screen on desktop and mobile
   await shoot(page, 'files-desktop')
   await page.getByRole('button', { name: 'Log out' }).click()
   await page.locator('#auth-view').waitFor({ state: 'visible' })
+  // A refused sign-up (the name is taken) leaves the focus in its form, not on the page.
+  const signup = page.locator('#signup-form')
+  await signup.getByLabel('Username').fill('alice')
+  await signup.getByLabel('Email').fill('another@example.com')
+  await signup.getByLabel('Password').fill('a long password')
+  await signup.getByRole('button', { name: 'Create account' }).click()
+  await page.locator('#flash.flash-error').waitFor()
+  assert.equal(await page.evaluate(() => document.activeElement?.closest('form')?.id), 'signup-form')
   const login = page.locator('#login-form')
   await login.getByLabel('Username').fill('alice')
   await login.getByLabel('Password').fill('a long password')

@@ -48,6 +48,17 @@ scenarios['delete to the trash, restore (under another name when taken), delete 
   await page.locator('#trash-empty').waitFor({ state: 'visible' })
   await page.locator('#usage').filter({ hasText: '1 file' }).waitFor()
   await shoot(page, 'trash-desktop')
+
+  // Empty the trash: everything in it goes, and the focus goes to its title.
+  await page.getByRole('button', { name: 'Back to files' }).click()
+  await remove('plan (old).txt')
+  await page.getByRole('button', { name: 'Trash' }).click()
+  await trash.getByRole('button', { name: 'Restore plan (old).txt' }).waitFor()
+  await page.getByRole('button', { name: 'Empty trash' }).click()
+  await dialog.getByRole('button', { name: 'Empty trash' }).click()
+  await page.locator('#flash').filter({ hasText: '1 file deleted for good.' }).waitFor()
+  await page.locator('#trash-empty').waitFor({ state: 'visible' })
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'trash-title')
   await context.close()
   assert.deepEqual(errors, [])
 }

@@ -909,6 +909,7 @@ function renderEntries() {
   const partial = byId('filter-partial');
   partial.hidden = !needle || !state.cursor;
   partial.textContent = `Only the ${plural(files.length, 'file')} loaded so far are filtered: "more" loads the rest.`;
+  byId('sort-select').value = `${sort.key} ${sort.dir > 0 ? 'asc' : 'desc'}`;
   for (const button of document.querySelectorAll('#listing-head button[data-sort]')) {
     const active = button.dataset.sort === sort.key;
     button.closest('th').setAttribute('aria-sort', active ? (sort.dir > 0 ? 'ascending' : 'descending') : 'none');
@@ -2573,6 +2574,11 @@ function wire() {
   for (const button of document.querySelectorAll('#listing-head button[data-sort]')) {
     button.addEventListener('click', () => sortBy(button.dataset.sort));
   }
+  byId('sort-select').addEventListener('change', (event) => {
+    const [key, way] = event.target.value.split(' ');
+    state.view.sort = { key, dir: way === 'desc' ? -1 : 1 };
+    loadFolder(state.path);
+  });
   byId('filter').addEventListener('input', (event) => {
     state.view.filter = event.target.value;
     renderEntries();

@@ -1,22 +1,30 @@
 // The phone: every screen and dialog within 375 px.
 
 import assert from 'node:assert/strict'
-import { MOBILE, open, shoot, fitsWidth, signUp, register, logIn, apiUpload, uploadRow, apiCall, dialogFits } from '../harness.mjs'
+import { MOBILE, open, shoot, fitsWidth, signUp, register, logIn, apiUpload, uploadRow, apiCall, dialogFits, listingBecomes } from '../harness.mjs'
 
 export const scenarios = {}
 
 scenarios['the files screen fits a 375 px phone, long names included'] = async () => {
   const { context, page, errors } = await open(MOBILE)
   await signUp(page, 'dave', 'a long password')
-  await page.locator('#upload-file').setInputFiles({
-    name: 'the quarterly report of the north-western region, final version (2).pdf',
-    mimeType: 'application/pdf',
-    buffer: Buffer.from('%PDF-1.4 not really'),
-  })
+  const report = 'the quarterly report of the north-western region, final version (2).pdf'
+  await page.locator('#upload-file').setInputFiles([
+    { name: report, mimeType: 'application/pdf', buffer: Buffer.from('%PDF-1.4 not really') },
+    { name: 'big.bin', mimeType: 'application/octet-stream', buffer: Buffer.alloc(4000, 1) },
+  ])
   await page.getByRole('button', { name: 'Upload', exact: true }).click()
   await page.getByRole('button', { name: /^Rename the quarterly report/ }).waitFor({ state: 'visible' })
+  await page.getByRole('button', { name: 'Rename big.bin' }).waitFor({ state: 'visible' })
   await fitsWidth(page)
   await shoot(page, 'files-mobile')
+  // The column headers are out of sight on a phone: the list of orders sorts.
+  const sort = page.getByRole('combobox', { name: 'Sort by' })
+  assert.ok(await sort.isVisible(), 'a phone can sort')
+  await sort.selectOption('size desc')
+  await listingBecomes(page, ['big.bin', report])
+  await sort.selectOption('name asc')
+  await listingBecomes(page, ['big.bin', report].sort())
   await context.close()
   assert.deepEqual(errors, [])
 }

@@ -903,6 +903,8 @@ function renderEntries() {
   focus.restore();
   const nothing = folders.length + files.length === 0;
   byId('empty').hidden = !nothing;
+  // An empty folder has nothing to put in a ZIP.
+  byId('download-folder').disabled = nothing;
   const noMatch = byId('no-match');
   noMatch.hidden = nothing || !needle || folderRows.length + fileRows.length > 0;
   noMatch.textContent = `Nothing here matches "${filter.trim()}".`;
@@ -933,7 +935,28 @@ function selectedFiles() {
 function renderSelection() {
   const chosen = selectedFiles();
   byId('selection-bar').hidden = chosen.length === 0;
-  byId('selection-count').textContent = `${plural(chosen.length, 'file')} selected`;
+  // Selected files the filter hides are still acted on: say so.
+  const shown = new Set([...document.querySelectorAll('#entries tr[data-key]')].map((row) => row.dataset.key));
+  const hidden = chosen.filter((file) => !shown.has(file.id)).length;
+  byId('selection-count').textContent =
+    `${plural(chosen.length, 'file')} selected` + (hidden ? ` (${hidden} hidden by the filter)` : '');
+  const all = byId('select-all');
+  const selectable = [...document.querySelectorAll('#entries input[type="checkbox"]')];
+  all.disabled = selectable.length === 0;
+  all.checked = selectable.length > 0 && selectable.every((box) => box.checked);
+  all.indeterminate = !all.checked && selectable.some((box) => box.checked);
+}
+
+/** The header's checkbox: every own file shown is selected, or none. */
+function selectAllShown(checked) {
+  for (const box of document.querySelectorAll('#entries input[type="checkbox"]')) {
+    const id = box.closest('tr')?.dataset.key;
+    if (!id) continue;
+    box.checked = checked;
+    if (checked) state.view.selected.add(id);
+    else state.view.selected.delete(id);
+  }
+  renderSelection();
 }
 
 /**
@@ -1875,6 +1898,8 @@ async function search(query) {
     report(error);
     return;
   }
+  // The error of an earlier, bad expression is stale now.
+  if (byId('flash').classList.contains('flash-error')) flash('');
   const matches = Array.isArray(found.matches) ? found.matches : [];
   const missed = (found.timed_out?.length ?? 0) + (found.failed?.length ?? 0);
   title.textContent =
@@ -2567,7 +2592,21 @@ function wire() {
     const form = event.currentTarget;
     submitting(form, () => signUp(form));
   });
-  byId('logout').addEventListener('click', logout);
+  byId('logout').addEventListener('click', async () => {
+    // Logging out ends the uploads under way: ask first.
+    if (uploadsBusy()) {
+      const sure = await openDialog({
+        title: 'Log out now?',
+        text: 'Uploads are still under way: logging out cancels them.',
+        submit: 'Log out',
+        danger: true,
+        run: async () => {},
+      });
+      if (!sure) return;
+    }
+    logout();
+  });
+  byId('select-all').addEventListener('change', (event) => selectAllShown(event.target.checked));
   byId('new-folder').addEventListener('click', newFolder);
   byId('new-drop').addEventListener('click', newDrop);
   byId('download-folder').addEventListener('click', downloadFolder);

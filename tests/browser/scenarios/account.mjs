@@ -116,6 +116,7 @@ scenarios['a new folder from a button, named with reasons, kept by its file; usa
     await page.waitForURL((url) => url.search === '?path=$/reports')
     await page.locator('#breadcrumb').filter({ hasText: 'reports' }).waitFor()
     await page.locator('#empty').waitFor({ state: 'visible' })
+    assert.ok(await page.getByRole('button', { name: 'Download folder' }).isDisabled(), 'nothing to put in a ZIP')
 
     await page.locator('#upload-file').setInputFiles({
       name: 'q3.csv',

@@ -83,6 +83,11 @@ scenarios['search the contents of the files; a bad expression says why'] = async
   await query.fill('(')
   await page.getByRole('button', { name: 'Search', exact: true }).click()
   await page.locator('#flash.flash-error').waitFor({ state: 'visible' })
+  // A good expression after it: the stale error goes.
+  await query.fill('needle')
+  await page.getByRole('button', { name: 'Search', exact: true }).click()
+  await results.locator('#search-title').filter({ hasText: 'match "needle"' }).waitFor()
+  await page.locator('#flash.flash-error').waitFor({ state: 'hidden' })
   await context.close()
   assert.deepEqual(errors, [])
 }
@@ -214,9 +219,19 @@ scenarios['the listing: sort by column, filter, select several to move and delet
   await dialog.locator('pre').filter({ hasText: 'the first lines of alpha' }).waitFor()
   await dialog.getByRole('button', { name: 'Close' }).click()
 
+  // Every file shown at once, and none again.
+  await page.getByLabel('Select every file shown').check()
+  await page.getByText('3 files selected').waitFor()
+  await page.getByLabel('Select every file shown').uncheck()
+  await page.locator('#selection-bar').waitFor({ state: 'hidden' })
   await page.getByLabel('Select alpha.txt').check()
   await page.getByLabel('Select beta.txt').check()
   await page.getByText('2 files selected').waitFor()
+  // A selected file the filter hides is still selected: the bar says so.
+  await page.getByLabel('Filter this folder').fill('alp')
+  await page.getByText('2 files selected (1 hidden by the filter)').waitFor()
+  await page.getByLabel('Filter this folder').fill('')
+  await page.getByText('2 files selected', { exact: true }).waitFor()
   await shoot(page, 'listing-selection-desktop')
   await page.getByRole('button', { name: 'Move selected' }).click()
   await dialog.getByRole('button', { name: 'Cancel' }).waitFor()

@@ -176,6 +176,11 @@ scenarios['a big upload goes resumably: the network cut mid-way, it resumes wher
     const row = uploadRow(page, 'film.bin')
     await row.filter({ hasText: 'waiting for the network to resume' }).waitFor()
     assert.equal(await leavingWarns(page), true, 'leaving mid-upload asks first')
+    // So does logging out, which would cancel it; kept.
+    await page.getByRole('button', { name: 'Log out' }).click()
+    await page.locator('#dialog').getByText('Uploads are still under way: logging out cancels them.').waitFor()
+    await page.locator('#dialog').getByRole('button', { name: 'Cancel' }).click()
+    assert.ok(await page.locator('#files-view').isVisible())
     await context.setOffline(false)
     await row.filter({ hasText: 'done' }).waitFor()
     assert.equal(creations.length, 1, 'one upload, resumed, not started again')

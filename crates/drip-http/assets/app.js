@@ -1177,8 +1177,38 @@ function uploadRow(item) {
   const progress = el('progress', { max: '100', value: '0', 'aria-label': `Progress of ${item.label}` });
   const status = el('span', { class: 'upload-state' });
   const cancel = actionButton('cancel', item.label, () => cancelUpload(item));
-  const node = el('li', { class: 'upload-item' }, el('span', { class: 'upload-name', text: item.label }), progress, status, cancel);
-  return { node, progress, status, cancel };
+  const keep = actionButton('keep both', item.label, () => keepBoth(item));
+  keep.hidden = true;
+  const node = el('li', { class: 'upload-item' }, el('span', { class: 'upload-name', text: item.label }), progress, status, cancel, keep);
+  return { node, progress, status, cancel, keep };
+}
+
+/** The name a file is uploaded under: its own, or `name (n).ext` once "keep both" is asked. */
+function uploadName(item) {
+  return item.copy ? numberedName(item.file.name, item.copy) : item.file.name;
+}
+
+/** `report (2).pdf` for `report.pdf` and 2: the number before the extension, as the server numbers drops. */
+function numberedName(name, n) {
+  const dot = name.lastIndexOf('.');
+  const cut = dot > 0 && dot < name.length - 1 ? dot : name.length;
+  return `${name.slice(0, cut)} (${n})${name.slice(cut)}`;
+}
+
+/** Most numbers "keep both" tries before it gives up. */
+const KEEP_BOTH_TRIES = 20;
+
+/** Its name was taken: upload it again under the first free `name (n).ext`. */
+function keepBoth(item) {
+  if (item.status !== 'failed') return;
+  item.copy = (item.copy ?? 0) + 1;
+  item.status = 'queued';
+  item.error = null;
+  item.loaded = 0;
+  item.upload = null;
+  queue.batch.push(item);
+  renderUploadItem(item);
+  runQueue();
 }
 
 function renderUploadItem(item) {
@@ -1189,6 +1219,7 @@ function renderUploadItem(item) {
   progress.value = item.status === 'done' ? 100 : ended ? 0 : percent;
   node.dataset.status = item.status;
   cancel.hidden = !unfinished(item);
+  item.row.keep.hidden = !(item.status === 'failed' && item.taken);
   status.classList.toggle('error', item.status === 'failed');
   switch (item.status) {
     case 'queued':
@@ -1201,7 +1232,7 @@ function renderUploadItem(item) {
       status.textContent = item.note ?? 'waiting to resume';
       break;
     case 'done':
-      status.textContent = `done (${formatBytes(size)})`;
+      status.textContent = item.copy ? `done, as "${uploadName(item)}" (${formatBytes(size)})` : `done (${formatBytes(size)})`;
       break;
     case 'cancelled':
       status.textContent = 'cancelled';
@@ -1250,7 +1281,17 @@ async function runQueue() {
           report(error);
           return;
         }
+        const taken = error instanceof ApiError && error.code === 'already_exists';
+        // Keeping both and that number is taken too: the next one.
+        if (taken && item.copy && item.copy < KEEP_BOTH_TRIES) {
+          item.copy += 1;
+          item.status = 'queued';
+          item.upload = null;
+          renderUploadItem(item);
+          continue;
+        }
         item.status = 'failed';
+        item.taken = taken;
         item.error = describe(error);
         renderUploadItem(item);
       }
@@ -1359,7 +1400,7 @@ async function send(item, method, url, headers, body, onProgress) {
 
 /** Uploads a small file in one request; answers the stored file. */
 async function uploadWhole(item) {
-  const query = new URLSearchParams({ folder: item.folder, name: item.file.name });
+  const query = new URLSearchParams({ folder: item.folder, name: uploadName(item) });
   item.attemptStarted = performance.now();
   item.attemptFrom = 0;
   // The browser sends the file's own type as Content-Type; without one the server guesses from the name.
@@ -1406,7 +1447,7 @@ async function uploadResumably(item) {
     }
   }
   if (!item.upload) {
-    const metadata = [`filename ${base64(file.name)}`, `folder ${base64(item.folder)}`];
+    const metadata = [`filename ${base64(uploadName(item))}`, `folder ${base64(item.folder)}`];
     if (file.type) metadata.push(`content_type ${base64(file.type)}`);
     const created = await send(item, 'POST', '/api/v1/uploads', {
       'Tus-Resumable': '1.0.0',

@@ -83,6 +83,7 @@ scenarios['several files dropped, one failing: the others upload and the failure
   async () => {
     const session = await register('jules', 'a long password')
     await apiUpload(session, '$', 'taken.txt', Buffer.from('here first'))
+    await apiUpload(session, '$', 'taken (1).txt', Buffer.from('and its first copy'))
     const { context, page, errors } = await open(DESKTOP, [409])
     await logIn(page, 'jules', 'a long password')
     const dataTransfer = await page.evaluateHandle(() => {
@@ -104,6 +105,11 @@ scenarios['several files dropped, one failing: the others upload and the failure
     }
     assert.equal(await leavingWarns(page), false, 'nothing is left to upload')
     await shoot(page, 'upload-queue-desktop')
+    // Keep both: it goes up under the first free number ("taken (1).txt" is taken too).
+    await page.getByRole('button', { name: 'Keep both taken.txt' }).click()
+    await uploadRow(page, 'taken.txt').filter({ hasText: 'done, as "taken (2).txt"' }).waitFor()
+    await page.getByRole('link', { name: 'taken (2).txt' }).waitFor()
+    assert.ok(await page.getByRole('button', { name: 'Keep both taken.txt' }).isHidden())
 
     // A folder from the folder picker: its files land in folders of the same names.
     const tree = fs.mkdtempSync(path.join(os.tmpdir(), 'drip-album-'))

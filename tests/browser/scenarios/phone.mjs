@@ -72,7 +72,7 @@ scenarios['every main screen and dialog fits a 375 px phone, in the dark theme']
     await page.locator('#dialog').waitFor({ state: 'hidden' })
   }
 
-  await page.getByLabel('Select', { exact: false }).first().check()
+  await page.locator('#entries input[type="checkbox"]').first().check()
   await fitsWidth(page)
   const dataTransfer = await page.evaluateHandle((name) => {
     const transfer = new DataTransfer()

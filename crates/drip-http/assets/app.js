@@ -236,6 +236,13 @@ function describe(error) {
         return TEXT.invalidPath;
       case 'internal':
         return TEXT.unexpected;
+      case 'quota_exceeded':
+        // In the units the header shows, not in bytes.
+        if (Number.isFinite(error.details?.quota) && Number.isFinite(error.details?.used)) {
+          const { quota, used } = error.details;
+          return `This file does not fit in your storage quota of ${formatBytes(quota)} (${formatBytes(used)} used, ${formatBytes(Math.max(0, quota - used))} free).`;
+        }
+        return sentence(error.message);
       default:
         return sentence(error.message);
     }
@@ -714,6 +721,8 @@ function actionButton(label, item, onclick, danger = false) {
 
 function fileRow(file) {
   const mine = file.creator_id === state.session?.user.id;
+  // Two files shared by two people may have one name: their buttons say whose they are.
+  const named = !mine && file.shared_by ? `${file.name} (shared by ${file.shared_by})` : file.name;
   const link = downloadLink(
     el('a', { href: `${fileUrl(file)}/content`, download: file.name, text: file.name }),
     `${fileUrl(file)}/download-url`,
@@ -735,9 +744,9 @@ function fileRow(file) {
       action('delete', () => deleteFile(file), true),
     );
   } else {
-    actions.append(actionButton('leave', file.name, () => leaveShare(file)));
+    actions.append(actionButton('leave', named, () => leaveShare(file)));
   }
-  if (previewable(file)) actions.prepend(actionButton('preview', file.name, () => previewFile(file)));
+  if (previewable(file)) actions.prepend(actionButton('preview', named, () => previewFile(file)));
   const select = cell('select');
   if (mine) {
     select.append(el('input', {
@@ -2031,7 +2040,7 @@ async function restoreFile(file) {
       title: `Restore "${file.name}"`,
       text: `${file.folder} holds another "${file.name}" now: restore it under another name.`,
       label: 'Restore as',
-      value: file.name,
+      value: numberedName(file.name, 1),
       submit: 'Restore',
       run: async (value) => {
         await restore(value.trim());

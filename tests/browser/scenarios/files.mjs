@@ -33,6 +33,9 @@ scenarios['delete to the trash, restore (under another name when taken), delete 
   await page.getByRole('button', { name: 'Trash' }).click()
   const trash = page.locator('#trash-view')
   await trash.getByRole('button', { name: 'Restore plan.txt' }).click()
+  // It offers the first numbered name, not the one just found taken.
+  await dialog.getByLabel('Restore as').waitFor()
+  assert.equal(await dialog.getByLabel('Restore as').inputValue(), 'plan (1).txt')
   await dialog.getByLabel('Restore as').fill('plan (old).txt')
   await dialog.getByRole('button', { name: 'Restore' }).click()
   await page.locator('#flash').filter({ hasText: 'as "plan (old).txt"' }).waitFor()

@@ -90,7 +90,8 @@ scenarios['a share reaches the sharee live, naming the file and the sharer; the 
     await dialog.getByRole('button', { name: 'Share', exact: true }).click()
     await sharee.page.locator('#entries').getByRole('link', { name: 'memo.txt', exact: true }).waitFor()
     await sharee.page.locator('#entries .badge', { hasText: 'shared by harry' }).first().waitFor()
-    await sharee.page.getByRole('button', { name: 'Leave plan.pdf' }).click()
+    // Its buttons say whose it is (two people may share files of one name).
+    await sharee.page.getByRole('button', { name: 'Leave plan.pdf (shared by harry)' }).click()
     await sharee.page.locator('#dialog').getByRole('button', { name: 'Leave' }).click()
     await sharee.page.locator('#flash').filter({ hasText: 'You left "plan.pdf".' }).waitFor()
     await sharee.page.locator('#entries').getByRole('link', { name: 'plan.pdf', exact: true }).waitFor({ state: 'detached' })

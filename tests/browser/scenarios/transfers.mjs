@@ -213,7 +213,8 @@ scenarios['a big upload outlives a reload: the same file picked again goes on fr
   const film = path.join(dir, 'reel.bin')
   fs.writeFileSync(film, content)
   await register('quinn', 'a long password')
-  const { context, page, errors } = await open()
+  // The last upload passes the quota on purpose: 507.
+  const { context, page, errors } = await open(DESKTOP, [507])
   await logIn(page, 'quinn', 'a long password')
   const sent = []
   page.on('request', (request) => {
@@ -253,6 +254,14 @@ scenarios['a big upload outlives a reload: the same file picked again goes on fr
   ])
   const digest = (bytes) => crypto.createHash('sha256').update(bytes).digest('hex')
   assert.equal(digest(fs.readFileSync(await download.path())), digest(content))
+
+  // Past the quota (100 MiB in this suite): refused at once, in the header's units.
+  const huge = path.join(dir, 'huge.bin')
+  fs.closeSync(fs.openSync(huge, 'w'))
+  fs.truncateSync(huge, 101 * 1024 * 1024)
+  await page.locator('#upload-file').setInputFiles(huge)
+  await page.getByRole('button', { name: 'Upload', exact: true }).click()
+  await uploadRow(page, 'huge.bin').filter({ hasText: 'does not fit in your storage quota of 100 MB (24 MB used, 76 MB free)' }).waitFor()
   fs.rmSync(dir, { recursive: true, force: true })
   await context.close()
   assert.deepEqual(errors, [])

@@ -504,6 +504,7 @@ function showApp() {
   loadFolder(pathFromUrl());
   refreshUsage();
   loadTopUsers();
+  showRememberedUploads();
   ensureFresh()
     .then(openSocket)
     .catch(sessionLost);
@@ -1499,16 +1500,71 @@ async function uploadResumably(item) {
  */
 function uploadMemoryKey(item) {
   const { name, size, lastModified } = item.file;
-  return `drip.upload:${JSON.stringify([state.session?.user.id, item.folder, name, size, lastModified])}`;
+  return `${UPLOAD_MEMORY_PREFIX}${JSON.stringify([state.session?.user.id, item.folder, name, size, lastModified])}`;
 }
 
-function rememberedUpload(item) {
+const UPLOAD_MEMORY_PREFIX = 'drip.upload:';
+
+/**
+ * After a reload: this user's unfinished resumable uploads of an earlier page, each listed
+ * with how much the server holds, to be picked again (which goes on from there); those the
+ * server no longer has are forgotten.
+ */
+async function showRememberedUploads() {
+  const me = state.session?.user.id;
+  let kept = [];
   try {
-    const address = localStorage.getItem(uploadMemoryKey(item));
+    kept = Object.keys(localStorage).filter((key) => key.startsWith(UPLOAD_MEMORY_PREFIX));
+  } catch {
+    return;
+  }
+  const list = byId('upload-remembered');
+  list.replaceChildren();
+  for (const key of kept) {
+    let parts = null;
+    try {
+      parts = JSON.parse(key.slice(UPLOAD_MEMORY_PREFIX.length));
+    } catch {
+      // Not one of ours.
+    }
+    if (!Array.isArray(parts) || parts[0] !== me) continue;
+    const [, folder, name, size] = parts;
+    const address = rememberedUploadAt(key);
+    const answer = address ? await tusRequest('HEAD', address).catch(() => null) : null;
+    if (!answer) continue;
+    const offset = Number(answer.header('Upload-Offset'));
+    if (answer.status !== 200 || !Number.isSafeInteger(offset) || !(size > 0)) {
+      if (answer.status === 404 || answer.status === 410) forgetUploadAt(key);
+      continue;
+    }
+    const percent = Math.floor((offset / size) * 100);
+    list.append(el('li', { class: 'muted', 'data-memory': key, text: `${name} (into ${folder}): ${percent}% stored. Choose the same file again to go on.` }));
+  }
+  if (list.children.length) byId('upload-panel').hidden = false;
+}
+
+function rememberedUploadAt(key) {
+  try {
+    const address = localStorage.getItem(key);
     return address?.startsWith('/api/v1/uploads/') ? address : null;
   } catch {
     return null;
   }
+}
+
+function forgetUploadAt(key) {
+  try {
+    localStorage.removeItem(key);
+  } catch {
+    // Nothing kept.
+  }
+}
+
+function rememberedUpload(item) {
+  const key = uploadMemoryKey(item);
+  // Its line among the uploads of an earlier page goes: it is under way again.
+  for (const line of document.querySelectorAll('#upload-remembered li')) if (line.dataset.memory === key) line.remove();
+  return rememberedUploadAt(key);
 }
 
 function rememberUpload(item) {
@@ -1520,11 +1576,7 @@ function rememberUpload(item) {
 }
 
 function forgetUpload(item) {
-  try {
-    localStorage.removeItem(uploadMemoryKey(item));
-  } catch {
-    // Nothing kept.
-  }
+  forgetUploadAt(uploadMemoryKey(item));
 }
 
 /** Sends the chunk at `offset`; answers the new offset and, once complete, the file's id. */

@@ -240,11 +240,15 @@ scenarios['a big upload outlives a reload: the same file picked again goes on fr
   await page.reload()
   await page.locator('#files-view').waitFor({ state: 'visible' })
   holding = false
+  // The page says what an earlier page left unfinished, and how to go on.
+  const left = page.locator('#upload-remembered li', { hasText: 'reel.bin (into $): 33% stored. Choose the same file again to go on.' })
+  await left.waitFor()
   sent.length = 0
 
   await page.locator('#upload-file').setInputFiles(film)
   await page.getByRole('button', { name: 'Upload', exact: true }).click()
   await uploadRow(page, 'reel.bin').filter({ hasText: 'done' }).waitFor()
+  assert.equal(await left.count(), 0, 'under way again: its line is gone')
   assert.deepEqual(sent, ['HEAD', `PATCH ${chunk}`, `PATCH ${2 * chunk}`], 'no new upload: on from the durable offset')
   const kept = await page.evaluate(() => Object.keys(localStorage).filter((key) => key.startsWith('drip.upload:')))
   assert.deepEqual(kept, [], 'a finished upload is forgotten')

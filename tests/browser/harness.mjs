@@ -161,3 +161,9 @@ export async function dialogFits(page) {
   assert.ok(box && box.x >= 0 && box.x + box.width <= width, `the dialog spans ${box?.x}..${box && box.x + box.width} of ${width} px`)
   await fitsWidth(page)
 }
+
+/** Picks `files` in the page's file chooser and presses Upload, as a user does. */
+export async function uploadInPage(page, files) {
+  await page.locator('#upload-file').setInputFiles(files)
+  await page.getByRole('button', { name: 'Upload', exact: true }).click()
+}

@@ -1211,14 +1211,19 @@ const KEEP_BOTH_TRIES = 20;
 /** Its name was taken: upload it again under the first free `name (n).ext`. */
 function keepBoth(item) {
   if (item.status !== 'failed') return;
+  nextCopy(item);
+  queue.batch.push(item);
+  runQueue();
+}
+
+/** Queues the item again under the next number of its name. */
+function nextCopy(item) {
   item.copy = (item.copy ?? 0) + 1;
   item.status = 'queued';
   item.error = null;
   item.loaded = 0;
   item.upload = null;
-  queue.batch.push(item);
   renderUploadItem(item);
-  runQueue();
 }
 
 function renderUploadItem(item) {
@@ -1294,10 +1299,7 @@ async function runQueue() {
         const taken = error instanceof ApiError && error.code === 'already_exists';
         // Keeping both and that number is taken too: the next one.
         if (taken && item.copy && item.copy < KEEP_BOTH_TRIES) {
-          item.copy += 1;
-          item.status = 'queued';
-          item.upload = null;
-          renderUploadItem(item);
+          nextCopy(item);
           continue;
         }
         item.status = 'failed';

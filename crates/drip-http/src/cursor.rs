@@ -130,12 +130,19 @@ pub(crate) fn listing_order(sort: Option<&str>, order: Option<&str>) -> Result<L
         Some(text) => FileOrder::parse(text)
             .ok_or_else(|| ApiError::bad_request("invalid_sort", "sort by `name`, `size` or `modified`"))?,
     };
-    let direction = match order {
-        None => SortOrder::Asc,
+    Ok(ListingOrder { by, direction: sort_order(order, SortOrder::Asc)? })
+}
+
+/// An `order` parameter (`asc` or `desc`), `default` when absent.
+///
+/// # Errors
+/// 400 `invalid_order` for another value.
+pub(crate) fn sort_order(order: Option<&str>, default: SortOrder) -> Result<SortOrder, ApiError> {
+    match order {
+        None => Ok(default),
         Some(text) => SortOrder::parse(text)
-            .ok_or_else(|| ApiError::bad_request("invalid_order", "order is `asc` or `desc`"))?,
-    };
-    Ok(ListingOrder { by, direction })
+            .ok_or_else(|| ApiError::bad_request("invalid_order", "order is `asc` or `desc`")),
+    }
 }
 
 #[cfg(test)]

@@ -86,15 +86,20 @@ where
         }
         Scope::Below(_) => {}
     }
-    push_ordered_keyset::<D>(&mut query, page);
+    push_keyset::<D>(&mut query, ("o.file_name", "o.media_id"), page);
     query
 }
 
-/// Ends a `media_owners o JOIN storage_media m` query (whose `WHERE` is written) with the
-/// keyset of `page` in its order: strictly after the cursor's (key, name, id), ordered by
-/// them, at most `page.limit() + 1` rows.
-fn push_ordered_keyset<D>(query: &mut QueryBuilder<D::Db>, page: &PageRequest)
-where
+/// Ends a listing query over `storage_media m` (whose `WHERE` is written) with the keyset
+/// of `page` in its order: strictly after the cursor's (key, name, id), ordered by them
+/// (`m.file_size` or `m.uploaded_at` for the key, `name` and `id` the columns of the
+/// file's name and id), at most `page.limit() + 1` rows (the extra one tells [`paginate`]
+/// that another page follows).
+pub fn push_keyset<D>(
+    query: &mut QueryBuilder<D::Db>,
+    (name, id): (&'static str, &'static str),
+    page: &PageRequest,
+) where
     D: Dialect,
     String: Param<D::Db>,
     i64: Param<D::Db>,
@@ -114,7 +119,7 @@ where
         if let Some(column) = key {
             query.push(column).push(", ");
         }
-        query.push("o.file_name, o.media_id)").push(after).push("(");
+        query.push(name).push(", ").push(id).push(")").push(after).push("(");
         match cursor.key {
             CursorKey::Name => {}
             // No size is over i64::MAX: past it, nothing follows.
@@ -135,31 +140,8 @@ where
     if let Some(column) = key {
         query.push(column).push(direction).push(", ");
     }
-    query.push("o.file_name").push(direction).push(", o.media_id").push(direction);
+    query.push(name).push(direction).push(", ").push(id).push(direction);
     query.push(" LIMIT ").push_bind(i64::from(page.limit()) + 1);
-}
-
-/// Ends a listing query (whose `WHERE` is written) with the keyset of `page` over `keys`,
-/// the (name, id) columns it is ordered by: strictly after the page's cursor, in that
-/// order, at most `page.limit() + 1` rows (the extra one tells [`paginate`] that another
-/// page follows).
-pub fn push_keyset<D>(query: &mut QueryBuilder<D::Db>, keys: &'static str, page: &PageRequest)
-where
-    D: Dialect,
-    String: Param<D::Db>,
-    i64: Param<D::Db>,
-{
-    if let Some(after) = page.cursor() {
-        query
-            .push(" AND (")
-            .push(keys)
-            .push(") > (")
-            .push_bind(after.name.as_str().to_owned())
-            .push(", ")
-            .push_bind(after.id.to_string())
-            .push(")");
-    }
-    query.push(" ORDER BY ").push(keys).push(" LIMIT ").push_bind(i64::from(page.limit()) + 1);
 }
 
 /// Cuts the extra row fetched to learn whether another page follows, and answers the

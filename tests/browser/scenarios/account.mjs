@@ -1,7 +1,7 @@
 // Accounts and the session: sign-up, login, folders, usage, tabs, the keyboard.
 
 import assert from 'node:assert/strict'
-import { base, DESKTOP, MOBILE, browser, open, shoot, fitsWidth, signUp, register, logIn, apiUpload } from '../harness.mjs'
+import { base, DESKTOP, MOBILE, browser, open, shoot, fitsWidth, signUp, register, logIn, apiUpload, uploadInPage } from '../harness.mjs'
 
 export const scenarios = {}
 
@@ -45,12 +45,11 @@ scenarios['a wrong password is cleared, row actions name their file, a bad name 
   async () => {
     const { context, page, errors } = await open(DESKTOP, [400, 401])
     await signUp(page, 'bob', 'a long password')
-    await page.locator('#upload-file').setInputFiles({
+    await uploadInPage(page, {
       name: 'notes.txt',
       mimeType: 'text/plain',
       buffer: Buffer.from('hello from the browser'),
     })
-    await page.getByRole('button', { name: 'Upload', exact: true }).click()
     for (const action of ['Rename', 'Move', 'Share', 'Delete']) {
       await page.getByRole('button', { name: `${action} notes.txt` }).waitFor({ state: 'visible' })
     }
@@ -118,12 +117,11 @@ scenarios['a new folder from a button, named with reasons, kept by its file; usa
     await page.locator('#empty').waitFor({ state: 'visible' })
     assert.ok(await page.getByRole('button', { name: 'Download folder' }).isDisabled(), 'nothing to put in a ZIP')
 
-    await page.locator('#upload-file').setInputFiles({
+    await uploadInPage(page, {
       name: 'q3.csv',
       mimeType: 'text/csv',
       buffer: Buffer.from('quarter,total\n3,42\n'),
     })
-    await page.getByRole('button', { name: 'Upload', exact: true }).click()
     await page.getByRole('button', { name: 'Rename q3.csv' }).waitFor({ state: 'visible' })
     await page.locator('#breadcrumb a').first().click()
     await page.locator('#entries a', { hasText: 'reports/' }).waitFor({ state: 'visible' })
@@ -135,12 +133,11 @@ scenarios['a new folder from a button, named with reasons, kept by its file; usa
 scenarios['top users in the side panel; the dark theme follows the system'] = async () => {
   const { context, page, errors } = await open()
   await signUp(page, 'kate', 'a long password')
-  await page.locator('#upload-file').setInputFiles({
+  await uploadInPage(page, {
     name: 'big.bin',
     mimeType: 'application/octet-stream',
     buffer: Buffer.alloc(300_000, 7),
   })
-  await page.getByRole('button', { name: 'Upload', exact: true }).click()
   await page.getByRole('button', { name: 'Rename big.bin' }).waitFor({ state: 'visible' })
   await page.getByRole('button', { name: 'Refresh' }).click()
   await page.locator('#top-users li').first().filter({ hasText: 'kate: 1 file, 293 KB' }).waitFor()

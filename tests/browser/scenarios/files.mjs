@@ -1,7 +1,7 @@
 // The files screen: trash, search, the move picker, the listing.
 
 import assert from 'node:assert/strict'
-import { DESKTOP, open, shoot, signUp, register, logIn, apiUpload, apiCall, listedNames, listingBecomes } from '../harness.mjs'
+import { DESKTOP, open, shoot, signUp, register, logIn, apiUpload, apiCall, listedNames, listingBecomes, uploadInPage } from '../harness.mjs'
 
 export const scenarios = {}
 
@@ -10,12 +10,11 @@ scenarios['delete to the trash, restore (under another name when taken), delete 
   const { context, page, errors } = await open(DESKTOP, [409])
   await signUp(page, 'erin', 'a long password')
   const upload = async (text) => {
-    await page.locator('#upload-file').setInputFiles({
+    await uploadInPage(page, {
       name: 'plan.txt',
       mimeType: 'text/plain',
       buffer: Buffer.from(text),
     })
-    await page.getByRole('button', { name: 'Upload', exact: true }).click()
     await page.getByRole('button', { name: 'Rename plan.txt' }).waitFor({ state: 'visible' })
   }
   const dialog = page.locator('#dialog')
@@ -69,12 +68,11 @@ scenarios['delete to the trash, restore (under another name when taken), delete 
 scenarios['search the contents of the files; a bad expression says why'] = async () => {
   const { context, page, errors } = await open(DESKTOP, [400])
   await signUp(page, 'frank', 'a long password')
-  await page.locator('#upload-file').setInputFiles({
+  await uploadInPage(page, {
     name: 'notes.txt',
     mimeType: 'text/plain',
     buffer: Buffer.from('alpha\nthe needle is here\nomega\n'),
   })
-  await page.getByRole('button', { name: 'Upload', exact: true }).click()
   await page.getByRole('button', { name: 'Rename notes.txt' }).waitFor({ state: 'visible' })
   const query = page.getByLabel('Search the contents of your files (a regular expression)')
   await query.fill('need+le')

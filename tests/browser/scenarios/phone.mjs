@@ -1,7 +1,7 @@
 // The phone: every screen and dialog within 375 px.
 
 import assert from 'node:assert/strict'
-import { MOBILE, open, shoot, fitsWidth, signUp, register, logIn, apiUpload, uploadRow, apiCall, dialogFits, listingBecomes } from '../harness.mjs'
+import { MOBILE, open, shoot, fitsWidth, signUp, register, logIn, apiUpload, uploadRow, apiCall, dialogFits, listingBecomes, uploadInPage } from '../harness.mjs'
 
 export const scenarios = {}
 
@@ -9,11 +9,10 @@ scenarios['the files screen fits a 375 px phone, long names included'] = async (
   const { context, page, errors } = await open(MOBILE)
   await signUp(page, 'dave', 'a long password')
   const report = 'the quarterly report of the north-western region, final version (2).pdf'
-  await page.locator('#upload-file').setInputFiles([
+  await uploadInPage(page, [
     { name: report, mimeType: 'application/pdf', buffer: Buffer.from('%PDF-1.4 not really') },
     { name: 'big.bin', mimeType: 'application/octet-stream', buffer: Buffer.alloc(4000, 1) },
   ])
-  await page.getByRole('button', { name: 'Upload', exact: true }).click()
   await page.getByRole('button', { name: /^Rename the quarterly report/ }).waitFor({ state: 'visible' })
   await page.getByRole('button', { name: 'Rename big.bin' }).waitFor({ state: 'visible' })
   await fitsWidth(page)
@@ -110,8 +109,7 @@ scenarios['names without a space wrap everywhere: breadcrumb, flash, notificatio
     await page.goto(`/?${new URLSearchParams({ path: folder })}`)
     await page.locator('#breadcrumb [aria-current="page"]').filter({ hasText: 'f'.repeat(100) }).waitFor()
     await fitsWidth(page)
-    await page.locator('#upload-file').setInputFiles({ name, mimeType: 'text/plain', buffer: Buffer.from('z') })
-    await page.getByRole('button', { name: 'Upload', exact: true }).click()
+    await uploadInPage(page, { name, mimeType: 'text/plain', buffer: Buffer.from('z') })
     await page.getByRole('button', { name: `Rename ${name}` }).waitFor()
     await page.locator('#notifications li', { hasText: name }).first().waitFor()
     await page.locator('#flash').filter({ hasText: name }).waitFor()

@@ -2,19 +2,18 @@
 
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
-import { DESKTOP, open, signUp } from '../harness.mjs'
+import { DESKTOP, open, signUp, uploadInPage } from '../harness.mjs'
 
 export const scenarios = {}
 
 scenarios['a public link with a password, opened in a fresh context, downloads and notifies'] = async () => {
   const { context, page, errors } = await open()
   await signUp(page, 'george', 'a long password')
-  await page.locator('#upload-file').setInputFiles({
+  await uploadInPage(page, {
     name: 'report.txt',
     mimeType: 'text/plain',
     buffer: Buffer.from('the report, all of it'),
   })
-  await page.getByRole('button', { name: 'Upload', exact: true }).click()
   await page.getByRole('button', { name: 'Link report.txt' }).click()
   const dialog = page.locator('#dialog')
   // Bad options are told in words, not in the API's field names.
@@ -65,11 +64,10 @@ scenarios['a share reaches the sharee live, naming the file and the sharer; the 
     const sharee = await open()
     await signUp(owner.page, 'harry', 'a long password')
     await signUp(sharee.page, 'ivy', 'a long password')
-    await owner.page.locator('#upload-file').setInputFiles([
+    await uploadInPage(owner.page, [
       { name: 'plan.pdf', mimeType: 'application/pdf', buffer: Buffer.from('%PDF-1.4 a plan') },
       { name: 'memo.txt', mimeType: 'text/plain', buffer: Buffer.from('a memo') },
     ])
-    await owner.page.getByRole('button', { name: 'Upload', exact: true }).click()
     await owner.page.getByRole('button', { name: 'Share memo.txt' }).waitFor()
     await owner.page.getByRole('button', { name: 'Share plan.pdf' }).click()
     const dialog = owner.page.locator('#dialog')

@@ -5,7 +5,7 @@ import crypto from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { base, DESKTOP, browser, open, shoot, register, logIn, heapUsed, apiUpload, leavingWarns, uploadRow } from '../harness.mjs'
+import { base, DESKTOP, browser, open, shoot, register, logIn, heapUsed, apiUpload, leavingWarns, uploadRow, uploadInPage } from '../harness.mjs'
 
 export const scenarios = {}
 
@@ -177,8 +177,7 @@ scenarios['a big upload goes resumably: the network cut mid-way, it resumes wher
       }
       await route.continue()
     })
-    await page.locator('#upload-file').setInputFiles({ name: 'film.bin', mimeType: 'application/octet-stream', buffer: content })
-    await page.getByRole('button', { name: 'Upload', exact: true }).click()
+    await uploadInPage(page, { name: 'film.bin', mimeType: 'application/octet-stream', buffer: content })
     const row = uploadRow(page, 'film.bin')
     await row.filter({ hasText: 'waiting for the network to resume' }).waitFor()
     assert.equal(await leavingWarns(page), true, 'leaving mid-upload asks first')
@@ -232,8 +231,7 @@ scenarios['a big upload outlives a reload: the same file picked again goes on fr
     }
     await route.continue()
   })
-  await page.locator('#upload-file').setInputFiles(film)
-  await page.getByRole('button', { name: 'Upload', exact: true }).click()
+  await uploadInPage(page, film)
   await hanging
   assert.deepEqual(sent, ['POST', 'PATCH 0', `PATCH ${chunk}`])
   page.on('dialog', (dialog) => dialog.accept())
@@ -245,8 +243,7 @@ scenarios['a big upload outlives a reload: the same file picked again goes on fr
   await left.waitFor()
   sent.length = 0
 
-  await page.locator('#upload-file').setInputFiles(film)
-  await page.getByRole('button', { name: 'Upload', exact: true }).click()
+  await uploadInPage(page, film)
   await uploadRow(page, 'reel.bin').filter({ hasText: 'done' }).waitFor()
   assert.equal(await left.count(), 0, 'under way again: its line is gone')
   assert.deepEqual(sent, ['HEAD', `PATCH ${chunk}`, `PATCH ${2 * chunk}`], 'no new upload: on from the durable offset')
@@ -263,8 +260,7 @@ scenarios['a big upload outlives a reload: the same file picked again goes on fr
   const huge = path.join(dir, 'huge.bin')
   fs.closeSync(fs.openSync(huge, 'w'))
   fs.truncateSync(huge, 101 * 1024 * 1024)
-  await page.locator('#upload-file').setInputFiles(huge)
-  await page.getByRole('button', { name: 'Upload', exact: true }).click()
+  await uploadInPage(page, huge)
   await uploadRow(page, 'huge.bin').filter({ hasText: 'does not fit in your storage quota of 100 MB (24 MB used, 76 MB free)' }).waitFor()
   fs.rmSync(dir, { recursive: true, force: true })
   await context.close()

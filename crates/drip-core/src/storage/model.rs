@@ -632,9 +632,8 @@ impl ListingOrder {
     /// the order's direction.
     #[must_use]
     pub fn compare(self, a: &Media, b: &Media) -> std::cmp::Ordering {
-        self.directed(
-            rank(self.by, a).cmp(&rank(self.by, b)).then_with(|| (a.name(), a.id()).cmp(&(b.name(), b.id()))),
-        )
+        let (key_a, key_b) = (CursorKey::of(self.by, a).rank(), CursorKey::of(self.by, b).rank());
+        self.directed(key_a.cmp(&key_b).then_with(|| (a.name(), a.id()).cmp(&(b.name(), b.id()))))
     }
 
     fn directed(self, ascending: std::cmp::Ordering) -> std::cmp::Ordering {
@@ -643,19 +642,6 @@ impl ListingOrder {
             SortOrder::Desc => ascending.reverse(),
         }
     }
-}
-
-/// A media's key in an order as one number (0 for the name order, whose key is the name).
-fn rank(by: FileOrder, media: &Media) -> i128 {
-    match by {
-        FileOrder::Name => 0,
-        FileOrder::Size => i128::from(media.size()),
-        FileOrder::Modified => modified_rank(media.uploaded_at().unwrap_or_else(|| media.updated_at())),
-    }
-}
-
-fn modified_rank(at: DateTime<Utc>) -> i128 {
-    i128::from(at.timestamp()) * 1_000_000_000 + i128::from(at.timestamp_subsec_nanos())
 }
 
 /// The value the last file of a page had in the listing's order, beside its name and id.
@@ -667,6 +653,29 @@ pub enum CursorKey {
     Size(u64),
     /// Ordered by upload time: its upload time.
     Modified(DateTime<Utc>),
+}
+
+impl CursorKey {
+    /// The key of `media` in an order by `by`.
+    #[must_use]
+    pub fn of(by: FileOrder, media: &Media) -> Self {
+        match by {
+            FileOrder::Name => Self::Name,
+            FileOrder::Size => Self::Size(media.size()),
+            FileOrder::Modified => Self::Modified(media.uploaded_at().unwrap_or_else(|| media.updated_at())),
+        }
+    }
+
+    /// The key as one comparable number (0 for the name order, whose key is the name).
+    fn rank(self) -> i128 {
+        match self {
+            Self::Name => 0,
+            Self::Size(size) => i128::from(size),
+            Self::Modified(at) => {
+                i128::from(at.timestamp()) * 1_000_000_000 + i128::from(at.timestamp_subsec_nanos())
+            }
+        }
+    }
 }
 
 /// Where a page of files starts: strictly after this file, in the order it was listed in
@@ -693,13 +702,7 @@ impl FileCursor {
     /// The cursor after `media` in a listing in `order`.
     #[must_use]
     pub fn after(media: &Media, order: ListingOrder) -> Self {
-        let key = match order.by {
-            FileOrder::Name => CursorKey::Name,
-            FileOrder::Size => CursorKey::Size(media.size()),
-            FileOrder::Modified => {
-                CursorKey::Modified(media.uploaded_at().unwrap_or_else(|| media.updated_at()))
-            }
-        };
+        let key = CursorKey::of(order.by, media);
         Self { name: media.name().clone(), id: media.id(), key, direction: order.direction }
     }
 
@@ -707,13 +710,9 @@ impl FileCursor {
     #[must_use]
     pub fn precedes(&self, media: &Media) -> bool {
         let order = self.order();
-        let key = match self.key {
-            CursorKey::Name => 0,
-            CursorKey::Size(size) => i128::from(size),
-            CursorKey::Modified(at) => modified_rank(at),
-        };
-        let ascending = rank(order.by, media)
-            .cmp(&key)
+        let ascending = CursorKey::of(order.by, media)
+            .rank()
+            .cmp(&self.key.rank())
             .then_with(|| (media.name(), media.id()).cmp(&(&self.name, self.id)));
         order.directed(ascending).is_gt()
     }

@@ -101,11 +101,7 @@ pub(crate) async fn top_users(
             ApiError::bad_request("invalid_sort", "sort by `media_count`, `disk_usage` or `username`")
         })?,
     };
-    let order = match query.order.as_deref() {
-        None => SortOrder::default(),
-        Some(text) => SortOrder::parse(text)
-            .ok_or_else(|| ApiError::bad_request("invalid_order", "order is `asc` or `desc`"))?,
-    };
+    let order = cursor::sort_order(query.order.as_deref(), SortOrder::default())?;
     let limit = cursor::bounded_limit(query.limit, DEFAULT_TOP_USERS, MAX_TOP_USERS)?;
     let users = state.storage().top_users(sort, order, limit).await?;
     Ok(Json(TopUsersDto { users: users.iter().map(TopUserDto::from).collect() }))

@@ -701,7 +701,7 @@ where
             ", m.trashed_at, m.purge_at FROM storage_media m WHERE m.trashed_at IS NOT NULL AND m.creator_id = "
         ));
         query.push_bind(creator.to_string());
-        page::push_keyset::<D>(&mut query, "m.file_name, m.id", page);
+        page::push_keyset::<D>(&mut query, ("m.file_name", "m.id"), page);
         let rows = query
             .build()
             .fetch_all(D::on_pool(&self.reads))

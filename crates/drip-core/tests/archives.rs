@@ -23,8 +23,8 @@ use drip_core::storage::model::{
     Share, SortOrder, TrashPage, TrashedMedia, UploadedContent, Usage, UsageSort, UserUsage,
 };
 use drip_core::storage::ports::{
-    AddShareError, ByteStream, InsertMediaError, MediaRepository, RelocateError, ReserveError,
-    RestoreMediaError, StorageProvider,
+    AddShareError, ByteStream, InsertMediaError, MediaRepository, RelocateError, RelocateFolderError,
+    ReserveError, RestoreMediaError, StorageProvider,
 };
 use drip_core::storage::{StorageService, StorageSettings, StoreRequest};
 use drip_core::{ArchiveId, BackendError, JobId, MediaId, UserId};
@@ -278,6 +278,15 @@ impl MediaRepository for DeletesAfterListing {
         at: DateTime<Utc>,
     ) -> Result<Media, RelocateError> {
         self.inner.relocate(id, folder, name, at).await
+    }
+    async fn relocate_folder(
+        &self,
+        creator: &UserId,
+        from: &FolderPath,
+        to: &FolderPath,
+        at: DateTime<Utc>,
+    ) -> Result<u64, RelocateFolderError> {
+        self.inner.relocate_folder(creator, from, to, at).await
     }
     async fn update_envelope(
         &self,

@@ -19,7 +19,8 @@ use drip_core::storage::model::{
     UploadedContent, Usage, UsageSort, UserUsage,
 };
 use drip_core::storage::ports::{
-    AddShareError, InsertMediaError, MediaRepository, RelocateError, ReserveError, RestoreMediaError,
+    AddShareError, InsertMediaError, MediaRepository, RelocateError, RelocateFolderError, ReserveError,
+    RestoreMediaError,
 };
 use drip_core::uploads::model::{ResumableUpload, UploadPart};
 use drip_core::{BackendError, ClaimToken, DropId, JobId, LinkId, MediaId, TokenFamilyId, UploadId, UserId};
@@ -630,6 +631,45 @@ impl MediaRepository for MemoryMediaRepository {
         let slot = state.media.get_mut(id).ok_or(RelocateError::NotFound)?;
         *slot = slot.clone().relocated(folder.clone(), name.clone(), at);
         Ok(slot.clone())
+    }
+
+    async fn relocate_folder(
+        &self,
+        creator: &UserId,
+        from: &FolderPath,
+        to: &FolderPath,
+        at: DateTime<Utc>,
+    ) -> Result<u64, RelocateFolderError> {
+        let mut state = lock(&self.state)?;
+        let untrashed_in = |state: &State, folder: &FolderPath| -> Vec<MediaId> {
+            state
+                .media
+                .values()
+                .filter(|m| {
+                    m.creator() == *creator
+                        && !state.trash.contains_key(&m.id())
+                        && folder.contains(m.folder())
+                })
+                .map(Media::id)
+                .collect()
+        };
+        let moving = untrashed_in(&state, from);
+        if moving.is_empty() {
+            return Ok(0);
+        }
+        if !untrashed_in(&state, to).is_empty() {
+            return Err(RelocateFolderError::AlreadyExists);
+        }
+        let mut moved = Vec::with_capacity(moving.len());
+        for id in &moving {
+            let media = state.media.get(id).ok_or_else(|| BackendError::msg("a moving media vanished"))?;
+            let folder = media.folder().rebased(from, to).map_err(|_| RelocateFolderError::TooDeep)?;
+            moved.push(media.clone().relocated(folder, media.name().clone(), at));
+        }
+        for media in moved {
+            state.media.insert(media.id(), media);
+        }
+        Ok(moving.len() as u64)
     }
 
     async fn update_envelope(

@@ -50,9 +50,10 @@ pub fn file_deltas(folder: &FolderPath, count: i64, size: i64) -> Vec<FolderDelt
     ancestors(folder).into_iter().map(|(parent, name)| FolderDelta { parent, name, count, size }).collect()
 }
 
-/// The deltas of moving one file of `size` bytes from `from` to `to`: folders that hold
-/// both are untouched. Sorted by (parent, name), the order in which rows are locked.
-pub fn move_deltas(from: &FolderPath, to: &FolderPath, size: i64) -> Vec<FolderDelta> {
+/// The deltas of moving `count` files of `size` bytes in total from `from` to `to`:
+/// folders that hold both are untouched. Sorted by (parent, name), the order in which rows
+/// are locked.
+pub fn move_deltas(from: &FolderPath, to: &FolderPath, count: i64, size: i64) -> Vec<FolderDelta> {
     let old = ancestors(from);
     let new = ancestors(to);
     let mut out: Vec<FolderDelta> = old
@@ -61,18 +62,43 @@ pub fn move_deltas(from: &FolderPath, to: &FolderPath, size: i64) -> Vec<FolderD
         .map(|(parent, name)| FolderDelta {
             parent: parent.clone(),
             name: name.clone(),
-            count: -1,
+            count: -count,
             size: -size,
         })
         .chain(new.iter().filter(|key| !old.contains(key)).map(|(parent, name)| FolderDelta {
             parent: parent.clone(),
             name: name.clone(),
-            count: 1,
+            count,
             size,
         }))
         .collect();
     out.sort_by(|a, b| (&a.parent, &a.name).cmp(&(&b.parent, &b.name)));
     out
+}
+
+/// Deltas of several changes summed per folder, for one batch of statements.
+#[derive(Debug, Default)]
+pub struct MergedDeltas(std::collections::BTreeMap<(String, String), (i64, i64)>);
+
+impl MergedDeltas {
+    /// Adds these deltas to the sums.
+    pub fn add(&mut self, deltas: Vec<FolderDelta>) {
+        for delta in deltas {
+            let sum = self.0.entry((delta.parent, delta.name)).or_default();
+            sum.0 += delta.count;
+            sum.1 += delta.size;
+        }
+    }
+
+    /// The sums that change something, sorted by (parent, name).
+    #[must_use]
+    pub fn into_sorted(self) -> Vec<FolderDelta> {
+        self.0
+            .into_iter()
+            .filter(|(_, (count, size))| *count != 0 || *size != 0)
+            .map(|((parent, name), (count, size))| FolderDelta { parent, name, count, size })
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -98,11 +124,31 @@ mod tests {
 
     #[test]
     fn moves_touch_only_differing_folders() {
-        let deltas = move_deltas(&path("$/a/b/c"), &path("$/a/x"), 7);
+        let deltas = move_deltas(&path("$/a/b/c"), &path("$/a/x"), 1, 7);
         let keys: Vec<_> = deltas.iter().map(|d| (d.parent.as_str(), d.name.as_str(), d.count)).collect();
         assert_eq!(keys, vec![("$/a", "b", -1), ("$/a", "x", 1), ("$/a/b", "c", -1)]);
-        assert!(move_deltas(&path("$/a"), &path("$/a"), 7).is_empty());
-        assert_eq!(move_deltas(&FolderPath::root(), &path("$/q"), 3).len(), 1);
+        assert!(move_deltas(&path("$/a"), &path("$/a"), 1, 7).is_empty());
+        assert_eq!(move_deltas(&FolderPath::root(), &path("$/q"), 1, 3).len(), 1);
+    }
+
+    #[test]
+    fn merged_deltas_add_up_per_folder_and_drop_what_cancels() {
+        let mut merged = MergedDeltas::default();
+        merged.add(move_deltas(&path("$/a/x"), &path("$/b/x"), 2, 10));
+        merged.add(move_deltas(&path("$/a"), &path("$/b"), 1, 5));
+        merged.add(file_deltas(&path("$/c"), 1, 1));
+        merged.add(file_deltas(&path("$/c"), -1, -1));
+        let keys: Vec<_> =
+            merged.into_sorted().into_iter().map(|d| (d.parent, d.name, d.count, d.size)).collect();
+        assert_eq!(
+            keys,
+            vec![
+                ("$".to_owned(), "a".to_owned(), -3, -15),
+                ("$".to_owned(), "b".to_owned(), 3, 15),
+                ("$/a".to_owned(), "x".to_owned(), -2, -10),
+                ("$/b".to_owned(), "x".to_owned(), 2, 10),
+            ]
+        );
     }
 
     #[test]

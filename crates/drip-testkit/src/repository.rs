@@ -30,8 +30,10 @@ use drip_core::storage::ports::{AddShareError, InsertMediaError, MediaRepository
 
 use crate::workload::{held, object_deletion};
 
+mod folders;
 mod trash;
 use drip_core::{Ksuid, MediaId, TokenFamilyId, UserId};
+pub use folders::*;
 use tokio::sync::Barrier;
 pub use trash::*;
 
@@ -93,6 +95,9 @@ macro_rules! repository_conformance {
             reclaim_removes_only_abandoned_uploads_with_their_job,
             relocate_moves_and_renames,
             relocate_conflicts,
+            relocate_folder_moves_own_media_with_shares_and_totals,
+            relocate_folder_conflicts_and_limits,
+            concurrent_folder_moves_one_wins,
             list_folder_of_empty_or_unknown_folder_is_empty,
             list_folder_lists_files_and_immediate_subfolders_with_recursive_totals,
             list_folder_prefixes_match_whole_segments,

@@ -14,7 +14,7 @@ use drip_core::storage::model::{
     ContentType, Digest, Envelope, FileName, FolderPath, FolderSummary, Media, MediaParts, PageRequest,
     StorageKey, UploadedContent,
 };
-use drip_core::storage::ports::MediaRepository;
+use drip_core::storage::ports::{MediaRepository, RelocateFolderError};
 use drip_core::{JobId, Ksuid, MediaId, UserId};
 
 /// Folders the workload uses: prefixes of each other, look-alikes and LIKE wildcards.
@@ -109,8 +109,8 @@ pub fn content(size: u64) -> UploadedContent {
     UploadedContent { size, digest: Digest::from_bytes([5; 32]), uploaded_at: at(2) }
 }
 
-/// Runs `steps` random operations (insert, upload, re-upload, relocate, delete, share,
-/// unshare) by `users`; conflicts and misses are part of the game.
+/// Runs `steps` random operations (insert, upload, re-upload, relocate, folder move,
+/// delete, share, unshare) by `users`; conflicts and misses are part of the game.
 pub async fn random_operations(media: Arc<dyn MediaRepository>, users: &[Owner], seed: u64, steps: usize) {
     let mut rng = Rng(seed);
     let mut known: Vec<MediaId> = Vec::new();
@@ -136,8 +136,19 @@ pub async fn random_operations(media: Arc<dyn MediaRepository>, users: &[Owner],
                 media.delete(&id, &object_deletion(id)).await.unwrap();
                 known.retain(|k| *k != id);
             }
-            (7 | 8, Some(id)) => {
+            (7, Some(id)) => {
                 let _ = media.add_share(&id, &user, at(10)).await;
+            }
+            (8, Some(_)) => {
+                let from = FolderPath::parse(rng.pick(FOLDERS)).unwrap();
+                let to = FolderPath::parse(rng.pick(FOLDERS)).unwrap();
+                // The repository's rule: neither folder holds the other.
+                if !from.contains(&to) && !to.contains(&from) {
+                    match media.relocate_folder(&user, &from, &to, at(10 + step as i64)).await {
+                        Ok(_) | Err(RelocateFolderError::AlreadyExists) => {}
+                        Err(e) => panic!("moving {from} to {to}: {e:?}"),
+                    }
+                }
             }
             (_, Some(id)) => {
                 media.remove_share(&id, &user).await.unwrap();

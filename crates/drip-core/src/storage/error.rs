@@ -191,3 +191,41 @@ pub enum PurgeError {
     #[error(transparent)]
     Backend(#[from] BackendError),
 }
+
+/// Why a folder could not be moved or renamed.
+#[derive(Debug, thiserror::Error)]
+pub enum MoveFolderError {
+    /// `$` itself cannot move.
+    #[error("the root folder cannot be moved")]
+    Root,
+    /// The target is the folder itself, lies inside it, or holds it.
+    #[error("a folder cannot be moved into itself or onto a folder that holds it")]
+    Overlaps,
+    /// The user has no file of their own in the folder (files shared with them move only
+    /// with their creator's folders).
+    #[error("you have no files in this folder")]
+    NotFound,
+    /// The user already has files in the target folder.
+    #[error("the target folder already exists")]
+    AlreadyExists,
+    /// A file's folder would be too long or too deep at the target.
+    #[error("the folder's subfolders would be too long or too deep there")]
+    TooDeep,
+    /// Infrastructure failure.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+/// Why a folder could not be deleted.
+#[derive(Debug, thiserror::Error)]
+pub enum DeleteFolderError {
+    /// `$` itself cannot be deleted.
+    #[error("the root folder cannot be deleted")]
+    Root,
+    /// The user sees no file in the folder.
+    #[error("folder not found")]
+    NotFound,
+    /// Infrastructure failure.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}

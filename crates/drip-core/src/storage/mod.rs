@@ -7,7 +7,8 @@ pub mod search;
 pub mod service;
 
 pub use service::{
-    DEFAULT_TRASH_RETENTION, Download, StoragePorts, StorageService, StorageSettings, StoreRequest,
+    DEFAULT_TRASH_RETENTION, Download, FolderDeleted, StoragePorts, StorageService, StorageSettings,
+    StoreRequest,
 };
 
 #[cfg(test)]

@@ -178,6 +178,18 @@ impl FolderPath {
                 && other.0.as_bytes()[self.0.len()] == b'/')
     }
 
+    /// This folder with its `from` part replaced by `to` (`$/a/x` from `$/a` to `$/b/c` is
+    /// `$/b/c/x`); itself when `from` does not contain it.
+    ///
+    /// # Errors
+    /// [`InvalidPath`] when the result would be too long or too deep.
+    pub fn rebased(&self, from: &FolderPath, to: &FolderPath) -> Result<Self, InvalidPath> {
+        if !from.contains(self) {
+            return Ok(self.clone());
+        }
+        Self::parse(&format!("{}{}", to.0, &self.0[from.0.len()..]))
+    }
+
     /// If `other` lies strictly below this folder, the name of the immediate subfolder
     /// that leads to it.
     #[must_use]
@@ -1067,6 +1079,17 @@ mod tests {
         assert!(long.len() > MAX_PATH_BYTES);
         assert!(FolderPath::parse(&long).is_err());
         assert!(FolderPath::parse("$/ünï cødé/100% _x_").is_ok());
+    }
+
+    #[test]
+    fn rebasing_replaces_a_whole_segment_prefix_within_the_limits() {
+        let p = |t: &str| FolderPath::parse(t).unwrap();
+        assert_eq!(p("$/a/x y").rebased(&p("$/a"), &p("$/b/c")), Ok(p("$/b/c/x y")));
+        assert_eq!(p("$/a").rebased(&p("$/a"), &p("$/z")), Ok(p("$/z")));
+        assert_eq!(p("$/ab").rebased(&p("$/a"), &p("$/z")), Ok(p("$/ab")), "not below $/a");
+        assert_eq!(p("$/ü/a").rebased(&p("$/ü"), &p("$/é")), Ok(p("$/é/a")));
+        let deep = format!("$/{}", vec!["a"; MAX_PATH_DEPTH].join("/"));
+        assert_eq!(p(&deep).rebased(&p("$/a"), &p("$/b/a")), Err(InvalidPath));
     }
 
     #[test]

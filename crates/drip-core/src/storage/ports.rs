@@ -60,6 +60,20 @@ pub enum RelocateError {
     Backend(#[from] BackendError),
 }
 
+/// Why a folder could not be moved.
+#[derive(Debug, thiserror::Error)]
+pub enum RelocateFolderError {
+    /// The creator already has a media in the target folder or below it.
+    #[error("the target folder already holds files")]
+    AlreadyExists,
+    /// A moved media's folder would be too long or too deep.
+    #[error("a moved file's folder would be too long or too deep")]
+    TooDeep,
+    /// Infrastructure failure.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
 /// Why a share could not be created.
 #[derive(Debug, thiserror::Error)]
 pub enum AddShareError {
@@ -266,6 +280,27 @@ pub trait MediaRepository: Send + Sync + 'static {
         name: &FileName,
         at: DateTime<Utc>,
     ) -> Result<Media, RelocateError>;
+
+    /// Moves every media `creator` created in `from` or below it, whatever its state
+    /// (trashed ones excepted: they stay where they were trashed from, to be restored
+    /// there), to the same place below `to` (`from/x/f` to `to/x/f`), with their shares and
+    /// every viewer's folder totals, setting `updated_at = at`, in one transaction: all of
+    /// them move or none does. Answers how many moved (0 when `creator` has none there).
+    /// The caller ensures `from` is not `$` and `to` is not `from` or below it.
+    ///
+    /// # Errors
+    /// - [`RelocateFolderError::AlreadyExists`] when `creator` has a media (not trashed)
+    ///   in `to` or below it;
+    /// - [`RelocateFolderError::TooDeep`] when a moved media's folder would be too long or
+    ///   too deep for a [`FolderPath`];
+    /// - [`RelocateFolderError::Backend`] otherwise.
+    async fn relocate_folder(
+        &self,
+        creator: &UserId,
+        from: &FolderPath,
+        to: &FolderPath,
+        at: DateTime<Utc>,
+    ) -> Result<u64, RelocateFolderError>;
 
     /// Replaces a media's encryption envelope (master-key rotation).
     ///

@@ -15,7 +15,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
 
 use super::error::{
-    ChangeError, DownloadError, LookupError, PurgeError, QuotaError, RestoreError, ShareError, StoreError,
+    ChangeError, DeleteFolderError, DownloadError, LookupError, MoveFolderError, PurgeError, QuotaError,
+    RestoreError, ShareError, StoreError,
 };
 use super::model::{
     Allowance, ContentType, Envelope, FileName, FolderListing, FolderPath, MAX_SHARE_PARTNERS, MAX_TOP_USERS,
@@ -23,8 +24,8 @@ use super::model::{
     UploadedContent, Usage, UsageSort, UserUsage,
 };
 use super::ports::{
-    AddShareError, ByteStream, InsertMediaError, KeyWrapper, MediaRepository, RelocateError, ReserveError,
-    RestoreMediaError, StorageError, StorageProvider, WrappedKey,
+    AddShareError, ByteStream, InsertMediaError, KeyWrapper, MediaRepository, RelocateError,
+    RelocateFolderError, ReserveError, RestoreMediaError, StorageError, StorageProvider, WrappedKey,
 };
 use super::search::SearchCache;
 use crate::accounts::model::{Owner, Username};
@@ -180,6 +181,15 @@ pub(crate) struct StoredObject<'a> {
     pub(crate) size: u64,
     /// The plaintext's SHA-256 to check on a whole read, if it should be checked.
     pub(crate) digest: Option<content::Digest>,
+}
+
+/// What a folder delete did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FolderDeleted {
+    /// The user's files that went (to the trash, or for good without one).
+    pub deleted: u64,
+    /// Files shared with the user that stayed (only their creators delete them).
+    pub kept: u64,
 }
 
 /// The storage use cases.
@@ -985,6 +995,88 @@ impl StorageService {
         )
     }
 
+    /// Moves (or renames: a target with the same parent) one of the user's folders with
+    /// every file of theirs in it and below it, in one step: their shares and public
+    /// links go along, and sharees see the files at their new place. Files shared with the
+    /// user stay where their creator keeps them, and trashed files are restored where they
+    /// were trashed from.
+    ///
+    /// # Errors
+    /// See [`MoveFolderError`]: `$` cannot move, nor can a folder move onto itself, inside
+    /// itself or onto a folder that holds it; a target where the user has files is taken.
+    pub async fn move_folder(
+        &self,
+        user: &UserId,
+        from: &FolderPath,
+        to: &FolderPath,
+    ) -> Result<u64, MoveFolderError> {
+        if from.is_root() {
+            return Err(MoveFolderError::Root);
+        }
+        if from.contains(to) || to.contains(from) {
+            return Err(MoveFolderError::Overlaps);
+        }
+        let moved =
+            self.ports.media.relocate_folder(user, from, to, self.ports.clock.now()).await.map_err(|e| {
+                match e {
+                    RelocateFolderError::AlreadyExists => MoveFolderError::AlreadyExists,
+                    RelocateFolderError::TooDeep => MoveFolderError::TooDeep,
+                    RelocateFolderError::Backend(b) => MoveFolderError::Backend(b),
+                }
+            })?;
+        if moved == 0 {
+            return Err(MoveFolderError::NotFound);
+        }
+        Ok(moved)
+    }
+
+    /// Deletes one of the user's folders: every file of theirs in it and below it goes to
+    /// the trash (or for good without one), as [`delete`](Self::delete) sends one file;
+    /// files shared with them stay (they may leave those shares). File by file: a failure
+    /// midway leaves the rest where they were, and deleting again goes on.
+    ///
+    /// # Errors
+    /// See [`DeleteFolderError`]: `$` cannot be deleted; a folder holding no file the user
+    /// sees is not found.
+    pub async fn delete_folder(
+        &self,
+        user: &UserId,
+        folder: &FolderPath,
+    ) -> Result<FolderDeleted, DeleteFolderError> {
+        if folder.is_root() {
+            return Err(DeleteFolderError::Root);
+        }
+        let mut outcome = FolderDeleted { deleted: 0, kept: 0 };
+        let mut page = PageRequest::first(FOLDER_DELETE_PAGE);
+        loop {
+            let found = self.ports.media.list_visible(user, Some(folder), &page).await?;
+            for media in found.items {
+                if media.creator() != *user {
+                    outcome.kept += 1;
+                    continue;
+                }
+                match self.discard(media).await {
+                    // Gone meanwhile (another tab deleted it): nothing left to do.
+                    Ok(_) | Err(ChangeError::NotFound) => outcome.deleted += 1,
+                    Err(ChangeError::Backend(b)) => return Err(DeleteFolderError::Backend(b)),
+                    Err(ChangeError::Forbidden | ChangeError::AlreadyExists) => {
+                        return Err(DeleteFolderError::Backend(BackendError::msg(
+                            "deleting a folder's file",
+                        )));
+                    }
+                }
+            }
+            match found.next {
+                Some(cursor) => page = PageRequest::after(FOLDER_DELETE_PAGE, cursor),
+                None => break,
+            }
+        }
+        if outcome.deleted == 0 && outcome.kept == 0 {
+            return Err(DeleteFolderError::NotFound);
+        }
+        Ok(outcome)
+    }
+
     /// Deletes a file (creator only): moves it to the trash, from which the purge job
     /// removes it once [`StorageSettings::trash_retention`] has passed (the job is enqueued
     /// with the move). Until then it is hidden from everyone, its shares and links
@@ -994,10 +1086,15 @@ impl StorageService {
     /// # Errors
     /// See [`ChangeError`].
     pub async fn delete(&self, user: &UserId, id: &MediaId) -> Result<Media, ChangeError> {
-        let Some(retention) = self.settings.trash_retention else {
-            return self.delete_permanently(user, id).await;
-        };
         let media = self.creators_media(user, id).await?;
+        self.discard(media).await
+    }
+
+    /// Trashes a media the user created, or deletes it for good without a trash.
+    async fn discard(&self, media: Media) -> Result<Media, ChangeError> {
+        let Some(retention) = self.settings.trash_retention else {
+            return self.remove(media).await;
+        };
         let now = self.ports.clock.now();
         let purge_at = later(now, retention);
         let mut purge = due_now(&*self.ports.clock, Task::PurgeTrashed { media: media.id() });
@@ -1016,6 +1113,11 @@ impl StorageService {
     /// See [`ChangeError`].
     pub async fn delete_permanently(&self, user: &UserId, id: &MediaId) -> Result<Media, ChangeError> {
         let media = self.creators_media(user, id).await?;
+        self.remove(media).await
+    }
+
+    /// Deletes a media the user created for good.
+    async fn remove(&self, media: Media) -> Result<Media, ChangeError> {
         // The object goes by a job enqueued with the delete: a crash after the delete
         // leaves an object for the job, never a listed file without its object.
         let remove_object =
@@ -1222,6 +1324,9 @@ struct Quota {
 
 /// Bytes reserved at a time for content of unknown length (fewer when only fewer fit).
 const RESERVATION_STEP: u64 = 8 * 1024 * 1024;
+
+/// How many files a folder delete reads at a time.
+const FOLDER_DELETE_PAGE: u32 = 200;
 
 impl Quota {
     fn new(service: &StorageService, media: &Media) -> Self {

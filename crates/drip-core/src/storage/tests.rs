@@ -123,10 +123,15 @@ fn expected_key() -> StorageKey {
 
 /// A stored media created by `creator`.
 fn stored(creator: UserId) -> Media {
+    stored_as(creator, media_id(), "notes.txt")
+}
+
+/// A stored media created by `creator` with this id and name, in `$/docs`.
+fn stored_as(creator: UserId, id: MediaId, name: &str) -> Media {
     Media::from_parts(MediaParts {
-        id: media_id(),
+        id,
         creator,
-        name: FileName::parse("notes.txt").unwrap(),
+        name: FileName::parse(name).unwrap(),
         folder: FolderPath::parse("$/docs").unwrap(),
         content_type: ContentType::octet_stream(),
         storage_key: expected_key(),
@@ -547,4 +552,107 @@ async fn range_beyond_the_end_is_not_satisfiable() {
     m.storage.expect_get().never();
     let err = m.service().download(&user(1), &media_id(), Some(5..10)).await.unwrap_err();
     assert!(matches!(err, crate::storage::error::DownloadError::RangeNotSatisfiable { size: 5 }));
+}
+
+fn folder(text: &str) -> FolderPath {
+    FolderPath::parse(text).unwrap()
+}
+
+/// A stored media of `creator` with id byte `n`, named `f{n}` in `$/docs`.
+fn stored_file(creator: UserId, n: u8) -> Media {
+    stored_as(creator, MediaId::from_ksuid(ksuid(n)), &format!("f{n}"))
+}
+
+#[tokio::test]
+async fn folder_moves_refuse_the_root_and_overlapping_targets_without_asking() {
+    use crate::storage::error::MoveFolderError;
+    let mut m = Mocks::new();
+    m.media.expect_relocate_folder().never();
+    let service = m.service();
+    for (from, to, root) in
+        [("$", "$/a", true), ("$/a", "$/a", false), ("$/a", "$/a/b", false), ("$/a/b", "$/a", false)]
+    {
+        let result = service.move_folder(&user(1), &folder(from), &folder(to)).await;
+        match result {
+            Err(MoveFolderError::Root) if root => {}
+            Err(MoveFolderError::Overlaps) if !root => {}
+            other => panic!("{from} → {to}: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_folder_move_answers_how_many_moved_and_none_is_not_found() {
+    use crate::storage::error::MoveFolderError;
+    let mut m = Mocks::new();
+    let outcomes = std::sync::Mutex::new(vec![
+        Err(RelocateFolderError::TooDeep),
+        Err(RelocateFolderError::AlreadyExists),
+        Ok(0),
+        Ok(3),
+    ]);
+    m.media
+        .expect_relocate_folder()
+        .with(eq(user(1)), eq(folder("$/a")), eq(folder("$/b/a")), eq(at()))
+        .times(4)
+        .returning(move |_, _, _, _| outcomes.lock().unwrap().pop().unwrap());
+    let service = m.service();
+    let mut answers = Vec::new();
+    for _ in 0..4 {
+        answers.push(service.move_folder(&user(1), &folder("$/a"), &folder("$/b/a")).await);
+    }
+    assert!(matches!(answers[0], Ok(3)), "{:?}", answers[0]);
+    assert!(matches!(answers[1], Err(MoveFolderError::NotFound)), "{:?}", answers[1]);
+    assert!(matches!(answers[2], Err(MoveFolderError::AlreadyExists)), "{:?}", answers[2]);
+    assert!(matches!(answers[3], Err(MoveFolderError::TooDeep)), "{:?}", answers[3]);
+}
+
+#[tokio::test]
+async fn a_folder_delete_trashes_the_users_files_page_by_page_and_keeps_shared_ones() {
+    use super::FolderDeleted;
+    use crate::storage::error::DeleteFolderError;
+    let mut m = Mocks::new();
+    let (own, shared, own_later) =
+        (stored_file(user(1), 1), stored_file(user(2), 2), stored_file(user(1), 3));
+    let first = MediaPage {
+        items: vec![own.clone(), shared.clone()],
+        next: Some(FileCursor::by_name(shared.name().clone(), shared.id())),
+    };
+    let second = MediaPage { items: vec![own_later.clone()], next: None };
+    m.media
+        .expect_list_visible()
+        .withf(|viewer, under, page| {
+            *viewer == user(1) && *under == Some(&folder("$/docs")) && page.cursor().is_none()
+        })
+        .times(1)
+        .returning(move |_, _, _| Ok(first.clone()));
+    m.media
+        .expect_list_visible()
+        .withf(|_, _, page| page.cursor().is_some())
+        .times(1)
+        .returning(move |_, _, _| Ok(second.clone()));
+    let trashed = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = Arc::clone(&trashed);
+    m.media.expect_trash().times(2).returning(move |id, trashed_at, purge_at, job| {
+        assert_eq!(job.task, Task::PurgeTrashed { media: *id });
+        seen.lock().unwrap().push(*id);
+        Ok(Some(TrashedMedia { media: stored_file(user(1), 1), trashed_at, purge_at }))
+    });
+    let service = m.service();
+    let outcome = service.delete_folder(&user(1), &folder("$/docs")).await.unwrap();
+    assert_eq!(outcome, FolderDeleted { deleted: 2, kept: 1 });
+    assert_eq!(*trashed.lock().unwrap(), vec![own.id(), own_later.id()], "only the user's own, in order");
+
+    let mut m = Mocks::new();
+    m.media.expect_list_visible().returning(|_, _, _| Ok(MediaPage { items: Vec::new(), next: None }));
+    m.media.expect_trash().never();
+    let service = m.service();
+    assert!(matches!(
+        service.delete_folder(&user(1), &folder("$/none")).await,
+        Err(DeleteFolderError::NotFound)
+    ));
+    assert!(matches!(
+        service.delete_folder(&user(1), &FolderPath::root()).await,
+        Err(DeleteFolderError::Root)
+    ));
 }

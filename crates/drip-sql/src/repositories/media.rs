@@ -24,7 +24,8 @@ use drip_core::storage::model::{
     UsageSort, UserUsage,
 };
 use drip_core::storage::ports::{
-    AddShareError, InsertMediaError, MediaRepository, RelocateError, ReserveError, RestoreMediaError,
+    AddShareError, InsertMediaError, MediaRepository, RelocateError, RelocateFolderError, ReserveError,
+    RestoreMediaError,
 };
 use drip_core::{BackendError, MediaId, UserId};
 use sqlx::{AssertSqlSafe, QueryBuilder};
@@ -137,7 +138,7 @@ where
 
 /// Applies folder-statistics deltas for `viewers` with the dialect's statements: the
 /// upsert, then, when some folder lost files, the cleanup of rows that count none.
-async fn apply_deltas<D: Dialect>(
+pub(super) async fn apply_deltas<D: Dialect>(
     conn: &mut Conn<D>,
     viewers: Viewers<'_>,
     deltas: &[FolderDelta],
@@ -546,12 +547,22 @@ where
             apply_deltas::<D>(
                 &mut tx,
                 Viewers::OfMedia(id),
-                &move_deltas(&before.folder, folder, before.size),
+                &move_deltas(&before.folder, folder, 1, before.size),
             )
             .await?;
         }
         tx.commit().await.map_err(|e| D::backend("committing a relocation", e))?;
         Ok(media)
+    }
+
+    async fn relocate_folder(
+        &self,
+        creator: &UserId,
+        from: &FolderPath,
+        to: &FolderPath,
+        at: DateTime<Utc>,
+    ) -> Result<u64, RelocateFolderError> {
+        super::folders::relocate_folder(self, creator, from, to, at).await
     }
 
     async fn update_envelope(

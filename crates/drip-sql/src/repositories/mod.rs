@@ -31,6 +31,7 @@
 
 mod accounts;
 mod archives;
+mod folders;
 mod jobs;
 mod links;
 mod media;

@@ -28,7 +28,7 @@ fn purge_job(id: MediaId) -> NewJob {
 }
 
 /// Trashes `file` at [`TRASHED_AT`], to be purged at [`PURGE_AT`].
-async fn trash(repos: &Repos, file: &Media) -> TrashedMedia {
+pub(super) async fn trash(repos: &Repos, file: &Media) -> TrashedMedia {
     let job = purge_job(file.id());
     repos
         .media

@@ -19,7 +19,8 @@ use drip_core::links::error::{
     CreateLinkError, DropUploadError, LinkDownloadError, ManageLinkError, VisitError,
 };
 use drip_core::storage::error::{
-    ChangeError, DownloadError, LookupError, PurgeError, RestoreError, SearchError, ShareError, StoreError,
+    ChangeError, DeleteFolderError, DownloadError, LookupError, MoveFolderError, PurgeError, RestoreError,
+    SearchError, ShareError, StoreError,
 };
 use drip_core::storage::model::{InvalidName, InvalidPath, QuotaExceeded};
 use drip_core::storage::ports::StorageError;
@@ -524,6 +525,46 @@ impl From<ChangeError> for ApiError {
             ChangeError::Forbidden => Self::forbidden("only the creator of a file may change it"),
             ChangeError::AlreadyExists => Self::file_exists("in the target folder"),
             ChangeError::Backend(b) => Self::backend(&b),
+        }
+    }
+}
+
+impl ApiError {
+    /// 404 `folder_not_found`.
+    fn folder_not_found(why: &'static str) -> Self {
+        Self::not_found("folder_not_found", why)
+    }
+}
+
+impl From<MoveFolderError> for ApiError {
+    fn from(e: MoveFolderError) -> Self {
+        match e {
+            MoveFolderError::Root => Self::bad_request("invalid_target", "the root folder cannot be moved"),
+            MoveFolderError::Overlaps => Self::bad_request(
+                "invalid_target",
+                "a folder cannot be moved onto itself, into itself or onto a folder that holds it",
+            ),
+            MoveFolderError::NotFound => Self::folder_not_found("you have no files in this folder"),
+            MoveFolderError::AlreadyExists => {
+                Self::conflict("folder_exists", "you already have files in the target folder")
+            }
+            MoveFolderError::TooDeep => Self::bad_request(
+                "invalid_path",
+                "the folder's subfolders would be too deep or their paths too long there",
+            ),
+            MoveFolderError::Backend(b) => Self::backend(&b),
+        }
+    }
+}
+
+impl From<DeleteFolderError> for ApiError {
+    fn from(e: DeleteFolderError) -> Self {
+        match e {
+            DeleteFolderError::Root => {
+                Self::bad_request("invalid_target", "the root folder cannot be deleted")
+            }
+            DeleteFolderError::NotFound => Self::folder_not_found("there are no files in this folder"),
+            DeleteFolderError::Backend(b) => Self::backend(&b),
         }
     }
 }

@@ -8,7 +8,7 @@ use utoipa::{IntoParams, IntoResponses, Modify, OpenApi};
 
 use crate::dto::{ErrorBody, FileDto};
 use crate::routes::{
-    accounts, archives, downloads, events, files, links, ops, public, search, shares, trash, uploads,
+    accounts, archives, downloads, events, files, folders, links, ops, public, search, shares, trash, uploads,
 };
 use crate::schemas::{
     CursorSchema, FileNameOrEmptySchema, FileSortSchema, FolderQuerySchema, PageLimitSchema, SortOrderSchema,
@@ -40,6 +40,8 @@ Errors are `{\"error\":{\"code\",\"message\",\"request_id\"}}` with a stable `co
         files::delete,
         files::download,
         files::list_folder,
+        folders::move_folder,
+        folders::delete_folder,
         downloads::for_file,
         downloads::for_archive,
         downloads::download,
@@ -87,6 +89,7 @@ Errors are `{\"error\":{\"code\",\"message\",\"request_id\"}}` with a stable `co
     tags(
         (name = "accounts", description = "Registration, sessions and the current user"),
         (name = "files", description = "Upload, download, move, rename, delete and list files"),
+        (name = "folders", description = "Move, rename and delete whole folders (listing one is with the files)"),
         (name = "downloads", description = "Download URLs: short-lived links to one file or archive that a browser opens in its own download manager"),
         (name = "uploads", description = "Resumable uploads over the tus 1.0.0 protocol (creation, creation-with-upload, termination, expiration)"),
         (name = "trash", description = "Deleted files: list, restore, purge; purged for good after `storage.trash_days`"),

@@ -21,6 +21,7 @@ pub(crate) mod archives;
 pub(crate) mod downloads;
 pub(crate) mod events;
 pub(crate) mod files;
+pub(crate) mod folders;
 pub(crate) mod legacy;
 pub(crate) mod links;
 pub(crate) mod ops;
@@ -138,6 +139,8 @@ fn routes() -> Routes {
         .quick(Delete, "/api/v1/files/{id}", files::delete)
         .transfer(Get, "/api/v1/files/{id}/content", files::download)
         .quick(Get, "/api/v1/folders", files::list_folder)
+        .quick(Delete, "/api/v1/folders", folders::delete_folder)
+        .quick(Post, "/api/v1/folders/move", folders::move_folder)
         // download URLs the browser's own download manager opens
         .quick(Post, "/api/v1/files/{id}/download-url", downloads::for_file)
         .quick(Post, "/api/v1/archives/{id}/download-url", downloads::for_archive)

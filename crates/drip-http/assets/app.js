@@ -693,16 +693,25 @@ function parentRow(path) {
 }
 
 function folderRow(path, folder) {
+  // The server moves or deletes only the caller's own files in it, and says so when there
+  // are none: every folder row offers the actions.
+  const target = childOf(path, folder.name);
+  const label = `folder ${folder.name}`;
   return el(
     'tr',
     { 'data-key': `folder:${folder.name}` },
     cell('select'),
-    cell('name', icon('folder'), folderLink(`${folder.name}/`, childOf(path, folder.name), 'folder-link')),
+    cell('name', icon('folder'), folderLink(`${folder.name}/`, target, 'folder-link')),
     cell('type', 'folder'),
     el('td', { class: 'num', title: `${folder.size} bytes`, text: formatBytes(folder.size) }),
     cell('num', plural(folder.files, 'file')),
     cell('num'),
-    cell('actions'),
+    cell(
+      'actions',
+      actionButton('rename', label, () => renameFolder(target)),
+      actionButton('move', label, () => moveFolder(target)),
+      actionButton('delete', label, () => deleteFolder(target), true),
+    ),
   );
 }
 
@@ -1985,6 +1994,98 @@ async function deleteFile(file) {
     run: () => api('DELETE', fileUrl(file)),
   });
   if (done) afterChange(`"${file.name}" was moved to the trash.`);
+}
+
+/** The last segment of a folder's path: its name. */
+function folderName(path) {
+  return path.slice(path.lastIndexOf('/') + 1);
+}
+
+/** Words for a refused folder move or rename. */
+function folderMoveProblem(error, to) {
+  if (!(error instanceof ApiError)) return error.message;
+  switch (error.code) {
+    case 'folder_exists':
+      return `You already have a folder ${to}: choose another name or place.`;
+    case 'folder_not_found':
+      return 'None of the files in this folder are yours: only the people who shared them can move them.';
+    case 'invalid_target':
+      return 'A folder cannot go into itself or into one of its own subfolders.';
+    case 'invalid_path':
+      return 'Its subfolders would be too deep there (at most 64 levels, 1024 bytes).';
+    default:
+      return null;
+  }
+}
+
+/** Moves folder `from` to `to` (`run` of a dialog); answers what the server says. */
+async function relocateFolder(from, to) {
+  if (to === from) return null;
+  return api('POST', '/api/v1/folders/move', { body: { from, to } });
+}
+
+/** Renames a folder (and everything of the user's in it) in place. */
+async function renameFolder(path) {
+  const old = folderName(path);
+  let moved = null;
+  let to = path;
+  const done = await openDialog({
+    title: `Rename folder "${old}"`,
+    text: 'Your files in it and in its subfolders keep their shares and links.',
+    label: 'New name',
+    value: old,
+    submit: 'Rename',
+    run: async (value) => {
+      const name = value.trim();
+      const problem = nameProblem(name);
+      if (problem) throw new Error(problem);
+      to = childOf(parentOf(path), name);
+      moved = await relocateFolder(path, to);
+    },
+    explain: (error) => folderMoveProblem(error, to),
+  });
+  if (done && moved) afterChange(`Folder "${old}" was renamed to "${folderName(to)}" (${plural(moved.moved, 'file')}).`);
+}
+
+/** Moves a folder (and everything of the user's in it) into another one, with the picker. */
+async function moveFolder(path) {
+  const name = folderName(path);
+  let moved = null;
+  let to = path;
+  const done = await openDialog({
+    title: `Move folder "${name}"`,
+    text: 'Your files in it and in its subfolders go along, with their shares and links.',
+    label: 'Into folder',
+    value: parentOf(path),
+    submit: 'Move',
+    ...folderPicker(byId('dialog-input'), parentOf(path)),
+    run: async (value) => {
+      to = childOf(typedFolder(value), name);
+      moved = await relocateFolder(path, to);
+    },
+    explain: (error) => folderMoveProblem(error, to),
+  });
+  if (done && moved) afterChange(`Folder "${name}" was moved to ${parentOf(to)} (${plural(moved.moved, 'file')}).`);
+}
+
+/** Sends the user's files in a folder (and below) to the trash. */
+async function deleteFolder(path) {
+  const name = folderName(path);
+  let outcome = null;
+  const done = await openDialog({
+    title: `Delete folder "${name}"?`,
+    text: 'Your files in it and in its subfolders go to the trash: gone for everyone they are shared with, until you restore them. Files shared with you stay.',
+    submit: 'Delete',
+    danger: true,
+    run: async () => {
+      outcome = await api('DELETE', `/api/v1/folders?${new URLSearchParams({ path })}`);
+    },
+    explain: (error) =>
+      error instanceof ApiError && error.code === 'folder_not_found' ? 'This folder holds nothing any more.' : null,
+  });
+  if (!done || !outcome) return;
+  const kept = outcome.kept ? ` ${plural(outcome.kept, 'file')} shared with you stayed.` : '';
+  afterChange(`Folder "${name}": ${plural(outcome.deleted, 'file')} moved to the trash.${kept}`);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -65,6 +65,55 @@ scenarios['delete to the trash, restore (under another name when taken), delete 
   assert.deepEqual(errors, [])
 }
 
+scenarios['a folder renamed, moved with the picker and deleted; its shares follow'] = async () => {
+  const nora = await register('nora', 'a long password')
+  const oscar = await register('oscar', 'a long password')
+  const plan = await apiUpload(nora, '$/trip', 'plan.txt', Buffer.from('plan'))
+  await apiUpload(nora, '$/trip/photos', 'a.txt', Buffer.from('photo'))
+  await apiUpload(nora, '$/archive', 'old.txt', Buffer.from('old'))
+  await apiUpload(nora, '$/taken', 'x.txt', Buffer.from('x'))
+  await apiCall(nora, 'POST', `/api/v1/files/${plan.id}/shares`, { username: 'oscar' })
+  // Renaming onto a folder she has is refused on purpose: 409.
+  const { context, page, errors } = await open(DESKTOP, [409])
+  await logIn(page, 'nora', 'a long password')
+  const dialog = page.locator('#dialog')
+  const flash = page.locator('#flash')
+
+  await page.getByRole('button', { name: 'Rename folder trip' }).click()
+  await dialog.getByLabel('New name').fill('taken')
+  await dialog.getByRole('button', { name: 'Rename', exact: true }).click()
+  await dialog.getByText('You already have a folder $/taken').waitFor()
+  await dialog.getByLabel('New name').fill(' Lisbon ')
+  await dialog.getByRole('button', { name: 'Rename', exact: true }).click()
+  await flash.filter({ hasText: 'Folder "trip" was renamed to "Lisbon" (2 files).' }).waitFor()
+  await page.getByRole('link', { name: 'Lisbon/' }).waitFor()
+  await page.getByRole('link', { name: 'trip/' }).waitFor({ state: 'detached' })
+
+  await page.getByRole('button', { name: 'Move folder Lisbon' }).click()
+  await dialog.getByRole('button', { name: 'Choose $/archive' }).click()
+  assert.equal(await dialog.getByLabel('Into folder').inputValue(), '$/archive')
+  await dialog.getByRole('button', { name: 'Move', exact: true }).click()
+  await flash.filter({ hasText: 'Folder "Lisbon" was moved to $/archive (2 files).' }).waitFor()
+  await page.getByRole('link', { name: 'Lisbon/' }).waitFor({ state: 'detached' })
+  const seen = await apiCall(oscar, 'GET', `/api/v1/files/${plan.id}`)
+  assert.equal(seen.folder, '$/archive/Lisbon', 'the sharee sees the file at its new place')
+  await page.getByRole('link', { name: 'archive/' }).click()
+  await page.getByRole('link', { name: 'Lisbon/' }).click()
+  await page.getByRole('link', { name: 'plan.txt' }).waitFor()
+  await page.getByRole('link', { name: 'photos/' }).waitFor()
+
+  await page.locator('#breadcrumb').getByRole('link', { name: 'My files' }).click()
+  await page.getByRole('button', { name: 'Delete folder archive' }).click()
+  await dialog.getByText('Files shared with you stay.').waitFor()
+  await dialog.getByRole('button', { name: 'Delete', exact: true }).click()
+  await flash.filter({ hasText: 'Folder "archive": 3 files moved to the trash.' }).waitFor()
+  await page.getByRole('link', { name: 'archive/' }).waitFor({ state: 'detached' })
+  await page.getByRole('button', { name: 'Trash' }).click()
+  await page.locator('#trash-view').getByRole('button', { name: 'Restore plan.txt' }).waitFor()
+  await context.close()
+  assert.deepEqual(errors, [])
+}
+
 scenarios['search the contents of the files; a bad expression says why'] = async () => {
   const { context, page, errors } = await open(DESKTOP, [400])
   await signUp(page, 'frank', 'a long password')

@@ -204,6 +204,41 @@ async fn search_finds_lines_and_reports_bad_patterns() {
     assert!(storage.search(&alice.id, "(", &FolderPath::root()).await.is_err());
 }
 
+#[tokio::test]
+async fn a_name_search_finds_parts_of_names_ignoring_case_below_a_folder() {
+    let (_fakes, storage, alice) = alice_on_fakes(StorageSettings::default()).await;
+    for (folder, file) in [
+        ("$/notes", "Report 2026.PDF"),
+        ("$/notes/old", "report-draft.txt"),
+        ("$", "RÉSUMÉ.txt"),
+        ("$/other", "report.txt"),
+        ("$/notes", "summary.txt"),
+    ] {
+        storage.store(upload(alice.id, path(folder), file, stream_of(b"x".to_vec(), 1))).await.unwrap();
+    }
+    let names = |found: &drip_core::storage::search::NameMatches| -> Vec<String> {
+        found.files.iter().map(|m| format!("{}/{}", m.folder(), m.name())).collect()
+    };
+    let found = storage.find_names(&alice.id, "REPORT", &path("$/notes")).await.unwrap();
+    assert_eq!(names(&found), vec!["$/notes/Report 2026.PDF", "$/notes/old/report-draft.txt"]);
+    assert!(!found.truncated);
+    let found = storage.find_names(&alice.id, "résumé", &FolderPath::root()).await.unwrap();
+    assert_eq!(names(&found), vec!["$/RÉSUMÉ.txt"], "beyond ASCII too");
+    assert!(
+        storage.find_names(&alice.id, "(", &FolderPath::root()).await.unwrap().files.is_empty(),
+        "plain text"
+    );
+
+    for i in 0..=drip_core::storage::search::MAX_NAME_MATCHES {
+        let file = format!("many-{i:03}.txt");
+        storage.store(upload(alice.id, path("$/many"), &file, stream_of(b"x".to_vec(), 1))).await.unwrap();
+    }
+    let found = storage.find_names(&alice.id, "MANY-", &FolderPath::root()).await.unwrap();
+    assert_eq!(found.files.len(), drip_core::storage::search::MAX_NAME_MATCHES);
+    assert!(found.truncated, "one more matched than it answers");
+    assert_eq!(found.files[0].name().as_str(), "many-000.txt");
+}
+
 /// An upload whose node died (its record left pending, its lease never renewed) does not
 /// block its name once the lease lapsed: of concurrent stores of that name exactly one
 /// takes it over, the others find it taken; the abandoned object goes by the reclaim job.

@@ -2091,35 +2091,53 @@ async function deleteFolder(path) {
 // ---------------------------------------------------------------------------------------
 // Search
 
-/** Searches the contents of the files below the current folder; lists what matched. */
-async function search(query) {
+/** A file found by a search: its name downloads it, its folder opens the folder. */
+function foundFile(file, ...below) {
+  const link = downloadLink(
+    el('a', { href: `${fileUrl(file)}/content`, download: file.name, text: file.name }),
+    `${fileUrl(file)}/download-url`,
+  );
+  const by = file.shared_by ? ` (shared by ${file.shared_by})` : '';
+  return el('li', {}, link, ' in ', folderLink(file.folder, file.folder, 'folder-link'), by, ...below);
+}
+
+/**
+ * Searches the files below the current folder: by part of their name (`kind` "names") or
+ * for lines of their contents matching an expression ("contents"); lists what matched.
+ */
+async function search(query, kind) {
   const box = byId('search-results');
   const list = byId('search-matches');
   const title = byId('search-title');
+  const byName = kind === 'names';
   let found;
   try {
-    found = await api('GET', `/api/v1/search?${new URLSearchParams({ q: query, folder: state.path })}`);
+    const params = new URLSearchParams({ q: query, folder: state.path });
+    found = await api('GET', `/api/v1/search${byName ? '/names' : ''}?${params}`);
   } catch (error) {
     report(error);
     return;
   }
   // The error of an earlier, bad expression is stale now.
   if (byId('flash').classList.contains('flash-error')) flash('');
-  const matches = Array.isArray(found.matches) ? found.matches : [];
-  const missed = (found.timed_out?.length ?? 0) + (found.failed?.length ?? 0);
-  title.textContent =
-    `${plural(matches.length, 'file')} below ${state.path} match "${query}"` +
-    (missed ? ` (${plural(missed, 'file')} could not be searched)` : '');
-  list.replaceChildren(
-    ...matches.map((match) =>
-      el(
-        'li',
-        {},
-        folderLink(`${match.file.folder}/${match.file.name}`, match.file.folder, 'folder-link'),
-        ...match.lines.map((line) => el('pre', { text: `${line.line_no}: ${line.line}` })),
+  if (byName) {
+    const files = Array.isArray(found.files) ? found.files : [];
+    title.textContent =
+      `${plural(files.length, 'file')} below ${state.path} named like "${query}"` +
+      (found.truncated ? ' (the first ones only: type more of the name)' : '');
+    list.replaceChildren(...files.map((file) => foundFile(file)));
+  } else {
+    const matches = Array.isArray(found.matches) ? found.matches : [];
+    const missed = (found.timed_out?.length ?? 0) + (found.failed?.length ?? 0);
+    title.textContent =
+      `${plural(matches.length, 'file')} below ${state.path} match "${query}"` +
+      (missed ? ` (${plural(missed, 'file')} could not be searched)` : '');
+    list.replaceChildren(
+      ...matches.map((match) =>
+        foundFile(match.file, ...match.lines.map((line) => el('pre', { text: `${line.line_no}: ${line.line}` }))),
       ),
-    ),
-  );
+    );
+  }
   box.hidden = false;
   title.focus();
 }
@@ -2837,7 +2855,9 @@ function wire() {
   byId('search-form').addEventListener('submit', (event) => {
     event.preventDefault();
     const query = byId('search-query').value;
-    if (query.trim()) search(query);
+    const kind = byId('search-kind').value;
+    // A name is looked for as typed, less the spaces around it; an expression as it is.
+    if (query.trim()) search(kind === 'names' ? query.trim() : query, kind);
   });
   byId('search-close').addEventListener('click', () => {
     byId('search-results').hidden = true;

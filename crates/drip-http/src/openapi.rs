@@ -76,6 +76,7 @@ Errors are `{\"error\":{\"code\",\"message\",\"request_id\"}}` with a stable `co
         public::drop_page,
         public::drop_post,
         search::search,
+        search::search_names,
         search::top_users,
         events::connect,
         ops::openapi,

@@ -101,6 +101,35 @@ async fn search_finds_lines_in_visible_files() {
 }
 
 #[tokio::test]
+async fn a_name_search_finds_visible_files_by_part_of_their_name() {
+    let (app, [alice, bob]) = app_with_users(["alice", "bob"]).await;
+    app.upload_ok(&alice, "$/notes", "Budget 2026.ods", b"1").await;
+    app.upload_ok(&alice, "$", "other.txt", b"2").await;
+    let shared = app.upload_ok(&bob, "$/team", "budget-plan.txt", b"3").await;
+    assert_eq!(app.share(&bob, &shared, "alice").await.0, StatusCode::CREATED);
+    app.upload_ok(&bob, "$", "budget-secret.txt", b"4").await;
+
+    let (status, found) = app.get("/api/v1/search/names?q=BUDGET", &alice).await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    let hits: Vec<(&str, &str, Option<&str>)> = found["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["folder"].as_str().unwrap(), f["name"].as_str().unwrap(), f["shared_by"].as_str()))
+        .collect();
+    assert_eq!(hits, vec![("$/notes", "Budget 2026.ods", None), ("$/team", "budget-plan.txt", Some("bob"))]);
+    assert_eq!(found["truncated"], false);
+    let (_, found) = app.get("/api/v1/search/names?q=budget&folder=%24%2Fteam", &alice).await;
+    assert_eq!(found["files"].as_array().unwrap().len(), 1, "{found}");
+    for uri in ["/api/v1/search/names", "/api/v1/search/names?q="] {
+        let (status, body) = app.get(uri, &alice).await;
+        assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_query"), "{uri}");
+    }
+    let (status, body) = app.get("/api/v1/search/names?q=a&folder=x", &alice).await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_path"));
+}
+
+#[tokio::test]
 async fn top_users_rank_by_usage() {
     let (app, [alice, bob, _carol]) = app_with_users(["alice", "bob", "carol"]).await;
     app.upload_ok(&alice, "$", "a.txt", b"1").await;

@@ -66,16 +66,16 @@ scenarios['delete to the trash, restore (under another name when taken), delete 
 }
 
 scenarios['a folder renamed, moved with the picker and deleted; its shares follow'] = async () => {
-  const nora = await register('nora', 'a long password')
+  const nadia = await register('nadia', 'a long password')
   const oscar = await register('oscar', 'a long password')
-  const plan = await apiUpload(nora, '$/trip', 'plan.txt', Buffer.from('plan'))
-  await apiUpload(nora, '$/trip/photos', 'a.txt', Buffer.from('photo'))
-  await apiUpload(nora, '$/archive', 'old.txt', Buffer.from('old'))
-  await apiUpload(nora, '$/taken', 'x.txt', Buffer.from('x'))
-  await apiCall(nora, 'POST', `/api/v1/files/${plan.id}/shares`, { username: 'oscar' })
+  const plan = await apiUpload(nadia, '$/trip', 'plan.txt', Buffer.from('plan'))
+  await apiUpload(nadia, '$/trip/photos', 'a.txt', Buffer.from('photo'))
+  await apiUpload(nadia, '$/archive', 'old.txt', Buffer.from('old'))
+  await apiUpload(nadia, '$/taken', 'x.txt', Buffer.from('x'))
+  await apiCall(nadia, 'POST', `/api/v1/files/${plan.id}/shares`, { username: 'oscar' })
   // Renaming onto a folder she has is refused on purpose: 409.
   const { context, page, errors } = await open(DESKTOP, [409])
-  await logIn(page, 'nora', 'a long password')
+  await logIn(page, 'nadia', 'a long password')
   const dialog = page.locator('#dialog')
   const flash = page.locator('#flash')
 
@@ -114,22 +114,42 @@ scenarios['a folder renamed, moved with the picker and deleted; its shares follo
   assert.deepEqual(errors, [])
 }
 
-scenarios['search the contents of the files; a bad expression says why'] = async () => {
+scenarios['search file names and contents; a bad expression says why'] = async () => {
+  const fiona = await register('fiona', 'a long password')
+  await apiUpload(fiona, '$/deep/er', 'Travel Notes.md', Buffer.from('packing list'))
   const { context, page, errors } = await open(DESKTOP, [400])
-  await signUp(page, 'frank', 'a long password')
+  await logIn(page, 'fiona', 'a long password')
   await uploadInPage(page, {
     name: 'notes.txt',
     mimeType: 'text/plain',
     buffer: Buffer.from('alpha\nthe needle is here\nomega\n'),
   })
   await page.getByRole('button', { name: 'Rename notes.txt' }).waitFor({ state: 'visible' })
-  const query = page.getByLabel('Search the contents of your files (a regular expression)')
+  const query = page.getByLabel('Search for')
+  const results = page.locator('#search-results')
+  // By name (the default), in any case, in every folder below: each hit downloads the
+  // file, and its folder opens the folder.
+  await query.fill(' NOTES ')
+  await page.getByRole('button', { name: 'Search', exact: true }).click()
+  await results.locator('#search-title').filter({ hasText: '2 files below $ named like "NOTES"' }).waitFor()
+  // By name, in code point order (as every listing).
+  assert.deepEqual(await results.locator('a[download]').allInnerTexts(), ['Travel Notes.md', 'notes.txt'])
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    results.getByRole('link', { name: 'Travel Notes.md' }).click(),
+  ])
+  assert.equal(download.suggestedFilename(), 'Travel Notes.md')
+  await results.getByRole('link', { name: '$/deep/er' }).click()
+  await page.locator('#breadcrumb').getByText('er', { exact: true }).waitFor()
+  await page.locator('#breadcrumb').getByRole('link', { name: 'My files' }).click()
+  await page.getByRole('button', { name: 'Rename notes.txt' }).waitFor({ state: 'visible' })
+
+  await page.getByLabel('Search in').selectOption('contents')
   await query.fill('need+le')
   await page.getByRole('button', { name: 'Search', exact: true }).click()
-  const results = page.locator('#search-results')
   await results.locator('#search-title').filter({ hasText: '1 file below $ match "need+le"' }).waitFor()
   assert.equal(await results.locator('pre').innerText(), '2: the needle is here')
-  assert.equal(await results.locator('a').innerText(), '$/notes.txt')
+  assert.equal(await results.locator('a[download]').innerText(), 'notes.txt')
   await query.fill('(')
   await page.getByRole('button', { name: 'Search', exact: true }).click()
   await page.locator('#flash.flash-error').waitFor({ state: 'visible' })

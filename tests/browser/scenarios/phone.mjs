@@ -82,10 +82,19 @@ scenarios['every main screen and dialog fits a 375 px phone, in the dark theme']
   await uploadRow(page, 'agenda for').filter({ hasText: 'done' }).waitFor()
   await fitsWidth(page)
 
-  await page.getByLabel('Search the contents of your files (a regular expression)').fill('we met')
+  await page.getByLabel('Search for').fill('we met')
+  await page.getByLabel('Search in').selectOption('contents')
   await page.getByRole('button', { name: 'Search', exact: true }).click()
   await page.locator('#search-results').waitFor({ state: 'visible' })
   await fitsWidth(page)
+  // A long name found by a name search wraps too.
+  await page.getByLabel('Search in').selectOption('names')
+  await page.getByLabel('Search for').fill(long.slice(0, 12))
+  await page.getByRole('button', { name: 'Search', exact: true }).click()
+  await page.locator('#search-title').filter({ hasText: 'named like' }).waitFor()
+  await page.locator('#search-matches').getByRole('link', { name: long, exact: true }).waitFor()
+  await fitsWidth(page)
+  await page.getByRole('button', { name: 'Close the results' }).click()
 
   await page.getByRole('button', { name: `Delete ${long}`, exact: true }).click()
   await page.locator('#dialog').getByRole('button', { name: 'Delete', exact: true }).click()

@@ -12,6 +12,7 @@ use regex::{Regex, RegexBuilder};
 use super::error::SearchError;
 use super::model::{FolderPath, Media, PageRequest};
 use super::service::StorageService;
+use crate::error::BackendError;
 use crate::ids::{MediaId, UserId};
 
 /// Longest accepted expression, in bytes.
@@ -52,6 +53,18 @@ pub struct SearchResults {
     pub timed_out: Vec<MediaId>,
     /// Files that could not be read (their results are missing).
     pub failed: Vec<MediaId>,
+}
+
+/// Most files a name search answers.
+pub const MAX_NAME_MATCHES: usize = 200;
+
+/// What a name search found.
+#[derive(Debug, Clone, Default)]
+pub struct NameMatches {
+    /// Files whose name holds the text, by name (then id).
+    pub files: Vec<Media>,
+    /// Whether more files matched than [`MAX_NAME_MATCHES`].
+    pub truncated: bool,
 }
 
 /// Cached lines per (media, expression), with the time they were found.
@@ -125,15 +138,11 @@ impl StorageService {
     ) -> Result<SearchResults, SearchError> {
         let regex = compile(pattern)?;
         let mut candidates = Vec::new();
-        let mut page = PageRequest::first(super::model::MAX_PAGE_SIZE);
-        loop {
-            let batch = self.ports.media.list_visible(user, Some(folder), &page).await?;
-            candidates.extend(batch.items);
-            match batch.next {
-                Some(cursor) => page = PageRequest::after(super::model::MAX_PAGE_SIZE, cursor),
-                None => break,
-            }
-        }
+        self.scan_visible(user, folder, |batch| {
+            candidates.extend(batch);
+            true
+        })
+        .await?;
         let outcomes: Vec<Outcome> = futures::stream::iter(candidates)
             .map(|media| self.search_one(media, &regex, pattern))
             .buffered(self.settings.search_concurrency.max(1))
@@ -151,6 +160,60 @@ impl StorageService {
             }
         }
         Ok(results)
+    }
+
+    /// The files the user sees under `folder` whose name holds `text`, ignoring case
+    /// (Unicode lower case), by name: at most [`MAX_NAME_MATCHES`], and whether more matched.
+    /// Plain text, not an expression: what people type into a file-name search. It reads
+    /// the listing of every file under `folder` (a substring has no index to use in SQL
+    /// either), never their content.
+    ///
+    /// # Errors
+    /// [`BackendError`] when listing the files fails.
+    pub async fn find_names(
+        &self,
+        user: &UserId,
+        text: &str,
+        folder: &FolderPath,
+    ) -> Result<NameMatches, BackendError> {
+        let needle = text.to_lowercase();
+        let mut found = NameMatches::default();
+        self.scan_visible(user, folder, |batch| {
+            for media in batch {
+                if !media.name().as_str().to_lowercase().contains(&needle) {
+                    continue;
+                }
+                if found.files.len() == MAX_NAME_MATCHES {
+                    found.truncated = true;
+                    return false;
+                }
+                found.files.push(media);
+            }
+            true
+        })
+        .await?;
+        Ok(found)
+    }
+
+    /// Hands every page of the files `user` sees under `folder` (by name) to `take`, until
+    /// it answers `false` or no page is left.
+    async fn scan_visible(
+        &self,
+        user: &UserId,
+        folder: &FolderPath,
+        mut take: impl FnMut(Vec<Media>) -> bool + Send,
+    ) -> Result<(), BackendError> {
+        let mut page = PageRequest::first(super::model::MAX_PAGE_SIZE);
+        loop {
+            let batch = self.ports.media.list_visible(user, Some(folder), &page).await?;
+            if !take(batch.items) {
+                return Ok(());
+            }
+            match batch.next {
+                Some(cursor) => page = PageRequest::after(super::model::MAX_PAGE_SIZE, cursor),
+                None => return Ok(()),
+            }
+        }
     }
 
     async fn search_one(&self, media: Media, regex: &Regex, pattern: &str) -> Outcome {

@@ -168,6 +168,7 @@ fn routes() -> Routes {
         .quick(Post, "/api/v1/files/{id}/shares", shares::create)
         .quick(Delete, "/api/v1/files/{id}/shares/{username}", shares::remove)
         .quick(Get, "/api/v1/search", search::search)
+        .quick(Get, "/api/v1/search/names", search::search_names)
         // public links and drop links
         .quick(Post, "/api/v1/files/{id}/links", links::create)
         .quick(Get, "/api/v1/files/{id}/links", links::list_of_file)

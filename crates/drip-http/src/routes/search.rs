@@ -1,14 +1,14 @@
-//! Search and ranking routes of `/api/v1`: text search over visible files, and the
-//! top users by usage.
+//! Search and ranking routes of `/api/v1`: text search over visible files' contents and
+//! names, and the top users by usage.
 
 use axum::Json;
 use axum::extract::State;
 use drip_core::storage::model::{MAX_TOP_USERS, Media, SortOrder, UsageSort};
-use serde::Deserialize;
-use utoipa::IntoParams;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::cursor;
-use crate::dto::{ErrorBody, SearchDto, SearchMatchDto, Sharers, TopUserDto, TopUsersDto};
+use crate::dto::{ErrorBody, FileDto, SearchDto, SearchMatchDto, Sharers, TopUserDto, TopUsersDto};
 use crate::error::ApiError;
 use crate::extract::{AuthUser, Params};
 use crate::openapi::Unauthenticated;
@@ -29,6 +29,27 @@ pub(crate) struct SearchQuery {
     /// Only files in this folder or below it (default `$`).
     #[param(value_type = Option<FolderQuerySchema>)]
     folder: Option<String>,
+}
+
+/// What names to look for.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct NameSearchQuery {
+    /// Text a file's name holds, in any case (plain text, not an expression).
+    #[param(required = true, min_length = 1)]
+    q: Option<String>,
+    /// Only files in this folder or below it (default `$`).
+    #[param(value_type = Option<FolderQuerySchema>)]
+    folder: Option<String>,
+}
+
+/// Files whose names matched.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct NameSearchDto {
+    /// The files, by name, at most 200.
+    files: Vec<FileDto>,
+    /// Whether more files matched than are listed.
+    truncated: bool,
 }
 
 /// How to rank users.
@@ -76,6 +97,36 @@ pub(crate) async fn search(
         matches: results.matches.iter().map(|m| SearchMatchDto::seen(m, &sharers)).collect(),
         timed_out: results.timed_out.iter().map(ToString::to_string).collect(),
         failed: results.failed.iter().map(ToString::to_string).collect(),
+    }))
+}
+
+/// Finds the files the user sees (their own and those shared with them) whose name holds
+/// a text, ignoring case: what a file-name search box sends.
+#[utoipa::path(
+    get, path = "/api/v1/search/names",
+    security(("bearer" = [])),
+    params(NameSearchQuery),
+    responses(
+        (status = 200, description = "The files found", body = NameSearchDto),
+        (status = 400, description = "`invalid_path`, `invalid_query`", body = ErrorBody),
+        Unauthenticated,
+    )
+)]
+pub(crate) async fn search_names(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Params(query): Params<NameSearchQuery>,
+) -> Result<Json<NameSearchDto>, ApiError> {
+    let text = query
+        .q
+        .filter(|q| !q.is_empty())
+        .ok_or_else(|| ApiError::bad_request("invalid_query", "the `q` query parameter is required"))?;
+    let folder = folder_or_root(query.folder.as_deref())?;
+    let found = state.storage().find_names(&user.id, &text, &folder).await?;
+    let sharers = Sharers::of(state.accounts(), &user.id, &found.files).await?;
+    Ok(Json(NameSearchDto {
+        files: found.files.iter().map(|m| sharers.file(m)).collect(),
+        truncated: found.truncated,
     }))
 }
 

@@ -205,6 +205,33 @@ async fn search_finds_lines_and_reports_bad_patterns() {
 }
 
 #[tokio::test]
+async fn a_password_change_keeps_the_asking_session_and_ends_the_others() {
+    use drip_core::accounts::error::{ChangePasswordError, LoginError, RefreshError};
+    let fakes = drip_mock::fake_ports();
+    let accounts = fakes.account_service();
+    let email = "alice@example.com";
+    let here = accounts.register(RegisterRequest::parse("alice", email, "password1").unwrap()).await.unwrap();
+    let elsewhere = accounts.login("alice", "password1").await.unwrap();
+    let claims = accounts.authenticate(here.access_token.as_str()).await.unwrap();
+    let other = accounts.authenticate(elsewhere.access_token.as_str()).await.unwrap().session;
+    let mut ended = accounts.ended_sessions();
+
+    let wrong = accounts.change_password(&claims.user_id, &claims.session, "not it", "new password").await;
+    assert!(matches!(wrong, Err(ChangePasswordError::InvalidCredentials)), "{wrong:?}");
+    let short = accounts.change_password(&claims.user_id, &claims.session, "password1", "short").await;
+    assert!(matches!(short, Err(ChangePasswordError::InvalidPassword)), "{short:?}");
+    assert!(accounts.login("alice", "password1").await.is_ok(), "nothing changed yet");
+
+    accounts.change_password(&claims.user_id, &claims.session, "password1", "new password").await.unwrap();
+    assert_eq!(ended.recv().await.unwrap(), other, "the other session ends at once");
+    assert!(matches!(accounts.refresh(&elsewhere.refresh_token).await, Err(RefreshError::Revoked)));
+    assert!(accounts.authenticate(elsewhere.access_token.as_str()).await.is_err(), "its access token too");
+    assert!(accounts.refresh(&here.refresh_token).await.is_ok(), "the asking session stays");
+    assert!(matches!(accounts.login("alice", "password1").await, Err(LoginError::InvalidCredentials)));
+    assert!(accounts.login("alice", "new password").await.is_ok());
+}
+
+#[tokio::test]
 async fn a_name_search_finds_parts_of_names_ignoring_case_below_a_folder() {
     let (_fakes, storage, alice) = alice_on_fakes(StorageSettings::default()).await;
     for (folder, file) in [

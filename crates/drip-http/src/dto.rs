@@ -74,6 +74,17 @@ pub(crate) struct CloseAccountBody {
     pub(crate) password: String,
 }
 
+/// A new password for one's own account.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ChangePasswordBody {
+    /// The password now.
+    pub(crate) current_password: String,
+    /// The new one: 8–100 characters.
+    #[schema(min_length = 8, max_length = 100)]
+    pub(crate) new_password: String,
+}
+
 /// A refresh token, to rotate or revoke.
 #[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct RefreshBody {

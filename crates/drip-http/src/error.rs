@@ -12,7 +12,8 @@ use axum::response::{IntoResponse, Response};
 use drip_core::BackendError;
 use drip_core::accounts::Throttled;
 use drip_core::accounts::error::{
-    AuthError, CloseAccountError, LoginError, LogoutError, RefreshError, RegisterError, TicketError,
+    AuthError, ChangePasswordError, CloseAccountError, LoginError, LogoutError, RefreshError, RegisterError,
+    TicketError,
 };
 use drip_core::archives::error::{ArchiveDownloadError, ArchiveLookupError, RequestArchiveError};
 use drip_core::links::error::{
@@ -428,6 +429,22 @@ impl From<LoginError> for ApiError {
             }
             LoginError::Throttled(t) => Self::too_many_attempts(t),
             LoginError::Backend(b) => Self::backend(&b),
+        }
+    }
+}
+
+impl From<ChangePasswordError> for ApiError {
+    fn from(e: ChangePasswordError) -> Self {
+        match e {
+            ChangePasswordError::InvalidCredentials => {
+                Self::unauthorized("invalid_credentials", "the current password is not right")
+            }
+            ChangePasswordError::InvalidPassword => {
+                Self::bad_request("invalid_password", "a password has 8 to 100 characters")
+            }
+            ChangePasswordError::NotFound => Self::invalid_token(),
+            ChangePasswordError::Throttled(t) => Self::too_many_attempts(t),
+            ChangePasswordError::Backend(b) => Self::backend(&b),
         }
     }
 }

@@ -31,6 +31,7 @@ Errors are `{\"error\":{\"code\",\"message\",\"request_id\"}}` with a stable `co
         accounts::logout,
         accounts::me,
         accounts::close,
+        accounts::change_password,
         accounts::usage,
         files::upload,
         files::upload_form,

@@ -344,3 +344,41 @@ async fn guesses_from_one_client_are_throttled_across_accounts_and_refresh_token
     let (status, body) = fresh.refresh("guess-21").await;
     assert_eq!((status, common::code(&body)), (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"));
 }
+
+#[tokio::test]
+async fn a_password_change_keeps_this_session_and_ends_the_others() {
+    let app = app();
+    let here = app.register_session("alice").await;
+    let (status, elsewhere) =
+        app.post_json("/api/v1/sessions", json!({"username": "alice", "password": "password1"})).await;
+    assert_eq!(status, StatusCode::OK, "{elsewhere}");
+    let token = here["access_token"].as_str().unwrap();
+    let change = |current: &str, new: &str| json!({"current_password": current, "new_password": new});
+
+    for (body, status, expected) in [
+        (change("wrong-password", "a new password"), StatusCode::UNAUTHORIZED, "invalid_credentials"),
+        (change("password1", "short"), StatusCode::BAD_REQUEST, "invalid_password"),
+        (json!({"current_password": "password1"}), StatusCode::BAD_REQUEST, "invalid_request"),
+    ] {
+        let (got, answer) =
+            app.call(Method::PUT, "/api/v1/me/password", Some(token), Some(body.clone())).await;
+        assert_eq!((got, code(&answer)), (status, expected), "{body}: {answer}");
+    }
+    assert_eq!(app.get("/api/v1/me", elsewhere["access_token"].as_str().unwrap()).await.0, StatusCode::OK);
+
+    let (status, body) = app
+        .call(Method::PUT, "/api/v1/me/password", Some(token), Some(change("password1", "a new password")))
+        .await;
+    assert_eq!((status, body), (StatusCode::NO_CONTENT, serde_json::Value::Null));
+    assert_eq!(app.get("/api/v1/me", token).await.0, StatusCode::OK, "this session stays");
+    let (status, body) = app.get("/api/v1/me", elsewhere["access_token"].as_str().unwrap()).await;
+    assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "invalid_token"), "the other session ended");
+    let (status, _) = app.refresh(elsewhere["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) =
+        app.post_json("/api/v1/sessions", json!({"username": "alice", "password": "password1"})).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the old password is gone");
+    let (status, _) =
+        app.post_json("/api/v1/sessions", json!({"username": "alice", "password": "a new password"})).await;
+    assert_eq!(status, StatusCode::OK);
+}

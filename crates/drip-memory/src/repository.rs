@@ -1,13 +1,13 @@
 //! In-memory `AccountRepository` and `MediaRepository` over one shared state, honouring
 //! every contract of the ports (they pass `drip-testkit`'s conformance suite).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use drip_core::accounts::model::{
-    AttemptKey, Failures, Owner, RefreshTokenHash, RefreshTokenRecord, User, Username,
+    AttemptKey, Failures, Owner, PasswordHash, RefreshTokenHash, RefreshTokenRecord, User, Username,
 };
 use drip_core::accounts::ports::{AccountRepository, ConsumeOutcome, CreateUserError, DeleteUserError};
 use drip_core::jobs::model::{Claim, Job, JobState, JobStats, NewJob};
@@ -380,6 +380,26 @@ impl AccountRepository for MemoryAccountRepository {
                 .tokens
                 .values()
                 .any(|t| t.family_id == *family && t.user_id == *user && t.revoked_at.is_none()))
+    }
+
+    async fn change_password(
+        &self,
+        user: &UserId,
+        hash: &PasswordHash,
+        keep: &TokenFamilyId,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Vec<TokenFamilyId>>, BackendError> {
+        let mut state = lock(&self.state)?;
+        let Some(record) = state.users.get_mut(user) else { return Ok(None) };
+        record.password_hash = hash.clone();
+        let mut revoked = BTreeSet::new();
+        for token in state.tokens.values_mut() {
+            if token.user_id == *user && token.family_id != *keep && token.revoked_at.is_none() {
+                token.revoked_at = Some(at);
+                revoked.insert(token.family_id);
+            }
+        }
+        Ok(Some(revoked.into_iter().collect()))
     }
 
     async fn delete_user(&self, id: &UserId) -> Result<bool, DeleteUserError> {

@@ -72,6 +72,7 @@ macro_rules! repository_conformance {
             revoke_token_family_counts_changed_tokens,
             find_token_family_in_any_state,
             sessions_are_active_until_revoked_or_their_user_is_gone,
+            change_password_keeps_one_session_and_revokes_the_others,
             login_failures_count_per_key_and_are_forgotten,
             concurrent_login_failures_all_count,
             delete_user_refuses_while_files_remain_and_takes_tokens_and_received_shares,
@@ -1756,6 +1757,43 @@ pub async fn sessions_are_active_until_revoked_or_their_user_is_gone(repos: Repo
     assert!(repos.accounts.session_active(&alice.id, &other).await.unwrap(), "another session stays");
     assert!(repos.accounts.delete_user(&alice.id).await.unwrap());
     assert!(!repos.accounts.session_active(&alice.id, &other).await.unwrap(), "the user is gone");
+}
+
+/// `change_password` stores the new hash and revokes every other session of the user's
+/// (not the kept one, not another user's), answering each revoked session once; an unknown
+/// user changes nothing.
+pub async fn change_password_keeps_one_session_and_revokes_the_others(repos: Repos) {
+    let alice = add_user(&repos, "alice").await;
+    let bob = add_user(&repos, "bob").await;
+    let (kept, other, third, bobs) = (new_family(), new_family(), new_family(), new_family());
+    add_token(&repos, alice.id, kept, 3600).await;
+    let spent = add_token(&repos, alice.id, other, 3600).await;
+    repos.accounts.consume_refresh_token(&spent.hash, at(1)).await.unwrap();
+    add_token(&repos, alice.id, other, 3600).await;
+    add_token(&repos, alice.id, third, 3600).await;
+    add_token(&repos, bob.id, bobs, 3600).await;
+    let hash = PasswordHash::parse("$fake$bmV3c2FsdA$bmV3aGFzaA").expect("fixture hash");
+
+    let revoked = repos.accounts.change_password(&alice.id, &hash, &kept, at(5)).await.unwrap();
+    let mut expected = vec![other, third];
+    expected.sort();
+    let mut revoked = revoked.expect("alice exists");
+    revoked.sort();
+    assert_eq!(revoked, expected, "each other session once");
+    let stored = repos.accounts.find_user_by_username(&username("alice")).await.unwrap().expect("alice");
+    assert_eq!(stored.password_hash, hash);
+    assert!(
+        repos.accounts.session_active(&alice.id, &kept).await.unwrap(),
+        "the session that changed it stays"
+    );
+    for family in [other, third] {
+        assert!(!repos.accounts.session_active(&alice.id, &family).await.unwrap(), "other sessions end");
+    }
+    assert!(repos.accounts.session_active(&bob.id, &bobs).await.unwrap(), "bob's session is his");
+    let again = repos.accounts.change_password(&alice.id, &hash, &kept, at(6)).await.unwrap();
+    assert_eq!(again, Some(Vec::new()), "nothing left to revoke");
+    let ghost = unknown_owner();
+    assert_eq!(repos.accounts.change_password(&ghost.id, &hash, &kept, at(6)).await.unwrap(), None);
 }
 
 /// `delete_user` refuses while media the user created remain (pending ones too), then

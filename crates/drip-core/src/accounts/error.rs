@@ -129,6 +129,26 @@ pub enum CloseAccountError {
     Backend(#[from] BackendError),
 }
 
+/// Why a password could not be changed.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangePasswordError {
+    /// The current password given is not the user's.
+    #[error("the current password is not right")]
+    InvalidCredentials,
+    /// The new password breaks the rules (8 to 100 characters).
+    #[error("a password has 8 to 100 characters")]
+    InvalidPassword,
+    /// Too many wrong passwords lately; nothing was checked.
+    #[error(transparent)]
+    Throttled(#[from] Throttled),
+    /// No such user.
+    #[error("no such user")]
+    NotFound,
+    /// Infrastructure failure.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
 /// A refused attempt becomes each use case's own `Throttled` or `Backend` variant.
 macro_rules! from_refused {
     ($($error:ident),*) => {$(
@@ -143,4 +163,4 @@ macro_rules! from_refused {
     )*};
 }
 
-from_refused!(LoginError, RefreshError, CloseAccountError);
+from_refused!(LoginError, RefreshError, CloseAccountError, ChangePasswordError);

@@ -122,6 +122,21 @@ pub trait AccountRepository: Send + Sync + 'static {
     /// [`BackendError`] for infrastructure failures only.
     async fn session_active(&self, user: &UserId, family: &TokenFamilyId) -> Result<bool, BackendError>;
 
+    /// Replaces a user's password hash (`updated_at = at`) and revokes every session of
+    /// theirs but `keep` (every unrevoked refresh token of another family), in one
+    /// transaction. Answers the sessions it revoked, each once; `None` (nothing changed)
+    /// for an unknown user.
+    ///
+    /// # Errors
+    /// [`BackendError`] for infrastructure failures only.
+    async fn change_password(
+        &self,
+        user: &UserId,
+        hash: &PasswordHash,
+        keep: &TokenFamilyId,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Vec<TokenFamilyId>>, BackendError>;
+
     /// Deletes a user with their refresh tokens, the shares they received and their
     /// folder statistics; answers whether they existed. The username is free afterwards.
     ///

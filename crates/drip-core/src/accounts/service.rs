@@ -9,8 +9,8 @@ use chrono::{DateTime, Duration, Utc};
 use tokio::sync::broadcast;
 
 use super::error::{
-    AuthError, CloseAccountError, LoginError, LogoutError, RefreshError, RegisterError, TicketError,
-    hash_failure, signing_failure,
+    AuthError, ChangePasswordError, CloseAccountError, LoginError, LogoutError, RefreshError, RegisterError,
+    TicketError, hash_failure, signing_failure,
 };
 use super::model::{
     AttemptKey, Claims, DownloadTarget, DownloadTicket, Owner, Password, RefreshToken, RefreshTokenRecord,
@@ -20,7 +20,7 @@ use super::ports::{
     AccountRepository, ConsumeOutcome, CreateUserError, DeleteUserError, PasswordHasher, TokenError,
     TokenIssuer,
 };
-use super::throttle::ThrottleSettings;
+use super::throttle::{Refused, ThrottleSettings};
 use crate::clock::{Clock, ClockExt};
 use crate::error::BackendError;
 use crate::ids::{TokenFamilyId, UserId};
@@ -400,21 +400,62 @@ impl AccountService {
     /// [`CloseAccountError::InvalidCredentials`] for a wrong password or an unknown user;
     /// [`CloseAccountError::Backend`].
     async fn confirm(&self, user: &crate::UserId, password: &str) -> Result<(), CloseAccountError> {
+        if self.password_matches(user, password).await? {
+            Ok(())
+        } else {
+            Err(CloseAccountError::InvalidCredentials)
+        }
+    }
+
+    /// Whether `password` is the user's (`false` for an unknown user too). Guesses count
+    /// against the account like failed logins, and too many lately check nothing.
+    async fn password_matches(&self, user: &crate::UserId, password: &str) -> Result<bool, Refused> {
         let Some(owner) = self.ports.accounts.find_owner(user).await? else {
-            return Err(CloseAccountError::InvalidCredentials);
+            return Ok(false);
         };
-        // Guesses here count against the account like failed logins.
         let throttle = &self.settings.throttle;
         let keys = throttle.login_keys(owner.username.as_str(), None);
         let now = self.ports.clock.now();
         throttle.check(&*self.ports.accounts, &keys, now).await?;
-        match self.login_check(owner.username.as_str(), password).await? {
-            Some(_) => Ok(()),
-            None => {
-                throttle.failed(&*self.ports.accounts, &keys, now).await?;
-                Err(CloseAccountError::InvalidCredentials)
-            }
+        if self.login_check(owner.username.as_str(), password).await?.is_some() {
+            return Ok(true);
         }
+        throttle.failed(&*self.ports.accounts, &keys, now).await?;
+        Ok(false)
+    }
+
+    /// Changes the user's password: `current` must be theirs (guesses count like failed
+    /// logins), `new` must follow the registration rules. Every other session of theirs
+    /// ends (their tokens are revoked; this node's event connections close at once, other
+    /// nodes' within a session check); `session`, the one asking, stays.
+    ///
+    /// # Errors
+    /// [`ChangePasswordError::InvalidCredentials`] for a wrong `current`,
+    /// [`ChangePasswordError::InvalidPassword`] for a `new` the rules refuse,
+    /// [`ChangePasswordError::Throttled`], [`ChangePasswordError::NotFound`] when the user
+    /// is gone, [`ChangePasswordError::Backend`].
+    pub async fn change_password(
+        &self,
+        user: &crate::UserId,
+        session: &TokenFamilyId,
+        current: &str,
+        new: &str,
+    ) -> Result<(), ChangePasswordError> {
+        let new = Password::parse(new).map_err(|_| ChangePasswordError::InvalidPassword)?;
+        if !self.password_matches(user, current).await? {
+            return Err(ChangePasswordError::InvalidCredentials);
+        }
+        let hash = self.ports.hasher.hash(&new).await.map_err(hash_failure)?;
+        let ended = self
+            .ports
+            .accounts
+            .change_password(user, &hash, session, self.ports.clock.now())
+            .await?
+            .ok_or(ChangePasswordError::NotFound)?;
+        for other in ended {
+            self.end_session(&other);
+        }
+        Ok(())
     }
 
     /// Closes an account: with `password` given it must be the user's (an administrator's

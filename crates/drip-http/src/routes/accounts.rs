@@ -10,7 +10,8 @@ use drip_core::accounts::model::{RefreshToken, RegisterRequest, Session};
 
 use crate::client_ip::ClientIp;
 use crate::dto::{
-    CloseAccountBody, ErrorBody, LoginBody, RefreshBody, RegisterBody, SessionDto, UsageDto, UserDto,
+    ChangePasswordBody, CloseAccountBody, ErrorBody, LoginBody, RefreshBody, RegisterBody, SessionDto,
+    UsageDto, UserDto,
 };
 use crate::error::ApiError;
 use crate::extract::{AuthUser, JsonBody};
@@ -142,6 +143,33 @@ pub(crate) async fn close(
     JsonBody(body): JsonBody<CloseAccountBody>,
 ) -> Result<StatusCode, ApiError> {
     state.accounts().close_account(state.storage(), &user.id, Some(&body.password)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Changes the authenticated user's password. Every other session of theirs ends (their
+/// refresh tokens are revoked, their access tokens and event connections stop at once on
+/// this node and within a session check on others); the one asking stays logged in.
+#[utoipa::path(
+    put, path = "/api/v1/me/password",
+    security(("bearer" = [])),
+    request_body = ChangePasswordBody,
+    responses(
+        (status = 204, description = "Changed; the other sessions are ended"),
+        (status = 401, description = "`invalid_credentials` (the current password is wrong), `unauthenticated`, `invalid_token`, `token_expired`", body = ErrorBody),
+        (status = 400, description = "`invalid_password`: the new password is not 8–100 characters; `invalid_json`, `invalid_request`", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`: too many wrong passwords lately (`Retry-After`)", body = ErrorBody),
+        JsonRefused,
+    )
+)]
+pub(crate) async fn change_password(
+    State(state): State<AppState>,
+    user: AuthUser,
+    JsonBody(body): JsonBody<ChangePasswordBody>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .accounts()
+        .change_password(&user.id, &user.session, &body.current_password, &body.new_password)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -41,6 +41,7 @@ enum Verb {
     Head,
     Options,
     Post,
+    Put,
     Patch,
     Delete,
 }
@@ -52,6 +53,7 @@ impl Verb {
             Self::Head => MethodFilter::HEAD,
             Self::Options => MethodFilter::OPTIONS,
             Self::Post => MethodFilter::POST,
+            Self::Put => MethodFilter::PUT,
             Self::Patch => MethodFilter::PATCH,
             Self::Delete => MethodFilter::DELETE,
         }
@@ -63,6 +65,7 @@ impl Verb {
             Self::Head => Method::HEAD,
             Self::Options => Method::OPTIONS,
             Self::Post => Method::POST,
+            Self::Put => Method::PUT,
             Self::Patch => Method::PATCH,
             Self::Delete => Method::DELETE,
         }
@@ -119,7 +122,7 @@ impl Routes {
 
 /// Every route of the service.
 fn routes() -> Routes {
-    use Verb::{Delete, Get, Head, Options, Patch, Post};
+    use Verb::{Delete, Get, Head, Options, Patch, Post, Put};
     Routes::new()
         // accounts
         .quick(Post, "/api/v1/users", accounts::register)
@@ -129,6 +132,7 @@ fn routes() -> Routes {
         .quick(Post, "/api/v1/sessions/refresh", accounts::refresh)
         .quick(Get, "/api/v1/me", accounts::me)
         .quick(Delete, "/api/v1/me", accounts::close)
+        .quick(Put, "/api/v1/me/password", accounts::change_password)
         .quick(Get, "/api/v1/me/usage", accounts::usage)
         // files
         .transfer(Post, "/api/v1/files", files::upload)

@@ -3,13 +3,14 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use drip_core::accounts::model::{
-    AttemptKey, Failures, Owner, RefreshTokenHash, RefreshTokenRecord, User, Username,
+    AttemptKey, Failures, Owner, PasswordHash, RefreshTokenHash, RefreshTokenRecord, User, Username,
 };
 use drip_core::accounts::ports::{AccountRepository, ConsumeOutcome, CreateUserError, DeleteUserError};
 use drip_core::{BackendError, TokenFamilyId, UserId};
 
 use super::Repositories;
-use crate::error::{FOREIGN_KEY, violated};
+use crate::error::{FOREIGN_KEY, corrupt, violated};
+use crate::rows::Reads;
 use crate::{Dialect, Param, constraint};
 
 #[async_trait]
@@ -135,6 +136,46 @@ where
         .await
         .map_err(|e| D::backend("revoking a token family", e))?;
         Ok(revoked.len() as u64)
+    }
+
+    async fn change_password(
+        &self,
+        user: &UserId,
+        hash: &PasswordHash,
+        keep: &TokenFamilyId,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Vec<TokenFamilyId>>, BackendError> {
+        let mut tx = self.write().await?;
+        let changed =
+            sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1 RETURNING id")
+                .bind(user.to_string())
+                .bind(hash.as_str().to_owned())
+                .bind(D::time(at))
+                .fetch_optional(D::on(&mut tx))
+                .await
+                .map_err(|e| D::backend("changing a password", e))?;
+        if changed.is_none() {
+            return Ok(None);
+        }
+        let rows = sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $3 \
+             WHERE user_id = $1 AND family_id <> $2 AND revoked_at IS NULL RETURNING family_id",
+        )
+        .bind(user.to_string())
+        .bind(keep.to_string())
+        .bind(D::time(at))
+        .fetch_all(D::on(&mut tx))
+        .await
+        .map_err(|e| D::backend("revoking the other sessions", e))?;
+        tx.commit().await.map_err(|e| D::backend("committing a password change", e))?;
+        let mut revoked = std::collections::BTreeSet::new();
+        for row in &rows {
+            let family: String = row.read("refresh_tokens", "family_id")?;
+            revoked.insert(
+                TokenFamilyId::parse(&family).map_err(|e| corrupt("refresh_tokens", "family_id", e))?,
+            );
+        }
+        Ok(Some(revoked.into_iter().collect()))
     }
 
     async fn find_token_family(

@@ -481,10 +481,17 @@ sessionChannel?.addEventListener('message', ({ data }) => {
 // ---------------------------------------------------------------------------------------
 // Logging in, signing up, logging out
 
+/** The views of a signed-in user: one shows at a time. */
+const MAIN_VIEWS = ['files-view', 'trash-view', 'account-view'];
+
+/** Shows the view `id` of MAIN_VIEWS (none for null). */
+function showOnly(id) {
+  for (const view of MAIN_VIEWS) byId(view).hidden = view !== id;
+}
+
 function showAuth() {
   byId('auth-view').hidden = false;
-  byId('files-view').hidden = true;
-  byId('trash-view').hidden = true;
+  showOnly(null);
   byId('account').hidden = true;
   byId('side').hidden = true;
   document.title = 'Drip';
@@ -492,8 +499,7 @@ function showAuth() {
 
 function showApp() {
   byId('auth-view').hidden = true;
-  byId('files-view').hidden = false;
-  byId('trash-view').hidden = true;
+  showOnly('files-view');
   byId('account').hidden = false;
   byId('side').hidden = false;
   byId('whoami').textContent = state.session.user.username;
@@ -604,9 +610,11 @@ function signedOut(message, kind = 'info', { keepUrl = false } = {}) {
   state.awaitingConfirmation.clear();
   state.confirmedEarly.clear();
   state.online.clear();
-  for (const id of ['entries', 'breadcrumb', 'online', 'notifications', 'usage', 'whoami']) {
+  for (const id of ['entries', 'breadcrumb', 'online', 'notifications', 'usage', 'whoami', 'account-facts']) {
     byId(id).replaceChildren();
   }
+  // No password typed on the account page outlives the session.
+  for (const id of ['password-form', 'close-form']) byId(id).reset();
   byId('empty').hidden = true;
   byId('more').hidden = true;
   if (!keepUrl) window.history.replaceState(null, '', '/');
@@ -2143,11 +2151,96 @@ async function search(query, kind) {
 }
 
 // ---------------------------------------------------------------------------------------
+// The account: who, how much, a new password, closing it
+
+/** Shows the account page (or the files again). */
+function showAccount(shown) {
+  showOnly(shown ? 'account-view' : 'files-view');
+  if (!shown) {
+    reloadFolder();
+    return;
+  }
+  for (const id of ['password-form', 'close-form']) byId(id).reset();
+  for (const id of ['password-error', 'close-error']) byId(id).hidden = true;
+  const user = state.session.user;
+  const facts = [
+    ['Username', user.username],
+    ['Email', user.email],
+    ['Storage', byId('usage').textContent || '…'],
+  ];
+  byId('account-facts').replaceChildren(...facts.flatMap(([term, value]) => [el('dt', { text: term }), el('dd', { text: value })]));
+  byId('account-title').focus();
+}
+
+/** Shows `message` under a form (empty: hides it). */
+function formProblem(id, message) {
+  const slot = byId(id);
+  slot.textContent = message;
+  slot.hidden = !message;
+}
+
+async function changePassword(form) {
+  const fields = form.elements;
+  const current = fields.namedItem('current').value;
+  const next = fields.namedItem('new').value;
+  formProblem('password-error', '');
+  if (!current) return formProblem('password-error', 'Type your current password.');
+  if ([...next].length < 8 || [...next].length > 100) {
+    return formProblem('password-error', 'A new password has 8 to 100 characters.');
+  }
+  if (next !== fields.namedItem('again').value) {
+    return formProblem('password-error', 'The two new passwords are not the same.');
+  }
+  try {
+    await api('PUT', '/api/v1/me/password', { body: { current_password: current, new_password: next } });
+  } catch (error) {
+    // A wrong password here is not a lost session.
+    if (error instanceof ApiError && error.code === 'invalid_credentials') {
+      fields.namedItem('current').value = '';
+      return formProblem('password-error', 'That is not your current password.');
+    }
+    if (error instanceof ApiError && error.code === 'too_many_attempts') return formProblem('password-error', describe(error));
+    return report(error);
+  }
+  form.reset();
+  flash('Your password was changed. Your other sessions were logged out.');
+}
+
+async function closeAccount(form) {
+  const password = form.elements.namedItem('password').value;
+  formProblem('close-error', '');
+  if (!password) return formProblem('close-error', 'Type your password to confirm.');
+  const sure = await openDialog({
+    title: 'Close your account for good?',
+    text: 'Every file you stored is deleted, with its shares and links. This cannot be undone.',
+    submit: 'Close my account',
+    danger: true,
+    run: async () => {},
+  });
+  if (!sure) return;
+  const session = state.session;
+  try {
+    await api('DELETE', '/api/v1/me', { body: { password } });
+  } catch (error) {
+    if (error instanceof ApiError && error.code === 'invalid_credentials') {
+      form.elements.namedItem('password').value = '';
+      return formProblem('close-error', 'That is not your password.');
+    }
+    if (error instanceof ApiError && ['too_many_attempts', 'uploads_running'].includes(error.code)) {
+      return formProblem('close-error', describe(error));
+    }
+    return report(error);
+  }
+  // Every tab of this session goes to the login page with it.
+  sessionChannel?.postMessage({ type: 'logout', refresh_token: session.refresh_token });
+  signedOut('Your account was closed, and everything in it deleted.');
+}
+
+// ---------------------------------------------------------------------------------------
 // The trash
 
 function showTrash(shown) {
-  byId('files-view').hidden = shown;
-  byId('trash-view').hidden = !shown;
+  showOnly(shown ? 'trash-view' : 'files-view');
   if (shown) {
     loadTrash();
     byId('trash-title').focus();
@@ -2861,6 +2954,18 @@ function wire() {
   });
   byId('search-close').addEventListener('click', () => {
     byId('search-results').hidden = true;
+  });
+  byId('open-account').addEventListener('click', () => showAccount(true));
+  byId('close-account-view').addEventListener('click', () => showAccount(false));
+  byId('password-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const form = event.currentTarget;
+    submitting(form, () => changePassword(form));
+  });
+  byId('close-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const form = event.currentTarget;
+    submitting(form, () => closeAccount(form));
   });
   byId('open-trash').addEventListener('click', () => showTrash(true));
   byId('close-trash').addEventListener('click', () => showTrash(false));

@@ -300,3 +300,60 @@ scenarios['a session ended elsewhere ends this tab too: the login page, not a ta
   await context.close()
   assert.deepEqual(errors, [])
 }
+
+scenarios['the account page: a new password ends the other sessions; closing the account deletes it'] = async () => {
+  const other = await register('tess', 'the first password')
+  await apiUpload(other, '$/docs', 'cv.txt', Buffer.from('cv'))
+  // The wrong passwords typed on purpose: 401, not a lost session.
+  const { context, page, errors } = await open(DESKTOP, [401])
+  await logIn(page, 'tess', 'the first password')
+  await page.getByRole('button', { name: 'Account' }).click()
+  await page.locator('#account-view').waitFor({ state: 'visible' })
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'account-title')
+  const facts = page.locator('#account-facts')
+  await facts.getByText('tess@example.com').waitFor()
+  await facts.getByText('1 file', { exact: false }).waitFor()
+
+  const form = page.locator('#password-form')
+  const change = async (current, next, again = next) => {
+    await form.getByLabel('Current password').fill(current)
+    await form.getByLabel('New password (8 to 100 characters)').fill(next)
+    await form.getByLabel('New password again').fill(again)
+    await form.getByRole('button', { name: 'Change password' }).click()
+  }
+  await change('the first password', 'a second password', 'a second passwort')
+  await form.getByText('The two new passwords are not the same.').waitFor()
+  await change('not my password', 'a second password')
+  await form.getByText('That is not your current password.').waitFor()
+  assert.equal(await form.getByLabel('Current password').inputValue(), '', 'the wrong password is cleared')
+  await change('the first password', 'a second password')
+  await page.locator('#flash').filter({ hasText: 'Your password was changed. Your other sessions were logged out.' }).waitFor()
+  assert.equal(await form.getByLabel('Current password').inputValue(), '')
+  const elsewhere = await fetch(`${base}/api/v1/me`, { headers: { Authorization: `Bearer ${other.access_token}` } })
+  assert.equal(elsewhere.status, 401, 'the session of the API client ended')
+  await shoot(page, 'account-desktop')
+  // This session goes on.
+  await page.getByRole('button', { name: 'Back to files' }).click()
+  await page.getByRole('link', { name: 'docs/' }).waitFor()
+
+  await page.getByRole('button', { name: 'Account' }).click()
+  const close = page.locator('#close-form')
+  await close.getByLabel('Your password').fill('the first password')
+  await close.getByRole('button', { name: 'Close my account' }).click()
+  const dialog = page.locator('#dialog')
+  await dialog.getByRole('button', { name: 'Close my account' }).click()
+  await close.getByText('That is not your password.').waitFor()
+  await close.getByLabel('Your password').fill('a second password')
+  await close.getByRole('button', { name: 'Close my account' }).click()
+  await dialog.getByRole('button', { name: 'Close my account' }).click()
+  await page.locator('#auth-view').waitFor({ state: 'visible' })
+  await page.locator('#flash').filter({ hasText: 'Your account was closed, and everything in it deleted.' }).waitFor()
+  const login = await fetch(`${base}/api/v1/sessions`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ username: 'tess', password: 'a second password' }),
+  })
+  assert.equal(login.status, 401, 'the account is gone')
+  await context.close()
+  assert.deepEqual(errors, [])
+}

@@ -103,6 +103,9 @@ scenarios['every main screen and dialog fits a 375 px phone, in the dark theme']
   await page.locator('#trash-view').waitFor({ state: 'visible' })
   await fitsWidth(page)
   await shoot(page, 'trash-dark-mobile')
+  await page.getByRole('button', { name: 'Account' }).click()
+  await page.locator('#account-view').waitFor({ state: 'visible' })
+  await fitsWidth(page)
 
   await context.close()
   assert.deepEqual(errors, [])

@@ -510,6 +510,7 @@ function showApp() {
   loadFolder(pathFromUrl());
   refreshUsage();
   loadTopUsers();
+  loadArchives();
   showRememberedUploads();
   ensureFresh()
     .then(openSocket)
@@ -610,7 +611,7 @@ function signedOut(message, kind = 'info', { keepUrl = false } = {}) {
   state.awaitingConfirmation.clear();
   state.confirmedEarly.clear();
   state.online.clear();
-  for (const id of ['entries', 'breadcrumb', 'online', 'notifications', 'usage', 'whoami', 'account-facts']) {
+  for (const id of ['entries', 'breadcrumb', 'online', 'notifications', 'usage', 'whoami', 'account-facts', 'archives']) {
     byId(id).replaceChildren();
   }
   // No password typed on the account page outlives the session.
@@ -1964,6 +1965,7 @@ async function downloadFolder() {
   try {
     await api('POST', '/api/v1/archives', { body: { folder } });
     flash(`A ZIP of ${folder} is being prepared: a notification will say when it is ready.`);
+    loadArchives();
   } catch (error) {
     report(error);
   }
@@ -2752,6 +2754,7 @@ function onFrame(socket, data) {
     }
     case 'download':
       notifyDownload(payload);
+      if (typeof payload.archive_id === 'string') loadArchives();
       break;
     case 'error':
       notify(payload.message, 'error');
@@ -2854,6 +2857,53 @@ function notifyDownload(payload) {
       if (typeof ready?.folder === 'string') anchor.textContent = `Your download of ${ready.folder} is ready. Start it by clicking here.`;
     })
     .catch(() => {});
+}
+
+/**
+ * The user's prepared ZIPs (they outlive the page that asked for them): a ready one is
+ * its download link, one being built says so, a failed one says why; each can be removed.
+ */
+async function loadArchives() {
+  let listed;
+  try {
+    listed = await api('GET', '/api/v1/archives');
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) report(error);
+    return;
+  }
+  const items = Array.isArray(listed?.items) ? listed.items : [];
+  const rows = items.map((archive) => {
+    const url = `/api/v1/archives/${encodeURIComponent(archive.id)}`;
+    let what;
+    if (archive.status === 'ready') {
+      what = downloadLink(
+        el('a', { href: String(archive.link ?? '#'), download: '', text: `ZIP of ${archive.folder}` }),
+        `${url}/download-url`,
+      );
+    } else if (archive.status === 'failed') {
+      what = `ZIP of ${archive.folder} failed: ${sentence(archive.reason ?? 'it could not be built')}`;
+    } else {
+      what = `ZIP of ${archive.folder}: being prepared…`;
+    }
+    const facts = archive.status === 'ready' ? ` (${plural(archive.files ?? 0, 'file')}, ${formatBytes(archive.size ?? 0)}; until ${formatWhen(archive.expires_at)})` : '';
+    const remove = el('button', {
+      type: 'button',
+      class: 'link-button',
+      text: 'remove',
+      'aria-label': `Remove the ZIP of ${archive.folder}`,
+      onclick: async () => {
+        try {
+          await api('DELETE', url);
+        } catch (error) {
+          report(error);
+        }
+        loadArchives();
+      },
+    });
+    return el('li', { 'data-key': archive.id }, what, facts, ' ', remove);
+  });
+  byId('archives').replaceChildren(...rows);
+  byId('archives-panel').hidden = rows.length === 0;
 }
 
 function notify(message, kind = 'info') {

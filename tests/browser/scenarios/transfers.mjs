@@ -5,7 +5,7 @@ import crypto from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { base, DESKTOP, browser, open, shoot, register, logIn, heapUsed, apiUpload, leavingWarns, uploadRow, uploadInPage } from '../harness.mjs'
+import { base, DESKTOP, browser, open, shoot, register, logIn, heapUsed, apiUpload, leavingWarns, uploadRow, uploadInPage, apiCall } from '../harness.mjs'
 
 export const scenarios = {}
 
@@ -75,6 +75,18 @@ scenarios['download a folder: a ZIP prepared in the background, fetched from the
   const zip = fs.readFileSync(await download.path())
   assert.equal(zip.subarray(0, 2).toString(), 'PK')
   for (const entry of ['notes.txt', 'photos/beach.jpg']) assert.ok(zip.includes(entry), `the ZIP holds ${entry}`)
+
+  // It outlives the page: after a reload the side panel lists it, ready to download again,
+  // and it can be removed.
+  await page.reload()
+  const listed = page.locator('#archives').getByRole('link', { name: 'ZIP of $/trip' })
+  await listed.waitFor()
+  await page.locator('#archives').getByText('2 files').waitFor()
+  const [again] = await Promise.all([page.waitForEvent('download'), listed.click()])
+  assert.equal(again.suggestedFilename(), 'trip.zip')
+  await page.getByRole('button', { name: 'Remove the ZIP of $/trip' }).click()
+  await page.locator('#archives-panel').waitFor({ state: 'hidden' })
+  assert.deepEqual((await apiCall(session, 'GET', '/api/v1/archives')).items, [])
   await context.close()
   assert.deepEqual(errors, [])
 }

@@ -63,6 +63,8 @@ const FIELD_ERRORS = {
 // State
 
 const state = {
+  /** Notifications that came since the user last went to them (the header's count). */
+  unseen: 0,
   /**
    * `{user, access_token, expires_at, refresh_token, refresh_expires_at}` as the API gave
    * it, plus `local: {expires, refreshExpires}`: the same instants on this browser's clock.
@@ -614,6 +616,8 @@ function signedOut(message, kind = 'info', { keepUrl = false } = {}) {
   for (const id of ['entries', 'breadcrumb', 'online', 'notifications', 'usage', 'whoami', 'account-facts', 'archives']) {
     byId(id).replaceChildren();
   }
+  state.unseen = 0;
+  showUnseen();
   // No password typed on the account page outlives the session.
   for (const id of ['password-form', 'close-form']) byId(id).reset();
   byId('empty').hidden = true;
@@ -2918,6 +2922,25 @@ function notify(message, kind = 'info') {
   const list = byId('notifications');
   list.prepend(item);
   while (list.children.length > MAX_NOTIFICATIONS) list.lastElementChild?.remove();
+  // On a phone the list is below the files: the header counts what came since it was seen.
+  state.unseen += 1;
+  showUnseen();
+}
+
+function showUnseen() {
+  const badge = byId('unseen');
+  badge.textContent = String(state.unseen);
+  badge.hidden = state.unseen === 0;
+  byId('to-notifications').setAttribute('aria-label', state.unseen ? `Notifications, ${plural(state.unseen, 'new one')}` : 'Notifications');
+}
+
+/** Goes to the notifications (below the files on a phone); they count as seen. */
+function toNotifications() {
+  state.unseen = 0;
+  showUnseen();
+  const title = byId('notifications-title');
+  title.scrollIntoView({ block: 'start' });
+  title.focus();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -3006,6 +3029,14 @@ function wire() {
     byId('search-results').hidden = true;
   });
   byId('open-account').addEventListener('click', () => showAccount(true));
+  byId('to-notifications').addEventListener('click', toNotifications);
+  byId('skip-link').addEventListener('click', (event) => {
+    // Not a navigation (the address keeps the folder): the focus goes to the files, or to
+    // the login form before one logs in.
+    event.preventDefault();
+    const target = state.session ? byId('folder-nav') : byId('login-form').querySelector('input');
+    target?.focus();
+  });
   byId('close-account-view').addEventListener('click', () => showAccount(false));
   byId('password-form').addEventListener('submit', (event) => {
     event.preventDefault();

@@ -187,9 +187,11 @@ scenarios['keyboard only: log in and upload without the mouse'] = async () => {
   const { context, page, errors } = await open()
   await page.goto('/')
   await page.locator('#auth-view').waitFor({ state: 'visible' })
-  // From the top of the page: the brand link, then the login form's fields.
+  // From the top of the page: the skip link, which leads past the header to the form.
   await page.keyboard.press('Tab')
-  await page.keyboard.press('Tab')
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'skip-link')
+  assert.ok(await page.locator('#skip-link').isVisible(), 'it shows once focused')
+  await page.keyboard.press('Enter')
   assert.equal(await page.evaluate(() => document.activeElement?.closest('form')?.id), 'login-form')
   await page.keyboard.type('leo')
   await page.keyboard.press('Tab')

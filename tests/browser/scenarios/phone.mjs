@@ -81,6 +81,11 @@ scenarios['every main screen and dialog fits a 375 px phone, in the dark theme']
   await page.dispatchEvent('#files-view', 'drop', { dataTransfer })
   await uploadRow(page, 'agenda for').filter({ hasText: 'done' }).waitFor()
   await fitsWidth(page)
+  // The notifications are below the files here: the header counts the new ones and leads there.
+  await page.getByRole('button', { name: /^Notifications, \d+ new ones?$/ }).click()
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'notifications-title')
+  await page.locator('#unseen').waitFor({ state: 'hidden' })
+  assert.ok(await page.locator('#notifications li').count() > 0)
 
   await page.getByLabel('Search for').fill('we met')
   await page.getByLabel('Search in').selectOption('contents')

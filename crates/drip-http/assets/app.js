@@ -2023,9 +2023,9 @@ function folderMoveProblem(error, to) {
       return `You already have a folder ${to}: choose another name or place.`;
     case 'folder_not_found':
       return 'None of the files in this folder are yours: only the people who shared them can move them.';
-    case 'invalid_target':
+    case 'folder_overlaps':
       return 'A folder cannot go into itself or into one of its own subfolders.';
-    case 'invalid_path':
+    case 'folder_too_deep':
       return 'Its subfolders would be too deep there (at most 64 levels, 1024 bytes).';
     default:
       return null;

@@ -557,16 +557,16 @@ impl From<MoveFolderError> for ApiError {
     fn from(e: MoveFolderError) -> Self {
         match e {
             MoveFolderError::Root => Self::bad_request("invalid_target", "the root folder cannot be moved"),
-            MoveFolderError::Overlaps => Self::bad_request(
-                "invalid_target",
+            MoveFolderError::Overlaps => Self::conflict(
+                "folder_overlaps",
                 "a folder cannot be moved onto itself, into itself or onto a folder that holds it",
             ),
             MoveFolderError::NotFound => Self::folder_not_found("you have no files in this folder"),
             MoveFolderError::AlreadyExists => {
                 Self::conflict("folder_exists", "you already have files in the target folder")
             }
-            MoveFolderError::TooDeep => Self::bad_request(
-                "invalid_path",
+            MoveFolderError::TooDeep => Self::conflict(
+                "folder_too_deep",
                 "the folder's subfolders would be too deep or their paths too long there",
             ),
             MoveFolderError::Backend(b) => Self::backend(&b),

@@ -12,7 +12,7 @@ use crate::routes::{
 };
 use crate::schemas::{
     CursorSchema, FileNameOrEmptySchema, FileSortSchema, FolderQuerySchema, PageLimitSchema, SortOrderSchema,
-    TopLimitSchema, TusVersionSchema, UsageSortSchema,
+    SubfolderSchema, TopLimitSchema, TusVersionSchema, UsageSortSchema,
 };
 
 #[derive(OpenApi)]
@@ -85,7 +85,7 @@ Errors are `{\"error\":{\"code\",\"message\",\"request_id\"}}` with a stable `co
     // Query parameters' schemas are not collected from the handlers: listed here.
     components(schemas(
         CursorSchema, FileNameOrEmptySchema, FolderQuerySchema, PageLimitSchema, TopLimitSchema,
-        UsageSortSchema, SortOrderSchema, FileSortSchema, TusVersionSchema,
+        UsageSortSchema, SortOrderSchema, FileSortSchema, TusVersionSchema, SubfolderSchema,
     )),
     modifiers(&BearerScheme, &HeadLimits),
     tags(

@@ -41,6 +41,12 @@ pub(crate) fn folder_pattern() -> String {
     format!(r"^\$(?:/{})*$", segment())
 }
 
+/// The pattern of a folder below the root: `$/` and names joined by `/` (what a folder
+/// move or delete takes: `$` itself is neither).
+pub(crate) fn subfolder_pattern() -> String {
+    format!(r"^\$(?:/{})+$", segment())
+}
+
 /// Usernames as the API documents them (the server also takes non-ASCII letters and
 /// digits, and trims surrounding white space).
 pub(crate) const USERNAME_PATTERN: &str = "^[A-Za-z0-9_.-]{1,30}$";
@@ -117,6 +123,18 @@ documented!(
     ))
     .max_length(Some(MAX_PATH_BYTES))
     .pattern(Some(folder_pattern()))
+    .build()
+);
+
+documented!(
+    /// A folder below the root.
+    SubfolderSchema = "Subfolder",
+    string(&format!(
+        "A folder below the root: `$/` and file names joined by `/` (not `$` itself), at most {MAX_PATH_BYTES} bytes and {MAX_PATH_DEPTH} names deep"
+    ))
+    .min_length(Some(3))
+    .max_length(Some(MAX_PATH_BYTES))
+    .pattern(Some(subfolder_pattern()))
     .build()
 );
 
@@ -250,6 +268,12 @@ mod tests {
         #[test]
         fn folders_match_the_pattern_exactly_when_they_parse(path in "[$a./\\x00\\x85 ]{0,10}") {
             prop_assert_eq!(matches(&folder_pattern(), &path), FolderPath::parse(&path).is_ok());
+        }
+
+        #[test]
+        fn subfolders_match_their_pattern_exactly_when_they_parse_below_the_root(path in "[$a./\\x00\\x85 ]{0,10}") {
+            let below_root = FolderPath::parse(&path).is_ok_and(|folder| !folder.is_root());
+            prop_assert_eq!(matches(&subfolder_pattern(), &path), below_root);
         }
 
         #[test]

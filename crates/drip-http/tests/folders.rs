@@ -73,14 +73,14 @@ async fn folder_moves_refuse_clearly_and_change_nothing() {
 
     for (body, status, expected) in [
         (json!({"from": "$", "to": "$/r"}), StatusCode::BAD_REQUEST, "invalid_target"),
-        (json!({"from": "$/a", "to": "$/a"}), StatusCode::BAD_REQUEST, "invalid_target"),
-        (json!({"from": "$/a", "to": "$/a/inner"}), StatusCode::BAD_REQUEST, "invalid_target"),
-        (json!({"from": "$/b/a", "to": "$/b"}), StatusCode::BAD_REQUEST, "invalid_target"),
+        (json!({"from": "$/a", "to": "$/a"}), StatusCode::CONFLICT, "folder_overlaps"),
+        (json!({"from": "$/a", "to": "$/a/inner"}), StatusCode::CONFLICT, "folder_overlaps"),
+        (json!({"from": "$/b/a", "to": "$/b"}), StatusCode::CONFLICT, "folder_overlaps"),
         (json!({"from": "$/a", "to": "$/b/a"}), StatusCode::CONFLICT, "folder_exists"),
         (json!({"from": "$/a", "to": "$/b"}), StatusCode::CONFLICT, "folder_exists"),
         (json!({"from": "$/bobs", "to": "$/mine"}), StatusCode::NOT_FOUND, "folder_not_found"),
         (json!({"from": "$/nothing", "to": "$/z"}), StatusCode::NOT_FOUND, "folder_not_found"),
-        (json!({"from": "$/d", "to": "$/e/d"}), StatusCode::BAD_REQUEST, "invalid_path"),
+        (json!({"from": "$/d", "to": "$/e/d"}), StatusCode::CONFLICT, "folder_too_deep"),
         (json!({"from": "$/a/", "to": "$/z"}), StatusCode::BAD_REQUEST, "invalid_path"),
         (json!({"from": "$/a", "to": "z"}), StatusCode::BAD_REQUEST, "invalid_path"),
         (json!({"from": "$/a"}), StatusCode::BAD_REQUEST, "invalid_request"),

@@ -12,7 +12,7 @@ use crate::dto::ErrorBody;
 use crate::error::ApiError;
 use crate::extract::{AuthUser, JsonBody, Params};
 use crate::openapi::{JsonRefused, Unauthenticated};
-use crate::schemas::FolderPathSchema;
+use crate::schemas::SubfolderSchema;
 use crate::state::AppState;
 
 /// Where a folder goes.
@@ -20,11 +20,11 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub(crate) struct MoveFolderBody {
     /// The folder to move (not `$`).
-    #[schema(value_type = FolderPathSchema)]
+    #[schema(value_type = SubfolderSchema)]
     from: String,
     /// Its new path: another name in the same parent renames it; any other place moves
     /// it. Neither folder may hold the other.
-    #[schema(value_type = FolderPathSchema)]
+    #[schema(value_type = SubfolderSchema)]
     to: String,
 }
 
@@ -32,7 +32,7 @@ pub(crate) struct MoveFolderBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct FolderMovedDto {
     /// Where it is now.
-    #[schema(value_type = FolderPathSchema)]
+    #[schema(value_type = SubfolderSchema)]
     path: String,
     /// How many of the user's files moved with it (subfolders' included).
     moved: u64,
@@ -43,7 +43,7 @@ pub(crate) struct FolderMovedDto {
 #[into_params(parameter_in = Query)]
 pub(crate) struct FolderPathQuery {
     /// The folder, `$/a` or deeper (not `$`).
-    #[param(value_type = FolderPathSchema)]
+    #[param(value_type = SubfolderSchema)]
     path: String,
 }
 
@@ -68,10 +68,10 @@ pub(crate) struct FolderDeletedDto {
     request_body = MoveFolderBody,
     responses(
         (status = 200, description = "Moved", body = FolderMovedDto),
-        (status = 400, description = "`invalid_path` (also a subfolder that would be too deep or too long at the target), `invalid_target` (`$`, or one folder holds the other)", body = ErrorBody),
+        (status = 400, description = "`invalid_path`, `invalid_target` (`$`)", body = ErrorBody),
         Unauthenticated,
         (status = 404, description = "`folder_not_found`: the user has no file of their own in it", body = ErrorBody),
-        (status = 409, description = "`folder_exists`: the user has files at the target already", body = ErrorBody),
+        (status = 409, description = "`folder_exists`: the user has files at the target already; `folder_overlaps`: one folder holds the other (or they are one); `folder_too_deep`: a subfolder would be deeper than 64 or longer than 1024 bytes at the target", body = ErrorBody),
         JsonRefused,
     )
 )]

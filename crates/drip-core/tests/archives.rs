@@ -20,11 +20,11 @@ use drip_core::events::Event;
 use drip_core::jobs::model::{NewJob, Task, TaskKind};
 use drip_core::storage::model::{
     Allowance, Envelope, FileName, FolderListing, FolderPath, Media, MediaPage, PageRequest, QuotaSetting,
-    Share, SortOrder, TrashPage, TrashedMedia, UploadedContent, Usage, UsageSort, UserUsage,
+    Share, SortOrder, StorageKey, TrashPage, TrashedMedia, UploadedContent, Usage, UsageSort, UserUsage,
 };
 use drip_core::storage::ports::{
     AddShareError, ByteStream, InsertMediaError, MediaRepository, RelocateError, RelocateFolderError,
-    ReserveError, RestoreMediaError, StorageProvider,
+    ReplaceContentError, ReserveError, RestoreMediaError, StorageProvider,
 };
 use drip_core::storage::{StorageService, StorageSettings, StoreRequest};
 use drip_core::{ArchiveId, BackendError, JobId, MediaId, UserId};
@@ -278,6 +278,24 @@ impl MediaRepository for DeletesAfterListing {
         at: DateTime<Utc>,
     ) -> Result<Media, RelocateError> {
         self.inner.relocate(id, folder, name, at).await
+    }
+    async fn find_named(
+        &self,
+        creator: &UserId,
+        folder: &FolderPath,
+        name: &FileName,
+    ) -> Result<Option<Media>, BackendError> {
+        self.inner.find_named(creator, folder, name).await
+    }
+    async fn replace_content(
+        &self,
+        target: &MediaId,
+        expected: &StorageKey,
+        version: &MediaId,
+        uploaded: UploadedContent,
+        then: &NewJob,
+    ) -> Result<Media, ReplaceContentError> {
+        self.inner.replace_content(target, expected, version, uploaded, then).await
     }
     async fn relocate_folder(
         &self,

@@ -19,8 +19,8 @@ use drip_core::storage::model::{
     UploadedContent, Usage, UsageSort, UserUsage,
 };
 use drip_core::storage::ports::{
-    AddShareError, InsertMediaError, MediaRepository, RelocateError, RelocateFolderError, ReserveError,
-    RestoreMediaError,
+    AddShareError, InsertMediaError, MediaRepository, RelocateError, RelocateFolderError,
+    ReplaceContentError, ReserveError, RestoreMediaError,
 };
 use drip_core::uploads::model::{ResumableUpload, UploadPart};
 use drip_core::{BackendError, ClaimToken, DropId, JobId, LinkId, MediaId, TokenFamilyId, UploadId, UserId};
@@ -651,6 +651,60 @@ impl MediaRepository for MemoryMediaRepository {
         let slot = state.media.get_mut(id).ok_or(RelocateError::NotFound)?;
         *slot = slot.clone().relocated(folder.clone(), name.clone(), at);
         Ok(slot.clone())
+    }
+
+    async fn find_named(
+        &self,
+        creator: &UserId,
+        folder: &FolderPath,
+        name: &FileName,
+    ) -> Result<Option<Media>, BackendError> {
+        let state = lock(&self.state)?;
+        Ok(state
+            .media
+            .values()
+            .find(|m| {
+                m.creator() == *creator
+                    && m.folder() == folder
+                    && m.name() == name
+                    && !state.trash.contains_key(&m.id())
+            })
+            .cloned())
+    }
+
+    async fn replace_content(
+        &self,
+        target: &MediaId,
+        expected: &StorageKey,
+        version: &MediaId,
+        uploaded: UploadedContent,
+        then: &NewJob,
+    ) -> Result<Media, ReplaceContentError> {
+        let mut state = lock(&self.state)?;
+        let new = state
+            .media
+            .get(version)
+            .filter(|m| m.uploaded_at().is_none())
+            .cloned()
+            .ok_or(ReplaceContentError::VersionGone)?;
+        let old = state
+            .media
+            .get(target)
+            .filter(|m| {
+                state.is_listed(m)
+                    && m.storage_key() == expected
+                    && m.creator() == new.creator()
+                    && m.id() != new.id()
+            })
+            .cloned()
+            .ok_or(ReplaceContentError::TargetChanged)?;
+        state.jobs.enqueue(then)?;
+        state.media.remove(version);
+        state.leases.remove(version);
+        state.reserved.remove(version);
+        let replaced = old.with_content_of(&new, uploaded);
+        state.media.insert(*target, replaced.clone());
+        Ok(replaced)
     }
 
     async fn relocate_folder(

@@ -32,10 +32,12 @@ use crate::workload::{held, object_deletion};
 
 mod folders;
 mod trash;
+mod versions;
 use drip_core::{Ksuid, MediaId, TokenFamilyId, UserId};
 pub use folders::*;
 use tokio::sync::Barrier;
 pub use trash::*;
+pub use versions::*;
 
 /// Fresh, empty repositories for one scenario.
 pub struct Repos {
@@ -99,6 +101,10 @@ macro_rules! repository_conformance {
             relocate_folder_moves_own_media_with_shares_and_totals,
             relocate_folder_conflicts_and_limits,
             concurrent_folder_moves_one_wins,
+            replace_content_gives_the_file_its_new_version,
+            replace_content_refuses_and_changes_nothing,
+            concurrent_versions_of_one_file_one_wins,
+            find_named_finds_own_media_in_any_state,
             list_folder_of_empty_or_unknown_folder_is_empty,
             list_folder_lists_files_and_immediate_subfolders_with_recursive_totals,
             list_folder_prefixes_match_whole_segments,

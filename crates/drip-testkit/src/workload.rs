@@ -14,7 +14,7 @@ use drip_core::storage::model::{
     ContentType, Digest, Envelope, FileName, FolderPath, FolderSummary, Media, MediaParts, PageRequest,
     StorageKey, UploadedContent,
 };
-use drip_core::storage::ports::{MediaRepository, RelocateFolderError};
+use drip_core::storage::ports::{MediaRepository, RelocateFolderError, ReplaceContentError};
 use drip_core::{JobId, Ksuid, MediaId, UserId};
 
 /// Folders the workload uses: prefixes of each other, look-alikes and LIKE wildcards.
@@ -110,14 +110,14 @@ pub fn content(size: u64) -> UploadedContent {
 }
 
 /// Runs `steps` random operations (insert, upload, re-upload, relocate, folder move,
-/// delete, share, unshare) by `users`; conflicts and misses are part of the game.
+/// new version, delete, share, unshare) by `users`; conflicts and misses are part of the game.
 pub async fn random_operations(media: Arc<dyn MediaRepository>, users: &[Owner], seed: u64, steps: usize) {
     let mut rng = Rng(seed);
     let mut known: Vec<MediaId> = Vec::new();
     for step in 0..steps {
         let user = users[rng.below(users.len())].id;
         let target = if known.is_empty() { None } else { Some(rng.pick(&known)) };
-        match (rng.below(10), target) {
+        match (rng.below(11), target) {
             (0..=2, _) | (_, None) => {
                 let m = new_media(user, rng.pick(FOLDERS), rng.pick(NAMES));
                 if media.insert(&m, held()).await.is_ok() {
@@ -147,6 +147,24 @@ pub async fn random_operations(media: Arc<dyn MediaRepository>, users: &[Owner],
                     match media.relocate_folder(&user, &from, &to, at(10 + step as i64)).await {
                         Ok(_) | Err(RelocateFolderError::AlreadyExists) => {}
                         Err(e) => panic!("moving {from} to {to}: {e:?}"),
+                    }
+                }
+            }
+            (10, Some(id)) => {
+                // A new version of an uploaded file of the creator's.
+                let Some(file) = media.find(&id).await.unwrap().filter(|m| m.uploaded_at().is_some()) else {
+                    continue;
+                };
+                let version = new_media(file.creator(), file.folder().as_str(), &format!(".version-{step}"));
+                if media.insert(&version, held()).await.is_ok() {
+                    let job = object_deletion(file.id());
+                    let uploaded = content(1 + rng.below(1000) as u64);
+                    match media
+                        .replace_content(&file.id(), file.storage_key(), &version.id(), uploaded, &job)
+                        .await
+                    {
+                        Ok(_) | Err(ReplaceContentError::TargetChanged) => {}
+                        Err(e) => panic!("a new version: {e:?}"),
                     }
                 }
             }

@@ -557,6 +557,16 @@ impl Media {
         self
     }
 
+    /// The same media (id, name, folder, creator, metadata, creation time) with the content
+    /// of `new` (its object, envelope and type) once stored as `uploaded`: a new version.
+    #[must_use]
+    pub fn with_content_of(mut self, new: &Media, uploaded: UploadedContent) -> Self {
+        self.0.storage_key = new.0.storage_key.clone();
+        self.0.envelope = new.0.envelope.clone();
+        self.0.content_type = new.0.content_type.clone();
+        self.with_uploaded(uploaded)
+    }
+
     /// The same media at another folder and name.
     #[must_use]
     pub fn relocated(mut self, folder: FolderPath, name: FileName, at: DateTime<Utc>) -> Self {

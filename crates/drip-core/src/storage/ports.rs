@@ -74,6 +74,21 @@ pub enum RelocateFolderError {
     Backend(#[from] BackendError),
 }
 
+/// Why a media's content could not be replaced by a new version's.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplaceContentError {
+    /// The media to replace is gone, trashed, not uploaded, or no longer holds the object
+    /// the caller saw (another version replaced it meanwhile): nothing changed.
+    #[error("the file changed or went while its new version was uploading")]
+    TargetChanged,
+    /// The new version's pending record is gone (reclaimed): nothing changed.
+    #[error("the new version's upload record is gone")]
+    VersionGone,
+    /// Infrastructure failure.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
 /// Why a share could not be created.
 #[derive(Debug, thiserror::Error)]
 pub enum AddShareError {
@@ -263,6 +278,40 @@ pub trait MediaRepository: Send + Sync + 'static {
         under: Option<&'a FolderPath>,
         page: &PageRequest,
     ) -> Result<MediaPage, BackendError>;
+
+    /// The media `creator` has at `folder`/`name` (in any state; trashed ones never), if any.
+    ///
+    /// # Errors
+    /// [`BackendError`] for infrastructure failures only.
+    async fn find_named(
+        &self,
+        creator: &UserId,
+        folder: &FolderPath,
+        name: &FileName,
+    ) -> Result<Option<Media>, BackendError>;
+
+    /// Makes `version` (a pending media of the same creator whose object now holds the
+    /// content `uploaded`) the new content of `target`, an uploaded media outside the trash
+    /// whose object is still `expected`: `target` keeps its id, name, folder, shares, links,
+    /// metadata and creation time and takes `version`'s object, envelope and content type
+    /// with `uploaded` (`updated_at` its upload time); `version`'s record goes (its
+    /// reservation given back); the creator's usage and every viewer's folder totals change
+    /// by the difference in size; `then` (the removal of the old object) is enqueued — all
+    /// in one transaction. Answers the updated `target`.
+    ///
+    /// # Errors
+    /// - [`ReplaceContentError::TargetChanged`] when `target` is unknown, pending, trashed,
+    ///   another creator's, or its object is no longer `expected`;
+    /// - [`ReplaceContentError::VersionGone`] when `version` is no pending media;
+    /// - [`ReplaceContentError::Backend`] otherwise. Nothing changes on an error.
+    async fn replace_content(
+        &self,
+        target: &MediaId,
+        expected: &StorageKey,
+        version: &MediaId,
+        uploaded: UploadedContent,
+        then: &NewJob,
+    ) -> Result<Media, ReplaceContentError>;
 
     /// Moves and/or renames a media (whatever its state), setting `updated_at = at`;
     /// answers the updated media.

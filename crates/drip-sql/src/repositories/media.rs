@@ -20,12 +20,12 @@ use drip_core::accounts::model::Owner;
 use drip_core::jobs::model::NewJob;
 use drip_core::storage::model::{
     Allowance, Envelope, FileName, FolderListing, FolderPath, MAX_TOP_USERS, Media, MediaPage, PageRequest,
-    QuotaExceeded, QuotaSetting, Share, SortOrder, TrashPage, TrashedMedia, UploadedContent, Usage,
-    UsageSort, UserUsage,
+    QuotaExceeded, QuotaSetting, Share, SortOrder, StorageKey, TrashPage, TrashedMedia, UploadedContent,
+    Usage, UsageSort, UserUsage,
 };
 use drip_core::storage::ports::{
-    AddShareError, InsertMediaError, MediaRepository, RelocateError, RelocateFolderError, ReserveError,
-    RestoreMediaError,
+    AddShareError, InsertMediaError, MediaRepository, RelocateError, RelocateFolderError,
+    ReplaceContentError, ReserveError, RestoreMediaError,
 };
 use drip_core::{BackendError, MediaId, UserId};
 use sqlx::{AssertSqlSafe, QueryBuilder};
@@ -39,7 +39,10 @@ use crate::rows::{Conn, Reads};
 use crate::{Dialect, LockedMedia, Param, constraint, media_columns, ranking, returning_media_columns};
 
 /// Locks a media row against concurrent writes to it and reads what they change.
-async fn lock_media<D: Dialect>(conn: &mut Conn<D>, id: &MediaId) -> Result<Option<LockedMedia>, BackendError>
+pub(super) async fn lock_media<D: Dialect>(
+    conn: &mut Conn<D>,
+    id: &MediaId,
+) -> Result<Option<LockedMedia>, BackendError>
 where
     String: Param<D::Db>,
 {
@@ -57,7 +60,7 @@ where
 }
 
 /// Adds `count` files and `size` bytes to a creator's usage counters.
-async fn add_usage<D: Dialect>(
+pub(super) async fn add_usage<D: Dialect>(
     conn: &mut Conn<D>,
     creator: &UserId,
     count: i64,
@@ -83,7 +86,7 @@ where
 }
 
 /// Adds `delta` (negative: gives back) to the bytes a creator's uploads under way reserve.
-async fn add_reserved<D: Dialect>(
+pub(super) async fn add_reserved<D: Dialect>(
     conn: &mut Conn<D>,
     creator: &UserId,
     delta: i64,
@@ -553,6 +556,38 @@ where
         }
         tx.commit().await.map_err(|e| D::backend("committing a relocation", e))?;
         Ok(media)
+    }
+
+    async fn find_named(
+        &self,
+        creator: &UserId,
+        folder: &FolderPath,
+        name: &FileName,
+    ) -> Result<Option<Media>, BackendError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            media_columns!(),
+            " FROM storage_media m WHERE m.creator_id = $1 AND m.full_path = $2 AND m.file_name = $3 \
+             AND m.trashed_at IS NULL"
+        ))
+        .bind(creator.to_string())
+        .bind(folder.as_str().to_owned())
+        .bind(name.as_str().to_owned())
+        .fetch_optional(D::on_pool(&self.reads))
+        .await
+        .map_err(|e| D::backend("finding a media by name", e))?;
+        row.as_ref().map(D::media).transpose()
+    }
+
+    async fn replace_content(
+        &self,
+        target: &MediaId,
+        expected: &StorageKey,
+        version: &MediaId,
+        uploaded: UploadedContent,
+        then: &NewJob,
+    ) -> Result<Media, ReplaceContentError> {
+        super::versions::replace_content(self, target, expected, version, uploaded, then).await
     }
 
     async fn relocate_folder(

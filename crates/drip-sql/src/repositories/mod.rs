@@ -36,6 +36,7 @@ mod jobs;
 mod links;
 mod media;
 mod uploads;
+mod versions;
 
 use drip_core::BackendError;
 use sqlx::migrate::MigrateError;

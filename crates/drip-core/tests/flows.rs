@@ -205,6 +205,67 @@ async fn search_finds_lines_and_reports_bad_patterns() {
 }
 
 #[tokio::test]
+async fn a_new_version_keeps_the_file_its_shares_and_replaces_its_content() {
+    use drip_core::jobs::model::Task;
+    use drip_core::jobs::ports::JobQueue;
+    use drip_core::storage::VersionUpload;
+    use drip_core::storage::error::VersionError;
+    let (fakes, storage, alice) = alice_on_fakes(StorageSettings::default()).await;
+    let accounts = fakes.account_service();
+    let bob = register(&accounts, "bob", "password1").await;
+    let first =
+        storage.store(upload(alice.id, path("$/d"), "f.txt", stream_of(b"v1".to_vec(), 1))).await.unwrap();
+    storage.share(&alice.id, &first.id(), &bob.username).await.unwrap();
+
+    let again = upload(alice.id, path("$/d"), "f.txt", stream_of(b"version two".to_vec(), 4));
+    let (replaced, was_there) = storage.store_or_replace(again).await.unwrap();
+    assert!(was_there);
+    assert_eq!((replaced.id(), replaced.name().as_str(), replaced.size()), (first.id(), "f.txt", 11));
+    assert_ne!(replaced.storage_key(), first.storage_key());
+    let seen = storage.download(&bob.id, &first.id(), None).await.unwrap();
+    assert_eq!(read_all(seen.content).await.unwrap(), b"version two", "the sharee reads the new content");
+    assert_eq!(storage.usage(&alice.id).await.unwrap().disk_usage, 11);
+    let queued = fakes.repositories.jobs().list(None, 10).await.unwrap();
+    let removal = queued
+        .iter()
+        .find(|job| job.task == Task::DeleteObject { key: first.storage_key().clone() })
+        .expect("the old object's removal");
+    assert_eq!(removal.run_at, fakes.clock.now() + chrono::Duration::hours(1), "after downloads under way");
+    let created = fakes.repositories.media().created_by(&alice.id, 10).await.unwrap();
+    assert_eq!(created.len(), 1, "no version record is left: {created:?}");
+
+    let version = |bytes: &[u8]| VersionUpload {
+        content_type: None,
+        length: Some(bytes.len() as u64),
+        content: stream_of(bytes.to_vec(), 2),
+    };
+    let refused = storage.store_version(&bob.id, &first.id(), version(b"bob's")).await;
+    assert!(matches!(refused, Err(VersionError::Forbidden)), "{refused:?}");
+    let unknown = MediaId::from_ksuid(Ksuid::generate(fakes.clock.now()));
+    assert!(matches!(
+        storage.store_version(&alice.id, &unknown, version(b"x")).await,
+        Err(VersionError::NotFound)
+    ));
+    let broken = VersionUpload {
+        content_type: None,
+        length: None,
+        content: futures::stream::iter([
+            Ok(bytes::Bytes::from_static(b"half")),
+            Err(std::io::Error::other("cut")),
+        ])
+        .boxed(),
+    };
+    let failed = storage.store_version(&alice.id, &first.id(), broken).await;
+    assert!(matches!(failed, Err(VersionError::Store(StoreError::Input(_)))), "{failed:?}");
+    let kept = storage.download(&alice.id, &first.id(), None).await.unwrap();
+    assert_eq!(read_all(kept.content).await.unwrap(), b"version two", "a failed version changes nothing");
+    assert_eq!(fakes.repositories.media().created_by(&alice.id, 10).await.unwrap().len(), 1);
+
+    let third = storage.store_version(&alice.id, &first.id(), version(b"3")).await.unwrap();
+    assert_eq!((third.id(), third.size()), (first.id(), 1));
+}
+
+#[tokio::test]
 async fn a_password_change_keeps_the_asking_session_and_ends_the_others() {
     use drip_core::accounts::error::{ChangePasswordError, LoginError, RefreshError};
     let fakes = drip_mock::fake_ports();

@@ -21,7 +21,7 @@ use drip_core::links::error::{
 };
 use drip_core::storage::error::{
     ChangeError, DeleteFolderError, DownloadError, LookupError, MoveFolderError, PurgeError, RestoreError,
-    SearchError, ShareError, StoreError,
+    SearchError, ShareError, StoreError, VersionError,
 };
 use drip_core::storage::model::{InvalidName, InvalidPath, QuotaExceeded};
 use drip_core::storage::ports::StorageError;
@@ -509,6 +509,23 @@ impl From<StoreError> for ApiError {
             }
             StoreError::Storage(s) => Self::storage(&s),
             StoreError::Backend(b) => Self::backend(&b),
+        }
+    }
+}
+
+impl From<VersionError> for ApiError {
+    fn from(e: VersionError) -> Self {
+        match e {
+            VersionError::NotFound => Self::file_not_found(),
+            VersionError::Forbidden => {
+                Self::forbidden("only the creator of a file may store a new version of it")
+            }
+            VersionError::Changed => Self::conflict(
+                "upload_conflict",
+                "the file changed while its new version was uploading; nothing changed, try again",
+            ),
+            VersionError::Store(e) => e.into(),
+            VersionError::Backend(b) => Self::backend(&b),
         }
     }
 }

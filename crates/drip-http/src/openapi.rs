@@ -12,7 +12,7 @@ use crate::routes::{
 };
 use crate::schemas::{
     CursorSchema, FileNameOrEmptySchema, FileSortSchema, FolderQuerySchema, PageLimitSchema, SortOrderSchema,
-    SubfolderSchema, TopLimitSchema, TusVersionSchema, UsageSortSchema,
+    SubfolderSchema, TopLimitSchema, TusVersionSchema, UploadConflictSchema, UsageSortSchema,
 };
 
 #[derive(OpenApi)]
@@ -40,6 +40,7 @@ Errors are `{\"error\":{\"code\",\"message\",\"request_id\"}}` with a stable `co
         files::update,
         files::delete,
         files::download,
+        files::replace_content,
         files::list_folder,
         folders::move_folder,
         folders::delete_folder,
@@ -86,6 +87,7 @@ Errors are `{\"error\":{\"code\",\"message\",\"request_id\"}}` with a stable `co
     components(schemas(
         CursorSchema, FileNameOrEmptySchema, FolderQuerySchema, PageLimitSchema, TopLimitSchema,
         UsageSortSchema, SortOrderSchema, FileSortSchema, TusVersionSchema, SubfolderSchema,
+        UploadConflictSchema,
     )),
     modifiers(&BearerScheme, &HeadLimits),
     tags(

@@ -207,6 +207,15 @@ documented!(
 );
 
 documented!(
+    /// What an upload does when the user has a file of that name there.
+    UploadConflictSchema = "UploadConflict",
+    one_of(
+        "`fail` (default): refuse with `409 already_exists`; `replace`: store the upload as the file's new version (it keeps its id, shares and links)",
+        &["fail", "replace"]
+    )
+);
+
+documented!(
     /// A sort direction.
     SortOrderSchema = "SortOrder",
     one_of("Sort direction", &["asc", "desc"])

@@ -711,3 +711,91 @@ async fn names_with_odd_extensions_store_and_download() {
         assert_eq!(body_bytes(response).await, name.as_bytes());
     }
 }
+
+/// A raw request with a body, as `token`.
+async fn send_body(
+    app: &common::TestApp,
+    method: Method,
+    uri: &str,
+    token: &str,
+    body: &[u8],
+) -> Response<Body> {
+    let request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "text/plain")
+        .header(header::CONTENT_LENGTH, body.len())
+        .body(Body::from(body.to_vec()))
+        .unwrap();
+    app.send(request).await
+}
+
+#[tokio::test]
+async fn an_upload_onto_its_name_with_conflict_replace_is_the_files_new_version() {
+    let (app, [alice, bob]) = app_with_users(["alice", "bob"]).await;
+    let id = app.upload_ok(&alice, "$/d", "f.txt", b"v1").await;
+    assert_eq!(app.share(&alice, &id, "bob").await.0, StatusCode::CREATED);
+    let first_etag = app.download(&bob, &id, &[]).await.headers()[header::ETAG].clone();
+
+    let replace = "/api/v1/files?folder=%24%2Fd&name=f.txt&conflict=replace";
+    let response = send_body(&app, Method::POST, replace, &alice, b"version two").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let file = body_json(response).await;
+    assert_eq!((file["id"].as_str(), file["size"].as_u64()), (Some(&*id), Some(11)), "{file}");
+    let seen = app.download(&bob, &id, &[]).await;
+    assert_ne!(seen.headers()[header::ETAG], first_etag, "a new entity tag");
+    assert_eq!(&body_bytes(seen).await[..], b"version two", "the sharee reads the new version");
+    let (_, usage) = app.get("/api/v1/me/usage", &alice).await;
+    assert_eq!((usage["media_count"].as_u64(), usage["disk_usage"].as_u64()), (Some(1), Some(11)));
+
+    let (status, body) = app.upload(&alice, "$/d", "f.txt", b"no").await;
+    assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "already_exists"), "the default refuses");
+    let response =
+        send_body(&app, Method::POST, "/api/v1/files?name=f.txt&conflict=merge", &alice, b"x").await;
+    assert_error(response, StatusCode::BAD_REQUEST, "invalid_conflict").await;
+    let response =
+        send_body(&app, Method::POST, "/api/v1/files?name=new.txt&conflict=replace", &alice, b"x").await;
+    assert_eq!(response.status(), StatusCode::CREATED, "nothing to replace: a new file");
+    let response =
+        send_body(&app, Method::POST, "/api/v1/files?folder=%24%2Fd&name=f.txt&conflict=replace", &bob, b"b")
+            .await;
+    assert_eq!(response.status(), StatusCode::CREATED, "bob's own name, not alice's file (decision 0012)");
+    assert_eq!(&body_bytes(app.download(&alice, &id, &[]).await).await[..], b"version two");
+}
+
+#[tokio::test]
+async fn put_content_stores_a_new_version_by_id_for_its_creator_only() {
+    let (app, [alice, bob]) = app_with_users(["alice", "bob"]).await;
+    let id = app.upload_ok(&alice, "$", "notes.md", b"# one").await;
+    assert_eq!(app.share(&alice, &id, "bob").await.0, StatusCode::CREATED);
+    let content = format!("/api/v1/files/{id}/content");
+
+    let response = send_body(&app, Method::PUT, &content, &alice, b"# two, longer").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let file = body_json(response).await;
+    assert_eq!(
+        (file["id"].as_str(), file["name"].as_str(), file["size"].as_u64()),
+        (Some(&*id), Some("notes.md"), Some(13))
+    );
+    assert_eq!(&body_bytes(app.download(&alice, &id, &[]).await).await[..], b"# two, longer");
+
+    assert_error(
+        send_body(&app, Method::PUT, &content, &bob, b"mine now").await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    let unknown = "/api/v1/files/2CZf8nJ8KQxlj0Qn5nZbW7t1v9a/content";
+    assert_error(
+        send_body(&app, Method::PUT, unknown, &alice, b"x").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    assert_eq!(
+        &body_bytes(app.download(&bob, &id, &[]).await).await[..],
+        b"# two, longer",
+        "bob changed nothing"
+    );
+}

@@ -229,3 +229,23 @@ pub enum DeleteFolderError {
     #[error(transparent)]
     Backend(#[from] BackendError),
 }
+
+/// Why a new version of a file could not be stored.
+#[derive(Debug, thiserror::Error)]
+pub enum VersionError {
+    /// The user sees no such file.
+    #[error("file not found")]
+    NotFound,
+    /// The user sees the file but did not create it.
+    #[error("only the creator of a file may store a new version of it")]
+    Forbidden,
+    /// Another version, or a delete, came first while this one uploaded: nothing changed.
+    #[error("the file changed while its new version was uploading")]
+    Changed,
+    /// The upload itself failed (limits, quota, the stream, the object store).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Infrastructure failure.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}

@@ -8,7 +8,7 @@ pub mod service;
 
 pub use service::{
     DEFAULT_TRASH_RETENTION, Download, FolderDeleted, StoragePorts, StorageService, StorageSettings,
-    StoreRequest,
+    StoreRequest, VersionUpload,
 };
 
 #[cfg(test)]

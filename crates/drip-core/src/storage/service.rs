@@ -16,7 +16,7 @@ use tokio_util::task::TaskTracker;
 
 use super::error::{
     ChangeError, DeleteFolderError, DownloadError, LookupError, MoveFolderError, PurgeError, QuotaError,
-    RestoreError, ShareError, StoreError,
+    RestoreError, ShareError, StoreError, VersionError,
 };
 use super::model::{
     Allowance, ContentType, Envelope, FileName, FolderListing, FolderPath, MAX_SHARE_PARTNERS, MAX_TOP_USERS,
@@ -25,7 +25,8 @@ use super::model::{
 };
 use super::ports::{
     AddShareError, ByteStream, InsertMediaError, KeyWrapper, MediaRepository, RelocateError,
-    RelocateFolderError, ReserveError, RestoreMediaError, StorageError, StorageProvider, WrappedKey,
+    RelocateFolderError, ReplaceContentError, ReserveError, RestoreMediaError, StorageError, StorageProvider,
+    WrappedKey,
 };
 use super::search::SearchCache;
 use crate::accounts::model::{Owner, Username};
@@ -136,6 +137,16 @@ pub struct StoreRequest {
     /// steps as the bytes come.
     pub length: Option<u64>,
     /// The plaintext.
+    pub content: ByteStream,
+}
+
+/// The content of a new version of a file.
+pub struct VersionUpload {
+    /// Its declared content type (`None`: guessed from the file's name).
+    pub content_type: Option<ContentType>,
+    /// Its length when known ahead (`Content-Length`): checked against the limits first.
+    pub length: Option<u64>,
+    /// The bytes, as a stream.
     pub content: ByteStream,
 }
 
@@ -302,17 +313,98 @@ impl StorageService {
             }
             Naming::FirstFree => self.reserve_free_name(user, &name, folder, content_type).await?,
         };
-        let mut cleanup = Cleanup::armed(self, &reserved);
-        let quota = Quota::new(self, &reserved);
+        self.receive(&reserved, &data_key, length, content, Landing::NewFile).await.map_err(|e| match e {
+            VersionError::Store(e) => e,
+            VersionError::Backend(b) => StoreError::Backend(b),
+            // Only a new version lands on another file.
+            other => StoreError::Backend(BackendError::msg(other.to_string())),
+        })
+    }
+
+    /// Stores a new version of one of the user's files: the content is uploaded as a
+    /// pending record of its own (holding its quota, removed on failure, reclaimed after a
+    /// crash), then takes the file's place in one step — the file keeps its id, name,
+    /// folder, shares and public links; its old content goes by a job. Readers of the
+    /// file see the old content or the new, never a mix.
+    ///
+    /// # Errors
+    /// See [`VersionError`]: [`VersionError::Changed`] when another version (or a delete)
+    /// came first while this one uploaded.
+    pub async fn store_version(
+        &self,
+        user: &UserId,
+        id: &MediaId,
+        upload: VersionUpload,
+    ) -> Result<Media, VersionError> {
+        let target = self.ports.media.find_visible(user, id).await?.ok_or(VersionError::NotFound)?;
+        if target.creator() != *user {
+            return Err(VersionError::Forbidden);
+        }
+        self.land_version(target, upload).await
+    }
+
+    /// Stores a file, or a new version of the file of that name when the user has one
+    /// there (see [`store_version`](Self::store_version)): an upload that replaces. Answers
+    /// the file and whether it was one already.
+    ///
+    /// # Errors
+    /// See [`VersionError`]; [`StoreError::AlreadyExists`] when the name is held by an
+    /// upload still under way.
+    pub async fn store_or_replace(&self, request: StoreRequest) -> Result<(Media, bool), VersionError> {
+        let existing = self.ports.media.find_named(&request.user, &request.folder, &request.name).await?;
+        match existing {
+            Some(target) if target.uploaded().is_some() => {
+                let StoreRequest { content_type, length, content, .. } = request;
+                let upload = VersionUpload { content_type, length, content };
+                Ok((self.land_version(target, upload).await?, true))
+            }
+            Some(_) => Err(StoreError::AlreadyExists.into()),
+            None => Ok((self.store(request).await?, false)),
+        }
+    }
+
+    async fn land_version(&self, target: Media, upload: VersionUpload) -> Result<Media, VersionError> {
+        let VersionUpload { content_type, length, content } = upload;
+        if length.is_some_and(|l| l > self.settings.max_upload_bytes) {
+            return Err(StoreError::TooLarge { limit: self.settings.max_upload_bytes }.into());
+        }
+        let _slot = self.transfer_slot().await.ok_or(StoreError::Busy)?;
+        // A record of its own in the file's folder, under a name nobody types: pending, it
+        // is in no listing, and it holds the new object until it takes the file's place.
+        let name = FileName::parse(&format!(".drip-version-{}", self.ports.clock.new_media_id()))
+            .map_err(|e| BackendError::new("a version's name", e))?;
+        let content_type = Some(content_type.unwrap_or_else(|| ContentType::guess(target.name())));
+        let lease_until = later(self.ports.clock.now(), self.settings.upload_lease);
+        let (version, data_key) =
+            self.reserve(target.creator(), name, target.folder().clone(), content_type, lease_until).await?;
+        self.receive(&version, &data_key, length, content, Landing::VersionOf(&target)).await
+    }
+
+    /// Receives the content of `reserved` (quota as it comes, the lease renewed) and lands
+    /// it; on any failure the reserved record and its object go.
+    async fn receive(
+        &self,
+        reserved: &Media,
+        data_key: &DataKey,
+        length: Option<u64>,
+        content: ByteStream,
+        landing: Landing<'_>,
+    ) -> Result<Media, VersionError> {
+        let mut cleanup = Cleanup::armed(self, reserved);
+        let quota = Quota::new(self, reserved);
         let stored = async {
             let ahead = length.unwrap_or(0);
             if ahead > 0 {
                 quota.reserve(ahead).await?;
             }
             let (content, progress) = Progress::watch(quota.meter(content, ahead));
-            let upload = self.upload(reserved.storage_key(), &data_key, content);
-            let uploaded = self.holding_lease(&reserved, &progress, upload).await;
-            self.finish(&reserved, quota.explain(uploaded)?).await
+            let upload = self.upload(reserved.storage_key(), data_key, content);
+            let uploaded = self.holding_lease(reserved, &progress, upload).await;
+            let uploaded = quota.explain(uploaded)?;
+            match landing {
+                Landing::NewFile => Ok(self.finish(reserved, uploaded).await?),
+                Landing::VersionOf(target) => self.take_place(target, reserved, uploaded).await,
+            }
         };
         match stored.await {
             Ok(stored) => {
@@ -326,6 +418,34 @@ impl StorageService {
                 Err(e)
             }
         }
+    }
+
+    /// The uploaded `version` becomes `target`'s content; the old object goes by a job.
+    async fn take_place(
+        &self,
+        target: &Media,
+        version: &Media,
+        uploaded: UploadedContent,
+    ) -> Result<Media, VersionError> {
+        // Downloads of the old content already under way may finish: its object goes later.
+        let mut old = due_now(&*self.ports.clock, Task::DeleteObject { key: target.storage_key().clone() });
+        old.run_at = later(old.run_at, OLD_VERSION_GRACE);
+        let replaced = self
+            .ports
+            .media
+            .replace_content(&target.id(), target.storage_key(), &version.id(), uploaded, &old)
+            .await
+            .map_err(|e| match e {
+                ReplaceContentError::TargetChanged => VersionError::Changed,
+                ReplaceContentError::VersionGone => VersionError::Backend(BackendError::msg(
+                    "the new version's record vanished during upload",
+                )),
+                ReplaceContentError::Backend(b) => VersionError::Backend(b),
+            })?;
+        self.jobs.wake();
+        self.cache.evict(&target.id());
+        self.search_cache.evict(&target.id());
+        Ok(replaced)
     }
 
     /// Reserves the first free name of `name`, `name (1)`, `name (2)`, ... (the suffix goes
@@ -1325,6 +1445,10 @@ struct Quota {
 /// Bytes reserved at a time for content of unknown length (fewer when only fewer fit).
 const RESERVATION_STEP: u64 = 8 * 1024 * 1024;
 
+/// How long the object of a file's replaced content outlives it: downloads of it already
+/// under way finish (new ones get the new content).
+pub const OLD_VERSION_GRACE: Duration = Duration::from_secs(3600);
+
 /// How many files a folder delete reads at a time.
 const FOLDER_DELETE_PAGE: u32 = 200;
 
@@ -1392,6 +1516,14 @@ impl Quota {
 
 /// How [`StorageService::store_named`] names the file.
 #[derive(Debug, Clone, Copy)]
+/// What received content becomes.
+enum Landing<'a> {
+    /// The file it was reserved as.
+    NewFile,
+    /// The new content of this file.
+    VersionOf(&'a Media),
+}
+
 enum Naming {
     /// The name asked for, or [`StoreError::AlreadyExists`].
     Exact,

@@ -14,10 +14,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use drip_core::content::ContentError;
-use drip_core::storage::StoreRequest;
-use drip_core::storage::error::StoreError;
+use drip_core::storage::error::{StoreError, VersionError};
 use drip_core::storage::model::{ContentType, FileName, FolderPath, Media};
 use drip_core::storage::ports::ByteStream;
+use drip_core::storage::{StoreRequest, VersionUpload};
 use drip_core::{MediaId, UserId};
 use futures::{Stream, StreamExt};
 use headers::{AcceptRanges, CacheControl, ContentLength, ContentRange, ETag, HeaderMapExt};
@@ -37,7 +37,7 @@ use crate::openapi::{ContentHeaders, CreatorOnly, JsonRefused, TransferRefused, 
 use crate::range::{self, Resolved};
 use crate::schemas::{
     CursorSchema, FileNameOrEmptySchema, FileNameSchema, FileSortSchema, FolderQuerySchema, PageLimitSchema,
-    SortOrderSchema,
+    SortOrderSchema, UploadConflictSchema,
 };
 use crate::state::AppState;
 use crate::transfers::TransferPermit;
@@ -57,6 +57,19 @@ pub(crate) struct UploadQuery {
     /// The file name (default: the form's `name` field, else the file part's filename).
     #[param(value_type = Option<FileNameOrEmptySchema>)]
     pub(crate) name: Option<String>,
+    /// When the user has a file of that name there: `fail` (default, `409`) or `replace`
+    /// (the upload becomes its new version: `200`, same id, shares and links).
+    #[param(value_type = Option<UploadConflictSchema>)]
+    pub(crate) conflict: Option<String>,
+}
+
+/// Whether an upload onto a taken name replaces the file there.
+fn replaces(conflict: Option<&str>) -> Result<bool, ApiError> {
+    match conflict {
+        None | Some("fail") => Ok(false),
+        Some("replace") => Ok(true),
+        Some(_) => Err(ApiError::bad_request("invalid_conflict", "`conflict` is `fail` or `replace`")),
+    }
 }
 
 /// A `multipart/form-data` upload.
@@ -245,20 +258,81 @@ fn created(media: &Media) -> Response {
 /// storage service's (`StoreError::TooLarge`); a form that outgrew its room fails the file
 /// part's stream with multer's error, and a stalled body with [`Idle`], which arrive here
 /// whole.
-async fn store(state: &AppState, request: StoreRequest) -> Result<Response, ApiError> {
+async fn store(state: &AppState, request: StoreRequest, replace: bool) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let result = state.storage().store(request).await;
+    let result = if replace {
+        state.storage().store_or_replace(request).await
+    } else {
+        state.storage().store(request).await.map(|media| (media, false)).map_err(VersionError::from)
+    };
     let outcome = if result.is_ok() { Outcome::Ok } else { Outcome::Error };
     state.metrics().record_store(outcome, started.elapsed());
     match result {
-        Ok(media) => Ok(created(&media)),
-        Err(StoreError::Input(e)) => match e.get_ref() {
+        Ok((media, false)) => Ok(created(&media)),
+        Ok((media, true)) => Ok(Json(FileDto::from(&media)).into_response()),
+        Err(VersionError::Store(e)) => Err(store_failure(state, e)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A failed store as the client should hear it: the form's or the idle body's own cause
+/// when the stream broke on one.
+fn store_failure(state: &AppState, e: StoreError) -> ApiError {
+    match e {
+        StoreError::Input(e) => match e.get_ref() {
             Some(cause) if let Some(form) = cause.downcast_ref::<multer::Error>() => {
-                Err(form_error(form, state.upload_limit()))
+                form_error(form, state.upload_limit())
             }
-            Some(cause) if let Some(idle) = Idle::find_in(cause) => Err(ApiError::transfer_idle(idle)),
-            _ => Err(StoreError::Input(e).into()),
+            Some(cause) if let Some(idle) = Idle::find_in(cause) => ApiError::transfer_idle(idle),
+            _ => StoreError::Input(e).into(),
         },
+        e => e.into(),
+    }
+}
+
+/// Stores a new version of a file (creator only): the request body is the content,
+/// streamed; the file keeps its id, name, folder, shares and public links, and readers
+/// see the old content until the new one is whole. Its old content goes an hour later
+/// (downloads of it under way finish).
+#[utoipa::path(
+    put, path = "/api/v1/files/{id}/content", operation_id = "replace_content",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The file's id")),
+    request_body(content = Binary, content_type = "application/octet-stream", description = "The new content"),
+    responses(
+        (status = 200, description = "The file with its new content", body = FileDto),
+        (status = 400, description = "`invalid_content_type`, `upload_interrupted`", body = ErrorBody),
+        Unauthenticated,
+        CreatorOnly,
+        (status = 408, description = "`transfer_idle`: no byte of the body arrived for `http.transfer_idle_secs`; the upload was cut", body = ErrorBody),
+        (status = 409, description = "`upload_conflict`: another version (or a delete) came first; nothing changed", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`", body = ErrorBody),
+        (status = 507, description = "`quota_exceeded`: the new content does not fit beside the old until it replaces it; `insufficient_storage`", body = ErrorBody),
+        TransferRefused,
+    )
+)]
+pub(crate) async fn replace_content(
+    State(state): State<AppState>,
+    user: AuthUser,
+    client: ClientIp,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<FileDto>, ApiError> {
+    let id = media_id(&id)?;
+    check_declared_length(&headers, state.upload_limit())?;
+    let content_type =
+        declared_content_type(headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()))?;
+    let _slot = take_slot(&state, &user.id, client)?;
+    let content = byte_stream(upload_body(&state, body), Some(state.clone()));
+    let upload = VersionUpload { content_type, length: declared_length(&headers), content };
+    let started = Instant::now();
+    let result = state.storage().store_version(&user.id, &id, upload).await;
+    let outcome = if result.is_ok() { Outcome::Ok } else { Outcome::Error };
+    state.metrics().record_store(outcome, started.elapsed());
+    match result {
+        Ok(media) => Ok(Json(FileDto::from(&media))),
+        Err(VersionError::Store(e)) => Err(store_failure(&state, e)),
         Err(e) => Err(e.into()),
     }
 }
@@ -272,10 +346,12 @@ async fn store(state: &AppState, request: StoreRequest) -> Result<Response, ApiE
     params(
         ("folder" = Option<FolderQuerySchema>, Query, description = "The folder to store the file in (default `$`)"),
         ("name" = FileNameSchema, Query, description = "The file name"),
+        ("conflict" = Option<UploadConflictSchema>, Query, description = "When the user has a file of that name there: `fail` (default, `409 already_exists`) or `replace` (the upload becomes its new version: `200`, same id, shares and links)"),
     ),
     request_body(content = Binary, content_type = "application/octet-stream", description = "The file content"),
     responses(
-        (status = 400, description = "`invalid_name`, `invalid_path`, `invalid_request`, `invalid_content_type`, `upload_interrupted`", body = ErrorBody),
+        (status = 200, description = "Replaced (`conflict=replace`): the file with its new content", body = FileDto),
+        (status = 400, description = "`invalid_name`, `invalid_path`, `invalid_request`, `invalid_content_type`, `invalid_conflict`, `upload_interrupted`", body = ErrorBody),
         Upload, Unauthenticated, TransferRefused,
     )
 )]
@@ -296,6 +372,7 @@ pub(crate) async fn upload(
         .ok_or_else(|| ApiError::bad_request("invalid_request", "the `name` query parameter is required"))?;
     let name = FileName::parse(name)?;
     let folder = folder_or_root(query.folder.as_deref())?;
+    let replace = replaces(query.conflict.as_deref())?;
     let limit = state.upload_limit();
     check_declared_length(&headers, limit)?;
     let content_type =
@@ -304,7 +381,7 @@ pub(crate) async fn upload(
     let content = byte_stream(upload_body(&state, body), Some(state.clone()));
     let length = declared_length(&headers);
     let request = StoreRequest { user: user.id, name, folder, content_type, length, content };
-    store(&state, request).await
+    store(&state, request, replace).await
 }
 
 /// Uploads a file from a `multipart/form-data` form; the `file` part is streamed.
@@ -314,7 +391,8 @@ pub(crate) async fn upload(
     params(UploadQuery),
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses(
-        (status = 400, description = "`invalid_name`, `invalid_path`, `invalid_request` (no `file` part, malformed form)", body = ErrorBody),
+        (status = 400, description = "`invalid_name`, `invalid_path`, `invalid_request` (no `file` part, malformed form), `invalid_conflict`", body = ErrorBody),
+        (status = 200, description = "Replaced (`conflict=replace`): the file with its new content", body = FileDto),
         (status = 415, description = "`unsupported_media_type`: not a multipart form", body = ErrorBody),
         Upload, Unauthenticated, TransferRefused,
     )
@@ -339,6 +417,7 @@ async fn upload_multipart(
     body: Body,
 ) -> Result<Response, ApiError> {
     let boundary = form_boundary(headers)?;
+    let replace = replaces(query.conflict.as_deref())?;
     let _slot = take_slot(&state, &user.id, client)?;
     let upload = form_upload(&state, boundary, query, headers, body).await?;
     let folder = folder_or_root(upload.folder.as_deref())?;
@@ -351,7 +430,7 @@ async fn upload_multipart(
         length: declared_length(headers),
         content: upload.content,
     };
-    let response = store(&state, request).await;
+    let response = store(&state, request, replace).await;
     drop(upload.form);
     response
 }

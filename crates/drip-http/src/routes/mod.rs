@@ -142,6 +142,7 @@ fn routes() -> Routes {
         .quick(Patch, "/api/v1/files/{id}", files::update)
         .quick(Delete, "/api/v1/files/{id}", files::delete)
         .transfer(Get, "/api/v1/files/{id}/content", files::download)
+        .transfer(Put, "/api/v1/files/{id}/content", files::replace_content)
         .quick(Get, "/api/v1/folders", files::list_folder)
         .quick(Delete, "/api/v1/folders", folders::delete_folder)
         .quick(Post, "/api/v1/folders/move", folders::move_folder)

@@ -332,9 +332,14 @@ async fn upload_to_drop(
     let _slot = state.transfers().try_acquire(target.owner, client).map_err(ApiError::too_many_transfers)?;
     let (upload, form) = if is_multipart(headers) {
         let boundary = form_boundary(headers)?;
-        let FormUpload { name, content_type, content, form, .. } =
-            form_upload(state, boundary, UploadQuery { folder: None, name: query.name }, headers, body)
-                .await?;
+        let FormUpload { name, content_type, content, form, .. } = form_upload(
+            state,
+            boundary,
+            UploadQuery { folder: None, name: query.name, conflict: None },
+            headers,
+            body,
+        )
+        .await?;
         (DropUpload { name, content_type, length, content }, Some(form))
     } else {
         let name = query.name.as_deref().ok_or_else(|| {

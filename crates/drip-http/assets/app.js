@@ -1211,8 +1211,26 @@ function uploadRow(item) {
   const cancel = actionButton('cancel', item.label, () => cancelUpload(item));
   const keep = actionButton('keep both', item.label, () => keepBoth(item));
   keep.hidden = true;
-  const node = el('li', { class: 'upload-item' }, el('span', { class: 'upload-name', text: item.label }), progress, status, cancel, keep);
-  return { node, progress, status, cancel, keep };
+  const replace = actionButton('replace', item.label, () => replaceTaken(item));
+  replace.hidden = true;
+  const node = el('li', { class: 'upload-item' }, el('span', { class: 'upload-name', text: item.label }), progress, status, cancel, replace, keep);
+  return { node, progress, status, cancel, keep, replace };
+}
+
+/**
+ * Its name was taken: upload it again as the new version of the file there (it keeps its
+ * shares and links; the old content goes).
+ */
+function replaceTaken(item) {
+  if (item.status !== 'failed') return;
+  item.replace = true;
+  item.copy = 0;
+  item.status = 'queued';
+  item.error = null;
+  item.loaded = 0;
+  renderUploadItem(item);
+  queue.batch.push(item);
+  runQueue();
 }
 
 /** The name a file is uploaded under: its own, or `name (n).ext` once "keep both" is asked. */
@@ -1233,6 +1251,7 @@ const KEEP_BOTH_TRIES = 20;
 /** Its name was taken: upload it again under the first free `name (n).ext`. */
 function keepBoth(item) {
   if (item.status !== 'failed') return;
+  item.replace = false;
   nextCopy(item);
   queue.batch.push(item);
   runQueue();
@@ -1257,6 +1276,7 @@ function renderUploadItem(item) {
   node.dataset.status = item.status;
   cancel.hidden = !unfinished(item);
   item.row.keep.hidden = !(item.status === 'failed' && item.taken);
+  item.row.replace.hidden = item.row.keep.hidden;
   status.classList.toggle('error', item.status === 'failed');
   switch (item.status) {
     case 'queued':
@@ -1269,7 +1289,8 @@ function renderUploadItem(item) {
       status.textContent = item.note ?? 'waiting to resume';
       break;
     case 'done':
-      status.textContent = item.copy ? `done, as "${uploadName(item)}" (${formatBytes(size)})` : `done (${formatBytes(size)})`;
+      if (item.replace) status.textContent = `done, the file replaced (${formatBytes(size)})`;
+      else status.textContent = item.copy ? `done, as "${uploadName(item)}" (${formatBytes(size)})` : `done (${formatBytes(size)})`;
       break;
     case 'cancelled':
       status.textContent = 'cancelled';
@@ -1306,7 +1327,9 @@ async function runQueue() {
       item.status = 'uploading';
       renderUploadItem(item);
       try {
-        const file = item.file.size >= TUS_MIN_BYTES ? await uploadResumably(item) : await uploadWhole(item);
+        // A replacement goes whole (streamed): the resumable protocol makes new files only.
+        const resumable = item.file.size >= TUS_MIN_BYTES && !item.replace;
+        const file = resumable ? await uploadResumably(item) : await uploadWhole(item);
         if (item.status === 'cancelled') continue;
         item.status = 'done';
         item.loaded = item.file.size;
@@ -1435,6 +1458,7 @@ async function send(item, method, url, headers, body, onProgress) {
 /** Uploads a small file in one request; answers the stored file. */
 async function uploadWhole(item) {
   const query = new URLSearchParams({ folder: item.folder, name: uploadName(item) });
+  if (item.replace) query.set('conflict', 'replace');
   item.attemptStarted = performance.now();
   item.attemptFrom = 0;
   // The browser sends the file's own type as Content-Type; without one the server guesses from the name.
@@ -1442,7 +1466,8 @@ async function uploadWhole(item) {
     item.loaded = loaded;
     renderUploadItem(item);
   });
-  if (answer.status === 201 && answer.body?.id) return answer.body;
+  // 200: it replaced the file there.
+  if ((answer.status === 201 || answer.status === 200) && answer.body?.id) return answer.body;
   throw apiErrorFrom(answer.status, answer.statusText, answer.body);
 }
 

@@ -94,7 +94,7 @@ scenarios['download a folder: a ZIP prepared in the background, fetched from the
 scenarios['several files dropped, one failing: the others upload and the failure says why; a folder keeps its tree'] =
   async () => {
     const session = await register('jules', 'a long password')
-    await apiUpload(session, '$', 'taken.txt', Buffer.from('here first'))
+    const first = await apiUpload(session, '$', 'taken.txt', Buffer.from('here first'))
     await apiUpload(session, '$', 'taken (1).txt', Buffer.from('and its first copy'))
     const { context, page, errors } = await open(DESKTOP, [409])
     await logIn(page, 'jules', 'a long password')
@@ -122,6 +122,21 @@ scenarios['several files dropped, one failing: the others upload and the failure
     await uploadRow(page, 'taken.txt').filter({ hasText: 'done, as "taken (2).txt"' }).waitFor()
     await page.getByRole('link', { name: 'taken (2).txt' }).waitFor()
     assert.ok(await page.getByRole('button', { name: 'Keep both taken.txt' }).isHidden())
+
+    // Replace: dropped again, it becomes the new version of the file there (same id).
+    const again = await page.evaluateHandle(() => {
+      const transfer = new DataTransfer()
+      transfer.items.add(new File(['the new version'], 'taken.txt', { type: 'text/plain' }))
+      return transfer
+    })
+    await page.dispatchEvent('#files-view', 'drop', { dataTransfer: again })
+    const retry = uploadRow(page, 'taken.txt').filter({ hasText: /failed: .*already exists/i })
+    await retry.getByRole('button', { name: 'Replace taken.txt' }).click()
+    await uploadRow(page, 'taken.txt').filter({ hasText: 'done, the file replaced' }).waitFor()
+    const content = await fetch(`${base}/api/v1/files/${first.id}/content`, {
+      headers: { Authorization: `Bearer ${session.access_token}` },
+    })
+    assert.equal(await content.text(), 'the new version', 'the same file, its new content')
 
     // A folder from the folder picker: its files land in folders of the same names.
     const tree = fs.mkdtempSync(path.join(os.tmpdir(), 'drip-album-'))

@@ -89,7 +89,7 @@ Errors are `{\"error\":{\"code\",\"message\",\"request_id\"}}` with a stable `co
         UsageSortSchema, SortOrderSchema, FileSortSchema, TusVersionSchema, SubfolderSchema,
         UploadConflictSchema,
     )),
-    modifiers(&BearerScheme, &HeadLimits),
+    modifiers(&BearerScheme, &HeadLimits, &EmptyContent),
     tags(
         (name = "accounts", description = "Registration, sessions and the current user"),
         (name = "files", description = "Upload, download, move, rename, delete and list files"),
@@ -106,6 +106,26 @@ Errors are `{\"error\":{\"code\",\"message\",\"request_id\"}}` with a stable `co
     )
 )]
 struct ApiDoc;
+
+/// An upload's body is its content, and an absent body (no `Content-Length`, no chunks) is
+/// empty content: an empty file or version, not a refusal. The document says so for the
+/// raw uploads (`required: false`), which `#[utoipa::path]` cannot.
+struct EmptyContent;
+
+impl Modify for EmptyContent {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let raw_uploads = [("/api/v1/files", true), ("/api/v1/files/{id}/content", false)];
+        for (path, is_post) in raw_uploads {
+            let Some(item) = openapi.paths.paths.get_mut(path) else { continue };
+            let operation = if is_post { item.post.as_mut() } else { item.put.as_mut() };
+            if let Some(utoipa::openapi::RefOr::T(body)) =
+                operation.and_then(|operation| operation.request_body.as_mut())
+            {
+                body.required = Some(utoipa::openapi::Required::False);
+            }
+        }
+    }
+}
 
 /// Documents on every operation the refusals of an oversized request head, which the
 /// router answers before any route runs (`414 uri_too_long`, `431 headers_too_large`).

@@ -20,7 +20,8 @@ use drip_core::events::Event;
 use drip_core::jobs::model::{NewJob, Task, TaskKind};
 use drip_core::storage::model::{
     Allowance, Envelope, FileName, FolderListing, FolderPath, Media, MediaPage, PageRequest, QuotaSetting,
-    Share, SortOrder, StorageKey, TrashPage, TrashedMedia, UploadedContent, Usage, UsageSort, UserUsage,
+    Share, SharedFile, SortOrder, StorageKey, TrashPage, TrashedMedia, UploadedContent, Usage, UsageSort,
+    UserUsage,
 };
 use drip_core::storage::ports::{
     AddShareError, ByteStream, InsertMediaError, MediaRepository, RelocateError, RelocateFolderError,
@@ -296,6 +297,12 @@ impl MediaRepository for DeletesAfterListing {
         then: &NewJob,
     ) -> Result<Media, ReplaceContentError> {
         self.inner.replace_content(target, expected, version, uploaded, then).await
+    }
+    async fn shared_by(&self, creator: &UserId, limit: u32) -> Result<Vec<SharedFile>, BackendError> {
+        self.inner.shared_by(creator, limit).await
+    }
+    async fn shared_with(&self, user: &UserId, limit: u32) -> Result<Vec<SharedFile>, BackendError> {
+        self.inner.shared_with(user, limit).await
     }
     async fn relocate_folder(
         &self,

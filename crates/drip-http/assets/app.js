@@ -484,7 +484,7 @@ sessionChannel?.addEventListener('message', ({ data }) => {
 // Logging in, signing up, logging out
 
 /** The views of a signed-in user: one shows at a time. */
-const MAIN_VIEWS = ['files-view', 'trash-view', 'account-view'];
+const MAIN_VIEWS = ['files-view', 'trash-view', 'shares-view', 'account-view'];
 
 /** Shows the view `id` of MAIN_VIEWS (none for null). */
 function showOnly(id) {
@@ -2182,6 +2182,56 @@ async function search(query, kind) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Sharing: what the user shares, and what is shared with them
+
+/** Shows the sharing overview (or the files again). */
+function showShares(shown) {
+  showOnly(shown ? 'shares-view' : 'files-view');
+  if (!shown) {
+    reloadFolder();
+    return;
+  }
+  loadShares();
+  byId('shares-title').focus();
+}
+
+async function loadShares() {
+  let overview;
+  try {
+    overview = await api('GET', '/api/v1/me/shares');
+  } catch (error) {
+    report(error);
+    return;
+  }
+  const outgoing = Array.isArray(overview.outgoing) ? overview.outgoing : [];
+  const incoming = Array.isArray(overview.incoming) ? overview.incoming : [];
+  const again = (action) => async () => {
+    await action();
+    if (!byId('shares-view').hidden) loadShares();
+  };
+  const none = (text) => [el('li', { class: 'muted', text })];
+  byId('shares-outgoing').replaceChildren(
+    ...(outgoing.length
+      ? outgoing.map(({ file, with: sharees }) =>
+          foundFile(
+            file,
+            el('span', { class: 'muted', text: ` with ${sharees.join(', ')} ` }),
+            actionButton('manage', `the shares of ${file.name}`, again(() => shareFile(file))),
+          ),
+        )
+      : none('You share no file. Share one from its row in your files.')),
+  );
+  byId('shares-incoming').replaceChildren(
+    ...(incoming.length
+      ? incoming.map(({ file }) =>
+          foundFile(file, ' ', actionButton('leave', `${file.name} (shared by ${file.shared_by})`, again(() => leaveShare(file)))),
+        )
+      : none('No file is shared with you.')),
+  );
+  byId('shares-truncated').hidden = !overview.truncated;
+}
+
+// ---------------------------------------------------------------------------------------
 // The account: who, how much, a new password, closing it
 
 /** Shows the account page (or the files again). */
@@ -3053,6 +3103,8 @@ function wire() {
   byId('search-close').addEventListener('click', () => {
     byId('search-results').hidden = true;
   });
+  byId('open-shares').addEventListener('click', () => showShares(true));
+  byId('close-shares').addEventListener('click', () => showShares(false));
   byId('open-account').addEventListener('click', () => showAccount(true));
   byId('to-notifications').addEventListener('click', toNotifications);
   byId('skip-link').addEventListener('click', (event) => {

@@ -64,6 +64,7 @@ Errors are `{\"error\":{\"code\",\"message\",\"request_id\"}}` with a stable `co
         shares::create,
         shares::list,
         shares::partners,
+        shares::overview,
         shares::remove,
         links::create,
         links::list_of_file,

@@ -130,6 +130,51 @@ async fn a_name_search_finds_visible_files_by_part_of_their_name() {
 }
 
 #[tokio::test]
+async fn the_sharing_overview_lists_what_one_shares_and_what_is_shared_with_one() {
+    let (app, [alice, bob, carol]) = app_with_users(["alice", "bob", "carol"]).await;
+    let plan = app.upload_ok(&alice, "$/trip", "plan.txt", b"plan").await;
+    let notes = app.upload_ok(&alice, "$", "notes.txt", b"notes").await;
+    app.upload_ok(&alice, "$", "private.txt", b"mine").await;
+    for (id, with) in [(&plan, "bob"), (&plan, "carol"), (&notes, "bob")] {
+        assert_eq!(app.share(&alice, id, with).await.0, StatusCode::CREATED);
+    }
+    let bobs = app.upload_ok(&bob, "$", "bob.txt", b"bob").await;
+    assert_eq!(app.share(&bob, &bobs, "alice").await.0, StatusCode::CREATED);
+
+    let (status, overview) = app.get("/api/v1/me/shares", &alice).await;
+    assert_eq!(status, StatusCode::OK, "{overview}");
+    let outgoing: Vec<(&str, Vec<&str>)> = overview["outgoing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["file"]["name"].as_str().unwrap(),
+                o["with"].as_array().unwrap().iter().map(|w| w.as_str().unwrap()).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(outgoing.len(), 2, "{overview}");
+    assert_eq!(outgoing[0], ("notes.txt", vec!["bob"]));
+    let mut plan_with = outgoing[1].1.clone();
+    plan_with.sort_unstable();
+    assert_eq!((outgoing[1].0, plan_with), ("plan.txt", vec!["bob", "carol"]));
+    assert_eq!(overview["incoming"][0]["file"]["name"], "bob.txt");
+    assert_eq!(overview["incoming"][0]["by"], "bob");
+    assert_eq!(overview["incoming"][0]["file"]["shared_by"], "bob");
+    assert_eq!(overview["truncated"], false);
+
+    let (_, carols) = app.get("/api/v1/me/shares", &carol).await;
+    assert_eq!(carols["outgoing"], json!([]));
+    assert_eq!(carols["incoming"].as_array().unwrap().len(), 1);
+    let (status, _) =
+        app.call(axum::http::Method::DELETE, &format!("/api/v1/files/{plan}"), Some(&alice), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, carols) = app.get("/api/v1/me/shares", &carol).await;
+    assert_eq!(carols["incoming"], json!([]), "a trashed file is shared no more");
+}
+
+#[tokio::test]
 async fn top_users_rank_by_usage() {
     let (app, [alice, bob, _carol]) = app_with_users(["alice", "bob", "carol"]).await;
     app.upload_ok(&alice, "$", "a.txt", b"1").await;

@@ -15,8 +15,8 @@ use drip_core::jobs::ports::JobQueue;
 use drip_core::links::model::{DropLink, PublicLink};
 use drip_core::storage::model::{
     Allowance, Envelope, FileCursor, FileName, FolderListing, FolderPath, FolderSummary, Media, MediaPage,
-    PageRequest, QuotaExceeded, QuotaSetting, Share, SortOrder, StorageKey, TrashPage, TrashedMedia,
-    UploadedContent, Usage, UsageSort, UserUsage,
+    PageRequest, QuotaExceeded, QuotaSetting, Share, SharedFile, SortOrder, StorageKey, TrashPage,
+    TrashedMedia, UploadedContent, Usage, UsageSort, UserUsage,
 };
 use drip_core::storage::ports::{
     AddShareError, InsertMediaError, MediaRepository, RelocateError, RelocateFolderError,
@@ -879,6 +879,42 @@ impl MediaRepository for MemoryMediaRepository {
             .collect();
         shares.sort_by(|a, b| by_username(&a.sharee.username, &b.sharee.username));
         Ok(shares)
+    }
+
+    async fn shared_by(&self, creator: &UserId, limit: u32) -> Result<Vec<SharedFile>, BackendError> {
+        let state = lock(&self.state)?;
+        let mut found: Vec<SharedFile> = state
+            .shares
+            .keys()
+            .filter_map(|(media, sharee)| {
+                let media =
+                    state.media.get(media).filter(|m| m.creator() == *creator && state.is_listed(m))?;
+                let with = state.users.get(sharee)?.owner.clone();
+                Some(SharedFile { media: media.clone(), with })
+            })
+            .collect();
+        found.sort_by(|a, b| {
+            (a.media.name(), a.media.id(), a.with.id).cmp(&(b.media.name(), b.media.id(), b.with.id))
+        });
+        found.truncate(limit as usize);
+        Ok(found)
+    }
+
+    async fn shared_with(&self, user: &UserId, limit: u32) -> Result<Vec<SharedFile>, BackendError> {
+        let state = lock(&self.state)?;
+        let mut found: Vec<SharedFile> = state
+            .shares
+            .keys()
+            .filter(|(_, sharee)| sharee == user)
+            .filter_map(|(media, _)| {
+                let media = state.media.get(media).filter(|m| state.is_listed(m))?;
+                let with = state.users.get(&media.creator())?.owner.clone();
+                Some(SharedFile { media: media.clone(), with })
+            })
+            .collect();
+        found.sort_by(|a, b| (a.media.name(), a.media.id()).cmp(&(b.media.name(), b.media.id())));
+        found.truncate(limit as usize);
+        Ok(found)
     }
 
     async fn share_partners(&self, user: &UserId, limit: u32) -> Result<Vec<Owner>, BackendError> {

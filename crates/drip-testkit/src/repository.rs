@@ -31,10 +31,12 @@ use drip_core::storage::ports::{AddShareError, InsertMediaError, MediaRepository
 use crate::workload::{held, object_deletion};
 
 mod folders;
+mod overview;
 mod trash;
 mod versions;
 use drip_core::{Ksuid, MediaId, TokenFamilyId, UserId};
 pub use folders::*;
+pub use overview::*;
 use tokio::sync::Barrier;
 pub use trash::*;
 pub use versions::*;
@@ -91,6 +93,7 @@ macro_rules! repository_conformance {
             concurrent_duplicate_shares_one_wins,
             list_shares_orders_by_username_without_the_creator,
             share_partners_go_both_ways_latest_first,
+            the_sharing_overview_lists_both_directions,
             remove_share_never_removes_the_creator,
             delete_cascades_to_shares,
             pending_uploads_hold_their_name_while_their_lease_runs,

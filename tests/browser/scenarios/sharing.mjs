@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
-import { DESKTOP, open, signUp, uploadInPage } from '../harness.mjs'
+import { DESKTOP, open, signUp, uploadInPage, register, logIn, apiUpload, apiCall } from '../harness.mjs'
 
 export const scenarios = {}
 
@@ -146,6 +146,44 @@ scenarios['a drop link to a folder takes a file from someone without an account'
   await dialog.getByRole('button', { name: /^Revoke the drop link of/ }).click()
   await dialog.locator('.shares').filter({ hasText: 'No drop link to this folder yet.' }).waitFor()
   await dialog.getByRole('button', { name: 'Cancel' }).click()
+  await context.close()
+  assert.deepEqual(errors, [])
+}
+
+scenarios['the sharing overview: what one shares with whom, what is shared with one, leave from there'] = async () => {
+  const uma = await register('uma', 'a long password')
+  const vic = await register('vic', 'a long password')
+  await register('wes', 'a long password')
+  const plan = await apiUpload(uma, '$/trip', 'plan.txt', Buffer.from('plan'))
+  await apiCall(uma, 'POST', `/api/v1/files/${plan.id}/shares`, { username: 'vic' })
+  await apiCall(uma, 'POST', `/api/v1/files/${plan.id}/shares`, { username: 'wes' })
+  const song = await apiUpload(vic, '$', 'song.txt', Buffer.from('la la'))
+  await apiCall(vic, 'POST', `/api/v1/files/${song.id}/shares`, { username: 'uma' })
+  const { context, page, errors } = await open()
+  await logIn(page, 'uma', 'a long password')
+  await page.getByRole('button', { name: 'Shared', exact: true }).click()
+  await page.locator('#shares-view').waitFor({ state: 'visible' })
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'shares-title')
+  const outgoing = page.locator('#shares-outgoing')
+  await outgoing.getByText(/with (vic, wes|wes, vic)/).waitFor()
+  await outgoing.getByRole('link', { name: 'plan.txt' }).waitFor()
+  await outgoing.getByRole('link', { name: '$/trip' }).waitFor()
+  const incoming = page.locator('#shares-incoming')
+  await incoming.getByRole('link', { name: 'song.txt' }).waitFor()
+  await incoming.getByText('(shared by vic)').waitFor()
+
+  // Manage opens the file's share dialog; withdrawing wes there updates the overview.
+  await outgoing.getByRole('button', { name: 'Manage the shares of plan.txt' }).click()
+  const dialog = page.locator('#dialog')
+  await dialog.getByRole('button', { name: 'Withdraw the share with wes' }).click()
+  await dialog.getByRole('button', { name: 'Cancel' }).click()
+  await outgoing.getByText(' with vic ').waitFor()
+
+  await incoming.getByRole('button', { name: 'Leave song.txt (shared by vic)' }).click()
+  await dialog.getByRole('button', { name: 'Leave', exact: true }).click()
+  await incoming.getByText('No file is shared with you.').waitFor()
+  await page.getByRole('button', { name: 'Back to files' }).click()
+  await page.getByRole('link', { name: 'trip/' }).waitFor()
   await context.close()
   assert.deepEqual(errors, [])
 }

@@ -7,8 +7,8 @@ pub mod search;
 pub mod service;
 
 pub use service::{
-    DEFAULT_TRASH_RETENTION, Download, FolderDeleted, StoragePorts, StorageService, StorageSettings,
-    StoreRequest, VersionUpload,
+    DEFAULT_TRASH_RETENTION, Download, FolderDeleted, SharingOverview, StoragePorts, StorageService,
+    StorageSettings, StoreRequest, VersionUpload,
 };
 
 #[cfg(test)]

@@ -596,6 +596,18 @@ pub struct Share {
     pub created_at: DateTime<Utc>,
 }
 
+/// A file and one person it is shared with (or, seen by a sharee, who shares it).
+#[derive(Debug, Clone)]
+pub struct SharedFile {
+    /// The file (uploaded, not trashed).
+    pub media: Media,
+    /// The sharee (the creator's view) or the creator (a sharee's view).
+    pub with: Owner,
+}
+
+/// Most entries a sharing overview holds of each kind.
+pub const MAX_SHARED_FILES: u32 = 500;
+
 /// An immediate subfolder in a listing, with totals over everything below it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FolderSummary {

@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 
 use super::model::{
     Allowance, Envelope, FileName, FolderListing, FolderPath, Media, MediaPage, PageRequest, QuotaExceeded,
-    QuotaSetting, Share, SortOrder, StorageKey, TrashPage, TrashedMedia, UploadedContent, Usage, UsageSort,
-    UserUsage,
+    QuotaSetting, Share, SharedFile, SortOrder, StorageKey, TrashPage, TrashedMedia, UploadedContent, Usage,
+    UsageSort, UserUsage,
 };
 use crate::accounts::model::Owner;
 pub use crate::content::ByteStream;
@@ -462,6 +462,20 @@ pub trait MediaRepository: Send + Sync + 'static {
     /// # Errors
     /// [`BackendError`] for infrastructure failures only.
     async fn list_shares(&self, media: &MediaId) -> Result<Vec<Share>, BackendError>;
+
+    /// The uploaded media `creator` shares (not trashed), one entry per file and sharee:
+    /// by file name, then file id, then the sharee's id; at most `limit` entries.
+    ///
+    /// # Errors
+    /// [`BackendError`] for infrastructure failures only.
+    async fn shared_by(&self, creator: &UserId, limit: u32) -> Result<Vec<SharedFile>, BackendError>;
+
+    /// The uploaded media shared with `user` (not trashed), each with its creator: by file
+    /// name, then file id; at most `limit`.
+    ///
+    /// # Errors
+    /// [`BackendError`] for infrastructure failures only.
+    async fn shared_with(&self, user: &UserId, limit: u32) -> Result<Vec<SharedFile>, BackendError>;
 
     /// The users `user` shares media with and those who share media with `user`, each
     /// once (never `user`), the one of the latest share between the two first (then by

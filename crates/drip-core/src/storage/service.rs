@@ -19,9 +19,9 @@ use super::error::{
     RestoreError, ShareError, StoreError, VersionError,
 };
 use super::model::{
-    Allowance, ContentType, Envelope, FileName, FolderListing, FolderPath, MAX_SHARE_PARTNERS, MAX_TOP_USERS,
-    Media, MediaPage, MediaParts, PageRequest, QuotaSetting, Share, SortOrder, StorageKey, TrashPage,
-    UploadedContent, Usage, UsageSort, UserUsage,
+    Allowance, ContentType, Envelope, FileName, FolderListing, FolderPath, MAX_SHARE_PARTNERS,
+    MAX_SHARED_FILES, MAX_TOP_USERS, Media, MediaPage, MediaParts, PageRequest, QuotaSetting, Share,
+    SharedFile, SortOrder, StorageKey, TrashPage, UploadedContent, Usage, UsageSort, UserUsage,
 };
 use super::ports::{
     AddShareError, ByteStream, InsertMediaError, KeyWrapper, MediaRepository, RelocateError,
@@ -192,6 +192,18 @@ pub(crate) struct StoredObject<'a> {
     pub(crate) size: u64,
     /// The plaintext's SHA-256 to check on a whole read, if it should be checked.
     pub(crate) digest: Option<content::Digest>,
+}
+
+/// What a user shares and what is shared with them (see
+/// [`StorageService::sharing_overview`]).
+#[derive(Debug, Clone)]
+pub struct SharingOverview {
+    /// Their shared files, once per sharee (`with` the sharee).
+    pub outgoing: Vec<SharedFile>,
+    /// The files shared with them (`with` the creator).
+    pub incoming: Vec<SharedFile>,
+    /// Whether either list had more than it holds.
+    pub truncated: bool,
 }
 
 /// What a folder delete did.
@@ -1058,6 +1070,24 @@ impl StorageService {
     /// [`BackendError`] for infrastructure failures.
     pub async fn share_partners(&self, user: &UserId) -> Result<Vec<Owner>, BackendError> {
         self.ports.media.share_partners(user, MAX_SHARE_PARTNERS).await
+    }
+
+    /// What the user shares and what is shared with them: each of their shared files once
+    /// per sharee, and each file shared with them with its creator (by name), at most
+    /// [`MAX_SHARED_FILES`] entries of each; `truncated` when either had more.
+    ///
+    /// # Errors
+    /// [`BackendError`] for infrastructure failures.
+    pub async fn sharing_overview(&self, user: &UserId) -> Result<SharingOverview, BackendError> {
+        let (mut outgoing, mut incoming) = futures::try_join!(
+            self.ports.media.shared_by(user, MAX_SHARED_FILES + 1),
+            self.ports.media.shared_with(user, MAX_SHARED_FILES + 1),
+        )?;
+        let cap = MAX_SHARED_FILES as usize;
+        let truncated = outgoing.len() > cap || incoming.len() > cap;
+        outgoing.truncate(cap);
+        incoming.truncate(cap);
+        Ok(SharingOverview { outgoing, incoming, truncated })
     }
 
     /// Moves a file to another folder (creator only).

@@ -170,6 +170,7 @@ fn routes() -> Routes {
         // shares and search
         .quick(Get, "/api/v1/files/{id}/shares", shares::list)
         .quick(Get, "/api/v1/me/share-partners", shares::partners)
+        .quick(Get, "/api/v1/me/shares", shares::overview)
         .quick(Post, "/api/v1/files/{id}/shares", shares::create)
         .quick(Delete, "/api/v1/files/{id}/shares/{username}", shares::remove)
         .quick(Get, "/api/v1/search", search::search)

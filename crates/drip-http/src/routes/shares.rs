@@ -1,19 +1,87 @@
 //! Share routes of `/api/v1`: share a file with a user, list and withdraw its shares
-//! (creator only).
+//! (creator only), and the overview of what one shares and what is shared with one. The
+//! overview's DTOs live here.
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use drip_core::accounts::model::Username;
 use drip_core::storage::error::ShareError;
+use serde::Serialize;
+use utoipa::ToSchema;
 
-use crate::dto::{ErrorBody, ShareBody, ShareDto, SharePartnerDto, SharePartnersDto, SharesDto};
+use crate::dto::{ErrorBody, FileDto, ShareBody, ShareDto, SharePartnerDto, SharePartnersDto, SharesDto};
 use crate::error::ApiError;
 use crate::extract::{AuthUser, JsonBody};
 use crate::openapi::{CreatorOnly, JsonRefused, Unauthenticated};
 use crate::routes::files::media_id;
 use crate::schemas::UsernameSchema;
 use crate::state::AppState;
+
+/// One of the user's files and everyone it is shared with.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct OutgoingShareDto {
+    /// The file.
+    file: FileDto,
+    /// The usernames it is shared with, by user id.
+    with: Vec<String>,
+}
+
+/// A file shared with the user, and who shares it.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct IncomingShareDto {
+    /// The file (`shared_by` says who).
+    file: FileDto,
+    /// Its creator's username.
+    by: String,
+}
+
+/// What the user shares and what is shared with them.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SharingOverviewDto {
+    /// The user's shared files, by name.
+    outgoing: Vec<OutgoingShareDto>,
+    /// The files shared with the user, by name.
+    incoming: Vec<IncomingShareDto>,
+    /// Whether either list was cut at 500 entries.
+    truncated: bool,
+}
+
+/// What the user shares (each file with everyone it is shared with) and what is shared
+/// with them (each file with who shares it): the sharing overview. Trashed files are in
+/// neither until restored.
+#[utoipa::path(
+    get, path = "/api/v1/me/shares", operation_id = "sharing_overview",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The overview", body = SharingOverviewDto), Unauthenticated)
+)]
+pub(crate) async fn overview(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<Json<SharingOverviewDto>, ApiError> {
+    let found = state.storage().sharing_overview(&user.id).await?;
+    let mut outgoing: Vec<OutgoingShareDto> = Vec::new();
+    for entry in &found.outgoing {
+        let sharee = entry.with.username.to_string();
+        match outgoing.last_mut() {
+            // Entries of one file come together (by name, then id).
+            Some(last) if last.file.id == entry.media.id().to_string() => last.with.push(sharee),
+            _ => outgoing.push(OutgoingShareDto { file: FileDto::from(&entry.media), with: vec![sharee] }),
+        }
+    }
+    let incoming = found
+        .incoming
+        .iter()
+        .map(|entry| {
+            let by = entry.with.username.to_string();
+            IncomingShareDto {
+                file: FileDto { shared_by: Some(by.clone()), ..FileDto::from(&entry.media) },
+                by,
+            }
+        })
+        .collect();
+    Ok(Json(SharingOverviewDto { outgoing, incoming, truncated: found.truncated }))
+}
 
 /// A username from a client; one that cannot exist is an unknown user.
 fn username(text: &str) -> Result<Username, ApiError> {

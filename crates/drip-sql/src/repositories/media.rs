@@ -20,8 +20,8 @@ use drip_core::accounts::model::Owner;
 use drip_core::jobs::model::NewJob;
 use drip_core::storage::model::{
     Allowance, Envelope, FileName, FolderListing, FolderPath, MAX_TOP_USERS, Media, MediaPage, PageRequest,
-    QuotaExceeded, QuotaSetting, Share, SortOrder, StorageKey, TrashPage, TrashedMedia, UploadedContent,
-    Usage, UsageSort, UserUsage,
+    QuotaExceeded, QuotaSetting, Share, SharedFile, SortOrder, StorageKey, TrashPage, TrashedMedia,
+    UploadedContent, Usage, UsageSort, UserUsage,
 };
 use drip_core::storage::ports::{
     AddShareError, InsertMediaError, MediaRepository, RelocateError, RelocateFolderError,
@@ -873,6 +873,14 @@ where
         .await
         .map_err(|e| D::backend("listing shares", e))?;
         found.iter().map(|row| D::share(*media, row)).collect()
+    }
+
+    async fn shared_by(&self, creator: &UserId, limit: u32) -> Result<Vec<SharedFile>, BackendError> {
+        super::shares::shared_by(self, creator, limit).await
+    }
+
+    async fn shared_with(&self, user: &UserId, limit: u32) -> Result<Vec<SharedFile>, BackendError> {
+        super::shares::shared_with(self, user, limit).await
     }
 
     async fn share_partners(&self, user: &UserId, limit: u32) -> Result<Vec<Owner>, BackendError> {

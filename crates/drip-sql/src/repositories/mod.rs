@@ -35,6 +35,7 @@ mod folders;
 mod jobs;
 mod links;
 mod media;
+mod shares;
 mod uploads;
 mod versions;
 

@@ -1,0 +1,85 @@
+//! The sharing overview in SQL ([`MediaRepository::shared_by`] and
+//! [`MediaRepository::shared_with`]): a creator's shared files with each sharee, and the
+//! files shared with a user with each creator, one indexed query each.
+//!
+//! [`MediaRepository::shared_by`]: drip_core::storage::ports::MediaRepository::shared_by
+//! [`MediaRepository::shared_with`]: drip_core::storage::ports::MediaRepository::shared_with
+
+use drip_core::accounts::model::{Email, Owner, Username};
+use drip_core::storage::model::SharedFile;
+use drip_core::{BackendError, UserId};
+
+use super::Repositories;
+use crate::error::corrupt;
+use crate::rows::{Reads, Row};
+use crate::{Dialect, Param, media_columns};
+
+/// The other side of a share, read from the `partner_*` columns.
+fn partner<D: Dialect>(row: &Row<D>) -> Result<Owner, BackendError> {
+    const T: &str = "users";
+    let id: String = row.read(T, "partner_id")?;
+    let username: String = row.read(T, "partner_username")?;
+    let email: String = row.read(T, "partner_email")?;
+    Ok(Owner {
+        id: UserId::parse(&id).map_err(|e| corrupt(T, "id", e))?,
+        username: Username::parse(&username).map_err(|e| corrupt(T, "username", e))?,
+        email: Email::parse(&email).map_err(|e| corrupt(T, "email", e))?,
+    })
+}
+
+fn shared_files<D: Dialect>(rows: &[Row<D>]) -> Result<Vec<SharedFile>, BackendError> {
+    rows.iter().map(|row| Ok(SharedFile { media: D::media(row)?, with: partner::<D>(row)? })).collect()
+}
+
+/// See [`MediaRepository::shared_by`](drip_core::storage::ports::MediaRepository::shared_by).
+pub(super) async fn shared_by<D: Dialect>(
+    repos: &Repositories<D>,
+    creator: &UserId,
+    limit: u32,
+) -> Result<Vec<SharedFile>, BackendError>
+where
+    String: Param<D::Db>,
+    i64: Param<D::Db>,
+{
+    // `media_owners.uploaded` is cleared while a file is pending or in the trash.
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        media_columns!(),
+        ", u.id AS partner_id, u.username AS partner_username, u.email AS partner_email \
+         FROM storage_media m JOIN media_owners o ON o.media_id = m.id JOIN users u ON u.id = o.user_id \
+         WHERE m.creator_id = $1 AND NOT o.is_creator AND o.uploaded \
+         ORDER BY m.file_name, m.id, o.user_id LIMIT $2"
+    ))
+    .bind(creator.to_string())
+    .bind(i64::from(limit))
+    .fetch_all(D::on_pool(&repos.reads))
+    .await
+    .map_err(|e| D::backend("listing the files a user shares", e))?;
+    shared_files::<D>(&rows)
+}
+
+/// See [`MediaRepository::shared_with`](drip_core::storage::ports::MediaRepository::shared_with).
+pub(super) async fn shared_with<D: Dialect>(
+    repos: &Repositories<D>,
+    user: &UserId,
+    limit: u32,
+) -> Result<Vec<SharedFile>, BackendError>
+where
+    String: Param<D::Db>,
+    i64: Param<D::Db>,
+{
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        media_columns!(),
+        ", u.id AS partner_id, u.username AS partner_username, u.email AS partner_email \
+         FROM media_owners o JOIN storage_media m ON m.id = o.media_id JOIN users u ON u.id = m.creator_id \
+         WHERE o.user_id = $1 AND NOT o.is_creator AND o.uploaded \
+         ORDER BY m.file_name, m.id LIMIT $2"
+    ))
+    .bind(user.to_string())
+    .bind(i64::from(limit))
+    .fetch_all(D::on_pool(&repos.reads))
+    .await
+    .map_err(|e| D::backend("listing the files shared with a user", e))?;
+    shared_files::<D>(&rows)
+}

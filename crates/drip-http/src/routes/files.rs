@@ -259,20 +259,32 @@ fn created(media: &Media) -> Response {
 /// part's stream with multer's error, and a stalled body with [`Idle`], which arrive here
 /// whole.
 async fn store(state: &AppState, request: StoreRequest, replace: bool) -> Result<Response, ApiError> {
-    let started = Instant::now();
-    let result = if replace {
-        state.storage().store_or_replace(request).await
-    } else {
-        state.storage().store(request).await.map(|media| (media, false)).map_err(VersionError::from)
-    };
-    let outcome = if result.is_ok() { Outcome::Ok } else { Outcome::Error };
-    state.metrics().record_store(outcome, started.elapsed());
+    let result = timed_store(state, async {
+        if replace {
+            state.storage().store_or_replace(request).await
+        } else {
+            state.storage().store(request).await.map(|media| (media, false)).map_err(VersionError::from)
+        }
+    })
+    .await;
     match result {
         Ok((media, false)) => Ok(created(&media)),
         Ok((media, true)) => Ok(Json(FileDto::from(&media)).into_response()),
         Err(VersionError::Store(e)) => Err(store_failure(state, e)),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Runs a store, recording its outcome and duration.
+async fn timed_store<T>(
+    state: &AppState,
+    store: impl Future<Output = Result<T, VersionError>>,
+) -> Result<T, VersionError> {
+    let started = Instant::now();
+    let result = store.await;
+    let outcome = if result.is_ok() { Outcome::Ok } else { Outcome::Error };
+    state.metrics().record_store(outcome, started.elapsed());
+    result
 }
 
 /// A failed store as the client should hear it: the form's or the idle body's own cause
@@ -320,16 +332,8 @@ pub(crate) async fn replace_content(
     body: Body,
 ) -> Result<Json<FileDto>, ApiError> {
     let id = media_id(&id)?;
-    check_declared_length(&headers, state.upload_limit())?;
-    let content_type =
-        declared_content_type(headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()))?;
-    let _slot = take_slot(&state, &user.id, client)?;
-    let content = byte_stream(upload_body(&state, body), Some(state.clone()));
-    let upload = VersionUpload { content_type, length: declared_length(&headers), content };
-    let started = Instant::now();
-    let result = state.storage().store_version(&user.id, &id, upload).await;
-    let outcome = if result.is_ok() { Outcome::Ok } else { Outcome::Error };
-    state.metrics().record_store(outcome, started.elapsed());
+    let (upload, _slot) = raw_content(&state, &user.id, client, &headers, body)?;
+    let result = timed_store(&state, state.storage().store_version(&user.id, &id, upload)).await;
     match result {
         Ok(media) => Ok(Json(FileDto::from(&media))),
         Err(VersionError::Store(e)) => Err(store_failure(&state, e)),
@@ -373,15 +377,33 @@ pub(crate) async fn upload(
     let name = FileName::parse(name)?;
     let folder = folder_or_root(query.folder.as_deref())?;
     let replace = replaces(query.conflict.as_deref())?;
-    let limit = state.upload_limit();
-    check_declared_length(&headers, limit)?;
+    let (raw, _slot) = raw_content(&state, &user.id, client, &headers, body)?;
+    let request = StoreRequest {
+        user: user.id,
+        name,
+        folder,
+        content_type: raw.content_type,
+        length: raw.length,
+        content: raw.content,
+    };
+    store(&state, request, replace).await
+}
+
+/// A raw upload's body as content: its declared length checked against the upload limit
+/// first, its declared type, and the transfer slot it runs in (held while it is kept).
+fn raw_content(
+    state: &AppState,
+    user: &UserId,
+    client: ClientIp,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(VersionUpload, TransferPermit), ApiError> {
+    check_declared_length(headers, state.upload_limit())?;
     let content_type =
         declared_content_type(headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()))?;
-    let _slot = take_slot(&state, &user.id, client)?;
-    let content = byte_stream(upload_body(&state, body), Some(state.clone()));
-    let length = declared_length(&headers);
-    let request = StoreRequest { user: user.id, name, folder, content_type, length, content };
-    store(&state, request, replace).await
+    let slot = take_slot(state, user, client)?;
+    let content = byte_stream(upload_body(state, body), Some(state.clone()));
+    Ok((VersionUpload { content_type, length: declared_length(headers), content }, slot))
 }
 
 /// Uploads a file from a `multipart/form-data` form; the `file` part is streamed.

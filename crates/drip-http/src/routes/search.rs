@@ -52,6 +52,12 @@ pub(crate) struct NameSearchDto {
     truncated: bool,
 }
 
+/// A search's `q`, which must be there and not empty.
+fn required_q(q: Option<String>) -> Result<String, ApiError> {
+    q.filter(|q| !q.is_empty())
+        .ok_or_else(|| ApiError::bad_request("invalid_query", "the `q` query parameter is required"))
+}
+
 /// How to rank users.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -85,10 +91,7 @@ pub(crate) async fn search(
     user: AuthUser,
     Params(query): Params<SearchQuery>,
 ) -> Result<Json<SearchDto>, ApiError> {
-    let pattern = query
-        .q
-        .filter(|q| !q.is_empty())
-        .ok_or_else(|| ApiError::bad_request("invalid_query", "the `q` query parameter is required"))?;
+    let pattern = required_q(query.q)?;
     let folder = folder_or_root(query.folder.as_deref())?;
     let results = state.storage().search(&user.id, &pattern, &folder).await?;
     let found: Vec<&Media> = results.matches.iter().map(|m| &m.media).collect();
@@ -117,10 +120,7 @@ pub(crate) async fn search_names(
     user: AuthUser,
     Params(query): Params<NameSearchQuery>,
 ) -> Result<Json<NameSearchDto>, ApiError> {
-    let text = query
-        .q
-        .filter(|q| !q.is_empty())
-        .ok_or_else(|| ApiError::bad_request("invalid_query", "the `q` query parameter is required"))?;
+    let text = required_q(query.q)?;
     let folder = folder_or_root(query.folder.as_deref())?;
     let found = state.storage().find_names(&user.id, &text, &folder).await?;
     let sharers = Sharers::of(state.accounts(), &user.id, &found.files).await?;

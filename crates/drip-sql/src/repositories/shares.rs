@@ -27,8 +27,11 @@ fn partner<D: Dialect>(row: &Row<D>) -> Result<Owner, BackendError> {
     })
 }
 
-fn shared_files<D: Dialect>(rows: &[Row<D>]) -> Result<Vec<SharedFile>, BackendError> {
-    rows.iter().map(|row| Ok(SharedFile { media: D::media(row)?, with: partner::<D>(row)? })).collect()
+/// The columns of the other side of a share, after a media's.
+macro_rules! partner_columns {
+    () => {
+        ", u.id AS partner_id, u.username AS partner_username, u.email AS partner_email"
+    };
 }
 
 /// See [`MediaRepository::shared_by`](drip_core::storage::ports::MediaRepository::shared_by).
@@ -42,20 +45,15 @@ where
     i64: Param<D::Db>,
 {
     // `media_owners.uploaded` is cleared while a file is pending or in the trash.
-    let rows = sqlx::query(concat!(
+    let sql = concat!(
         "SELECT ",
         media_columns!(),
-        ", u.id AS partner_id, u.username AS partner_username, u.email AS partner_email \
-         FROM storage_media m JOIN media_owners o ON o.media_id = m.id JOIN users u ON u.id = o.user_id \
+        partner_columns!(),
+        " FROM storage_media m JOIN media_owners o ON o.media_id = m.id JOIN users u ON u.id = o.user_id \
          WHERE m.creator_id = $1 AND NOT o.is_creator AND o.uploaded \
          ORDER BY m.file_name, m.id, o.user_id LIMIT $2"
-    ))
-    .bind(creator.to_string())
-    .bind(i64::from(limit))
-    .fetch_all(D::on_pool(&repos.reads))
-    .await
-    .map_err(|e| D::backend("listing the files a user shares", e))?;
-    shared_files::<D>(&rows)
+    );
+    shared_files(repos, sql, creator, limit, "listing the files a user shares").await
 }
 
 /// See [`MediaRepository::shared_with`](drip_core::storage::ports::MediaRepository::shared_with).
@@ -68,18 +66,34 @@ where
     String: Param<D::Db>,
     i64: Param<D::Db>,
 {
-    let rows = sqlx::query(concat!(
+    let sql = concat!(
         "SELECT ",
         media_columns!(),
-        ", u.id AS partner_id, u.username AS partner_username, u.email AS partner_email \
-         FROM media_owners o JOIN storage_media m ON m.id = o.media_id JOIN users u ON u.id = m.creator_id \
+        partner_columns!(),
+        " FROM media_owners o JOIN storage_media m ON m.id = o.media_id JOIN users u ON u.id = m.creator_id \
          WHERE o.user_id = $1 AND NOT o.is_creator AND o.uploaded \
          ORDER BY m.file_name, m.id LIMIT $2"
-    ))
-    .bind(user.to_string())
-    .bind(i64::from(limit))
-    .fetch_all(D::on_pool(&repos.reads))
-    .await
-    .map_err(|e| D::backend("listing the files shared with a user", e))?;
-    shared_files::<D>(&rows)
+    );
+    shared_files(repos, sql, user, limit, "listing the files shared with a user").await
+}
+
+/// Runs one of the two queries (`$1` the user, `$2` the limit).
+async fn shared_files<D: Dialect>(
+    repos: &Repositories<D>,
+    sql: &'static str,
+    user: &UserId,
+    limit: u32,
+    context: &str,
+) -> Result<Vec<SharedFile>, BackendError>
+where
+    String: Param<D::Db>,
+    i64: Param<D::Db>,
+{
+    let rows = sqlx::query(sql)
+        .bind(user.to_string())
+        .bind(i64::from(limit))
+        .fetch_all(D::on_pool(&repos.reads))
+        .await
+        .map_err(|e| D::backend(context, e))?;
+    rows.iter().map(|row| Ok(SharedFile { media: D::media(row)?, with: partner::<D>(row)? })).collect()
 }

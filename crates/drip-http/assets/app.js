@@ -505,11 +505,14 @@ function showApp() {
   byId('account').hidden = false;
   byId('side').hidden = false;
   byId('whoami').textContent = state.session.user.username;
-  if (!new URLSearchParams(window.location.search).has('path')) {
+  const params = new URLSearchParams(window.location.search);
+  if (!params.has('path') && !params.has('view')) {
     window.history.replaceState({ path: ROOT }, '', urlFor(ROOT));
   }
   renderOnline();
   loadFolder(pathFromUrl());
+  // A reload of the trash, the sharing page or the account page shows it again.
+  if (params.has('view')) showPageFromUrl();
   refreshUsage();
   loadTopUsers();
   loadArchives();
@@ -655,7 +658,31 @@ function navigate(path) {
 /** Goes to `path`: an error about the last place (a bad path, a failed action) is stale. */
 function showFolder(path) {
   if (byId('flash').classList.contains('flash-error')) flash('');
+  // From the trash or another page back to the files (a link, Back).
+  if (state.session && byId('files-view').hidden) showOnly('files-view');
   loadFolder(path);
+}
+
+/** The pages beside the files, by their `?view=` in the address. */
+const PAGES = { trash: showTrash, shared: showShares, account: showAccount };
+
+/** Opens a page beside the files as a place of its own: Back returns to the files. */
+function openPage(view) {
+  window.history.pushState({ view }, '', `/?view=${view}`);
+  showPageFromUrl();
+}
+
+/** Shows what the address names: one of the PAGES, or a folder. */
+function showPageFromUrl() {
+  const show = PAGES[new URLSearchParams(window.location.search).get('view') ?? ''];
+  if (show) show();
+  else showFolder(pathFromUrl());
+}
+
+/** Back to the folder shown before a page opened, as a new place in the history. */
+function closePage() {
+  window.history.pushState({ path: state.path }, '', urlFor(state.path));
+  showFolder(state.path);
 }
 
 function folderLink(label, target, className) {
@@ -2184,13 +2211,9 @@ async function search(query, kind) {
 // ---------------------------------------------------------------------------------------
 // Sharing: what the user shares, and what is shared with them
 
-/** Shows the sharing overview (or the files again). */
-function showShares(shown) {
-  showOnly(shown ? 'shares-view' : 'files-view');
-  if (!shown) {
-    reloadFolder();
-    return;
-  }
+/** Shows the sharing overview. */
+function showShares() {
+  showOnly('shares-view');
   loadShares();
   byId('shares-title').focus();
 }
@@ -2234,13 +2257,9 @@ async function loadShares() {
 // ---------------------------------------------------------------------------------------
 // The account: who, how much, a new password, closing it
 
-/** Shows the account page (or the files again). */
-function showAccount(shown) {
-  showOnly(shown ? 'account-view' : 'files-view');
-  if (!shown) {
-    reloadFolder();
-    return;
-  }
+/** Shows the account page. */
+function showAccount() {
+  showOnly('account-view');
   for (const id of ['password-form', 'close-form']) byId(id).reset();
   for (const id of ['password-error', 'close-error']) byId(id).hidden = true;
   const user = state.session.user;
@@ -2320,14 +2339,11 @@ async function closeAccount(form) {
 // ---------------------------------------------------------------------------------------
 // The trash
 
-function showTrash(shown) {
-  showOnly(shown ? 'trash-view' : 'files-view');
-  if (shown) {
-    loadTrash();
-    byId('trash-title').focus();
-  } else {
-    reloadFolder();
-  }
+/** Shows the trash. */
+function showTrash() {
+  showOnly('trash-view');
+  loadTrash();
+  byId('trash-title').focus();
 }
 
 /** Shows the trash (`cursor` null) or appends its next page. */
@@ -3103,9 +3119,9 @@ function wire() {
   byId('search-close').addEventListener('click', () => {
     byId('search-results').hidden = true;
   });
-  byId('open-shares').addEventListener('click', () => showShares(true));
-  byId('close-shares').addEventListener('click', () => showShares(false));
-  byId('open-account').addEventListener('click', () => showAccount(true));
+  byId('open-shares').addEventListener('click', () => openPage('shared'));
+  byId('close-shares').addEventListener('click', closePage);
+  byId('open-account').addEventListener('click', () => openPage('account'));
   byId('to-notifications').addEventListener('click', toNotifications);
   byId('skip-link').addEventListener('click', (event) => {
     // Not a navigation (the address keeps the folder): the focus goes to the files, or to
@@ -3114,7 +3130,7 @@ function wire() {
     const target = state.session ? byId('folder-nav') : byId('login-form').querySelector('input');
     target?.focus();
   });
-  byId('close-account-view').addEventListener('click', () => showAccount(false));
+  byId('close-account-view').addEventListener('click', closePage);
   byId('password-form').addEventListener('submit', (event) => {
     event.preventDefault();
     const form = event.currentTarget;
@@ -3125,8 +3141,8 @@ function wire() {
     const form = event.currentTarget;
     submitting(form, () => closeAccount(form));
   });
-  byId('open-trash').addEventListener('click', () => showTrash(true));
-  byId('close-trash').addEventListener('click', () => showTrash(false));
+  byId('open-trash').addEventListener('click', () => openPage('trash'));
+  byId('close-trash').addEventListener('click', closePage);
   byId('empty-trash').addEventListener('click', emptyTrash);
   byId('brand').addEventListener('click', (event) => {
     if (!state.session || wantsNewTab(event)) return;
@@ -3138,7 +3154,7 @@ function wire() {
     if (state.cursor) loadFolder(state.path, state.cursor);
   });
   window.addEventListener('popstate', () => {
-    if (state.session) showFolder(pathFromUrl());
+    if (state.session) showPageFromUrl();
   });
   document.addEventListener('visibilitychange', () => {
     // Timers sleep in background tabs: catch up when the tab is shown again.

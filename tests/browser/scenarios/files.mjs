@@ -61,6 +61,17 @@ scenarios['delete to the trash, restore (under another name when taken), delete 
   await page.locator('#flash').filter({ hasText: '1 file deleted for good.' }).waitFor()
   await page.locator('#trash-empty').waitFor({ state: 'visible' })
   assert.equal(await page.evaluate(() => document.activeElement?.id), 'trash-title')
+
+  // The trash is a place of its own: a reload keeps it, Back leaves it, Forward returns.
+  assert.match(page.url(), /[?&]view=trash\b/)
+  await page.reload()
+  await page.locator('#trash-view').waitFor({ state: 'visible' })
+  await page.locator('#trash-empty').waitFor({ state: 'visible' })
+  await page.goBack()
+  await page.locator('#files-view').waitFor({ state: 'visible' })
+  await page.locator('#trash-view').waitFor({ state: 'hidden' })
+  await page.goForward()
+  await page.locator('#trash-view').waitFor({ state: 'visible' })
   await context.close()
   assert.deepEqual(errors, [])
 }

@@ -374,6 +374,15 @@ async fn a_drop_stores_uploads_as_the_owners_files_under_free_names() {
     assert_eq!(names_in(&w, "$/inbox").await, ["scan (1).pdf", "scan.pdf"]);
     let uploads: Vec<_> = w.fakes.notifier.events_for(&w.alice.id).iter().map(Event::kind).collect();
     assert_eq!(uploads, ["upload", "upload"], "the owner hears of each upload");
+    let heard: Vec<String> = w.fakes.notifier.events_for(&w.alice.id).iter().map(Event::message).collect();
+    assert_eq!(
+        heard,
+        [
+            "\"scan.pdf\" was dropped into $/inbox through one of your drop links.",
+            "\"scan (1).pdf\" was dropped into $/inbox through one of your drop links."
+        ],
+        "and that it came through a drop link"
+    );
     let drops = w.links.my_drops(&w.alice.id).await.unwrap();
     assert_eq!((drops[0].uploads, drops[0].bytes), (2, 6));
 }

@@ -141,6 +141,8 @@ scenarios['a drop link to a folder takes a file from someone without an account'
   assert.deepEqual(visitor.errors, [])
 
   await page.getByRole('button', { name: 'Rename scan.pdf' }).waitFor({ state: 'visible' })
+  // The owner hears where it came from.
+  await page.locator('#notifications').getByText('"scan.pdf" was dropped into $/inbox through one of your drop links.').waitFor()
   await page.getByRole('button', { name: 'Drop link' }).click()
   await dialog.locator('.shares').filter({ hasText: '1 of 3 uploads' }).waitFor()
   await dialog.getByRole('button', { name: /^Revoke the drop link of/ }).click()

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use crate::accounts::model::Username;
 use crate::error::BackendError;
 use crate::ids::{ArchiveId, MediaId, UserId};
-use crate::storage::model::FileName;
+use crate::storage::model::{FileName, FolderPath};
 
 pub mod cluster;
 mod hub;
@@ -22,6 +22,16 @@ pub enum Event {
         media_id: MediaId,
         /// Its name.
         name: FileName,
+    },
+    /// Someone put a file in one of the user's folders through a drop link (to the
+    /// folder's owner).
+    Dropped {
+        /// The stored media.
+        media_id: MediaId,
+        /// Its name.
+        name: FileName,
+        /// The folder it landed in.
+        folder: FolderPath,
     },
     /// The user shared a file with someone (to the sharer).
     ShareSent {
@@ -65,7 +75,7 @@ impl Event {
     #[must_use]
     pub fn kind(&self) -> &'static str {
         match self {
-            Self::Upload { .. } => "upload",
+            Self::Upload { .. } | Self::Dropped { .. } => "upload",
             Self::ShareSent { .. } | Self::ShareReceived { .. } => "share",
             Self::ShareWithdrawn { .. } => "unshare",
             Self::Download { .. } | Self::LinkDownloaded { .. } => "download",
@@ -77,6 +87,9 @@ impl Event {
     pub fn message(&self) -> String {
         match self {
             Self::Upload { name, .. } => format!("The file \"{name}\" was successfully uploaded."),
+            Self::Dropped { name, folder, .. } => {
+                format!("\"{name}\" was dropped into {folder} through one of your drop links.")
+            }
             Self::ShareSent { sharee, .. } => format!("Successfully shared the file with {sharee}."),
             Self::ShareReceived { owner, .. } => format!("{owner} has just shared a file with you!"),
             Self::ShareWithdrawn { .. } => "A file shared with you is no longer shared.".to_owned(),
@@ -90,6 +103,7 @@ impl Event {
     pub fn media_id(&self) -> Option<MediaId> {
         match self {
             Self::Upload { media_id, .. }
+            | Self::Dropped { media_id, .. }
             | Self::ShareSent { media_id, .. }
             | Self::ShareReceived { media_id, .. }
             | Self::ShareWithdrawn { media_id }
@@ -104,6 +118,7 @@ impl Event {
         match self {
             Self::Download { archive, .. } => Some(*archive),
             Self::Upload { .. }
+            | Self::Dropped { .. }
             | Self::ShareSent { .. }
             | Self::ShareReceived { .. }
             | Self::ShareWithdrawn { .. }
@@ -134,6 +149,13 @@ mod tests {
         let alice = Username::parse("alice").unwrap();
         let e = Event::Upload { media_id: id, name: FileName::parse("a.txt").unwrap() };
         assert_eq!(e.message(), "The file \"a.txt\" was successfully uploaded.");
+        assert_eq!(e.kind(), "upload");
+        let e = Event::Dropped {
+            media_id: id,
+            name: FileName::parse("cv.pdf").unwrap(),
+            folder: FolderPath::parse("$/jobs").unwrap(),
+        };
+        assert_eq!(e.message(), "\"cv.pdf\" was dropped into $/jobs through one of your drop links.");
         assert_eq!(e.kind(), "upload");
         let e = Event::ShareSent { media_id: id, sharee: alice.clone() };
         assert_eq!(e.message(), "Successfully shared the file with alice.");

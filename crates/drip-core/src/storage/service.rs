@@ -325,7 +325,11 @@ impl StorageService {
             }
             Naming::FirstFree => self.reserve_free_name(user, &name, folder, content_type).await?,
         };
-        self.receive(&reserved, &data_key, length, content, Landing::NewFile).await.map_err(|e| match e {
+        let landing = match naming {
+            Naming::Exact => Landing::NewFile,
+            Naming::FirstFree => Landing::Dropped,
+        };
+        self.receive(&reserved, &data_key, length, content, landing).await.map_err(|e| match e {
             VersionError::Store(e) => e,
             VersionError::Backend(b) => StoreError::Backend(b),
             // Only a new version lands on another file.
@@ -414,14 +418,18 @@ impl StorageService {
             let uploaded = self.holding_lease(reserved, &progress, upload).await;
             let uploaded = quota.explain(uploaded)?;
             match landing {
-                Landing::NewFile => Ok(self.finish(reserved, uploaded).await?),
+                Landing::NewFile | Landing::Dropped => Ok(self.finish(reserved, uploaded).await?),
                 Landing::VersionOf(target) => self.take_place(target, reserved, uploaded).await,
             }
         };
         match stored.await {
             Ok(stored) => {
                 cleanup.disarm();
-                let event = Event::Upload { media_id: stored.id(), name: stored.name().clone() };
+                let (media_id, name) = (stored.id(), stored.name().clone());
+                let event = match landing {
+                    Landing::Dropped => Event::Dropped { media_id, name, folder: stored.folder().clone() },
+                    Landing::NewFile | Landing::VersionOf(_) => Event::Upload { media_id, name },
+                };
                 self.notify(&stored.creator(), event).await;
                 Ok(stored)
             }
@@ -1544,16 +1552,19 @@ impl Quota {
     }
 }
 
-/// How [`StorageService::store_named`] names the file.
-#[derive(Debug, Clone, Copy)]
 /// What received content becomes.
+#[derive(Clone, Copy)]
 enum Landing<'a> {
     /// The file it was reserved as.
     NewFile,
+    /// The file it was reserved as, put in the folder through a drop link.
+    Dropped,
     /// The new content of this file.
     VersionOf(&'a Media),
 }
 
+/// How [`StorageService::store_named`] names the file.
+#[derive(Debug, Clone, Copy)]
 enum Naming {
     /// The name asked for, or [`StoreError::AlreadyExists`].
     Exact,

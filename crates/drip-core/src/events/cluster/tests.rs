@@ -56,6 +56,15 @@ fn every_message_survives_its_text_form_and_fits_a_notify_payload_at_the_longest
         ClusterMessage::Event {
             from: from.clone(),
             user,
+            event: Event::Dropped {
+                media_id,
+                name: FileName::parse(&longest_name).unwrap(),
+                folder: crate::storage::model::FolderPath::parse("$/in box/%_").unwrap(),
+            },
+        },
+        ClusterMessage::Event {
+            from: from.clone(),
+            user,
             event: Event::Download {
                 archive: crate::ids::ArchiveId::from_ksuid(media_id.ksuid()),
                 link: format!("/api/v1/archives/{media_id}/content"),

@@ -8,7 +8,7 @@ use super::{ClusterMessage, NodeName};
 use crate::accounts::model::Username;
 use crate::events::Event;
 use crate::ids::{ArchiveId, MediaId, TokenFamilyId, UserId};
-use crate::storage::model::FileName;
+use crate::storage::model::{FileName, FolderPath};
 
 /// The largest payload PostgreSQL's `NOTIFY` takes (8000 bytes), minus one.
 pub const MAX_PAYLOAD: usize = 7999;
@@ -36,6 +36,8 @@ enum Wire {
 enum WireEvent {
     #[serde(rename = "upload")]
     Upload { m: String, name: String },
+    #[serde(rename = "dropped")]
+    Dropped { m: String, name: String, f: String },
     #[serde(rename = "share_sent")]
     ShareSent { m: String, to: String },
     #[serde(rename = "share_received")]
@@ -75,6 +77,9 @@ fn encode_event(event: &Event) -> WireEvent {
     match event {
         Event::Upload { media_id, name } => {
             WireEvent::Upload { m: media_id.to_string(), name: name.to_string() }
+        }
+        Event::Dropped { media_id, name, folder } => {
+            WireEvent::Dropped { m: media_id.to_string(), name: name.to_string(), f: folder.to_string() }
         }
         Event::ShareSent { media_id, sharee } => {
             WireEvent::ShareSent { m: media_id.to_string(), to: sharee.to_string() }
@@ -118,6 +123,11 @@ fn decode_event(event: WireEvent) -> Result<Event, WireError> {
         WireEvent::Upload { m, name } => Event::Upload {
             media_id: media(&m)?,
             name: FileName::parse(&name).map_err(|e| WireError(e.to_string()))?,
+        },
+        WireEvent::Dropped { m, name, f } => Event::Dropped {
+            media_id: media(&m)?,
+            name: FileName::parse(&name).map_err(|e| WireError(e.to_string()))?,
+            folder: FolderPath::parse(&f).map_err(|e| WireError(e.to_string()))?,
         },
         WireEvent::ShareSent { m, to } => Event::ShareSent { media_id: media(&m)?, sharee: username(&to)? },
         WireEvent::ShareReceived { m, by } => {

@@ -657,7 +657,8 @@ function navigate(path) {
 
 /** Goes to `path`: an error about the last place (a bad path, a failed action) is stale. */
 function showFolder(path) {
-  if (byId('flash').classList.contains('flash-error')) flash('');
+  // What the banner said was about the last place (a welcome, a failed action): it goes.
+  flash('');
   // From the trash or another page back to the files (a link, Back).
   if (state.session && byId('files-view').hidden) showOnly('files-view');
   loadFolder(path);

@@ -115,6 +115,8 @@ scenarios['a new folder from a button, named with reasons, kept by its file; usa
     await page.waitForURL((url) => url.search === '?path=$/reports')
     await page.locator('#breadcrumb').filter({ hasText: 'reports' }).waitFor()
     await page.locator('#empty').waitFor({ state: 'visible' })
+    // The welcome was about the sign-up: another folder shown, it goes.
+    await page.locator('#flash').waitFor({ state: 'hidden' })
     assert.ok(await page.getByRole('button', { name: 'Download folder' }).isDisabled(), 'nothing to put in a ZIP')
 
     await uploadInPage(page, {

@@ -137,6 +137,8 @@ scenarios['a drop link to a folder takes a file from someone without an account'
   await visitor.page.getByRole('button', { name: 'Upload' }).click()
   // The page's own status line once the server answered (not the line of the file queued).
   await visitor.page.getByText('scan.pdf: received (15 bytes)').waitFor()
+  // Each file has its progress bar, full once the server has it.
+  assert.equal(await visitor.page.getByLabel('Progress of scan.pdf').evaluate((bar) => bar.value), 100)
   await visitor.context.close()
   assert.deepEqual(visitor.errors, [])
 

@@ -770,15 +770,19 @@ function actionButton(label, item, onclick, danger = false) {
   });
 }
 
+/** A file's name as the link that downloads it (through a download URL, see downloadLink). */
+function fileLink(file) {
+  return downloadLink(
+    el('a', { href: `${fileUrl(file)}/content`, download: file.name, text: file.name }),
+    `${fileUrl(file)}/download-url`,
+  );
+}
+
 function fileRow(file) {
   const mine = file.creator_id === state.session?.user.id;
   // Two files shared by two people may have one name: their buttons say whose they are.
   const named = !mine && file.shared_by ? `${file.name} (shared by ${file.shared_by})` : file.name;
-  const link = downloadLink(
-    el('a', { href: `${fileUrl(file)}/content`, download: file.name, text: file.name }),
-    `${fileUrl(file)}/download-url`,
-  );
-  const name = cell('name', icon(kindOf(file)), link);
+  const name = cell('name', icon(kindOf(file)), fileLink(file));
   if (!mine) {
     const by = file.shared_by ? `shared by ${file.shared_by}` : 'shared with you';
     name.append(el('span', { class: 'badge', text: by }));
@@ -2160,12 +2164,8 @@ async function deleteFolder(path) {
 
 /** A file found by a search: its name downloads it, its folder opens the folder. */
 function foundFile(file, ...below) {
-  const link = downloadLink(
-    el('a', { href: `${fileUrl(file)}/content`, download: file.name, text: file.name }),
-    `${fileUrl(file)}/download-url`,
-  );
   const by = file.shared_by ? ` (shared by ${file.shared_by})` : '';
-  return el('li', {}, link, ' in ', folderLink(file.folder, file.folder, 'folder-link'), by, ...below);
+  return el('li', {}, fileLink(file), ' in ', folderLink(file.folder, file.folder, 'folder-link'), by, ...below);
 }
 
 /**

@@ -8,7 +8,7 @@
 mod common;
 
 use axum::http::{Method, StatusCode};
-use common::{app_with_users, code};
+use common::{app_with_users, code, encode};
 use serde_json::{Value, json};
 
 fn names(listing: &Value, key: &str) -> Vec<String> {
@@ -16,7 +16,7 @@ fn names(listing: &Value, key: &str) -> Vec<String> {
 }
 
 fn listing_of(path: &str) -> String {
-    format!("/api/v1/folders?path={}", path.replace('$', "%24").replace('/', "%2F").replace(' ', "%20"))
+    format!("/api/v1/folders?path={}", encode(path))
 }
 
 #[tokio::test]

@@ -312,13 +312,22 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     /// # Errors
     /// [`BackendError`] for a column that does not decode or a value the domain refuses.
     fn owner(row: &Row<Self>) -> Result<Owner, BackendError> {
+        Self::owner_in(row, ["id", "username", "email"])
+    }
+
+    /// A user's public face from a row where `[id, username, email]` have these names
+    /// (a user joined beside another table's `id`).
+    ///
+    /// # Errors
+    /// As [`Dialect::owner`].
+    fn owner_in(row: &Row<Self>, [id, username, email]: [&str; 3]) -> Result<Owner, BackendError> {
         const T: &str = "users";
-        let username: String = row.read(T, "username")?;
-        let email: String = row.read(T, "email")?;
+        let name: String = row.read(T, username)?;
+        let address: String = row.read(T, email)?;
         Ok(Owner {
-            id: user_id(row, T, "id")?,
-            username: Username::parse(&username).map_err(|e| corrupt(T, "username", e))?,
-            email: Email::parse(&email).map_err(|e| corrupt(T, "email", e))?,
+            id: user_id(row, T, id)?,
+            username: Username::parse(&name).map_err(|e| corrupt(T, username, e))?,
+            email: Email::parse(&address).map_err(|e| corrupt(T, email, e))?,
         })
     }
 

@@ -325,16 +325,19 @@ impl StorageService {
             }
             Naming::FirstFree => self.reserve_free_name(user, &name, folder, content_type).await?,
         };
-        let landing = match naming {
-            Naming::Exact => Landing::NewFile,
-            Naming::FirstFree => Landing::Dropped,
+        let announce = match naming {
+            Naming::Exact => upload_event,
+            Naming::FirstFree => drop_event,
         };
-        self.receive(&reserved, &data_key, length, content, landing).await.map_err(|e| match e {
-            VersionError::Store(e) => e,
-            VersionError::Backend(b) => StoreError::Backend(b),
-            // Only a new version lands on another file.
-            other => StoreError::Backend(BackendError::msg(other.to_string())),
-        })
+        self.receive(
+            &reserved,
+            &data_key,
+            length,
+            content,
+            async |uploaded| self.finish(&reserved, uploaded).await,
+            announce,
+        )
+        .await
     }
 
     /// Stores a new version of one of the user's files: the content is uploaded as a
@@ -393,19 +396,22 @@ impl StorageService {
         let lease_until = later(self.ports.clock.now(), self.settings.upload_lease);
         let (version, data_key) =
             self.reserve(target.creator(), name, target.folder().clone(), content_type, lease_until).await?;
-        self.receive(&version, &data_key, length, content, Landing::VersionOf(&target)).await
+        let land = async |uploaded| self.take_place(&target, &version, uploaded).await;
+        self.receive(&version, &data_key, length, content, land, upload_event).await
     }
 
-    /// Receives the content of `reserved` (quota as it comes, the lease renewed) and lands
-    /// it; on any failure the reserved record and its object go.
-    async fn receive(
+    /// Receives the content of `reserved` (quota as it comes, the lease renewed), then
+    /// `land`s it (as the file it was reserved as, or as another file's new content) and
+    /// tells the creator `announce`; on any failure the reserved record and its object go.
+    async fn receive<E: From<StoreError>>(
         &self,
         reserved: &Media,
         data_key: &DataKey,
         length: Option<u64>,
         content: ByteStream,
-        landing: Landing<'_>,
-    ) -> Result<Media, VersionError> {
+        land: impl AsyncFnOnce(UploadedContent) -> Result<Media, E>,
+        announce: fn(&Media) -> Event,
+    ) -> Result<Media, E> {
         let mut cleanup = Cleanup::armed(self, reserved);
         let quota = Quota::new(self, reserved);
         let stored = async {
@@ -417,20 +423,12 @@ impl StorageService {
             let upload = self.upload(reserved.storage_key(), data_key, content);
             let uploaded = self.holding_lease(reserved, &progress, upload).await;
             let uploaded = quota.explain(uploaded)?;
-            match landing {
-                Landing::NewFile | Landing::Dropped => Ok(self.finish(reserved, uploaded).await?),
-                Landing::VersionOf(target) => self.take_place(target, reserved, uploaded).await,
-            }
+            land(uploaded).await
         };
         match stored.await {
             Ok(stored) => {
                 cleanup.disarm();
-                let (media_id, name) = (stored.id(), stored.name().clone());
-                let event = match landing {
-                    Landing::Dropped => Event::Dropped { media_id, name, folder: stored.folder().clone() },
-                    Landing::NewFile | Landing::VersionOf(_) => Event::Upload { media_id, name },
-                };
-                self.notify(&stored.creator(), event).await;
+                self.notify(&stored.creator(), announce(&stored)).await;
                 Ok(stored)
             }
             Err(e) => {
@@ -717,8 +715,7 @@ impl StorageService {
             .map_err(|e| BackendError::new("unwrapping the data key of a pending file", e))?;
         let uploaded = self.upload(media.storage_key(), &data_key, plaintext).await?;
         let stored = self.finish(media, uploaded).await?;
-        self.notify(&stored.creator(), Event::Upload { media_id: stored.id(), name: stored.name().clone() })
-            .await;
+        self.notify(&stored.creator(), upload_event(&stored)).await;
         Ok(stored)
     }
 
@@ -1552,15 +1549,14 @@ impl Quota {
     }
 }
 
-/// What received content becomes.
-#[derive(Clone, Copy)]
-enum Landing<'a> {
-    /// The file it was reserved as.
-    NewFile,
-    /// The file it was reserved as, put in the folder through a drop link.
-    Dropped,
-    /// The new content of this file.
-    VersionOf(&'a Media),
+/// What the creator hears of a stored file or new version.
+fn upload_event(stored: &Media) -> Event {
+    Event::Upload { media_id: stored.id(), name: stored.name().clone() }
+}
+
+/// What a folder's owner hears of a file put in through a drop link.
+fn drop_event(stored: &Media) -> Event {
+    Event::Dropped { media_id: stored.id(), name: stored.name().clone(), folder: stored.folder().clone() }
 }
 
 /// How [`StorageService::store_named`] names the file.

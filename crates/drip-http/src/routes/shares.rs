@@ -61,13 +61,15 @@ pub(crate) async fn overview(
 ) -> Result<Json<SharingOverviewDto>, ApiError> {
     let found = state.storage().sharing_overview(&user.id).await?;
     let mut outgoing: Vec<OutgoingShareDto> = Vec::new();
+    let mut last = None;
     for entry in &found.outgoing {
         let sharee = entry.with.username.to_string();
         match outgoing.last_mut() {
             // Entries of one file come together (by name, then id).
-            Some(last) if last.file.id == entry.media.id().to_string() => last.with.push(sharee),
+            Some(same) if last == Some(entry.media.id()) => same.with.push(sharee),
             _ => outgoing.push(OutgoingShareDto { file: FileDto::from(&entry.media), with: vec![sharee] }),
         }
+        last = Some(entry.media.id());
     }
     let incoming = found
         .incoming

@@ -30,8 +30,8 @@ use drip_core::storage::ports::{
 use drip_core::{BackendError, MediaId, UserId};
 use sqlx::{AssertSqlSafe, QueryBuilder};
 
-use super::Repositories;
 use super::jobs::insert_job;
+use super::{Repositories, shares};
 use crate::error::{FOREIGN_KEY, to_i64, violated};
 use crate::folder_stats::{FolderDelta, Viewers, file_deltas, move_deltas};
 use crate::page::{self, Scope};
@@ -876,11 +876,12 @@ where
     }
 
     async fn shared_by(&self, creator: &UserId, limit: u32) -> Result<Vec<SharedFile>, BackendError> {
-        super::shares::shared_by(self, creator, limit).await
+        shares::shared_files(self, shares::SHARED_BY, creator, limit, "listing the files a user shares").await
     }
 
     async fn shared_with(&self, user: &UserId, limit: u32) -> Result<Vec<SharedFile>, BackendError> {
-        super::shares::shared_with(self, user, limit).await
+        shares::shared_files(self, shares::SHARED_WITH, user, limit, "listing the files shared with a user")
+            .await
     }
 
     async fn share_partners(&self, user: &UserId, limit: u32) -> Result<Vec<Owner>, BackendError> {

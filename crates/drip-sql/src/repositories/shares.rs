@@ -5,27 +5,11 @@
 //! [`MediaRepository::shared_by`]: drip_core::storage::ports::MediaRepository::shared_by
 //! [`MediaRepository::shared_with`]: drip_core::storage::ports::MediaRepository::shared_with
 
-use drip_core::accounts::model::{Email, Owner, Username};
 use drip_core::storage::model::SharedFile;
 use drip_core::{BackendError, UserId};
 
 use super::Repositories;
-use crate::error::corrupt;
-use crate::rows::{Reads, Row};
 use crate::{Dialect, Param, media_columns};
-
-/// The other side of a share, read from the `partner_*` columns.
-fn partner<D: Dialect>(row: &Row<D>) -> Result<Owner, BackendError> {
-    const T: &str = "users";
-    let id: String = row.read(T, "partner_id")?;
-    let username: String = row.read(T, "partner_username")?;
-    let email: String = row.read(T, "partner_email")?;
-    Ok(Owner {
-        id: UserId::parse(&id).map_err(|e| corrupt(T, "id", e))?,
-        username: Username::parse(&username).map_err(|e| corrupt(T, "username", e))?,
-        email: Email::parse(&email).map_err(|e| corrupt(T, "email", e))?,
-    })
-}
 
 /// The columns of the other side of a share, after a media's.
 macro_rules! partner_columns {
@@ -34,51 +18,29 @@ macro_rules! partner_columns {
     };
 }
 
-/// See [`MediaRepository::shared_by`](drip_core::storage::ports::MediaRepository::shared_by).
-pub(super) async fn shared_by<D: Dialect>(
-    repos: &Repositories<D>,
-    creator: &UserId,
-    limit: u32,
-) -> Result<Vec<SharedFile>, BackendError>
-where
-    String: Param<D::Db>,
-    i64: Param<D::Db>,
-{
-    // `media_owners.uploaded` is cleared while a file is pending or in the trash.
-    let sql = concat!(
-        "SELECT ",
-        media_columns!(),
-        partner_columns!(),
-        " FROM storage_media m JOIN media_owners o ON o.media_id = m.id JOIN users u ON u.id = o.user_id \
-         WHERE m.creator_id = $1 AND NOT o.is_creator AND o.uploaded \
-         ORDER BY m.file_name, m.id, o.user_id LIMIT $2"
-    );
-    shared_files(repos, sql, creator, limit, "listing the files a user shares").await
-}
+/// A creator's shared files, once per sharee (`$1` the creator, `$2` the limit).
+/// `media_owners.uploaded` is cleared while a file is pending or in the trash.
+pub(super) const SHARED_BY: &str = concat!(
+    "SELECT ",
+    media_columns!(),
+    partner_columns!(),
+    " FROM storage_media m JOIN media_owners o ON o.media_id = m.id JOIN users u ON u.id = o.user_id \
+     WHERE m.creator_id = $1 AND NOT o.is_creator AND o.uploaded \
+     ORDER BY m.file_name, m.id, o.user_id LIMIT $2"
+);
 
-/// See [`MediaRepository::shared_with`](drip_core::storage::ports::MediaRepository::shared_with).
-pub(super) async fn shared_with<D: Dialect>(
-    repos: &Repositories<D>,
-    user: &UserId,
-    limit: u32,
-) -> Result<Vec<SharedFile>, BackendError>
-where
-    String: Param<D::Db>,
-    i64: Param<D::Db>,
-{
-    let sql = concat!(
-        "SELECT ",
-        media_columns!(),
-        partner_columns!(),
-        " FROM media_owners o JOIN storage_media m ON m.id = o.media_id JOIN users u ON u.id = m.creator_id \
-         WHERE o.user_id = $1 AND NOT o.is_creator AND o.uploaded \
-         ORDER BY m.file_name, m.id LIMIT $2"
-    );
-    shared_files(repos, sql, user, limit, "listing the files shared with a user").await
-}
+/// The files shared with a user, with their creators (`$1` the user, `$2` the limit).
+pub(super) const SHARED_WITH: &str = concat!(
+    "SELECT ",
+    media_columns!(),
+    partner_columns!(),
+    " FROM media_owners o JOIN storage_media m ON m.id = o.media_id JOIN users u ON u.id = m.creator_id \
+     WHERE o.user_id = $1 AND NOT o.is_creator AND o.uploaded \
+     ORDER BY m.file_name, m.id LIMIT $2"
+);
 
-/// Runs one of the two queries (`$1` the user, `$2` the limit).
-async fn shared_files<D: Dialect>(
+/// Runs [`SHARED_BY`] or [`SHARED_WITH`] for `user`.
+pub(super) async fn shared_files<D: Dialect>(
     repos: &Repositories<D>,
     sql: &'static str,
     user: &UserId,
@@ -95,5 +57,10 @@ where
         .fetch_all(D::on_pool(&repos.reads))
         .await
         .map_err(|e| D::backend(context, e))?;
-    rows.iter().map(|row| Ok(SharedFile { media: D::media(row)?, with: partner::<D>(row)? })).collect()
+    rows.iter()
+        .map(|row| {
+            let with = D::owner_in(row, ["partner_id", "partner_username", "partner_email"])?;
+            Ok(SharedFile { media: D::media(row)?, with })
+        })
+        .collect()
 }

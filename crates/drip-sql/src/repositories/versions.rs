@@ -16,6 +16,7 @@ use super::jobs::insert_job;
 use super::media::{add_reserved, add_usage, apply_deltas, lock_media};
 use crate::error::to_i64;
 use crate::folder_stats::{Viewers, file_deltas};
+use crate::rows::Reads;
 use crate::{Dialect, Param, media_columns, returning_media_columns};
 
 /// See [`MediaRepository::replace_content`](drip_core::storage::ports::MediaRepository::replace_content).
@@ -39,21 +40,25 @@ where
     let mut tx = repos.write().await?;
     // The file first, then its version: concurrent versions of one file queue on the file.
     let before = lock_media::<D>(&mut tx, target).await?.ok_or(ReplaceContentError::TargetChanged)?;
-    let pending = lock_media::<D>(&mut tx, version).await?.ok_or(ReplaceContentError::VersionGone)?;
-    if pending.uploaded {
-        return Err(ReplaceContentError::VersionGone);
-    }
-    if !before.listed() || before.creator != pending.creator || target == version {
-        return Err(ReplaceContentError::TargetChanged);
-    }
-    let sql =
-        format!(concat!("SELECT ", media_columns!(), " FROM storage_media m WHERE m.id = $1{}"), D::LOCK);
+    // The version, locked and read whole in one query (its record gives the file its content).
+    let sql = format!(
+        concat!("SELECT ", media_columns!(), ", m.reserved_bytes FROM storage_media m WHERE m.id = $1{}"),
+        D::LOCK
+    );
     let row = sqlx::query(AssertSqlSafe(sql))
         .bind(version.to_string())
-        .fetch_one(D::on(&mut tx))
+        .fetch_optional(D::on(&mut tx))
         .await
-        .map_err(|e| D::backend("reading a new version", e))?;
+        .map_err(|e| D::backend("locking a new version", e))?
+        .ok_or(ReplaceContentError::VersionGone)?;
     let new = D::media(&row)?;
+    let reserved: i64 = row.read("storage_media", "reserved_bytes")?;
+    if new.uploaded().is_some() {
+        return Err(ReplaceContentError::VersionGone);
+    }
+    if !before.listed() || before.creator != new.creator() || target == version {
+        return Err(ReplaceContentError::TargetChanged);
+    }
     // The version's row goes first: it holds the object key the file takes.
     sqlx::query("DELETE FROM storage_media WHERE id = $1")
         .bind(version.to_string())
@@ -86,7 +91,7 @@ where
     let grown = size - before.size;
     apply_deltas::<D>(&mut tx, Viewers::OfMedia(target), &file_deltas(&before.folder, 0, grown)).await?;
     add_usage::<D>(&mut tx, &before.creator, 0, grown).await?;
-    add_reserved::<D>(&mut tx, &before.creator, -pending.reserved).await?;
+    add_reserved::<D>(&mut tx, &before.creator, -reserved).await?;
     insert_job::<D>(&mut tx, then).await?;
     tx.commit().await.map_err(|e| D::backend("committing a new version", e))?;
     Ok(media)

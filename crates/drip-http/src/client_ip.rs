@@ -8,8 +8,11 @@ use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::header::USER_AGENT;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName};
+use drip_core::accounts::Origin;
+use drip_core::accounts::model::ClientLabel;
 
 use crate::state::AppState;
 
@@ -62,6 +65,26 @@ impl FromRequestParts<AppState> for ClientIp {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Infallible> {
         Ok(Self::of(parts, state.settings().client_ip_header.as_ref()))
+    }
+}
+
+/// Where a login or sign-up comes from: the client's address and how it describes itself
+/// (`User-Agent`, the label of the session it opens).
+#[derive(Debug, Clone)]
+pub(crate) struct ClientOrigin(pub(crate) Origin);
+
+impl FromRequestParts<AppState> for ClientOrigin {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Infallible> {
+        let address = ClientIp::of(parts, state.settings().client_ip_header.as_ref()).ip();
+        // A User-Agent of other than visible ASCII is read as far as it is text.
+        let label = parts
+            .headers
+            .get(USER_AGENT)
+            .map(|agent| String::from_utf8_lossy(agent.as_bytes()).into_owned())
+            .and_then(|agent| ClientLabel::describe(&agent));
+        Ok(Self(Origin { address: Some(address), label }))
     }
 }
 

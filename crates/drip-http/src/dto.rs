@@ -5,11 +5,11 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use drip_core::accounts::AccountService;
-use drip_core::accounts::model::{Owner, Session};
+use drip_core::accounts::model::{Owner, Session, SessionSummary};
 use drip_core::events::PresenceEntry;
 use drip_core::storage::model::{Allowance, FolderSummary, Media, Share, Usage, UserUsage};
 use drip_core::storage::search::FileMatches;
-use drip_core::{BackendError, UserId};
+use drip_core::{BackendError, TokenFamilyId, UserId};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -141,6 +141,45 @@ impl From<&Session> for SessionDto {
             refresh_expires_at: timestamp(session.refresh_expires_at),
         }
     }
+}
+
+/// One open session of the user's.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct OpenSessionDto {
+    /// The session's id (to end it with `DELETE /api/v1/me/sessions/{id}`).
+    pub(crate) id: String,
+    /// What it was opened from, as the client described itself (its `User-Agent`), if it did.
+    pub(crate) client: Option<String>,
+    /// When it was opened (RFC 3339).
+    pub(crate) started_at: String,
+    /// When it last renewed its tokens (RFC 3339): a client in use renews at least once an
+    /// access token's lifetime (15 minutes by default).
+    pub(crate) last_active_at: String,
+    /// When it ends unless renewed (RFC 3339).
+    pub(crate) expires_at: String,
+    /// Whether it is the session of the token asking.
+    pub(crate) current: bool,
+}
+
+impl OpenSessionDto {
+    /// `session` as `current` (the asking token's session) sees it.
+    pub(crate) fn of(session: &SessionSummary, current: &TokenFamilyId) -> Self {
+        Self {
+            id: session.id.to_string(),
+            client: session.client.as_ref().map(|c| c.as_str().to_owned()),
+            started_at: timestamp(session.started_at),
+            last_active_at: timestamp(session.last_active_at),
+            expires_at: timestamp(session.expires_at),
+            current: session.id == *current,
+        }
+    }
+}
+
+/// The user's open sessions, the most recently active first.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SessionListDto {
+    /// The sessions.
+    pub(crate) sessions: Vec<OpenSessionDto>,
 }
 
 /// Files and bytes a user stored, and their quota.

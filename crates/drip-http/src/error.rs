@@ -12,8 +12,8 @@ use axum::response::{IntoResponse, Response};
 use drip_core::BackendError;
 use drip_core::accounts::Throttled;
 use drip_core::accounts::error::{
-    AuthError, ChangePasswordError, CloseAccountError, LoginError, LogoutError, RefreshError, RegisterError,
-    TicketError,
+    AuthError, ChangePasswordError, CloseAccountError, EndSessionError, LoginError, LogoutError,
+    RefreshError, RegisterError, TicketError,
 };
 use drip_core::archives::error::{ArchiveDownloadError, ArchiveLookupError, RequestArchiveError};
 use drip_core::links::error::{
@@ -445,6 +445,17 @@ impl From<ChangePasswordError> for ApiError {
             ChangePasswordError::NotFound => Self::invalid_token(),
             ChangePasswordError::Throttled(t) => Self::too_many_attempts(t),
             ChangePasswordError::Backend(b) => Self::backend(&b),
+        }
+    }
+}
+
+impl From<EndSessionError> for ApiError {
+    fn from(e: EndSessionError) -> Self {
+        match e {
+            EndSessionError::NotFound => {
+                Self::not_found("session_not_found", "You have no open session with this id.")
+            }
+            EndSessionError::Backend(b) => Self::backend(&b),
         }
     }
 }

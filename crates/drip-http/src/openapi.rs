@@ -32,6 +32,8 @@ Errors are `{\"error\":{\"code\",\"message\",\"request_id\"}}` with a stable `co
         accounts::me,
         accounts::close,
         accounts::change_password,
+        accounts::sessions,
+        accounts::end_session,
         accounts::usage,
         files::upload,
         files::upload_form,

@@ -382,3 +382,75 @@ async fn a_password_change_keeps_this_session_and_ends_the_others() {
         app.post_json("/api/v1/sessions", json!({"username": "alice", "password": "a new password"})).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+/// Logs `username` in from a client that calls itself `agent`; answers the session body.
+async fn login_as_client(app: &common::TestApp, username: &str, agent: &str) -> serde_json::Value {
+    let body = json!({"username": username, "password": "password1"}).to_string();
+    let request = Request::post("/api/v1/sessions")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::USER_AGENT, agent)
+        .body(Body::from(body))
+        .unwrap();
+    let response = app.send(request).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    common::body_json(response).await
+}
+
+#[tokio::test]
+async fn a_user_sees_their_sessions_and_ends_one_elsewhere() {
+    let app = app();
+    let here = app.register_session("alice").await;
+    let token = here["access_token"].as_str().unwrap();
+    let phone = login_as_client(&app, "alice", "Mozilla/5.0 (Linux; Android 15)\t  Mobile   Safari ").await;
+    let bob = app.register("bob").await;
+
+    let (status, listed) = app.get("/api/v1/me/sessions", token).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    let sessions = listed["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 2, "{listed}");
+    let current: Vec<bool> = sessions.iter().map(|s| s["current"].as_bool().unwrap()).collect();
+    assert_eq!(current.iter().filter(|c| **c).count(), 1, "exactly one is the asking one: {listed}");
+    let other = sessions.iter().find(|s| s["current"] == false).unwrap();
+    assert_eq!(other["client"], "Mozilla/5.0 (Linux; Android 15) Mobile Safari", "one line, single spaces");
+    let mine = sessions.iter().find(|s| s["current"] == true).unwrap();
+    assert_eq!(mine["client"], serde_json::Value::Null, "no User-Agent, no label");
+    for field in ["started_at", "last_active_at", "expires_at"] {
+        assert!(other[field].as_str().unwrap().ends_with('Z'), "{field}: {other}");
+    }
+
+    // A renewal is the same session, with the same label.
+    let (status, renewed) = app.refresh(phone["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, again) = app.get("/api/v1/me/sessions", token).await;
+    let ids: Vec<&str> =
+        again["sessions"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert!(ids.contains(&other["id"].as_str().unwrap()), "{again}");
+    assert_eq!(ids.len(), 2);
+
+    // Nobody ends a session that is not theirs, or none.
+    let (_, bobs) = app.get("/api/v1/me/sessions", &bob).await;
+    let bobs_id = bobs["sessions"][0]["id"].as_str().unwrap().to_owned();
+    for id in [bobs_id.as_str(), "not-a-session-id", "2ZQ4F4ES5Z6L5zNl9RjDZuEnUts"] {
+        let uri = format!("/api/v1/me/sessions/{id}");
+        let (status, body) = app.call(Method::DELETE, &uri, Some(token), None).await;
+        assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "session_not_found"), "{id}");
+    }
+    assert_eq!(app.get("/api/v1/me", &bob).await.0, StatusCode::OK, "bob's session stays");
+
+    let uri = format!("/api/v1/me/sessions/{}", other["id"].as_str().unwrap());
+    let (status, _) = app.call(Method::DELETE, &uri, Some(token), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let phones_token = renewed["access_token"].as_str().unwrap();
+    assert_eq!(app.get("/api/v1/me", phones_token).await.0, StatusCode::UNAUTHORIZED, "ended at once");
+    let (status, body) = app.refresh(renewed["refresh_token"].as_str().unwrap()).await;
+    assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "refresh_token_revoked"));
+    let (status, body) = app.call(Method::DELETE, &uri, Some(token), None).await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "session_not_found"), "once only");
+    let (_, left) = app.get("/api/v1/me/sessions", token).await;
+    assert_eq!(left["sessions"].as_array().unwrap().len(), 1, "{left}");
+
+    // Ending the asking session is logging out.
+    let uri = format!("/api/v1/me/sessions/{}", left["sessions"][0]["id"].as_str().unwrap());
+    assert_eq!(app.call(Method::DELETE, &uri, Some(token), None).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(app.get("/api/v1/me", token).await.0, StatusCode::UNAUTHORIZED);
+}

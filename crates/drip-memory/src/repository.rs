@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use drip_core::accounts::model::{
-    AttemptKey, Failures, Owner, PasswordHash, RefreshTokenHash, RefreshTokenRecord, User, Username,
+    AttemptKey, Failures, Owner, PasswordHash, RefreshTokenHash, RefreshTokenRecord, SessionSummary, User,
+    Username,
 };
 use drip_core::accounts::ports::{AccountRepository, ConsumeOutcome, CreateUserError, DeleteUserError};
 use drip_core::jobs::model::{Claim, Job, JobState, JobStats, NewJob};
@@ -380,6 +381,39 @@ impl AccountRepository for MemoryAccountRepository {
                 .tokens
                 .values()
                 .any(|t| t.family_id == *family && t.user_id == *user && t.revoked_at.is_none()))
+    }
+
+    async fn list_sessions(
+        &self,
+        user: &UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SessionSummary>, BackendError> {
+        let state = lock(&self.state)?;
+        let mut families: HashMap<TokenFamilyId, (SessionSummary, bool)> = HashMap::new();
+        for token in state.tokens.values().filter(|t| t.user_id == *user) {
+            let alive = token.revoked_at.is_none() && token.expires_at > now;
+            let (summary, open) = families.entry(token.family_id).or_insert_with(|| {
+                let summary = SessionSummary {
+                    id: token.family_id,
+                    client: token.client.clone(),
+                    started_at: token.issued_at,
+                    last_active_at: token.issued_at,
+                    expires_at: token.expires_at,
+                };
+                (summary, false)
+            });
+            *open |= alive;
+            summary.started_at = summary.started_at.min(token.issued_at);
+            summary.expires_at = summary.expires_at.max(token.expires_at);
+            if token.issued_at > summary.last_active_at {
+                summary.last_active_at = token.issued_at;
+                summary.client = token.client.clone();
+            }
+        }
+        let mut open: Vec<SessionSummary> =
+            families.into_values().filter(|(_, open)| *open).map(|(summary, _)| summary).collect();
+        open.sort_by(|a, b| b.last_active_at.cmp(&a.last_active_at).then_with(|| a.id.cmp(&b.id)));
+        Ok(open)
     }
 
     async fn change_password(

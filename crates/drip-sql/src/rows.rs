@@ -7,7 +7,8 @@
 
 use chrono::{DateTime, Utc};
 use drip_core::accounts::model::{
-    Email, Failures, Owner, PasswordHash, RefreshTokenHash, RefreshTokenRecord, User, Username,
+    ClientLabel, Email, Failures, Owner, PasswordHash, RefreshTokenHash, RefreshTokenRecord, SessionSummary,
+    User, Username,
 };
 use drip_core::jobs::model::{Job, JobState, Task};
 use drip_core::storage::model::{
@@ -359,6 +360,23 @@ pub trait Dialect: Send + Sync + Sized + 'static {
             expires_at: Self::read_time(row, T, "expires_at")?,
             used_at: Self::read_maybe_time(row, T, "used_at")?,
             revoked_at: Self::read_maybe_time(row, T, "revoked_at")?,
+            client: client_label(row)?,
+        })
+    }
+
+    /// A session summed up from `refresh_tokens` (`family_id`, `started_at`,
+    /// `last_active_at`, `expires_at`, `client`).
+    ///
+    /// # Errors
+    /// [`BackendError`] for a column that does not decode or a value the domain refuses.
+    fn session_summary(row: &Row<Self>) -> Result<SessionSummary, BackendError> {
+        const T: &str = "refresh_tokens";
+        Ok(SessionSummary {
+            id: Self::token_family(row)?,
+            client: client_label(row)?,
+            started_at: Self::read_time(row, T, "started_at")?,
+            last_active_at: Self::read_time(row, T, "last_active_at")?,
+            expires_at: Self::read_time(row, T, "expires_at")?,
         })
     }
 
@@ -558,6 +576,18 @@ pub trait Dialect: Send + Sync + Sized + 'static {
 fn user_id(row: &impl SqlRow, table: &str, column: &str) -> Result<UserId, BackendError> {
     let text: String = row.read(table, column)?;
     UserId::parse(&text).map_err(|e| corrupt(table, column, e))
+}
+
+/// The `client` of a row of `refresh_tokens`: stored as described, so anything a
+/// description would change is corrupt.
+fn client_label(row: &impl SqlRow) -> Result<Option<ClientLabel>, BackendError> {
+    let text: Option<String> = row.read("refresh_tokens", "client")?;
+    text.map(|text| {
+        ClientLabel::describe(&text)
+            .filter(|label| label.as_str() == text)
+            .ok_or_else(|| corrupt_msg("refresh_tokens", "client", "not a client label"))
+    })
+    .transpose()
 }
 
 fn media_id(row: &impl SqlRow, table: &str, column: &str) -> Result<MediaId, BackendError> {

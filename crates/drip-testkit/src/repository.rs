@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, SubsecRound, Utc};
 use drip_core::accounts::model::{
-    Email, Owner, PasswordHash, RefreshToken, RefreshTokenRecord, User, Username,
+    ClientLabel, Email, Owner, PasswordHash, RefreshToken, RefreshTokenRecord, SessionSummary, User, Username,
 };
 use drip_core::accounts::ports::{AccountRepository, ConsumeOutcome, CreateUserError, DeleteUserError};
 use drip_core::jobs::model::JobState;
@@ -77,6 +77,7 @@ macro_rules! repository_conformance {
             find_token_family_in_any_state,
             sessions_are_active_until_revoked_or_their_user_is_gone,
             change_password_keeps_one_session_and_revokes_the_others,
+            open_sessions_are_listed_newest_first_with_their_client,
             login_failures_count_per_key_and_are_forgotten,
             concurrent_login_failures_all_count,
             delete_user_refuses_while_files_remain_and_takes_tokens_and_received_shares,
@@ -288,6 +289,7 @@ fn refresh_record(user: UserId, family: TokenFamilyId, expires_in: i64) -> Refre
         expires_at: at(expires_in),
         used_at: None,
         revoked_at: None,
+        client: None,
     }
 }
 
@@ -1803,6 +1805,64 @@ pub async fn change_password_keeps_one_session_and_revokes_the_others(repos: Rep
     assert_eq!(again, Some(Vec::new()), "nothing left to revoke");
     let ghost = unknown_owner();
     assert_eq!(repos.accounts.change_password(&ghost.id, &hash, &kept, at(6)).await.unwrap(), None);
+}
+
+/// `list_sessions` sums up each family of the user's with a token still unrevoked and
+/// unexpired (first and newest issue, newest expiry, its client), newest activity first;
+/// logged-out, expired and other users' sessions are not there; a label survives rotation.
+pub async fn open_sessions_are_listed_newest_first_with_their_client(repos: Repos) {
+    let alice = add_user(&repos, "alice").await;
+    let bob = add_user(&repos, "bob").await;
+    let (laptop, phone, gone, old, bobs) =
+        (new_family(), new_family(), new_family(), new_family(), new_family());
+    let label = ClientLabel::describe("Mozilla/5.0 (X11; Linux x86_64) Chrome/156").expect("a label");
+    let first = RefreshTokenRecord { client: Some(label.clone()), ..refresh_record(alice.id, laptop, 3600) };
+    repos.accounts.insert_refresh_token(&first).await.expect("inserting a labelled token");
+    let ConsumeOutcome::Consumed(spent) =
+        repos.accounts.consume_refresh_token(&first.hash, at(10)).await.unwrap()
+    else {
+        panic!("the first token is unspent");
+    };
+    assert_eq!(spent.client, Some(label.clone()), "the label is stored with the token");
+    let renewed = RefreshTokenRecord {
+        issued_at: at(100),
+        expires_at: at(3700),
+        ..refresh_record(alice.id, laptop, 0)
+    };
+    let renewed = RefreshTokenRecord { client: spent.client.clone(), ..renewed };
+    repos.accounts.insert_refresh_token(&renewed).await.expect("inserting the renewed token");
+    let on_phone = RefreshTokenRecord { issued_at: at(50), ..refresh_record(alice.id, phone, 3650) };
+    repos.accounts.insert_refresh_token(&on_phone).await.expect("inserting the phone's token");
+    add_token(&repos, alice.id, gone, 3600).await;
+    repos.accounts.revoke_token_family(&gone, at(60)).await.unwrap();
+    add_token(&repos, alice.id, old, 20).await;
+    add_token(&repos, bob.id, bobs, 3600).await;
+
+    let listed = repos.accounts.list_sessions(&alice.id, at(200)).await.unwrap();
+    let expected = vec![
+        SessionSummary {
+            id: laptop,
+            client: Some(label),
+            started_at: at(0),
+            last_active_at: at(100),
+            expires_at: at(3700),
+        },
+        SessionSummary {
+            id: phone,
+            client: None,
+            started_at: at(50),
+            last_active_at: at(50),
+            expires_at: at(3650),
+        },
+    ];
+    assert_eq!(listed, expected, "open sessions, newest activity first");
+    let in_a_while = repos.accounts.list_sessions(&alice.id, at(3650)).await.unwrap();
+    assert_eq!(in_a_while.iter().map(|s| s.id).collect::<Vec<_>>(), vec![laptop], "the phone's expired");
+    repos.accounts.revoke_token_family(&laptop, at(300)).await.unwrap();
+    let left = repos.accounts.list_sessions(&alice.id, at(301)).await.unwrap();
+    assert_eq!(left.iter().map(|s| s.id).collect::<Vec<_>>(), vec![phone], "a logout ends the listing");
+    assert_eq!(repos.accounts.list_sessions(&bob.id, at(200)).await.unwrap().len(), 1, "bob's own");
+    assert!(repos.accounts.list_sessions(&unknown_owner().id, at(200)).await.unwrap().is_empty());
 }
 
 /// `delete_user` refuses while media the user created remain (pending ones too), then

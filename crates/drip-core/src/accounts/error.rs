@@ -149,6 +149,17 @@ pub enum ChangePasswordError {
     Backend(#[from] BackendError),
 }
 
+/// Why a session could not be ended.
+#[derive(Debug, thiserror::Error)]
+pub enum EndSessionError {
+    /// The user has no open session with this id (never had, or it ended already).
+    #[error("no such session")]
+    NotFound,
+    /// Infrastructure failure.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
 /// A refused attempt becomes each use case's own `Throttled` or `Backend` variant.
 macro_rules! from_refused {
     ($($error:ident),*) => {$(

@@ -6,7 +6,7 @@ pub mod ports;
 pub mod service;
 pub mod throttle;
 
-pub use service::{AccountPorts, AccountService, SessionSettings};
+pub use service::{AccountPorts, AccountService, Origin, SessionSettings};
 pub use throttle::{ThrottleSettings, Throttled};
 
 #[cfg(test)]

@@ -393,6 +393,57 @@ pub struct RefreshTokenRecord {
     pub used_at: Option<DateTime<Utc>>,
     /// When it (or its family) was revoked, if it was.
     pub revoked_at: Option<DateTime<Utc>>,
+    /// What the session was opened from (carried over by every rotation).
+    pub client: Option<ClientLabel>,
+}
+
+/// Most characters of a [`ClientLabel`].
+pub const MAX_CLIENT_LABEL: usize = 200;
+
+/// What a session was opened from, as the client described itself (a browser's
+/// `User-Agent`): printable text on one line, at most [`MAX_CLIENT_LABEL`] characters,
+/// never empty. It helps a user tell their sessions apart; it proves nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClientLabel(String);
+
+impl ClientLabel {
+    /// The label of a client's self-description: control characters dropped, runs of
+    /// white space made one space, trimmed, cut to [`MAX_CLIENT_LABEL`] characters;
+    /// `None` when nothing is left.
+    #[must_use]
+    pub fn describe(text: &str) -> Option<Self> {
+        let words: Vec<String> = text
+            .split_whitespace()
+            .map(|word| word.chars().filter(|c| !c.is_control()).collect::<String>())
+            .filter(|word| !word.is_empty())
+            .collect();
+        let label: String = words.join(" ").chars().take(MAX_CLIENT_LABEL).collect();
+        let label = label.trim_end();
+        (!label.is_empty()).then(|| Self(label.to_owned()))
+    }
+
+    /// The label.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// One open session of a user, as they may see it: a family of refresh tokens with one
+/// still unrevoked and unexpired.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSummary {
+    /// The session (its token family).
+    pub id: TokenFamilyId,
+    /// What it was opened from, if the client said.
+    pub client: Option<ClientLabel>,
+    /// When it was opened (its first token).
+    pub started_at: DateTime<Utc>,
+    /// When it last renewed its tokens (its newest token): a client in use renews at
+    /// least once an access token's lifetime.
+    pub last_active_at: DateTime<Utc>,
+    /// When it ends unless renewed (its newest token's expiry).
+    pub expires_at: DateTime<Utc>,
 }
 
 /// A logged-in session: what login, register and refresh hand back.
@@ -416,6 +467,29 @@ pub struct Session {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn client_labels() {
+        let label = ClientLabel::describe("  Mozilla/5.0 \u{7}(X11;\tLinux)\r\n Chrome/156 ").unwrap();
+        assert_eq!(label.as_str(), "Mozilla/5.0 (X11; Linux) Chrome/156");
+        for nothing in ["", "   ", "\u{0}\u{1b}", "\n\t"] {
+            assert_eq!(ClientLabel::describe(nothing), None, "{nothing:?}");
+        }
+        let long = ClientLabel::describe(&"ab ".repeat(300)).unwrap();
+        assert!(long.as_str().chars().count() <= MAX_CLIENT_LABEL);
+        assert!(!long.as_str().ends_with(' '));
+    }
+
+    proptest! {
+        #[test]
+        fn a_label_is_its_own_description(text in ".{0,300}") {
+            if let Some(label) = ClientLabel::describe(&text) {
+                prop_assert!(label.as_str().chars().count() <= MAX_CLIENT_LABEL);
+                prop_assert!(!label.as_str().chars().any(char::is_control));
+                prop_assert_eq!(ClientLabel::describe(label.as_str()), Some(label.clone()));
+            }
+        }
+    }
 
     #[test]
     fn usernames() {

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::model::{
     AccessToken, AttemptKey, Claims, DownloadTicket, Failures, Owner, Password, PasswordHash,
-    RefreshTokenHash, RefreshTokenRecord, TicketClaims, User, Username,
+    RefreshTokenHash, RefreshTokenRecord, SessionSummary, TicketClaims, User, Username,
 };
 use crate::error::BackendError;
 use crate::ids::{TokenFamilyId, UserId};
@@ -121,6 +121,19 @@ pub trait AccountRepository: Send + Sync + 'static {
     /// # Errors
     /// [`BackendError`] for infrastructure failures only.
     async fn session_active(&self, user: &UserId, family: &TokenFamilyId) -> Result<bool, BackendError>;
+
+    /// The sessions of `user` that can still go on at `now`: every family of theirs with a
+    /// token unrevoked and `expires_at > now`, summed up over all its tokens (first and
+    /// newest issue time, newest expiry, the client of its newest token), newest activity
+    /// first (ties by family id). Unknown users have none.
+    ///
+    /// # Errors
+    /// [`BackendError`] for infrastructure failures only.
+    async fn list_sessions(
+        &self,
+        user: &UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SessionSummary>, BackendError>;
 
     /// Replaces a user's password hash (`updated_at = at`) and revokes every session of
     /// theirs but `keep` (every unrevoked refresh token of another family), in one

@@ -9,12 +9,12 @@ use chrono::{DateTime, Duration, Utc};
 use tokio::sync::broadcast;
 
 use super::error::{
-    AuthError, ChangePasswordError, CloseAccountError, LoginError, LogoutError, RefreshError, RegisterError,
-    TicketError, hash_failure, signing_failure,
+    AuthError, ChangePasswordError, CloseAccountError, EndSessionError, LoginError, LogoutError,
+    RefreshError, RegisterError, TicketError, hash_failure, signing_failure,
 };
 use super::model::{
-    AttemptKey, Claims, DownloadTarget, DownloadTicket, Owner, Password, RefreshToken, RefreshTokenRecord,
-    RegisterRequest, Session, TicketClaims, User, Username,
+    AttemptKey, Claims, ClientLabel, DownloadTarget, DownloadTicket, Owner, Password, RefreshToken,
+    RefreshTokenRecord, RegisterRequest, Session, SessionSummary, TicketClaims, User, Username,
 };
 use super::ports::{
     AccountRepository, ConsumeOutcome, CreateUserError, DeleteUserError, PasswordHasher, TokenError,
@@ -173,6 +173,19 @@ impl AccountService {
     /// [`RegisterError::UsernameTaken`] when the name is taken (case-insensitively);
     /// [`RegisterError::Backend`] for infrastructure failures.
     pub async fn register(&self, request: RegisterRequest) -> Result<Session, RegisterError> {
+        self.register_from(request, None).await
+    }
+
+    /// [`AccountService::register`] from a client that describes itself: the session it
+    /// opens is labelled so (see [`AccountService::sessions`]).
+    ///
+    /// # Errors
+    /// As [`AccountService::register`].
+    pub async fn register_from(
+        &self,
+        request: RegisterRequest,
+        label: Option<ClientLabel>,
+    ) -> Result<Session, RegisterError> {
         let password_hash = self.ports.hasher.hash(&request.password).await.map_err(hash_failure)?;
         let owner =
             Owner { id: self.ports.clock.new_user_id(), username: request.username, email: request.email };
@@ -182,7 +195,7 @@ impl AccountService {
             CreateUserError::IdTaken => RegisterError::Backend(BackendError::msg("user id collision")),
             CreateUserError::Backend(e) => RegisterError::Backend(e),
         })?;
-        Ok(self.open_session(owner, None).await?)
+        Ok(self.open_session(owner, Opening::New(label)).await?)
     }
 
     /// Logs a user in: credentials → user → expiry from the clock → JWT → refresh token
@@ -195,14 +208,14 @@ impl AccountService {
     /// [`LoginError::InvalidCredentials`] as above; [`LoginError::Throttled`] after too
     /// many failures for the account; [`LoginError::Backend`] otherwise.
     pub async fn login(&self, username: &str, password: &str) -> Result<Session, LoginError> {
-        self.login_from(username, password, None).await
+        self.login_from(username, password, &Origin::default()).await
     }
 
-    /// [`AccountService::login`] from a client address: failures are counted against the
-    /// account and the address, and past the free ones an attempt is refused with
+    /// [`AccountService::login`] from a client: failures are counted against the account
+    /// and the client's address, and past the free ones an attempt is refused with
     /// [`LoginError::Throttled`] before anything is checked (the same for an unknown
     /// username, so throttling tells nothing about which exist). A success forgets the
-    /// account's failures.
+    /// account's failures and opens a session labelled with the client's description.
     ///
     /// # Errors
     /// As [`AccountService::login`].
@@ -210,16 +223,16 @@ impl AccountService {
         &self,
         username: &str,
         password: &str,
-        client: Option<IpAddr>,
+        origin: &Origin,
     ) -> Result<Session, LoginError> {
         let throttle = &self.settings.throttle;
-        let keys = throttle.login_keys(username, client);
+        let keys = throttle.login_keys(username, origin.address);
         let now = self.ports.clock.now();
         throttle.check(&*self.ports.accounts, &keys, now).await?;
         match self.login_check(username, password).await? {
             Some(user) => {
                 self.ports.accounts.clear_failures(&AttemptKey::account(username)).await?;
-                Ok(self.open_session(user.owner, None).await?)
+                Ok(self.open_session(user.owner, Opening::New(origin.label.clone())).await?)
             }
             None => {
                 throttle.failed(&*self.ports.accounts, &keys, now).await?;
@@ -295,7 +308,7 @@ impl AccountService {
             ConsumeOutcome::Consumed(record) => {
                 let owner =
                     self.ports.accounts.find_owner(&record.user_id).await?.ok_or(RefreshError::Invalid)?;
-                Ok(self.open_session(owner, Some(record.family_id)).await?)
+                Ok(self.open_session(owner, Opening::Renewal(record)).await?)
             }
         }
     }
@@ -310,6 +323,35 @@ impl AccountService {
             self.ports.accounts.revoke_token_family(&family, self.ports.clock.now()).await?;
             self.end_session(&family);
         }
+        Ok(())
+    }
+
+    /// The open sessions of `user` (see [`AccountRepository::list_sessions`]), the most
+    /// recently active first.
+    ///
+    /// # Errors
+    /// [`BackendError`] for infrastructure failures.
+    pub async fn sessions(&self, user: &UserId) -> Result<Vec<SessionSummary>, BackendError> {
+        self.ports.accounts.list_sessions(user, self.ports.clock.now()).await
+    }
+
+    /// Ends one of the user's own sessions, as logging out there would (the one asking
+    /// included): its tokens are revoked, its access tokens and event connections stop at
+    /// once on this node, within a session check on the others.
+    ///
+    /// # Errors
+    /// [`EndSessionError::NotFound`] when `session` is no open session of `user`'s (another
+    /// user's is not told apart from none); [`EndSessionError::Backend`].
+    pub async fn end_own_session(
+        &self,
+        user: &UserId,
+        session: &TokenFamilyId,
+    ) -> Result<(), EndSessionError> {
+        if !self.ports.accounts.session_active(user, session).await? {
+            return Err(EndSessionError::NotFound);
+        }
+        self.ports.accounts.revoke_token_family(session, self.ports.clock.now()).await?;
+        self.end_session(session);
         Ok(())
     }
 
@@ -518,13 +560,12 @@ impl AccountService {
         now + self.settings.access_ttl
     }
 
-    async fn open_session(
-        &self,
-        owner: Owner,
-        family: Option<TokenFamilyId>,
-    ) -> Result<Session, BackendError> {
+    async fn open_session(&self, owner: Owner, opening: Opening) -> Result<Session, BackendError> {
         let now = self.ports.clock.now();
-        let family = family.unwrap_or_else(|| self.ports.clock.new_family_id());
+        let (family, client) = match opening {
+            Opening::New(client) => (self.ports.clock.new_family_id(), client),
+            Opening::Renewal(spent) => (spent.family_id, spent.client),
+        };
         let claims = Claims {
             user_id: owner.id,
             username: owner.username.clone(),
@@ -542,6 +583,7 @@ impl AccountService {
             expires_at: now + self.settings.refresh_ttl,
             used_at: None,
             revoked_at: None,
+            client,
         };
         self.ports.accounts.insert_refresh_token(&record).await?;
         Ok(Session {
@@ -553,6 +595,23 @@ impl AccountService {
             refresh_expires_at: record.expires_at,
         })
     }
+}
+
+/// Where a login comes from: the client's address (failures are counted against it) and
+/// its self-description (the label of the session it opens).
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    /// The client's address, if known.
+    pub address: Option<IpAddr>,
+    /// How the client describes itself, if it does.
+    pub label: Option<ClientLabel>,
+}
+
+/// How a session's tokens come to be: a new session, or the renewal of one whose token
+/// was just spent.
+enum Opening {
+    New(Option<ClientLabel>),
+    Renewal(RefreshTokenRecord),
 }
 
 /// A stand-in password of valid length, hashed when the submitted one breaks the rules.

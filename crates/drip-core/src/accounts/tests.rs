@@ -5,10 +5,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use mockall::predicate::eq;
 
-use super::error::{LoginError, RefreshError, RegisterError};
+use super::error::{EndSessionError, LoginError, RefreshError, RegisterError};
 use super::model::*;
 use super::ports::*;
-use super::{AccountPorts, AccountService, SessionSettings};
+use super::{AccountPorts, AccountService, Origin, SessionSettings};
 use crate::clock::MockClock;
 use crate::ids::{Ksuid, TokenFamilyId, UserId};
 
@@ -154,7 +154,59 @@ fn record(used: bool, revoked: bool, expires_in: Duration) -> RefreshTokenRecord
         expires_at: at() + expires_in,
         used_at: used.then(at),
         revoked_at: revoked.then(at),
+        client: None,
     }
+}
+
+fn firefox() -> ClientLabel {
+    ClientLabel::describe("Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Firefox/140.0").unwrap()
+}
+
+#[tokio::test]
+async fn a_login_labels_its_session_and_every_renewal_keeps_the_label() {
+    let mut m = Mocks::new().with_signing();
+    m.accounts.expect_find_user_by_username().returning(|_| Ok(Some(alice())));
+    m.hasher.expect_verify().returning(|_, _| Ok(true));
+    m.accounts
+        .expect_insert_refresh_token()
+        .withf(|r| r.client == Some(firefox()))
+        .times(1)
+        .returning(|_| Ok(()));
+    let origin = Origin { address: None, label: Some(firefox()) };
+    m.service().login_from("alice", "password1", &origin).await.unwrap();
+
+    let mut m = Mocks::new().with_signing();
+    let spent = RefreshTokenRecord { client: Some(firefox()), ..record(true, false, Duration::days(1)) };
+    m.accounts
+        .expect_consume_refresh_token()
+        .returning(move |_, _| Ok(ConsumeOutcome::Consumed(spent.clone())));
+    m.accounts.expect_find_owner().returning(|_| Ok(Some(alice().owner)));
+    m.accounts
+        .expect_insert_refresh_token()
+        .withf(|r| r.family_id == family() && r.client == Some(firefox()))
+        .times(1)
+        .returning(|_| Ok(()));
+    m.service().refresh(&RefreshToken::from_client("t")).await.unwrap();
+}
+
+#[tokio::test]
+async fn ending_an_own_session_revokes_it_and_ends_it_here_at_once() {
+    let mut m = Mocks::new();
+    m.accounts.expect_session_active().with(eq(uid()), eq(family())).times(1).returning(|_, _| Ok(true));
+    m.accounts.expect_revoke_token_family().with(eq(family()), eq(at())).times(1).returning(|_, _| Ok(2));
+    let service = m.service();
+    let mut ended = service.ended_sessions();
+    service.end_own_session(&uid(), &family()).await.unwrap();
+    assert_eq!(ended.try_recv().unwrap(), family(), "its event connections close");
+}
+
+#[tokio::test]
+async fn a_session_not_open_for_the_user_is_not_found_and_nothing_is_revoked() {
+    let mut m = Mocks::new();
+    m.accounts.expect_session_active().returning(|_, _| Ok(false));
+    m.accounts.expect_revoke_token_family().never();
+    let err = m.service().end_own_session(&uid(), &family()).await.unwrap_err();
+    assert!(matches!(err, EndSessionError::NotFound));
 }
 
 #[tokio::test]

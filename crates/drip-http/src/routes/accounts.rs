@@ -2,16 +2,17 @@
 //! their usage.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse as _, Response};
-use drip_core::accounts::error::RegisterError;
+use drip_core::TokenFamilyId;
+use drip_core::accounts::error::{EndSessionError, RegisterError};
 use drip_core::accounts::model::{RefreshToken, RegisterRequest, Session};
 
-use crate::client_ip::ClientIp;
+use crate::client_ip::{ClientIp, ClientOrigin};
 use crate::dto::{
-    ChangePasswordBody, CloseAccountBody, ErrorBody, LoginBody, RefreshBody, RegisterBody, SessionDto,
-    UsageDto, UserDto,
+    ChangePasswordBody, CloseAccountBody, ErrorBody, LoginBody, OpenSessionDto, RefreshBody, RegisterBody,
+    SessionDto, SessionListDto, UsageDto, UserDto,
 };
 use crate::error::ApiError;
 use crate::extract::{AuthUser, JsonBody};
@@ -32,11 +33,12 @@ use crate::state::AppState;
 )]
 pub(crate) async fn register(
     State(state): State<AppState>,
+    ClientOrigin(origin): ClientOrigin,
     JsonBody(body): JsonBody<RegisterBody>,
 ) -> Result<Response, ApiError> {
     let request =
         RegisterRequest::parse(&body.username, &body.email, &body.password).map_err(RegisterError::from)?;
-    let session = state.accounts().register(request).await?;
+    let session = state.accounts().register_from(request, origin.label).await?;
     Ok(session_response(StatusCode::CREATED, &session))
 }
 
@@ -59,10 +61,10 @@ fn session_response(status: StatusCode, session: &Session) -> Response {
 )]
 pub(crate) async fn login(
     State(state): State<AppState>,
-    client: ClientIp,
+    ClientOrigin(origin): ClientOrigin,
     JsonBody(body): JsonBody<LoginBody>,
 ) -> Result<Response, ApiError> {
-    let session = state.accounts().login_from(&body.username, &body.password, Some(client.ip())).await?;
+    let session = state.accounts().login_from(&body.username, &body.password, &origin).await?;
     Ok(session_response(StatusCode::OK, &session))
 }
 
@@ -105,6 +107,45 @@ pub(crate) async fn logout(
     JsonBody(body): JsonBody<RefreshBody>,
 ) -> Result<StatusCode, ApiError> {
     state.accounts().logout(&RefreshToken::from_client(&body.refresh_token)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The authenticated user's open sessions (every device or browser logged in), the most
+/// recently active first; the one asking is `current`.
+#[utoipa::path(
+    get, path = "/api/v1/me/sessions",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The open sessions", body = SessionListDto),
+        Unauthenticated,
+    )
+)]
+pub(crate) async fn sessions(State(state): State<AppState>, user: AuthUser) -> Result<Response, ApiError> {
+    let sessions = state.accounts().sessions(&user.id).await?;
+    let sessions = sessions.iter().map(|s| OpenSessionDto::of(s, &user.session)).collect();
+    Ok(no_store(Json(SessionListDto { sessions }).into_response()))
+}
+
+/// Ends one of the authenticated user's sessions, as logging out there would: its
+/// refresh tokens are revoked, its access tokens and event connections stop (at once on
+/// this node, within a session check on others). Ending the current one logs out.
+#[utoipa::path(
+    delete, path = "/api/v1/me/sessions/{id}",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The session's id (from the list)")),
+    responses(
+        (status = 204, description = "The session is over"),
+        (status = 404, description = "`session_not_found`: no open session of yours has this id", body = ErrorBody),
+        Unauthenticated,
+    )
+)]
+pub(crate) async fn end_session(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let session = TokenFamilyId::parse(&id).map_err(|_| EndSessionError::NotFound)?;
+    state.accounts().end_own_session(&user.id, &session).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -12,7 +12,7 @@ use drip_core::storage::model::{FolderPath, MAX_PAGE_SIZE, PageRequest};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::client_ip::ClientIp;
+use crate::client_ip::ClientOrigin;
 use crate::dto::{LegacyFileDto, LegacyFolderDto, LegacyListingDto, LegacyResponse, LoginBody};
 use crate::error::LegacyError;
 use crate::extract::{LegacyUser, cookie, from_this_site, query_is_utf8};
@@ -98,14 +98,14 @@ async fn credentials(state: &AppState, request: Request) -> Result<LoginBody, Le
 /// acting for another site and may log in.
 pub(crate) async fn login(
     State(state): State<AppState>,
-    client: ClientIp,
+    ClientOrigin(origin): ClientOrigin,
     request: Request,
 ) -> Result<Response, LegacyError> {
     if is_cross_site(request.headers(), &state.settings().cors_origins) {
         return Err(LegacyError::cross_site_login());
     }
     let body = credentials(&state, request).await?;
-    let session = match state.accounts().login_from(&body.username, &body.password, Some(client.ip())).await {
+    let session = match state.accounts().login_from(&body.username, &body.password, &origin).await {
         Ok(session) => session,
         Err(LoginError::InvalidCredentials) => return Err(LegacyError::invalid_login()),
         Err(LoginError::Throttled(t)) => return Err(LegacyError::too_many_attempts(t)),

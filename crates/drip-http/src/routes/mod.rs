@@ -133,6 +133,8 @@ fn routes() -> Routes {
         .quick(Get, "/api/v1/me", accounts::me)
         .quick(Delete, "/api/v1/me", accounts::close)
         .quick(Put, "/api/v1/me/password", accounts::change_password)
+        .quick(Get, "/api/v1/me/sessions", accounts::sessions)
+        .quick(Delete, "/api/v1/me/sessions/{id}", accounts::end_session)
         .quick(Get, "/api/v1/me/usage", accounts::usage)
         // files
         .transfer(Post, "/api/v1/files", files::upload)

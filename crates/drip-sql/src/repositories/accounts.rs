@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use drip_core::accounts::model::{
-    AttemptKey, Failures, Owner, PasswordHash, RefreshTokenHash, RefreshTokenRecord, User, Username,
+    AttemptKey, Failures, Owner, PasswordHash, RefreshTokenHash, RefreshTokenRecord, SessionSummary, User,
+    Username,
 };
 use drip_core::accounts::ports::{AccountRepository, ConsumeOutcome, CreateUserError, DeleteUserError};
 use drip_core::{BackendError, TokenFamilyId, UserId};
@@ -17,6 +18,7 @@ use crate::{Dialect, Param, constraint};
 impl<D: Dialect> AccountRepository for Repositories<D>
 where
     String: Param<D::Db>,
+    Option<String>: Param<D::Db>,
     Vec<u8>: Param<D::Db>,
 {
     async fn create_user(&self, user: &User) -> Result<(), CreateUserError> {
@@ -63,8 +65,8 @@ where
     async fn insert_refresh_token(&self, record: &RefreshTokenRecord) -> Result<(), BackendError> {
         sqlx::query(
             "INSERT INTO refresh_tokens \
-             (token_hash, user_id, family_id, issued_at, expires_at, used_at, revoked_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             (token_hash, user_id, family_id, issued_at, expires_at, used_at, revoked_at, client) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(record.hash.as_bytes().to_vec())
         .bind(record.user_id.to_string())
@@ -73,6 +75,7 @@ where
         .bind(D::time(record.expires_at))
         .bind(D::maybe_time(record.used_at))
         .bind(D::maybe_time(record.revoked_at))
+        .bind(record.client.as_ref().map(|c| c.as_str().to_owned()))
         .execute(D::on_pool(&self.pool))
         .await
         .map_err(|e| {
@@ -97,7 +100,7 @@ where
         let consumed = sqlx::query(
             "UPDATE refresh_tokens SET used_at = $2 \
              WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2 \
-             RETURNING token_hash, user_id, family_id, issued_at, expires_at, used_at, revoked_at",
+             RETURNING token_hash, user_id, family_id, issued_at, expires_at, used_at, revoked_at, client",
         )
         .bind(hash.as_bytes().to_vec())
         .bind(D::time(now))
@@ -108,7 +111,7 @@ where
             return Ok(ConsumeOutcome::Consumed(D::refresh_token(&row)?));
         }
         let stored = sqlx::query(
-            "SELECT token_hash, user_id, family_id, issued_at, expires_at, used_at, revoked_at \
+            "SELECT token_hash, user_id, family_id, issued_at, expires_at, used_at, revoked_at, client \
              FROM refresh_tokens WHERE token_hash = $1",
         )
         .bind(hash.as_bytes().to_vec())
@@ -200,6 +203,26 @@ where
         .await
         .map_err(|e| D::backend("checking a session", e))?;
         Ok(row.is_some())
+    }
+
+    async fn list_sessions(
+        &self,
+        user: &UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SessionSummary>, BackendError> {
+        let rows = sqlx::query(
+            "SELECT family_id, MIN(issued_at) AS started_at, MAX(issued_at) AS last_active_at, \
+                    MAX(expires_at) AS expires_at, MAX(client) AS client \
+             FROM refresh_tokens WHERE user_id = $1 GROUP BY family_id \
+             HAVING MAX(CASE WHEN revoked_at IS NULL AND expires_at > $2 THEN 1 ELSE 0 END) = 1 \
+             ORDER BY last_active_at DESC, family_id",
+        )
+        .bind(user.to_string())
+        .bind(D::time(now))
+        .fetch_all(D::on_pool(&self.reads))
+        .await
+        .map_err(|e| D::backend("listing sessions", e))?;
+        rows.iter().map(D::session_summary).collect()
     }
 
     async fn delete_user(&self, id: &UserId) -> Result<bool, DeleteUserError> {

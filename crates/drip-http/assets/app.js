@@ -123,7 +123,8 @@ function el(tag, props = {}, ...children) {
     else if (key.startsWith('on')) node.addEventListener(key.slice(2), value);
     else node.setAttribute(key, value === true ? '' : String(value));
   }
-  node.append(...children);
+  // Like a prop, an absent child (null, undefined, false) is left out.
+  node.append(...children.filter((child) => child !== null && child !== undefined && child !== false));
   return node;
 }
 
@@ -2270,7 +2271,65 @@ function showAccount() {
     ['Storage', byId('usage').textContent || '…'],
   ];
   byId('account-facts').replaceChildren(...facts.flatMap(([term, value]) => [el('dt', { text: term }), el('dd', { text: value })]));
+  loadSessions();
   byId('account-title').focus();
+}
+
+/** A client's self-description (its User-Agent) in words: "Firefox on Linux". */
+function clientName(agent) {
+  if (!agent) return 'A program without a name (an API client or a script)';
+  const browsers = [[/Edg\//, 'Edge'], [/OPR\//, 'Opera'], [/Firefox\//, 'Firefox'], [/Chrom(e|ium)\//, 'Chrome'], [/Safari\//, 'Safari']];
+  const systems = [[/Android/, 'Android'], [/iPhone|iPad/, 'iOS'], [/CrOS/, 'ChromeOS'], [/Windows/, 'Windows'], [/Mac OS X/, 'macOS'], [/Linux/, 'Linux']];
+  const browser = browsers.find(([pattern]) => pattern.test(agent))?.[1];
+  const system = systems.find(([pattern]) => pattern.test(agent))?.[1];
+  if (browser) return system ? `${browser} on ${system}` : browser;
+  const first = agent.split(' ')[0];
+  return first.length > 40 ? `${first.slice(0, 40)}…` : first;
+}
+
+/** Lists the user's open sessions on the account page, each with a way to end it. */
+async function loadSessions() {
+  let listed;
+  try {
+    listed = await api('GET', '/api/v1/me/sessions');
+  } catch (error) {
+    return report(error);
+  }
+  const sessions = Array.isArray(listed.sessions) ? listed.sessions : [];
+  const others = sessions.filter((session) => !session.current);
+  byId('session-list').replaceChildren(
+    ...sessions.map((session) => {
+      const name = clientName(session.client);
+      const active = `last active ${new Date(session.last_active_at).toLocaleString()}`;
+      const facts = `${active}, logged in ${new Date(session.started_at).toLocaleString()}`;
+      return el(
+        'li',
+        { class: 'session' },
+        el('span', { class: 'session-name', title: session.client ?? '', text: name }),
+        session.current ? el('span', { class: 'badge', text: 'this browser' }) : null,
+        el('span', { class: 'muted', text: facts }),
+        session.current
+          ? null
+          : actionButton('log out there', `(${name}, ${active})`, () => endSessions([session])),
+      );
+    }),
+  );
+  byId('end-other-sessions').hidden = others.length === 0;
+  byId('end-other-sessions').onclick = () => endSessions(others);
+}
+
+/** Ends `sessions` (none of them this one), then lists what is left. */
+async function endSessions(sessions) {
+  for (const session of sessions) {
+    try {
+      await api('DELETE', `/api/v1/me/sessions/${encodeURIComponent(session.id)}`);
+    } catch (error) {
+      // Ended meanwhile (logged out there, or expired): what was wanted.
+      if (!(error instanceof ApiError && error.code === 'session_not_found')) return report(error);
+    }
+  }
+  flash(sessions.length === 1 ? 'That session was logged out.' : 'Your other sessions were logged out.');
+  await loadSessions();
 }
 
 /** Shows `message` under a form (empty: hides it). */
@@ -2305,6 +2364,7 @@ async function changePassword(form) {
   }
   form.reset();
   flash('Your password was changed. Your other sessions were logged out.');
+  loadSessions();
 }
 
 async function closeAccount(form) {

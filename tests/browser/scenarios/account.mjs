@@ -361,3 +361,44 @@ scenarios['the account page: a new password ends the other sessions; closing the
   await context.close()
   assert.deepEqual(errors, [])
 }
+
+scenarios['the account page lists where one is logged in; logging out another browser sends it to the login page'] = async () => {
+  const script = await register('yara', 'a long password')
+  const { context, page, errors } = await open(DESKTOP)
+  await logIn(page, 'yara', 'a long password')
+  // The phone finds its session gone on purpose: 401.
+  const phoneAgent = 'Mozilla/5.0 (Linux; Android 15; Pixel 9) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Mobile Safari/537.36'
+  const phone = await open(MOBILE, [401], { userAgent: phoneAgent })
+  await logIn(phone.page, 'yara', 'a long password')
+  await phone.page.locator('#online').filter({ hasText: 'yara (count: 2)' }).waitFor()
+
+  await page.getByRole('button', { name: 'Account' }).click()
+  const sessions = page.locator('#session-list > li')
+  await sessions.nth(2).waitFor()
+  assert.equal(await sessions.count(), 3, 'this browser, the phone and the API client')
+  const here = sessions.filter({ hasText: 'this browser' })
+  await here.getByText('Chrome on Linux').waitFor()
+  assert.equal(await here.getByRole('button').count(), 0, 'this one is left by logging out')
+  assert.match(await here.innerText(), /^Chrome on Linux\s+this browser\s+last active .+, logged in .+$/)
+  await sessions.filter({ hasText: 'Chrome on Android' }).waitFor()
+
+  await page.getByRole('button', { name: /^Log out there \(Chrome on Android, last active / }).click()
+  await page.locator('#flash').filter({ hasText: 'That session was logged out.' }).waitFor()
+  await phone.page.locator('#auth-view').waitFor({ state: 'visible' })
+  await phone.page.locator('#flash').filter({ hasText: 'You need to be logged in to view this content.' }).waitFor()
+  await sessions.filter({ hasText: 'Chrome on Android' }).waitFor({ state: 'detached' })
+
+  await page.getByRole('button', { name: 'Log out everywhere else' }).click()
+  await page.locator('#flash').filter({ hasText: 'That session was logged out.' }).waitFor()
+  const elsewhere = await fetch(`${base}/api/v1/me`, { headers: { Authorization: `Bearer ${script.access_token}` } })
+  assert.equal(elsewhere.status, 401, 'the API client was logged out too')
+  await page.waitForFunction(() => document.querySelectorAll('#session-list > li').length === 1)
+  assert.equal(await page.getByRole('button', { name: 'Log out everywhere else' }).isVisible(), false)
+  // This one goes on.
+  await page.getByRole('button', { name: 'Back to files' }).click()
+  await page.locator('#files-view').waitFor({ state: 'visible' })
+  await phone.context.close()
+  await context.close()
+  assert.deepEqual(errors, [])
+  assert.deepEqual(phone.errors, [])
+}

@@ -1758,15 +1758,10 @@ function pickedFolderUploads(files) {
 }
 
 function wireUploads() {
-  const form = byId('upload-form');
-  form.addEventListener('submit', (event) => {
-    event.preventDefault();
-    const input = byId('upload-file');
+  // Chosen is sent: no second click on an Upload button.
+  const input = byId('upload-file');
+  input.addEventListener('change', () => {
     const files = [...(input.files ?? [])];
-    if (!files.length) {
-      flash('Choose a file to upload first.', 'error');
-      return;
-    }
     input.value = '';
     enqueueUploads(files.map((file) => ({ file, folder: state.path, label: file.name })));
   });

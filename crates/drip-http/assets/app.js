@@ -634,14 +634,29 @@ function signedOut(message, kind = 'info', { keepUrl = false } = {}) {
 // ---------------------------------------------------------------------------------------
 // Usage
 
+/** Share of the quota used past which the usage warns. */
+const QUOTA_WARNING = 0.9;
+
+/** How close to its quota a usage is: 'full', 'low' (past QUOTA_WARNING), or '' (far, or no quota). */
+function quotaLevel(usage) {
+  if (!Number.isFinite(usage.quota) || !Number.isFinite(usage.used)) return '';
+  if (usage.available <= 0) return 'full';
+  return usage.used >= usage.quota * QUOTA_WARNING ? 'low' : '';
+}
+
 async function refreshUsage() {
   try {
     const usage = await api('GET', '/api/v1/me/usage');
     const files = plural(usage.media_count, 'file');
     // With a quota: how much of it is used (uploads under way included) and what is free.
-    byId('usage').textContent = Number.isFinite(usage.quota)
+    const figures = Number.isFinite(usage.quota)
       ? `${files}, ${formatBytes(usage.used)} of ${formatBytes(usage.quota)} (${formatBytes(usage.available)} free)`
       : `${files}, ${formatBytes(usage.disk_usage)}`;
+    // Near the quota it says so, in words and in colour, before an upload is refused.
+    const level = quotaLevel(usage);
+    const box = byId('usage');
+    box.textContent = level === 'full' ? `Storage full: ${figures}` : level === 'low' ? `Storage almost full: ${figures}` : figures;
+    box.className = level ? `usage usage-${level}` : 'usage';
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) report(error);
     // otherwise the header just keeps the last figures

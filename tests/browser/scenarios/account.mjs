@@ -1,7 +1,7 @@
 // Accounts and the session: sign-up, login, folders, usage, tabs, the keyboard.
 
 import assert from 'node:assert/strict'
-import { base, DESKTOP, MOBILE, browser, open, shoot, fitsWidth, signUp, register, logIn, apiUpload, uploadInPage } from '../harness.mjs'
+import { base, DESKTOP, MOBILE, browser, open, shoot, fitsWidth, signUp, register, logIn, apiUpload, apiCall, uploadInPage } from '../harness.mjs'
 
 export const scenarios = {}
 
@@ -399,4 +399,23 @@ scenarios['the account page lists where one is logged in; logging out another br
   await context.close()
   assert.deepEqual(errors, [])
   assert.deepEqual(phone.errors, [])
+}
+
+scenarios['near the quota the usage says so, in words and in colour'] = async () => {
+  const zoe = await register('zoe', 'a long password')
+  // 95 MB of the suite's 100 MB quota: past the 90 % mark however MB is counted.
+  const file = await apiUpload(zoe, '$', 'backup.bin', Buffer.alloc(95_000_000, 7))
+  const { context, page, errors } = await open(DESKTOP)
+  await logIn(page, 'zoe', 'a long password')
+  const usage = page.locator('#usage.usage-low')
+  await usage.filter({ hasText: /^Storage almost full: 1 file, [\d.]+ MB of 100 MB \([\d.]+ MB free\)$/ }).waitFor()
+  const colour = await usage.evaluate((box) => getComputedStyle(box).color)
+  const muted = await page.locator('.muted').first().evaluate((box) => getComputedStyle(box).color)
+  assert.notEqual(colour, muted, 'the warning is not in the usual muted grey')
+  // Freed again, it is the usual figure.
+  await apiCall(zoe, 'DELETE', `/api/v1/files/${file.id}?permanent=true`)
+  await page.reload()
+  await page.locator('#usage:not(.usage-low)').filter({ hasText: /^0 files, 0 B of 100 MB/ }).waitFor()
+  await context.close()
+  assert.deepEqual(errors, [])
 }

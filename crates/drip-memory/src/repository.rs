@@ -404,11 +404,8 @@ impl AccountRepository for MemoryAccountRepository {
             });
             *open |= alive;
             summary.started_at = summary.started_at.min(token.issued_at);
+            summary.last_active_at = summary.last_active_at.max(token.issued_at);
             summary.expires_at = summary.expires_at.max(token.expires_at);
-            if token.issued_at > summary.last_active_at {
-                summary.last_active_at = token.issued_at;
-                summary.client = token.client.clone();
-            }
         }
         let mut open: Vec<SessionSummary> =
             families.into_values().filter(|(_, open)| *open).map(|(summary, _)| summary).collect();

@@ -124,8 +124,9 @@ pub trait AccountRepository: Send + Sync + 'static {
 
     /// The sessions of `user` that can still go on at `now`: every family of theirs with a
     /// token unrevoked and `expires_at > now`, summed up over all its tokens (first and
-    /// newest issue time, newest expiry, the client of its newest token), newest activity
-    /// first (ties by family id). Unknown users have none.
+    /// newest issue time, newest expiry, and its client: every token of a family carries
+    /// the one it was opened with), newest activity first (ties by family id). Unknown
+    /// users have none.
     ///
     /// # Errors
     /// [`BackendError`] for infrastructure failures only.

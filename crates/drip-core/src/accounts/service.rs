@@ -167,6 +167,14 @@ impl AccountService {
         let _ = self.ended_here.send(*session);
     }
 
+    /// Revokes every token of `session` (at `at`) and ends it: what logging out, a detected
+    /// token reuse and ending a session from elsewhere have in common.
+    async fn revoke_session(&self, session: &TokenFamilyId, at: DateTime<Utc>) -> Result<(), BackendError> {
+        self.ports.accounts.revoke_token_family(session, at).await?;
+        self.end_session(session);
+        Ok(())
+    }
+
     /// Registers a user and logs them in.
     ///
     /// # Errors
@@ -298,8 +306,7 @@ impl AccountService {
                 if record.revoked_at.is_some() {
                     Err(RefreshError::Revoked)
                 } else if record.used_at.is_some() {
-                    self.ports.accounts.revoke_token_family(&record.family_id, now).await?;
-                    self.end_session(&record.family_id);
+                    self.revoke_session(&record.family_id, now).await?;
                     Err(RefreshError::Reused)
                 } else {
                     Err(RefreshError::Expired)
@@ -320,8 +327,7 @@ impl AccountService {
     /// [`LogoutError::Backend`] for infrastructure failures.
     pub async fn logout(&self, token: &RefreshToken) -> Result<(), LogoutError> {
         if let Some(family) = self.ports.accounts.find_token_family(&token.hash()).await? {
-            self.ports.accounts.revoke_token_family(&family, self.ports.clock.now()).await?;
-            self.end_session(&family);
+            self.revoke_session(&family, self.ports.clock.now()).await?;
         }
         Ok(())
     }
@@ -350,9 +356,7 @@ impl AccountService {
         if !self.ports.accounts.session_active(user, session).await? {
             return Err(EndSessionError::NotFound);
         }
-        self.ports.accounts.revoke_token_family(session, self.ports.clock.now()).await?;
-        self.end_session(session);
-        Ok(())
+        Ok(self.revoke_session(session, self.ports.clock.now()).await?)
     }
 
     /// Checks an access token and answers its claims: its signature and times, then that
